@@ -1,0 +1,217 @@
+import {
+  CreateSnapshotsCommand,
+  type EC2Client,
+  type Filter,
+  type Instance,
+  paginateDescribeInstances,
+  paginateDescribeVolumes,
+  type Tag as SdkTag,
+} from '@aws-sdk/client-ec2';
+import type { InstanceFacts, SnapshotSetRequest } from '../domain/backupPlan.ts';
+import type { TagMap } from '../domain/tagPolicy.ts';
+import {
+  awsErrorCode,
+  ConcurrentSnapshotLimitError,
+  Ec2ErrorCode,
+  SnapshotRateDeferredError,
+  toAwsCallError,
+} from './errors.ts';
+
+/** A snapshot as `CreateSnapshots` reported it. */
+export interface CreatedSnapshot {
+  readonly snapshotId: string;
+  readonly volumeId: string;
+  readonly sizeGiB?: number | undefined;
+  readonly state: string;
+  readonly startTime?: string | undefined;
+}
+
+/** Options of the EC2 gateway; the defaults suit production. */
+export interface Ec2GatewayOptions {
+  /** Wait before retrying a per-volume rate error (EC2 asks for about 15 s). */
+  readonly snapshotRateRetryMs?: number;
+  /** Retries of a per-volume rate error within the run before deferring. */
+  readonly snapshotRateRetries?: number;
+  /** Injectable sleep, so tests do not wait. */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** Page size for describes; EC2's maximum for DescribeInstances. */
+export const DESCRIBE_PAGE_SIZE = 1000;
+/** DescribeVolumes allows at most 500 per page. */
+export const DESCRIBE_VOLUMES_PAGE_SIZE = 500;
+
+/**
+ * The EC2 side of snapkeeper in domain terms: paginated describes with server-side
+ * filters, one `CreateSnapshots` per instance with tags at creation, and the EC2
+ * error codes that need more than the SDK's retries.
+ *
+ * @example
+ * const gateway = new Ec2Gateway(new EC2Client({}));
+ * for await (const instance of gateway.listInstancesWithTagKey('snapkeeper:backup')) { ... }
+ */
+export class Ec2Gateway {
+  readonly #client: EC2Client;
+  readonly #rateRetryMs: number;
+  readonly #rateRetries: number;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  public constructor(client: EC2Client, options: Ec2GatewayOptions = {}) {
+    this.#client = client;
+    this.#rateRetryMs = options.snapshotRateRetryMs ?? 15_000;
+    this.#rateRetries = options.snapshotRateRetries ?? 2;
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** The underlying SDK client, for gateways of later capabilities that share it. */
+  public get client(): EC2Client {
+    return this.#client;
+  }
+
+  /**
+   * Streams every instance that carries a tag key, in any state but terminated or
+   * shutting down, page by page (1000 a page).
+   *
+   * @example
+   * for await (const i of gateway.listInstancesWithTagKey('snapkeeper:backup')) console.log(i.instanceId);
+   */
+  public async *listInstancesWithTagKey(
+    tagKey: string,
+    states: readonly string[] = ['pending', 'running', 'stopping', 'stopped'],
+  ): AsyncGenerator<InstanceFacts> {
+    const filters: Filter[] = [
+      { Name: 'tag-key', Values: [tagKey] },
+      { Name: 'instance-state-name', Values: [...states] },
+    ];
+    try {
+      const pages = paginateDescribeInstances(
+        { client: this.#client, pageSize: DESCRIBE_PAGE_SIZE },
+        { Filters: filters },
+      );
+      for await (const page of pages) {
+        for (const reservation of page.Reservations ?? []) {
+          for (const instance of reservation.Instances ?? []) {
+            const facts = toInstanceFacts(instance);
+            if (facts) yield facts;
+          }
+        }
+      }
+    } catch (error) {
+      throw toAwsCallError('DescribeInstances', error);
+    }
+  }
+
+  /**
+   * The tags of every volume that carries a tag key, by volume id: one paginated
+   * describe per run, never one per volume.
+   *
+   * @example
+   * const skipped = await gateway.volumeTagsWithKey('snapkeeper:skip');
+   */
+  public async volumeTagsWithKey(tagKey: string): Promise<Map<string, TagMap>> {
+    const result = new Map<string, TagMap>();
+    try {
+      const pages = paginateDescribeVolumes(
+        { client: this.#client, pageSize: DESCRIBE_VOLUMES_PAGE_SIZE },
+        { Filters: [{ Name: 'tag-key', Values: [tagKey] }] },
+      );
+      for await (const page of pages) {
+        for (const volume of page.Volumes ?? []) {
+          if (volume.VolumeId) result.set(volume.VolumeId, toTagMap(volume.Tags));
+        }
+      }
+    } catch (error) {
+      throw toAwsCallError('DescribeVolumes', error);
+    }
+    return result;
+  }
+
+  /**
+   * Creates one crash-consistent snapshot set of an instance with `CreateSnapshots`,
+   * tagged at creation (no separate CreateTags). `RequestLimitExceeded` and 5xx are
+   * retried by the SDK; `SnapshotCreationPerVolumeRateExceeded` is retried here after
+   * a pause and then deferred; `ConcurrentSnapshotLimitExceeded` is not retried.
+   *
+   * @throws {ConcurrentSnapshotLimitError | SnapshotRateDeferredError | AwsCallError}
+   * @example
+   * const snapshots = await gateway.createSnapshotSet(decision.request);
+   */
+  public async createSnapshotSet(request: SnapshotSetRequest): Promise<CreatedSnapshot[]> {
+    const command = new CreateSnapshotsCommand({
+      InstanceSpecification: {
+        InstanceId: request.instanceId,
+        ExcludeBootVolume: request.excludeBootVolume,
+        ...(request.excludeDataVolumeIds.length > 0
+          ? { ExcludeDataVolumeIds: [...request.excludeDataVolumeIds] }
+          : {}),
+      },
+      Description: request.description,
+      TagSpecifications: [
+        {
+          ResourceType: 'snapshot',
+          Tags: request.tags.map((t) => ({ Key: t.Key, Value: t.Value })),
+        },
+      ],
+    });
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const response = await this.#client.send(command);
+        return (response.Snapshots ?? []).flatMap((s) =>
+          s.SnapshotId && s.VolumeId
+            ? [
+                {
+                  snapshotId: s.SnapshotId,
+                  volumeId: s.VolumeId,
+                  sizeGiB: s.VolumeSize,
+                  state: s.State ?? 'pending',
+                  startTime: s.StartTime?.toISOString(),
+                },
+              ]
+            : [],
+        );
+      } catch (error) {
+        const code = awsErrorCode(error);
+        if (code === Ec2ErrorCode.ConcurrentSnapshotLimitExceeded) {
+          throw new ConcurrentSnapshotLimitError(request.instanceId, { cause: error });
+        }
+        if (code === Ec2ErrorCode.SnapshotCreationPerVolumeRateExceeded) {
+          if (attempt > this.#rateRetries) {
+            throw new SnapshotRateDeferredError(request.instanceId, attempt, { cause: error });
+          }
+          await this.#sleep(this.#rateRetryMs);
+          continue;
+        }
+        throw toAwsCallError('CreateSnapshots', error);
+      }
+    }
+  }
+}
+
+/**
+ * Converts an SDK tag list to a record. Later duplicates win (EC2 never sends any).
+ *
+ * @example
+ * toTagMap([{ Key: 'Name', Value: 'web' }]); // { Name: 'web' }
+ */
+export function toTagMap(tags: readonly SdkTag[] | undefined): TagMap {
+  const map: Record<string, string> = {};
+  for (const tag of tags ?? []) {
+    if (tag.Key !== undefined) map[tag.Key] = tag.Value ?? '';
+  }
+  return map;
+}
+
+function toInstanceFacts(instance: Instance): InstanceFacts | undefined {
+  if (!instance.InstanceId) return undefined;
+  return {
+    instanceId: instance.InstanceId,
+    state: instance.State?.Name ?? 'unknown',
+    rootDeviceName: instance.RootDeviceName,
+    tags: toTagMap(instance.Tags),
+    volumes: (instance.BlockDeviceMappings ?? []).flatMap((mapping) =>
+      mapping.Ebs?.VolumeId && mapping.DeviceName
+        ? [{ volumeId: mapping.Ebs.VolumeId, deviceName: mapping.DeviceName }]
+        : [],
+    ),
+  };
+}

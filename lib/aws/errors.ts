@@ -1,0 +1,93 @@
+import { SnapkeeperError } from '../domain/errors.ts';
+
+/** EC2 error codes snapkeeper treats specially; every other code is reported as is. */
+export const Ec2ErrorCode = {
+  RequestLimitExceeded: 'RequestLimitExceeded',
+  SnapshotCreationPerVolumeRateExceeded: 'SnapshotCreationPerVolumeRateExceeded',
+  ConcurrentSnapshotLimitExceeded: 'ConcurrentSnapshotLimitExceeded',
+  SnapshotInUse: 'InvalidSnapshot.InUse',
+  SnapshotNotFound: 'InvalidSnapshot.NotFound',
+  AmiUnavailable: 'InvalidAMIID.Unavailable',
+  AmiNotFound: 'InvalidAMIID.NotFound',
+  InstanceNotFound: 'InvalidInstanceID.NotFound',
+  InstanceMalformed: 'InvalidInstanceID.Malformed',
+} as const;
+
+/**
+ * An AWS call that failed after the SDK's retries, carrying the AWS error code,
+ * the action and the HTTP status so reports and run records can name them.
+ */
+export class AwsCallError extends SnapkeeperError {
+  public readonly code: string;
+  public readonly action: string;
+  public readonly httpStatus?: number | undefined;
+
+  public constructor(
+    action: string,
+    code: string,
+    message: string,
+    options?: ErrorOptions & { httpStatus?: number | undefined },
+  ) {
+    super(`${action} failed: ${code}: ${message}`, options);
+    this.name = 'AwsCallError';
+    this.action = action;
+    this.code = code;
+    this.httpStatus = options?.httpStatus;
+  }
+}
+
+/** The volume already has the most pending snapshots EC2 allows; retrying within the run is useless. */
+export class ConcurrentSnapshotLimitError extends AwsCallError {
+  public constructor(instanceId: string, options?: ErrorOptions) {
+    super(
+      'CreateSnapshots',
+      Ec2ErrorCode.ConcurrentSnapshotLimitExceeded,
+      `earlier snapshots of ${instanceId} are still pending (at most 5 per volume, 1 for st1/sc1); not retried in this run`,
+      options,
+    );
+    this.name = 'ConcurrentSnapshotLimitError';
+  }
+}
+
+/** EC2's per-volume creation rate limit held after every retry; the backup is deferred. */
+export class SnapshotRateDeferredError extends AwsCallError {
+  public constructor(instanceId: string, attempts: number, options?: ErrorOptions) {
+    super(
+      'CreateSnapshots',
+      Ec2ErrorCode.SnapshotCreationPerVolumeRateExceeded,
+      `per-volume snapshot rate limit for ${instanceId} still exceeded after ${attempts} attempts; deferred to the next run`,
+      options,
+    );
+    this.name = 'SnapshotRateDeferredError';
+  }
+}
+
+/**
+ * The AWS error code of anything the SDK throws (`error.name` for service errors).
+ *
+ * @example
+ * awsErrorCode(new Error('x')); // 'Error'
+ */
+export function awsErrorCode(error: unknown): string {
+  if (error && typeof error === 'object') {
+    const candidate = error as { name?: unknown; Code?: unknown; code?: unknown };
+    if (typeof candidate.Code === 'string') return candidate.Code;
+    if (typeof candidate.name === 'string' && candidate.name !== 'Error') return candidate.name;
+    if (typeof candidate.code === 'string') return candidate.code;
+  }
+  return 'UnknownError';
+}
+
+/**
+ * Wraps anything thrown by an AWS call into an {@link AwsCallError} (kept as is when it already is one).
+ */
+export function toAwsCallError(action: string, error: unknown): AwsCallError {
+  if (error instanceof AwsCallError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+    ?.httpStatusCode;
+  return new AwsCallError(action, awsErrorCode(error), message, {
+    cause: error,
+    httpStatus: status,
+  });
+}

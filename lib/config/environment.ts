@@ -1,0 +1,157 @@
+import { ConfigurationError, SnapkeeperError } from '../domain/errors.ts';
+import {
+  DEFAULT_SCHEDULES,
+  parseScheduleCatalog,
+  type ScheduleCatalog,
+} from '../domain/schedules.ts';
+import { DEFAULT_TAG_PREFIX, type TagKeys, tagKeys } from '../domain/tagKeys.ts';
+
+/** The whole configuration of a snapkeeper function, read and validated once. */
+export interface SnapkeeperConfig {
+  readonly region: string;
+  /** The stage that owns what it creates; no stage touches another's resources. */
+  readonly deployment: string;
+  readonly keys: TagKeys;
+  readonly catalog: ScheduleCatalog;
+  readonly copyTags: readonly string[];
+  /** Instances backed up in parallel. */
+  readonly backupConcurrency: number;
+  /** Wait before retrying `SnapshotCreationPerVolumeRateExceeded`. */
+  readonly snapshotRateRetryMs: number;
+  /** How many times a per-volume rate error is retried within a run before it is deferred. */
+  readonly snapshotRateRetries: number;
+  /** Attempts per AWS call, including the first (SDK standard retry mode). */
+  readonly maxAttempts: number;
+  /** Per-request timeout for AWS calls. */
+  readonly requestTimeoutMs: number;
+  /** When true, every job only plans. */
+  readonly dryRun: boolean;
+  /** Custom endpoint (the local AWS); undefined in production. */
+  readonly endpoint?: string | undefined;
+}
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads and validates the configuration from environment variables. Fails with the
+ * variable's name on the first missing or bad value, so a broken deployment fails
+ * at cold start rather than mid-run.
+ *
+ * @throws {ConfigurationError}
+ * @example
+ * const config = loadConfig(process.env);
+ */
+export function loadConfig(env: Environment): SnapkeeperConfig {
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (!region) throw new ConfigurationError('AWS_REGION', 'is required');
+
+  const deployment = required(env, 'DEPLOYMENT');
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(deployment)) {
+    throw new ConfigurationError(
+      'DEPLOYMENT',
+      `must be 1-64 letters, digits, "-" or "_" (the stage name); got ${JSON.stringify(deployment)}`,
+    );
+  }
+
+  const prefix = env.TAG_PREFIX ?? DEFAULT_TAG_PREFIX;
+  if (!/^[A-Za-z0-9_.:/=+@-]{1,64}$/.test(prefix) || prefix.toLowerCase().startsWith('aws:')) {
+    throw new ConfigurationError(
+      'TAG_PREFIX',
+      `must be 1-64 tag-key characters and must not start with "aws:"; got ${JSON.stringify(prefix)}`,
+    );
+  }
+
+  let schedules: unknown = DEFAULT_SCHEDULES;
+  if (env.SCHEDULES !== undefined && env.SCHEDULES.trim() !== '') {
+    try {
+      schedules = JSON.parse(env.SCHEDULES);
+    } catch (error) {
+      throw new ConfigurationError(
+        'SCHEDULES',
+        'is not valid JSON (expected a list of schedules)',
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+  let catalog: ScheduleCatalog;
+  try {
+    catalog = parseScheduleCatalog(schedules, env.DEFAULT_SCHEDULE ?? 'daily');
+  } catch (error) {
+    if (error instanceof SnapkeeperError) {
+      const variable = error.message.startsWith('default schedule')
+        ? 'DEFAULT_SCHEDULE'
+        : 'SCHEDULES';
+      throw new ConfigurationError(variable, `is invalid: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
+
+  const copyTags = (env.COPY_TAGS ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
+  if (copyTags.length > 40)
+    throw new ConfigurationError('COPY_TAGS', 'lists more than 40 tag keys');
+  const reserved = copyTags.find((k) => k.toLowerCase().startsWith('aws:') || k.startsWith(prefix));
+  if (reserved) {
+    throw new ConfigurationError(
+      'COPY_TAGS',
+      `cannot copy ${JSON.stringify(reserved)}: aws: and ${prefix} keys are reserved`,
+    );
+  }
+
+  const endpoint = env.AWS_ENDPOINT_URL;
+  return {
+    region,
+    deployment,
+    keys: tagKeys(prefix),
+    catalog,
+    copyTags,
+    backupConcurrency: integer(env, 'BACKUP_CONCURRENCY', 10, 1, 100),
+    snapshotRateRetryMs: integer(env, 'SNAPSHOT_RATE_RETRY_SECONDS', 15, 0, 120) * 1000,
+    snapshotRateRetries: integer(env, 'SNAPSHOT_RATE_RETRIES', 2, 0, 10),
+    maxAttempts: integer(env, 'AWS_MAX_ATTEMPTS', 8, 1, 20),
+    requestTimeoutMs: integer(env, 'AWS_REQUEST_TIMEOUT_MS', 30_000, 100, 300_000),
+    dryRun: boolean(env, 'DRY_RUN', false),
+    ...(endpoint ? { endpoint } : {}),
+  };
+}
+
+function required(env: Environment, name: string): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') throw new ConfigurationError(name, 'is required');
+  return value.trim();
+}
+
+function integer(
+  env: Environment,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new ConfigurationError(
+      name,
+      `must be a whole number from ${min} to ${max}; got ${JSON.stringify(raw)}`,
+    );
+  }
+  const value = Number(raw.trim());
+  if (value < min || value > max) {
+    throw new ConfigurationError(name, `must be from ${min} to ${max}; got ${value}`);
+  }
+  return value;
+}
+
+function boolean(env: Environment, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const lowered = raw.trim().toLowerCase();
+  if (lowered === 'true') return true;
+  if (lowered === 'false') return false;
+  throw new ConfigurationError(name, `must be true or false; got ${JSON.stringify(raw)}`);
+}

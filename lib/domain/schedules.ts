@@ -1,0 +1,272 @@
+import awsCronParser from 'aws-cron-parser';
+import { z } from 'zod';
+import { InvalidScheduleDefinitionError, UnknownScheduleError } from './errors.ts';
+
+/**
+ * A named backup schedule, defined once in the deployment (serverless.yml).
+ *
+ * The same definition drives the EventBridge Scheduler schedule (cron + time zone)
+ * and the defaults the jobs apply when an instance sets no override.
+ */
+export interface ScheduleDefinition {
+  /** Lower-case name used in tags and events, e.g. `daily`. */
+  readonly name: string;
+  /** AWS cron expression, e.g. `cron(0 3 * * ? *)`. */
+  readonly cron: string;
+  /** IANA time zone the cron is evaluated in, e.g. `UTC` or `Europe/Paris`. */
+  readonly timezone: string;
+  /** Default number of completed snapshots kept per volume. */
+  readonly retain: number;
+  /** Default minimum age in days before a snapshot beyond the count may go. */
+  readonly retainDays?: number | undefined;
+  /** Default tiers, e.g. `daily=7,weekly=4`. */
+  readonly retainTiers?: string | undefined;
+  /** Days after which even the last snapshot of an orphaned volume may go; off when absent. */
+  readonly expireOrphansAfterDays?: number | undefined;
+}
+
+/** Every schedule of a deployment, plus the one that `snapkeeper:backup=true` means. */
+export interface ScheduleCatalog {
+  readonly schedules: ReadonlyMap<string, ScheduleDefinition>;
+  readonly defaultSchedule: string;
+}
+
+/** The schedules a deployment ships with, like AWS Backup's default plans. */
+export const DEFAULT_SCHEDULES: readonly ScheduleDefinition[] = [
+  { name: 'daily', cron: 'cron(0 3 * * ? *)', timezone: 'UTC', retain: 7 },
+  { name: 'weekly', cron: 'cron(0 4 ? * SUN *)', timezone: 'UTC', retain: 4 },
+  { name: 'monthly', cron: 'cron(0 5 1 * ? *)', timezone: 'UTC', retain: 12 },
+];
+
+/** Names that cannot be used for a schedule because they mean something else. */
+export const RESERVED_SCHEDULE_NAMES: readonly string[] = ['true', 'false', 'manual', 'all'];
+
+const SCHEDULE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+const scheduleSchema = z
+  .object({
+    name: z
+      .string()
+      .transform((s) => s.trim().toLowerCase())
+      .pipe(
+        z
+          .string()
+          .regex(
+            SCHEDULE_NAME,
+            'must be 1-32 lower-case letters, digits or "-", starting with a letter',
+          )
+          .refine((n) => !RESERVED_SCHEDULE_NAMES.includes(n), 'is a reserved word'),
+      ),
+    cron: z.string().min(1),
+    timezone: z.string().default('UTC'),
+    retain: z.number().int().min(1).max(1000),
+    retainDays: z.number().int().min(0).max(36500).optional(),
+    retainTiers: z.string().optional(),
+    expireOrphansAfterDays: z.number().int().min(1).max(36500).optional(),
+  })
+  .strict();
+
+/**
+ * Validates a list of schedule definitions and the default schedule name.
+ *
+ * @throws {InvalidScheduleDefinitionError} naming the schedule and field at fault.
+ * @example
+ * const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily');
+ * catalog.schedules.get('weekly')?.retain; // 4
+ */
+export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'): ScheduleCatalog {
+  const parsed = z.array(scheduleSchema).min(1).safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : 'schedules';
+    throw new InvalidScheduleDefinitionError(
+      `schedule definition ${where}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  const schedules = new Map<string, ScheduleDefinition>();
+  for (const definition of parsed.data) {
+    if (schedules.has(definition.name)) {
+      throw new InvalidScheduleDefinitionError(`schedule "${definition.name}" is defined twice`);
+    }
+    validateCron(definition.cron, definition.name);
+    validateTimeZone(definition.timezone, definition.name);
+    schedules.set(definition.name, stripUndefined(definition));
+  }
+  const defaultName = defaultSchedule.trim().toLowerCase();
+  if (!schedules.has(defaultName)) {
+    throw new InvalidScheduleDefinitionError(
+      `default schedule "${defaultSchedule}" is not defined; defined: ${[...schedules.keys()].join(', ')}`,
+    );
+  }
+  return { schedules, defaultSchedule: defaultName };
+}
+
+/**
+ * Looks a schedule up by name, case-insensitively.
+ *
+ * @throws {UnknownScheduleError} listing the known schedules.
+ * @example
+ * resolveSchedule(catalog, 'Daily').name; // 'daily'
+ */
+export function resolveSchedule(catalog: ScheduleCatalog, name: string): ScheduleDefinition {
+  const found = catalog.schedules.get(name.trim().toLowerCase());
+  if (!found) throw new UnknownScheduleError(name, [...catalog.schedules.keys()]);
+  return found;
+}
+
+/**
+ * The latest time at or before `at` when the schedule fires: the slot a late or
+ * constant-input invocation serves.
+ *
+ * @example
+ * previousFireTime(daily, new Date('2026-11-23T10:00:00Z')); // 2026-11-23T03:00:00Z
+ */
+export function previousFireTime(schedule: ScheduleDefinition, at: Date): Date {
+  const cron = parseCronBody(cronBody(schedule.cron));
+  // The parser's prev() is exclusive; a minute-resolution cron fires at :00 seconds,
+  // so asking from one second later includes `at` itself.
+  const wall = toWallClock(new Date(at.getTime() + 1000), schedule.timezone);
+  const previous = awsCronParser.prev(cron, wall);
+  if (!previous)
+    throw new InvalidScheduleDefinitionError(`schedule "${schedule.name}" never fires`);
+  return fromWallClock(previous, schedule.timezone);
+}
+
+/**
+ * The first time strictly after `after` when the schedule fires.
+ *
+ * @example
+ * nextFireTime(daily, new Date('2026-11-23T10:00:00Z')); // 2026-11-24T03:00:00Z
+ */
+export function nextFireTime(schedule: ScheduleDefinition, after: Date): Date {
+  const cron = parseCronBody(cronBody(schedule.cron));
+  const wall = toWallClock(after, schedule.timezone);
+  const next = awsCronParser.next(cron, wall);
+  if (!next) throw new InvalidScheduleDefinitionError(`schedule "${schedule.name}" never fires`);
+  return fromWallClock(next, schedule.timezone);
+}
+
+/**
+ * The schedule's interval around `at` in milliseconds (next fire minus previous fire).
+ * Used to judge whether backups are overdue.
+ *
+ * @example
+ * scheduleIntervalMs(daily, new Date('2026-11-23T10:00:00Z')); // 86_400_000
+ */
+export function scheduleIntervalMs(schedule: ScheduleDefinition, at: Date): number {
+  const previous = previousFireTime(schedule, at);
+  return nextFireTime(schedule, previous).getTime() - previous.getTime();
+}
+
+function cronBody(expression: string): string {
+  const match = /^cron\((.*)\)$/.exec(expression.trim());
+  if (!match?.[1]) {
+    throw new InvalidScheduleDefinitionError(
+      `"${expression}" is not an AWS cron expression; write it as cron(minutes hours day-of-month month day-of-week year)`,
+    );
+  }
+  return match[1].trim();
+}
+
+function parseCronBody(body: string): ReturnType<typeof awsCronParser.parse> {
+  return awsCronParser.parse(body);
+}
+
+function validateCron(expression: string, name: string): void {
+  const body = cronBody(expression);
+  const fields = body.split(/\s+/);
+  if (fields.length !== 6) {
+    throw new InvalidScheduleDefinitionError(
+      `schedule "${name}": cron "${body}" has ${fields.length} fields; AWS cron has 6 (minutes hours day-of-month month day-of-week year)`,
+    );
+  }
+  const dayOfMonth = fields[2];
+  const dayOfWeek = fields[4];
+  if ((dayOfMonth === '?') === (dayOfWeek === '?')) {
+    throw new InvalidScheduleDefinitionError(
+      `schedule "${name}": cron "${body}" must have "?" in exactly one of day-of-month and day-of-week`,
+    );
+  }
+  try {
+    const parsed = parseCronBody(body);
+    if (!awsCronParser.next(parsed, new Date(Date.UTC(2000, 0, 1)))) throw new Error('never fires');
+  } catch (error) {
+    throw new InvalidScheduleDefinitionError(
+      `schedule "${name}": cron "${body}" is not valid (${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+}
+
+function validateTimeZone(timezone: string, name: string): void {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+  } catch (error) {
+    throw new InvalidScheduleDefinitionError(
+      `schedule "${name}": "${timezone}" is not an IANA time zone`,
+      { cause: error },
+    );
+  }
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function wallFormatter(timezone: string): Intl.DateTimeFormat {
+  let formatter = formatters.get(timezone);
+  if (!formatter) {
+    formatter = new Intl.DateTimeFormat('en-US', {
+      timeZone: timezone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(timezone, formatter);
+  }
+  return formatter;
+}
+
+/**
+ * The wall-clock time in `timezone` at `instant`, as a Date whose UTC fields hold
+ * that wall-clock time. Lets a UTC-only cron engine evaluate a zoned cron.
+ */
+export function toWallClock(instant: Date, timezone: string): Date {
+  if (timezone === 'UTC') return new Date(instant.getTime());
+  const parts: Record<string, number> = {};
+  for (const part of wallFormatter(timezone).formatToParts(instant)) {
+    if (part.type !== 'literal') parts[part.type] = Number(part.value);
+  }
+  return new Date(
+    Date.UTC(
+      parts.year ?? 1970,
+      (parts.month ?? 1) - 1,
+      parts.day ?? 1,
+      parts.hour ?? 0,
+      parts.minute ?? 0,
+      parts.second ?? 0,
+      instant.getUTCMilliseconds(),
+    ),
+  );
+}
+
+/** The inverse of {@link toWallClock}: the instant at which `timezone` shows `wall`. */
+export function fromWallClock(wall: Date, timezone: string): Date {
+  if (timezone === 'UTC') return new Date(wall.getTime());
+  let guess = wall.getTime();
+  for (let i = 0; i < 3; i += 1) {
+    const offset = toWallClock(new Date(guess), timezone).getTime() - guess;
+    const next = wall.getTime() - offset;
+    if (next === guess) break;
+    guess = next;
+  }
+  return new Date(guess);
+}
+
+function stripUndefined(definition: z.infer<typeof scheduleSchema>): ScheduleDefinition {
+  return Object.fromEntries(
+    Object.entries(definition).filter(([, v]) => v !== undefined),
+  ) as unknown as ScheduleDefinition;
+}

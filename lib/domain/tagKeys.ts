@@ -1,0 +1,68 @@
+/** The default prefix shared by every tag key snapkeeper reads or writes. */
+export const DEFAULT_TAG_PREFIX = 'snapkeeper:';
+
+/**
+ * Every tag key of the public contract, built from one prefix.
+ *
+ * Keys read from instances and volumes (the operator's side) and keys written on
+ * the snapshots and images snapkeeper creates (our side) share the prefix, so a
+ * deployment that changes it changes both.
+ *
+ * @example
+ * const keys = tagKeys('snapkeeper:');
+ * keys.backup; // 'snapkeeper:backup'
+ */
+export interface TagKeys {
+  readonly prefix: string;
+  /** Instance: opt-in, `true` or a comma list of schedule names. */
+  readonly backup: string;
+  /** Instance: snapshots to keep per volume, `7` or `daily=7,weekly=4`. */
+  readonly retain: string;
+  /** Instance: minimum age in days before a snapshot beyond the count may go. */
+  readonly retainDays: string;
+  /** Instance: grandfather-father-son tiers, `daily=7,weekly=4,monthly=12,yearly=3`. */
+  readonly retainTiers: string;
+  /** Instance: `true` leaves the root volume out. */
+  readonly excludeBoot: string;
+  /** Volume: `true` leaves this volume out. */
+  readonly skip: string;
+  /** Written: `true` on everything snapkeeper created. */
+  readonly managed: string;
+  /** Written: the deployment (stage) that created the resource. */
+  readonly deployment: string;
+  /** Written: the schedule the resource was made for. */
+  readonly schedule: string;
+  /** Written: the scheduled time (slot) the resource serves, ISO 8601 UTC. */
+  readonly slot: string;
+  /** Written: the source instance id. */
+  readonly instanceId: string;
+  /** Written: the run that created the resource. */
+  readonly runId: string;
+  /** Written: actual creation time, ISO 8601 UTC. */
+  readonly createdAt: string;
+}
+
+/**
+ * Builds the tag keys for a prefix.
+ *
+ * @example
+ * tagKeys('acme-backup:').managed; // 'acme-backup:managed'
+ */
+export function tagKeys(prefix: string = DEFAULT_TAG_PREFIX): TagKeys {
+  return {
+    prefix,
+    backup: `${prefix}backup`,
+    retain: `${prefix}retain`,
+    retainDays: `${prefix}retain-days`,
+    retainTiers: `${prefix}retain-tiers`,
+    excludeBoot: `${prefix}exclude-boot`,
+    skip: `${prefix}skip`,
+    managed: `${prefix}managed`,
+    deployment: `${prefix}deployment`,
+    schedule: `${prefix}schedule`,
+    slot: `${prefix}slot`,
+    instanceId: `${prefix}instance-id`,
+    runId: `${prefix}run-id`,
+    createdAt: `${prefix}created-at`,
+  };
+}

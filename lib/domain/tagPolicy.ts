@@ -1,0 +1,220 @@
+import type { ScheduleCatalog } from './schedules.ts';
+import type { TagKeys } from './tagKeys.ts';
+
+/** Tags of an AWS resource as a plain key → value record. */
+export type TagMap = Readonly<Record<string, string>>;
+
+/**
+ * One tag value that could not be understood, with a message an operator can act on:
+ * `snapkeeper:backup="dialy" is not a known schedule; known: daily, weekly`.
+ */
+export interface TagProblem {
+  readonly resourceId: string;
+  readonly key: string;
+  readonly value: string;
+  readonly message: string;
+}
+
+/** Per-schedule counts of snapshots to keep, from `snapkeeper:retain`. */
+export interface RetainCounts {
+  /** Applies to every schedule the instance lists (`snapkeeper:retain=7`). */
+  readonly all?: number;
+  /** Per schedule (`snapkeeper:retain=daily=7,weekly=4`). */
+  readonly bySchedule: Readonly<Record<string, number>>;
+}
+
+/** What an instance's tags ask of snapkeeper, with every tag problem found on the way. */
+export interface InstancePolicy {
+  /** Schedules the instance opted into, lower case, deduplicated, in tag order. */
+  readonly schedules: readonly string[];
+  readonly excludeBoot: boolean;
+  readonly retain?: RetainCounts;
+  readonly problems: readonly TagProblem[];
+}
+
+/** The largest count a retention tag may ask for (DLM's limit per schedule). */
+export const MAX_RETAIN_COUNT = 1000;
+
+/**
+ * Parses the opt-in tag: `true` (the default schedule), a comma list of schedule
+ * names (case-insensitive, trimmed, duplicates ignored), or `false`/empty/absent
+ * (not opted in). Known names are honoured even when others in the list are not:
+ * a typo in one name never costs the instance its other backups.
+ *
+ * @example
+ * parseScheduleList('i-1', 'snapkeeper:backup', 'Daily, weekly,daily', catalog).schedules;
+ * // ['daily', 'weekly']
+ */
+export function parseScheduleList(
+  resourceId: string,
+  key: string,
+  value: string | undefined,
+  catalog: ScheduleCatalog,
+): { schedules: string[]; problems: TagProblem[] } {
+  const problems: TagProblem[] = [];
+  if (value === undefined) return { schedules: [], problems };
+  const trimmed = value.trim();
+  const lowered = trimmed.toLowerCase();
+  if (lowered === '' || lowered === 'false') return { schedules: [], problems };
+  if (lowered === 'true') return { schedules: [catalog.defaultSchedule], problems };
+
+  const known = [...catalog.schedules.keys()];
+  const schedules: string[] = [];
+  const entries = trimmed.split(',').map((entry) => entry.trim().toLowerCase());
+  if (entries.some((entry) => entry === '')) {
+    problems.push(problem(resourceId, key, value, 'has an empty schedule name in its list'));
+  }
+  for (const entry of entries) {
+    if (entry === '' || schedules.includes(entry)) continue;
+    if (catalog.schedules.has(entry)) {
+      schedules.push(entry);
+    } else {
+      const what = entries.length === 1 ? 'is' : `: ${quoteShort(entry)} is`;
+      problems.push(
+        problem(resourceId, key, value, `${what} not a known schedule; known: ${known.join(', ')}`),
+      );
+    }
+  }
+  return { schedules, problems };
+}
+
+/**
+ * Parses a `true`/`false` tag (case-insensitive, trimmed). Anything else is a problem
+ * and yields `fallback`, which callers choose as the safe side (back up more).
+ *
+ * @example
+ * parseBooleanTag('i-1', 'snapkeeper:exclude-boot', 'TRUE', false).value; // true
+ */
+export function parseBooleanTag(
+  resourceId: string,
+  key: string,
+  value: string | undefined,
+  fallback: boolean,
+): { value: boolean; problems: TagProblem[] } {
+  if (value === undefined) return { value: fallback, problems: [] };
+  const lowered = value.trim().toLowerCase();
+  if (lowered === 'true') return { value: true, problems: [] };
+  if (lowered === 'false') return { value: false, problems: [] };
+  return {
+    value: fallback,
+    problems: [problem(resourceId, key, value, `must be true or false; using ${fallback}`)],
+  };
+}
+
+/**
+ * Parses `snapkeeper:retain`: one count for every schedule (`7`) or per schedule
+ * (`daily=7,weekly=4`). Counts are whole numbers from 1 to 1000. A malformed tag yields
+ * no counts at all and a problem, so that retention keeps everything for the instance
+ * rather than guess.
+ *
+ * @example
+ * parseRetainCounts('i-1', 'snapkeeper:retain', 'daily=7,weekly=4', catalog).retain;
+ * // { bySchedule: { daily: 7, weekly: 4 } }
+ */
+export function parseRetainCounts(
+  resourceId: string,
+  key: string,
+  value: string | undefined,
+  catalog: ScheduleCatalog,
+): { retain?: RetainCounts; problems: TagProblem[] } {
+  if (value === undefined) return { problems: [] };
+  const trimmed = value.trim();
+  if (trimmed === '') {
+    return {
+      problems: [
+        problem(resourceId, key, value, 'is empty; expected a count such as 7 or daily=7,weekly=4'),
+      ],
+    };
+  }
+  if (!trimmed.includes('=')) {
+    const count = parseCount(trimmed);
+    if (typeof count === 'string') return { problems: [problem(resourceId, key, value, count)] };
+    return { retain: { all: count, bySchedule: {} }, problems: [] };
+  }
+  const bySchedule: Record<string, number> = {};
+  const problems: TagProblem[] = [];
+  for (const rawEntry of trimmed.split(',')) {
+    const entry = rawEntry.trim();
+    const [rawName, rawCount, ...rest] = entry.split('=');
+    const name = (rawName ?? '').trim().toLowerCase();
+    if (entry === '' || rest.length > 0 || rawCount === undefined || name === '') {
+      problems.push(
+        problem(resourceId, key, value, `entry ${quoteShort(entry)} is not schedule=count`),
+      );
+      continue;
+    }
+    if (!catalog.schedules.has(name)) {
+      problems.push(
+        problem(
+          resourceId,
+          key,
+          value,
+          `${quoteShort(name)} is not a known schedule; known: ${[...catalog.schedules.keys()].join(', ')}`,
+        ),
+      );
+      continue;
+    }
+    const count = parseCount(rawCount.trim());
+    if (typeof count === 'string') {
+      problems.push(problem(resourceId, key, value, `${name}: ${count}`));
+      continue;
+    }
+    if (bySchedule[name] !== undefined && bySchedule[name] !== count) {
+      problems.push(
+        problem(resourceId, key, value, `${name} is given twice with different counts`),
+      );
+      continue;
+    }
+    bySchedule[name] = count;
+  }
+  if (problems.length > 0) return { problems };
+  return { retain: { bySchedule }, problems };
+}
+
+/**
+ * Reads everything an instance's tags ask for. Never throws: every unreadable tag
+ * becomes a {@link TagProblem} and the policy falls back to the safe side.
+ *
+ * @example
+ * const policy = readInstancePolicy('i-1', { 'snapkeeper:backup': 'true' }, keys, catalog);
+ * policy.schedules; // ['daily']
+ */
+export function readInstancePolicy(
+  instanceId: string,
+  tags: TagMap,
+  keys: TagKeys,
+  catalog: ScheduleCatalog,
+): InstancePolicy {
+  const optIn = parseScheduleList(instanceId, keys.backup, tags[keys.backup], catalog);
+  const excludeBoot = parseBooleanTag(instanceId, keys.excludeBoot, tags[keys.excludeBoot], false);
+  const retain = parseRetainCounts(instanceId, keys.retain, tags[keys.retain], catalog);
+  const problems = [...optIn.problems, ...excludeBoot.problems, ...retain.problems];
+  return {
+    schedules: optIn.schedules,
+    excludeBoot: excludeBoot.value,
+    ...(retain.retain ? { retain: retain.retain } : {}),
+    problems,
+  };
+}
+
+function parseCount(text: string): number | string {
+  if (!/^\d+$/.test(text)) {
+    return `${quoteShort(text)} is not a whole number from 1 to ${MAX_RETAIN_COUNT}`;
+  }
+  const count = Number(text);
+  if (count < 1 || count > MAX_RETAIN_COUNT) {
+    return `${count} is out of range; expected 1 to ${MAX_RETAIN_COUNT}`;
+  }
+  return count;
+}
+
+function problem(resourceId: string, key: string, value: string, reason: string): TagProblem {
+  const separator = reason.startsWith(':') ? '' : ' ';
+  return { resourceId, key, value, message: `${key}=${quoteShort(value)}${separator}${reason}` };
+}
+
+/** Quotes a value for a message, cut short so a huge tag never floods a log line. */
+export function quoteShort(value: string, max = 64): string {
+  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
+  return JSON.stringify(cut);
+}

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { InvalidEventError, UnknownScheduleError } from '../domain/errors.ts';
+import { resolveSchedule, type ScheduleCatalog } from '../domain/schedules.ts';
+
+/** A validated invocation of a scheduled job. */
+export interface ScheduledInvocation {
+  /** The schedule's canonical (lower-case) name. */
+  readonly schedule: string;
+  /** The scheduled time served; absent when the event carried none (constant input). */
+  readonly scheduledTime?: Date | undefined;
+  readonly dryRun: boolean;
+}
+
+const scheduledEventSchema = z
+  .object({
+    schedule: z.string({ error: 'must be a string naming a schedule' }),
+    scheduledTime: z
+      .string({ error: 'must be an ISO 8601 time string' })
+      .refine(
+        (value) => !Number.isNaN(Date.parse(value)),
+        'must be an ISO 8601 time such as 2026-11-23T03:00:00Z',
+      )
+      .optional(),
+    dryRun: z.boolean({ error: 'must be true or false' }).optional(),
+  })
+  .strict();
+
+/**
+ * Validates the event a schedule sends: `{ "schedule": "daily", "scheduledTime":
+ * "<aws.scheduler.scheduled-time>" }` from EventBridge Scheduler, or the same shape as
+ * a classic rule's constant input (then without `scheduledTime`). An event that names
+ * no schedule is rejected with the shape to configure instead.
+ *
+ * @throws {InvalidEventError} naming the field and what is expected.
+ * @example
+ * parseScheduledEvent({ schedule: 'Daily', scheduledTime: '2026-11-23T03:00:00Z' }, catalog);
+ * // { schedule: 'daily', scheduledTime: Date(2026-11-23T03:00:00Z), dryRun: false }
+ */
+export function parseScheduledEvent(event: unknown, catalog: ScheduleCatalog): ScheduledInvocation {
+  const known = [...catalog.schedules.keys()].join(', ');
+  const howToFix = `configure the schedule's target input as {"schedule": "<name>", "scheduledTime": "<aws.scheduler.scheduled-time>"}; known schedules: ${known}`;
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) {
+    throw new InvalidEventError(`the event must be a JSON object; ${howToFix}`);
+  }
+  if (!('schedule' in event)) {
+    const looksLikeRule = 'detail-type' in event || 'source' in event;
+    throw new InvalidEventError(
+      `the event names no schedule${looksLikeRule ? ' (this is a raw EventBridge event)' : ''}: ${howToFix}`,
+    );
+  }
+  const parsed = scheduledEventSchema.safeParse(event);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    if (issue?.code === 'unrecognized_keys') {
+      throw new InvalidEventError(
+        `unexpected field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; a scheduled event has schedule, scheduledTime and dryRun only`,
+      );
+    }
+    const field = issue?.path.join('.') || 'event';
+    throw new InvalidEventError(`field "${field}" ${issue?.message ?? 'is invalid'}`);
+  }
+  let schedule: string;
+  try {
+    schedule = resolveSchedule(catalog, parsed.data.schedule).name;
+  } catch (error) {
+    if (error instanceof UnknownScheduleError) {
+      throw new InvalidEventError(`field "schedule": ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
+  return {
+    schedule,
+    scheduledTime:
+      parsed.data.scheduledTime === undefined ? undefined : new Date(parsed.data.scheduledTime),
+    dryRun: parsed.data.dryRun ?? false,
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * What a job needs from the world besides AWS: a logger and a metrics sink. Powertools'
+ * Logger and Metrics satisfy these; tests pass silent or recording ones.
+ */
+export interface LoggerPort {
+  debug(message: string, ...extra: unknown[]): void;
+  info(message: string, ...extra: unknown[]): void;
+  warn(message: string, ...extra: unknown[]): void;
+  error(message: string, ...extra: unknown[]): void;
+}
+
+/** Counts per run; the handler flushes them as CloudWatch metrics. */
+export interface MetricsPort {
+  count(name: string, value: number): void;
+}
+
+/** A logger that drops everything. */
+export const silentLogger: LoggerPort = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/** A metrics sink that drops everything. */
+export const noMetrics: MetricsPort = { count: () => undefined };
+
+/** The outcome of a whole run. */
+export type RunStatus = 'succeeded' | 'partial' | 'failed';
+
+/** How a run was started. */
+export type RunTrigger = 'schedule' | 'console' | 'retry';
+
+/** An error as it appears in reports: the AWS code (or our error name) and a message. */
+export interface ReportedError {
+  readonly code: string;
+  readonly message: string;
+}
+
+/**
+ * A sortable, readable run id: the start time to the second and a random suffix.
+ *
+ * @example
+ * newRunId(new Date('2026-11-23T03:00:00Z'), () => 'a1b2c3d4'); // '20261123T030000Z-a1b2c3d4'
+ */
+export function newRunId(now: Date, random: () => string): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').slice(0, 15);
+  return `${stamp}Z-${random()}`;
+}

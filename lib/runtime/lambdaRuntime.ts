@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { createEc2Client } from '../aws/clients.ts';
+import { Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
+import { type MetricsPort, newRunId } from '../jobs/ports.ts';
+
+/**
+ * Everything a handler needs, built once per Lambda container (cold start): the
+ * validated configuration, the AWS gateways and Powertools' logger and metrics.
+ * A bad configuration throws here, naming the variable, before any event is handled.
+ */
+export interface LambdaRuntime {
+  readonly config: SnapkeeperConfig;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly ec2: Ec2Gateway;
+  /** Adapts Powertools metrics to the jobs' metrics port. */
+  readonly metricsPort: MetricsPort;
+  readonly clock: () => Date;
+  readonly newRunId: () => string;
+}
+
+/**
+ * Builds the runtime of one function.
+ *
+ * @example
+ * const runtime = createLambdaRuntime('backup', process.env);
+ */
+export function createLambdaRuntime(
+  functionName: string,
+  env: Readonly<Record<string, string | undefined>>,
+): LambdaRuntime {
+  const serviceName = env.POWERTOOLS_SERVICE_NAME ?? 'snapkeeper';
+  const logger = new Logger({ serviceName, persistentKeys: { function: functionName } });
+  const config = loadConfig(env);
+  logger.appendPersistentKeys({ deployment: config.deployment });
+  const metrics = new Metrics({
+    namespace: env.POWERTOOLS_METRICS_NAMESPACE ?? 'Snapkeeper',
+    serviceName,
+    defaultDimensions: { deployment: config.deployment, job: functionName },
+  });
+  const ec2 = new Ec2Gateway(createEc2Client(config), {
+    snapshotRateRetryMs: config.snapshotRateRetryMs,
+    snapshotRateRetries: config.snapshotRateRetries,
+  });
+  const clock = () => new Date();
+  return {
+    config,
+    logger,
+    metrics,
+    ec2,
+    metricsPort: { count: (name, value) => metrics.addMetric(name, MetricUnit.Count, value) },
+    clock,
+    newRunId: () => newRunId(clock(), () => randomBytes(4).toString('hex')),
+  };
+}

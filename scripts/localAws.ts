@@ -1,0 +1,99 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root, wherever the script is run from. */
+export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A running local AWS (moto in server mode) on a loopback port. */
+export interface LocalAws {
+  readonly endpoint: string;
+  readonly port: number;
+  /** Wipes every resource in every region. */
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Finds a free TCP port on the loopback interface. */
+export async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts moto in server mode on a free loopback port and waits until it answers.
+ * Amazon's default AMIs are not loaded, so describes list only what we make.
+ *
+ * @example
+ * const aws = await startLocalAws();
+ * process.env.AWS_ENDPOINT_URL = aws.endpoint;
+ */
+export async function startLocalAws(): Promise<LocalAws> {
+  const binary = join(PROJECT_ROOT, '.venv-aws', 'bin', 'moto_server');
+  if (!existsSync(binary)) {
+    throw new Error(`${binary} is missing: run "bash scripts/setup.sh" first`);
+  }
+  const port = await freeLoopbackPort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(binary, ['-H', '127.0.0.1', '-p', String(port)], {
+    env: {
+      ...process.env,
+      MOTO_EC2_LOAD_DEFAULT_AMIS: 'false',
+      MOTO_ALLOW_NONEXISTENT_REGION: 'true',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`moto exited early (${child.exitCode}): ${stderr}`);
+    try {
+      const response = await fetch(`${endpoint}/moto-api/`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`moto did not answer on ${endpoint} within 30 s: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    endpoint,
+    port,
+    reset: async () => {
+      await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
+    },
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** Points the AWS SDK at the local AWS with dummy credentials. */
+export function useLocalAwsEnvironment(endpoint: string, region = 'us-east-1'): void {
+  process.env.AWS_ENDPOINT_URL = endpoint;
+  process.env.AWS_REGION = region;
+  process.env.AWS_ACCESS_KEY_ID = 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+  process.env.AWS_SESSION_TOKEN = 'testing';
+}
