@@ -8,9 +8,7 @@ const quietEnvironment = {
 
 export default defineConfig({
   test: {
-    reporters: process.env.CI
-      ? ['default', ['json', { outputFile: 'reports/vitest.json' }]]
-      : ['default'],
+    reporters: ['default', ['json', { outputFile: 'reports/vitest.json' }]],
     projects: [
       {
         test: {

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every test: installs what is missing, then typecheck, lint, and the whole vitest suite
+# (unit tests, and integration tests against a local AWS that the suite starts itself).
+# Ends with a plain line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+
+status=0
+echo "== typecheck (tsc)"
+npx --no-install tsc --noEmit -p tsconfig.json || status=1
+echo "== lint (biome)"
+npx --no-install biome check . || status=1
+echo "== tests (vitest)"
+rm -f reports/vitest.json
+npx --no-install vitest run "$@" || status=1
+
+node -e '
+  const fs = require("node:fs");
+  let passed = 0, failed = 0, skipped = 0;
+  try {
+    const r = JSON.parse(fs.readFileSync("reports/vitest.json", "utf8"));
+    passed = r.numPassedTests; failed = r.numFailedTests + (r.numFailedTestSuites || 0);
+    skipped = (r.numPendingTests || 0) + (r.numTodoTests || 0);
+  } catch { failed = 1; }
+  if (process.argv[1] === "1" && failed === 0) failed = 1;
+  console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+' "$status"
+exit $status

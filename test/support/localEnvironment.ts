@@ -1,0 +1,37 @@
+import { DescribeSnapshotsCommand, EC2Client, type Snapshot } from '@aws-sdk/client-ec2';
+import { useLocalAwsEnvironment } from '../../scripts/localAws.ts';
+
+/**
+ * Points this test file at the shared local AWS in its own region, with a deployment
+ * name, and returns an EC2 client for arranging and checking.
+ */
+export function useLocalAws(
+  endpoint: string,
+  region: string,
+  extra: Record<string, string> = {},
+): EC2Client {
+  useLocalAwsEnvironment(endpoint, region);
+  process.env.AWS_MAX_ATTEMPTS = '3';
+  for (const [key, value] of Object.entries(extra)) process.env[key] = value;
+  return new EC2Client({ region, endpoint });
+}
+
+/** Every snapshot owned by the account that carries a tag with a value. */
+export async function snapshotsTagged(
+  ec2: EC2Client,
+  key: string,
+  value: string,
+): Promise<Snapshot[]> {
+  const response = await ec2.send(
+    new DescribeSnapshotsCommand({
+      OwnerIds: ['self'],
+      Filters: [{ Name: `tag:${key}`, Values: [value] }],
+    }),
+  );
+  return response.Snapshots ?? [];
+}
+
+/** A snapshot's tags as a record. */
+export function tagsOf(snapshot: Snapshot): Record<string, string> {
+  return Object.fromEntries((snapshot.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+}
