@@ -1,18 +1,24 @@
 import {
   CreateSnapshotsCommand,
+  DeleteSnapshotCommand,
   type EC2Client,
   type Filter,
   type Instance,
+  paginateDescribeImages,
   paginateDescribeInstances,
+  paginateDescribeSnapshots,
   paginateDescribeVolumes,
   type Tag as SdkTag,
 } from '@aws-sdk/client-ec2';
 import type { InstanceFacts, SnapshotSetRequest } from '../domain/backupPlan.ts';
+import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 import {
   awsErrorCode,
   ConcurrentSnapshotLimitError,
   Ec2ErrorCode,
+  SnapshotInUseError,
+  SnapshotNotFoundError,
   SnapshotRateDeferredError,
   toAwsCallError,
 } from './errors.ts';
@@ -185,6 +191,131 @@ export class Ec2Gateway {
       }
     }
   }
+
+  /**
+   * Streams the account's own snapshots that carry every given tag (server-side
+   * filters, `OwnerIds: ['self']`, 1000 a page). The `owner-id` is checked again here,
+   * since some EC2 look-alikes ignore `OwnerIds`.
+   *
+   * @example
+   * for await (const s of gateway.listSnapshotsTagged({ 'snapkeeper:managed': 'true' })) { ... }
+   */
+  public async *listSnapshotsTagged(
+    tags: Readonly<Record<string, string>>,
+    ownerId?: string,
+  ): AsyncGenerator<SnapshotFacts> {
+    const filters: Filter[] = Object.entries(tags).map(([key, value]) => ({
+      Name: `tag:${key}`,
+      Values: [value],
+    }));
+    try {
+      const pages = paginateDescribeSnapshots(
+        { client: this.#client, pageSize: DESCRIBE_PAGE_SIZE },
+        { OwnerIds: ['self'], Filters: filters },
+      );
+      for await (const page of pages) {
+        for (const snapshot of page.Snapshots ?? []) {
+          if (!snapshot.SnapshotId) continue;
+          if (ownerId && snapshot.OwnerId && snapshot.OwnerId !== ownerId) continue;
+          yield {
+            snapshotId: snapshot.SnapshotId,
+            volumeId: snapshot.VolumeId ?? 'vol-ffffffff',
+            state: snapshot.State ?? 'pending',
+            startTime: snapshot.StartTime ?? new Date(0),
+            tags: toTagMap(snapshot.Tags),
+            sizeGiB: snapshot.VolumeSize,
+            description: snapshot.Description,
+            ownerId: snapshot.OwnerId,
+          };
+        }
+      }
+    } catch (error) {
+      throw toAwsCallError('DescribeSnapshots', error);
+    }
+  }
+
+  /**
+   * Every image the account owns, disabled ones included (`IncludeDisabled`: a
+   * disabled AMI still holds its snapshots), 1000 a page.
+   *
+   * @example
+   * const images = await gateway.listOwnImages();
+   */
+  public async listOwnImages(): Promise<ImageFacts[]> {
+    const images: ImageFacts[] = [];
+    try {
+      const pages = paginateDescribeImages(
+        { client: this.#client, pageSize: DESCRIBE_PAGE_SIZE },
+        { Owners: ['self'], IncludeDisabled: true },
+      );
+      for await (const page of pages) {
+        for (const image of page.Images ?? []) {
+          if (!image.ImageId) continue;
+          images.push({
+            imageId: image.ImageId,
+            name: image.Name,
+            state: image.State ?? 'unknown',
+            snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) =>
+              m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [],
+            ),
+            tags: toTagMap(image.Tags),
+          });
+        }
+      }
+    } catch (error) {
+      throw toAwsCallError('DescribeImages', error);
+    }
+    return images;
+  }
+
+  /**
+   * Which images use each snapshot, from the block device mappings of every image
+   * the account owns: the snapshots retention must never delete.
+   *
+   * @example
+   * (await gateway.snapshotHolders()).get('snap-1'); // ['ami-1']
+   */
+  public async snapshotHolders(): Promise<Map<string, string[]>> {
+    const holders = new Map<string, string[]>();
+    for (const image of await this.listOwnImages()) {
+      for (const snapshotId of image.snapshotIds) {
+        holders.set(snapshotId, [...(holders.get(snapshotId) ?? []), image.imageId]);
+      }
+    }
+    return holders;
+  }
+
+  /**
+   * Deletes one snapshot. `InvalidSnapshot.InUse` (an AMI registered on it since the
+   * plan) and `InvalidSnapshot.NotFound` (deleted by someone else) come back as typed
+   * errors for the caller to report; anything else is an {@link AwsCallError}.
+   *
+   * @throws {SnapshotInUseError | SnapshotNotFoundError | AwsCallError}
+   * @example
+   * await gateway.deleteSnapshot('snap-0abc');
+   */
+  public async deleteSnapshot(snapshotId: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+    } catch (error) {
+      const code = awsErrorCode(error);
+      if (code === Ec2ErrorCode.SnapshotInUse)
+        throw new SnapshotInUseError(snapshotId, { cause: error });
+      if (code === Ec2ErrorCode.SnapshotNotFound) {
+        throw new SnapshotNotFoundError(snapshotId, { cause: error });
+      }
+      throw toAwsCallError('DeleteSnapshot', error);
+    }
+  }
+}
+
+/** A registered image and the snapshots behind it. */
+export interface ImageFacts {
+  readonly imageId: string;
+  readonly name?: string | undefined;
+  readonly state: string;
+  readonly snapshotIds: readonly string[];
+  readonly tags: TagMap;
 }
 
 /**

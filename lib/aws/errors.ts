@@ -91,3 +91,35 @@ export function toAwsCallError(action: string, error: unknown): AwsCallError {
     httpStatus: status,
   });
 }
+
+/** A snapshot that an image started using after the plan was made: skipped, never fatal. */
+export class SnapshotInUseError extends AwsCallError {
+  public readonly snapshotId: string;
+
+  public constructor(snapshotId: string, options?: ErrorOptions) {
+    super(
+      'DeleteSnapshot',
+      Ec2ErrorCode.SnapshotInUse,
+      `${snapshotId} is in use by an image`,
+      options,
+    );
+    this.name = 'SnapshotInUseError';
+    this.snapshotId = snapshotId;
+  }
+}
+
+/** A snapshot that someone else deleted after the plan was made. */
+export class SnapshotNotFoundError extends AwsCallError {
+  public readonly snapshotId: string;
+
+  public constructor(snapshotId: string, options?: ErrorOptions) {
+    super(
+      'DeleteSnapshot',
+      Ec2ErrorCode.SnapshotNotFound,
+      `${snapshotId} no longer exists`,
+      options,
+    );
+    this.name = 'SnapshotNotFoundError';
+    this.snapshotId = snapshotId;
+  }
+}

@@ -1,3 +1,4 @@
+import { type DeletionCap, parseDeletionCap } from '../domain/deletionCap.ts';
 import { ConfigurationError, SnapkeeperError } from '../domain/errors.ts';
 import {
   DEFAULT_SCHEDULES,
@@ -24,6 +25,10 @@ export interface SnapkeeperConfig {
   readonly maxAttempts: number;
   /** Per-request timeout for AWS calls. */
   readonly requestTimeoutMs: number;
+  /** Per-run cap on deletions (`MAX_DELETIONS`: `50` or `25%`). */
+  readonly maxDeletions: DeletionCap;
+  /** Deletions in flight at once. */
+  readonly deleteConcurrency: number;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
   /** Custom endpoint (the local AWS); undefined in production. */
@@ -102,6 +107,15 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     );
   }
 
+  const capText = env.MAX_DELETIONS?.trim() || '25%';
+  const maxDeletions = parseDeletionCap(capText);
+  if (!maxDeletions) {
+    throw new ConfigurationError(
+      'MAX_DELETIONS',
+      `must be a number of deletions (50) or a percentage of the managed snapshots in scope (25%); got ${JSON.stringify(env.MAX_DELETIONS)}`,
+    );
+  }
+
   const endpoint = env.AWS_ENDPOINT_URL;
   return {
     region,
@@ -114,6 +128,8 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     snapshotRateRetries: integer(env, 'SNAPSHOT_RATE_RETRIES', 2, 0, 10),
     maxAttempts: integer(env, 'AWS_MAX_ATTEMPTS', 8, 1, 20),
     requestTimeoutMs: integer(env, 'AWS_REQUEST_TIMEOUT_MS', 30_000, 100, 300_000),
+    maxDeletions,
+    deleteConcurrency: integer(env, 'DELETE_CONCURRENCY', 5, 1, 50),
     dryRun: boolean(env, 'DRY_RUN', false),
     ...(endpoint ? { endpoint } : {}),
   };

@@ -23,6 +23,8 @@ export interface ScheduleDefinition {
   readonly retainTiers?: string | undefined;
   /** Days after which even the last snapshot of an orphaned volume may go; off when absent. */
   readonly expireOrphansAfterDays?: number | undefined;
+  /** When retention runs for this schedule; default: an hour after the backup (see serverless.yml). */
+  readonly retentionCron?: string | undefined;
 }
 
 /** Every schedule of a deployment, plus the one that `snapkeeper:backup=true` means. */
@@ -63,6 +65,7 @@ const scheduleSchema = z
     retainDays: z.number().int().min(0).max(36500).optional(),
     retainTiers: z.string().optional(),
     expireOrphansAfterDays: z.number().int().min(1).max(36500).optional(),
+    retentionCron: z.string().min(1).optional(),
   })
   .strict();
 
@@ -89,6 +92,7 @@ export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'):
       throw new InvalidScheduleDefinitionError(`schedule "${definition.name}" is defined twice`);
     }
     validateCron(definition.cron, definition.name);
+    if (definition.retentionCron) validateCron(definition.retentionCron, definition.name);
     validateTimeZone(definition.timezone, definition.name);
     schedules.set(definition.name, stripUndefined(definition));
   }

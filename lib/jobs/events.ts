@@ -11,19 +11,38 @@ export interface ScheduledInvocation {
   readonly dryRun: boolean;
 }
 
-const scheduledEventSchema = z
+const scheduledEventFields = {
+  schedule: z.string({ error: 'must be a string naming a schedule' }),
+  scheduledTime: z
+    .string({ error: 'must be an ISO 8601 time string' })
+    .refine(
+      (value) => !Number.isNaN(Date.parse(value)),
+      'must be an ISO 8601 time such as 2026-11-23T03:00:00Z',
+    )
+    .optional(),
+  dryRun: z.boolean({ error: 'must be true or false' }).optional(),
+};
+
+const scheduledEventSchema = z.object(scheduledEventFields).strict();
+
+const retentionEventSchema = z
   .object({
-    schedule: z.string({ error: 'must be a string naming a schedule' }),
-    scheduledTime: z
-      .string({ error: 'must be an ISO 8601 time string' })
-      .refine(
-        (value) => !Number.isNaN(Date.parse(value)),
-        'must be an ISO 8601 time such as 2026-11-23T03:00:00Z',
-      )
+    ...scheduledEventFields,
+    maxDeletions: z
+      .number({ error: 'must be a whole number of deletions' })
+      .int('must be a whole number of deletions')
+      .min(0, 'must be 0 or more')
+      .max(1_000_000, 'must be at most 1000000')
       .optional(),
-    dryRun: z.boolean({ error: 'must be true or false' }).optional(),
+    confirm: z.boolean({ error: 'must be true or false' }).optional(),
   })
   .strict();
+
+/** A validated invocation of the retention job. */
+export interface RetentionInvocation extends ScheduledInvocation {
+  /** A one-run override of the deletion cap, confirmed by the operator. */
+  readonly maxDeletions?: number | undefined;
+}
 
 /**
  * Validates the event a schedule sends: `{ "schedule": "daily", "scheduledTime":
@@ -37,6 +56,53 @@ const scheduledEventSchema = z
  * // { schedule: 'daily', scheduledTime: Date(2026-11-23T03:00:00Z), dryRun: false }
  */
 export function parseScheduledEvent(event: unknown, catalog: ScheduleCatalog): ScheduledInvocation {
+  const { data, schedule } = parseWith(
+    scheduledEventSchema,
+    'schedule, scheduledTime and dryRun',
+    event,
+    catalog,
+  );
+  return {
+    schedule,
+    scheduledTime: data.scheduledTime === undefined ? undefined : new Date(data.scheduledTime),
+    dryRun: data.dryRun ?? false,
+  };
+}
+
+/**
+ * Validates a retention invocation: the scheduled shape, plus a one-run
+ * `maxDeletions` override that needs `"confirm": true` (unless `dryRun`).
+ *
+ * @throws {InvalidEventError}
+ * @example
+ * parseRetentionEvent({ schedule: 'daily', maxDeletions: 500, confirm: true }, catalog).maxDeletions; // 500
+ */
+export function parseRetentionEvent(event: unknown, catalog: ScheduleCatalog): RetentionInvocation {
+  const { data, schedule } = parseWith(
+    retentionEventSchema,
+    'schedule, scheduledTime, dryRun, maxDeletions and confirm',
+    event,
+    catalog,
+  );
+  if (data.maxDeletions !== undefined && data.dryRun !== true && data.confirm !== true) {
+    throw new InvalidEventError(
+      `field "maxDeletions" lifts the deletion cap for one run and needs "confirm": true (or "dryRun": true to preview)`,
+    );
+  }
+  return {
+    schedule,
+    scheduledTime: data.scheduledTime === undefined ? undefined : new Date(data.scheduledTime),
+    dryRun: data.dryRun ?? false,
+    ...(data.maxDeletions !== undefined ? { maxDeletions: data.maxDeletions } : {}),
+  };
+}
+
+function parseWith<T extends z.ZodType<{ schedule: string }>>(
+  schemaToUse: T,
+  fields: string,
+  event: unknown,
+  catalog: ScheduleCatalog,
+): { data: z.infer<T>; schedule: string } {
   const known = [...catalog.schedules.keys()].join(', ');
   const howToFix = `configure the schedule's target input as {"schedule": "<name>", "scheduledTime": "<aws.scheduler.scheduled-time>"}; known schedules: ${known}`;
   if (event === null || typeof event !== 'object' || Array.isArray(event)) {
@@ -48,12 +114,12 @@ export function parseScheduledEvent(event: unknown, catalog: ScheduleCatalog): S
       `the event names no schedule${looksLikeRule ? ' (this is a raw EventBridge event)' : ''}: ${howToFix}`,
     );
   }
-  const parsed = scheduledEventSchema.safeParse(event);
+  const parsed = schemaToUse.safeParse(event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     if (issue?.code === 'unrecognized_keys') {
       throw new InvalidEventError(
-        `unexpected field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; a scheduled event has schedule, scheduledTime and dryRun only`,
+        `unexpected field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the event takes ${fields} only`,
       );
     }
     const field = issue?.path.join('.') || 'event';
@@ -61,17 +127,12 @@ export function parseScheduledEvent(event: unknown, catalog: ScheduleCatalog): S
   }
   let schedule: string;
   try {
-    schedule = resolveSchedule(catalog, parsed.data.schedule).name;
+    schedule = resolveSchedule(catalog, (parsed.data as { schedule: string }).schedule).name;
   } catch (error) {
     if (error instanceof UnknownScheduleError) {
       throw new InvalidEventError(`field "schedule": ${error.message}`, { cause: error });
     }
     throw error;
   }
-  return {
-    schedule,
-    scheduledTime:
-      parsed.data.scheduledTime === undefined ? undefined : new Date(parsed.data.scheduledTime),
-    dryRun: parsed.data.dryRun ?? false,
-  };
+  return { data: parsed.data as z.infer<T>, schedule };
 }

@@ -47,3 +47,40 @@ export function newRunId(now: Date, random: () => string): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').slice(0, 15);
   return `${stamp}Z-${random()}`;
 }
+
+/** One step of a destructive action, recorded before and after it happens. */
+export interface ActionRecord {
+  readonly runId: string;
+  readonly job: string;
+  /** `delete-snapshot`, `deregister-image`, ... */
+  readonly action: string;
+  readonly resourceId: string;
+  readonly phase: 'before' | 'after';
+  /** After: what happened. */
+  readonly outcome?: 'done' | 'skipped' | 'failed';
+  readonly reason: string;
+  readonly details?: Readonly<Record<string, unknown>>;
+  readonly error?: ReportedError;
+}
+
+/**
+ * Where destructive actions are recorded, before and after each call. The run-history
+ * table implements it; a job refuses to act when the "before" record cannot be written.
+ */
+export interface ActionJournal {
+  record(entry: ActionRecord): Promise<void>;
+}
+
+/**
+ * A journal that writes each record as a structured log line.
+ *
+ * @example
+ * const journal = logJournal(logger);
+ */
+export function logJournal(logger: LoggerPort): ActionJournal {
+  return {
+    record: async (entry) => {
+      logger.info(`${entry.action} ${entry.phase}`, { ...entry });
+    },
+  };
+}

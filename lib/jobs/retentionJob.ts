@@ -1,0 +1,454 @@
+import pLimit from 'p-limit';
+import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import { SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aws/errors.ts';
+import type { SnapkeeperConfig } from '../config/environment.ts';
+import type { InstanceFacts } from '../domain/backupPlan.ts';
+import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
+import {
+  keepAll,
+  planRetention,
+  type RetentionPlan,
+  type RetentionRule,
+} from '../domain/retentionPlan.ts';
+import { retentionRuleFor } from '../domain/retentionPolicy.ts';
+import { resolveSchedule, scheduleIntervalMs } from '../domain/schedules.ts';
+import { type SnapshotFacts, toRecoveryPoint } from '../domain/snapshotFacts.ts';
+import { parseBooleanTag, readInstancePolicy, type TagMap } from '../domain/tagPolicy.ts';
+import {
+  type ActionJournal,
+  type LoggerPort,
+  logJournal,
+  type MetricsPort,
+  noMetrics,
+  type ReportedError,
+  type RunStatus,
+  type RunTrigger,
+} from './ports.ts';
+
+/** What a retention run is asked to do. */
+export interface RetentionJobInput {
+  readonly schedule: string;
+  readonly dryRun: boolean;
+  readonly trigger: RunTrigger;
+  /** A one-run override of MAX_DELETIONS, confirmed by the operator. */
+  readonly maxDeletions?: number | undefined;
+}
+
+/** One deletion, planned or done. */
+export interface DeletionResult {
+  readonly snapshotId: string;
+  readonly reason: string;
+  readonly sizeGiB?: number | undefined;
+  /** planned: dry run or held back by the cap; skipped: a race (in use, already gone). */
+  readonly outcome: 'deleted' | 'planned' | 'skipped' | 'failed';
+  readonly error?: ReportedError;
+}
+
+/** Retention of one volume's history for the schedule. */
+export interface VolumeRetentionResult {
+  readonly volumeId: string;
+  readonly instanceId?: string | undefined;
+  readonly name?: string | undefined;
+  readonly orphan: boolean;
+  readonly rule?: RetentionRule | undefined;
+  readonly kept: readonly { snapshotId: string; reason: string }[];
+  readonly deletions: readonly DeletionResult[];
+  readonly blocked: readonly {
+    snapshotId: string;
+    reason: string;
+    heldBy: readonly string[];
+    sizeGiB?: number | undefined;
+  }[];
+  /** Set when nothing was deleted because the volume's backups are failing. */
+  readonly failing?: string;
+  readonly problems?: readonly string[];
+}
+
+/** The JSON report of a retention run. */
+export interface RetentionReport {
+  readonly runId: string;
+  readonly job: 'retention';
+  readonly deployment: string;
+  readonly schedule: string;
+  readonly trigger: RunTrigger;
+  readonly dryRun: boolean;
+  readonly status: RunStatus;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly counts: {
+    readonly volumes: number;
+    readonly snapshotsInScope: number;
+    readonly kept: number;
+    readonly planned: number;
+    readonly deleted: number;
+    readonly skipped: number;
+    readonly blocked: number;
+    readonly failed: number;
+    /** GiB of source volume size held by blocked deletions (bytes freed may be less: snapshots are incremental). */
+    readonly blockedGiB: number;
+  };
+  readonly cap: CapCheck;
+  readonly volumes: readonly VolumeRetentionResult[];
+  readonly error?: ReportedError;
+}
+
+/** What the retention job reads and acts through. */
+export interface RetentionJobDependencies {
+  readonly ec2: Pick<
+    Ec2Gateway,
+    | 'listSnapshotsTagged'
+    | 'snapshotHolders'
+    | 'listInstancesWithTagKey'
+    | 'volumeTagsWithKey'
+    | 'deleteSnapshot'
+  >;
+  readonly config: Pick<
+    SnapkeeperConfig,
+    'deployment' | 'keys' | 'catalog' | 'maxDeletions' | 'deleteConcurrency'
+  >;
+  readonly clock: () => Date;
+  readonly runId: string;
+  readonly logger: LoggerPort;
+  readonly metrics?: MetricsPort;
+  /** Where each deletion is recorded before and after; logs when absent. */
+  readonly journal?: ActionJournal;
+}
+
+/**
+ * The retention use case, plan first, then act:
+ * 1. read this deployment's managed snapshots of the schedule (server-side tag
+ *    filters), the snapshots that registered images use, and the opted-in fleet;
+ * 2. plan each volume's history with the pure planner (count, age, tiers, orphans,
+ *    pending, error and held snapshots, failing backups);
+ * 3. check the per-run deletion cap: above it, delete nothing and fail loudly;
+ * 4. unless a dry run, delete what the plan says, recording each deletion before and
+ *    after; a snapshot an image took since the plan, or one already gone, is skipped
+ *    and reported, never fatal.
+ *
+ * @example
+ * const report = await runRetentionJob({ schedule: 'daily', dryRun: true, trigger: 'console' }, deps);
+ */
+export async function runRetentionJob(
+  input: RetentionJobInput,
+  deps: RetentionJobDependencies,
+): Promise<RetentionReport> {
+  const { config, logger } = deps;
+  const { keys } = config;
+  const metrics = deps.metrics ?? noMetrics;
+  const journal = deps.journal ?? logJournal(logger);
+  const startedAt = deps.clock();
+  const schedule = resolveSchedule(config.catalog, input.schedule);
+  const base = {
+    runId: deps.runId,
+    job: 'retention' as const,
+    deployment: config.deployment,
+    schedule: schedule.name,
+    trigger: input.trigger,
+    dryRun: input.dryRun,
+    startedAt: startedAt.toISOString(),
+  };
+  logger.info('retention run started', base);
+
+  // 1. Read.
+  const snapshots: SnapshotFacts[] = [];
+  let holders: Map<string, string[]>;
+  const instances = new Map<string, InstanceFacts>();
+  let volumeTags: Map<string, TagMap>;
+  try {
+    for await (const snapshot of deps.ec2.listSnapshotsTagged({
+      [keys.managed]: 'true',
+      [keys.deployment]: config.deployment,
+      [keys.schedule]: schedule.name,
+    })) {
+      snapshots.push(snapshot);
+    }
+    holders = await deps.ec2.snapshotHolders();
+    for await (const instance of deps.ec2.listInstancesWithTagKey(keys.backup)) {
+      instances.set(instance.instanceId, instance);
+    }
+    volumeTags = await deps.ec2.volumeTagsWithKey(keys.skip);
+  } catch (error) {
+    const failure = toAwsCallError('Describe', error);
+    const report: RetentionReport = {
+      ...base,
+      status: 'failed',
+      endedAt: deps.clock().toISOString(),
+      counts: emptyCounts(),
+      cap: { limit: 0, planned: 0, exceeded: false },
+      volumes: [],
+      error: { code: failure.code, message: failure.message },
+    };
+    logger.error('retention run failed: could not read snapshots or fleet', { report });
+    metrics.count('RetentionRunsFailed', 1);
+    return report;
+  }
+
+  // 2. Plan per volume.
+  const now = startedAt;
+  const intervalMs = scheduleIntervalMs(schedule, now);
+  const byVolume = new Map<string, SnapshotFacts[]>();
+  for (const snapshot of snapshots) {
+    byVolume.set(snapshot.volumeId, [...(byVolume.get(snapshot.volumeId) ?? []), snapshot]);
+  }
+  const planned: { lineage: Lineage; plan: RetentionPlan }[] = [];
+  for (const [volumeId, history] of byVolume) {
+    const lineage = describeLineage(volumeId, history, instances, volumeTags, schedule.name, deps);
+    const points = history.map((s) => toRecoveryPoint(s, keys, config.deployment, holders, now));
+    const rule = lineage.policySource
+      ? retentionRuleFor(
+          schedule,
+          lineage.policySource.tags,
+          lineage.policySource.instanceId,
+          keys,
+          config.catalog,
+        )
+      : retentionRuleFor(schedule, undefined, volumeId, keys, config.catalog);
+    lineage.problems.push(...rule.problems.map((p) => p.message));
+    const plan = rule.rule
+      ? planRetention(points, rule.rule, {
+          now,
+          timezone: schedule.timezone,
+          orphan: lineage.orphan,
+          expireOrphansAfterDays: schedule.expireOrphansAfterDays,
+          intervalMs,
+        })
+      : keepAll(points, `kept: retention tags cannot be read (${lineage.problems.join('; ')})`);
+    lineage.rule = rule.rule;
+    planned.push({ lineage, plan });
+  }
+
+  // 3. The cap.
+  const plannedDeletes = planned.reduce(
+    (n, p) => n + p.plan.decisions.filter((d) => d.action === 'delete').length,
+    0,
+  );
+  const cap = checkDeletionCap(
+    plannedDeletes,
+    snapshots.length,
+    config.maxDeletions,
+    input.maxDeletions,
+  );
+  if (cap.exceeded) logger.error('deletion cap exceeded: nothing deleted', { cap });
+
+  // 4. Act.
+  const sizes = new Map(snapshots.map((s) => [s.snapshotId, s.sizeGiB]));
+  const limit = pLimit(config.deleteConcurrency);
+  const act = !input.dryRun && !cap.exceeded;
+  const volumes = await Promise.all(
+    planned.map(async ({ lineage, plan }): Promise<VolumeRetentionResult> => {
+      const deletions = await Promise.all(
+        plan.decisions
+          .filter((d) => d.action === 'delete')
+          .map((d) =>
+            limit(() =>
+              act
+                ? deleteOne(d.id, d.reason, lineage, sizes.get(d.id), deps, journal)
+                : Promise.resolve<DeletionResult>({
+                    snapshotId: d.id,
+                    reason: d.reason,
+                    sizeGiB: sizes.get(d.id),
+                    outcome: 'planned',
+                  }),
+            ),
+          ),
+      );
+      return {
+        volumeId: lineage.volumeId,
+        instanceId: lineage.instanceId,
+        name: lineage.name,
+        orphan: lineage.orphan,
+        rule: lineage.rule,
+        kept: plan.decisions
+          .filter((d) => d.action === 'keep')
+          .map((d) => ({ snapshotId: d.id, reason: d.reason })),
+        deletions,
+        blocked: plan.decisions.flatMap((d) =>
+          d.action === 'blocked'
+            ? [{ snapshotId: d.id, reason: d.reason, heldBy: d.heldBy, sizeGiB: sizes.get(d.id) }]
+            : [],
+        ),
+        ...(plan.failing ? { failing: plan.failing } : {}),
+        ...(lineage.problems.length > 0 ? { problems: lineage.problems } : {}),
+      };
+    }),
+  );
+
+  const all = volumes.flatMap((v) => v.deletions);
+  const counts = {
+    volumes: volumes.length,
+    snapshotsInScope: snapshots.length,
+    kept: volumes.reduce((n, v) => n + v.kept.length, 0),
+    planned: plannedDeletes,
+    deleted: all.filter((d) => d.outcome === 'deleted').length,
+    skipped: all.filter((d) => d.outcome === 'skipped').length,
+    blocked: volumes.reduce((n, v) => n + v.blocked.length, 0),
+    failed: all.filter((d) => d.outcome === 'failed').length,
+    blockedGiB: volumes.reduce(
+      (n, v) => n + v.blocked.reduce((m, b) => m + (b.sizeGiB ?? 0), 0),
+      0,
+    ),
+  };
+  const warnings = volumes.some((v) => v.failing !== undefined || (v.problems?.length ?? 0) > 0);
+  const status: RunStatus = cap.exceeded
+    ? 'failed'
+    : counts.failed > 0 || warnings
+      ? 'partial'
+      : 'succeeded';
+  const report: RetentionReport = {
+    ...base,
+    status,
+    endedAt: deps.clock().toISOString(),
+    counts,
+    cap,
+    volumes,
+    ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
+  };
+  metrics.count('SnapshotsDeleted', counts.deleted);
+  metrics.count('SnapshotDeletionsBlocked', counts.blocked);
+  metrics.count('SnapshotDeletionsFailed', counts.failed);
+  metrics.count(status === 'failed' ? 'RetentionRunsFailed' : 'RetentionRunsSucceeded', 1);
+  const log = status === 'succeeded' ? logger.info : logger.warn;
+  log.call(logger, `retention run ${status}`, { report });
+  return report;
+}
+
+interface Lineage {
+  readonly volumeId: string;
+  readonly instanceId?: string | undefined;
+  readonly name?: string | undefined;
+  readonly orphan: boolean;
+  /** Whose tags give the retention rule: the live instance, when there is one. */
+  readonly policySource?: { instanceId: string; tags: TagMap } | undefined;
+  readonly problems: string[];
+  rule?: RetentionRule | undefined;
+}
+
+function describeLineage(
+  volumeId: string,
+  history: readonly SnapshotFacts[],
+  instances: ReadonlyMap<string, InstanceFacts>,
+  volumeTags: ReadonlyMap<string, TagMap>,
+  schedule: string,
+  deps: RetentionJobDependencies,
+): Lineage {
+  const { keys, catalog } = deps.config;
+  const newest = [...history].sort((a, b) => b.startTime.getTime() - a.startTime.getTime())[0];
+  const instanceId = newest?.tags[keys.instanceId];
+  const name = newest?.tags.Name;
+  const instance = instanceId ? instances.get(instanceId) : undefined;
+  if (!instance || !instanceId) return { volumeId, instanceId, name, orphan: true, problems: [] };
+  const policy = readInstancePolicy(instanceId, instance.tags, keys, catalog);
+  const attachment = instance.volumes.find((v) => v.volumeId === volumeId);
+  const skipped = parseBooleanTag(
+    volumeId,
+    keys.skip,
+    volumeTags.get(volumeId)?.[keys.skip],
+    false,
+  ).value;
+  const bootExcluded = policy.excludeBoot && attachment?.deviceName === instance.rootDeviceName;
+  const optedIn =
+    policy.schedules.includes(schedule) && attachment !== undefined && !skipped && !bootExcluded;
+  return {
+    volumeId,
+    instanceId,
+    name: instance.tags.Name ?? name,
+    orphan: !optedIn,
+    policySource: { instanceId, tags: instance.tags },
+    problems: [],
+  };
+}
+
+async function deleteOne(
+  snapshotId: string,
+  reason: string,
+  lineage: Lineage,
+  sizeGiB: number | undefined,
+  deps: RetentionJobDependencies,
+  journal: ActionJournal,
+): Promise<DeletionResult> {
+  const record = {
+    runId: deps.runId,
+    job: 'retention',
+    action: 'delete-snapshot',
+    resourceId: snapshotId,
+    reason,
+    details: { volumeId: lineage.volumeId, instanceId: lineage.instanceId, sizeGiB },
+  };
+  try {
+    await journal.record({ ...record, phase: 'before' });
+  } catch (error) {
+    const failure = toAwsCallError('RecordAction', error);
+    deps.logger.error('not deleting: the deletion could not be recorded first', {
+      snapshotId,
+      error: failure.message,
+    });
+    return {
+      snapshotId,
+      reason,
+      sizeGiB,
+      outcome: 'failed',
+      error: { code: 'JournalUnavailable', message: failure.message },
+    };
+  }
+  let result: DeletionResult;
+  try {
+    await deps.ec2.deleteSnapshot(snapshotId);
+    result = { snapshotId, reason, sizeGiB, outcome: 'deleted' };
+  } catch (error) {
+    if (error instanceof SnapshotInUseError) {
+      result = {
+        snapshotId,
+        reason: `${reason}; skipped: an image started using it after the plan (InvalidSnapshot.InUse)`,
+        sizeGiB,
+        outcome: 'skipped',
+      };
+    } else if (error instanceof SnapshotNotFoundError) {
+      result = {
+        snapshotId,
+        reason: `${reason}; skipped: already deleted by someone else (InvalidSnapshot.NotFound)`,
+        sizeGiB,
+        outcome: 'skipped',
+      };
+    } else {
+      const failure = toAwsCallError('DeleteSnapshot', error);
+      result = {
+        snapshotId,
+        reason,
+        sizeGiB,
+        outcome: 'failed',
+        error: { code: failure.code, message: failure.message },
+      };
+    }
+  }
+  await journal
+    .record({
+      ...record,
+      phase: 'after',
+      outcome:
+        result.outcome === 'deleted' ? 'done' : result.outcome === 'skipped' ? 'skipped' : 'failed',
+      reason: result.reason,
+      ...(result.error ? { error: result.error } : {}),
+    })
+    .catch((error: unknown) =>
+      deps.logger.error('deletion done but its record could not be written', {
+        snapshotId,
+        outcome: result.outcome,
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
+  return result;
+}
+
+function emptyCounts(): RetentionReport['counts'] {
+  return {
+    volumes: 0,
+    snapshotsInScope: 0,
+    kept: 0,
+    planned: 0,
+    deleted: 0,
+    skipped: 0,
+    blocked: 0,
+    failed: 0,
+    blockedGiB: 0,
+  };
+}
