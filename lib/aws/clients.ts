@@ -17,7 +17,13 @@ export function clientSettings(config: ClientSettings) {
     region: config.region,
     maxAttempts: config.maxAttempts,
     retryMode: 'standard',
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: config.requestTimeoutMs },
+    // throwOnRequestTimeout: without it the handler only warns and a hung call waits
+    // until Lambda kills the run.
+    requestHandler: {
+      connectionTimeout: 5_000,
+      requestTimeout: config.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
   } as const;
 }

@@ -221,8 +221,9 @@ export function buildResourceTags(
   const seen = new Set(tags.map((t) => t.Key));
   const copy = ['Name', ...context.copyTags];
   for (const key of copy) {
+    if (!Object.hasOwn(instanceTags, key) || seen.has(key)) continue;
     const value = instanceTags[key];
-    if (value === undefined || seen.has(key)) continue;
+    if (value === undefined) continue;
     if (key.toLowerCase().startsWith('aws:') || key.startsWith(keys.prefix)) continue;
     if (tags.length >= MAX_TAGS_PER_RESOURCE) break;
     tags.push({ Key: key, Value: value });

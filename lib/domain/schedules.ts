@@ -127,13 +127,27 @@ export function resolveSchedule(catalog: ScheduleCatalog, name: string): Schedul
  */
 export function previousFireTime(schedule: ScheduleDefinition, at: Date): Date {
   const cron = parseCronBody(cronBody(schedule.cron));
-  // The parser's prev() is exclusive; a minute-resolution cron fires at :00 seconds,
-  // so asking from one second later includes `at` itself.
-  const wall = toWallClock(new Date(at.getTime() + 1000), schedule.timezone);
-  const previous = awsCronParser.prev(cron, wall);
-  if (!previous)
-    throw new InvalidScheduleDefinitionError(`schedule "${schedule.name}" never fires`);
-  return fromWallClock(previous, schedule.timezone);
+  // Fires fall on whole minutes and the parser's prev() is exclusive, so asking from
+  // the start of the next minute includes `at`'s own minute and nothing later.
+  let from = floorToMinute(toWallClock(at, schedule.timezone)).getTime() + 60_000;
+  for (let attempt = 0; attempt < 4; attempt += 1) {
+    const wall = awsCronParser.prev(cron, new Date(from));
+    if (!wall) break;
+    const instant = fromWallClock(wall, schedule.timezone);
+    if (instant.getTime() <= at.getTime()) return instant;
+    // A wall time repeated when summer time ends: take its earlier instant if that fits.
+    const earlier = new Date(instant.getTime() - 3_600_000);
+    if (
+      toWallClock(earlier, schedule.timezone).getTime() === wall.getTime() &&
+      earlier.getTime() <= at.getTime()
+    ) {
+      return earlier;
+    }
+    from = wall.getTime();
+  }
+  throw new InvalidScheduleDefinitionError(
+    `schedule "${schedule.name}" never fires before ${at.toISOString()}`,
+  );
 }
 
 /**
@@ -144,10 +158,29 @@ export function previousFireTime(schedule: ScheduleDefinition, at: Date): Date {
  */
 export function nextFireTime(schedule: ScheduleDefinition, after: Date): Date {
   const cron = parseCronBody(cronBody(schedule.cron));
-  const wall = toWallClock(after, schedule.timezone);
-  const next = awsCronParser.next(cron, wall);
-  if (!next) throw new InvalidScheduleDefinitionError(`schedule "${schedule.name}" never fires`);
-  return fromWallClock(next, schedule.timezone);
+  let from = floorToMinute(toWallClock(after, schedule.timezone)).getTime();
+  for (let attempt = 0; attempt < 4; attempt += 1) {
+    const wall = awsCronParser.next(cron, new Date(from));
+    if (!wall) break;
+    const instant = fromWallClock(wall, schedule.timezone);
+    if (instant.getTime() > after.getTime()) return instant;
+    // A wall time repeated when summer time ends: its later instant may still be ahead.
+    const later = new Date(instant.getTime() + 3_600_000);
+    if (
+      toWallClock(later, schedule.timezone).getTime() === wall.getTime() &&
+      later.getTime() > after.getTime()
+    ) {
+      return later;
+    }
+    from = wall.getTime();
+  }
+  throw new InvalidScheduleDefinitionError(
+    `schedule "${schedule.name}" never fires after ${after.toISOString()}`,
+  );
+}
+
+function floorToMinute(date: Date): Date {
+  return new Date(Math.floor(date.getTime() / 60_000) * 60_000);
 }
 
 /**

@@ -11,13 +11,16 @@ export interface ScheduledInvocation {
   readonly dryRun: boolean;
 }
 
+/** An ISO 8601 instant with its zone (`Z` or an offset), as Scheduler sends it. */
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
 const scheduledEventFields = {
   schedule: z.string({ error: 'must be a string naming a schedule' }),
   scheduledTime: z
     .string({ error: 'must be an ISO 8601 time string' })
     .refine(
-      (value) => !Number.isNaN(Date.parse(value)),
-      'must be an ISO 8601 time such as 2026-11-23T03:00:00Z',
+      (value) => ISO_INSTANT.test(value) && !Number.isNaN(Date.parse(value)),
+      'must be an ISO 8601 time with a zone, such as 2026-11-23T03:00:00Z',
     )
     .optional(),
   dryRun: z.boolean({ error: 'must be true or false' }).optional(),

@@ -6,8 +6,8 @@ import {
   DescribeSnapshotsCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { DEFAULT_SCHEDULES } from '../../lib/domain/schedules.ts';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEFAULT_SCHEDULES } from '../../lib/domain/schedules.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
 import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
 import { lambdaContext } from '../support/lambdaContext.ts';
@@ -84,7 +84,9 @@ describe('Handler: functions/retention.ts against the local AWS', () => {
       MAX_DELETIONS: '50',
       // Orphaned histories may go entirely after 5 days, to exercise the AMI guard.
       SCHEDULES: JSON.stringify(
-        DEFAULT_SCHEDULES.map((d) => (d.name === 'daily' ? { ...d, expireOrphansAfterDays: 5 } : d)),
+        DEFAULT_SCHEDULES.map((d) =>
+          d.name === 'daily' ? { ...d, expireOrphansAfterDays: 5 } : d,
+        ),
       ),
     });
     fleet = await launchFleet(ec2, [
