@@ -1,6 +1,7 @@
 import {
   CreateSnapshotsCommand,
   DeleteSnapshotCommand,
+  DescribeSnapshotsCommand,
   type EC2Client,
   type Filter,
   type Instance,
@@ -232,6 +233,40 @@ export class Ec2Gateway {
     } catch (error) {
       throw toAwsCallError('DescribeSnapshots', error);
     }
+  }
+
+  /**
+   * The given snapshots (missing ones are simply absent from the result), 1000 ids a call.
+   *
+   * @example
+   * const [snapshot] = await gateway.describeSnapshotsByIds(['snap-1']);
+   */
+  public async describeSnapshotsByIds(snapshotIds: readonly string[]): Promise<SnapshotFacts[]> {
+    const result: SnapshotFacts[] = [];
+    for (let i = 0; i < snapshotIds.length; i += DESCRIBE_PAGE_SIZE) {
+      const chunk = snapshotIds.slice(i, i + DESCRIBE_PAGE_SIZE);
+      try {
+        const response = await this.#client.send(
+          new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'snapshot-id', Values: chunk }] }),
+        );
+        for (const snapshot of response.Snapshots ?? []) {
+          if (!snapshot.SnapshotId) continue;
+          result.push({
+            snapshotId: snapshot.SnapshotId,
+            volumeId: snapshot.VolumeId ?? 'vol-ffffffff',
+            state: snapshot.State ?? 'pending',
+            startTime: snapshot.StartTime ?? new Date(0),
+            tags: toTagMap(snapshot.Tags),
+            sizeGiB: snapshot.VolumeSize,
+            description: snapshot.Description,
+            ownerId: snapshot.OwnerId,
+          });
+        }
+      } catch (error) {
+        throw toAwsCallError('DescribeSnapshots', error);
+      }
+    }
+    return result;
   }
 
   /**

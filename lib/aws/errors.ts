@@ -66,7 +66,7 @@ export class SnapshotRateDeferredError extends AwsCallError {
  * The AWS error code of anything the SDK throws (`error.name` for service errors).
  *
  * @example
- * awsErrorCode(new Error('x')); // 'Error'
+ * awsErrorCode(Object.assign(new Error('x'), { name: 'RequestLimitExceeded' })); // 'RequestLimitExceeded'
  */
 export function awsErrorCode(error: unknown): string {
   if (error && typeof error === 'object') {
@@ -122,4 +122,23 @@ export class SnapshotNotFoundError extends AwsCallError {
     this.name = 'SnapshotNotFoundError';
     this.snapshotId = snapshotId;
   }
+}
+
+/** An image that is already deregistered or never existed: treated as gone. */
+export class ImageGoneError extends AwsCallError {
+  public readonly imageId: string;
+
+  public constructor(imageId: string, code: string, options?: ErrorOptions) {
+    super('DeregisterImage', code, `${imageId} is already deregistered or does not exist`, options);
+    this.name = 'ImageGoneError';
+    this.imageId = imageId;
+  }
+}
+
+/** An EC2 API the endpoint does not implement (the local AWS lacks some). */
+export function isNotImplemented(error: unknown): boolean {
+  const code = awsErrorCode(error);
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+    ?.httpStatusCode;
+  return code === 'NotImplemented' || code === 'InvalidAction' || status === 501;
 }

@@ -29,6 +29,13 @@ export interface SnapkeeperConfig {
   readonly maxDeletions: DeletionCap;
   /** Deletions in flight at once. */
   readonly deleteConcurrency: number;
+  /**
+   * Local-only: create AMIs without TagSpecifications and tag them right after, because
+   * the local AWS (moto) answers tags at creation with HTTP 500. Off in production.
+   */
+  readonly localTagAfterCreate: boolean;
+  /** Check Recycle Bin rules before deleting a deregistered AMI's snapshots. */
+  readonly recycleBinCheck: boolean;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
   /** Custom endpoint (the local AWS); undefined in production. */
@@ -130,6 +137,8 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     requestTimeoutMs: integer(env, 'AWS_REQUEST_TIMEOUT_MS', 30_000, 100, 300_000),
     maxDeletions,
     deleteConcurrency: integer(env, 'DELETE_CONCURRENCY', 5, 1, 50),
+    localTagAfterCreate: boolean(env, 'LOCAL_TAG_AFTER_CREATE', false),
+    recycleBinCheck: boolean(env, 'RECYCLE_BIN_CHECK', true),
     dryRun: boolean(env, 'DRY_RUN', false),
     ...(endpoint ? { endpoint } : {}),
   };

@@ -116,14 +116,17 @@ export function planInstanceBackup(
   const due = context.ignoreOptIn === true || policy.schedules.includes(context.schedule);
 
   if (!due) {
-    if (problems.length > 0) {
+    // Only an unreadable opt-in tag concerns every schedule's run; other tag problems
+    // are reported in the runs the instance is due in.
+    const optInProblems = problems.filter((p) => p.key === keys.backup);
+    if (optInProblems.length > 0) {
       return {
         kind: 'skip',
         instanceId: instance.instanceId,
         name,
-        reason: `not backed up for schedule ${context.schedule}: ${problems.map((p) => p.message).join('; ')}`,
+        reason: `not backed up for schedule ${context.schedule}: ${optInProblems.map((p) => p.message).join('; ')}`,
         isError: true,
-        problems,
+        problems: optInProblems,
       };
     }
     return { kind: 'not-due', instanceId: instance.instanceId };

@@ -39,7 +39,7 @@ export function parseDeletionCap(text: string): DeletionCap | undefined {
  */
 export function deletionLimit(cap: DeletionCap, managedInScope: number): number {
   if (cap.kind === 'count') return cap.value;
-  return Math.max(PERCENT_CAP_FLOOR, Math.ceil((cap.value / 100) * managedInScope));
+  return Math.max(PERCENT_CAP_FLOOR, Math.ceil((cap.value * managedInScope) / 100 - 1e-9));
 }
 
 /** The verdict on a run's planned deletions. */

@@ -96,7 +96,8 @@ export function planRetention(
   rule: RetentionRule,
   context: LineageContext,
 ): RetentionPlan {
-  const count = Math.max(1, Math.floor(rule.count));
+  // A count that is not a number keeps everything: retention never guesses.
+  const count = Number.isNaN(rule.count) ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(rule.count));
   const decisions = new Map<string, RetentionDecision>();
   const keep = (id: string, reason: string) => {
     if (!decisions.has(id)) decisions.set(id, { id, action: 'keep', reason });

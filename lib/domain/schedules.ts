@@ -23,6 +23,8 @@ export interface ScheduleDefinition {
   readonly retainTiers?: string | undefined;
   /** Days after which even the last snapshot of an orphaned volume may go; off when absent. */
   readonly expireOrphansAfterDays?: number | undefined;
+  /** Default number of AMIs kept per instance; defaults to `retain`. */
+  readonly amiRetain?: number | undefined;
   /** When retention runs for this schedule; default: an hour after the backup (see serverless.yml). */
   readonly retentionCron?: string | undefined;
 }
@@ -66,6 +68,7 @@ const scheduleSchema = z
     retainTiers: z.string().optional(),
     expireOrphansAfterDays: z.number().int().min(1).max(36500).optional(),
     retentionCron: z.string().min(1).optional(),
+    amiRetain: z.number().int().min(1).max(1000).optional(),
   })
   .strict();
 

@@ -26,6 +26,12 @@ export interface TagKeys {
   readonly excludeBoot: string;
   /** Volume: `true` leaves this volume out. */
   readonly skip: string;
+  /** Instance: AMI opt-in, `true` or a comma list of schedule names. */
+  readonly ami: string;
+  /** Instance: `true` lets CreateImage reboot the instance for filesystem consistency. */
+  readonly amiReboot: string;
+  /** Instance: AMIs to keep per schedule, `4` or `daily=7,weekly=4`. */
+  readonly amiRetain: string;
   /** Written: `true` on everything snapkeeper created. */
   readonly managed: string;
   /** Written: the deployment (stage) that created the resource. */
@@ -57,6 +63,9 @@ export function tagKeys(prefix: string = DEFAULT_TAG_PREFIX): TagKeys {
     retainTiers: `${prefix}retain-tiers`,
     excludeBoot: `${prefix}exclude-boot`,
     skip: `${prefix}skip`,
+    ami: `${prefix}ami`,
+    amiReboot: `${prefix}ami-reboot`,
+    amiRetain: `${prefix}ami-retain`,
     managed: `${prefix}managed`,
     deployment: `${prefix}deployment`,
     schedule: `${prefix}schedule`,

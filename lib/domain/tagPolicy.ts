@@ -128,7 +128,10 @@ export function parseRetainCounts(
   }
   if (!trimmed.includes('=')) {
     const count = parseCount(trimmed);
-    if (typeof count === 'string') return { problems: [problem(resourceId, key, value, count)] };
+    if (typeof count === 'string') {
+      const reason = count.startsWith('"') ? count.slice(count.indexOf('" ') + 2) : count;
+      return { problems: [problem(resourceId, key, value, reason)] };
+    }
     return { retain: { all: count, bySchedule: {} }, problems: [] };
   }
   const bySchedule: Record<string, number> = {};

@@ -155,8 +155,8 @@ describe('Class: Ec2Gateway', () => {
                 BlockDeviceMappings: [
                   { DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-root' } },
                   { DeviceName: '/dev/sdf', Ebs: { VolumeId: 'vol-data' } },
-                  // Not EBS (instance store): nothing to snapshot.
-                  { DeviceName: '/dev/sdb', VirtualName: 'ephemeral0' },
+                  // No EBS volume behind the mapping: nothing to snapshot.
+                  { DeviceName: '/dev/sdb' },
                 ],
               },
             ],
@@ -195,7 +195,13 @@ describe('Class: Ec2Gateway', () => {
 
       // Assess
       expect(instances).toEqual([
-        { instanceId: 'i-bare', state: 'unknown', rootDeviceName: undefined, tags: {}, volumes: [] },
+        {
+          instanceId: 'i-bare',
+          state: 'unknown',
+          rootDeviceName: undefined,
+          tags: {},
+          volumes: [],
+        },
       ]);
     });
 
@@ -399,7 +405,7 @@ describe('Class: Ec2Gateway', () => {
       });
     });
 
-    it('returns the snapshots EC2 reports, with size, state and start time', async () => {
+    it('returns the snapshots EC2 reports, with size, state (pending when absent) and start time', async () => {
       // Prepare
       ec2Mock.on(CreateSnapshotsCommand).resolves({
         Snapshots: [
@@ -407,7 +413,7 @@ describe('Class: Ec2Gateway', () => {
             SnapshotId: 'snap-root',
             VolumeId: 'vol-root',
             VolumeSize: 8,
-            State: 'pending',
+            State: 'completed',
             StartTime: new Date('2026-11-23T03:00:05.000Z'),
           },
           { SnapshotId: 'snap-data', VolumeId: 'vol-data', VolumeSize: 100 },
@@ -427,7 +433,7 @@ describe('Class: Ec2Gateway', () => {
           snapshotId: 'snap-root',
           volumeId: 'vol-root',
           sizeGiB: 8,
-          state: 'pending',
+          state: 'completed',
           startTime: '2026-11-23T03:00:05.000Z',
         },
         {
@@ -492,7 +498,9 @@ describe('Class: Ec2Gateway', () => {
       });
       expect((error as Error).message).toContain('i-0123456789abcdef0');
       expect((error as Error).message).toContain('after 4 attempts');
-      expect((error as Error).cause).toMatchObject({ name: 'SnapshotCreationPerVolumeRateExceeded' });
+      expect((error as Error).cause).toMatchObject({
+        name: 'SnapshotCreationPerVolumeRateExceeded',
+      });
       expect(ec2Mock).toHaveReceivedCommandTimes(CreateSnapshotsCommand, 4);
       expect(sleep).toHaveBeenCalledTimes(3);
       expect(sleep.mock.calls).toEqual([[15_000], [15_000], [15_000]]);
@@ -641,7 +649,10 @@ describe('Function: awsErrorCode', () => {
 
   it('prefers an explicit Code property over the name', () => {
     // Prepare
-    const error = Object.assign(new Error('x'), { name: 'EC2ServiceException', Code: 'Throttling' });
+    const error = Object.assign(new Error('x'), {
+      name: 'EC2ServiceException',
+      Code: 'Throttling',
+    });
 
     // Act
     const code = awsErrorCode(error);

@@ -1,0 +1,137 @@
+import { buildResourceTags, type InstanceFacts, type Tag } from './backupPlan.ts';
+import type { ScheduleCatalog } from './schedules.ts';
+import type { TagKeys } from './tagKeys.ts';
+import { parseBooleanTag, parseScheduleList, type TagMap, type TagProblem } from './tagPolicy.ts';
+
+/** A machine image the account owns, in domain terms. */
+export interface ImageFacts {
+  readonly imageId: string;
+  readonly name?: string | undefined;
+  /** pending, available, failed, disabled, ... */
+  readonly state: string;
+  readonly creationDate?: Date | undefined;
+  readonly tags: TagMap;
+  readonly snapshotIds: readonly string[];
+  /** Sum of the volume sizes behind the image. */
+  readonly sizeGiB: number;
+  readonly deregistrationProtected: boolean;
+  readonly isPublic: boolean;
+  readonly ownerId?: string | undefined;
+}
+
+/** One `CreateImage` call, tagged at creation (image and snapshots). */
+export interface ImageRequest {
+  readonly instanceId: string;
+  readonly name: string;
+  readonly description: string;
+  readonly noReboot: boolean;
+  readonly tags: readonly Tag[];
+}
+
+/** What to do with one instance in one AMI run. */
+export type InstanceImageDecision =
+  | {
+      readonly kind: 'create';
+      readonly instanceId: string;
+      readonly name?: string | undefined;
+      readonly request: ImageRequest;
+      readonly problems: readonly TagProblem[];
+    }
+  | {
+      readonly kind: 'skip';
+      readonly instanceId: string;
+      readonly name?: string | undefined;
+      readonly reason: string;
+      readonly isError: boolean;
+      readonly problems: readonly TagProblem[];
+    }
+  | { readonly kind: 'not-due'; readonly instanceId: string };
+
+/** The run facts an AMI decision depends on. */
+export interface ImageContext {
+  readonly keys: TagKeys;
+  readonly catalog: ScheduleCatalog;
+  readonly schedule: string;
+  readonly slot: string;
+  readonly deployment: string;
+  readonly runId: string;
+  readonly createdAt: string;
+  readonly copyTags: readonly string[];
+}
+
+/** Characters an AMI name may hold besides letters and digits. */
+const AMI_NAME_DISALLOWED = /[^A-Za-z0-9()[\]. /\-'@_]/g;
+
+/**
+ * A unique, readable AMI name: `<instance Name>-<schedule>-20261123T0300Z`, reduced to
+ * what AMI names allow (3-128 letters, digits and `()[] ./-'@_`). The slot makes it
+ * unique per instance and schedule, so a retried slot finds its image by name.
+ *
+ * @example
+ * amiName('web 1 (prod)', 'i-0abc', 'daily', '2026-11-23T03:00:00Z'); // 'web 1 (prod)-daily-20261123T0300Z'
+ */
+export function amiName(
+  instanceName: string | undefined,
+  instanceId: string,
+  schedule: string,
+  slot: string,
+): string {
+  const stamp = `${slot.slice(0, 4)}${slot.slice(5, 7)}${slot.slice(8, 10)}T${slot.slice(11, 13)}${slot.slice(14, 16)}Z`;
+  const suffix = `-${schedule}-${stamp}`.replace(AMI_NAME_DISALLOWED, '_');
+  const base = (instanceName ?? '').replace(AMI_NAME_DISALLOWED, '_').trim() || instanceId;
+  const room = 128 - suffix.length;
+  return `${base.slice(0, Math.max(3, room))}${suffix}`.slice(0, 128).padEnd(3, '_');
+}
+
+/**
+ * Decides whether an instance gets an AMI in this run. Pure.
+ *
+ * @example
+ * const decision = planInstanceImage(instance, context);
+ */
+export function planInstanceImage(instance: InstanceFacts, context: ImageContext): InstanceImageDecision {
+  const { keys } = context;
+  const name = instance.tags.Name;
+  const optIn = parseScheduleList(instance.instanceId, keys.ami, instance.tags[keys.ami], context.catalog);
+  const reboot = parseBooleanTag(instance.instanceId, keys.amiReboot, instance.tags[keys.amiReboot], false);
+  const problems = [...optIn.problems, ...reboot.problems];
+  if (!optIn.schedules.includes(context.schedule)) {
+    if (problems.length === 0) return { kind: 'not-due', instanceId: instance.instanceId };
+    return {
+      kind: 'skip',
+      instanceId: instance.instanceId,
+      name,
+      reason: `no AMI for schedule ${context.schedule}: ${problems.map((p) => p.message).join('; ')}`,
+      isError: true,
+      problems,
+    };
+  }
+  if (!['pending', 'running', 'stopping', 'stopped'].includes(instance.state)) {
+    return { kind: 'skip', instanceId: instance.instanceId, name, reason: `instance is ${instance.state}`, isError: false, problems };
+  }
+  return {
+    kind: 'create',
+    instanceId: instance.instanceId,
+    name,
+    problems,
+    request: {
+      instanceId: instance.instanceId,
+      name: amiName(name, instance.instanceId, context.schedule, context.slot),
+      description: `snapkeeper ${context.schedule} AMI of ${instance.instanceId}${name ? ` (${name})` : ''} for ${context.slot}`.slice(0, 255),
+      noReboot: !reboot.value,
+      tags: buildResourceTags(instance.instanceId, instance.tags, context),
+    },
+  };
+}
+
+/**
+ * The AMI id in the description EC2 gives the snapshots of `CreateImage`:
+ * `Created by CreateImage(i-0abc) for ami-0def`.
+ *
+ * @example
+ * imageIdFromSnapshotDescription('Created by CreateImage(i-1) for ami-2 from vol-3'); // 'ami-2'
+ */
+export function imageIdFromSnapshotDescription(description: string | undefined): string | undefined {
+  const match = /^Created by CreateImage\([^)]*\) for (ami-[0-9a-f]+)/.exec(description ?? '');
+  return match?.[1];
+}

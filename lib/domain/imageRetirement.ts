@@ -1,0 +1,112 @@
+import type { ImageFacts } from './imagePlan.ts';
+import { imageIdFromSnapshotDescription } from './imagePlan.ts';
+import type { PointState, RecoveryPoint } from './retentionPlan.ts';
+import { effectiveCreatedAt, isManagedBy, pointState, type SnapshotFacts } from './snapshotFacts.ts';
+import type { TagKeys } from './tagKeys.ts';
+
+/**
+ * Maps an image state to retention's: `available` and `disabled` images are recovery
+ * points, `failed`/`error`/`invalid` ones hold nothing, anything else is pending.
+ */
+export function imagePointState(state: string): PointState {
+  if (state === 'available' || state === 'disabled') return 'completed';
+  if (state === 'failed' || state === 'error' || state === 'invalid') return 'error';
+  return 'pending';
+}
+
+/**
+ * The image in the retention planner's compact form. What holds it (instances, launch
+ * templates, Auto Scaling, deregistration protection, being disabled) makes it
+ * `heldBy`, so the shared planner never plans to deregister it.
+ *
+ * @example
+ * toImagePoint(image, keys, 'prod', usage, now).heldBy; // ['instance i-1']
+ */
+export function toImagePoint(
+  image: ImageFacts,
+  keys: TagKeys,
+  deployment: string,
+  usage: ReadonlyMap<string, readonly string[]>,
+  now: Date,
+): RecoveryPoint {
+  const heldBy = [...(usage.get(image.imageId) ?? [])];
+  if (image.deregistrationProtected) heldBy.push('deregistration protection');
+  if (image.state === 'disabled') heldBy.push('disabled image');
+  return {
+    id: image.imageId,
+    state: imagePointState(image.state),
+    createdAt: effectiveCreatedAt(image.tags, image.creationDate ?? new Date(0), keys, now),
+    managed: isManagedBy(image.tags, keys, deployment),
+    heldBy: heldBy.length > 0 ? heldBy : undefined,
+    sizeGiB: image.sizeGiB,
+  };
+}
+
+/** One snapshot the orphan sweep looked at. */
+export interface SweepItem {
+  readonly snapshotId: string;
+  readonly imageId?: string | undefined;
+  readonly sizeGiB?: number | undefined;
+  readonly reason: string;
+  readonly heldBy?: readonly string[];
+}
+
+/** What the orphan sweep does: delete ours, report the rest, and what blocks what. */
+export interface SweepPlan {
+  readonly delete: readonly SweepItem[];
+  readonly reportOnly: readonly SweepItem[];
+  readonly blocked: readonly SweepItem[];
+}
+
+/** The facts the orphan sweep decides on. */
+export interface SweepInput {
+  /** Snapshots made by CreateImage (by description) and our managed AMI snapshots. */
+  readonly snapshots: readonly SnapshotFacts[];
+  /** Images that exist now (any state). */
+  readonly existingImageIds: ReadonlySet<string>;
+  /** Images in the Recycle Bin, restorable: their snapshots stay. */
+  readonly imagesInRecycleBin: ReadonlySet<string>;
+  /** Snapshot → images using it. */
+  readonly holders: ReadonlyMap<string, readonly string[]>;
+  readonly keys: TagKeys;
+  readonly deployment: string;
+}
+
+/**
+ * Plans the orphan sweep: snapshots made by `CreateImage` for an AMI that no longer
+ * exists. Ours (managed by this deployment) are deleted unless something holds them
+ * or they are pending; anyone else's are only reported, with their size. Pure.
+ *
+ * @example
+ * const plan = planOrphanSweep({ snapshots, existingImageIds, imagesInRecycleBin, holders, keys, deployment });
+ */
+export function planOrphanSweep(input: SweepInput): SweepPlan {
+  const remove: SweepItem[] = [];
+  const reportOnly: SweepItem[] = [];
+  const blocked: SweepItem[] = [];
+  for (const snapshot of input.snapshots) {
+    const imageId = imageIdFromSnapshotDescription(snapshot.description);
+    if (!imageId || input.existingImageIds.has(imageId)) continue;
+    const base = { snapshotId: snapshot.snapshotId, imageId, sizeGiB: snapshot.sizeGiB };
+    const gone = `made by CreateImage for ${imageId}, which no longer exists`;
+    if (!isManagedBy(snapshot.tags, input.keys, input.deployment)) {
+      reportOnly.push({ ...base, reason: `${gone}; not created by this deployment, so only reported` });
+      continue;
+    }
+    const heldBy = input.holders.get(snapshot.snapshotId) ?? [];
+    if (heldBy.length > 0) {
+      blocked.push({ ...base, reason: `${gone}, but used by ${heldBy.join(', ')}`, heldBy });
+    } else if (input.imagesInRecycleBin.has(imageId)) {
+      blocked.push({
+        ...base,
+        reason: `${imageId} is in the Recycle Bin and can still be restored`,
+        heldBy: [`recycle bin (${imageId})`],
+      });
+    } else if (pointState(snapshot.state) === 'pending') {
+      blocked.push({ ...base, reason: `${gone}, but the snapshot is still pending`, heldBy: ['pending'] });
+    } else {
+      remove.push({ ...base, reason: gone });
+    }
+  }
+  return { delete: remove, reportOnly, blocked };
+}

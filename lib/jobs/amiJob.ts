@@ -1,0 +1,585 @@
+import pLimit from 'p-limit';
+import type { SnapkeeperConfig } from '../config/environment.ts';
+import type { AutoScalingGateway } from '../aws/AutoScalingGateway.ts';
+import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
+import { ImageGoneError, SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aws/errors.ts';
+import type { RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
+import { formatSlot, type InstanceFacts } from '../domain/backupPlan.ts';
+import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
+import { type ImageFacts, type InstanceImageDecision, planInstanceImage } from '../domain/imagePlan.ts';
+import { toImagePoint } from '../domain/imageRetirement.ts';
+import { type RecycleBinRule, recycleBinRuleFor } from '../domain/recycleBin.ts';
+import { keepAll, planRetention, type RetentionPlan } from '../domain/retentionPlan.ts';
+import { retentionRuleFor } from '../domain/retentionPolicy.ts';
+import {
+  previousFireTime,
+  resolveSchedule,
+  type ScheduleDefinition,
+  scheduleIntervalMs,
+} from '../domain/schedules.ts';
+import { isManagedBy } from '../domain/snapshotFacts.ts';
+import { parseScheduleList } from '../domain/tagPolicy.ts';
+import {
+  type ActionJournal,
+  type LoggerPort,
+  logJournal,
+  type MetricsPort,
+  noMetrics,
+  type ReportedError,
+  type RunStatus,
+  type RunTrigger,
+} from './ports.ts';
+
+/** What an AMI run is asked to do. */
+export interface AmiJobInput {
+  readonly schedule: string;
+  readonly scheduledTime?: Date | undefined;
+  readonly dryRun: boolean;
+  readonly trigger: RunTrigger;
+  readonly maxDeletions?: number | undefined;
+}
+
+/** The outcome of creating one AMI. */
+export interface ImageCreateResult {
+  readonly instanceId: string;
+  readonly name?: string | undefined;
+  readonly outcome: 'created' | 'planned' | 'exists' | 'skipped' | 'failed';
+  readonly imageId?: string | undefined;
+  readonly imageName?: string | undefined;
+  readonly noReboot?: boolean | undefined;
+  readonly reason?: string | undefined;
+  readonly error?: ReportedError | undefined;
+  readonly problems?: readonly string[] | undefined;
+}
+
+/** The fate of one snapshot behind a deregistered AMI. */
+export interface ImageSnapshotResult {
+  readonly snapshotId: string;
+  readonly outcome: 'deleted' | 'planned' | 'kept' | 'skipped' | 'failed';
+  readonly reason: string;
+  readonly sizeGiB?: number | undefined;
+  readonly error?: ReportedError | undefined;
+}
+
+/** The outcome of retiring one AMI. */
+export interface ImageRetireResult {
+  readonly imageId: string;
+  readonly instanceId?: string | undefined;
+  readonly reason: string;
+  readonly outcome: 'deregistered' | 'planned' | 'gone' | 'failed';
+  readonly snapshots: readonly ImageSnapshotResult[];
+  readonly error?: ReportedError | undefined;
+}
+
+/** The JSON report of an AMI run. */
+export interface AmiReport {
+  readonly runId: string;
+  readonly job: 'amis';
+  readonly deployment: string;
+  readonly schedule: string;
+  readonly slot: string;
+  readonly trigger: RunTrigger;
+  readonly dryRun: boolean;
+  readonly status: RunStatus;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly counts: {
+    readonly due: number;
+    readonly created: number;
+    readonly failed: number;
+    readonly imagesInScope: number;
+    readonly plannedDeregistrations: number;
+    readonly deregistered: number;
+    readonly blocked: number;
+    readonly snapshotsDeleted: number;
+    readonly snapshotsKept: number;
+    readonly blockedGiB: number;
+  };
+  readonly created: readonly ImageCreateResult[];
+  readonly retired: readonly ImageRetireResult[];
+  readonly kept: readonly { imageId: string; instanceId?: string | undefined; reason: string }[];
+  readonly blocked: readonly {
+    imageId: string;
+    instanceId?: string | undefined;
+    reason: string;
+    heldBy: readonly string[];
+    sizeGiB?: number | undefined;
+  }[];
+  readonly cap: CapCheck;
+  readonly warnings: readonly string[];
+  readonly error?: ReportedError;
+}
+
+/** What the AMI job reads and acts through. */
+export interface AmiJobDependencies {
+  readonly ec2: Pick<Ec2Gateway, 'listInstancesWithTagKey' | 'describeSnapshotsByIds' | 'deleteSnapshot'>;
+  readonly images: Pick<
+    Ec2ImageGateway,
+    | 'listImagesTagged'
+    | 'listOwnImages'
+    | 'createImage'
+    | 'deregisterImage'
+    | 'instancesUsingImages'
+    | 'imagesInLaunchTemplates'
+  >;
+  readonly autoScaling?: Pick<AutoScalingGateway, 'imageHolders'> | undefined;
+  /** Absent when Recycle Bin checks are off (the local AWS has no Recycle Bin). */
+  readonly recycleBin?: Pick<RecycleBinGateway, 'imageRules'> | undefined;
+  readonly config: Pick<
+    SnapkeeperConfig,
+    'deployment' | 'keys' | 'catalog' | 'copyTags' | 'backupConcurrency' | 'maxDeletions' | 'deleteConcurrency'
+  >;
+  readonly clock: () => Date;
+  readonly runId: string;
+  readonly logger: LoggerPort;
+  readonly metrics?: MetricsPort;
+  readonly journal?: ActionJournal;
+}
+
+/**
+ * The AMI use case for one schedule, as DLM does it:
+ * 1. create the due AMIs (one `CreateImage` per opted-in instance, tagged at creation),
+ *    skipping instances that already have one for this slot (a retried slot);
+ * 2. retire that schedule's AMIs per retention with the shared planner, never one an
+ *    instance, launch template, Auto Scaling group, deregistration protection or the
+ *    disabled state holds;
+ * 3. for each retired AMI: record its snapshots, deregister, then delete those snapshots
+ *    unless another AMI uses them, a Recycle Bin rule keeps the image restorable, or
+ *    this deployment did not create them.
+ *
+ * @example
+ * const report = await runAmiJob({ schedule: 'daily', dryRun: false, trigger: 'schedule' }, deps);
+ */
+export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): Promise<AmiReport> {
+  const { config, logger } = deps;
+  const { keys } = config;
+  const metrics = deps.metrics ?? noMetrics;
+  const journal = deps.journal ?? logJournal(logger);
+  const startedAt = deps.clock();
+  const schedule = resolveSchedule(config.catalog, input.schedule);
+  const slot = formatSlot(input.scheduledTime ?? previousFireTime(schedule, startedAt));
+  const base = {
+    runId: deps.runId,
+    job: 'amis' as const,
+    deployment: config.deployment,
+    schedule: schedule.name,
+    slot,
+    trigger: input.trigger,
+    dryRun: input.dryRun,
+    startedAt: startedAt.toISOString(),
+  };
+  logger.info('AMI run started', base);
+  const scope = { [keys.managed]: 'true', [keys.deployment]: config.deployment, [keys.schedule]: schedule.name };
+
+  // 1. Create.
+  let instances: InstanceFacts[];
+  let existingForSlot: ImageFacts[];
+  try {
+    instances = [];
+    for await (const instance of deps.ec2.listInstancesWithTagKey(keys.ami)) instances.push(instance);
+    existingForSlot = await deps.images.listImagesTagged({ ...scope, [keys.slot]: slot });
+  } catch (error) {
+    return failedReport(base, error, logger, metrics);
+  }
+  const covered = new Map(existingForSlot.map((image) => [image.tags[keys.instanceId], image]));
+  const context = {
+    keys,
+    catalog: config.catalog,
+    schedule: schedule.name,
+    slot,
+    deployment: config.deployment,
+    runId: deps.runId,
+    createdAt: startedAt.toISOString(),
+    copyTags: config.copyTags,
+  };
+  const decisions = instances
+    .map((instance) => planInstanceImage(instance, context))
+    .filter((d): d is Exclude<InstanceImageDecision, { kind: 'not-due' }> => d.kind !== 'not-due');
+  const createLimit = pLimit(config.backupConcurrency);
+  const created = await Promise.all(
+    decisions.map((decision) =>
+      createLimit(() => createOne(decision, covered.get(decision.instanceId), input.dryRun, deps)),
+    ),
+  );
+
+  // 2. Retire.
+  let images: ImageFacts[];
+  let usage: Map<string, string[]>;
+  try {
+    images = await deps.images.listImagesTagged(scope);
+    usage = await imageUsage(images, deps);
+  } catch (error) {
+    return failedReport(base, error, logger, metrics, created);
+  }
+  const now = startedAt;
+  const intervalMs = scheduleIntervalMs(schedule, now);
+  const amiSchedule: ScheduleDefinition = { ...schedule, retain: schedule.amiRetain ?? schedule.retain };
+  const live = new Map(instances.map((i) => [i.instanceId, i]));
+  const byInstance = new Map<string, ImageFacts[]>();
+  for (const image of images) {
+    if (!isManagedBy(image.tags, keys, config.deployment)) continue;
+    const owner = image.tags[keys.instanceId] ?? 'unknown';
+    byInstance.set(owner, [...(byInstance.get(owner) ?? []), image]);
+  }
+  const warnings: string[] = [];
+  const plans: { instanceId: string; plan: RetentionPlan }[] = [];
+  for (const [instanceId, history] of byInstance) {
+    const instance = live.get(instanceId);
+    const optedIn =
+      instance !== undefined &&
+      parseScheduleList(instanceId, keys.ami, instance.tags[keys.ami], config.catalog).schedules.includes(schedule.name);
+    const points = history.map((image) => toImagePoint(image, keys, config.deployment, usage, now));
+    const rule = retentionRuleFor(amiSchedule, instance?.tags, instanceId, keys, config.catalog, keys.amiRetain);
+    if (!rule.rule) {
+      const messages = rule.problems.map((p) => p.message).join('; ');
+      warnings.push(`${instanceId}: AMI retention tags cannot be read (${messages}); nothing deregistered`);
+      plans.push({ instanceId, plan: keepAll(points, `kept: retention tags cannot be read (${messages})`) });
+      continue;
+    }
+    const plan = planRetention(points, rule.rule, {
+      now,
+      timezone: schedule.timezone,
+      orphan: !optedIn,
+      expireOrphansAfterDays: schedule.expireOrphansAfterDays,
+      intervalMs,
+    });
+    if (plan.failing) warnings.push(`${instanceId}: AMIs failing (${plan.failing}); nothing deregistered`);
+    plans.push({ instanceId, plan });
+  }
+  const toRetire = plans.flatMap(({ instanceId, plan }) =>
+    plan.decisions.flatMap((d) => (d.action === 'delete' ? [{ instanceId, imageId: d.id, reason: d.reason }] : [])),
+  );
+  const cap = checkDeletionCap(toRetire.length, images.length, config.maxDeletions, input.maxDeletions);
+  if (cap.exceeded) logger.error('deregistration cap exceeded: nothing deregistered', { cap });
+  const act = !input.dryRun && !cap.exceeded;
+  const imageById = new Map(images.map((i) => [i.imageId, i]));
+
+  // 3. Deregister, then the snapshots behind.
+  const retired: ImageRetireResult[] = [];
+  const deregisterLimit = pLimit(config.deleteConcurrency);
+  const deregistered = await Promise.all(
+    toRetire.map((item) =>
+      deregisterLimit(() => deregisterOne(item, imageById.get(item.imageId), act, deps, journal)),
+    ),
+  );
+  let rules: RecycleBinRule[] | undefined = [];
+  if (act && deregistered.some((r) => r.outcome === 'deregistered' || r.outcome === 'gone')) {
+    if (deps.recycleBin) {
+      try {
+        rules = await deps.recycleBin.imageRules();
+      } catch (error) {
+        rules = undefined;
+        warnings.push(`Recycle Bin rules could not be read (${toAwsCallError('ListRules', error).message}); snapshots of deregistered AMIs kept`);
+      }
+    }
+  }
+  const holdersAfter = act ? await snapshotHoldersSafe(deps, warnings) : undefined;
+  for (const result of deregistered) {
+    const image = imageById.get(result.imageId);
+    const snapshots = await retireSnapshots(result, image, act, rules, holdersAfter, deps, journal);
+    retired.push({ ...result, snapshots });
+  }
+
+  const kept = plans.flatMap(({ instanceId, plan }) =>
+    plan.decisions.flatMap((d) => (d.action === 'keep' ? [{ imageId: d.id, instanceId, reason: d.reason }] : [])),
+  );
+  const blocked = plans.flatMap(({ instanceId, plan }) =>
+    plan.decisions.flatMap((d) =>
+      d.action === 'blocked'
+        ? [{ imageId: d.id, instanceId, reason: d.reason, heldBy: d.heldBy, sizeGiB: imageById.get(d.id)?.sizeGiB }]
+        : [],
+    ),
+  );
+  const snapshotResults = retired.flatMap((r) => r.snapshots);
+  const counts = {
+    due: created.length,
+    created: created.filter((c) => c.outcome === 'created').length,
+    failed: created.filter((c) => c.outcome === 'failed').length + retired.filter((r) => r.outcome === 'failed').length,
+    imagesInScope: images.length,
+    plannedDeregistrations: toRetire.length,
+    deregistered: retired.filter((r) => r.outcome === 'deregistered').length,
+    blocked: blocked.length,
+    snapshotsDeleted: snapshotResults.filter((s) => s.outcome === 'deleted').length,
+    snapshotsKept: snapshotResults.filter((s) => s.outcome === 'kept').length,
+    blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
+  };
+  const hasErrors =
+    counts.failed > 0 ||
+    snapshotResults.some((s) => s.outcome === 'failed') ||
+    created.some((c) => c.error !== undefined || (c.problems?.length ?? 0) > 0) ||
+    warnings.length > 0;
+  const nothingDone = created.length > 0 && created.every((c) => c.outcome === 'failed');
+  const status: RunStatus = cap.exceeded || nothingDone ? 'failed' : hasErrors ? 'partial' : 'succeeded';
+  const report: AmiReport = {
+    ...base,
+    status,
+    endedAt: deps.clock().toISOString(),
+    counts,
+    created,
+    retired,
+    kept,
+    blocked,
+    cap,
+    warnings,
+    ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
+  };
+  metrics.count('AmisCreated', counts.created);
+  metrics.count('AmisDeregistered', counts.deregistered);
+  metrics.count('SnapshotsDeleted', counts.snapshotsDeleted);
+  metrics.count(status === 'failed' ? 'AmiRunsFailed' : 'AmiRunsSucceeded', 1);
+  (status === 'succeeded' ? logger.info : logger.warn).call(logger, `AMI run ${status}`, { report });
+  return report;
+}
+
+async function createOne(
+  decision: Exclude<InstanceImageDecision, { kind: 'not-due' }>,
+  existing: ImageFacts | undefined,
+  dryRun: boolean,
+  deps: AmiJobDependencies,
+): Promise<ImageCreateResult> {
+  const problems = decision.problems.map((p) => p.message);
+  const withProblems = problems.length > 0 ? { problems } : {};
+  if (decision.kind === 'skip') {
+    return {
+      instanceId: decision.instanceId,
+      name: decision.name,
+      outcome: 'skipped',
+      reason: decision.reason,
+      ...(decision.isError ? { error: { code: 'InvalidTag', message: decision.reason } } : {}),
+      ...withProblems,
+    };
+  }
+  const { request } = decision;
+  if (existing) {
+    return {
+      instanceId: decision.instanceId,
+      name: decision.name,
+      outcome: 'exists',
+      imageId: existing.imageId,
+      imageName: existing.name,
+      reason: `already has ${existing.imageId} for this slot`,
+      ...withProblems,
+    };
+  }
+  if (dryRun) {
+    return { instanceId: decision.instanceId, name: decision.name, outcome: 'planned', imageName: request.name, noReboot: request.noReboot, ...withProblems };
+  }
+  try {
+    const { imageId } = await deps.images.createImage(request);
+    deps.logger.info('AMI created', { instanceId: decision.instanceId, imageId, imageName: request.name });
+    return { instanceId: decision.instanceId, name: decision.name, outcome: 'created', imageId, imageName: request.name, noReboot: request.noReboot, ...withProblems };
+  } catch (error) {
+    const failure = toAwsCallError('CreateImage', error);
+    deps.logger.error('AMI creation failed', { instanceId: decision.instanceId, code: failure.code, error: failure.message });
+    return {
+      instanceId: decision.instanceId,
+      name: decision.name,
+      outcome: 'failed',
+      imageName: request.name,
+      error: { code: failure.code, message: failure.message },
+      ...withProblems,
+    };
+  }
+}
+
+async function imageUsage(images: readonly ImageFacts[], deps: AmiJobDependencies): Promise<Map<string, string[]>> {
+  const usage = new Map<string, string[]>();
+  const merge = (source: ReadonlyMap<string, readonly string[]>) => {
+    for (const [imageId, holders] of source) usage.set(imageId, [...(usage.get(imageId) ?? []), ...holders]);
+  };
+  if (images.length === 0) return usage;
+  merge(await deps.images.instancesUsingImages(images.map((i) => i.imageId)));
+  const asg = deps.autoScaling ? await deps.autoScaling.imageHolders() : undefined;
+  merge(await deps.images.imagesInLaunchTemplates(asg?.pinned ?? []));
+  if (asg) merge(asg.launchConfigurationImages);
+  return usage;
+}
+
+async function deregisterOne(
+  item: { instanceId: string; imageId: string; reason: string },
+  image: ImageFacts | undefined,
+  act: boolean,
+  deps: AmiJobDependencies,
+  journal: ActionJournal,
+): Promise<Omit<ImageRetireResult, 'snapshots'>> {
+  const base = { imageId: item.imageId, instanceId: item.instanceId, reason: item.reason };
+  if (!act) return { ...base, outcome: 'planned' };
+  const record = {
+    runId: deps.runId,
+    job: 'amis',
+    action: 'deregister-image',
+    resourceId: item.imageId,
+    reason: item.reason,
+    details: { instanceId: item.instanceId, snapshotIds: image?.snapshotIds ?? [], sizeGiB: image?.sizeGiB },
+  };
+  try {
+    await journal.record({ ...record, phase: 'before' });
+  } catch (error) {
+    const failure = toAwsCallError('RecordAction', error);
+    return { ...base, outcome: 'failed', error: { code: 'JournalUnavailable', message: failure.message } };
+  }
+  let result: Omit<ImageRetireResult, 'snapshots'>;
+  try {
+    await deps.images.deregisterImage(item.imageId);
+    result = { ...base, outcome: 'deregistered' };
+  } catch (error) {
+    if (error instanceof ImageGoneError) {
+      result = { ...base, outcome: 'gone', reason: `${item.reason}; already deregistered (${error.code})` };
+    } else {
+      const failure = toAwsCallError('DeregisterImage', error);
+      result = { ...base, outcome: 'failed', error: { code: failure.code, message: failure.message } };
+    }
+  }
+  await journal
+    .record({
+      ...record,
+      phase: 'after',
+      outcome: result.outcome === 'failed' ? 'failed' : 'done',
+      reason: result.reason,
+      ...(result.error ? { error: result.error } : {}),
+    })
+    .catch((error: unknown) =>
+      deps.logger.error('deregistration done but its record could not be written', {
+        imageId: item.imageId,
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
+  return result;
+}
+
+async function snapshotHoldersSafe(deps: AmiJobDependencies, warnings: string[]): Promise<Map<string, string[]> | undefined> {
+  try {
+    const holders = new Map<string, string[]>();
+    for (const image of await deps.images.listOwnImages()) {
+      for (const snapshotId of image.snapshotIds) holders.set(snapshotId, [...(holders.get(snapshotId) ?? []), image.imageId]);
+    }
+    return holders;
+  } catch (error) {
+    warnings.push(`images could not be listed after deregistering (${toAwsCallError('DescribeImages', error).message}); their snapshots kept`);
+    return undefined;
+  }
+}
+
+async function retireSnapshots(
+  result: Omit<ImageRetireResult, 'snapshots'>,
+  image: ImageFacts | undefined,
+  act: boolean,
+  rules: RecycleBinRule[] | undefined,
+  holders: Map<string, string[]> | undefined,
+  deps: AmiJobDependencies,
+  journal: ActionJournal,
+): Promise<ImageSnapshotResult[]> {
+  const ids = image?.snapshotIds ?? [];
+  if (ids.length === 0) return [];
+  if (result.outcome === 'failed') {
+    return ids.map((id) => ({ snapshotId: id, outcome: 'kept' as const, reason: 'the AMI was not deregistered' }));
+  }
+  if (!act) {
+    return ids.map((id) => ({ snapshotId: id, outcome: 'planned' as const, reason: `behind ${result.imageId}, deleted after it is deregistered` }));
+  }
+  if (rules === undefined) {
+    return ids.map((id) => ({ snapshotId: id, outcome: 'kept' as const, reason: 'Recycle Bin rules could not be read' }));
+  }
+  const rule = recycleBinRuleFor(image?.tags ?? {}, rules);
+  if (rule) {
+    return ids.map((id) => ({
+      snapshotId: id,
+      outcome: 'kept' as const,
+      reason: `Recycle Bin rule ${rule.identifier} keeps ${result.imageId} restorable for ${rule.retentionDays} days; its snapshots stay for the bin (the orphan sweep removes them after)`,
+    }));
+  }
+  if (!holders) {
+    return ids.map((id) => ({ snapshotId: id, outcome: 'kept' as const, reason: 'images could not be listed' }));
+  }
+  const facts = new Map((await deps.ec2.describeSnapshotsByIds(ids)).map((s) => [s.snapshotId, s]));
+  const results: ImageSnapshotResult[] = [];
+  for (const snapshotId of ids) {
+    const snapshot = facts.get(snapshotId);
+    const usedBy = (holders.get(snapshotId) ?? []).filter((id) => id !== result.imageId);
+    if (!snapshot) {
+      results.push({ snapshotId, outcome: 'skipped', reason: 'already gone' });
+    } else if (!isManagedBy(snapshot.tags, deps.config.keys, deps.config.deployment)) {
+      results.push({ snapshotId, outcome: 'kept', reason: 'not tagged as created by this deployment', sizeGiB: snapshot.sizeGiB });
+    } else if (usedBy.length > 0) {
+      results.push({ snapshotId, outcome: 'kept', reason: `still used by ${usedBy.join(', ')}`, sizeGiB: snapshot.sizeGiB });
+    } else if (snapshot.state !== 'completed') {
+      results.push({ snapshotId, outcome: 'kept', reason: `snapshot is ${snapshot.state}`, sizeGiB: snapshot.sizeGiB });
+    } else {
+      results.push(await deleteImageSnapshot(snapshotId, result.imageId, snapshot.sizeGiB, deps, journal));
+    }
+  }
+  return results;
+}
+
+async function deleteImageSnapshot(
+  snapshotId: string,
+  imageId: string,
+  sizeGiB: number | undefined,
+  deps: AmiJobDependencies,
+  journal: ActionJournal,
+): Promise<ImageSnapshotResult> {
+  const reason = `behind deregistered ${imageId}`;
+  const record = { runId: deps.runId, job: 'amis', action: 'delete-snapshot', resourceId: snapshotId, reason, details: { imageId, sizeGiB } };
+  try {
+    await journal.record({ ...record, phase: 'before' });
+  } catch (error) {
+    return { snapshotId, outcome: 'failed', reason, error: { code: 'JournalUnavailable', message: toAwsCallError('RecordAction', error).message } };
+  }
+  let result: ImageSnapshotResult;
+  try {
+    await deps.ec2.deleteSnapshot(snapshotId);
+    result = { snapshotId, outcome: 'deleted', reason, sizeGiB };
+  } catch (error) {
+    if (error instanceof SnapshotInUseError) {
+      result = { snapshotId, outcome: 'kept', reason: `${reason}; in use by another image (InvalidSnapshot.InUse)`, sizeGiB };
+    } else if (error instanceof SnapshotNotFoundError) {
+      result = { snapshotId, outcome: 'skipped', reason: `${reason}; already deleted`, sizeGiB };
+    } else {
+      const failure = toAwsCallError('DeleteSnapshot', error);
+      result = { snapshotId, outcome: 'failed', reason, sizeGiB, error: { code: failure.code, message: failure.message } };
+    }
+  }
+  await journal
+    .record({ ...record, phase: 'after', outcome: result.outcome === 'deleted' ? 'done' : result.outcome === 'failed' ? 'failed' : 'skipped', reason: result.reason })
+    .catch(() => undefined);
+  return result;
+}
+
+function failedReport(
+  base: Omit<AmiReport, 'status' | 'endedAt' | 'counts' | 'created' | 'retired' | 'kept' | 'blocked' | 'cap' | 'warnings' | 'error'>,
+  error: unknown,
+  logger: LoggerPort,
+  metrics: MetricsPort,
+  created: readonly ImageCreateResult[] = [],
+): AmiReport {
+  const failure = toAwsCallError('Describe', error);
+  const report: AmiReport = {
+    ...base,
+    status: created.some((c) => c.outcome === 'created') ? 'partial' : 'failed',
+    endedAt: new Date().toISOString(),
+    counts: {
+      due: created.length,
+      created: created.filter((c) => c.outcome === 'created').length,
+      failed: created.filter((c) => c.outcome === 'failed').length,
+      imagesInScope: 0,
+      plannedDeregistrations: 0,
+      deregistered: 0,
+      blocked: 0,
+      snapshotsDeleted: 0,
+      snapshotsKept: 0,
+      blockedGiB: 0,
+    },
+    created,
+    retired: [],
+    kept: [],
+    blocked: [],
+    cap: { limit: 0, planned: 0, exceeded: false },
+    warnings: [],
+    error: { code: failure.code, message: failure.message },
+  };
+  logger.error(`AMI run ${report.status}: could not read images or fleet`, { report });
+  metrics.count('AmiRunsFailed', 1);
+  return report;
+}
+

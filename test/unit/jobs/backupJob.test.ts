@@ -1,0 +1,760 @@
+import { describe, expect, it, type Mock, vi } from 'vitest';
+import type { CreatedSnapshot } from '../../../lib/aws/Ec2Gateway.ts';
+import { AwsCallError, ConcurrentSnapshotLimitError } from '../../../lib/aws/errors.ts';
+import type { InstanceFacts, SnapshotSetRequest } from '../../../lib/domain/backupPlan.ts';
+import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../../lib/domain/schedules.ts';
+import { tagKeys } from '../../../lib/domain/tagKeys.ts';
+import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
+import {
+  type BackupJobDependencies,
+  type BackupJobInput,
+  runBackupJob,
+} from '../../../lib/jobs/backupJob.ts';
+import type { LoggerPort, MetricsPort } from '../../../lib/jobs/ports.ts';
+
+const keys = tagKeys();
+const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES);
+const RUN_ID = '20261123T030007Z-a1b2c3d4';
+/** Seven seconds after the daily schedule fired. */
+const NOW = '2026-11-23T03:00:07.000Z';
+const DAILY_SLOT_TIME = new Date('2026-11-23T03:00:00.000Z');
+
+/**
+ * A hand-rolled EC2 gateway: the job depends on our gateway interface, not on the SDK.
+ * It streams the instances it is given, answers volume tags from a map, records every
+ * snapshot set request and answers each with the outcome set for its instance.
+ */
+type GatewayPort = BackupJobDependencies['ec2'];
+
+interface FakeEc2Options {
+  readonly instances?: readonly InstanceFacts[];
+  readonly volumeTags?: ReadonlyMap<string, TagMap>;
+  /** Per instance id: the snapshots to return, or an error to throw. */
+  readonly outcomes?: ReadonlyMap<string, readonly CreatedSnapshot[] | Error>;
+  readonly describeError?: unknown;
+  readonly volumesError?: unknown;
+  /** How long each CreateSnapshots takes, so that calls overlap. */
+  readonly latencyMs?: number;
+}
+
+class FakeEc2 implements GatewayPort {
+  public readonly requests: SnapshotSetRequest[] = [];
+  public readonly listedTagKeys: string[] = [];
+  public readonly volumeTagKeys: string[] = [];
+  public inFlight = 0;
+  public maxInFlight = 0;
+
+  readonly #options: FakeEc2Options;
+
+  public constructor(options: FakeEc2Options = {}) {
+    this.#options = options;
+  }
+
+  public async *listInstancesWithTagKey(tagKey: string): AsyncGenerator<InstanceFacts> {
+    this.listedTagKeys.push(tagKey);
+    for (const instance of this.#options.instances ?? []) yield instance;
+    if (this.#options.describeError !== undefined) throw this.#options.describeError;
+  }
+
+  public async volumeTagsWithKey(tagKey: string): Promise<Map<string, TagMap>> {
+    this.volumeTagKeys.push(tagKey);
+    if (this.#options.volumesError !== undefined) throw this.#options.volumesError;
+    return new Map(this.#options.volumeTags ?? []);
+  }
+
+  public async createSnapshotSet(request: SnapshotSetRequest): Promise<CreatedSnapshot[]> {
+    this.requests.push(request);
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, this.#options.latencyMs ?? 0));
+      const outcome = this.#options.outcomes?.get(request.instanceId);
+      if (outcome instanceof Error) throw outcome;
+      return outcome
+        ? [...outcome]
+        : request.included.map((v) => ({
+            snapshotId: `snap-${v.volumeId}`,
+            volumeId: v.volumeId,
+            sizeGiB: 8,
+            state: 'pending',
+          }));
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  public requestedInstanceIds(): string[] {
+    return this.requests.map((r) => r.instanceId).sort();
+  }
+}
+
+class RecordingMetrics implements MetricsPort {
+  public readonly counts: [string, number][] = [];
+
+  public count(name: string, value: number): void {
+    this.counts.push([name, value]);
+  }
+
+  public valueOf(name: string): number | undefined {
+    return this.counts.find(([n]) => n === name)?.[1];
+  }
+}
+
+type LogFunction = LoggerPort['info'];
+type RecordingLogger = { readonly [K in keyof LoggerPort]: Mock<LogFunction> };
+
+function recordingLogger(): RecordingLogger {
+  return {
+    debug: vi.fn<LogFunction>(),
+    info: vi.fn<LogFunction>(),
+    warn: vi.fn<LogFunction>(),
+    error: vi.fn<LogFunction>(),
+  };
+}
+
+function instance(
+  instanceId: string,
+  tags: TagMap,
+  volumes: InstanceFacts['volumes'] = [
+    { volumeId: `vol-${instanceId}-root`, deviceName: '/dev/xvda' },
+  ],
+  state = 'running',
+): InstanceFacts {
+  return { instanceId, state, rootDeviceName: '/dev/xvda', tags, volumes };
+}
+
+function optedIn(instanceId: string, schedules = 'daily', extra: TagMap = {}): InstanceFacts {
+  return instance(instanceId, { [keys.backup]: schedules, ...extra });
+}
+
+function fixedClock(iso: string): () => Date {
+  return () => new Date(iso);
+}
+
+function dependencies(
+  ec2: FakeEc2,
+  overrides: Partial<Omit<BackupJobDependencies, 'config'>> & {
+    readonly config?: Partial<BackupJobDependencies['config']>;
+  } = {},
+): BackupJobDependencies {
+  const { config, ...rest } = overrides;
+  return {
+    ec2,
+    config: {
+      deployment: 'prod',
+      keys,
+      catalog,
+      copyTags: ['CostCenter'],
+      backupConcurrency: 4,
+      ...config,
+    },
+    clock: fixedClock(NOW),
+    runId: RUN_ID,
+    logger: recordingLogger(),
+    ...rest,
+  };
+}
+
+function dailyRun(overrides: Partial<BackupJobInput> = {}): BackupJobInput {
+  return {
+    schedule: 'daily',
+    scheduledTime: DAILY_SLOT_TIME,
+    dryRun: false,
+    trigger: 'schedule',
+    ...overrides,
+  };
+}
+
+/** An error shaped like the ones the SDK throws for an EC2 error response. */
+function sdkError(name: string, message: string, httpStatusCode = 400): Error {
+  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode } });
+}
+
+describe('Function: runBackupJob', () => {
+  describe('Selecting the instances', () => {
+    it('creates a snapshot set only for the instances due on the schedule; the others are absent from the report', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [
+          optedIn('i-daily', 'daily'),
+          optedIn('i-default', 'true'),
+          optedIn('i-list', 'weekly, Daily'),
+          optedIn('i-weekly', 'weekly'),
+          optedIn('i-monthly', 'monthly,weekly'),
+          optedIn('i-off', 'false'),
+          optedIn('i-empty', ''),
+        ],
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(ec2.requestedInstanceIds()).toEqual(['i-daily', 'i-default', 'i-list']);
+      expect(report.instances.map((i) => i.instanceId)).toEqual(['i-daily', 'i-default', 'i-list']);
+      expect(report.counts.due).toBe(3);
+    });
+
+    it('reads the instances by the opt-in tag key and the volumes by the skip tag key', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({ instances: [optedIn('i-1')] });
+
+      // Act
+      await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(ec2.listedTagKeys).toEqual(['snapkeeper:backup']);
+      expect(ec2.volumeTagKeys).toEqual(['snapkeeper:skip']);
+    });
+
+    it('tags every snapshot set with the deployment, schedule, slot, run id and creation time of the run', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1', 'daily', { Name: 'web-1', CostCenter: '42' })],
+      });
+
+      // Act
+      await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(ec2.requests).toHaveLength(1);
+      expect(ec2.requests[0]?.tags).toEqual([
+        { Key: 'snapkeeper:managed', Value: 'true' },
+        { Key: 'snapkeeper:deployment', Value: 'prod' },
+        { Key: 'snapkeeper:schedule', Value: 'daily' },
+        { Key: 'snapkeeper:slot', Value: '2026-11-23T03:00:00Z' },
+        { Key: 'snapkeeper:instance-id', Value: 'i-1' },
+        { Key: 'snapkeeper:run-id', Value: RUN_ID },
+        { Key: 'snapkeeper:created-at', Value: NOW },
+        { Key: 'Name', Value: 'web-1' },
+        { Key: 'CostCenter', Value: '42' },
+      ]);
+    });
+  });
+
+  describe('The report', () => {
+    it('names the run, its deployment, schedule, slot, trigger and times, and counts the outcomes', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({ instances: [optedIn('i-1', 'daily', { Name: 'web-1' })] });
+
+      // Act
+      const report = await runBackupJob(dailyRun({ trigger: 'retry' }), dependencies(ec2));
+
+      // Assess
+      expect(report).toEqual({
+        runId: RUN_ID,
+        job: 'backup',
+        deployment: 'prod',
+        schedule: 'daily',
+        slot: '2026-11-23T03:00:00Z',
+        trigger: 'retry',
+        dryRun: false,
+        status: 'succeeded',
+        startedAt: NOW,
+        endedAt: NOW,
+        counts: { due: 1, backedUp: 1, skipped: 0, failed: 0, snapshots: 1 },
+        instances: [
+          {
+            instanceId: 'i-1',
+            name: 'web-1',
+            outcome: 'created',
+            snapshots: [
+              {
+                volumeId: 'vol-i-1-root',
+                deviceName: '/dev/xvda',
+                snapshotId: 'snap-vol-i-1-root',
+                sizeGiB: 8,
+                state: 'pending',
+              },
+            ],
+          },
+        ],
+      });
+    });
+
+    it('takes the start time from the first clock reading and the end time from the last', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({ instances: [optedIn('i-1')] });
+      const readings = [new Date('2026-11-23T03:00:07.000Z'), new Date('2026-11-23T03:00:09.500Z')];
+      const clock = vi.fn(() => readings.shift() ?? new Date('2026-11-23T03:00:09.500Z'));
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2, { clock }));
+
+      // Assess
+      expect(report.startedAt).toBe('2026-11-23T03:00:07.000Z');
+      expect(report.endedAt).toBe('2026-11-23T03:00:09.500Z');
+    });
+
+    it('formats the slot from scheduledTime to the second, in UTC', async () => {
+      // Prepare
+      const ec2 = new FakeEc2();
+      const scheduledTime = new Date('2026-11-23T03:00:00.123Z');
+
+      // Act
+      const report = await runBackupJob(dailyRun({ scheduledTime }), dependencies(ec2));
+
+      // Assess
+      expect(report.slot).toBe('2026-11-23T03:00:00Z');
+    });
+
+    it.each([
+      ['daily', '2026-11-23T03:00:00Z'],
+      ['weekly', '2026-11-22T04:00:00Z'],
+      ['monthly', '2026-11-01T05:00:00Z'],
+    ])(
+      'serves the previous fire time of %s when no scheduledTime is given',
+      async (schedule, slot) => {
+        // Prepare
+        const ec2 = new FakeEc2();
+        const deps = dependencies(ec2, { clock: fixedClock('2026-11-23T10:15:42.000Z') });
+
+        // Act
+        const report = await runBackupJob({ schedule, dryRun: false, trigger: 'console' }, deps);
+
+        // Assess
+        expect(report.slot).toBe(slot);
+      },
+    );
+
+    it('names the schedule in lower case whatever case the input used', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({ instances: [optedIn('i-1', 'daily')] });
+
+      // Act
+      const report = await runBackupJob(dailyRun({ schedule: 'Daily' }), dependencies(ec2));
+
+      // Assess
+      expect(report.schedule).toBe('daily');
+      expect(ec2.requestedInstanceIds()).toEqual(['i-1']);
+    });
+
+    it('maps each snapshot EC2 reports to the device of its volume', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [
+          instance('i-db', { [keys.backup]: 'daily' }, [
+            { volumeId: 'vol-root', deviceName: '/dev/xvda' },
+            { volumeId: 'vol-data', deviceName: '/dev/sdf' },
+            { volumeId: 'vol-logs', deviceName: '/dev/sdg' },
+          ]),
+        ],
+        outcomes: new Map([
+          [
+            'i-db',
+            [
+              { snapshotId: 'snap-3', volumeId: 'vol-logs', sizeGiB: 20, state: 'pending' },
+              { snapshotId: 'snap-1', volumeId: 'vol-root', sizeGiB: 8, state: 'pending' },
+              { snapshotId: 'snap-2', volumeId: 'vol-data', sizeGiB: 100, state: 'completed' },
+            ],
+          ],
+        ]),
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(report.instances[0]?.snapshots).toEqual([
+        {
+          volumeId: 'vol-logs',
+          deviceName: '/dev/sdg',
+          snapshotId: 'snap-3',
+          sizeGiB: 20,
+          state: 'pending',
+        },
+        {
+          volumeId: 'vol-root',
+          deviceName: '/dev/xvda',
+          snapshotId: 'snap-1',
+          sizeGiB: 8,
+          state: 'pending',
+        },
+        {
+          volumeId: 'vol-data',
+          deviceName: '/dev/sdf',
+          snapshotId: 'snap-2',
+          sizeGiB: 100,
+          state: 'completed',
+        },
+      ]);
+      expect(report.counts.snapshots).toBe(3);
+    });
+
+    it('flags a snapshot of a volume the request excluded as unexpected', async () => {
+      // Prepare
+      const logger = recordingLogger();
+      const ec2 = new FakeEc2({
+        instances: [
+          instance('i-app', { [keys.backup]: 'daily' }, [
+            { volumeId: 'vol-root', deviceName: '/dev/xvda' },
+            { volumeId: 'vol-data', deviceName: '/dev/sdf' },
+            { volumeId: 'vol-scratch', deviceName: '/dev/sdg' },
+          ]),
+        ],
+        volumeTags: new Map([['vol-scratch', { [keys.skip]: 'true' }]]),
+        // Like the local AWS, which ignores ExcludeDataVolumeIds: every volume is snapshotted.
+        outcomes: new Map([
+          [
+            'i-app',
+            [
+              { snapshotId: 'snap-root', volumeId: 'vol-root', state: 'pending' },
+              { snapshotId: 'snap-data', volumeId: 'vol-data', state: 'pending' },
+              { snapshotId: 'snap-scratch', volumeId: 'vol-scratch', state: 'pending' },
+            ],
+          ],
+        ]),
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2, { logger }));
+
+      // Assess
+      expect(ec2.requests[0]?.excludeDataVolumeIds).toEqual(['vol-scratch']);
+      const [result] = report.instances;
+      expect(result?.excludedVolumes).toEqual([
+        {
+          volumeId: 'vol-scratch',
+          deviceName: '/dev/sdg',
+          reason: 'volume tagged snapkeeper:skip=true',
+        },
+      ]);
+      const byVolume = new Map(result?.snapshots?.map((s) => [s.volumeId, s]));
+      expect(byVolume.get('vol-scratch')).toMatchObject({
+        snapshotId: 'snap-scratch',
+        deviceName: '/dev/sdg',
+        unexpected: true,
+      });
+      expect(byVolume.get('vol-root')).not.toHaveProperty('unexpected');
+      expect(byVolume.get('vol-data')).not.toHaveProperty('unexpected');
+      expect(logger.warn).toHaveBeenCalledWith(
+        'EC2 snapshotted a volume the request excluded',
+        expect.objectContaining({ instanceId: 'i-app', volumeId: 'vol-scratch' }),
+      );
+    });
+  });
+
+  describe('The run status', () => {
+    it('is succeeded when every due instance got its snapshot set', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({ instances: [optedIn('i-1'), optedIn('i-2'), optedIn('i-3')] });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(report.status).toBe('succeeded');
+      expect(report.instances.map((i) => i.outcome)).toEqual(['created', 'created', 'created']);
+      expect(report.counts).toEqual({ due: 3, backedUp: 3, skipped: 0, failed: 0, snapshots: 3 });
+      expect(report).not.toHaveProperty('error');
+    });
+
+    it('is succeeded when no instance is due', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({ instances: [optedIn('i-weekly', 'weekly')] });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(report.status).toBe('succeeded');
+      expect(report.counts).toEqual({ due: 0, backedUp: 0, skipped: 0, failed: 0, snapshots: 0 });
+      expect(ec2.requests).toHaveLength(0);
+    });
+
+    it('is partial when one instance fails, and that failure never stops the others', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-first'), optedIn('i-second'), optedIn('i-third')],
+        outcomes: new Map([['i-first', new ConcurrentSnapshotLimitError('i-first')]]),
+      });
+      // One at a time, the failing instance first: the others still come after it.
+      const deps = dependencies(ec2, { config: { backupConcurrency: 1 } });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), deps);
+
+      // Assess
+      expect(report.status).toBe('partial');
+      expect(ec2.requestedInstanceIds()).toEqual(['i-first', 'i-second', 'i-third']);
+      expect(report.instances.map((i) => [i.instanceId, i.outcome])).toEqual([
+        ['i-first', 'failed'],
+        ['i-second', 'created'],
+        ['i-third', 'created'],
+      ]);
+      expect(report.instances[0]?.error?.code).toBe('ConcurrentSnapshotLimitExceeded');
+      expect(report.instances[0]?.error?.message).toContain(
+        'earlier snapshots of i-first are still pending',
+      );
+      expect(report.counts).toEqual({ due: 3, backedUp: 2, skipped: 0, failed: 1, snapshots: 2 });
+    });
+
+    it('reports an SDK-style error of one instance by its AWS code', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-ok'), optedIn('i-gone')],
+        outcomes: new Map([
+          [
+            'i-gone',
+            sdkError('InvalidInstanceID.NotFound', "The instance ID 'i-gone' does not exist"),
+          ],
+        ]),
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(report.status).toBe('partial');
+      expect(report.instances[1]).toMatchObject({
+        instanceId: 'i-gone',
+        outcome: 'failed',
+        error: { code: 'InvalidInstanceID.NotFound' },
+      });
+    });
+
+    it('is partial when an instance has a malformed opt-in tag, reported by key and instance name', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-good'), optedIn('i-typo', 'dialy', { Name: 'db-1' })],
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(report.status).toBe('partial');
+      expect(ec2.requestedInstanceIds()).toEqual(['i-good']);
+      const typo = report.instances.find((i) => i.instanceId === 'i-typo');
+      expect(typo).toMatchObject({ name: 'db-1', outcome: 'skipped' });
+      expect(typo?.error?.code).toBe('InvalidTag');
+      expect(typo?.error?.message).toContain('snapkeeper:backup="dialy" is not a known schedule');
+      expect(typo?.problems).toEqual([
+        expect.stringContaining('snapkeeper:backup="dialy" is not a known schedule'),
+      ]);
+      expect(report.counts).toMatchObject({ due: 2, backedUp: 1, skipped: 1, failed: 0 });
+    });
+
+    it('is partial, and still backs the instance up, when one name in its opt-in list is unknown', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({ instances: [optedIn('i-list', 'daily,wekly')] });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(report.status).toBe('partial');
+      expect(ec2.requestedInstanceIds()).toEqual(['i-list']);
+      expect(report.instances[0]?.outcome).toBe('created');
+      expect(report.instances[0]?.problems).toEqual([
+        expect.stringContaining('"wekly" is not a known schedule'),
+      ]);
+    });
+
+    it('is failed, with the AWS code, when the instances cannot be described', async () => {
+      // Prepare
+      const metrics = new RecordingMetrics();
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        describeError: sdkError('UnauthorizedOperation', 'You are not authorized', 403),
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2, { metrics }));
+
+      // Assess
+      expect(report.status).toBe('failed');
+      expect(report.error?.code).toBe('UnauthorizedOperation');
+      expect(report.error?.message).toContain('You are not authorized');
+      expect(report.instances).toEqual([]);
+      expect(report.counts).toEqual({ due: 0, backedUp: 0, skipped: 0, failed: 0, snapshots: 0 });
+      expect(report).toMatchObject({
+        runId: RUN_ID,
+        schedule: 'daily',
+        slot: '2026-11-23T03:00:00Z',
+      });
+      expect(ec2.requests).toHaveLength(0);
+      expect(metrics.valueOf('BackupRunsFailed')).toBe(1);
+    });
+
+    it('is failed, keeping the gateway error, when the volume tags cannot be read', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        volumesError: new AwsCallError(
+          'DescribeVolumes',
+          'RequestLimitExceeded',
+          'Request limit exceeded.',
+        ),
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(report.status).toBe('failed');
+      expect(report.error).toEqual({
+        code: 'RequestLimitExceeded',
+        message: 'DescribeVolumes failed: RequestLimitExceeded: Request limit exceeded.',
+      });
+      expect(ec2.requests).toHaveLength(0);
+    });
+
+    it('is failed when every due instance failed', async () => {
+      // Prepare
+      const metrics = new RecordingMetrics();
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1'), optedIn('i-2')],
+        outcomes: new Map([
+          ['i-1', new ConcurrentSnapshotLimitError('i-1')],
+          ['i-2', sdkError('InternalError', 'An internal error has occurred', 500)],
+        ]),
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2, { metrics }));
+
+      // Assess
+      expect(report.status).toBe('failed');
+      expect(report.counts).toEqual({ due: 2, backedUp: 0, skipped: 0, failed: 2, snapshots: 0 });
+      expect(report.instances.map((i) => i.error?.code)).toEqual([
+        'ConcurrentSnapshotLimitExceeded',
+        'InternalError',
+      ]);
+      expect(metrics.valueOf('BackupRunsFailed')).toBe(1);
+      expect(metrics.valueOf('BackupRunsSucceeded')).toBeUndefined();
+    });
+
+    it('stays succeeded when an instance is skipped because no volume is left after exclusions', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [
+          optedIn('i-normal'),
+          instance('i-bootonly', { [keys.backup]: 'daily', [keys.excludeBoot]: 'true' }),
+          instance('i-allskipped', { [keys.backup]: 'daily' }, [
+            { volumeId: 'vol-skip-1', deviceName: '/dev/xvda' },
+            { volumeId: 'vol-skip-2', deviceName: '/dev/sdf' },
+          ]),
+        ],
+        volumeTags: new Map([
+          ['vol-skip-1', { [keys.skip]: 'true' }],
+          ['vol-skip-2', { [keys.skip]: 'true' }],
+        ]),
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(report.status).toBe('succeeded');
+      expect(ec2.requestedInstanceIds()).toEqual(['i-normal']);
+      const skipped = report.instances.filter((i) => i.outcome === 'skipped');
+      expect(skipped.map((i) => [i.instanceId, i.reason])).toEqual([
+        ['i-bootonly', 'no volumes left after exclusions'],
+        ['i-allskipped', 'no volumes left after exclusions'],
+      ]);
+      for (const result of skipped) expect(result).not.toHaveProperty('error');
+      expect(report.counts).toEqual({ due: 3, backedUp: 1, skipped: 2, failed: 0, snapshots: 1 });
+    });
+  });
+
+  describe('A dry run', () => {
+    it('creates nothing and reports what it would create as planned', async () => {
+      // Prepare
+      const metrics = new RecordingMetrics();
+      const ec2 = new FakeEc2({
+        instances: [
+          instance('i-db', { [keys.backup]: 'daily', Name: 'db-1' }, [
+            { volumeId: 'vol-root', deviceName: '/dev/xvda' },
+            { volumeId: 'vol-data', deviceName: '/dev/sdf' },
+          ]),
+          optedIn('i-web'),
+        ],
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun({ dryRun: true }), dependencies(ec2, { metrics }));
+
+      // Assess
+      expect(ec2.requests).toHaveLength(0);
+      expect(report.dryRun).toBe(true);
+      expect(report.status).toBe('succeeded');
+      expect(report.instances[0]).toEqual({
+        instanceId: 'i-db',
+        name: 'db-1',
+        outcome: 'planned',
+        snapshots: [
+          { volumeId: 'vol-root', deviceName: '/dev/xvda', state: 'planned' },
+          { volumeId: 'vol-data', deviceName: '/dev/sdf', state: 'planned' },
+        ],
+      });
+      expect(report.instances[1]?.outcome).toBe('planned');
+      expect(report.counts).toEqual({ due: 2, backedUp: 2, skipped: 0, failed: 0, snapshots: 0 });
+      expect(metrics.valueOf('SnapshotsCreated')).toBe(0);
+      expect(metrics.valueOf('InstancesBackedUp')).toBe(0);
+    });
+  });
+
+  describe('Concurrency', () => {
+    it.each([1, 3])(
+      'never has more than backupConcurrency=%i snapshot sets in flight, and uses them all',
+      async (backupConcurrency) => {
+        // Prepare
+        const ec2 = new FakeEc2({
+          instances: Array.from({ length: 8 }, (_, n) => optedIn(`i-${n}`)),
+          latencyMs: 5,
+        });
+
+        // Act
+        const report = await runBackupJob(
+          dailyRun(),
+          dependencies(ec2, { config: { backupConcurrency } }),
+        );
+
+        // Assess
+        expect(ec2.requests).toHaveLength(8);
+        expect(ec2.maxInFlight).toBeLessThanOrEqual(backupConcurrency);
+        expect(ec2.maxInFlight).toBe(backupConcurrency);
+        expect(report.counts.backedUp).toBe(8);
+      },
+    );
+  });
+
+  describe('Metrics', () => {
+    it('counts the snapshots created, and the instances backed up, skipped and failed', async () => {
+      // Prepare
+      const metrics = new RecordingMetrics();
+      const ec2 = new FakeEc2({
+        instances: [
+          instance('i-two', { [keys.backup]: 'daily' }, [
+            { volumeId: 'vol-a', deviceName: '/dev/xvda' },
+            { volumeId: 'vol-b', deviceName: '/dev/sdf' },
+          ]),
+          instance('i-three', { [keys.backup]: 'daily' }, [
+            { volumeId: 'vol-c', deviceName: '/dev/xvda' },
+            { volumeId: 'vol-d', deviceName: '/dev/sdf' },
+            { volumeId: 'vol-e', deviceName: '/dev/sdg' },
+          ]),
+          optedIn('i-broken'),
+          instance('i-bootonly', { [keys.backup]: 'daily', [keys.excludeBoot]: 'true' }),
+        ],
+        outcomes: new Map([['i-broken', sdkError('InternalError', 'oops', 500)]]),
+      });
+
+      // Act
+      await runBackupJob(dailyRun(), dependencies(ec2, { metrics }));
+
+      // Assess
+      expect(metrics.counts).toEqual(
+        expect.arrayContaining([
+          ['SnapshotsCreated', 5],
+          ['InstancesBackedUp', 2],
+          ['InstancesSkipped', 1],
+          ['InstancesFailed', 1],
+          ['BackupRunsSucceeded', 1],
+        ]),
+      );
+      expect(metrics.counts.filter(([name]) => name === 'SnapshotsCreated')).toHaveLength(1);
+    });
+  });
+});
