@@ -1,8 +1,10 @@
 import {
-  type AutoScalingClient,
+  AutoScalingClient,
   DescribeLaunchConfigurationsCommand,
   paginateDescribeAutoScalingGroups,
 } from '@aws-sdk/client-auto-scaling';
+import type { SnapkeeperConfig } from '../config/environment.ts';
+import { clientSettings } from './clients.ts';
 import { toAwsCallError } from './errors.ts';
 
 /** A launch template version an Auto Scaling group pins by number. */
@@ -51,7 +53,8 @@ export class AutoScalingGateway {
             group.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification,
           ];
           for (const spec of specs) {
-            if (!spec?.Version || spec.Version === '$Latest' || spec.Version === '$Default') continue;
+            if (!spec?.Version || spec.Version === '$Latest' || spec.Version === '$Default')
+              continue;
             pinned.push({
               launchTemplateId: spec.LaunchTemplateId,
               launchTemplateName: spec.LaunchTemplateName,
@@ -75,7 +78,9 @@ export class AutoScalingGateway {
     try {
       for (let i = 0; i < names.length; i += 50) {
         const response = await this.#client.send(
-          new DescribeLaunchConfigurationsCommand({ LaunchConfigurationNames: names.slice(i, i + 50) }),
+          new DescribeLaunchConfigurationsCommand({
+            LaunchConfigurationNames: names.slice(i, i + 50),
+          }),
         );
         for (const lc of response.LaunchConfigurations ?? []) {
           if (!lc.ImageId || !lc.LaunchConfigurationName) continue;
@@ -91,4 +96,16 @@ export class AutoScalingGateway {
     }
     return { pinned, launchConfigurationImages };
   }
+}
+
+/**
+ * Builds the Auto Scaling gateway for a configuration.
+ *
+ * @example
+ * const asg = createAutoScalingGateway(config);
+ */
+export function createAutoScalingGateway(
+  config: Pick<SnapkeeperConfig, 'region' | 'maxAttempts' | 'requestTimeoutMs' | 'endpoint'>,
+): AutoScalingGateway {
+  return new AutoScalingGateway(new AutoScalingClient(clientSettings(config)));
 }

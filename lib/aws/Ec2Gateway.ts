@@ -247,7 +247,10 @@ export class Ec2Gateway {
       const chunk = snapshotIds.slice(i, i + DESCRIBE_PAGE_SIZE);
       try {
         const response = await this.#client.send(
-          new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'snapshot-id', Values: chunk }] }),
+          new DescribeSnapshotsCommand({
+            OwnerIds: ['self'],
+            Filters: [{ Name: 'snapshot-id', Values: chunk }],
+          }),
         );
         for (const snapshot of response.Snapshots ?? []) {
           if (!snapshot.SnapshotId) continue;

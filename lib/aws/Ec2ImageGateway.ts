@@ -112,7 +112,10 @@ export class Ec2ImageGateway {
       try {
         const [image] = await this.#describe({ ImageIds: [imageId] });
         await this.#client.send(
-          new CreateTagsCommand({ Resources: [imageId, ...(image?.snapshotIds ?? [])], Tags: tags }),
+          new CreateTagsCommand({
+            Resources: [imageId, ...(image?.snapshotIds ?? [])],
+            Tags: tags,
+          }),
         );
       } catch (error) {
         throw toAwsCallError('CreateTags', error);
@@ -156,7 +159,10 @@ export class Ec2ImageGateway {
           {
             Filters: [
               { Name: 'image-id', Values: imageIds.slice(i, i + FILTER_VALUES) },
-              { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+              {
+                Name: 'instance-state-name',
+                Values: ['pending', 'running', 'stopping', 'stopped'],
+              },
             ],
           },
         );
@@ -186,7 +192,11 @@ export class Ec2ImageGateway {
    * await images.imagesInLaunchTemplates([{ launchTemplateId: 'lt-1', version: '3' }]);
    */
   public async imagesInLaunchTemplates(
-    pinned: readonly { launchTemplateId?: string | undefined; launchTemplateName?: string | undefined; version: string }[] = [],
+    pinned: readonly {
+      launchTemplateId?: string | undefined;
+      launchTemplateName?: string | undefined;
+      version: string;
+    }[] = [],
   ): Promise<Map<string, string[]>> {
     const usage = new Map<string, string[]>();
     const add = (imageId: string | undefined, holder: string) => {
@@ -265,7 +275,10 @@ export class Ec2ImageGateway {
     try {
       const pages = paginateDescribeSnapshots(
         { client: this.#client, pageSize: 1000 },
-        { OwnerIds: ['self'], Filters: [{ Name: 'description', Values: ['Created by CreateImage*'] }] },
+        {
+          OwnerIds: ['self'],
+          Filters: [{ Name: 'description', Values: ['Created by CreateImage*'] }],
+        },
       );
       for await (const page of pages) {
         for (const s of page.Snapshots ?? []) {
@@ -298,7 +311,8 @@ export class Ec2ImageGateway {
       }
       const pages = paginateDescribeImages({ client: this.#client, pageSize: 1000 }, input);
       for await (const page of pages) {
-        for (const image of page.Images ?? []) if (image.ImageId) images.push(toImageDetails(image));
+        for (const image of page.Images ?? [])
+          if (image.ImageId) images.push(toImageDetails(image));
       }
     } catch (error) {
       throw toAwsCallError('DescribeImages', error);

@@ -1,5 +1,7 @@
-import { GetRuleCommand, paginateListRules, type RbinClient } from '@aws-sdk/client-rbin';
+import { GetRuleCommand, paginateListRules, RbinClient } from '@aws-sdk/client-rbin';
+import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { RecycleBinRule } from '../domain/recycleBin.ts';
+import { clientSettings } from './clients.ts';
 import { toAwsCallError } from './errors.ts';
 
 /**
@@ -24,13 +26,18 @@ export class RecycleBinGateway {
   public async imageRules(): Promise<RecycleBinRule[]> {
     const rules: RecycleBinRule[] = [];
     try {
-      const pages = paginateListRules({ client: this.#client, pageSize: 100 }, { ResourceType: 'EC2_IMAGE' });
+      const pages = paginateListRules(
+        { client: this.#client, pageSize: 100 },
+        { ResourceType: 'EC2_IMAGE' },
+      );
       for await (const page of pages) {
         for (const summary of page.Rules ?? []) {
           if (!summary.Identifier) continue;
           // The summary lacks the rule's tags; a rule whose exclusions this client cannot
           // read is taken to cover every image (the side that keeps snapshots).
-          const rule = await this.#client.send(new GetRuleCommand({ Identifier: summary.Identifier }));
+          const rule = await this.#client.send(
+            new GetRuleCommand({ Identifier: summary.Identifier }),
+          );
           if (rule.Status && rule.Status !== 'available') continue;
           rules.push({
             identifier: summary.Identifier,
@@ -48,4 +55,16 @@ export class RecycleBinGateway {
     }
     return rules;
   }
+}
+
+/**
+ * Builds the Recycle Bin gateway for a configuration.
+ *
+ * @example
+ * const recycleBin = createRecycleBinGateway(config);
+ */
+export function createRecycleBinGateway(
+  config: Pick<SnapkeeperConfig, 'region' | 'maxAttempts' | 'requestTimeoutMs' | 'endpoint'>,
+): RecycleBinGateway {
+  return new RecycleBinGateway(new RbinClient(clientSettings(config)));
 }

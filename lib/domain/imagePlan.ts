@@ -89,11 +89,24 @@ export function amiName(
  * @example
  * const decision = planInstanceImage(instance, context);
  */
-export function planInstanceImage(instance: InstanceFacts, context: ImageContext): InstanceImageDecision {
+export function planInstanceImage(
+  instance: InstanceFacts,
+  context: ImageContext,
+): InstanceImageDecision {
   const { keys } = context;
   const name = instance.tags.Name;
-  const optIn = parseScheduleList(instance.instanceId, keys.ami, instance.tags[keys.ami], context.catalog);
-  const reboot = parseBooleanTag(instance.instanceId, keys.amiReboot, instance.tags[keys.amiReboot], false);
+  const optIn = parseScheduleList(
+    instance.instanceId,
+    keys.ami,
+    instance.tags[keys.ami],
+    context.catalog,
+  );
+  const reboot = parseBooleanTag(
+    instance.instanceId,
+    keys.amiReboot,
+    instance.tags[keys.amiReboot],
+    false,
+  );
   const problems = [...optIn.problems, ...reboot.problems];
   if (!optIn.schedules.includes(context.schedule)) {
     if (problems.length === 0) return { kind: 'not-due', instanceId: instance.instanceId };
@@ -107,7 +120,14 @@ export function planInstanceImage(instance: InstanceFacts, context: ImageContext
     };
   }
   if (!['pending', 'running', 'stopping', 'stopped'].includes(instance.state)) {
-    return { kind: 'skip', instanceId: instance.instanceId, name, reason: `instance is ${instance.state}`, isError: false, problems };
+    return {
+      kind: 'skip',
+      instanceId: instance.instanceId,
+      name,
+      reason: `instance is ${instance.state}`,
+      isError: false,
+      problems,
+    };
   }
   return {
     kind: 'create',
@@ -117,7 +137,11 @@ export function planInstanceImage(instance: InstanceFacts, context: ImageContext
     request: {
       instanceId: instance.instanceId,
       name: amiName(name, instance.instanceId, context.schedule, context.slot),
-      description: `snapkeeper ${context.schedule} AMI of ${instance.instanceId}${name ? ` (${name})` : ''} for ${context.slot}`.slice(0, 255),
+      description:
+        `snapkeeper ${context.schedule} AMI of ${instance.instanceId}${name ? ` (${name})` : ''} for ${context.slot}`.slice(
+          0,
+          255,
+        ),
       noReboot: !reboot.value,
       tags: buildResourceTags(instance.instanceId, instance.tags, context),
     },
@@ -131,7 +155,9 @@ export function planInstanceImage(instance: InstanceFacts, context: ImageContext
  * @example
  * imageIdFromSnapshotDescription('Created by CreateImage(i-1) for ami-2 from vol-3'); // 'ami-2'
  */
-export function imageIdFromSnapshotDescription(description: string | undefined): string | undefined {
+export function imageIdFromSnapshotDescription(
+  description: string | undefined,
+): string | undefined {
   const match = /^Created by CreateImage\([^)]*\) for (ami-[0-9a-f]+)/.exec(description ?? '');
   return match?.[1];
 }

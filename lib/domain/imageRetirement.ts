@@ -1,7 +1,12 @@
 import type { ImageFacts } from './imagePlan.ts';
 import { imageIdFromSnapshotDescription } from './imagePlan.ts';
 import type { PointState, RecoveryPoint } from './retentionPlan.ts';
-import { effectiveCreatedAt, isManagedBy, pointState, type SnapshotFacts } from './snapshotFacts.ts';
+import {
+  effectiveCreatedAt,
+  isManagedBy,
+  pointState,
+  type SnapshotFacts,
+} from './snapshotFacts.ts';
 import type { TagKeys } from './tagKeys.ts';
 
 /**
@@ -90,7 +95,10 @@ export function planOrphanSweep(input: SweepInput): SweepPlan {
     const base = { snapshotId: snapshot.snapshotId, imageId, sizeGiB: snapshot.sizeGiB };
     const gone = `made by CreateImage for ${imageId}, which no longer exists`;
     if (!isManagedBy(snapshot.tags, input.keys, input.deployment)) {
-      reportOnly.push({ ...base, reason: `${gone}; not created by this deployment, so only reported` });
+      reportOnly.push({
+        ...base,
+        reason: `${gone}; not created by this deployment, so only reported`,
+      });
       continue;
     }
     const heldBy = input.holders.get(snapshot.snapshotId) ?? [];
@@ -103,7 +111,11 @@ export function planOrphanSweep(input: SweepInput): SweepPlan {
         heldBy: [`recycle bin (${imageId})`],
       });
     } else if (pointState(snapshot.state) === 'pending') {
-      blocked.push({ ...base, reason: `${gone}, but the snapshot is still pending`, heldBy: ['pending'] });
+      blocked.push({
+        ...base,
+        reason: `${gone}, but the snapshot is still pending`,
+        heldBy: ['pending'],
+      });
     } else {
       remove.push({ ...base, reason: gone });
     }

@@ -22,7 +22,8 @@ export function recycleBinRuleFor(
   rules: readonly RecycleBinRule[],
 ): RecycleBinRule | undefined {
   const has = (tag: { key: string; value?: string | undefined }) =>
-    Object.hasOwn(imageTags, tag.key) && (tag.value === undefined || tag.value === '' || imageTags[tag.key] === tag.value);
+    Object.hasOwn(imageTags, tag.key) &&
+    (tag.value === undefined || tag.value === '' || imageTags[tag.key] === tag.value);
   return rules.find((rule) =>
     rule.resourceTags.length > 0 ? rule.resourceTags.some(has) : !rule.excludeTags.some(has),
   );

@@ -97,7 +97,9 @@ export function planRetention(
   context: LineageContext,
 ): RetentionPlan {
   // A count that is not a number keeps everything: retention never guesses.
-  const count = Number.isNaN(rule.count) ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(rule.count));
+  const count = Number.isNaN(rule.count)
+    ? Number.POSITIVE_INFINITY
+    : Math.max(1, Math.floor(rule.count));
   const decisions = new Map<string, RetentionDecision>();
   const keep = (id: string, reason: string) => {
     if (!decisions.has(id)) decisions.set(id, { id, action: 'keep', reason });
@@ -266,5 +268,7 @@ function newestFirst(points: readonly RecoveryPoint[]): RecoveryPoint[] {
 
 function formatDuration(ms: number): string {
   const hours = ms / 3_600_000;
-  return hours >= 48 ? `${Math.round(hours / 24)} days` : `${Math.round(hours)} hours`;
+  if (hours >= 48) return `${Math.round(hours / 24)} days`;
+  const rounded = Math.round(hours);
+  return rounded === 1 ? '1 hour' : `${rounded} hours`;
 }

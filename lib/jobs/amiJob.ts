@@ -1,13 +1,22 @@
 import pLimit from 'p-limit';
-import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { AutoScalingGateway } from '../aws/AutoScalingGateway.ts';
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
-import { ImageGoneError, SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aws/errors.ts';
+import {
+  ImageGoneError,
+  SnapshotInUseError,
+  SnapshotNotFoundError,
+  toAwsCallError,
+} from '../aws/errors.ts';
 import type { RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
+import type { SnapkeeperConfig } from '../config/environment.ts';
 import { formatSlot, type InstanceFacts } from '../domain/backupPlan.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
-import { type ImageFacts, type InstanceImageDecision, planInstanceImage } from '../domain/imagePlan.ts';
+import {
+  type ImageFacts,
+  type InstanceImageDecision,
+  planInstanceImage,
+} from '../domain/imagePlan.ts';
 import { toImagePoint } from '../domain/imageRetirement.ts';
 import { type RecycleBinRule, recycleBinRuleFor } from '../domain/recycleBin.ts';
 import { keepAll, planRetention, type RetentionPlan } from '../domain/retentionPlan.ts';
@@ -113,7 +122,10 @@ export interface AmiReport {
 
 /** What the AMI job reads and acts through. */
 export interface AmiJobDependencies {
-  readonly ec2: Pick<Ec2Gateway, 'listInstancesWithTagKey' | 'describeSnapshotsByIds' | 'deleteSnapshot'>;
+  readonly ec2: Pick<
+    Ec2Gateway,
+    'listInstancesWithTagKey' | 'describeSnapshotsByIds' | 'deleteSnapshot'
+  >;
   readonly images: Pick<
     Ec2ImageGateway,
     | 'listImagesTagged'
@@ -128,7 +140,13 @@ export interface AmiJobDependencies {
   readonly recycleBin?: Pick<RecycleBinGateway, 'imageRules'> | undefined;
   readonly config: Pick<
     SnapkeeperConfig,
-    'deployment' | 'keys' | 'catalog' | 'copyTags' | 'backupConcurrency' | 'maxDeletions' | 'deleteConcurrency'
+    | 'deployment'
+    | 'keys'
+    | 'catalog'
+    | 'copyTags'
+    | 'backupConcurrency'
+    | 'maxDeletions'
+    | 'deleteConcurrency'
   >;
   readonly clock: () => Date;
   readonly runId: string;
@@ -170,14 +188,19 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     startedAt: startedAt.toISOString(),
   };
   logger.info('AMI run started', base);
-  const scope = { [keys.managed]: 'true', [keys.deployment]: config.deployment, [keys.schedule]: schedule.name };
+  const scope = {
+    [keys.managed]: 'true',
+    [keys.deployment]: config.deployment,
+    [keys.schedule]: schedule.name,
+  };
 
   // 1. Create.
   let instances: InstanceFacts[];
   let existingForSlot: ImageFacts[];
   try {
     instances = [];
-    for await (const instance of deps.ec2.listInstancesWithTagKey(keys.ami)) instances.push(instance);
+    for await (const instance of deps.ec2.listInstancesWithTagKey(keys.ami))
+      instances.push(instance);
     existingForSlot = await deps.images.listImagesTagged({ ...scope, [keys.slot]: slot });
   } catch (error) {
     return failedReport(base, error, logger, metrics);
@@ -214,7 +237,10 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   }
   const now = startedAt;
   const intervalMs = scheduleIntervalMs(schedule, now);
-  const amiSchedule: ScheduleDefinition = { ...schedule, retain: schedule.amiRetain ?? schedule.retain };
+  const amiSchedule: ScheduleDefinition = {
+    ...schedule,
+    retain: schedule.amiRetain ?? schedule.retain,
+  };
   const live = new Map(instances.map((i) => [i.instanceId, i]));
   const byInstance = new Map<string, ImageFacts[]>();
   for (const image of images) {
@@ -228,13 +254,30 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     const instance = live.get(instanceId);
     const optedIn =
       instance !== undefined &&
-      parseScheduleList(instanceId, keys.ami, instance.tags[keys.ami], config.catalog).schedules.includes(schedule.name);
+      parseScheduleList(
+        instanceId,
+        keys.ami,
+        instance.tags[keys.ami],
+        config.catalog,
+      ).schedules.includes(schedule.name);
     const points = history.map((image) => toImagePoint(image, keys, config.deployment, usage, now));
-    const rule = retentionRuleFor(amiSchedule, instance?.tags, instanceId, keys, config.catalog, keys.amiRetain);
+    const rule = retentionRuleFor(
+      amiSchedule,
+      instance?.tags,
+      instanceId,
+      keys,
+      config.catalog,
+      keys.amiRetain,
+    );
     if (!rule.rule) {
       const messages = rule.problems.map((p) => p.message).join('; ');
-      warnings.push(`${instanceId}: AMI retention tags cannot be read (${messages}); nothing deregistered`);
-      plans.push({ instanceId, plan: keepAll(points, `kept: retention tags cannot be read (${messages})`) });
+      warnings.push(
+        `${instanceId}: AMI retention tags cannot be read (${messages}); nothing deregistered`,
+      );
+      plans.push({
+        instanceId,
+        plan: keepAll(points, `kept: retention tags cannot be read (${messages})`),
+      });
       continue;
     }
     const plan = planRetention(points, rule.rule, {
@@ -244,13 +287,21 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
       expireOrphansAfterDays: schedule.expireOrphansAfterDays,
       intervalMs,
     });
-    if (plan.failing) warnings.push(`${instanceId}: AMIs failing (${plan.failing}); nothing deregistered`);
+    if (plan.failing)
+      warnings.push(`${instanceId}: AMIs failing (${plan.failing}); nothing deregistered`);
     plans.push({ instanceId, plan });
   }
   const toRetire = plans.flatMap(({ instanceId, plan }) =>
-    plan.decisions.flatMap((d) => (d.action === 'delete' ? [{ instanceId, imageId: d.id, reason: d.reason }] : [])),
+    plan.decisions.flatMap((d) =>
+      d.action === 'delete' ? [{ instanceId, imageId: d.id, reason: d.reason }] : [],
+    ),
   );
-  const cap = checkDeletionCap(toRetire.length, images.length, config.maxDeletions, input.maxDeletions);
+  const cap = checkDeletionCap(
+    toRetire.length,
+    images.length,
+    config.maxDeletions,
+    input.maxDeletions,
+  );
   if (cap.exceeded) logger.error('deregistration cap exceeded: nothing deregistered', { cap });
   const act = !input.dryRun && !cap.exceeded;
   const imageById = new Map(images.map((i) => [i.imageId, i]));
@@ -270,7 +321,9 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
         rules = await deps.recycleBin.imageRules();
       } catch (error) {
         rules = undefined;
-        warnings.push(`Recycle Bin rules could not be read (${toAwsCallError('ListRules', error).message}); snapshots of deregistered AMIs kept`);
+        warnings.push(
+          `Recycle Bin rules could not be read (${toAwsCallError('ListRules', error).message}); snapshots of deregistered AMIs kept`,
+        );
       }
     }
   }
@@ -282,12 +335,22 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   }
 
   const kept = plans.flatMap(({ instanceId, plan }) =>
-    plan.decisions.flatMap((d) => (d.action === 'keep' ? [{ imageId: d.id, instanceId, reason: d.reason }] : [])),
+    plan.decisions.flatMap((d) =>
+      d.action === 'keep' ? [{ imageId: d.id, instanceId, reason: d.reason }] : [],
+    ),
   );
   const blocked = plans.flatMap(({ instanceId, plan }) =>
     plan.decisions.flatMap((d) =>
       d.action === 'blocked'
-        ? [{ imageId: d.id, instanceId, reason: d.reason, heldBy: d.heldBy, sizeGiB: imageById.get(d.id)?.sizeGiB }]
+        ? [
+            {
+              imageId: d.id,
+              instanceId,
+              reason: d.reason,
+              heldBy: d.heldBy,
+              sizeGiB: imageById.get(d.id)?.sizeGiB,
+            },
+          ]
         : [],
     ),
   );
@@ -295,7 +358,9 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   const counts = {
     due: created.length,
     created: created.filter((c) => c.outcome === 'created').length,
-    failed: created.filter((c) => c.outcome === 'failed').length + retired.filter((r) => r.outcome === 'failed').length,
+    failed:
+      created.filter((c) => c.outcome === 'failed').length +
+      retired.filter((r) => r.outcome === 'failed').length,
     imagesInScope: images.length,
     plannedDeregistrations: toRetire.length,
     deregistered: retired.filter((r) => r.outcome === 'deregistered').length,
@@ -310,7 +375,8 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     created.some((c) => c.error !== undefined || (c.problems?.length ?? 0) > 0) ||
     warnings.length > 0;
   const nothingDone = created.length > 0 && created.every((c) => c.outcome === 'failed');
-  const status: RunStatus = cap.exceeded || nothingDone ? 'failed' : hasErrors ? 'partial' : 'succeeded';
+  const status: RunStatus =
+    cap.exceeded || nothingDone ? 'failed' : hasErrors ? 'partial' : 'succeeded';
   const report: AmiReport = {
     ...base,
     status,
@@ -328,7 +394,9 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   metrics.count('AmisDeregistered', counts.deregistered);
   metrics.count('SnapshotsDeleted', counts.snapshotsDeleted);
   metrics.count(status === 'failed' ? 'AmiRunsFailed' : 'AmiRunsSucceeded', 1);
-  (status === 'succeeded' ? logger.info : logger.warn).call(logger, `AMI run ${status}`, { report });
+  (status === 'succeeded' ? logger.info : logger.warn).call(logger, `AMI run ${status}`, {
+    report,
+  });
   return report;
 }
 
@@ -363,15 +431,38 @@ async function createOne(
     };
   }
   if (dryRun) {
-    return { instanceId: decision.instanceId, name: decision.name, outcome: 'planned', imageName: request.name, noReboot: request.noReboot, ...withProblems };
+    return {
+      instanceId: decision.instanceId,
+      name: decision.name,
+      outcome: 'planned',
+      imageName: request.name,
+      noReboot: request.noReboot,
+      ...withProblems,
+    };
   }
   try {
     const { imageId } = await deps.images.createImage(request);
-    deps.logger.info('AMI created', { instanceId: decision.instanceId, imageId, imageName: request.name });
-    return { instanceId: decision.instanceId, name: decision.name, outcome: 'created', imageId, imageName: request.name, noReboot: request.noReboot, ...withProblems };
+    deps.logger.info('AMI created', {
+      instanceId: decision.instanceId,
+      imageId,
+      imageName: request.name,
+    });
+    return {
+      instanceId: decision.instanceId,
+      name: decision.name,
+      outcome: 'created',
+      imageId,
+      imageName: request.name,
+      noReboot: request.noReboot,
+      ...withProblems,
+    };
   } catch (error) {
     const failure = toAwsCallError('CreateImage', error);
-    deps.logger.error('AMI creation failed', { instanceId: decision.instanceId, code: failure.code, error: failure.message });
+    deps.logger.error('AMI creation failed', {
+      instanceId: decision.instanceId,
+      code: failure.code,
+      error: failure.message,
+    });
     return {
       instanceId: decision.instanceId,
       name: decision.name,
@@ -383,10 +474,14 @@ async function createOne(
   }
 }
 
-async function imageUsage(images: readonly ImageFacts[], deps: AmiJobDependencies): Promise<Map<string, string[]>> {
+async function imageUsage(
+  images: readonly ImageFacts[],
+  deps: AmiJobDependencies,
+): Promise<Map<string, string[]>> {
   const usage = new Map<string, string[]>();
   const merge = (source: ReadonlyMap<string, readonly string[]>) => {
-    for (const [imageId, holders] of source) usage.set(imageId, [...(usage.get(imageId) ?? []), ...holders]);
+    for (const [imageId, holders] of source)
+      usage.set(imageId, [...(usage.get(imageId) ?? []), ...holders]);
   };
   if (images.length === 0) return usage;
   merge(await deps.images.instancesUsingImages(images.map((i) => i.imageId)));
@@ -411,13 +506,21 @@ async function deregisterOne(
     action: 'deregister-image',
     resourceId: item.imageId,
     reason: item.reason,
-    details: { instanceId: item.instanceId, snapshotIds: image?.snapshotIds ?? [], sizeGiB: image?.sizeGiB },
+    details: {
+      instanceId: item.instanceId,
+      snapshotIds: image?.snapshotIds ?? [],
+      sizeGiB: image?.sizeGiB,
+    },
   };
   try {
     await journal.record({ ...record, phase: 'before' });
   } catch (error) {
     const failure = toAwsCallError('RecordAction', error);
-    return { ...base, outcome: 'failed', error: { code: 'JournalUnavailable', message: failure.message } };
+    return {
+      ...base,
+      outcome: 'failed',
+      error: { code: 'JournalUnavailable', message: failure.message },
+    };
   }
   let result: Omit<ImageRetireResult, 'snapshots'>;
   try {
@@ -425,10 +528,18 @@ async function deregisterOne(
     result = { ...base, outcome: 'deregistered' };
   } catch (error) {
     if (error instanceof ImageGoneError) {
-      result = { ...base, outcome: 'gone', reason: `${item.reason}; already deregistered (${error.code})` };
+      result = {
+        ...base,
+        outcome: 'gone',
+        reason: `${item.reason}; already deregistered (${error.code})`,
+      };
     } else {
       const failure = toAwsCallError('DeregisterImage', error);
-      result = { ...base, outcome: 'failed', error: { code: failure.code, message: failure.message } };
+      result = {
+        ...base,
+        outcome: 'failed',
+        error: { code: failure.code, message: failure.message },
+      };
     }
   }
   await journal
@@ -448,15 +559,21 @@ async function deregisterOne(
   return result;
 }
 
-async function snapshotHoldersSafe(deps: AmiJobDependencies, warnings: string[]): Promise<Map<string, string[]> | undefined> {
+async function snapshotHoldersSafe(
+  deps: AmiJobDependencies,
+  warnings: string[],
+): Promise<Map<string, string[]> | undefined> {
   try {
     const holders = new Map<string, string[]>();
     for (const image of await deps.images.listOwnImages()) {
-      for (const snapshotId of image.snapshotIds) holders.set(snapshotId, [...(holders.get(snapshotId) ?? []), image.imageId]);
+      for (const snapshotId of image.snapshotIds)
+        holders.set(snapshotId, [...(holders.get(snapshotId) ?? []), image.imageId]);
     }
     return holders;
   } catch (error) {
-    warnings.push(`images could not be listed after deregistering (${toAwsCallError('DescribeImages', error).message}); their snapshots kept`);
+    warnings.push(
+      `images could not be listed after deregistering (${toAwsCallError('DescribeImages', error).message}); their snapshots kept`,
+    );
     return undefined;
   }
 }
@@ -473,13 +590,25 @@ async function retireSnapshots(
   const ids = image?.snapshotIds ?? [];
   if (ids.length === 0) return [];
   if (result.outcome === 'failed') {
-    return ids.map((id) => ({ snapshotId: id, outcome: 'kept' as const, reason: 'the AMI was not deregistered' }));
+    return ids.map((id) => ({
+      snapshotId: id,
+      outcome: 'kept' as const,
+      reason: 'the AMI was not deregistered',
+    }));
   }
   if (!act) {
-    return ids.map((id) => ({ snapshotId: id, outcome: 'planned' as const, reason: `behind ${result.imageId}, deleted after it is deregistered` }));
+    return ids.map((id) => ({
+      snapshotId: id,
+      outcome: 'planned' as const,
+      reason: `behind ${result.imageId}, deleted after it is deregistered`,
+    }));
   }
   if (rules === undefined) {
-    return ids.map((id) => ({ snapshotId: id, outcome: 'kept' as const, reason: 'Recycle Bin rules could not be read' }));
+    return ids.map((id) => ({
+      snapshotId: id,
+      outcome: 'kept' as const,
+      reason: 'Recycle Bin rules could not be read',
+    }));
   }
   const rule = recycleBinRuleFor(image?.tags ?? {}, rules);
   if (rule) {
@@ -490,7 +619,11 @@ async function retireSnapshots(
     }));
   }
   if (!holders) {
-    return ids.map((id) => ({ snapshotId: id, outcome: 'kept' as const, reason: 'images could not be listed' }));
+    return ids.map((id) => ({
+      snapshotId: id,
+      outcome: 'kept' as const,
+      reason: 'images could not be listed',
+    }));
   }
   const facts = new Map((await deps.ec2.describeSnapshotsByIds(ids)).map((s) => [s.snapshotId, s]));
   const results: ImageSnapshotResult[] = [];
@@ -500,13 +633,30 @@ async function retireSnapshots(
     if (!snapshot) {
       results.push({ snapshotId, outcome: 'skipped', reason: 'already gone' });
     } else if (!isManagedBy(snapshot.tags, deps.config.keys, deps.config.deployment)) {
-      results.push({ snapshotId, outcome: 'kept', reason: 'not tagged as created by this deployment', sizeGiB: snapshot.sizeGiB });
+      results.push({
+        snapshotId,
+        outcome: 'kept',
+        reason: 'not tagged as created by this deployment',
+        sizeGiB: snapshot.sizeGiB,
+      });
     } else if (usedBy.length > 0) {
-      results.push({ snapshotId, outcome: 'kept', reason: `still used by ${usedBy.join(', ')}`, sizeGiB: snapshot.sizeGiB });
+      results.push({
+        snapshotId,
+        outcome: 'kept',
+        reason: `still used by ${usedBy.join(', ')}`,
+        sizeGiB: snapshot.sizeGiB,
+      });
     } else if (snapshot.state !== 'completed') {
-      results.push({ snapshotId, outcome: 'kept', reason: `snapshot is ${snapshot.state}`, sizeGiB: snapshot.sizeGiB });
+      results.push({
+        snapshotId,
+        outcome: 'kept',
+        reason: `snapshot is ${snapshot.state}`,
+        sizeGiB: snapshot.sizeGiB,
+      });
     } else {
-      results.push(await deleteImageSnapshot(snapshotId, result.imageId, snapshot.sizeGiB, deps, journal));
+      results.push(
+        await deleteImageSnapshot(snapshotId, result.imageId, snapshot.sizeGiB, deps, journal),
+      );
     }
   }
   return results;
@@ -520,11 +670,23 @@ async function deleteImageSnapshot(
   journal: ActionJournal,
 ): Promise<ImageSnapshotResult> {
   const reason = `behind deregistered ${imageId}`;
-  const record = { runId: deps.runId, job: 'amis', action: 'delete-snapshot', resourceId: snapshotId, reason, details: { imageId, sizeGiB } };
+  const record = {
+    runId: deps.runId,
+    job: 'amis',
+    action: 'delete-snapshot',
+    resourceId: snapshotId,
+    reason,
+    details: { imageId, sizeGiB },
+  };
   try {
     await journal.record({ ...record, phase: 'before' });
   } catch (error) {
-    return { snapshotId, outcome: 'failed', reason, error: { code: 'JournalUnavailable', message: toAwsCallError('RecordAction', error).message } };
+    return {
+      snapshotId,
+      outcome: 'failed',
+      reason,
+      error: { code: 'JournalUnavailable', message: toAwsCallError('RecordAction', error).message },
+    };
   }
   let result: ImageSnapshotResult;
   try {
@@ -532,22 +694,51 @@ async function deleteImageSnapshot(
     result = { snapshotId, outcome: 'deleted', reason, sizeGiB };
   } catch (error) {
     if (error instanceof SnapshotInUseError) {
-      result = { snapshotId, outcome: 'kept', reason: `${reason}; in use by another image (InvalidSnapshot.InUse)`, sizeGiB };
+      result = {
+        snapshotId,
+        outcome: 'kept',
+        reason: `${reason}; in use by another image (InvalidSnapshot.InUse)`,
+        sizeGiB,
+      };
     } else if (error instanceof SnapshotNotFoundError) {
       result = { snapshotId, outcome: 'skipped', reason: `${reason}; already deleted`, sizeGiB };
     } else {
       const failure = toAwsCallError('DeleteSnapshot', error);
-      result = { snapshotId, outcome: 'failed', reason, sizeGiB, error: { code: failure.code, message: failure.message } };
+      result = {
+        snapshotId,
+        outcome: 'failed',
+        reason,
+        sizeGiB,
+        error: { code: failure.code, message: failure.message },
+      };
     }
   }
   await journal
-    .record({ ...record, phase: 'after', outcome: result.outcome === 'deleted' ? 'done' : result.outcome === 'failed' ? 'failed' : 'skipped', reason: result.reason })
+    .record({
+      ...record,
+      phase: 'after',
+      outcome:
+        result.outcome === 'deleted' ? 'done' : result.outcome === 'failed' ? 'failed' : 'skipped',
+      reason: result.reason,
+    })
     .catch(() => undefined);
   return result;
 }
 
 function failedReport(
-  base: Omit<AmiReport, 'status' | 'endedAt' | 'counts' | 'created' | 'retired' | 'kept' | 'blocked' | 'cap' | 'warnings' | 'error'>,
+  base: Omit<
+    AmiReport,
+    | 'status'
+    | 'endedAt'
+    | 'counts'
+    | 'created'
+    | 'retired'
+    | 'kept'
+    | 'blocked'
+    | 'cap'
+    | 'warnings'
+    | 'error'
+  >,
   error: unknown,
   logger: LoggerPort,
   metrics: MetricsPort,
@@ -582,4 +773,3 @@ function failedReport(
   metrics.count('AmiRunsFailed', 1);
   return report;
 }
-

@@ -139,3 +139,67 @@ function parseWith<T extends z.ZodType<{ schedule: string }>>(
   }
   return { data: parsed.data as z.infer<T>, schedule };
 }
+
+const sweepEventSchema = z
+  .object({
+    sweep: z.literal(true, { error: 'must be true to run the orphan sweep' }),
+    dryRun: z.boolean({ error: 'must be true or false' }).optional(),
+    maxDeletions: z
+      .number({ error: 'must be a whole number of deletions' })
+      .int('must be a whole number of deletions')
+      .min(0, 'must be 0 or more')
+      .max(1_000_000, 'must be at most 1000000')
+      .optional(),
+    confirm: z.boolean({ error: 'must be true or false' }).optional(),
+  })
+  .strict();
+
+/** A validated invocation of the `amis` function: a schedule's AMIs, or the orphan sweep. */
+export type AmiInvocation =
+  | ({ readonly kind: 'schedule' } & RetentionInvocation)
+  | {
+      readonly kind: 'sweep';
+      readonly dryRun: boolean;
+      readonly maxDeletions?: number | undefined;
+    };
+
+/**
+ * Validates an `amis` invocation: `{ "schedule": "daily", "scheduledTime": ... }` creates
+ * and retires that schedule's AMIs; `{ "sweep": true }` runs the orphan sweep. Both take
+ * `dryRun`, and `maxDeletions` with `"confirm": true`.
+ *
+ * @throws {InvalidEventError}
+ * @example
+ * parseAmiEvent({ sweep: true, dryRun: true }, catalog); // { kind: 'sweep', dryRun: true }
+ */
+export function parseAmiEvent(event: unknown, catalog: ScheduleCatalog): AmiInvocation {
+  if (event !== null && typeof event === 'object' && !Array.isArray(event) && 'sweep' in event) {
+    const parsed = sweepEventSchema.safeParse(event);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      if (issue?.code === 'unrecognized_keys') {
+        throw new InvalidEventError(
+          `unexpected field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the sweep takes sweep, dryRun, maxDeletions and confirm only`,
+        );
+      }
+      throw new InvalidEventError(
+        `field "${issue?.path.join('.') || 'event'}" ${issue?.message ?? 'is invalid'}`,
+      );
+    }
+    if (
+      parsed.data.maxDeletions !== undefined &&
+      parsed.data.dryRun !== true &&
+      parsed.data.confirm !== true
+    ) {
+      throw new InvalidEventError(
+        'field "maxDeletions" lifts the deletion cap for one run and needs "confirm": true (or "dryRun": true to preview)',
+      );
+    }
+    return {
+      kind: 'sweep',
+      dryRun: parsed.data.dryRun ?? false,
+      ...(parsed.data.maxDeletions !== undefined ? { maxDeletions: parsed.data.maxDeletions } : {}),
+    };
+  }
+  return { kind: 'schedule', ...parseRetentionEvent(event, catalog) };
+}

@@ -31,7 +31,9 @@ export async function snapshotsTagged(
   return response.Snapshots ?? [];
 }
 
-/** A snapshot's tags as a record. */
-export function tagsOf(snapshot: Snapshot): Record<string, string> {
-  return Object.fromEntries((snapshot.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+/** A resource's tags (snapshot, image, instance) as a record. */
+export function tagsOf(resource: {
+  Tags?: { Key?: string | undefined; Value?: string | undefined }[] | undefined;
+}): Record<string, string> {
+  return Object.fromEntries((resource.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
 }

@@ -1,0 +1,278 @@
+import pLimit from 'p-limit';
+import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
+import { SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aws/errors.ts';
+import type { SnapkeeperConfig } from '../config/environment.ts';
+import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
+import { planOrphanSweep, type SweepItem } from '../domain/imageRetirement.ts';
+import { isManagedBy } from '../domain/snapshotFacts.ts';
+import {
+  type ActionJournal,
+  type LoggerPort,
+  logJournal,
+  type MetricsPort,
+  noMetrics,
+  type ReportedError,
+  type RunStatus,
+  type RunTrigger,
+} from './ports.ts';
+
+/** What an orphan sweep is asked to do. */
+export interface SweepJobInput {
+  readonly dryRun: boolean;
+  readonly trigger: RunTrigger;
+  readonly maxDeletions?: number | undefined;
+}
+
+/** The JSON report of an orphan sweep. */
+export interface SweepReport {
+  readonly runId: string;
+  readonly job: 'sweep';
+  readonly deployment: string;
+  readonly trigger: RunTrigger;
+  readonly dryRun: boolean;
+  readonly status: RunStatus;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly counts: {
+    readonly examined: number;
+    readonly planned: number;
+    readonly deleted: number;
+    readonly failed: number;
+    readonly blocked: number;
+    readonly reportedOnly: number;
+    readonly blockedGiB: number;
+    readonly reportedOnlyGiB: number;
+  };
+  readonly deleted: readonly (SweepItem & {
+    outcome: 'deleted' | 'planned' | 'skipped' | 'failed';
+    error?: ReportedError;
+  })[];
+  readonly blocked: readonly SweepItem[];
+  /** Orphaned AMI snapshots this deployment did not create: never deleted, only reported. */
+  readonly reportedOnly: readonly SweepItem[];
+  readonly cap: CapCheck;
+  readonly warnings: readonly string[];
+  /** Sizes are the source volume's; the bytes freed may be less, since snapshots are incremental. */
+  readonly note: string;
+  readonly error?: ReportedError;
+}
+
+/** What the sweep reads and acts through. */
+export interface SweepJobDependencies {
+  readonly ec2: Pick<Ec2Gateway, 'deleteSnapshot'>;
+  readonly images: Pick<
+    Ec2ImageGateway,
+    'listOwnImages' | 'listImageSnapshots' | 'imagesInRecycleBin'
+  >;
+  readonly config: Pick<
+    SnapkeeperConfig,
+    'deployment' | 'keys' | 'maxDeletions' | 'deleteConcurrency' | 'recycleBinCheck'
+  >;
+  readonly clock: () => Date;
+  readonly runId: string;
+  readonly logger: LoggerPort;
+  readonly metrics?: MetricsPort;
+  readonly journal?: ActionJournal;
+}
+
+const SIZE_NOTE =
+  'GiB are the sizes of the source volumes the snapshots record; the bytes actually freed may be less, since snapshots are incremental.';
+
+/**
+ * The orphan sweep: snapshots made by `CreateImage` for an AMI that is gone
+ * (deregistered by hand, or by an earlier run that died before its deletes).
+ * 1. read every image the account owns, the Recycle Bin, and the CreateImage snapshots;
+ * 2. plan: ours are deleted unless held or pending; anyone else's are only reported;
+ * 3. cap, then delete with a record before and after each.
+ *
+ * @example
+ * const report = await runSweepJob({ dryRun: true, trigger: 'console' }, deps);
+ */
+export async function runSweepJob(
+  input: SweepJobInput,
+  deps: SweepJobDependencies,
+): Promise<SweepReport> {
+  const { config, logger } = deps;
+  const metrics = deps.metrics ?? noMetrics;
+  const journal = deps.journal ?? logJournal(logger);
+  const startedAt = deps.clock();
+  const base = {
+    runId: deps.runId,
+    job: 'sweep' as const,
+    deployment: config.deployment,
+    trigger: input.trigger,
+    dryRun: input.dryRun,
+    startedAt: startedAt.toISOString(),
+  };
+  const warnings: string[] = [];
+  let plan: ReturnType<typeof planOrphanSweep>;
+  let managedInScope = 0;
+  let examined = 0;
+  try {
+    const images = await deps.images.listOwnImages();
+    const holders = new Map<string, string[]>();
+    for (const image of images) {
+      for (const id of image.snapshotIds)
+        holders.set(id, [...(holders.get(id) ?? []), image.imageId]);
+    }
+    const snapshots = await deps.images.listImageSnapshots();
+    examined = snapshots.length;
+    managedInScope = snapshots.filter((s) =>
+      isManagedBy(s.tags, config.keys, config.deployment),
+    ).length;
+    let inBin = new Set<string>();
+    let binUnknown = false;
+    if (config.recycleBinCheck) {
+      try {
+        inBin = await deps.images.imagesInRecycleBin();
+      } catch (error) {
+        binUnknown = true;
+        warnings.push(
+          `the Recycle Bin could not be read (${toAwsCallError('ListImagesInRecycleBin', error).message}); nothing deleted`,
+        );
+      }
+    }
+    plan = planOrphanSweep({
+      snapshots,
+      existingImageIds: new Set(images.map((i) => i.imageId)),
+      imagesInRecycleBin: inBin,
+      holders,
+      keys: config.keys,
+      deployment: config.deployment,
+    });
+    if (binUnknown) {
+      plan = {
+        delete: [],
+        reportOnly: plan.reportOnly,
+        blocked: [
+          ...plan.blocked,
+          ...plan.delete.map((d) => ({
+            ...d,
+            reason: `${d.reason}; kept: the Recycle Bin could not be read`,
+            heldBy: ['recycle bin (unknown)'],
+          })),
+        ],
+      };
+    }
+  } catch (error) {
+    const failure = toAwsCallError('Describe', error);
+    const report: SweepReport = {
+      ...base,
+      status: 'failed',
+      endedAt: deps.clock().toISOString(),
+      counts: {
+        examined: 0,
+        planned: 0,
+        deleted: 0,
+        failed: 0,
+        blocked: 0,
+        reportedOnly: 0,
+        blockedGiB: 0,
+        reportedOnlyGiB: 0,
+      },
+      deleted: [],
+      blocked: [],
+      reportedOnly: [],
+      cap: { limit: 0, planned: 0, exceeded: false },
+      warnings,
+      note: SIZE_NOTE,
+      error: { code: failure.code, message: failure.message },
+    };
+    logger.error('sweep failed: could not read images or snapshots', { report });
+    return report;
+  }
+
+  const cap = checkDeletionCap(
+    plan.delete.length,
+    managedInScope,
+    config.maxDeletions,
+    input.maxDeletions,
+  );
+  const act = !input.dryRun && !cap.exceeded;
+  const limit = pLimit(config.deleteConcurrency);
+  const deleted = await Promise.all(
+    plan.delete.map((item) =>
+      limit(async () => {
+        if (!act) return { ...item, outcome: 'planned' as const };
+        const record = {
+          runId: deps.runId,
+          job: 'sweep',
+          action: 'delete-snapshot',
+          resourceId: item.snapshotId,
+          reason: item.reason,
+          details: { imageId: item.imageId, sizeGiB: item.sizeGiB },
+        };
+        try {
+          await journal.record({ ...record, phase: 'before' });
+        } catch (error) {
+          return {
+            ...item,
+            outcome: 'failed' as const,
+            error: {
+              code: 'JournalUnavailable',
+              message: toAwsCallError('RecordAction', error).message,
+            },
+          };
+        }
+        let outcome: 'deleted' | 'skipped' | 'failed' = 'deleted';
+        let failure: ReportedError | undefined;
+        let reason = item.reason;
+        try {
+          await deps.ec2.deleteSnapshot(item.snapshotId);
+        } catch (error) {
+          if (error instanceof SnapshotInUseError || error instanceof SnapshotNotFoundError) {
+            outcome = 'skipped';
+            reason = `${item.reason}; skipped: ${error.code}`;
+          } else {
+            outcome = 'failed';
+            const wrapped = toAwsCallError('DeleteSnapshot', error);
+            failure = { code: wrapped.code, message: wrapped.message };
+          }
+        }
+        await journal
+          .record({
+            ...record,
+            phase: 'after',
+            outcome: outcome === 'deleted' ? 'done' : outcome,
+            reason,
+            ...(failure ? { error: failure } : {}),
+          })
+          .catch(() => undefined);
+        return { ...item, reason, outcome, ...(failure ? { error: failure } : {}) };
+      }),
+    ),
+  );
+  const sum = (items: readonly SweepItem[]) => items.reduce((n, i) => n + (i.sizeGiB ?? 0), 0);
+  const counts = {
+    examined,
+    planned: plan.delete.length,
+    deleted: deleted.filter((d) => d.outcome === 'deleted').length,
+    failed: deleted.filter((d) => d.outcome === 'failed').length,
+    blocked: plan.blocked.length,
+    reportedOnly: plan.reportOnly.length,
+    blockedGiB: sum(plan.blocked),
+    reportedOnlyGiB: sum(plan.reportOnly),
+  };
+  const status: RunStatus = cap.exceeded
+    ? 'failed'
+    : counts.failed > 0 || warnings.length > 0
+      ? 'partial'
+      : 'succeeded';
+  const report: SweepReport = {
+    ...base,
+    status,
+    endedAt: deps.clock().toISOString(),
+    counts,
+    deleted,
+    blocked: plan.blocked,
+    reportedOnly: plan.reportOnly,
+    cap,
+    warnings,
+    note: SIZE_NOTE,
+    ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
+  };
+  metrics.count('SnapshotsDeleted', counts.deleted);
+  (status === 'succeeded' ? logger.info : logger.warn).call(logger, `sweep ${status}`, { report });
+  return report;
+}
