@@ -15,7 +15,12 @@ function retentionCron(s) {
   if (s.retentionCron) return s.retentionCron;
   const body = /^cron\((.*)\)$/.exec(String(s.cron).trim());
   const fields = body ? body[1].trim().split(/\s+/) : [];
-  if (fields.length === 6 && /^\d+$/.test(fields[0]) && /^\d+$/.test(fields[1]) && Number(fields[1]) < 23) {
+  if (
+    fields.length === 6 &&
+    /^\d+$/.test(fields[0]) &&
+    /^\d+$/.test(fields[1]) &&
+    Number(fields[1]) < 23
+  ) {
     fields[1] = String(Number(fields[1]) + 1);
     return `cron(${fields.join(' ')})`;
   }

@@ -16,7 +16,6 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
-import type { TagMap } from '../domain/tagPolicy.ts';
 import { toTagMap } from './Ec2Gateway.ts';
 import { awsErrorCode, Ec2ErrorCode, ImageGoneError, toAwsCallError } from './errors.ts';
 
