@@ -41,6 +41,28 @@ module.exports = {
         input: { schedule: s.name, scheduledTime: '<aws.scheduler.scheduled-time>' },
       },
     })),
+  amiEvents: async ({ resolveVariable }) => [
+    ...(await schedules(resolveVariable)).map((s) => ({
+      schedule: {
+        method: 'scheduler',
+        name: `\${self:service}-\${sls:stage}-amis-${s.name}`,
+        description: `snapkeeper ${s.name} AMIs: create, then retire`,
+        rate: [s.cron],
+        timezone: s.timezone || 'UTC',
+        input: { schedule: s.name, scheduledTime: '<aws.scheduler.scheduled-time>' },
+      },
+    })),
+    {
+      schedule: {
+        method: 'scheduler',
+        name: `\${self:service}-\${sls:stage}-amis-sweep`,
+        description: 'snapkeeper orphan sweep: snapshots of AMIs that are gone',
+        rate: [await resolveVariable('self:custom.sweepCron')],
+        timezone: 'UTC',
+        input: { sweep: true },
+      },
+    },
+  ],
   retentionEvents: async ({ resolveVariable }) =>
     (await schedules(resolveVariable)).map((s) => ({
       schedule: {
