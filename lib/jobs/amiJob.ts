@@ -252,15 +252,21 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   const plans: { instanceId: string; plan: RetentionPlan }[] = [];
   for (const [instanceId, history] of byInstance) {
     const instance = live.get(instanceId);
-    const optedIn =
-      instance !== undefined &&
-      parseScheduleList(
-        instanceId,
-        keys.ami,
-        instance.tags[keys.ami],
-        config.catalog,
-      ).schedules.includes(schedule.name);
+    const optIn = instance
+      ? parseScheduleList(instanceId, keys.ami, instance.tags[keys.ami], config.catalog)
+      : { schedules: [], problems: [] };
+    const optedIn = instance !== undefined && optIn.schedules.includes(schedule.name);
     const points = history.map((image) => toImagePoint(image, keys, config.deployment, usage, now));
+    if (optIn.problems.length > 0) {
+      // A typo in the opt-in tag must not turn a live instance's AMIs into orphans.
+      const messages = optIn.problems.map((p) => p.message).join('; ');
+      warnings.push(`${instanceId}: ${messages}; nothing deregistered`);
+      plans.push({
+        instanceId,
+        plan: keepAll(points, `kept: the instance's opt-in tag cannot be read (${messages})`),
+      });
+      continue;
+    }
     const rule = retentionRuleFor(
       amiSchedule,
       instance?.tags,
@@ -376,7 +382,7 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     warnings.length > 0;
   const nothingDone = created.length > 0 && created.every((c) => c.outcome === 'failed');
   const status: RunStatus =
-    cap.exceeded || nothingDone ? 'failed' : hasErrors ? 'partial' : 'succeeded';
+    (cap.exceeded && !input.dryRun) || nothingDone ? 'failed' : hasErrors ? 'partial' : 'succeeded';
   const report: AmiReport = {
     ...base,
     status,

@@ -203,16 +203,21 @@ export async function runRetentionJob(
           config.catalog,
         )
       : retentionRuleFor(schedule, undefined, volumeId, keys, config.catalog);
+    const optInUnreadable = lineage.problems.length > 0;
     lineage.problems.push(...rule.problems.map((p) => p.message));
-    const plan = rule.rule
-      ? planRetention(points, rule.rule, {
-          now,
-          timezone: schedule.timezone,
-          orphan: lineage.orphan,
-          expireOrphansAfterDays: schedule.expireOrphansAfterDays,
-          intervalMs,
-        })
-      : keepAll(points, `kept: retention tags cannot be read (${lineage.problems.join('; ')})`);
+    const plan =
+      rule.rule && !optInUnreadable
+        ? planRetention(points, rule.rule, {
+            now,
+            timezone: schedule.timezone,
+            orphan: lineage.orphan,
+            expireOrphansAfterDays: schedule.expireOrphansAfterDays,
+            intervalMs,
+          })
+        : keepAll(
+            points,
+            `kept: ${optInUnreadable ? "the instance's opt-in tag" : 'retention tags'} cannot be read (${lineage.problems.join('; ')})`,
+          );
     lineage.rule = rule.rule;
     planned.push({ lineage, plan });
   }
@@ -289,11 +294,12 @@ export async function runRetentionJob(
     ),
   };
   const warnings = volumes.some((v) => v.failing !== undefined || (v.problems?.length ?? 0) > 0);
-  const status: RunStatus = cap.exceeded
-    ? 'failed'
-    : counts.failed > 0 || warnings
-      ? 'partial'
-      : 'succeeded';
+  const status: RunStatus =
+    cap.exceeded && !input.dryRun
+      ? 'failed'
+      : counts.failed > 0 || warnings
+        ? 'partial'
+        : 'succeeded';
   const report: RetentionReport = {
     ...base,
     status,
@@ -338,6 +344,7 @@ function describeLineage(
   const instance = instanceId ? instances.get(instanceId) : undefined;
   if (!instance || !instanceId) return { volumeId, instanceId, name, orphan: true, problems: [] };
   const policy = readInstancePolicy(instanceId, instance.tags, keys, catalog);
+  const optInProblems = policy.problems.filter((p) => p.key === keys.backup);
   const attachment = instance.volumes.find((v) => v.volumeId === volumeId);
   const skipped = parseBooleanTag(
     volumeId,
@@ -354,7 +361,8 @@ function describeLineage(
     name: instance.tags.Name ?? name,
     orphan: !optedIn,
     policySource: { instanceId, tags: instance.tags },
-    problems: [],
+    // A typo in the opt-in tag must not turn a live volume's history into an orphan.
+    problems: optInProblems.map((p) => p.message),
   };
 }
 

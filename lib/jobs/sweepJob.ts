@@ -254,11 +254,12 @@ export async function runSweepJob(
     blockedGiB: sum(plan.blocked),
     reportedOnlyGiB: sum(plan.reportOnly),
   };
-  const status: RunStatus = cap.exceeded
-    ? 'failed'
-    : counts.failed > 0 || warnings.length > 0
-      ? 'partial'
-      : 'succeeded';
+  const status: RunStatus =
+    cap.exceeded && !input.dryRun
+      ? 'failed'
+      : counts.failed > 0 || warnings.length > 0
+        ? 'partial'
+        : 'succeeded';
   const report: SweepReport = {
     ...base,
     status,
