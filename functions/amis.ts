@@ -5,10 +5,12 @@ import type { Context } from 'aws-lambda';
 import { createAutoScalingGateway } from '../lib/aws/AutoScalingGateway.ts';
 import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
 import { createRecycleBinGateway } from '../lib/aws/RecycleBinGateway.ts';
-import { RunFailedError } from '../lib/domain/errors.ts';
-import { type AmiReport, runAmiJob } from '../lib/jobs/amiJob.ts';
+import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
+import { runAmiJob } from '../lib/jobs/amiJob.ts';
 import { parseAmiEvent } from '../lib/jobs/events.ts';
-import { runSweepJob, type SweepReport } from '../lib/jobs/sweepJob.ts';
+import { runOnce } from '../lib/jobs/slotRun.ts';
+import { runSweepJob } from '../lib/jobs/sweepJob.ts';
+import { answer, slotRunDependencies } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 
 const runtime = createLambdaRuntime('amis', process.env);
@@ -25,44 +27,49 @@ const recycleBin = runtime.config.recycleBinCheck
  * retires that schedule's AMIs per retention; `{ "sweep": true }` runs the orphan sweep.
  * Returns the run report; throws when the run failed.
  */
-async function amis(event: unknown, _context: Context): Promise<AmiReport | SweepReport> {
+async function amis(event: unknown, _context: Context): Promise<unknown> {
   const invocation = parseAmiEvent(event, runtime.config.catalog);
+  const dryRun = invocation.dryRun || runtime.config.dryRun;
+  const runId = runtime.newRunId();
   const common = {
     config: runtime.config,
     clock: runtime.clock,
-    runId: runtime.newRunId(),
+    runId,
     logger: runtime.logger,
     metrics: runtime.metricsPort,
+    journal: runtime.journal,
   };
-  const report =
-    invocation.kind === 'sweep'
-      ? await runSweepJob(
-          {
-            dryRun: invocation.dryRun || runtime.config.dryRun,
-            trigger: 'schedule',
-            maxDeletions: invocation.maxDeletions,
-          },
+  const dependencies = slotRunDependencies(runtime, { historyRequired: true });
+  if (invocation.kind === 'sweep') {
+    const outcome = await runOnce(
+      { job: 'sweep', runId, trigger: 'schedule', dryRun },
+      dependencies,
+      (run) =>
+        runSweepJob(
+          { dryRun, trigger: run.trigger, maxDeletions: invocation.maxDeletions },
           { ...common, ec2: runtime.ec2, images },
-        )
-      : await runAmiJob(
-          {
-            schedule: invocation.schedule,
-            scheduledTime: invocation.scheduledTime,
-            dryRun: invocation.dryRun || runtime.config.dryRun,
-            trigger: 'schedule',
-            maxDeletions: invocation.maxDeletions,
-          },
-          { ...common, ec2: runtime.ec2, images, autoScaling, recycleBin },
-        );
-  if (report.status === 'failed') {
-    throw new RunFailedError(
-      report.job,
-      report.runId,
-      report.error?.message ?? `${report.job} run failed`,
-      report,
+        ),
     );
+    return answer(outcome);
   }
-  return report;
+  const schedule = resolveSchedule(runtime.config.catalog, invocation.schedule);
+  const slot = slotOf(schedule, invocation.scheduledTime, runtime.clock());
+  const outcome = await runOnce(
+    { job: 'amis', runId, trigger: 'schedule', dryRun, schedule: schedule.name, slot },
+    dependencies,
+    (run) =>
+      runAmiJob(
+        {
+          schedule: schedule.name,
+          scheduledTime: new Date(slot),
+          dryRun,
+          trigger: run.trigger,
+          maxDeletions: invocation.maxDeletions,
+        },
+        { ...common, ec2: runtime.ec2, images, autoScaling, recycleBin },
+      ),
+  );
+  return answer(outcome);
 }
 
 export const handler = middy(amis)

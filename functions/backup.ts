@@ -2,44 +2,54 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { RunFailedError } from '../lib/domain/errors.ts';
-import { type BackupReport, runBackupJob } from '../lib/jobs/backupJob.ts';
+import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
+import { runBackupJob } from '../lib/jobs/backupJob.ts';
 import { parseScheduledEvent } from '../lib/jobs/events.ts';
+import { runOnce } from '../lib/jobs/slotRun.ts';
+import { answer, remainingTime, slotRunDependencies } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 
 const runtime = createLambdaRuntime('backup', process.env);
 
 /**
  * Scheduled backup: `{ "schedule": "daily", "scheduledTime": "..." }` → one snapshot
- * set per opted-in instance. Returns the run report; throws when the run failed.
+ * set per opted-in instance, once per slot. Returns the run report (the first run's for
+ * a duplicate delivery); throws when the run failed, or stopped short of the deadline
+ * (Lambda's retry then resumes it).
  */
-async function backup(event: unknown, _context: Context): Promise<BackupReport> {
+async function backup(event: unknown, context: Context): Promise<unknown> {
   const invocation = parseScheduledEvent(event, runtime.config.catalog);
-  const report = await runBackupJob(
-    {
-      schedule: invocation.schedule,
-      scheduledTime: invocation.scheduledTime,
-      dryRun: invocation.dryRun || runtime.config.dryRun,
-      trigger: 'schedule',
-    },
-    {
-      ec2: runtime.ec2,
-      config: runtime.config,
-      clock: runtime.clock,
-      runId: runtime.newRunId(),
-      logger: runtime.logger,
-      metrics: runtime.metricsPort,
-    },
+  const schedule = resolveSchedule(runtime.config.catalog, invocation.schedule);
+  const dryRun = invocation.dryRun || runtime.config.dryRun;
+  const runId = runtime.newRunId();
+  const slot = slotOf(schedule, invocation.scheduledTime, runtime.clock());
+  const outcome = await runOnce(
+    { job: 'backup', runId, trigger: 'schedule', dryRun, schedule: schedule.name, slot },
+    slotRunDependencies(runtime, { historyRequired: false }),
+    (run) =>
+      runBackupJob(
+        {
+          schedule: schedule.name,
+          scheduledTime: new Date(slot),
+          dryRun,
+          trigger: run.trigger,
+          resuming: run.resuming,
+          historyUnavailable: run.historyUnavailable,
+          remainingMs: remainingTime(context),
+          safetyMarginMs: runtime.config.safetyMarginMs,
+        },
+        {
+          ec2: runtime.ec2,
+          config: runtime.config,
+          clock: runtime.clock,
+          runId,
+          logger: runtime.logger,
+          metrics: runtime.metricsPort,
+          journal: runtime.journal,
+        },
+      ),
   );
-  if (report.status === 'failed') {
-    throw new RunFailedError(
-      'backup',
-      report.runId,
-      report.error?.message ?? 'nothing could be backed up',
-      report,
-    );
-  }
-  return report;
+  return answer(outcome);
 }
 
 export const handler = middy(backup)

@@ -2,45 +2,52 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { RunFailedError } from '../lib/domain/errors.ts';
+import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
 import { parseRetentionEvent } from '../lib/jobs/events.ts';
-import { type RetentionReport, runRetentionJob } from '../lib/jobs/retentionJob.ts';
+import { runRetentionJob } from '../lib/jobs/retentionJob.ts';
+import { runOnce } from '../lib/jobs/slotRun.ts';
+import { answer, slotRunDependencies } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 
 const runtime = createLambdaRuntime('retention', process.env);
 
 /**
  * Retention for one schedule: `{ "schedule": "daily" }`, optionally `"dryRun": true`,
- * or a one-run `"maxDeletions": 500, "confirm": true`. Returns the run report (the plan
- * in a dry run); throws when the run failed, the deletion cap included.
+ * or a one-run `"maxDeletions": 500, "confirm": true`. A scheduled delivery (with
+ * `scheduledTime`) runs once per slot. Returns the run report (the plan in a dry run);
+ * throws when the run failed, the deletion cap included.
  */
-async function retention(event: unknown, _context: Context): Promise<RetentionReport> {
+async function retention(event: unknown, _context: Context): Promise<unknown> {
   const invocation = parseRetentionEvent(event, runtime.config.catalog);
-  const report = await runRetentionJob(
-    {
-      schedule: invocation.schedule,
-      dryRun: invocation.dryRun || runtime.config.dryRun,
-      trigger: 'schedule',
-      maxDeletions: invocation.maxDeletions,
-    },
-    {
-      ec2: runtime.ec2,
-      config: runtime.config,
-      clock: runtime.clock,
-      runId: runtime.newRunId(),
-      logger: runtime.logger,
-      metrics: runtime.metricsPort,
-    },
+  const schedule = resolveSchedule(runtime.config.catalog, invocation.schedule);
+  const dryRun = invocation.dryRun || runtime.config.dryRun;
+  const runId = runtime.newRunId();
+  const slot = invocation.scheduledTime
+    ? slotOf(schedule, invocation.scheduledTime, runtime.clock())
+    : undefined;
+  const outcome = await runOnce(
+    { job: 'retention', runId, trigger: 'schedule', dryRun, schedule: schedule.name, slot },
+    slotRunDependencies(runtime, { historyRequired: true }),
+    (run) =>
+      runRetentionJob(
+        {
+          schedule: schedule.name,
+          dryRun,
+          trigger: run.trigger,
+          maxDeletions: invocation.maxDeletions,
+        },
+        {
+          ec2: runtime.ec2,
+          config: runtime.config,
+          clock: runtime.clock,
+          runId,
+          logger: runtime.logger,
+          metrics: runtime.metricsPort,
+          journal: runtime.journal,
+        },
+      ),
   );
-  if (report.status === 'failed') {
-    throw new RunFailedError(
-      'retention',
-      report.runId,
-      report.error?.message ?? 'retention failed',
-      report,
-    );
-  }
-  return report;
+  return answer(outcome);
 }
 
 export const handler = middy(retention)

@@ -51,6 +51,9 @@ export class AutoScalingGateway {
           const specs = [
             group.LaunchTemplate,
             group.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification,
+            ...(group.MixedInstancesPolicy?.LaunchTemplate?.Overrides ?? []).map(
+              (override) => override.LaunchTemplateSpecification,
+            ),
           ];
           for (const spec of specs) {
             if (!spec?.Version || spec.Version === '$Latest' || spec.Version === '$Default')

@@ -36,6 +36,18 @@ export interface SnapkeeperConfig {
   readonly localTagAfterCreate: boolean;
   /** Check Recycle Bin rules before deleting a deregistered AMI's snapshots. */
   readonly recycleBinCheck: boolean;
+  /** The run-history table; absent only in unit tests and bare local runs. */
+  readonly historyTable?: string | undefined;
+  /** Days the history is kept (DynamoDB TTL). */
+  readonly historyRetentionDays: number;
+  /** The function's timeout: a run whose lease is older than this plus a margin is dead. */
+  readonly functionTimeoutMs: number;
+  /** Jobs stop starting new work when less than this is left of the invocation. */
+  readonly safetyMarginMs: number;
+  /** How long a duplicate delivery waits for the first one to finish. */
+  readonly duplicateWaitMs: number;
+  /** Publish `Snapkeeper Run Finished` on this EventBridge bus; off when empty. */
+  readonly eventBusName?: string | undefined;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
   /** Custom endpoint (the local AWS); undefined in production. */
@@ -139,6 +151,13 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     deleteConcurrency: integer(env, 'DELETE_CONCURRENCY', 5, 1, 50),
     localTagAfterCreate: boolean(env, 'LOCAL_TAG_AFTER_CREATE', false),
     recycleBinCheck: boolean(env, 'RECYCLE_BIN_CHECK', true),
+    historyTable: env.HISTORY_TABLE?.trim() || undefined,
+    historyRetentionDays: integer(env, 'HISTORY_RETENTION_DAYS', 400, 1, 36_500),
+    functionTimeoutMs: integer(env, 'FUNCTION_TIMEOUT_SECONDS', 900, 1, 900) * 1000,
+    safetyMarginMs: integer(env, 'SAFETY_MARGIN_SECONDS', 60, 0, 600) * 1000,
+    duplicateWaitMs: integer(env, 'DUPLICATE_WAIT_SECONDS', 10, 0, 300) * 1000,
+    eventBusName:
+      env.EVENT_BUS_NAME === undefined ? 'default' : env.EVENT_BUS_NAME.trim() || undefined,
     dryRun: boolean(env, 'DRY_RUN', false),
     ...(endpoint ? { endpoint } : {}),
   };

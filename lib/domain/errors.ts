@@ -75,3 +75,19 @@ export class RunFailedError extends SnapkeeperError {
     this.report = report;
   }
 }
+
+/**
+ * Thrown by a handler after a run that stopped short of the Lambda deadline, so that
+ * Lambda's retry of the same event takes the slot over and resumes where it stopped.
+ */
+export class RunIncompleteError extends SnapkeeperError {
+  public readonly report: unknown;
+
+  public constructor(job: string, runId: string, remaining: number, report: unknown) {
+    super(
+      `${job} run ${runId} is incomplete: ${remaining} item(s) left; the retry of this event resumes it`,
+    );
+    this.name = 'RunIncompleteError';
+    this.report = report;
+  }
+}

@@ -63,24 +63,57 @@ export interface ImageContext {
 const AMI_NAME_DISALLOWED = /[^A-Za-z0-9()[\]. /\-'@_]/g;
 
 /**
- * A unique, readable AMI name: `<instance Name>-<schedule>-20261123T0300Z`, reduced to
- * what AMI names allow (3-128 letters, digits and `()[] ./-'@_`). The slot makes it
- * unique per instance and schedule, so a retried slot finds its image by name.
+ * A readable AMI name: `<instance Name>-<schedule>-20261123T0300Z` (the instance id
+ * without a Name), reduced to what AMI names allow (3-128 letters, digits and
+ * `()[] ./-'@_`). The slot keeps one instance's runs apart, so a retried slot finds
+ * its image; {@link withUniqueNames} keeps instances that share a Name apart.
  *
  * @example
- * amiName('web 1 (prod)', 'i-0abc', 'daily', '2026-11-23T03:00:00Z'); // 'web 1 (prod)-daily-20261123T0300Z'
+ * amiName('web 1', 'i-0abc', 'daily', '2026-11-23T03:00:00Z'); // 'web 1-daily-20261123T0300Z'
  */
 export function amiName(
   instanceName: string | undefined,
   instanceId: string,
   schedule: string,
   slot: string,
+  disambiguate = false,
 ): string {
   const stamp = `${slot.slice(0, 4)}${slot.slice(5, 7)}${slot.slice(8, 10)}T${slot.slice(11, 13)}${slot.slice(14, 16)}Z`;
-  const suffix = `-${schedule}-${stamp}`.replace(AMI_NAME_DISALLOWED, '_');
+  const id = disambiguate ? `-${instanceId}` : '';
+  const suffix = `-${schedule}-${stamp}${id}`.replace(AMI_NAME_DISALLOWED, '_');
   const base = (instanceName ?? '').replace(AMI_NAME_DISALLOWED, '_').trim() || instanceId;
+  if (!instanceName?.trim() && disambiguate)
+    return `${instanceId}-${schedule}-${stamp}`.slice(0, 128);
   const room = 128 - suffix.length;
   return `${base.slice(0, Math.max(3, room))}${suffix}`.slice(0, 128).padEnd(3, '_');
+}
+
+/**
+ * AMI names must be unique in an account and region: where two due instances share a
+ * Name (an Auto Scaling group's, say), each of their names gets the instance id.
+ *
+ * @example
+ * withUniqueNames(decisions, context); // 'web-daily-20261123T0300Z-i-0aaa', 'web-daily-20261123T0300Z-i-0bbb'
+ */
+export function withUniqueNames<D extends InstanceImageDecision>(
+  decisions: readonly D[],
+  context: Pick<ImageContext, 'schedule' | 'slot'>,
+): D[] {
+  const counts = new Map<string, number>();
+  for (const d of decisions) {
+    if (d.kind === 'create') counts.set(d.request.name, (counts.get(d.request.name) ?? 0) + 1);
+  }
+  return decisions.map((d) =>
+    d.kind === 'create' && (counts.get(d.request.name) ?? 0) > 1
+      ? {
+          ...d,
+          request: {
+            ...d.request,
+            name: amiName(d.name, d.instanceId, context.schedule, context.slot, true),
+          },
+        }
+      : d,
+  );
 }
 
 /**
@@ -109,14 +142,15 @@ export function planInstanceImage(
   );
   const problems = [...optIn.problems, ...reboot.problems];
   if (!optIn.schedules.includes(context.schedule)) {
-    if (problems.length === 0) return { kind: 'not-due', instanceId: instance.instanceId };
+    // Only an unreadable opt-in tag concerns every schedule's run.
+    if (optIn.problems.length === 0) return { kind: 'not-due', instanceId: instance.instanceId };
     return {
       kind: 'skip',
       instanceId: instance.instanceId,
       name,
-      reason: `no AMI for schedule ${context.schedule}: ${problems.map((p) => p.message).join('; ')}`,
+      reason: `no AMI for schedule ${context.schedule}: ${optIn.problems.map((p) => p.message).join('; ')}`,
       isError: true,
-      problems,
+      problems: optIn.problems,
     };
   }
   if (!['pending', 'running', 'stopping', 'stopped'].includes(instance.state)) {

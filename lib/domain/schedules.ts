@@ -310,3 +310,19 @@ function stripUndefined(definition: z.infer<typeof scheduleSchema>): ScheduleDef
     Object.entries(definition).filter(([, v]) => v !== undefined),
   ) as unknown as ScheduleDefinition;
 }
+
+/**
+ * The slot a run serves, as the `snapkeeper:slot` tag writes it (ISO 8601 UTC to the
+ * second): the scheduled time the event carried, else the schedule's latest fire time.
+ *
+ * @example
+ * slotOf(daily, undefined, new Date('2026-11-23T10:00:00Z')); // '2026-11-23T03:00:00Z'
+ */
+export function slotOf(
+  schedule: ScheduleDefinition,
+  scheduledTime: Date | undefined,
+  now: Date,
+): string {
+  const time = scheduledTime ?? previousFireTime(schedule, now);
+  return `${time.toISOString().slice(0, 19)}Z`;
+}

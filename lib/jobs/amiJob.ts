@@ -16,6 +16,7 @@ import {
   type ImageFacts,
   type InstanceImageDecision,
   planInstanceImage,
+  withUniqueNames,
 } from '../domain/imagePlan.ts';
 import { toImagePoint } from '../domain/imageRetirement.ts';
 import { type RecycleBinRule, recycleBinRuleFor } from '../domain/recycleBin.ts';
@@ -27,7 +28,7 @@ import {
   type ScheduleDefinition,
   scheduleIntervalMs,
 } from '../domain/schedules.ts';
-import { isManagedBy } from '../domain/snapshotFacts.ts';
+import { isManagedBy, type SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { parseScheduleList } from '../domain/tagPolicy.ts';
 import {
   type ActionJournal,
@@ -216,9 +217,10 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     createdAt: startedAt.toISOString(),
     copyTags: config.copyTags,
   };
-  const decisions = instances
-    .map((instance) => planInstanceImage(instance, context))
-    .filter((d): d is Exclude<InstanceImageDecision, { kind: 'not-due' }> => d.kind !== 'not-due');
+  const decisions = withUniqueNames(
+    instances.map((instance) => planInstanceImage(instance, context)),
+    context,
+  ).filter((d): d is Exclude<InstanceImageDecision, { kind: 'not-due' }> => d.kind !== 'not-due');
   const createLimit = pLimit(config.backupConcurrency);
   const created = await Promise.all(
     decisions.map((decision) =>
@@ -336,7 +338,16 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   const holdersAfter = act ? await snapshotHoldersSafe(deps, warnings) : undefined;
   for (const result of deregistered) {
     const image = imageById.get(result.imageId);
-    const snapshots = await retireSnapshots(result, image, act, rules, holdersAfter, deps, journal);
+    const snapshots = await retireSnapshots(
+      result,
+      image,
+      act,
+      rules,
+      holdersAfter,
+      deps,
+      journal,
+      warnings,
+    );
     retired.push({ ...result, snapshots });
   }
 
@@ -592,6 +603,7 @@ async function retireSnapshots(
   holders: Map<string, string[]> | undefined,
   deps: AmiJobDependencies,
   journal: ActionJournal,
+  warnings: string[],
 ): Promise<ImageSnapshotResult[]> {
   const ids = image?.snapshotIds ?? [];
   if (ids.length === 0) return [];
@@ -631,7 +643,14 @@ async function retireSnapshots(
       reason: 'images could not be listed',
     }));
   }
-  const facts = new Map((await deps.ec2.describeSnapshotsByIds(ids)).map((s) => [s.snapshotId, s]));
+  let facts: Map<string, SnapshotFacts>;
+  try {
+    facts = new Map((await deps.ec2.describeSnapshotsByIds(ids)).map((s) => [s.snapshotId, s]));
+  } catch (error) {
+    const reason = `its snapshots could not be described (${toAwsCallError('DescribeSnapshots', error).message}); kept, the orphan sweep retries`;
+    warnings.push(`${result.imageId}: ${reason}`);
+    return ids.map((id) => ({ snapshotId: id, outcome: 'kept' as const, reason }));
+  }
   const results: ImageSnapshotResult[] = [];
   for (const snapshotId of ids) {
     const snapshot = facts.get(snapshotId);

@@ -11,8 +11,9 @@ import {
   planInstanceBackup,
 } from '../domain/backupPlan.ts';
 import { previousFireTime, resolveSchedule } from '../domain/schedules.ts';
+import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { LoggerPort, MetricsPort, ReportedError, RunStatus, RunTrigger } from './ports.ts';
-import { noMetrics } from './ports.ts';
+import { type ActionJournal, logJournal, noMetrics } from './ports.ts';
 
 /** What a backup run is asked to do. */
 export interface BackupJobInput {
@@ -20,6 +21,16 @@ export interface BackupJobInput {
   readonly scheduledTime?: Date | undefined;
   readonly dryRun: boolean;
   readonly trigger: RunTrigger;
+  /**
+   * True when taking over a slot from a failed, incomplete or abandoned run: the slot's
+   * snapshots are listed once, covered instances skipped, and duplicate sets removed.
+   */
+  readonly resuming?: boolean | undefined;
+  /** Time left in the invocation, in ms; no new instance starts below the safety margin. */
+  readonly remainingMs?: (() => number) | undefined;
+  readonly safetyMarginMs?: number | undefined;
+  /** Set when the run history could not be written: reported, and the run is partial. */
+  readonly historyUnavailable?: boolean | undefined;
 }
 
 /** A snapshot made (or, in a dry run, to be made) for one volume. */
@@ -40,7 +51,8 @@ export interface SnapshotResult {
 export interface InstanceBackupResult {
   readonly instanceId: string;
   readonly name?: string | undefined;
-  readonly outcome: 'created' | 'planned' | 'skipped' | 'failed';
+  /** covered: a resumed slot found it already backed up; deferred: left for the next invocation. */
+  readonly outcome: 'created' | 'planned' | 'covered' | 'deferred' | 'skipped' | 'failed';
   readonly snapshots?: readonly SnapshotResult[];
   readonly excludedVolumes?: readonly { volumeId: string; deviceName: string; reason: string }[];
   readonly reason?: string;
@@ -67,16 +79,37 @@ export interface BackupReport {
     readonly skipped: number;
     readonly failed: number;
     readonly snapshots: number;
+    readonly covered: number;
+    readonly deferred: number;
+    readonly duplicatesRemoved: number;
   };
   readonly instances: readonly InstanceBackupResult[];
+  /** Extra snapshot sets found for the slot (a create whose response was lost) and removed. */
+  readonly duplicates?: readonly DuplicateSet[];
+  /** Instances left for the next invocation of an `incomplete` run. */
+  readonly remaining?: readonly string[];
+  readonly warnings?: readonly string[];
   readonly error?: ReportedError;
+}
+
+/** A second snapshot set of one instance for one slot, and what became of it. */
+export interface DuplicateSet {
+  readonly instanceId: string;
+  readonly runId: string;
+  readonly kept: string;
+  readonly snapshotIds: readonly string[];
+  readonly outcome: 'deleted' | 'planned' | 'failed';
 }
 
 /** What the backup job reads and acts through. */
 export interface BackupJobDependencies {
   readonly ec2: Pick<
     Ec2Gateway,
-    'listInstancesWithTagKey' | 'volumeTagsWithKey' | 'createSnapshotSet'
+    | 'listInstancesWithTagKey'
+    | 'volumeTagsWithKey'
+    | 'createSnapshotSet'
+    | 'listSnapshotsTagged'
+    | 'deleteSnapshot'
   >;
   readonly config: Pick<
     SnapkeeperConfig,
@@ -86,6 +119,8 @@ export interface BackupJobDependencies {
   readonly runId: string;
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
+  /** Where what was made (and any duplicate removed) is recorded; logs when absent. */
+  readonly journal?: ActionJournal;
 }
 
 /**
@@ -107,6 +142,7 @@ export async function runBackupJob(
 ): Promise<BackupReport> {
   const { config, logger } = deps;
   const metrics = deps.metrics ?? noMetrics;
+  const journal = deps.journal ?? logJournal(logger);
   const startedAt = deps.clock();
   const schedule = resolveSchedule(config.catalog, input.schedule);
   const slot = formatSlot(input.scheduledTime ?? previousFireTime(schedule, startedAt));
@@ -124,19 +160,31 @@ export async function runBackupJob(
 
   let instances: InstanceFacts[];
   let volumeTags: Map<string, Readonly<Record<string, string>>>;
+  let slotSets = new Map<string, Map<string, SnapshotFacts[]>>();
   try {
     instances = [];
     for await (const instance of deps.ec2.listInstancesWithTagKey(config.keys.backup)) {
       instances.push(instance);
     }
     volumeTags = await deps.ec2.volumeTagsWithKey(config.keys.skip);
+    if (input.resuming) slotSets = await readSlotSets(deps, schedule.name, slot);
   } catch (error) {
     const failure = toAwsCallError('Describe', error);
     const report: BackupReport = {
       ...base,
       status: 'failed',
       endedAt: deps.clock().toISOString(),
-      counts: { due: 0, backedUp: 0, skipped: 0, failed: 0, snapshots: 0 },
+      counts: {
+        due: 0,
+        backedUp: 0,
+        skipped: 0,
+        failed: 0,
+        snapshots: 0,
+        covered: 0,
+        deferred: 0,
+        duplicatesRemoved: 0,
+      },
+      ...(input.historyUnavailable ? { warnings: [HISTORY_UNAVAILABLE] } : {}),
       instances: [],
       error: { code: failure.code, message: failure.message },
     };
@@ -160,9 +208,45 @@ export async function runBackupJob(
     .map((instance) => planInstanceBackup(instance, context))
     .filter((d): d is Exclude<InstanceBackupDecision, { kind: 'not-due' }> => d.kind !== 'not-due');
 
+  // A resumed slot: instances with a set already are covered; extra sets are removed.
+  const duplicates = await removeDuplicateSets(slotSets, input.dryRun, deps, journal);
+  const margin = input.safetyMarginMs ?? 0;
   const limit = pLimit(config.backupConcurrency);
   const results = await Promise.all(
-    decisions.map((decision) => limit(() => executeDecision(decision, input.dryRun, deps))),
+    decisions.map((decision) =>
+      limit(async (): Promise<InstanceBackupResult> => {
+        const existing = slotSets.get(decision.instanceId);
+        if (existing && existing.size > 0 && decision.kind === 'backup') {
+          const [runId, set] = [...existing.entries()].sort(oldestSetFirst)[0] as [
+            string,
+            SnapshotFacts[],
+          ];
+          return {
+            instanceId: decision.instanceId,
+            name: decision.name,
+            outcome: 'covered',
+            reason: `already backed up for this slot by run ${runId}`,
+            snapshots: set.map((s) => ({
+              volumeId: s.volumeId,
+              snapshotId: s.snapshotId,
+              sizeGiB: s.sizeGiB,
+              state: s.state,
+            })),
+          };
+        }
+        if (decision.kind === 'backup' && input.remainingMs && input.remainingMs() < margin) {
+          return {
+            instanceId: decision.instanceId,
+            name: decision.name,
+            outcome: 'deferred',
+            reason: 'not started: too little time left in this invocation; the next one resumes',
+          };
+        }
+        const result = await executeDecision(decision, input.dryRun, deps);
+        if (result.outcome === 'created') await recordCreated(result, deps, journal);
+        return result;
+      }),
+    ),
   );
 
   const counts = {
@@ -174,18 +258,36 @@ export async function runBackupJob(
       (n, r) => n + (r.outcome === 'created' ? (r.snapshots?.length ?? 0) : 0),
       0,
     ),
+    covered: results.filter((r) => r.outcome === 'covered').length,
+    deferred: results.filter((r) => r.outcome === 'deferred').length,
+    duplicatesRemoved: duplicates.filter((d) => d.outcome === 'deleted').length,
   };
-  const hasErrors = results.some(
-    (r) => r.outcome === 'failed' || r.error !== undefined || (r.problems?.length ?? 0) > 0,
-  );
-  const nothingDone = counts.failed > 0 && counts.backedUp === 0 && counts.skipped === 0;
-  const status: RunStatus = nothingDone ? 'failed' : hasErrors ? 'partial' : 'succeeded';
+  const remaining = results.filter((r) => r.outcome === 'deferred').map((r) => r.instanceId);
+  const warnings = input.historyUnavailable ? [HISTORY_UNAVAILABLE] : [];
+  const hasErrors =
+    warnings.length > 0 ||
+    duplicates.some((d) => d.outcome === 'failed') ||
+    results.some(
+      (r) => r.outcome === 'failed' || r.error !== undefined || (r.problems?.length ?? 0) > 0,
+    );
+  const nothingDone =
+    counts.failed > 0 && counts.backedUp === 0 && counts.skipped === 0 && counts.covered === 0;
+  const status: RunStatus = nothingDone
+    ? 'failed'
+    : remaining.length > 0
+      ? 'incomplete'
+      : hasErrors
+        ? 'partial'
+        : 'succeeded';
   const report: BackupReport = {
     ...base,
     status,
     endedAt: deps.clock().toISOString(),
     counts,
     instances: results,
+    ...(duplicates.length > 0 ? { duplicates } : {}),
+    ...(remaining.length > 0 ? { remaining } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 
   metrics.count('SnapshotsCreated', counts.snapshots);
@@ -294,4 +396,118 @@ async function executeDecision(
     ...(excludedVolumes.length > 0 ? { excludedVolumes } : {}),
     ...withProblems,
   };
+}
+
+const HISTORY_UNAVAILABLE =
+  'the run history could not be written: backups were made anyway (documented choice), but this run is not recorded and a duplicate delivery may not be detected';
+
+async function readSlotSets(
+  deps: BackupJobDependencies,
+  schedule: string,
+  slot: string,
+): Promise<Map<string, Map<string, SnapshotFacts[]>>> {
+  const { keys, deployment } = deps.config;
+  const sets = new Map<string, Map<string, SnapshotFacts[]>>();
+  for await (const snapshot of deps.ec2.listSnapshotsTagged({
+    [keys.managed]: 'true',
+    [keys.deployment]: deployment,
+    [keys.schedule]: schedule,
+    [keys.slot]: slot,
+  })) {
+    const instanceId = snapshot.tags[keys.instanceId];
+    const runId = snapshot.tags[keys.runId] ?? 'unknown';
+    if (!instanceId) continue;
+    const byRun = sets.get(instanceId) ?? new Map<string, SnapshotFacts[]>();
+    byRun.set(runId, [...(byRun.get(runId) ?? []), snapshot]);
+    sets.set(instanceId, byRun);
+  }
+  return sets;
+}
+
+function oldestSetFirst(a: [string, SnapshotFacts[]], b: [string, SnapshotFacts[]]): number {
+  const start = (set: SnapshotFacts[]) => Math.min(...set.map((s) => s.startTime.getTime()));
+  return start(a[1]) - start(b[1]) || a[0].localeCompare(b[0]);
+}
+
+async function removeDuplicateSets(
+  slotSets: Map<string, Map<string, SnapshotFacts[]>>,
+  dryRun: boolean,
+  deps: BackupJobDependencies,
+  journal: ActionJournal,
+): Promise<DuplicateSet[]> {
+  const duplicates: DuplicateSet[] = [];
+  for (const [instanceId, byRun] of slotSets) {
+    if (byRun.size < 2) continue;
+    const [keep, ...extra] = [...byRun.entries()].sort(oldestSetFirst);
+    for (const [runId, set] of extra) {
+      const snapshotIds = set.map((s) => s.snapshotId);
+      if (dryRun || set.some((s) => s.state !== 'completed')) {
+        duplicates.push({
+          instanceId,
+          runId,
+          kept: keep?.[0] ?? '',
+          snapshotIds,
+          outcome: 'planned',
+        });
+        continue;
+      }
+      let outcome: DuplicateSet['outcome'] = 'deleted';
+      for (const snapshot of set) {
+        const record = {
+          runId: deps.runId,
+          job: 'backup',
+          action: 'delete-snapshot',
+          resourceId: snapshot.snapshotId,
+          reason: `duplicate set for the slot from run ${runId}; kept the set of run ${keep?.[0]}`,
+          details: { instanceId, volumeId: snapshot.volumeId },
+        };
+        try {
+          await journal.record({ ...record, phase: 'before' });
+          await deps.ec2.deleteSnapshot(snapshot.snapshotId);
+          await journal.record({ ...record, phase: 'after', outcome: 'done' });
+        } catch (error) {
+          outcome = 'failed';
+          deps.logger.error('could not remove a duplicate snapshot', {
+            snapshotId: snapshot.snapshotId,
+            error: toAwsCallError('DeleteSnapshot', error).message,
+          });
+        }
+      }
+      deps.logger.warn('duplicate snapshot set for the slot', { instanceId, runId, outcome });
+      duplicates.push({ instanceId, runId, kept: keep?.[0] ?? '', snapshotIds, outcome });
+    }
+  }
+  return duplicates;
+}
+
+async function recordCreated(
+  result: InstanceBackupResult,
+  deps: BackupJobDependencies,
+  journal: ActionJournal,
+): Promise<void> {
+  for (const snapshot of result.snapshots ?? []) {
+    if (!snapshot.snapshotId) continue;
+    await journal
+      .record({
+        runId: deps.runId,
+        job: 'backup',
+        action: 'create-snapshot',
+        resourceId: snapshot.snapshotId,
+        phase: 'after',
+        outcome: 'done',
+        reason: 'scheduled backup',
+        details: {
+          instanceId: result.instanceId,
+          volumeId: snapshot.volumeId,
+          deviceName: snapshot.deviceName,
+          sizeGiB: snapshot.sizeGiB,
+        },
+      })
+      .catch((error: unknown) =>
+        deps.logger.error('snapshot made but not recorded', {
+          snapshotId: snapshot.snapshotId,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
+  }
 }

@@ -26,7 +26,7 @@ export const silentLogger: LoggerPort = {
 export const noMetrics: MetricsPort = { count: () => undefined };
 
 /** The outcome of a whole run. */
-export type RunStatus = 'succeeded' | 'partial' | 'failed';
+export type RunStatus = 'succeeded' | 'partial' | 'failed' | 'incomplete';
 
 /** How a run was started. */
 export type RunTrigger = 'schedule' | 'console' | 'retry';

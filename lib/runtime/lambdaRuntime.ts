@@ -3,8 +3,11 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { createEc2Client } from '../aws/clients.ts';
 import { Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import { createRunEventsGateway } from '../aws/RunEventsGateway.ts';
+import { createRunHistoryGateway, type RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
 import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
-import { type MetricsPort, newRunId } from '../jobs/ports.ts';
+import { type ActionJournal, logJournal, type MetricsPort, newRunId } from '../jobs/ports.ts';
+import type { RunEventsPort } from '../jobs/slotRun.ts';
 
 /**
  * Everything a handler needs, built once per Lambda container (cold start): the
@@ -20,6 +23,11 @@ export interface LambdaRuntime {
   readonly metricsPort: MetricsPort;
   readonly clock: () => Date;
   readonly newRunId: () => string;
+  /** The run-history table, or a stand-in that fails every write when none is configured. */
+  readonly history: RunHistoryGateway;
+  /** Records destructive actions in the history (and the log) before and after each call. */
+  readonly journal: ActionJournal;
+  readonly events?: RunEventsPort | undefined;
 }
 
 /**
@@ -46,7 +54,21 @@ export function createLambdaRuntime(
     snapshotRateRetries: config.snapshotRateRetries,
   });
   const clock = () => new Date();
+  const history = config.historyTable
+    ? createRunHistoryGateway(config, config.historyTable, config.historyRetentionDays)
+    : unconfiguredHistory();
+  const logged = logJournal(logger);
+  const journal: ActionJournal = {
+    record: async (entry) => {
+      logged.record(entry);
+      await history.record(entry);
+    },
+  };
+  if (!config.historyTable) logger.warn('HISTORY_TABLE is not set: runs are not recorded');
   return {
+    history,
+    journal,
+    ...(config.eventBusName ? { events: createRunEventsGateway(config, config.eventBusName) } : {}),
     config,
     logger,
     metrics,
@@ -55,4 +77,13 @@ export function createLambdaRuntime(
     clock,
     newRunId: () => newRunId(clock(), () => randomBytes(4).toString('hex')),
   };
+}
+
+/** A history that refuses every call: deleting jobs then refuse to delete, backups go on. */
+function unconfiguredHistory(): RunHistoryGateway {
+  return new Proxy({} as RunHistoryGateway, {
+    get: () => async () => {
+      throw new Error('no run-history table is configured (HISTORY_TABLE)');
+    },
+  });
 }

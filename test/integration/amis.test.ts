@@ -12,7 +12,7 @@ import type { AmiReport } from '../../lib/jobs/amiJob.ts';
 import type { SweepReport } from '../../lib/jobs/sweepJob.ts';
 import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
 import { lambdaContext } from '../support/lambdaContext.ts';
-import { tagsOf, useLocalAws } from '../support/localEnvironment.ts';
+import { tagsOf, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const REGION = 'eu-central-1';
 const DEPLOYMENT = 'itest-ami';
@@ -62,6 +62,7 @@ describe('Handler: functions/amis.ts against the local AWS, over several simulat
       RECYCLE_BIN_CHECK: 'false',
       MAX_DELETIONS: '50',
     });
+    await useLocalHistoryTable(inject('awsEndpoint'), REGION);
     fleet = await launchFleet(ec2, [
       {
         name: 'web-1',
@@ -116,10 +117,15 @@ describe('Handler: functions/amis.ts against the local AWS, over several simulat
     expect(tagsOf(snapshot.Snapshots?.[0] ?? {})).toMatchObject(expected);
   });
 
-  it('makes nothing more for a slot delivered twice', async () => {
+  it('makes nothing more for a slot delivered twice, and answers with the first run’s report', async () => {
+    const first = (await imagesOf(id('web-1')))[0];
+
     const report = await runDay(1);
 
-    expect(byInstance(report, 'web-1')?.outcome).toBe('exists');
+    expect(byInstance(report, 'web-1')).toMatchObject({
+      outcome: 'created',
+      imageId: first?.ImageId,
+    });
     expect(await imagesOf(id('web-1'))).toHaveLength(1);
   });
 

@@ -4,7 +4,12 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
 import { lambdaContext } from '../support/lambdaContext.ts';
-import { snapshotsTagged, tagsOf, useLocalAws } from '../support/localEnvironment.ts';
+import {
+  snapshotsTagged,
+  tagsOf,
+  useLocalAws,
+  useLocalHistoryTable,
+} from '../support/localEnvironment.ts';
 
 const REGION = 'eu-west-1';
 const event = (name: string): unknown =>
@@ -30,6 +35,7 @@ describe('Handler: functions/backup.ts against the local AWS', () => {
       DEPLOYMENT: 'itest',
       COPY_TAGS: 'CostCenter',
     });
+    await useLocalHistoryTable(inject('awsEndpoint'), REGION);
     fleet = await launchFleet(ec2, [
       {
         name: 'web-1',

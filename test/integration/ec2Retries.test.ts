@@ -393,6 +393,9 @@ describe('Integration: EC2 retries through the fault proxy', () => {
         skipped: 0,
         failed: 0,
         snapshots: 10,
+        covered: 0,
+        deferred: 0,
+        duplicatesRemoved: 0,
       });
       const snapshots = await snapshotsOfRun(direct, runId);
       for (const instance of due) {

@@ -11,7 +11,7 @@ import { DEFAULT_SCHEDULES } from '../../lib/domain/schedules.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
 import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
 import { lambdaContext } from '../support/lambdaContext.ts';
-import { useLocalAws } from '../support/localEnvironment.ts';
+import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const REGION = 'us-west-2';
 const DEPLOYMENT = 'itest-ret';
@@ -89,6 +89,7 @@ describe('Handler: functions/retention.ts against the local AWS', () => {
         ),
       ),
     });
+    await useLocalHistoryTable(inject('awsEndpoint'), REGION);
     fleet = await launchFleet(ec2, [
       { name: 'web-1', tags: { 'snapkeeper:backup': 'true' } },
       {

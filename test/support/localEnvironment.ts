@@ -1,5 +1,7 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeSnapshotsCommand, EC2Client, type Snapshot } from '@aws-sdk/client-ec2';
 import { useLocalAwsEnvironment } from '../../scripts/localAws.ts';
+import { createLocalHistoryTable } from '../../scripts/localTable.ts';
 
 /**
  * Points this test file at the shared local AWS in its own region, with a deployment
@@ -12,8 +14,17 @@ export function useLocalAws(
 ): EC2Client {
   useLocalAwsEnvironment(endpoint, region);
   process.env.AWS_MAX_ATTEMPTS = '3';
+  process.env.HISTORY_TABLE = `snapkeeper-test-${region}-runs`;
+  process.env.DUPLICATE_WAIT_SECONDS = '20';
   for (const [key, value] of Object.entries(extra)) process.env[key] = value;
   return new EC2Client({ region, endpoint });
+}
+
+/** Creates this file's run-history table (from serverless.yml) in the local AWS. */
+export async function useLocalHistoryTable(endpoint: string, region: string): Promise<string> {
+  const table = process.env.HISTORY_TABLE ?? `snapkeeper-test-${region}-runs`;
+  await createLocalHistoryTable(new DynamoDBClient({ region, endpoint }), table);
+  return table;
 }
 
 /** Every snapshot owned by the account that carries a tag with a value. */

@@ -3,6 +3,7 @@ import type { CreatedSnapshot } from '../../../lib/aws/Ec2Gateway.ts';
 import { AwsCallError, ConcurrentSnapshotLimitError } from '../../../lib/aws/errors.ts';
 import type { InstanceFacts, SnapshotSetRequest } from '../../../lib/domain/backupPlan.ts';
 import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../../lib/domain/schedules.ts';
+import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
 import {
@@ -10,7 +11,7 @@ import {
   type BackupJobInput,
   runBackupJob,
 } from '../../../lib/jobs/backupJob.ts';
-import type { LoggerPort, MetricsPort } from '../../../lib/jobs/ports.ts';
+import type { ActionRecord, LoggerPort, MetricsPort } from '../../../lib/jobs/ports.ts';
 
 const keys = tagKeys();
 const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES);
@@ -35,6 +36,8 @@ interface FakeEc2Options {
   readonly volumesError?: unknown;
   /** How long each CreateSnapshots takes, so that calls overlap. */
   readonly latencyMs?: number;
+  /** Snapshots already made for the slot (what a resumed run finds). */
+  readonly slotSnapshots?: readonly SnapshotFacts[];
 }
 
 class FakeEc2 implements GatewayPort {
@@ -60,6 +63,20 @@ class FakeEc2 implements GatewayPort {
     this.volumeTagKeys.push(tagKey);
     if (this.#options.volumesError !== undefined) throw this.#options.volumesError;
     return new Map(this.#options.volumeTags ?? []);
+  }
+
+  public readonly snapshotQueries: Readonly<Record<string, string>>[] = [];
+  public readonly deleted: string[] = [];
+
+  public async *listSnapshotsTagged(
+    tags: Readonly<Record<string, string>>,
+  ): AsyncGenerator<SnapshotFacts> {
+    this.snapshotQueries.push(tags);
+    for (const snapshot of this.#options.slotSnapshots ?? []) yield snapshot;
+  }
+
+  public async deleteSnapshot(snapshotId: string): Promise<void> {
+    this.deleted.push(snapshotId);
   }
 
   public async createSnapshotSet(request: SnapshotSetRequest): Promise<CreatedSnapshot[]> {
@@ -252,7 +269,16 @@ describe('Function: runBackupJob', () => {
         status: 'succeeded',
         startedAt: NOW,
         endedAt: NOW,
-        counts: { due: 1, backedUp: 1, skipped: 0, failed: 0, snapshots: 1 },
+        counts: {
+          due: 1,
+          backedUp: 1,
+          skipped: 0,
+          failed: 0,
+          snapshots: 1,
+          covered: 0,
+          deferred: 0,
+          duplicatesRemoved: 0,
+        },
         instances: [
           {
             instanceId: 'i-1',
@@ -445,7 +471,16 @@ describe('Function: runBackupJob', () => {
       // Assess
       expect(report.status).toBe('succeeded');
       expect(report.instances.map((i) => i.outcome)).toEqual(['created', 'created', 'created']);
-      expect(report.counts).toEqual({ due: 3, backedUp: 3, skipped: 0, failed: 0, snapshots: 3 });
+      expect(report.counts).toEqual({
+        due: 3,
+        backedUp: 3,
+        skipped: 0,
+        failed: 0,
+        snapshots: 3,
+        covered: 0,
+        deferred: 0,
+        duplicatesRemoved: 0,
+      });
       expect(report).not.toHaveProperty('error');
     });
 
@@ -458,7 +493,16 @@ describe('Function: runBackupJob', () => {
 
       // Assess
       expect(report.status).toBe('succeeded');
-      expect(report.counts).toEqual({ due: 0, backedUp: 0, skipped: 0, failed: 0, snapshots: 0 });
+      expect(report.counts).toEqual({
+        due: 0,
+        backedUp: 0,
+        skipped: 0,
+        failed: 0,
+        snapshots: 0,
+        covered: 0,
+        deferred: 0,
+        duplicatesRemoved: 0,
+      });
       expect(ec2.requests).toHaveLength(0);
     });
 
@@ -486,7 +530,16 @@ describe('Function: runBackupJob', () => {
       expect(report.instances[0]?.error?.message).toContain(
         'earlier snapshots of i-first are still pending',
       );
-      expect(report.counts).toEqual({ due: 3, backedUp: 2, skipped: 0, failed: 1, snapshots: 2 });
+      expect(report.counts).toEqual({
+        due: 3,
+        backedUp: 2,
+        skipped: 0,
+        failed: 1,
+        snapshots: 2,
+        covered: 0,
+        deferred: 0,
+        duplicatesRemoved: 0,
+      });
     });
 
     it('reports an SDK-style error of one instance by its AWS code', async () => {
@@ -567,7 +620,16 @@ describe('Function: runBackupJob', () => {
       expect(report.error?.code).toBe('UnauthorizedOperation');
       expect(report.error?.message).toContain('You are not authorized');
       expect(report.instances).toEqual([]);
-      expect(report.counts).toEqual({ due: 0, backedUp: 0, skipped: 0, failed: 0, snapshots: 0 });
+      expect(report.counts).toEqual({
+        due: 0,
+        backedUp: 0,
+        skipped: 0,
+        failed: 0,
+        snapshots: 0,
+        covered: 0,
+        deferred: 0,
+        duplicatesRemoved: 0,
+      });
       expect(report).toMatchObject({
         runId: RUN_ID,
         schedule: 'daily',
@@ -616,7 +678,16 @@ describe('Function: runBackupJob', () => {
 
       // Assess
       expect(report.status).toBe('failed');
-      expect(report.counts).toEqual({ due: 2, backedUp: 0, skipped: 0, failed: 2, snapshots: 0 });
+      expect(report.counts).toEqual({
+        due: 2,
+        backedUp: 0,
+        skipped: 0,
+        failed: 2,
+        snapshots: 0,
+        covered: 0,
+        deferred: 0,
+        duplicatesRemoved: 0,
+      });
       expect(report.instances.map((i) => i.error?.code)).toEqual([
         'ConcurrentSnapshotLimitExceeded',
         'InternalError',
@@ -654,7 +725,16 @@ describe('Function: runBackupJob', () => {
         ['i-allskipped', 'no volumes left after exclusions'],
       ]);
       for (const result of skipped) expect(result).not.toHaveProperty('error');
-      expect(report.counts).toEqual({ due: 3, backedUp: 1, skipped: 2, failed: 0, snapshots: 1 });
+      expect(report.counts).toEqual({
+        due: 3,
+        backedUp: 1,
+        skipped: 2,
+        failed: 0,
+        snapshots: 1,
+        covered: 0,
+        deferred: 0,
+        duplicatesRemoved: 0,
+      });
     });
   });
 
@@ -689,7 +769,16 @@ describe('Function: runBackupJob', () => {
         ],
       });
       expect(report.instances[1]?.outcome).toBe('planned');
-      expect(report.counts).toEqual({ due: 2, backedUp: 2, skipped: 0, failed: 0, snapshots: 0 });
+      expect(report.counts).toEqual({
+        due: 2,
+        backedUp: 2,
+        skipped: 0,
+        failed: 0,
+        snapshots: 0,
+        covered: 0,
+        deferred: 0,
+        duplicatesRemoved: 0,
+      });
       expect(metrics.valueOf('SnapshotsCreated')).toBe(0);
       expect(metrics.valueOf('InstancesBackedUp')).toBe(0);
     });
@@ -756,5 +845,152 @@ describe('Function: runBackupJob', () => {
       );
       expect(metrics.counts.filter(([name]) => name === 'SnapshotsCreated')).toHaveLength(1);
     });
+  });
+});
+
+describe('Function: runBackupJob, resuming a slot', () => {
+  const slotSnapshot = (
+    snapshotId: string,
+    instanceId: string,
+    runId: string,
+    startedAt: string,
+  ): SnapshotFacts => ({
+    snapshotId,
+    volumeId: `vol-${instanceId}-root`,
+    state: 'completed',
+    startTime: new Date(startedAt),
+    sizeGiB: 8,
+    tags: {
+      [keys.managed]: 'true',
+      [keys.deployment]: 'prod',
+      [keys.schedule]: 'daily',
+      [keys.slot]: '2026-11-23T03:00:00Z',
+      [keys.instanceId]: instanceId,
+      [keys.runId]: runId,
+    },
+  });
+
+  it('lists the slot’s snapshots once and skips instances already covered', async () => {
+    // Prepare
+    const ec2 = new FakeEc2({
+      instances: [optedIn('i-done'), optedIn('i-todo')],
+      slotSnapshots: [slotSnapshot('snap-old', 'i-done', 'run-1', '2026-11-23T03:00:05Z')],
+    });
+
+    // Act
+    const report = await runBackupJob(dailyRun({ resuming: true }), dependencies(ec2));
+
+    // Assess
+    expect(ec2.snapshotQueries).toEqual([
+      {
+        [keys.managed]: 'true',
+        [keys.deployment]: 'prod',
+        [keys.schedule]: 'daily',
+        [keys.slot]: '2026-11-23T03:00:00Z',
+      },
+    ]);
+    expect(ec2.requests.map((r) => r.instanceId)).toEqual(['i-todo']);
+    expect(report.instances.find((r) => r.instanceId === 'i-done')).toMatchObject({
+      outcome: 'covered',
+      reason: 'already backed up for this slot by run run-1',
+    });
+    expect(report.status).toBe('succeeded');
+  });
+
+  it('does not list the slot when it is not resuming', async () => {
+    const ec2 = new FakeEc2({ instances: [optedIn('i-1')] });
+
+    await runBackupJob(dailyRun(), dependencies(ec2));
+
+    expect(ec2.snapshotQueries).toEqual([]);
+  });
+
+  it('removes the extra copy of a duplicate set, keeping the first, recorded before and after', async () => {
+    // Prepare
+    const ec2 = new FakeEc2({
+      instances: [optedIn('i-1')],
+      slotSnapshots: [
+        slotSnapshot('snap-first', 'i-1', 'run-1', '2026-11-23T03:00:05Z'),
+        slotSnapshot('snap-second', 'i-1', 'run-2', '2026-11-23T03:02:00Z'),
+      ],
+    });
+    const records: ActionRecord[] = [];
+
+    // Act
+    const report = await runBackupJob(
+      dailyRun({ resuming: true }),
+      dependencies(ec2, { journal: { record: async (r) => void records.push(r) } }),
+    );
+
+    // Assess
+    expect(ec2.deleted).toEqual(['snap-second']);
+    expect(report.duplicates).toEqual([
+      {
+        instanceId: 'i-1',
+        runId: 'run-2',
+        kept: 'run-1',
+        snapshotIds: ['snap-second'],
+        outcome: 'deleted',
+      },
+    ]);
+    expect(records.map((r) => [r.action, r.resourceId, r.phase])).toEqual([
+      ['delete-snapshot', 'snap-second', 'before'],
+      ['delete-snapshot', 'snap-second', 'after'],
+    ]);
+    expect(ec2.requests).toEqual([]);
+  });
+
+  it('stops starting instances below the safety margin and ends incomplete with what is left', async () => {
+    // Prepare
+    const ec2 = new FakeEc2({ instances: [optedIn('i-1'), optedIn('i-2'), optedIn('i-3')] });
+    let remaining = 120_000;
+    const deps = dependencies(ec2, { config: { backupConcurrency: 1 } });
+    const original = ec2.createSnapshotSet.bind(ec2);
+    ec2.createSnapshotSet = async (request) => {
+      remaining -= 50_000;
+      return original(request);
+    };
+
+    // Act
+    const report = await runBackupJob(
+      dailyRun({ remainingMs: () => remaining, safetyMarginMs: 60_000 }),
+      deps,
+    );
+
+    // Assess
+    expect(ec2.requests.map((r) => r.instanceId)).toEqual(['i-1', 'i-2']);
+    expect(report.status).toBe('incomplete');
+    expect(report.remaining).toEqual(['i-3']);
+    expect(report.instances.find((r) => r.instanceId === 'i-3')?.outcome).toBe('deferred');
+  });
+
+  it('records every snapshot made, with its instance and volume', async () => {
+    const ec2 = new FakeEc2({ instances: [optedIn('i-1')] });
+    const records: ActionRecord[] = [];
+
+    await runBackupJob(
+      dailyRun(),
+      dependencies(ec2, { journal: { record: async (r) => void records.push(r) } }),
+    );
+
+    expect(records).toEqual([
+      expect.objectContaining({
+        action: 'create-snapshot',
+        resourceId: 'snap-vol-i-1-root',
+        phase: 'after',
+        outcome: 'done',
+        details: expect.objectContaining({ instanceId: 'i-1', volumeId: 'vol-i-1-root' }),
+      }),
+    ]);
+  });
+
+  it('makes backups even when the history is unavailable, and says so', async () => {
+    const ec2 = new FakeEc2({ instances: [optedIn('i-1')] });
+
+    const report = await runBackupJob(dailyRun({ historyUnavailable: true }), dependencies(ec2));
+
+    expect(ec2.requests).toHaveLength(1);
+    expect(report.status).toBe('partial');
+    expect(report.warnings?.[0]).toContain('run history could not be written');
   });
 });

@@ -1,0 +1,521 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  paginateQuery,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { SnapkeeperConfig } from '../config/environment.ts';
+import {
+  actionKeys,
+  expiresAt,
+  HISTORY_INDEXES,
+  type RunRecordStatus,
+  runKeys,
+  type SlotKey,
+  slotKeys,
+} from '../domain/runHistory.ts';
+import type { ActionRecord } from '../jobs/ports.ts';
+import { clientSettings } from './clients.ts';
+import { awsErrorCode, toAwsCallError } from './errors.ts';
+
+/** A run as the history table holds it. */
+export interface RunRecord {
+  readonly runId: string;
+  readonly deployment: string;
+  readonly job: string;
+  readonly trigger: string;
+  readonly schedule?: string | undefined;
+  readonly slot?: string | undefined;
+  readonly requestedBy?: string | undefined;
+  readonly dryRun: boolean;
+  readonly startedAt: string;
+  readonly endedAt?: string | undefined;
+  readonly status: RunRecordStatus;
+  readonly leaseRenewedAt?: string | undefined;
+  readonly counts?: Readonly<Record<string, number>> | undefined;
+  readonly errorSummary?: string | undefined;
+  /** What is left, for an `incomplete` run. */
+  readonly remaining?: readonly string[] | undefined;
+  /** The run's report as JSON (cut to fit an item), returned to duplicate deliveries. */
+  readonly report?: string | undefined;
+  readonly expiresAt?: number | undefined;
+}
+
+/** An action as the history table holds it. */
+export interface ActionItem extends ActionRecord {
+  readonly at: string;
+  readonly sequence: number;
+  readonly instanceId?: string | undefined;
+  readonly volumeId?: string | undefined;
+}
+
+/** Who holds a slot. */
+export interface SlotClaim {
+  readonly runId: string;
+  readonly claimedAt: string;
+}
+
+/** Reports above this size are stored cut, with a note (DynamoDB items hold 400 KB). */
+export const MAX_REPORT_BYTES = 300_000;
+
+/**
+ * The run-history table: runs, their actions, and slot claims, written as a run goes
+ * and read by key or index only.
+ *
+ * @example
+ * const history = createRunHistoryGateway(config, 'snapkeeper-prod-runs');
+ * await history.startRun(run);
+ */
+export class RunHistoryGateway {
+  readonly #doc: DynamoDBDocumentClient;
+  readonly #table: string;
+  readonly #retentionDays: number;
+  #sequence = 0;
+
+  public constructor(doc: DynamoDBDocumentClient, tableName: string, retentionDays: number) {
+    this.#doc = doc;
+    this.#table = tableName;
+    this.#retentionDays = retentionDays;
+  }
+
+  /**
+   * Claims a slot for a run with a conditional write. Returns the current holder when
+   * another run has it.
+   *
+   * @example
+   * const claim = await history.claimSlot({ job: 'backup', schedule: 'daily', slot }, runId, now);
+   */
+  public async claimSlot(
+    slot: SlotKey,
+    runId: string,
+    now: Date,
+  ): Promise<{ claimed: true } | { claimed: false; holder: SlotClaim }> {
+    try {
+      await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: {
+            ...slotKeys(slot),
+            type: 'slot',
+            ...slot,
+            runId,
+            claimedAt: now.toISOString(),
+            expiresAt: expiresAt(now, this.#retentionDays),
+          },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+      return { claimed: true };
+    } catch (error) {
+      if (awsErrorCode(error) !== 'ConditionalCheckFailedException')
+        throw toAwsCallError('PutItem', error);
+    }
+    const holder = await this.getSlotClaim(slot);
+    if (!holder) return this.claimSlot(slot, runId, now);
+    return { claimed: false, holder };
+  }
+
+  /**
+   * Moves a slot from a dead or failed run to a new one, only if `fromRunId` still holds it.
+   *
+   * @returns false when someone else took it first.
+   */
+  public async takeOverSlot(
+    slot: SlotKey,
+    fromRunId: string,
+    toRunId: string,
+    now: Date,
+  ): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: slotKeys(slot),
+          UpdateExpression: 'SET runId = :to, claimedAt = :now, previousRunId = :from',
+          ConditionExpression: 'runId = :from',
+          ExpressionAttributeValues: {
+            ':to': toRunId,
+            ':from': fromRunId,
+            ':now': now.toISOString(),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (awsErrorCode(error) === 'ConditionalCheckFailedException') return false;
+      throw toAwsCallError('UpdateItem', error);
+    }
+  }
+
+  /** The run holding a slot, if any. */
+  public async getSlotClaim(slot: SlotKey): Promise<SlotClaim | undefined> {
+    try {
+      const response = await this.#doc.send(
+        new GetCommand({ TableName: this.#table, Key: slotKeys(slot), ConsistentRead: true }),
+      );
+      const item = response.Item;
+      return item ? { runId: String(item.runId), claimedAt: String(item.claimedAt) } : undefined;
+    } catch (error) {
+      throw toAwsCallError('GetItem', error);
+    }
+  }
+
+  /**
+   * Writes the run item at start, `running`, with its lease.
+   *
+   * @example
+   * await history.startRun({ runId, deployment, job: 'backup', trigger: 'schedule', dryRun: false, startedAt, status: 'running' });
+   */
+  public async startRun(run: RunRecord): Promise<void> {
+    try {
+      await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: {
+            ...runKeys(run),
+            type: 'run',
+            ...stripUndefined(run),
+            leaseRenewedAt: run.leaseRenewedAt ?? run.startedAt,
+            expiresAt: expiresAt(new Date(run.startedAt), this.#retentionDays),
+          },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+    } catch (error) {
+      throw toAwsCallError('PutItem', error);
+    }
+  }
+
+  /** Renews a running run's lease. */
+  public async renewLease(runId: string, now: Date): Promise<void> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { PK: `RUN#${runId}`, SK: 'RUN' },
+          UpdateExpression: 'SET leaseRenewedAt = :now',
+          ConditionExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':now': now.toISOString(), ':running': 'running' },
+        }),
+      );
+    } catch (error) {
+      if (awsErrorCode(error) === 'ConditionalCheckFailedException') return;
+      throw toAwsCallError('UpdateItem', error);
+    }
+  }
+
+  /**
+   * Writes a run's final status, counts, error summary and report.
+   *
+   * @example
+   * await history.finishRun(runId, { status: 'succeeded', endedAt, counts, report });
+   */
+  public async finishRun(
+    runId: string,
+    result: {
+      status: RunRecordStatus;
+      endedAt: string;
+      counts?: Readonly<Record<string, number>> | undefined;
+      errorSummary?: string | undefined;
+      remaining?: readonly string[] | undefined;
+      report?: unknown;
+    },
+  ): Promise<void> {
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = {
+      ':status': result.status,
+      ':endedAt': result.endedAt,
+    };
+    const sets = ['#status = :status', 'endedAt = :endedAt'];
+    if (result.counts) {
+      sets.push('counts = :counts');
+      values[':counts'] = result.counts;
+    }
+    if (result.errorSummary) {
+      sets.push('errorSummary = :error');
+      values[':error'] = result.errorSummary.slice(0, 2000);
+    }
+    if (result.remaining) {
+      sets.push('remaining = :remaining');
+      values[':remaining'] = result.remaining.slice(0, 1000);
+    }
+    if (result.report !== undefined) {
+      sets.push('report = :report');
+      values[':report'] = fitReport(result.report);
+    }
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { PK: `RUN#${runId}`, SK: 'RUN' },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (error) {
+      throw toAwsCallError('UpdateItem', error);
+    }
+  }
+
+  /**
+   * Marks a run `abandoned` only if it is still `running` with the lease seen.
+   *
+   * @returns false when it changed in between (it was alive after all).
+   */
+  public async markAbandoned(
+    runId: string,
+    leaseRenewedAt: string,
+    now: Date,
+    byRunId: string,
+  ): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { PK: `RUN#${runId}`, SK: 'RUN' },
+          UpdateExpression: 'SET #status = :abandoned, endedAt = :now, errorSummary = :why',
+          ConditionExpression: '#status = :running AND leaseRenewedAt = :lease',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':abandoned': 'abandoned',
+            ':running': 'running',
+            ':lease': leaseRenewedAt,
+            ':now': now.toISOString(),
+            ':why': `abandoned: lease last renewed ${leaseRenewedAt}; marked by run ${byRunId}`,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (awsErrorCode(error) === 'ConditionalCheckFailedException') return false;
+      throw toAwsCallError('UpdateItem', error);
+    }
+  }
+
+  /** One run. */
+  public async getRun(runId: string): Promise<RunRecord | undefined> {
+    try {
+      const response = await this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { PK: `RUN#${runId}`, SK: 'RUN' },
+          ConsistentRead: true,
+        }),
+      );
+      return response.Item ? toRun(response.Item) : undefined;
+    } catch (error) {
+      throw toAwsCallError('GetItem', error);
+    }
+  }
+
+  /**
+   * Records one step of an action (the journal of destructive calls, and what was made).
+   *
+   * @example
+   * await history.record({ runId, job: 'retention', action: 'delete-snapshot', resourceId, phase: 'before', reason });
+   */
+  public async record(
+    entry: ActionRecord & { at?: string; instanceId?: string; volumeId?: string },
+  ): Promise<void> {
+    this.#sequence += 1;
+    const at = entry.at ?? new Date().toISOString();
+    const details = entry.details ?? {};
+    const instanceId =
+      entry.instanceId ?? (typeof details.instanceId === 'string' ? details.instanceId : undefined);
+    const volumeId =
+      entry.volumeId ?? (typeof details.volumeId === 'string' ? details.volumeId : undefined);
+    try {
+      await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: {
+            ...actionKeys({
+              runId: entry.runId,
+              sequence: this.#sequence,
+              resourceId: entry.resourceId,
+              phase: entry.phase,
+              at,
+              instanceId,
+              volumeId,
+            }),
+            type: 'action',
+            ...stripUndefined({ ...entry, at, sequence: this.#sequence, instanceId, volumeId }),
+            expiresAt: expiresAt(new Date(at), this.#retentionDays),
+          },
+        }),
+      );
+    } catch (error) {
+      throw toAwsCallError('PutItem', error);
+    }
+  }
+
+  /** The latest runs of the deployment, newest first. */
+  public async latestRuns(deployment: string, options: QueryOptions = {}): Promise<RunRecord[]> {
+    return (
+      await this.#queryIndex(
+        HISTORY_INDEXES.byRunsOrResource,
+        'GSI1',
+        `RUNS#${deployment}`,
+        options,
+      )
+    ).map(toRun);
+  }
+
+  /** Runs of one job, newest first. */
+  public async runsOfJob(
+    deployment: string,
+    job: string,
+    options: QueryOptions = {},
+  ): Promise<RunRecord[]> {
+    return (
+      await this.#queryIndex(
+        HISTORY_INDEXES.byJobOrInstance,
+        'GSI2',
+        `JOB#${deployment}#${job}`,
+        options,
+      )
+    ).map(toRun);
+  }
+
+  /** Runs of one schedule (any job), newest first. */
+  public async runsOfSchedule(
+    deployment: string,
+    schedule: string,
+    options: QueryOptions = {},
+  ): Promise<RunRecord[]> {
+    return (
+      await this.#queryIndex(
+        HISTORY_INDEXES.byScheduleOrVolume,
+        'GSI3',
+        `SCHEDULE#${deployment}#${schedule}`,
+        options,
+      )
+    ).map(toRun);
+  }
+
+  /**
+   * Everything that happened to one resource (snapshot, AMI, instance or volume), newest first.
+   *
+   * @example
+   * await history.resourceHistory('i-0abc', { since: '2026-11-16T00:00:00Z' });
+   */
+  public async resourceHistory(
+    resourceId: string,
+    options: QueryOptions = {},
+  ): Promise<ActionItem[]> {
+    const key = `RES#${resourceId}`;
+    const found = [
+      ...(await this.#queryIndex(HISTORY_INDEXES.byRunsOrResource, 'GSI1', key, options)),
+      ...(await this.#queryIndex(HISTORY_INDEXES.byJobOrInstance, 'GSI2', key, options)),
+      ...(await this.#queryIndex(HISTORY_INDEXES.byScheduleOrVolume, 'GSI3', key, options)),
+    ];
+    const unique = new Map(found.map((item) => [`${item.PK}|${item.SK}`, item]));
+    return [...unique.values()]
+      .map((item) => item as unknown as ActionItem)
+      .sort((a, b) => b.at.localeCompare(a.at) || b.sequence - a.sequence);
+  }
+
+  /** A run's actions, in the order they happened. */
+  public async runActions(runId: string): Promise<ActionItem[]> {
+    const items: ActionItem[] = [];
+    try {
+      const pages = paginateQuery(
+        { client: this.#doc },
+        {
+          TableName: this.#table,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :action)',
+          ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':action': 'ACTION#' },
+        },
+      );
+      for await (const page of pages)
+        for (const item of page.Items ?? []) items.push(item as ActionItem);
+    } catch (error) {
+      throw toAwsCallError('Query', error);
+    }
+    return items;
+  }
+
+  async #queryIndex(
+    index: string,
+    prefix: 'GSI1' | 'GSI2' | 'GSI3',
+    partition: string,
+    options: QueryOptions,
+  ): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    try {
+      const pages = paginateQuery(
+        { client: this.#doc, pageSize: Math.min(options.limit ?? 100, 1000) },
+        {
+          TableName: this.#table,
+          IndexName: index,
+          KeyConditionExpression: options.since
+            ? `${prefix}PK = :pk AND ${prefix}SK >= :since`
+            : `${prefix}PK = :pk`,
+          ExpressionAttributeValues: {
+            ':pk': partition,
+            ...(options.since ? { ':since': options.since } : {}),
+          },
+          ScanIndexForward: false,
+        },
+      );
+      for await (const page of pages) {
+        for (const item of page.Items ?? []) {
+          items.push(item);
+          if (options.limit !== undefined && items.length >= options.limit) return items;
+        }
+      }
+    } catch (error) {
+      throw toAwsCallError('Query', error);
+    }
+    return items;
+  }
+}
+
+/** Options of the history queries. */
+export interface QueryOptions {
+  /** ISO time: only items at or after it. */
+  readonly since?: string | undefined;
+  readonly limit?: number | undefined;
+}
+
+/**
+ * Builds the history gateway for a configuration.
+ *
+ * @example
+ * const history = createRunHistoryGateway(config, process.env.HISTORY_TABLE);
+ */
+export function createRunHistoryGateway(
+  config: Pick<SnapkeeperConfig, 'region' | 'maxAttempts' | 'requestTimeoutMs' | 'endpoint'>,
+  tableName: string,
+  retentionDays: number,
+): RunHistoryGateway {
+  const doc = DynamoDBDocumentClient.from(new DynamoDBClient(clientSettings(config)), {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
+  });
+  return new RunHistoryGateway(doc, tableName, retentionDays);
+}
+
+function toRun(item: Record<string, unknown>): RunRecord {
+  return item as unknown as RunRecord;
+}
+
+function fitReport(report: unknown): string {
+  const json = JSON.stringify(report);
+  if (Buffer.byteLength(json) <= MAX_REPORT_BYTES) return json;
+  const summary =
+    report && typeof report === 'object'
+      ? Object.fromEntries(Object.entries(report).filter(([, v]) => !Array.isArray(v)))
+      : {};
+  return JSON.stringify({
+    ...summary,
+    truncated: 'the full report was too large to store; see the action items',
+  });
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

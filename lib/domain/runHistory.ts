@@ -1,0 +1,152 @@
+/**
+ * The run-history table's key design: one table, three overloaded global secondary
+ * indexes, every access pattern served by a key (no scans).
+ *
+ * | Pattern | Where | Key |
+ * | --- | --- | --- |
+ * | a run | table | PK `RUN#<runId>`, SK `RUN` |
+ * | a run's actions | table | PK `RUN#<runId>`, SK begins with `ACTION#` |
+ * | a slot's claim | table | PK `SLOT#<job>#<schedule>#<slot>`, SK `CLAIM` |
+ * | latest runs | GSI1 | `RUNS#<deployment>`, by start time |
+ * | runs of a job | GSI2 | `JOB#<deployment>#<job>`, by start time |
+ * | runs of a schedule | GSI3 | `SCHEDULE#<deployment>#<schedule>`, by start time |
+ * | what happened to a snapshot or AMI | GSI1 | `RES#<id>`, by time |
+ * | ... to an instance | GSI2 | `RES#<instance id>`, by time |
+ * | ... to a volume | GSI3 | `RES#<volume id>`, by time |
+ */
+
+/** Every status a run goes through or ends in. */
+export type RunRecordStatus =
+  | 'running'
+  | 'succeeded'
+  | 'partial'
+  | 'failed'
+  | 'incomplete'
+  | 'abandoned';
+
+/** Statuses after which a slot's work is done: a duplicate gets the first report. */
+export const FINISHED_STATUSES: readonly RunRecordStatus[] = ['succeeded', 'partial'];
+
+/** Statuses after which a later invocation of the slot takes over and resumes. */
+export const RESUMABLE_STATUSES: readonly RunRecordStatus[] = ['failed', 'incomplete', 'abandoned'];
+
+/** Identifies one schedule slot of one job. */
+export interface SlotKey {
+  readonly job: string;
+  readonly schedule: string;
+  readonly slot: string;
+}
+
+/** A table item's primary and index keys. */
+export interface ItemKeys {
+  readonly PK: string;
+  readonly SK: string;
+  readonly GSI1PK?: string;
+  readonly GSI1SK?: string;
+  readonly GSI2PK?: string;
+  readonly GSI2SK?: string;
+  readonly GSI3PK?: string;
+  readonly GSI3SK?: string;
+}
+
+/** The index names, as serverless.yml defines them. */
+export const HISTORY_INDEXES = {
+  byRunsOrResource: 'GSI1',
+  byJobOrInstance: 'GSI2',
+  byScheduleOrVolume: 'GSI3',
+} as const;
+
+/**
+ * Keys of a run item.
+ *
+ * @example
+ * runKeys({ runId: 'r1', deployment: 'prod', job: 'backup', schedule: 'daily', startedAt: '2026-11-23T03:00:01Z' });
+ */
+export function runKeys(run: {
+  runId: string;
+  deployment: string;
+  job: string;
+  schedule?: string | undefined;
+  startedAt: string;
+}): ItemKeys {
+  const sort = `${run.startedAt}#${run.runId}`;
+  return {
+    PK: `RUN#${run.runId}`,
+    SK: 'RUN',
+    GSI1PK: `RUNS#${run.deployment}`,
+    GSI1SK: sort,
+    GSI2PK: `JOB#${run.deployment}#${run.job}`,
+    GSI2SK: sort,
+    ...(run.schedule ? { GSI3PK: `SCHEDULE#${run.deployment}#${run.schedule}`, GSI3SK: sort } : {}),
+  };
+}
+
+/**
+ * Keys of an action item: under its run, and indexed by the resource it concerns and
+ * the instance and volume it belongs to.
+ *
+ * @example
+ * actionKeys({ runId: 'r1', sequence: 3, resourceId: 'snap-1', phase: 'after', at: '...', instanceId: 'i-1', volumeId: 'vol-1' });
+ */
+export function actionKeys(action: {
+  runId: string;
+  sequence: number;
+  resourceId: string;
+  phase: string;
+  at: string;
+  instanceId?: string | undefined;
+  volumeId?: string | undefined;
+}): ItemKeys {
+  const sort = `${action.at}#${action.runId}#${String(action.sequence).padStart(6, '0')}`;
+  return {
+    PK: `RUN#${action.runId}`,
+    SK: `ACTION#${String(action.sequence).padStart(6, '0')}#${action.resourceId}#${action.phase}`,
+    GSI1PK: `RES#${action.resourceId}`,
+    GSI1SK: sort,
+    ...(action.instanceId && action.instanceId !== action.resourceId
+      ? { GSI2PK: `RES#${action.instanceId}`, GSI2SK: sort }
+      : {}),
+    ...(action.volumeId && action.volumeId !== action.resourceId
+      ? { GSI3PK: `RES#${action.volumeId}`, GSI3SK: sort }
+      : {}),
+  };
+}
+
+/**
+ * Keys of a slot claim.
+ *
+ * @example
+ * slotKeys({ job: 'backup', schedule: 'daily', slot: '2026-11-23T03:00:00Z' }).PK;
+ * // 'SLOT#backup#daily#2026-11-23T03:00:00Z'
+ */
+export function slotKeys(slot: SlotKey): ItemKeys {
+  return { PK: `SLOT#${slot.job}#${slot.schedule}#${slot.slot}`, SK: 'CLAIM' };
+}
+
+/**
+ * The TTL (epoch seconds) of an item written at `at`, kept `retentionDays`.
+ *
+ * @example
+ * expiresAt(new Date('2026-01-01T00:00:00Z'), 1); // 1767312000
+ */
+export function expiresAt(at: Date, retentionDays: number): number {
+  return Math.floor(at.getTime() / 1000) + retentionDays * 86_400;
+}
+
+/**
+ * Whether a run still marked `running` is dead: its lease was last renewed longer ago
+ * than the function's timeout plus a margin, which no live invocation can be. A live
+ * run renews its lease while it works.
+ *
+ * @example
+ * isAbandoned({ status: 'running', leaseRenewedAt: '2026-11-23T03:00:00Z' }, now, 900_000, 120_000);
+ */
+export function isAbandoned(
+  run: { status: string; leaseRenewedAt?: string | undefined },
+  now: Date,
+  timeoutMs: number,
+  marginMs: number,
+): boolean {
+  if (run.status !== 'running' || !run.leaseRenewedAt) return false;
+  return now.getTime() - Date.parse(run.leaseRenewedAt) > timeoutMs + marginMs;
+}

@@ -1,0 +1,364 @@
+import { toAwsCallError } from '../aws/errors.ts';
+import type { RunHistoryGateway, RunRecord } from '../aws/RunHistoryGateway.ts';
+import {
+  FINISHED_STATUSES,
+  isAbandoned,
+  RESUMABLE_STATUSES,
+  type RunRecordStatus,
+  type SlotKey,
+} from '../domain/runHistory.ts';
+import type { LoggerPort, ReportedError, RunTrigger } from './ports.ts';
+
+/** What every job report has in common, as the run history and the events see it. */
+export interface RunReportLike {
+  readonly runId: string;
+  readonly job: string;
+  readonly status: RunRecordStatus;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly dryRun: boolean;
+  readonly counts?: Readonly<Record<string, number>>;
+  readonly error?: ReportedError | undefined;
+  /** For `incomplete` runs: what is left for the next invocation. */
+  readonly remaining?: readonly string[] | undefined;
+}
+
+/** The run summary published when a run finishes, and kept in the run item. */
+export interface RunSummary {
+  readonly runId: string;
+  readonly deployment: string;
+  readonly job: string;
+  readonly trigger: RunTrigger;
+  readonly schedule?: string | undefined;
+  readonly slot?: string | undefined;
+  readonly requestedBy?: string | undefined;
+  readonly dryRun: boolean;
+  readonly status: RunRecordStatus;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly counts?: Readonly<Record<string, number>> | undefined;
+  readonly errorSummary?: string | undefined;
+  readonly resumedFrom?: string | undefined;
+}
+
+/** Where finished runs are announced (EventBridge). */
+export interface RunEventsPort {
+  publishRunFinished(summary: RunSummary): Promise<void>;
+}
+
+/** How a slot invocation ended. */
+export type SlotOutcome<R> =
+  | { readonly kind: 'ran'; readonly report: R }
+  | { readonly kind: 'duplicate'; readonly heldBy: string; readonly report: unknown }
+  | { readonly kind: 'in-progress'; readonly heldBy: string; readonly message: string };
+
+/** What the job body learns about the run it is in. */
+export interface RunContext {
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  /** True when this run takes a slot over from a failed, incomplete or abandoned run. */
+  readonly resuming: boolean;
+  readonly previousRunId?: string | undefined;
+  /** True when the history could not be written; the job reports it. */
+  readonly historyUnavailable: boolean;
+}
+
+/** The parameters of one run. */
+export interface RunParams {
+  readonly job: string;
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  readonly dryRun: boolean;
+  readonly schedule?: string | undefined;
+  /** The slot served; with `schedule`, makes the run exactly-once. */
+  readonly slot?: string | undefined;
+  readonly requestedBy?: string | undefined;
+}
+
+/** What the run wrapper works through. */
+export interface RunOnceDependencies {
+  readonly history: Pick<
+    RunHistoryGateway,
+    | 'claimSlot'
+    | 'takeOverSlot'
+    | 'startRun'
+    | 'renewLease'
+    | 'finishRun'
+    | 'getRun'
+    | 'markAbandoned'
+    | 'runsOfJob'
+  >;
+  readonly events?: RunEventsPort | undefined;
+  readonly deployment: string;
+  readonly clock: () => Date;
+  readonly logger: LoggerPort;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** How often a running run renews its lease. */
+  readonly leaseRenewMs?: number;
+  /** The function's timeout: a lease older than this plus the margin is dead. */
+  readonly functionTimeoutMs?: number;
+  readonly abandonMarginMs?: number;
+  /** How long a duplicate waits for the first delivery to finish before saying it is in progress. */
+  readonly duplicateWaitMs?: number;
+  /**
+   * When true the run fails loudly if the history cannot be written at start
+   * (deleting jobs); when false it goes on and reports it (backups still happen).
+   */
+  readonly historyRequired: boolean;
+}
+
+/**
+ * Runs a job once per slot, recorded as it goes:
+ * 1. marks dead runs of the job `abandoned` (lease older than timeout plus margin);
+ * 2. claims the slot with a conditional write; a duplicate of a finished slot gets the
+ *    first run's report, one of a slot still running waits briefly and then says which
+ *    run holds it, and one of a failed, incomplete or abandoned slot takes it over and
+ *    resumes;
+ * 3. writes the run item (`running`) and renews its lease while the job works;
+ * 4. writes the final status and report, and publishes `Snapkeeper Run Finished`.
+ *
+ * @example
+ * const outcome = await runOnce(params, deps, (context) => runBackupJob(..., context));
+ */
+export async function runOnce<R extends RunReportLike>(
+  params: RunParams,
+  deps: RunOnceDependencies,
+  work: (context: RunContext) => Promise<R>,
+): Promise<SlotOutcome<R>> {
+  const { history, logger } = deps;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const timeoutMs = deps.functionTimeoutMs ?? 900_000;
+  const marginMs = deps.abandonMarginMs ?? 120_000;
+  let historyUnavailable = false;
+  let trigger = params.trigger;
+  let resuming = false;
+  let previousRunId: string | undefined;
+
+  try {
+    await markDeadRuns(params, deps, timeoutMs, marginMs);
+  } catch (error) {
+    logger.warn('could not check for abandoned runs', {
+      error: toAwsCallError('Query', error).message,
+    });
+  }
+
+  const slot: SlotKey | undefined =
+    params.slot && params.schedule && !params.dryRun
+      ? { job: params.job, schedule: params.schedule, slot: params.slot }
+      : undefined;
+  if (slot) {
+    try {
+      const claim = await claimOrResolve(slot, params, deps, sleep, timeoutMs, marginMs);
+      if (claim.kind !== 'claimed') return claim;
+      resuming = claim.previousRunId !== undefined;
+      previousRunId = claim.previousRunId;
+      if (resuming) trigger = 'retry';
+    } catch (error) {
+      const failure = toAwsCallError('ClaimSlot', error);
+      if (deps.historyRequired) throw failure;
+      historyUnavailable = true;
+      logger.error('run history unavailable: going on without a slot claim', {
+        error: failure.message,
+      });
+    }
+  }
+
+  const startedAt = deps.clock().toISOString();
+  if (!historyUnavailable) {
+    try {
+      await history.startRun({
+        runId: params.runId,
+        deployment: deps.deployment,
+        job: params.job,
+        trigger,
+        schedule: params.schedule,
+        slot: params.slot,
+        requestedBy: params.requestedBy,
+        dryRun: params.dryRun,
+        startedAt,
+        status: 'running',
+        ...(previousRunId ? { resumedFrom: previousRunId } : {}),
+      } as RunRecord);
+    } catch (error) {
+      const failure = toAwsCallError('StartRun', error);
+      if (deps.historyRequired) throw failure;
+      historyUnavailable = true;
+      logger.error('run history unavailable: going on without a run record', {
+        error: failure.message,
+      });
+    }
+  }
+
+  const timer = historyUnavailable
+    ? undefined
+    : setInterval(() => {
+        history.renewLease(params.runId, deps.clock()).catch((error: unknown) =>
+          logger.warn('lease renewal failed', {
+            error: toAwsCallError('UpdateItem', error).message,
+          }),
+        );
+      }, deps.leaseRenewMs ?? 30_000);
+  timer?.unref?.();
+
+  let report: R;
+  try {
+    report = await work({
+      runId: params.runId,
+      trigger,
+      resuming,
+      previousRunId,
+      historyUnavailable,
+    });
+  } catch (error) {
+    if (timer) clearInterval(timer);
+    const failure = error instanceof Error ? error.message : String(error);
+    if (!historyUnavailable) {
+      await history
+        .finishRun(params.runId, {
+          status: 'failed',
+          endedAt: deps.clock().toISOString(),
+          errorSummary: failure,
+        })
+        .catch(() => undefined);
+    }
+    await publish(deps, {
+      runId: params.runId,
+      deployment: deps.deployment,
+      job: params.job,
+      trigger,
+      schedule: params.schedule,
+      slot: params.slot,
+      requestedBy: params.requestedBy,
+      dryRun: params.dryRun,
+      status: 'failed',
+      startedAt,
+      endedAt: deps.clock().toISOString(),
+      errorSummary: failure,
+    });
+    throw error;
+  }
+  if (timer) clearInterval(timer);
+
+  const summary: RunSummary = {
+    runId: params.runId,
+    deployment: deps.deployment,
+    job: params.job,
+    trigger,
+    schedule: params.schedule,
+    slot: params.slot,
+    requestedBy: params.requestedBy,
+    dryRun: params.dryRun,
+    status: report.status,
+    startedAt: report.startedAt,
+    endedAt: report.endedAt,
+    counts: report.counts,
+    errorSummary: report.error ? `${report.error.code}: ${report.error.message}` : undefined,
+    resumedFrom: previousRunId,
+  };
+  if (!historyUnavailable) {
+    try {
+      await history.finishRun(params.runId, {
+        status: report.status,
+        endedAt: report.endedAt,
+        counts: report.counts,
+        errorSummary: summary.errorSummary,
+        remaining: report.remaining,
+        report,
+      });
+    } catch (error) {
+      logger.error('the run finished but its final record could not be written', {
+        error: toAwsCallError('UpdateItem', error).message,
+      });
+    }
+  }
+  await publish(deps, summary);
+  return { kind: 'ran', report };
+}
+
+async function claimOrResolve<R>(
+  slot: SlotKey,
+  params: RunParams,
+  deps: RunOnceDependencies,
+  sleep: (ms: number) => Promise<void>,
+  timeoutMs: number,
+  marginMs: number,
+): Promise<{ kind: 'claimed'; previousRunId?: string } | Exclude<SlotOutcome<R>, { kind: 'ran' }>> {
+  const { history } = deps;
+  const waitMs = deps.duplicateWaitMs ?? 10_000;
+  const deadline = deps.clock().getTime() + waitMs;
+  for (;;) {
+    const claim = await history.claimSlot(slot, params.runId, deps.clock());
+    if (claim.claimed) return { kind: 'claimed' };
+    const holderId = claim.holder.runId;
+    const holder = await history.getRun(holderId);
+    const now = deps.clock();
+    if (holder && FINISHED_STATUSES.includes(holder.status)) {
+      deps.logger.info('duplicate delivery of a finished slot: returning the first run’s report', {
+        heldBy: holderId,
+      });
+      return {
+        kind: 'duplicate',
+        heldBy: holderId,
+        report: holder.report ? JSON.parse(holder.report) : holder,
+      };
+    }
+    const dead =
+      (holder && RESUMABLE_STATUSES.includes(holder.status)) ||
+      (holder && isAbandoned(holder, now, timeoutMs, marginMs)) ||
+      (!holder && now.getTime() - Date.parse(claim.holder.claimedAt) > timeoutMs + marginMs);
+    if (dead) {
+      if (holder?.status === 'running' && holder.leaseRenewedAt) {
+        await history.markAbandoned(holderId, holder.leaseRenewedAt, now, params.runId);
+      }
+      if (await history.takeOverSlot(slot, holderId, params.runId, now)) {
+        deps.logger.warn('taking over the slot to resume its work', {
+          previousRunId: holderId,
+          status: holder?.status,
+        });
+        return { kind: 'claimed', previousRunId: holderId };
+      }
+      continue;
+    }
+    if (now.getTime() >= deadline) {
+      const message = `slot ${slot.schedule} ${slot.slot} of ${slot.job} is held by run ${holderId}, still running; nothing done`;
+      deps.logger.info(message);
+      return { kind: 'in-progress', heldBy: holderId, message };
+    }
+    await sleep(Math.min(1_000, Math.max(50, deadline - now.getTime())));
+  }
+}
+
+async function markDeadRuns(
+  params: RunParams,
+  deps: RunOnceDependencies,
+  timeoutMs: number,
+  marginMs: number,
+): Promise<void> {
+  const now = deps.clock();
+  const recent = await deps.history.runsOfJob(deps.deployment, params.job, { limit: 50 });
+  for (const run of recent) {
+    if (
+      run.runId !== params.runId &&
+      isAbandoned(run, now, timeoutMs, marginMs) &&
+      run.leaseRenewedAt
+    ) {
+      if (await deps.history.markAbandoned(run.runId, run.leaseRenewedAt, now, params.runId)) {
+        deps.logger.warn('marked a dead run abandoned', {
+          abandonedRunId: run.runId,
+          leaseRenewedAt: run.leaseRenewedAt,
+        });
+      }
+    }
+  }
+}
+
+async function publish(deps: RunOnceDependencies, summary: RunSummary): Promise<void> {
+  if (!deps.events) return;
+  try {
+    await deps.events.publishRunFinished(summary);
+  } catch (error) {
+    deps.logger.error('could not publish the run-finished event', {
+      error: toAwsCallError('PutEvents', error).message,
+    });
+  }
+}
