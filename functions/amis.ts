@@ -1,5 +1,6 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { createAutoScalingGateway } from '../lib/aws/AutoScalingGateway.ts';
@@ -74,4 +75,5 @@ async function amis(event: unknown, _context: Context): Promise<unknown> {
 
 export const handler = middy(amis)
   .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
+  .use(captureLambdaHandler(runtime.tracer))
   .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));

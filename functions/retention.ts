@@ -1,5 +1,6 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
@@ -52,4 +53,5 @@ async function retention(event: unknown, _context: Context): Promise<unknown> {
 
 export const handler = middy(retention)
   .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
+  .use(captureLambdaHandler(runtime.tracer))
   .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));

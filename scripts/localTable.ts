@@ -41,10 +41,16 @@ export function runHistoryTableDefinition(
     'Split',
     'ImportValue',
   ].map((name) => ({ tag: `!${name}`, resolve: (value: unknown) => ({ [name]: value }) }));
+  type Fragment = { Resources?: { RunHistoryTable?: { Properties?: TableDefinition } } };
   const document = parse(readFileSync(file, 'utf8'), { customTags, logLevel: 'silent' }) as {
-    resources?: { Resources?: { RunHistoryTable?: { Properties?: TableDefinition } } };
+    resources?: Fragment | (Fragment | string)[];
   };
-  const definition = document.resources?.Resources?.RunHistoryTable?.Properties;
+  const fragments = Array.isArray(document.resources) ? document.resources : [document.resources];
+  const definition = fragments
+    .map((fragment) =>
+      typeof fragment === 'object' ? fragment?.Resources?.RunHistoryTable?.Properties : undefined,
+    )
+    .find((found) => found !== undefined);
   if (!definition) throw new Error(`${file} defines no resources.Resources.RunHistoryTable`);
   return definition;
 }

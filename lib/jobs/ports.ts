@@ -12,6 +12,8 @@ export interface LoggerPort {
 /** Counts per run; the handler flushes them as CloudWatch metrics. */
 export interface MetricsPort {
   count(name: string, value: number): void;
+  /** A duration or age, published at once with its own dimensions (e.g. the schedule). */
+  seconds?(name: string, value: number, dimensions?: Readonly<Record<string, string>>): void;
 }
 
 /** A logger that drops everything. */

@@ -12,7 +12,11 @@ import {
 } from '../domain/retentionPlan.ts';
 import { retentionRuleFor } from '../domain/retentionPolicy.ts';
 import { resolveSchedule, scheduleIntervalMs } from '../domain/schedules.ts';
-import { type SnapshotFacts, toRecoveryPoint } from '../domain/snapshotFacts.ts';
+import {
+  effectiveCreatedAt,
+  type SnapshotFacts,
+  toRecoveryPoint,
+} from '../domain/snapshotFacts.ts';
 import { parseBooleanTag, readInstancePolicy, type TagMap } from '../domain/tagPolicy.ts';
 import {
   type ActionJournal,
@@ -88,6 +92,12 @@ export interface RetentionReport {
     readonly blockedGiB: number;
   };
   readonly cap: CapCheck;
+  /**
+   * The dead-man's switch: the age in seconds of the oldest "newest completed snapshot"
+   * across the opted-in volumes of the schedule (published as RecoveryPointAge; the alarm
+   * fires above twice the interval, and when it is missing).
+   */
+  readonly oldestRecoveryPointAgeSeconds?: number;
   readonly volumes: readonly VolumeRetentionResult[];
   readonly error?: ReportedError;
 }
@@ -278,6 +288,18 @@ export async function runRetentionJob(
     }),
   );
 
+  const newestAges = planned
+    .filter(({ lineage }) => !lineage.orphan)
+    .flatMap(({ lineage }) => {
+      const completed = (byVolume.get(lineage.volumeId) ?? [])
+        .filter((snapshot) => snapshot.state === 'completed')
+        .map((snapshot) =>
+          effectiveCreatedAt(snapshot.tags, snapshot.startTime, keys, now).getTime(),
+        );
+      return completed.length > 0 ? [(now.getTime() - Math.max(...completed)) / 1000] : [];
+    });
+  const oldestRecoveryPointAgeSeconds =
+    newestAges.length > 0 ? Math.round(Math.max(...newestAges)) : undefined;
   const all = volumes.flatMap((v) => v.deletions);
   const counts = {
     volumes: volumes.length,
@@ -306,9 +328,15 @@ export async function runRetentionJob(
     endedAt: deps.clock().toISOString(),
     counts,
     cap,
+    ...(oldestRecoveryPointAgeSeconds !== undefined ? { oldestRecoveryPointAgeSeconds } : {}),
     volumes,
     ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
   };
+  if (oldestRecoveryPointAgeSeconds !== undefined) {
+    metrics.seconds?.('RecoveryPointAge', oldestRecoveryPointAgeSeconds, {
+      schedule: schedule.name,
+    });
+  }
   metrics.count('SnapshotsDeleted', counts.deleted);
   metrics.count('SnapshotDeletionsBlocked', counts.blocked);
   metrics.count('SnapshotDeletionsFailed', counts.failed);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
 import { createEc2Client } from '../aws/clients.ts';
 import { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { createRunEventsGateway } from '../aws/RunEventsGateway.ts';
@@ -18,6 +19,8 @@ export interface LambdaRuntime {
   readonly config: SnapkeeperConfig;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** X-Ray tracing of the handler and every AWS client (off outside Lambda). */
+  readonly tracer: Tracer;
   readonly ec2: Ec2Gateway;
   /** Adapts Powertools metrics to the jobs' metrics port. */
   readonly metricsPort: MetricsPort;
@@ -49,7 +52,8 @@ export function createLambdaRuntime(
     serviceName,
     defaultDimensions: { deployment: config.deployment, job: functionName },
   });
-  const ec2 = new Ec2Gateway(createEc2Client(config), {
+  const tracer = new Tracer({ serviceName });
+  const ec2 = new Ec2Gateway(tracer.captureAWSv3Client(createEc2Client(config)), {
     snapshotRateRetryMs: config.snapshotRateRetryMs,
     snapshotRateRetries: config.snapshotRateRetries,
   });
@@ -73,7 +77,16 @@ export function createLambdaRuntime(
     logger,
     metrics,
     ec2,
-    metricsPort: { count: (name, value) => metrics.addMetric(name, MetricUnit.Count, value) },
+    tracer,
+    metricsPort: {
+      count: (name, value) => metrics.addMetric(name, MetricUnit.Count, value),
+      seconds: (name, value, dimensions) => {
+        const single = metrics.singleMetric();
+        for (const [key, dimension] of Object.entries(dimensions ?? {}))
+          single.addDimension(key, dimension);
+        single.addMetric(name, MetricUnit.Seconds, value);
+      },
+    },
     clock,
     newRunId: () => newRunId(clock(), () => randomBytes(4).toString('hex')),
   };
