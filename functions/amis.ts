@@ -51,7 +51,7 @@ async function amis(event: unknown, _context: Context): Promise<unknown> {
           { ...common, ec2: runtime.ec2, images },
         ),
     );
-    return answer(outcome);
+    return answer(outcome, runtime.metricsPort);
   }
   const schedule = resolveSchedule(runtime.config.catalog, invocation.schedule);
   const slot = slotOf(schedule, invocation.scheduledTime, runtime.clock());
@@ -70,7 +70,7 @@ async function amis(event: unknown, _context: Context): Promise<unknown> {
         { ...common, ec2: runtime.ec2, images, autoScaling, recycleBin },
       ),
   );
-  return answer(outcome);
+  return answer(outcome, runtime.metricsPort);
 }
 
 export const handler = middy(amis)

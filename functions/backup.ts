@@ -50,7 +50,7 @@ async function backup(event: unknown, context: Context): Promise<unknown> {
         },
       ),
   );
-  return answer(outcome);
+  return answer(outcome, runtime.metricsPort);
 }
 
 export const handler = middy(backup)

@@ -48,7 +48,7 @@ async function retention(event: unknown, _context: Context): Promise<unknown> {
         },
       ),
   );
-  return answer(outcome);
+  return answer(outcome, runtime.metricsPort);
 }
 
 export const handler = middy(retention)

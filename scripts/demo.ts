@@ -1,36 +1,82 @@
 /**
- * The demo: a small fleet in the local AWS (moto), the `daily` schedule fired through
- * the real Lambda handler, and what it made. Run with `npm run demo`.
+ * The demo: a simulated fortnight of a small fleet in the local AWS (moto). Every day
+ * the schedules fire through the real Lambda handlers (backup, AMIs, retention), with
+ * the clock moved forward; along the way an instance is retired, a slot is delivered
+ * twice, and the run history fills up. Run with `npm run demo`.
  */
-import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import type { BackupReport } from '../lib/jobs/backupJob.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeImagesCommand,
+  DescribeSnapshotsCommand,
+  EC2Client,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import FakeTimers from '@sinonjs/fake-timers';
 import { lambdaContext } from '../test/support/lambdaContext.ts';
 import { deploymentSchedules } from './deploymentSchedules.ts';
+import { history } from './history.ts';
 import { startLocalAws, useLocalAwsEnvironment } from './localAws.ts';
-import { launchFleet, ROOT_DEVICE } from './localFleet.ts';
+import { launchFleet } from './localFleet.ts';
+import { createLocalHistoryTable } from './localTable.ts';
 
 const REGION = 'us-east-1';
+const TABLE = 'snapkeeper-demo-runs';
+const FIRST_DAY = Date.UTC(2026, 10, 9); // Monday 9 November 2026
+const DAYS = 14;
+const bold = (text: string) => `\x1b[1m${text}\x1b[0m`;
+const dim = (text: string) => `\x1b[2m${text}\x1b[0m`;
+
+type Handler = (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
 
 function heading(text: string): void {
-  console.log(`\n\x1b[1m== ${text}\x1b[0m`);
+  console.log(`\n${bold(`== ${text}`)}`);
+}
+
+async function invoke(
+  handler: Handler,
+  event: unknown,
+  name: string,
+): Promise<Record<string, unknown>> {
+  try {
+    return await handler(event, lambdaContext(`snapkeeper-demo-${name}`));
+  } catch (error) {
+    const report = (error as { report?: Record<string, unknown> }).report;
+    return report ?? { status: 'failed', error: { message: (error as Error).message } };
+  }
+}
+
+function counts(report: Record<string, unknown>): Record<string, number> {
+  return (report.counts as Record<string, number> | undefined) ?? {};
 }
 
 async function main(): Promise<void> {
   heading('Starting the local AWS (moto in server mode on a loopback port)');
   const aws = await startLocalAws();
+  const clock = FakeTimers.install({ toFake: ['Date'], now: FIRST_DAY });
   try {
     useLocalAwsEnvironment(aws.endpoint, REGION);
     Object.assign(process.env, {
       DEPLOYMENT: 'demo',
       SCHEDULES: JSON.stringify(deploymentSchedules()),
       COPY_TAGS: 'CostCenter',
+      HISTORY_TABLE: TABLE,
+      LOCAL_TAG_AFTER_CREATE: 'true', // moto answers tags at creation on CreateImage with HTTP 500
+      RECYCLE_BIN_CHECK: 'false', // moto has no Recycle Bin
+      MAX_DELETIONS: '50',
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT',
       POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_TRACE_ENABLED: 'false',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     });
-    console.log(`local AWS at ${aws.endpoint}, region ${REGION}, deployment "demo"`);
+    await createLocalHistoryTable(
+      new DynamoDBClient({ region: REGION, endpoint: aws.endpoint }),
+      TABLE,
+    );
+    console.log(
+      `local AWS at ${aws.endpoint}, region ${REGION}, deployment "demo", history table ${TABLE}`,
+    );
 
-    heading('Creating a small fleet');
+    heading('A small fleet, opted in by tags');
     const ec2 = new EC2Client({ region: REGION, endpoint: aws.endpoint });
     const fleet = await launchFleet(ec2, [
       { name: 'web-1', tags: { 'snapkeeper:backup': 'true', CostCenter: 'shop' } },
@@ -41,7 +87,12 @@ async function main(): Promise<void> {
       },
       {
         name: 'db-1',
-        tags: { 'snapkeeper:backup': 'daily,weekly', 'snapkeeper:retain': 'daily=14,weekly=8' },
+        tags: {
+          'snapkeeper:backup': 'daily,weekly',
+          'snapkeeper:retain': 'daily=5,weekly=4',
+          'snapkeeper:ami': 'daily',
+          'snapkeeper:ami-retain': '3',
+        },
         dataVolumes: [
           { device: '/dev/sdf', sizeGiB: 100 },
           { device: '/dev/sdg', sizeGiB: 200, tags: { 'snapkeeper:skip': 'true' } },
@@ -51,66 +102,158 @@ async function main(): Promise<void> {
       { name: 'legacy-1' },
       { name: 'typo-1', tags: { 'snapkeeper:backup': 'dialy' } },
     ]);
-    const rows = [...fleet.values()].map((i) => ({
-      name: i.name,
-      instance: i.instanceId,
-      volumes: i.volumes.map((v) => `${v.device}(${v.sizeGiB}G)`).join(' '),
-    }));
-    console.table(rows);
-    console.log(
-      'tags: web-1/web-2 snapkeeper:backup=true; db-1 daily,weekly with /dev/sdg tagged snapkeeper:skip=true;\n' +
-        '      batch-1 stopped, daily; legacy-1 untagged; typo-1 snapkeeper:backup=dialy (a typo)',
-    );
-
-    heading('Firing the "daily" schedule through functions/backup.ts');
-    const { handler } = (await import('../functions/backup.ts')) as unknown as {
-      handler: (event: unknown, context: unknown) => Promise<BackupReport>;
-    };
-    const now = new Date();
-    const slot = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), 3));
-    if (slot > now) slot.setUTCDate(slot.getUTCDate() - 1);
-    const event = { schedule: 'daily', scheduledTime: slot.toISOString() };
-    console.log(`event: ${JSON.stringify(event)}`);
-    const report = await handler(event, lambdaContext('snapkeeper-demo-backup'));
-
-    console.log(`run ${report.runId}: status ${report.status}`, report.counts);
-    const made = report.instances.map((r) => ({
-      instance: r.name ?? r.instanceId,
-      outcome: r.outcome,
-      snapshots:
-        r.snapshots
-          ?.map((s) => `${s.deviceName}→${s.snapshotId}${s.unexpected ? ' (!)' : ''}`)
-          .join(' ') ?? '',
-      note:
-        r.error?.message ??
-        r.excludedVolumes?.map((e) => `${e.deviceName}: ${e.reason}`).join('; ') ??
-        '',
-    }));
-    console.table(made);
-    if (report.instances.some((r) => r.snapshots?.some((s) => s.unexpected))) {
+    for (const i of fleet.values()) {
       console.log(
-        '(!) moto ignores ExcludeDataVolumeIds, so it also snapshotted the skipped volume; AWS does not.\n' +
-          '    The request sent the exclusion (asserted in unit tests) and the report flags the extra snapshot.',
+        `  ${i.name.padEnd(9)} ${i.instanceId}  ${i.volumes.map((v) => `${v.device}(${v.sizeGiB}G)`).join(' ')}`,
       );
     }
-
-    heading('The snapshots in EC2, as snapkeeper tagged them');
-    const listed = await ec2.send(
-      new DescribeSnapshotsCommand({
-        OwnerIds: ['self'],
-        Filters: [{ Name: 'tag:snapkeeper:managed', Values: ['true'] }],
-      }),
-    );
-    const first = listed.Snapshots?.find((s) => s.Tags?.some((t) => t.Value === 'web-2'));
     console.log(
-      `${listed.Snapshots?.length ?? 0} managed snapshots. Tags of one (web-2 ${ROOT_DEVICE} or data):`,
+      dim(
+        '  web-1, web-2: snapkeeper:backup=true (daily, keep 7)\n' +
+          '  db-1: daily,weekly with retain daily=5,weekly=4; a daily AMI, keep 3; /dev/sdg tagged snapkeeper:skip=true\n' +
+          '  batch-1: stopped, still backed up daily; legacy-1: untagged; typo-1: snapkeeper:backup=dialy (a typo)',
+      ),
     );
-    console.table(Object.fromEntries((first?.Tags ?? []).map((t) => [t.Key, t.Value])));
+
+    const load = async (name: string) =>
+      ((await import(`../functions/${name}.ts`)) as unknown as { handler: Handler }).handler;
+    const backup = await load('backup');
+    const amis = await load('amis');
+    const retention = await load('retention');
+
+    heading(
+      `A simulated fortnight: ${new Date(FIRST_DAY).toDateString()} to ${new Date(FIRST_DAY + (DAYS - 1) * 86_400_000).toDateString()}`,
+    );
+    console.log(
+      dim('  each day: backup and AMIs at 03:00 UTC (weekly too on Sundays), retention at 04:00'),
+    );
+    for (let day = 0; day < DAYS; day += 1) {
+      const midnight = FIRST_DAY + day * 86_400_000;
+      const date = new Date(midnight);
+      const label = date.toUTCString().slice(0, 11);
+      const sunday = date.getUTCDay() === 0;
+      const slot = new Date(midnight + 3 * 3_600_000).toISOString();
+      const notes: string[] = [];
+
+      if (day === 9) {
+        await ec2.send(
+          new TerminateInstancesCommand({ InstanceIds: [fleet.get('web-2')?.instanceId ?? ''] }),
+        );
+        notes.push('web-2 terminated: its history is now an orphan (last snapshot always kept)');
+      }
+
+      clock.setSystemTime(midnight + 3 * 3_600_000 + 5_000);
+      const daily = await invoke(backup, { schedule: 'daily', scheduledTime: slot }, 'backup');
+      if (day === 4) {
+        const again = await invoke(backup, { schedule: 'daily', scheduledTime: slot }, 'backup');
+        notes.push(
+          `daily slot delivered twice: the second made nothing and answered with run ${String(again.runId)}`,
+        );
+      }
+      const weekly = sunday
+        ? await invoke(
+            backup,
+            { schedule: 'weekly', scheduledTime: new Date(midnight + 4 * 3_600_000).toISOString() },
+            'backup',
+          )
+        : undefined;
+      const images = await invoke(amis, { schedule: 'daily', scheduledTime: slot }, 'amis');
+
+      clock.setSystemTime(midnight + 4 * 3_600_000 + 5_000);
+      const kept = await invoke(
+        retention,
+        { schedule: 'daily', scheduledTime: new Date(midnight + 4 * 3_600_000).toISOString() },
+        'retention',
+      );
+      const keptWeekly = sunday
+        ? await invoke(retention, { schedule: 'weekly' }, 'retention')
+        : undefined;
+
+      const d = counts(daily);
+      const a = counts(images);
+      const r = counts(kept);
+      const w = weekly ? counts(weekly) : undefined;
+      const rw = keptWeekly ? counts(keptWeekly) : undefined;
+      console.log(
+        `  ${label}  backup ${String(daily.status).padEnd(9)} ${String(d.snapshots ?? 0).padStart(2)} snapshots` +
+          `${w ? ` (+${w.snapshots ?? 0} weekly)` : ''}` +
+          ` | AMIs +${a.created ?? 0} -${a.deregistered ?? 0}` +
+          ` | retention deleted ${String((r.deleted ?? 0) + (rw?.deleted ?? 0)).padStart(2)}, kept ${r.kept ?? 0}`,
+      );
+      for (const note of notes) console.log(`             ${dim(`↳ ${note}`)}`);
+    }
+
+    heading('What the fortnight left in EC2');
+    const snapshots =
+      (
+        await ec2.send(
+          new DescribeSnapshotsCommand({
+            OwnerIds: ['self'],
+            Filters: [{ Name: 'tag:snapkeeper:managed', Values: ['true'] }],
+          }),
+        )
+      ).Snapshots ?? [];
+    const now = Date.now();
+    for (const instance of fleet.values()) {
+      for (const volume of instance.volumes) {
+        const own = snapshots.filter((s) => s.VolumeId === volume.volumeId);
+        if (own.length === 0) continue;
+        const bySchedule = new Map<string, number>();
+        let newest = 0;
+        for (const s of own) {
+          const tags = Object.fromEntries((s.Tags ?? []).map((t) => [t.Key, t.Value]));
+          bySchedule.set(
+            tags['snapkeeper:schedule'] ?? '?',
+            (bySchedule.get(tags['snapkeeper:schedule'] ?? '?') ?? 0) + 1,
+          );
+          newest = Math.max(newest, Date.parse(tags['snapkeeper:created-at'] ?? '') || 0);
+        }
+        const ageHours = Math.round((now - newest) / 3_600_000);
+        console.log(
+          `  ${instance.name.padEnd(9)} ${volume.device.padEnd(10)} ${[...bySchedule]
+            .map(([k, v]) => `${v} ${k}`)
+            .join(', ')
+            .padEnd(20)} newest ${ageHours} h old`,
+        );
+      }
+    }
+    const images = (await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? [];
+    console.log(
+      `  AMIs: ${images
+        .map((i) => i.Name)
+        .sort()
+        .join(', ')}`,
+    );
+    console.log(
+      dim(
+        '  (moto ignores ExcludeDataVolumeIds, so it also snapshots db-1 /dev/sdg; AWS does not. The request\n' +
+          '   excludes it (unit tests assert it) and each report flags the extra snapshot as unexpected.)',
+      ),
+    );
+
+    heading('The run history (npm run history -- --since 2d)');
+    console.log(await history(['--since', '2d', '--limit', '8']));
+    heading(
+      `Everything that happened to db-1 (npm run history -- --instance ${fleet.get('db-1')?.instanceId} --since 1d)`,
+    );
+    console.log(
+      await history([
+        '--instance',
+        fleet.get('db-1')?.instanceId ?? '',
+        '--since',
+        '1d',
+        '--limit',
+        '8',
+      ]),
+    );
+
     heading('Done');
     console.log(
-      'untagged legacy-1 got nothing; typo-1 was reported by name and key; the run is "partial" because of it.',
+      'untagged legacy-1 got nothing; typo-1 was reported by key and value in every run (so every daily run is "partial");\n' +
+        'retention kept 7 daily snapshots per volume (5 for db-1), never the held or the newest, and the orphaned web-2 kept its last.',
     );
   } finally {
+    clock.uninstall();
     await aws.stop();
   }
 }

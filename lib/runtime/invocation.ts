@@ -1,5 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { RunFailedError, RunIncompleteError } from '../domain/errors.ts';
+import type { MetricsPort } from '../jobs/ports.ts';
 import type { RunOnceDependencies, RunReportLike, SlotOutcome } from '../jobs/slotRun.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 

@@ -1,0 +1,490 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  actionKeys,
+  expiresAt,
+  FINISHED_STATUSES,
+  HISTORY_INDEXES,
+  isAbandoned,
+  RESUMABLE_STATUSES,
+  runKeys,
+  slotKeys,
+} from '../../../lib/domain/runHistory.ts';
+
+const PROPERTY_RUNS = { numRuns: 300 };
+const STARTED_AT = '2026-11-23T03:00:01.000Z';
+const NOW = new Date('2026-11-23T04:00:00.000Z');
+const TIMEOUT_MS = 900_000;
+const MARGIN_MS = 120_000;
+
+/** Instants over two centuries, written the way the code writes them (toISOString). */
+const instant = fc
+  .date({
+    min: new Date('1990-01-01T00:00:00.000Z'),
+    max: new Date('2190-12-31T23:59:59.999Z'),
+    noInvalidDate: true,
+  })
+  .map((d) => d.toISOString());
+const runId = fc.stringMatching(/^[0-9A-Za-z-]{1,32}$/);
+const resourceId = fc.stringMatching(/^(snap|ami|i|vol)-[0-9a-f]{8,17}$/);
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function leaseAgo(ms: number): string {
+  return new Date(NOW.getTime() - ms).toISOString();
+}
+
+describe('Module: runHistory (the key design)', () => {
+  describe('Function: runKeys', () => {
+    it('keys a run under its id, and indexes it among the latest runs, its job and its schedule by start time', () => {
+      // Act
+      const keys = runKeys({
+        runId: 'r1',
+        deployment: 'prod',
+        job: 'backup',
+        schedule: 'daily',
+        startedAt: STARTED_AT,
+      });
+
+      // Assess
+      expect(keys).toEqual({
+        PK: 'RUN#r1',
+        SK: 'RUN',
+        GSI1PK: 'RUNS#prod',
+        GSI1SK: `${STARTED_AT}#r1`,
+        GSI2PK: 'JOB#prod#backup',
+        GSI2SK: `${STARTED_AT}#r1`,
+        GSI3PK: 'SCHEDULE#prod#daily',
+        GSI3SK: `${STARTED_AT}#r1`,
+      });
+    });
+
+    it('leaves a run that serves no schedule out of the schedule index', () => {
+      // Act
+      const keys = runKeys({ runId: 'r2', deployment: 'prod', job: 'sweep', startedAt: STARTED_AT });
+
+      // Assess
+      expect(keys).toEqual({
+        PK: 'RUN#r2',
+        SK: 'RUN',
+        GSI1PK: 'RUNS#prod',
+        GSI1SK: `${STARTED_AT}#r2`,
+        GSI2PK: 'JOB#prod#sweep',
+        GSI2SK: `${STARTED_AT}#r2`,
+      });
+      expect(keys).not.toHaveProperty('GSI3PK');
+      expect(keys).not.toHaveProperty('GSI3SK');
+    });
+
+    it('keeps deployments apart: the same job of two stages lands in two partitions', () => {
+      // Act
+      const prod = runKeys({ runId: 'r', deployment: 'prod', job: 'backup', startedAt: STARTED_AT });
+      const dev = runKeys({ runId: 'r', deployment: 'dev', job: 'backup', startedAt: STARTED_AT });
+
+      // Assess
+      expect(prod.GSI1PK).not.toBe(dev.GSI1PK);
+      expect(prod.GSI2PK).not.toBe(dev.GSI2PK);
+    });
+
+    it('sorts runs by start time: ISO times sort the same as their keys, whatever the run ids', () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(instant, runId), { minLength: 2, maxLength: 20 }),
+          (runs) => {
+            // Prepare
+            const keyed = runs.map(([startedAt, id]) => ({
+              startedAt,
+              keys: runKeys({
+                runId: id,
+                deployment: 'prod',
+                job: 'backup',
+                schedule: 'daily',
+                startedAt,
+              }),
+            }));
+
+            // Act
+            const byKey = [...keyed].sort((a, b) =>
+              compare(a.keys.GSI1SK ?? '', b.keys.GSI1SK ?? ''),
+            );
+
+            // Assess: key order never contradicts time order, in every index
+            for (let i = 1; i < byKey.length; i += 1) {
+              const earlier = byKey[i - 1];
+              const later = byKey[i];
+              if (!earlier || !later) throw new Error('unreachable');
+              expect(Date.parse(earlier.startedAt)).toBeLessThanOrEqual(
+                Date.parse(later.startedAt),
+              );
+            }
+            for (const { keys } of keyed) {
+              expect(keys.GSI2SK).toBe(keys.GSI1SK);
+              expect(keys.GSI3SK).toBe(keys.GSI1SK);
+            }
+          },
+        ),
+        PROPERTY_RUNS,
+      );
+    });
+  });
+
+  describe('Function: actionKeys', () => {
+    it('keys an action under its run, in sequence, and indexes it by resource, instance and volume', () => {
+      // Act
+      const keys = actionKeys({
+        runId: 'r1',
+        sequence: 3,
+        resourceId: 'snap-1',
+        phase: 'after',
+        at: '2026-11-23T03:00:09.123Z',
+        instanceId: 'i-1',
+        volumeId: 'vol-1',
+      });
+
+      // Assess
+      const sort = '2026-11-23T03:00:09.123Z#r1#000003';
+      expect(keys).toEqual({
+        PK: 'RUN#r1',
+        SK: 'ACTION#000003#snap-1#after',
+        GSI1PK: 'RES#snap-1',
+        GSI1SK: sort,
+        GSI2PK: 'RES#i-1',
+        GSI2SK: sort,
+        GSI3PK: 'RES#vol-1',
+        GSI3SK: sort,
+      });
+    });
+
+    it('indexes an action by its resource only when no instance or volume is given', () => {
+      // Act
+      const keys = actionKeys({
+        runId: 'r1',
+        sequence: 12,
+        resourceId: 'ami-1',
+        phase: 'before',
+        at: STARTED_AT,
+      });
+
+      // Assess
+      expect(keys).toEqual({
+        PK: 'RUN#r1',
+        SK: 'ACTION#000012#ami-1#before',
+        GSI1PK: 'RES#ami-1',
+        GSI1SK: `${STARTED_AT}#r1#000012`,
+      });
+    });
+
+    it('sets the instance index only for an instance other than the resource itself', () => {
+      // Act
+      const onInstance = actionKeys({
+        runId: 'r1',
+        sequence: 1,
+        resourceId: 'i-1',
+        phase: 'after',
+        at: STARTED_AT,
+        instanceId: 'i-1',
+      });
+      const withInstance = actionKeys({
+        runId: 'r1',
+        sequence: 2,
+        resourceId: 'ami-1',
+        phase: 'after',
+        at: STARTED_AT,
+        instanceId: 'i-1',
+      });
+
+      // Assess
+      expect(onInstance).not.toHaveProperty('GSI2PK');
+      expect(onInstance).not.toHaveProperty('GSI2SK');
+      expect(withInstance.GSI2PK).toBe('RES#i-1');
+      expect(withInstance.GSI2SK).toBe(`${STARTED_AT}#r1#000002`);
+      expect(withInstance).not.toHaveProperty('GSI3PK');
+    });
+
+    it('sets the volume index only for a volume other than the resource itself', () => {
+      // Act
+      const onVolume = actionKeys({
+        runId: 'r1',
+        sequence: 1,
+        resourceId: 'vol-1',
+        phase: 'after',
+        at: STARTED_AT,
+        volumeId: 'vol-1',
+      });
+      const withVolume = actionKeys({
+        runId: 'r1',
+        sequence: 2,
+        resourceId: 'snap-1',
+        phase: 'after',
+        at: STARTED_AT,
+        volumeId: 'vol-1',
+      });
+
+      // Assess
+      expect(onVolume).not.toHaveProperty('GSI3PK');
+      expect(onVolume).not.toHaveProperty('GSI3SK');
+      expect(withVolume.GSI3PK).toBe('RES#vol-1');
+      expect(withVolume.GSI3SK).toBe(`${STARTED_AT}#r1#000002`);
+      expect(withVolume).not.toHaveProperty('GSI2PK');
+    });
+
+    it('treats empty instance and volume ids as absent', () => {
+      // Act
+      const keys = actionKeys({
+        runId: 'r1',
+        sequence: 1,
+        resourceId: 'snap-1',
+        phase: 'after',
+        at: STARTED_AT,
+        instanceId: '',
+        volumeId: '',
+      });
+
+      // Assess
+      expect(Object.keys(keys).sort()).toEqual(['GSI1PK', 'GSI1SK', 'PK', 'SK']);
+    });
+
+    it('gives the before and after steps of one action distinct items', () => {
+      // Act
+      const before = actionKeys({
+        runId: 'r1',
+        sequence: 4,
+        resourceId: 'snap-1',
+        phase: 'before',
+        at: STARTED_AT,
+      });
+      const after = actionKeys({
+        runId: 'r1',
+        sequence: 5,
+        resourceId: 'snap-1',
+        phase: 'after',
+        at: STARTED_AT,
+      });
+
+      // Assess
+      expect(`${before.PK}|${before.SK}`).not.toBe(`${after.PK}|${after.SK}`);
+      expect(before.GSI1PK).toBe(after.GSI1PK);
+    });
+
+    it('lists a run’s actions in the order they happened (sequence order), up to 999999', () => {
+      fc.assert(
+        fc.property(
+          fc.uniqueArray(fc.integer({ min: 1, max: 999_999 }), { minLength: 2, maxLength: 30 }),
+          (sequences) => {
+            // Act
+            const sks = sequences.map((sequence) => ({
+              sequence,
+              sk: actionKeys({
+                runId: 'r1',
+                sequence,
+                resourceId: 'snap-1',
+                phase: 'after',
+                at: STARTED_AT,
+              }).SK,
+            }));
+
+            // Assess
+            const bySk = [...sks].sort((a, b) => compare(a.sk, b.sk)).map((s) => s.sequence);
+            expect(bySk).toEqual([...sequences].sort((a, b) => a - b));
+          },
+        ),
+        PROPERTY_RUNS,
+      );
+    });
+
+    it('sorts a resource’s history by time: ISO times sort the same as their keys in every index', () => {
+      fc.assert(
+        fc.property(
+          instant,
+          instant,
+          runId,
+          runId,
+          fc.integer({ min: 1, max: 999_999 }),
+          fc.integer({ min: 1, max: 999_999 }),
+          resourceId,
+          (at1, at2, run1, run2, seq1, seq2, resource) => {
+            fc.pre(at1 !== at2);
+            // Act
+            const first = actionKeys({
+              runId: run1,
+              sequence: seq1,
+              resourceId: resource,
+              phase: 'after',
+              at: at1,
+              instanceId: 'i-0abc',
+              volumeId: 'vol-0abc',
+            });
+            const second = actionKeys({
+              runId: run2,
+              sequence: seq2,
+              resourceId: resource,
+              phase: 'before',
+              at: at2,
+              instanceId: 'i-0abc',
+              volumeId: 'vol-0abc',
+            });
+
+            // Assess
+            const timeOrder = compare(at1, at2) === Math.sign(Date.parse(at1) - Date.parse(at2));
+            expect(timeOrder).toBe(true);
+            const expected = Math.sign(Date.parse(at1) - Date.parse(at2));
+            expect(compare(first.GSI1SK ?? '', second.GSI1SK ?? '')).toBe(expected);
+            expect(compare(first.GSI2SK ?? '', second.GSI2SK ?? '')).toBe(expected);
+            expect(compare(first.GSI3SK ?? '', second.GSI3SK ?? '')).toBe(expected);
+          },
+        ),
+        PROPERTY_RUNS,
+      );
+    });
+  });
+
+  describe('Function: slotKeys', () => {
+    it('keys a slot claim by job, schedule and scheduled time', () => {
+      // Act
+      const keys = slotKeys({ job: 'backup', schedule: 'daily', slot: '2026-11-23T03:00:00Z' });
+
+      // Assess
+      expect(keys).toEqual({ PK: 'SLOT#backup#daily#2026-11-23T03:00:00Z', SK: 'CLAIM' });
+    });
+
+    it('gives each job its own claim on the same slot, and each slot its own claim', () => {
+      // Act
+      const backup = slotKeys({ job: 'backup', schedule: 'daily', slot: '2026-11-23T03:00:00Z' });
+      const retention = slotKeys({
+        job: 'retention',
+        schedule: 'daily',
+        slot: '2026-11-23T03:00:00Z',
+      });
+      const nextDay = slotKeys({ job: 'backup', schedule: 'daily', slot: '2026-11-24T03:00:00Z' });
+
+      // Assess
+      expect(new Set([backup.PK, retention.PK, nextDay.PK]).size).toBe(3);
+    });
+
+    it('is outside every index: claims never show up as runs or resource history', () => {
+      // Act
+      const keys = slotKeys({ job: 'backup', schedule: 'daily', slot: '2026-11-23T03:00:00Z' });
+
+      // Assess
+      expect(Object.keys(keys).sort()).toEqual(['PK', 'SK']);
+    });
+  });
+
+  describe('Constant: HISTORY_INDEXES and the status groups', () => {
+    it('names the three indexes as serverless.yml defines them', () => {
+      expect(HISTORY_INDEXES).toEqual({
+        byRunsOrResource: 'GSI1',
+        byJobOrInstance: 'GSI2',
+        byScheduleOrVolume: 'GSI3',
+      });
+    });
+
+    it('tells finished slots (first report returned) from resumable ones (taken over), never both', () => {
+      expect([...FINISHED_STATUSES].sort()).toEqual(['partial', 'succeeded']);
+      expect([...RESUMABLE_STATUSES].sort()).toEqual(['abandoned', 'failed', 'incomplete']);
+      expect(FINISHED_STATUSES).not.toContain('running');
+      expect(RESUMABLE_STATUSES).not.toContain('running');
+    });
+  });
+
+  describe('Function: expiresAt', () => {
+    it('is the epoch second of the write plus the retention in days', () => {
+      // Act & Assess
+      expect(expiresAt(new Date('2026-01-01T00:00:00Z'), 1)).toBe(1_767_312_000);
+      expect(expiresAt(new Date('2026-01-01T00:00:00Z'), 400)).toBe(1_767_225_600 + 400 * 86_400);
+    });
+
+    it('drops the milliseconds (DynamoDB TTL is in whole seconds)', () => {
+      // Act
+      const ttl = expiresAt(new Date('2026-01-01T00:00:00.999Z'), 400);
+
+      // Assess
+      expect(Number.isInteger(ttl)).toBe(true);
+      expect(ttl).toBe(1_767_225_600 + 34_560_000);
+    });
+
+    it('always lands retentionDays after the write, to the second', () => {
+      fc.assert(
+        fc.property(instant, fc.integer({ min: 1, max: 36_500 }), (at, days) => {
+          // Act
+          const ttl = expiresAt(new Date(at), days);
+
+          // Assess
+          const seconds = Date.parse(at) / 1000;
+          expect(ttl - days * 86_400).toBe(Math.floor(seconds));
+        }),
+        PROPERTY_RUNS,
+      );
+    });
+  });
+
+  describe('Function: isAbandoned', () => {
+    it('calls a running run dead once its lease is older than the timeout plus the margin', () => {
+      // Prepare
+      const run = { status: 'running', leaseRenewedAt: leaseAgo(TIMEOUT_MS + MARGIN_MS + 1) };
+
+      // Act & Assess
+      expect(isAbandoned(run, NOW, TIMEOUT_MS, MARGIN_MS)).toBe(true);
+    });
+
+    it('keeps a running run alive exactly at the boundary', () => {
+      // Prepare
+      const run = { status: 'running', leaseRenewedAt: leaseAgo(TIMEOUT_MS + MARGIN_MS) };
+
+      // Act & Assess
+      expect(isAbandoned(run, NOW, TIMEOUT_MS, MARGIN_MS)).toBe(false);
+    });
+
+    it('keeps a running run with a fresh lease alive, even one older than the timeout alone', () => {
+      // Act & Assess
+      expect(isAbandoned({ status: 'running', leaseRenewedAt: leaseAgo(0) }, NOW, TIMEOUT_MS, MARGIN_MS)).toBe(
+        false,
+      );
+      expect(
+        isAbandoned(
+          { status: 'running', leaseRenewedAt: leaseAgo(TIMEOUT_MS + 1) },
+          NOW,
+          TIMEOUT_MS,
+          MARGIN_MS,
+        ),
+      ).toBe(false);
+    });
+
+    it.each(['succeeded', 'partial', 'failed', 'incomplete', 'abandoned'])(
+      'never calls a %s run abandoned, however old its lease',
+      (status) => {
+        // Prepare
+        const run = { status, leaseRenewedAt: '2020-01-01T00:00:00.000Z' };
+
+        // Act & Assess
+        expect(isAbandoned(run, NOW, TIMEOUT_MS, MARGIN_MS)).toBe(false);
+      },
+    );
+
+    it('never calls a running run without a lease abandoned', () => {
+      // Act & Assess
+      expect(isAbandoned({ status: 'running' }, NOW, TIMEOUT_MS, MARGIN_MS)).toBe(false);
+      expect(isAbandoned({ status: 'running', leaseRenewedAt: undefined }, NOW, 0, 0)).toBe(false);
+    });
+
+    it('agrees with the lease age at every distance from the boundary', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: -86_400_000, max: 86_400_000 }),
+          fc.integer({ min: 1_000, max: 900_000 }),
+          fc.integer({ min: 0, max: 600_000 }),
+          (offset, timeout, margin) => {
+            // Prepare
+            const run = { status: 'running', leaseRenewedAt: leaseAgo(timeout + margin + offset) };
+
+            // Act & Assess
+            expect(isAbandoned(run, NOW, timeout, margin)).toBe(offset > 0);
+          },
+        ),
+        PROPERTY_RUNS,
+      );
+    });
+  });
+});
