@@ -44,7 +44,9 @@ export function slotRunDependencies(
  */
 export function answer<R extends RunReportLike>(
   outcome: SlotOutcome<R>,
+  metrics?: MetricsPort,
 ): R | InProgressAnswer | unknown {
+  if (outcome.kind !== 'ran') metrics?.count('DuplicateDeliveries', 1);
   if (outcome.kind === 'in-progress') {
     return { status: 'in-progress', heldBy: outcome.heldBy, message: outcome.message };
   }
