@@ -63,7 +63,12 @@ describe('Module: runHistory (the key design)', () => {
 
     it('leaves a run that serves no schedule out of the schedule index', () => {
       // Act
-      const keys = runKeys({ runId: 'r2', deployment: 'prod', job: 'sweep', startedAt: STARTED_AT });
+      const keys = runKeys({
+        runId: 'r2',
+        deployment: 'prod',
+        job: 'sweep',
+        startedAt: STARTED_AT,
+      });
 
       // Assess
       expect(keys).toEqual({
@@ -80,7 +85,12 @@ describe('Module: runHistory (the key design)', () => {
 
     it('keeps deployments apart: the same job of two stages lands in two partitions', () => {
       // Act
-      const prod = runKeys({ runId: 'r', deployment: 'prod', job: 'backup', startedAt: STARTED_AT });
+      const prod = runKeys({
+        runId: 'r',
+        deployment: 'prod',
+        job: 'backup',
+        startedAt: STARTED_AT,
+      });
       const dev = runKeys({ runId: 'r', deployment: 'dev', job: 'backup', startedAt: STARTED_AT });
 
       // Assess
@@ -90,41 +100,36 @@ describe('Module: runHistory (the key design)', () => {
 
     it('sorts runs by start time: ISO times sort the same as their keys, whatever the run ids', () => {
       fc.assert(
-        fc.property(
-          fc.array(fc.tuple(instant, runId), { minLength: 2, maxLength: 20 }),
-          (runs) => {
-            // Prepare
-            const keyed = runs.map(([startedAt, id]) => ({
+        fc.property(fc.array(fc.tuple(instant, runId), { minLength: 2, maxLength: 20 }), (runs) => {
+          // Prepare
+          const keyed = runs.map(([startedAt, id]) => ({
+            startedAt,
+            keys: runKeys({
+              runId: id,
+              deployment: 'prod',
+              job: 'backup',
+              schedule: 'daily',
               startedAt,
-              keys: runKeys({
-                runId: id,
-                deployment: 'prod',
-                job: 'backup',
-                schedule: 'daily',
-                startedAt,
-              }),
-            }));
+            }),
+          }));
 
-            // Act
-            const byKey = [...keyed].sort((a, b) =>
-              compare(a.keys.GSI1SK ?? '', b.keys.GSI1SK ?? ''),
-            );
+          // Act
+          const byKey = [...keyed].sort((a, b) =>
+            compare(a.keys.GSI1SK ?? '', b.keys.GSI1SK ?? ''),
+          );
 
-            // Assess: key order never contradicts time order, in every index
-            for (let i = 1; i < byKey.length; i += 1) {
-              const earlier = byKey[i - 1];
-              const later = byKey[i];
-              if (!earlier || !later) throw new Error('unreachable');
-              expect(Date.parse(earlier.startedAt)).toBeLessThanOrEqual(
-                Date.parse(later.startedAt),
-              );
-            }
-            for (const { keys } of keyed) {
-              expect(keys.GSI2SK).toBe(keys.GSI1SK);
-              expect(keys.GSI3SK).toBe(keys.GSI1SK);
-            }
-          },
-        ),
+          // Assess: key order never contradicts time order, in every index
+          for (let i = 1; i < byKey.length; i += 1) {
+            const earlier = byKey[i - 1];
+            const later = byKey[i];
+            if (!earlier || !later) throw new Error('unreachable');
+            expect(Date.parse(earlier.startedAt)).toBeLessThanOrEqual(Date.parse(later.startedAt));
+          }
+          for (const { keys } of keyed) {
+            expect(keys.GSI2SK).toBe(keys.GSI1SK);
+            expect(keys.GSI3SK).toBe(keys.GSI1SK);
+          }
+        }),
         PROPERTY_RUNS,
       );
     });
@@ -439,9 +444,9 @@ describe('Module: runHistory (the key design)', () => {
 
     it('keeps a running run with a fresh lease alive, even one older than the timeout alone', () => {
       // Act & Assess
-      expect(isAbandoned({ status: 'running', leaseRenewedAt: leaseAgo(0) }, NOW, TIMEOUT_MS, MARGIN_MS)).toBe(
-        false,
-      );
+      expect(
+        isAbandoned({ status: 'running', leaseRenewedAt: leaseAgo(0) }, NOW, TIMEOUT_MS, MARGIN_MS),
+      ).toBe(false);
       expect(
         isAbandoned(
           { status: 'running', leaseRenewedAt: leaseAgo(TIMEOUT_MS + 1) },
