@@ -41,8 +41,306 @@ function logicalId(name) {
   return name.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '');
 }
 
+const FUNCTIONS = { backup: 'Backup', retention: 'Retention', amis: 'Amis' };
+const functionArn = (fn) => ({ 'Fn::GetAtt': [`${FUNCTIONS[fn]}LambdaFunction`, 'Arn'] });
+
+// EventBridge Scheduler schedules, written as CloudFormation resources because osls's
+// `method: scheduler` can express neither a retry policy, nor a dead-letter queue, nor an
+// invoke role of their own: flexible window off, the input the handlers expect.
+async function scheduleResources({ resolveVariable }) {
+  const list = await schedules(resolveVariable);
+  const sweepCron = await resolveVariable('self:custom.sweepCron');
+  const resources = {
+    ScheduleGroup: {
+      Type: 'AWS::Scheduler::ScheduleGroup',
+      Properties: { Name: '${self:service}-${sls:stage}' },
+    },
+    SchedulesDeadLetterQueue: {
+      Type: 'AWS::SQS::Queue',
+      Properties: {
+        QueueName: '${self:service}-${sls:stage}-undelivered-schedules',
+        MessageRetentionPeriod: 1209600,
+        SqsManagedSseEnabled: true,
+      },
+    },
+    SchedulesDeadLetterQueuePolicy: {
+      Type: 'AWS::SQS::QueuePolicy',
+      Properties: {
+        Queues: [{ Ref: 'SchedulesDeadLetterQueue' }],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Sid: 'SchedulerSendsUndelivered',
+              Effect: 'Allow',
+              Principal: { Service: 'scheduler.amazonaws.com' },
+              Action: 'sqs:SendMessage',
+              Resource: { 'Fn::GetAtt': ['SchedulesDeadLetterQueue', 'Arn'] },
+              Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+            },
+          ],
+        },
+      },
+    },
+    SchedulesDeadLetterAlarm: {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: '${self:service}-${sls:stage}-undelivered-schedules',
+        AlarmDescription: 'A schedule could not invoke its function after its retries',
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['SchedulesDeadLetterQueue', 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: 'AlertsTopic' }],
+      },
+    },
+    SchedulerInvokeRole: {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        RoleName: '${self:service}-${sls:stage}-${aws:region}-scheduler',
+        AssumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'scheduler.amazonaws.com' },
+              Action: 'sts:AssumeRole',
+              Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+            },
+          ],
+        },
+        Policies: [
+          {
+            PolicyName: 'invoke-snapkeeper',
+            PolicyDocument: {
+              Version: '2012-10-17',
+              Statement: [
+                { Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: Object.keys(FUNCTIONS).map(functionArn) },
+                {
+                  Effect: 'Allow',
+                  Action: 'sqs:SendMessage',
+                  Resource: { 'Fn::GetAtt': ['SchedulesDeadLetterQueue', 'Arn'] },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    },
+  };
+  const schedule = (id, name, fn, cron, timezone, input, description) => {
+    resources[id] = {
+      Type: 'AWS::Scheduler::Schedule',
+      Properties: {
+        Name: name,
+        GroupName: { Ref: 'ScheduleGroup' },
+        Description: description,
+        ScheduleExpression: cron,
+        ScheduleExpressionTimezone: timezone || 'UTC',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        State: 'ENABLED',
+        Target: {
+          Arn: functionArn(fn),
+          RoleArn: { 'Fn::GetAtt': ['SchedulerInvokeRole', 'Arn'] },
+          Input: JSON.stringify(input),
+          // Scheduler retries a delivery it could not make for up to a day; the slot
+          // claim in the run history makes a late or repeated delivery run once.
+          RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': ['SchedulesDeadLetterQueue', 'Arn'] } },
+        },
+      },
+    };
+  };
+  for (const s of list) {
+    const input = { schedule: s.name, scheduledTime: '<aws.scheduler.scheduled-time>' };
+    const id = logicalId(s.name);
+    schedule(`Backup${id}Schedule`, `backup-${s.name}`, 'backup', s.cron, s.timezone, input, `snapkeeper ${s.name} backup`);
+    schedule(`Amis${id}Schedule`, `amis-${s.name}`, 'amis', s.cron, s.timezone, input, `snapkeeper ${s.name} AMIs: create, then retire`);
+    schedule(`Retention${id}Schedule`, `retention-${s.name}`, 'retention', retentionCron(s), s.timezone, input, `snapkeeper ${s.name} retention`);
+  }
+  schedule('SweepSchedule', 'amis-sweep', 'amis', sweepCron, 'UTC', { sweep: true }, 'snapkeeper orphan sweep');
+  return { Resources: resources };
+}
+
+// Least privilege: each function gets its own role with only the calls it makes.
+const STATEMENTS = {
+  describeFleet: (actions) => ({ Sid: 'DescribeOnly', Effect: 'Allow', Action: actions, Resource: '*' }),
+  createSnapshotSets: [
+    {
+      Sid: 'CreateManagedSnapshotSets',
+      Effect: 'Allow',
+      Action: 'ec2:CreateSnapshots',
+      Resource: 'arn:aws:ec2:*::snapshot/*',
+      Condition: {
+        StringEquals: {
+          'aws:RequestTag/snapkeeper:managed': 'true',
+          'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
+        },
+      },
+    },
+    {
+      Sid: 'CreateSnapshotSetsFromInstances',
+      Effect: 'Allow',
+      Action: 'ec2:CreateSnapshots',
+      Resource: ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*'],
+    },
+  ],
+  createImages: [
+    {
+      Sid: 'CreateManagedImages',
+      Effect: 'Allow',
+      Action: 'ec2:CreateImage',
+      Resource: ['arn:aws:ec2:*::image/*', 'arn:aws:ec2:*::snapshot/*'],
+      Condition: {
+        StringEquals: {
+          'aws:RequestTag/snapkeeper:managed': 'true',
+          'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
+        },
+      },
+    },
+    { Sid: 'CreateImagesFromInstances', Effect: 'Allow', Action: 'ec2:CreateImage', Resource: 'arn:aws:ec2:*:*:instance/*' },
+  ],
+  tagAtCreation: (createActions, resources) => ({
+    Sid: 'TagOnlyAtCreation',
+    Effect: 'Allow',
+    Action: 'ec2:CreateTags',
+    Resource: resources,
+    Condition: { StringEquals: { 'ec2:CreateAction': createActions } },
+  }),
+  deleteManagedSnapshots: {
+    Sid: 'DeleteOnlyOwnManagedSnapshots',
+    Effect: 'Allow',
+    Action: 'ec2:DeleteSnapshot',
+    Resource: 'arn:aws:ec2:*::snapshot/*',
+    Condition: {
+      StringEquals: {
+        'aws:ResourceTag/snapkeeper:managed': 'true',
+        'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
+      },
+    },
+  },
+  deregisterManagedImages: {
+    Sid: 'DeregisterOnlyOwnManagedImages',
+    Effect: 'Allow',
+    Action: 'ec2:DeregisterImage',
+    Resource: 'arn:aws:ec2:*::image/*',
+    Condition: {
+      StringEquals: {
+        'aws:ResourceTag/snapkeeper:managed': 'true',
+        'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
+      },
+    },
+  },
+  neverPublic: {
+    Sid: 'NeverMakeAnythingPublic',
+    Effect: 'Deny',
+    Action: ['ec2:ModifySnapshotAttribute', 'ec2:ModifyImageAttribute'],
+    Resource: '*',
+    Condition: { StringEquals: { 'ec2:Add/group': 'all' } },
+  },
+  runHistory: {
+    Sid: 'RunHistoryTableOnly',
+    Effect: 'Allow',
+    Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+    Resource: [
+      { 'Fn::GetAtt': ['RunHistoryTable', 'Arn'] },
+      { 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['RunHistoryTable', 'Arn'] }, 'index', '*']] },
+    ],
+  },
+  runEvents: {
+    Sid: 'PublishRunEventsOnDefaultBus',
+    Effect: 'Allow',
+    Action: 'events:PutEvents',
+    Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default' },
+  },
+  failureDestination: {
+    Sid: 'SendFailedInvocations',
+    Effect: 'Allow',
+    Action: 'sqs:SendMessage',
+    Resource: { 'Fn::GetAtt': ['FailedInvocationsQueue', 'Arn'] },
+  },
+  tracing: { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
+  logs: (fn) => ({
+    Sid: 'OwnLogGroup',
+    Effect: 'Allow',
+    Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    Resource: {
+      'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/\${self:service}-\${sls:stage}-${fn}:*`,
+    },
+  }),
+};
+
+function functionRoles() {
+  const common = (fn) => [
+    STATEMENTS.logs(fn),
+    STATEMENTS.tracing,
+    STATEMENTS.runHistory,
+    STATEMENTS.runEvents,
+    STATEMENTS.failureDestination,
+    STATEMENTS.neverPublic,
+  ];
+  const statements = {
+    backup: [
+      STATEMENTS.describeFleet(['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots']),
+      ...STATEMENTS.createSnapshotSets,
+      STATEMENTS.tagAtCreation(['CreateSnapshots'], 'arn:aws:ec2:*::snapshot/*'),
+      // Only to remove the extra copy of a duplicate set for a slot.
+      STATEMENTS.deleteManagedSnapshots,
+    ],
+    retention: [
+      STATEMENTS.describeFleet(['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots', 'ec2:DescribeImages']),
+      STATEMENTS.deleteManagedSnapshots,
+    ],
+    amis: [
+      STATEMENTS.describeFleet([
+        'ec2:DescribeInstances',
+        'ec2:DescribeSnapshots',
+        'ec2:DescribeImages',
+        'ec2:DescribeLaunchTemplates',
+        'ec2:DescribeLaunchTemplateVersions',
+        'ec2:ListImagesInRecycleBin',
+        'autoscaling:DescribeAutoScalingGroups',
+        'autoscaling:DescribeLaunchConfigurations',
+        'rbin:ListRules',
+        'rbin:GetRule',
+      ]),
+      ...STATEMENTS.createImages,
+      STATEMENTS.tagAtCreation(['CreateImage'], ['arn:aws:ec2:*::image/*', 'arn:aws:ec2:*::snapshot/*']),
+      STATEMENTS.deregisterManagedImages,
+      STATEMENTS.deleteManagedSnapshots,
+    ],
+  };
+  const resources = {};
+  for (const [fn, logical] of Object.entries(FUNCTIONS)) {
+    resources[`${logical}Role`] = {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        RoleName: `\${self:service}-\${sls:stage}-\${aws:region}-${fn}`,
+        AssumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        },
+        Policies: [
+          {
+            PolicyName: `snapkeeper-${fn}`,
+            PolicyDocument: { Version: '2012-10-17', Statement: [...statements[fn], ...common(fn)] },
+          },
+        ],
+      },
+    };
+  }
+  return { Resources: resources };
+}
+
 module.exports = {
   intervalSeconds,
+  scheduleResources,
+  functionRoles: async () => functionRoles(),
   // Dead-man's switch: one alarm per schedule on the age of the oldest "newest recovery
   // point", above twice the interval, missing data treated as breaching (nothing ran).
   recoveryPointAlarms: async ({ resolveVariable }) => {

@@ -12,6 +12,8 @@ echo "== typecheck (tsc)"
 npx --no-install tsc --noEmit -p tsconfig.json || status=1
 echo "== lint (biome)"
 npx --no-install biome check . || status=1
+echo "== package the stack and lint its template (osls, cfn-lint)"
+bash scripts/package.sh >/dev/null || { echo "packaging failed"; status=1; }
 echo "== tests (vitest)"
 rm -f reports/vitest.json
 npx --no-install vitest run "$@" || status=1

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Packages the stack without credentials (osls + serverless-esbuild) and validates the
+# CloudFormation template with cfn-lint, failing on errors.
+# Usage: npm run package [-- --stage prod --region eu-west-1]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+stage=ci
+region=us-east-1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage="$2"; shift 2 ;;
+    --region) region="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+npx --no-install osls package --stage "$stage" --region "$region"
+.venv-aws/bin/cfn-lint --non-zero-exit-code error .serverless/cloudformation-template-update-stack.json
+echo "package: .serverless/cloudformation-template-update-stack.json (stage $stage, region $region) passes cfn-lint"
