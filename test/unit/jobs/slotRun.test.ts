@@ -793,6 +793,41 @@ describe('Function: runOnce', () => {
     });
   });
 
+  describe('given a run that serves no slot (an operator run from the console)', () => {
+    it('never claims a slot, and records and announces the run with who asked for it', async () => {
+      // Prepare
+      const { history, events, deps } = harness();
+      const { work, contexts } = recordingWork();
+
+      // Act
+      const outcome = await runOnce(
+        params({
+          trigger: 'console',
+          schedule: undefined,
+          slot: undefined,
+          requestedBy: 'arn:aws:iam::123456789012:user/ops',
+        }),
+        deps,
+        work,
+      );
+
+      // Assess
+      expect(outcome.kind).toBe('ran');
+      expect(history.calls.some((c) => c.startsWith('claimSlot'))).toBe(false);
+      expect(history.claims.size).toBe(0);
+      expect(contexts[0]).toMatchObject({ trigger: 'console', resuming: false });
+      expect(history.run('run-new')).toMatchObject({
+        trigger: 'console',
+        requestedBy: 'arn:aws:iam::123456789012:user/ops',
+        status: 'succeeded',
+      });
+      expect(events.published[0]).toMatchObject({
+        trigger: 'console',
+        requestedBy: 'arn:aws:iam::123456789012:user/ops',
+      });
+    });
+  });
+
   describe('given a history that cannot be written', () => {
     const unavailable = () =>
       Object.assign(new Error('Requested resource not found'), {
@@ -929,6 +964,26 @@ describe('Function: runOnce', () => {
       expect(renewedDuringWork).toBe(5);
       expect(history.renewals.length).toBe(renewedDuringWork);
       expect(history.renewals.every((r) => r.runId === 'run-new' && r.at === NOW)).toBe(true);
+    });
+
+    it('stops being renewed when the work throws', async () => {
+      // Prepare
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+      const { history, deps } = harness({ leaseRenewMs: 20 });
+
+      // Act
+      await expect(
+        runOnce(params(), deps, async () => {
+          await vi.advanceTimersByTimeAsync(40);
+          throw new Error('describe failed');
+        }),
+      ).rejects.toThrow('describe failed');
+      const renewedDuringWork = history.renewals.length;
+      await vi.advanceTimersByTimeAsync(200);
+
+      // Assess
+      expect(renewedDuringWork).toBe(2);
+      expect(history.renewals).toHaveLength(renewedDuringWork);
     });
 
     it('is renewed with a real timer too, and a failing renewal does not fail the run', async () => {
