@@ -457,7 +457,8 @@ export class RunHistoryGateway {
             : `${prefix}PK = :pk`,
           ExpressionAttributeValues: {
             ':pk': partition,
-            ...(options.since ? { ':since': options.since } : {}),
+            // Keys hold times to the millisecond: normalise so "…:00Z" keeps "…:00.500Z".
+            ...(options.since ? { ':since': new Date(options.since).toISOString() } : {}),
           },
           ScanIndexForward: false,
         },

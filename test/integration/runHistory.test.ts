@@ -411,7 +411,8 @@ describe('Run history and exactly-once slots: functions/backup.ts against the lo
         since: '2026-11-16T00:00:00Z',
       });
 
-      // Assess: "only items at or after it"
+      // Assess: QueryOptions.since promises "only items at or after it"; sort keys hold
+      // toISOString times (with milliseconds), so the bound must compare as a time.
       expect(found.map((a) => a.at)).toEqual(['2026-11-16T00:00:00.500Z']);
     });
 

@@ -1,0 +1,299 @@
+import {
+  AttachVolumeCommand,
+  CreateTagsCommand,
+  CreateVolumeCommand,
+  DeleteVolumeCommand,
+  DescribeInstancesCommand,
+  DescribeVolumesCommand,
+  type EC2Client,
+  type Instance,
+  RegisterImageCommand,
+  RunInstancesCommand,
+  type VolumeType,
+} from '@aws-sdk/client-ec2';
+import type { Tag } from '../domain/backupPlan.ts';
+import { SnapkeeperError } from '../domain/errors.ts';
+import type { TagMap } from '../domain/tagPolicy.ts';
+import { toTagMap } from './Ec2Gateway.ts';
+import { awsErrorCode, toAwsCallError } from './errors.ts';
+
+/** An instance id that does not exist (or is malformed), named for the operator. */
+export class UnknownResourceError extends SnapkeeperError {
+  public readonly resourceId: string;
+
+  public constructor(kind: string, resourceId: string, options?: ErrorOptions) {
+    super(`${kind} ${resourceId} does not exist in this account and region`, options);
+    this.name = 'UnknownResourceError';
+    this.resourceId = resourceId;
+  }
+}
+
+/** Everything a restore or duplicate needs to know of an instance. */
+export interface InstanceDetails {
+  readonly instanceId: string;
+  readonly state: string;
+  readonly availabilityZone?: string | undefined;
+  readonly instanceType?: string | undefined;
+  readonly subnetId?: string | undefined;
+  readonly securityGroupIds: readonly string[];
+  readonly keyName?: string | undefined;
+  readonly imageId?: string | undefined;
+  readonly rootDeviceName?: string | undefined;
+  readonly tags: TagMap;
+  readonly volumes: readonly { volumeId: string; deviceName: string }[];
+}
+
+/** A volume as a restore sees it. */
+export interface VolumeDetails {
+  readonly volumeId: string;
+  readonly availabilityZone?: string | undefined;
+  readonly sizeGiB?: number | undefined;
+  readonly volumeType?: string | undefined;
+  readonly state: string;
+  readonly attachments: readonly { instanceId: string; device: string }[];
+}
+
+/**
+ * The EC2 calls of restores and duplicates: describe by id (unknown ids become
+ * {@link UnknownResourceError}), create, wait for, attach and delete volumes, register
+ * images and launch instances, all tagged at creation.
+ *
+ * @example
+ * const restore = new Ec2RestoreGateway(ec2Client);
+ */
+export class Ec2RestoreGateway {
+  readonly #client: EC2Client;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  public constructor(client: EC2Client, sleep?: (ms: number) => Promise<void>) {
+    this.#client = client;
+    this.#sleep = sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** One instance, in any state. */
+  public async describeInstance(instanceId: string): Promise<InstanceDetails> {
+    try {
+      const response = await this.#client.send(
+        new DescribeInstancesCommand({ InstanceIds: [instanceId] }),
+      );
+      const instance = response.Reservations?.[0]?.Instances?.[0];
+      if (!instance) throw new UnknownResourceError('instance', instanceId);
+      return toDetails(instance);
+    } catch (error) {
+      if (error instanceof UnknownResourceError) throw error;
+      if (/^InvalidInstanceID\./.test(awsErrorCode(error))) {
+        throw new UnknownResourceError('instance', instanceId, { cause: error });
+      }
+      throw toAwsCallError('DescribeInstances', error);
+    }
+  }
+
+  /** One volume, or undefined when it no longer exists. */
+  public async describeVolume(volumeId: string): Promise<VolumeDetails | undefined> {
+    try {
+      const response = await this.#client.send(
+        new DescribeVolumesCommand({ Filters: [{ Name: 'volume-id', Values: [volumeId] }] }),
+      );
+      const volume = response.Volumes?.[0];
+      if (!volume?.VolumeId) return undefined;
+      return {
+        volumeId: volume.VolumeId,
+        availabilityZone: volume.AvailabilityZone,
+        sizeGiB: volume.Size,
+        volumeType: volume.VolumeType,
+        state: volume.State ?? 'unknown',
+        attachments: (volume.Attachments ?? []).flatMap((a) =>
+          a.InstanceId && a.Device ? [{ instanceId: a.InstanceId, device: a.Device }] : [],
+        ),
+      };
+    } catch (error) {
+      throw toAwsCallError('DescribeVolumes', error);
+    }
+  }
+
+  /** Creates a volume from a snapshot, tagged at creation. */
+  public async createVolume(request: {
+    snapshotId: string;
+    availabilityZone: string;
+    volumeType: string;
+    sizeGiB: number;
+    iops?: number | undefined;
+    kmsKeyId?: string | undefined;
+    tags: readonly Tag[];
+  }): Promise<string> {
+    try {
+      const response = await this.#client.send(
+        new CreateVolumeCommand({
+          SnapshotId: request.snapshotId,
+          AvailabilityZone: request.availabilityZone,
+          VolumeType: request.volumeType as VolumeType,
+          Size: request.sizeGiB,
+          ...(request.iops ? { Iops: request.iops } : {}),
+          ...(request.kmsKeyId ? { Encrypted: true, KmsKeyId: request.kmsKeyId } : {}),
+          TagSpecifications: [
+            { ResourceType: 'volume', Tags: request.tags.map((t) => ({ ...t })) },
+          ],
+        }),
+      );
+      if (!response.VolumeId) throw new Error('CreateVolume returned no VolumeId');
+      return response.VolumeId;
+    } catch (error) {
+      throw toAwsCallError('CreateVolume', error);
+    }
+  }
+
+  /**
+   * Waits until a volume is `available` (or `in-use`), polling with back-off, at most
+   * `timeoutMs`.
+   *
+   * @returns the milliseconds waited.
+   */
+  public async waitForVolume(
+    volumeId: string,
+    timeoutMs: number,
+    clock: () => number = Date.now,
+  ): Promise<number> {
+    const start = clock();
+    let delay = 500;
+    for (;;) {
+      const volume = await this.describeVolume(volumeId);
+      if (volume && (volume.state === 'available' || volume.state === 'in-use'))
+        return clock() - start;
+      if (volume?.state === 'error')
+        throw new SnapkeeperError(`volume ${volumeId} went into state error`);
+      if (clock() - start > timeoutMs) {
+        throw new SnapkeeperError(
+          `volume ${volumeId} not available after ${Math.round(timeoutMs / 1000)} s (state ${volume?.state ?? 'missing'})`,
+        );
+      }
+      await this.#sleep(delay);
+      delay = Math.min(delay * 2, 5_000);
+    }
+  }
+
+  /** Attaches a volume to an instance at a device. */
+  public async attachVolume(volumeId: string, instanceId: string, device: string): Promise<void> {
+    try {
+      await this.#client.send(
+        new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: device }),
+      );
+    } catch (error) {
+      throw toAwsCallError('AttachVolume', error);
+    }
+  }
+
+  /** Deletes a volume (the restore drill's). */
+  public async deleteVolume(volumeId: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
+    } catch (error) {
+      throw toAwsCallError('DeleteVolume', error);
+    }
+  }
+
+  /**
+   * Registers an AMI from snapshots, tagged at creation (or right after, on the local AWS).
+   */
+  public async registerImage(
+    request: {
+      name: string;
+      description: string;
+      rootDeviceName: string;
+      mappings: readonly {
+        deviceName: string;
+        snapshotId: string;
+        volumeType?: string | undefined;
+      }[];
+      tags: readonly Tag[];
+    },
+    tagAfterCreate = false,
+  ): Promise<string> {
+    const tags = request.tags.map((t) => ({ ...t }));
+    try {
+      const response = await this.#client.send(
+        new RegisterImageCommand({
+          Name: request.name,
+          Description: request.description,
+          RootDeviceName: request.rootDeviceName,
+          Architecture: 'x86_64',
+          VirtualizationType: 'hvm',
+          EnaSupport: true,
+          BlockDeviceMappings: request.mappings.map((m) => ({
+            DeviceName: m.deviceName,
+            Ebs: {
+              SnapshotId: m.snapshotId,
+              VolumeType: (m.volumeType ?? 'gp3') as VolumeType,
+              DeleteOnTermination: true,
+            },
+          })),
+          ...(tagAfterCreate ? {} : { TagSpecifications: [{ ResourceType: 'image', Tags: tags }] }),
+        }),
+      );
+      if (!response.ImageId) throw new Error('RegisterImage returned no ImageId');
+      if (tagAfterCreate)
+        await this.#client.send(
+          new CreateTagsCommand({ Resources: [response.ImageId], Tags: tags }),
+        );
+      return response.ImageId;
+    } catch (error) {
+      throw toAwsCallError('RegisterImage', error);
+    }
+  }
+
+  /** Launches one instance, tagged at creation. */
+  public async runInstance(request: {
+    imageId: string;
+    instanceType: string;
+    subnetId?: string | undefined;
+    securityGroupIds: readonly string[];
+    keyName?: string | undefined;
+    tags: readonly Tag[];
+  }): Promise<string> {
+    try {
+      const response = await this.#client.send(
+        new RunInstancesCommand({
+          ImageId: request.imageId,
+          InstanceType: request.instanceType as never,
+          MinCount: 1,
+          MaxCount: 1,
+          ...(request.subnetId ? { SubnetId: request.subnetId } : {}),
+          ...(request.securityGroupIds.length > 0
+            ? { SecurityGroupIds: [...request.securityGroupIds] }
+            : {}),
+          ...(request.keyName ? { KeyName: request.keyName } : {}),
+          TagSpecifications: [
+            { ResourceType: 'instance', Tags: request.tags.map((t) => ({ ...t })) },
+            { ResourceType: 'volume', Tags: request.tags.map((t) => ({ ...t })) },
+          ],
+        }),
+      );
+      const id = response.Instances?.[0]?.InstanceId;
+      if (!id) throw new Error('RunInstances returned no instance');
+      return id;
+    } catch (error) {
+      throw toAwsCallError('RunInstances', error);
+    }
+  }
+}
+
+function toDetails(instance: Instance): InstanceDetails {
+  return {
+    instanceId: instance.InstanceId ?? '',
+    state: instance.State?.Name ?? 'unknown',
+    availabilityZone: instance.Placement?.AvailabilityZone,
+    instanceType: instance.InstanceType,
+    subnetId: instance.SubnetId,
+    securityGroupIds: (instance.SecurityGroups ?? []).flatMap((g) =>
+      g.GroupId ? [g.GroupId] : [],
+    ),
+    keyName: instance.KeyName,
+    imageId: instance.ImageId,
+    rootDeviceName: instance.RootDeviceName,
+    tags: toTagMap(instance.Tags),
+    volumes: (instance.BlockDeviceMappings ?? []).flatMap((m) =>
+      m.DeviceName && m.Ebs?.VolumeId
+        ? [{ volumeId: m.Ebs.VolumeId, deviceName: m.DeviceName }]
+        : [],
+    ),
+  };
+}
