@@ -109,6 +109,42 @@ export class Ec2Gateway {
   }
 
   /**
+   * Streams the given instances (not terminated), whatever their tags. Unknown ids are
+   * simply absent (a filter, not `InstanceIds`, so one bad id does not fail them all).
+   *
+   * @example
+   * for await (const i of gateway.listInstancesByIds(['i-0abc'])) console.log(i.state);
+   */
+  public async *listInstancesByIds(
+    instanceIds: readonly string[],
+    states: readonly string[] = ['pending', 'running', 'stopping', 'stopped'],
+  ): AsyncGenerator<InstanceFacts> {
+    try {
+      for (let i = 0; i < instanceIds.length; i += 200) {
+        const pages = paginateDescribeInstances(
+          { client: this.#client, pageSize: DESCRIBE_PAGE_SIZE },
+          {
+            Filters: [
+              { Name: 'instance-id', Values: instanceIds.slice(i, i + 200) },
+              { Name: 'instance-state-name', Values: [...states] },
+            ],
+          },
+        );
+        for await (const page of pages) {
+          for (const reservation of page.Reservations ?? []) {
+            for (const instance of reservation.Instances ?? []) {
+              const facts = toInstanceFacts(instance);
+              if (facts) yield facts;
+            }
+          }
+        }
+      }
+    } catch (error) {
+      throw toAwsCallError('DescribeInstances', error);
+    }
+  }
+
+  /**
    * The tags of every volume that carries a tag key, by volume id: one paginated
    * describe per run, never one per volume.
    *

@@ -48,6 +48,10 @@ export interface SnapkeeperConfig {
   readonly duplicateWaitMs: number;
   /** Publish `Snapkeeper Run Finished` on this EventBridge bus; off when empty. */
   readonly eventBusName?: string | undefined;
+  /** Days console backups of named instances (schedule `manual`) are kept. */
+  readonly manualRetainDays: number;
+  /** How long a restore waits for its volume to become available. */
+  readonly restoreWaitMs: number;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
   /** Custom endpoint (the local AWS); undefined in production. */
@@ -158,6 +162,8 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     duplicateWaitMs: integer(env, 'DUPLICATE_WAIT_SECONDS', 10, 0, 300) * 1000,
     eventBusName:
       env.EVENT_BUS_NAME === undefined ? 'default' : env.EVENT_BUS_NAME.trim() || undefined,
+    manualRetainDays: integer(env, 'MANUAL_RETAIN_DAYS', 30, 1, 36_500),
+    restoreWaitMs: integer(env, 'RESTORE_WAIT_SECONDS', 600, 1, 840) * 1000,
     dryRun: boolean(env, 'DRY_RUN', false),
     ...(endpoint ? { endpoint } : {}),
   };

@@ -326,3 +326,38 @@ export function slotOf(
   const time = scheduledTime ?? previousFireTime(schedule, now);
   return `${time.toISOString().slice(0, 19)}Z`;
 }
+
+/** The schedule name console backups of named instances carry. */
+export const MANUAL_SCHEDULE = 'manual';
+
+/**
+ * The pseudo-schedule of console backups of named instances: kept `retainDays`
+ * (MANUAL_RETAIN_DAYS), never below one per volume.
+ *
+ * @example
+ * manualSchedule(30).retainDays; // 30
+ */
+export function manualSchedule(retainDays: number): ScheduleDefinition {
+  return {
+    name: MANUAL_SCHEDULE,
+    cron: 'cron(0 0 * * ? *)',
+    timezone: 'UTC',
+    retain: 1,
+    retainDays,
+  };
+}
+
+/**
+ * A schedule by name, `manual` included.
+ *
+ * @throws {UnknownScheduleError}
+ */
+export function resolveJobSchedule(
+  catalog: ScheduleCatalog,
+  name: string,
+  manualRetainDays: number,
+): ScheduleDefinition {
+  return name.trim().toLowerCase() === MANUAL_SCHEDULE
+    ? manualSchedule(manualRetainDays)
+    : resolveSchedule(catalog, name);
+}

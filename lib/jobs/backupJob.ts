@@ -10,7 +10,7 @@ import {
   type InstanceFacts,
   planInstanceBackup,
 } from '../domain/backupPlan.ts';
-import { previousFireTime, resolveSchedule } from '../domain/schedules.ts';
+import { previousFireTime, resolveJobSchedule } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { LoggerPort, MetricsPort, ReportedError, RunStatus, RunTrigger } from './ports.ts';
 import { type ActionJournal, logJournal, noMetrics } from './ports.ts';
@@ -31,6 +31,11 @@ export interface BackupJobInput {
   readonly safetyMarginMs?: number | undefined;
   /** Set when the run history could not be written: reported, and the run is partial. */
   readonly historyUnavailable?: boolean | undefined;
+  /**
+   * Console backup of these instances, whatever their tags (schedule `manual`, or a
+   * schedule's name to count toward its retention). Unknown ids are reported per id.
+   */
+  readonly instanceIds?: readonly string[] | undefined;
 }
 
 /** A snapshot made (or, in a dry run, to be made) for one volume. */
@@ -110,10 +115,11 @@ export interface BackupJobDependencies {
     | 'createSnapshotSet'
     | 'listSnapshotsTagged'
     | 'deleteSnapshot'
+    | 'listInstancesByIds'
   >;
   readonly config: Pick<
     SnapkeeperConfig,
-    'deployment' | 'keys' | 'catalog' | 'copyTags' | 'backupConcurrency'
+    'deployment' | 'keys' | 'catalog' | 'copyTags' | 'backupConcurrency' | 'manualRetainDays'
   >;
   readonly clock: () => Date;
   readonly runId: string;
@@ -144,7 +150,7 @@ export async function runBackupJob(
   const metrics = deps.metrics ?? noMetrics;
   const journal = deps.journal ?? logJournal(logger);
   const startedAt = deps.clock();
-  const schedule = resolveSchedule(config.catalog, input.schedule);
+  const schedule = resolveJobSchedule(config.catalog, input.schedule, config.manualRetainDays);
   const slot = formatSlot(input.scheduledTime ?? previousFireTime(schedule, startedAt));
   const base = {
     runId: deps.runId,
@@ -163,7 +169,10 @@ export async function runBackupJob(
   let slotSets = new Map<string, Map<string, SnapshotFacts[]>>();
   try {
     instances = [];
-    for await (const instance of deps.ec2.listInstancesWithTagKey(config.keys.backup)) {
+    const source = input.instanceIds
+      ? deps.ec2.listInstancesByIds(input.instanceIds)
+      : deps.ec2.listInstancesWithTagKey(config.keys.backup);
+    for await (const instance of source) {
       instances.push(instance);
     }
     volumeTags = await deps.ec2.volumeTagsWithKey(config.keys.skip);
@@ -203,6 +212,7 @@ export async function runBackupJob(
     createdAt: startedAt.toISOString(),
     copyTags: config.copyTags,
     volumeTags,
+    ...(input.instanceIds ? { ignoreOptIn: true } : {}),
   };
   const decisions = instances
     .map((instance) => planInstanceBackup(instance, context))
@@ -249,6 +259,20 @@ export async function runBackupJob(
     ),
   );
 
+  if (input.instanceIds) {
+    const found = new Set(instances.map((i) => i.instanceId));
+    for (const id of new Set(input.instanceIds)) {
+      if (found.has(id)) continue;
+      results.push({
+        instanceId: id,
+        outcome: 'failed',
+        error: {
+          code: 'UnknownInstance',
+          message: `instance ${id} does not exist in this account and region, or is terminated`,
+        },
+      });
+    }
+  }
   const counts = {
     due: results.length,
     backedUp: results.filter((r) => r.outcome === 'created' || r.outcome === 'planned').length,

@@ -11,7 +11,7 @@ import {
   type RetentionRule,
 } from '../domain/retentionPlan.ts';
 import { retentionRuleFor } from '../domain/retentionPolicy.ts';
-import { resolveSchedule, scheduleIntervalMs } from '../domain/schedules.ts';
+import { MANUAL_SCHEDULE, resolveJobSchedule, scheduleIntervalMs } from '../domain/schedules.ts';
 import {
   effectiveCreatedAt,
   type SnapshotFacts,
@@ -114,7 +114,7 @@ export interface RetentionJobDependencies {
   >;
   readonly config: Pick<
     SnapkeeperConfig,
-    'deployment' | 'keys' | 'catalog' | 'maxDeletions' | 'deleteConcurrency'
+    'deployment' | 'keys' | 'catalog' | 'maxDeletions' | 'deleteConcurrency' | 'manualRetainDays'
   >;
   readonly clock: () => Date;
   readonly runId: string;
@@ -147,7 +147,7 @@ export async function runRetentionJob(
   const metrics = deps.metrics ?? noMetrics;
   const journal = deps.journal ?? logJournal(logger);
   const startedAt = deps.clock();
-  const schedule = resolveSchedule(config.catalog, input.schedule);
+  const schedule = resolveJobSchedule(config.catalog, input.schedule, config.manualRetainDays);
   const base = {
     runId: deps.runId,
     job: 'retention' as const,
@@ -204,15 +204,17 @@ export async function runRetentionJob(
   for (const [volumeId, history] of byVolume) {
     const lineage = describeLineage(volumeId, history, instances, volumeTags, schedule.name, deps);
     const points = history.map((s) => toRecoveryPoint(s, keys, config.deployment, holders, now));
-    const rule = lineage.policySource
-      ? retentionRuleFor(
-          schedule,
-          lineage.policySource.tags,
-          lineage.policySource.instanceId,
-          keys,
-          config.catalog,
-        )
-      : retentionRuleFor(schedule, undefined, volumeId, keys, config.catalog);
+    // Manual backups keep MANUAL_RETAIN_DAYS whatever the instance's own retention tags say.
+    const rule =
+      lineage.policySource && schedule.name !== MANUAL_SCHEDULE
+        ? retentionRuleFor(
+            schedule,
+            lineage.policySource.tags,
+            lineage.policySource.instanceId,
+            keys,
+            config.catalog,
+          )
+        : retentionRuleFor(schedule, undefined, volumeId, keys, config.catalog);
     const optInUnreadable = lineage.problems.length > 0;
     lineage.problems.push(...rule.problems.map((p) => p.message));
     const plan =

@@ -378,7 +378,7 @@ describe('Integration: EC2 retries through the fault proxy', () => {
         { schedule: 'daily', dryRun: false, trigger: 'schedule' },
         {
           ec2: gateway,
-          config,
+          config: { ...config, manualRetainDays: 30 },
           clock: () => new Date(),
           runId,
           logger: silentLogger,

@@ -75,6 +75,15 @@ class FakeEc2 implements GatewayPort {
     for (const snapshot of this.#options.slotSnapshots ?? []) yield snapshot;
   }
 
+  public readonly idQueries: (readonly string[])[] = [];
+
+  public async *listInstancesByIds(instanceIds: readonly string[]): AsyncGenerator<InstanceFacts> {
+    this.idQueries.push(instanceIds);
+    for (const instance of this.#options.instances ?? []) {
+      if (instanceIds.includes(instance.instanceId)) yield instance;
+    }
+  }
+
   public async deleteSnapshot(snapshotId: string): Promise<void> {
     this.deleted.push(snapshotId);
   }
@@ -163,6 +172,7 @@ function dependencies(
       catalog,
       copyTags: ['CostCenter'],
       backupConcurrency: 4,
+      manualRetainDays: 30,
       ...config,
     },
     clock: fixedClock(NOW),
@@ -992,5 +1002,34 @@ describe('Function: runBackupJob, resuming a slot', () => {
     expect(ec2.requests).toHaveLength(1);
     expect(report.status).toBe('partial');
     expect(report.warnings?.[0]).toContain('run history could not be written');
+  });
+});
+
+describe('Function: runBackupJob, console backup of named instances', () => {
+  it('backs up the named instances whatever their tags, as schedule manual, and reports unknown ids', async () => {
+    // Prepare
+    const ec2 = new FakeEc2({
+      instances: [instance('i-untagged', { Name: 'db' }), optedIn('i-tagged')],
+    });
+
+    // Act
+    const report = await runBackupJob(
+      dailyRun({
+        schedule: 'manual',
+        trigger: 'console',
+        instanceIds: ['i-untagged', 'i-0000000000000000f'],
+      }),
+      dependencies(ec2),
+    );
+
+    // Assess
+    expect(ec2.idQueries).toEqual([['i-untagged', 'i-0000000000000000f']]);
+    expect(ec2.requests.map((r) => r.instanceId)).toEqual(['i-untagged']);
+    expect(ec2.requests[0]?.tags).toContainEqual({ Key: keys.schedule, Value: 'manual' });
+    expect(report.instances.find((r) => r.instanceId === 'i-0000000000000000f')).toMatchObject({
+      outcome: 'failed',
+      error: { code: 'UnknownInstance' },
+    });
+    expect(report.status).toBe('partial');
   });
 });

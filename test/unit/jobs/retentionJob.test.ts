@@ -244,6 +244,7 @@ function dependencies(
       keys,
       catalog,
       maxDeletions: { kind: 'count', value: 100 },
+      manualRetainDays: 30,
       deleteConcurrency: 5,
       ...config,
     },
