@@ -41,7 +41,7 @@ function logicalId(name) {
   return name.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '');
 }
 
-const FUNCTIONS = { backup: 'Backup', retention: 'Retention', amis: 'Amis' };
+const FUNCTIONS = { backup: 'Backup', retention: 'Retention', amis: 'Amis', ops: 'Ops' };
 const functionArn = (fn) => ({ 'Fn::GetAtt': [`${FUNCTIONS[fn]}LambdaFunction`, 'Arn'] });
 
 // EventBridge Scheduler schedules, written as CloudFormation resources because osls's
@@ -89,7 +89,9 @@ async function scheduleResources({ resolveVariable }) {
         AlarmDescription: 'A schedule could not invoke its function after its retries',
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['SchedulesDeadLetterQueue', 'QueueName'] } }],
+        Dimensions: [
+          { Name: 'QueueName', Value: { 'Fn::GetAtt': ['SchedulesDeadLetterQueue', 'QueueName'] } },
+        ],
         Statistic: 'Maximum',
         Period: 300,
         EvaluationPeriods: 1,
@@ -120,7 +122,11 @@ async function scheduleResources({ resolveVariable }) {
             PolicyDocument: {
               Version: '2012-10-17',
               Statement: [
-                { Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: Object.keys(FUNCTIONS).map(functionArn) },
+                {
+                  Effect: 'Allow',
+                  Action: 'lambda:InvokeFunction',
+                  Resource: Object.keys(FUNCTIONS).map(functionArn),
+                },
                 {
                   Effect: 'Allow',
                   Action: 'sqs:SendMessage',
@@ -159,17 +165,54 @@ async function scheduleResources({ resolveVariable }) {
   for (const s of list) {
     const input = { schedule: s.name, scheduledTime: '<aws.scheduler.scheduled-time>' };
     const id = logicalId(s.name);
-    schedule(`Backup${id}Schedule`, `backup-${s.name}`, 'backup', s.cron, s.timezone, input, `snapkeeper ${s.name} backup`);
-    schedule(`Amis${id}Schedule`, `amis-${s.name}`, 'amis', s.cron, s.timezone, input, `snapkeeper ${s.name} AMIs: create, then retire`);
-    schedule(`Retention${id}Schedule`, `retention-${s.name}`, 'retention', retentionCron(s), s.timezone, input, `snapkeeper ${s.name} retention`);
+    schedule(
+      `Backup${id}Schedule`,
+      `backup-${s.name}`,
+      'backup',
+      s.cron,
+      s.timezone,
+      input,
+      `snapkeeper ${s.name} backup`,
+    );
+    schedule(
+      `Amis${id}Schedule`,
+      `amis-${s.name}`,
+      'amis',
+      s.cron,
+      s.timezone,
+      input,
+      `snapkeeper ${s.name} AMIs: create, then retire`,
+    );
+    schedule(
+      `Retention${id}Schedule`,
+      `retention-${s.name}`,
+      'retention',
+      retentionCron(s),
+      s.timezone,
+      input,
+      `snapkeeper ${s.name} retention`,
+    );
   }
-  schedule('SweepSchedule', 'amis-sweep', 'amis', sweepCron, 'UTC', { sweep: true }, 'snapkeeper orphan sweep');
+  schedule(
+    'SweepSchedule',
+    'amis-sweep',
+    'amis',
+    sweepCron,
+    'UTC',
+    { sweep: true },
+    'snapkeeper orphan sweep',
+  );
   return { Resources: resources };
 }
 
 // Least privilege: each function gets its own role with only the calls it makes.
 const STATEMENTS = {
-  describeFleet: (actions) => ({ Sid: 'DescribeOnly', Effect: 'Allow', Action: actions, Resource: '*' }),
+  describeFleet: (actions) => ({
+    Sid: 'DescribeOnly',
+    Effect: 'Allow',
+    Action: actions,
+    Resource: '*',
+  }),
   createSnapshotSets: [
     {
       Sid: 'CreateManagedSnapshotSets',
@@ -203,7 +246,12 @@ const STATEMENTS = {
         },
       },
     },
-    { Sid: 'CreateImagesFromInstances', Effect: 'Allow', Action: 'ec2:CreateImage', Resource: 'arn:aws:ec2:*:*:instance/*' },
+    {
+      Sid: 'CreateImagesFromInstances',
+      Effect: 'Allow',
+      Action: 'ec2:CreateImage',
+      Resource: 'arn:aws:ec2:*:*:instance/*',
+    },
   ],
   tagAtCreation: (createActions, resources) => ({
     Sid: 'TagOnlyAtCreation',
@@ -256,7 +304,9 @@ const STATEMENTS = {
     Sid: 'PublishRunEventsOnDefaultBus',
     Effect: 'Allow',
     Action: 'events:PutEvents',
-    Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default' },
+    Resource: {
+      'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default',
+    },
   },
   failureDestination: {
     Sid: 'SendFailedInvocations',
@@ -264,7 +314,12 @@ const STATEMENTS = {
     Action: 'sqs:SendMessage',
     Resource: { 'Fn::GetAtt': ['FailedInvocationsQueue', 'Arn'] },
   },
-  tracing: { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
+  tracing: {
+    Sid: 'Tracing',
+    Effect: 'Allow',
+    Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+    Resource: '*',
+  },
   logs: (fn) => ({
     Sid: 'OwnLogGroup',
     Effect: 'Allow',
@@ -286,14 +341,23 @@ function functionRoles() {
   ];
   const statements = {
     backup: [
-      STATEMENTS.describeFleet(['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots']),
+      STATEMENTS.describeFleet([
+        'ec2:DescribeInstances',
+        'ec2:DescribeVolumes',
+        'ec2:DescribeSnapshots',
+      ]),
       ...STATEMENTS.createSnapshotSets,
       STATEMENTS.tagAtCreation(['CreateSnapshots'], 'arn:aws:ec2:*::snapshot/*'),
       // Only to remove the extra copy of a duplicate set for a slot.
       STATEMENTS.deleteManagedSnapshots,
     ],
     retention: [
-      STATEMENTS.describeFleet(['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots', 'ec2:DescribeImages']),
+      STATEMENTS.describeFleet([
+        'ec2:DescribeInstances',
+        'ec2:DescribeVolumes',
+        'ec2:DescribeSnapshots',
+        'ec2:DescribeImages',
+      ]),
       STATEMENTS.deleteManagedSnapshots,
     ],
     amis: [
@@ -310,9 +374,105 @@ function functionRoles() {
         'rbin:GetRule',
       ]),
       ...STATEMENTS.createImages,
-      STATEMENTS.tagAtCreation(['CreateImage'], ['arn:aws:ec2:*::image/*', 'arn:aws:ec2:*::snapshot/*']),
+      STATEMENTS.tagAtCreation(
+        ['CreateImage'],
+        ['arn:aws:ec2:*::image/*', 'arn:aws:ec2:*::snapshot/*'],
+      ),
       STATEMENTS.deregisterManagedImages,
       STATEMENTS.deleteManagedSnapshots,
+    ],
+    // Console operations: everything the jobs do, plus restores and launches.
+    ops: [
+      STATEMENTS.describeFleet([
+        'ec2:DescribeInstances',
+        'ec2:DescribeVolumes',
+        'ec2:DescribeSnapshots',
+        'ec2:DescribeImages',
+        'ec2:DescribeLaunchTemplates',
+        'ec2:DescribeLaunchTemplateVersions',
+        'ec2:ListImagesInRecycleBin',
+        'autoscaling:DescribeAutoScalingGroups',
+        'autoscaling:DescribeLaunchConfigurations',
+        'rbin:ListRules',
+        'rbin:GetRule',
+      ]),
+      ...STATEMENTS.createSnapshotSets,
+      ...STATEMENTS.createImages,
+      STATEMENTS.deregisterManagedImages,
+      STATEMENTS.deleteManagedSnapshots,
+      {
+        Sid: 'RestoreVolumesTaggedForThisStage',
+        Effect: 'Allow',
+        Action: 'ec2:CreateVolume',
+        Resource: 'arn:aws:ec2:*:*:volume/*',
+        Condition: { StringEquals: { 'aws:RequestTag/snapkeeper:deployment': '${sls:stage}' } },
+      },
+      {
+        Sid: 'RestoreFromSnapshots',
+        Effect: 'Allow',
+        Action: 'ec2:CreateVolume',
+        Resource: 'arn:aws:ec2:*::snapshot/*',
+      },
+      {
+        Sid: 'AttachRestoredVolumes',
+        Effect: 'Allow',
+        Action: 'ec2:AttachVolume',
+        Resource: ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*'],
+      },
+      {
+        Sid: 'DeleteOnlyDrillVolumes',
+        Effect: 'Allow',
+        Action: 'ec2:DeleteVolume',
+        Resource: 'arn:aws:ec2:*:*:volume/*',
+        Condition: {
+          StringEquals: {
+            'aws:ResourceTag/snapkeeper:restore-drill': 'true',
+            'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
+          },
+        },
+      },
+      {
+        Sid: 'RegisterManagedImagesFromSnapshots',
+        Effect: 'Allow',
+        Action: 'ec2:RegisterImage',
+        Resource: ['arn:aws:ec2:*::image/*', 'arn:aws:ec2:*::snapshot/*'],
+        Condition: {
+          StringEquals: {
+            'aws:RequestTag/snapkeeper:managed': 'true',
+            'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
+          },
+        },
+      },
+      {
+        Sid: 'LaunchOnlyTaggedDuplicates',
+        Effect: 'Allow',
+        Action: 'ec2:RunInstances',
+        Resource: 'arn:aws:ec2:*:*:instance/*',
+        Condition: { StringLike: { 'aws:RequestTag/snapkeeper:source-image': 'ami-*' } },
+      },
+      {
+        Sid: 'LaunchWithTheSourcesNetworkAndImage',
+        Effect: 'Allow',
+        Action: 'ec2:RunInstances',
+        Resource: [
+          'arn:aws:ec2:*::image/*',
+          'arn:aws:ec2:*::snapshot/*',
+          'arn:aws:ec2:*:*:volume/*',
+          'arn:aws:ec2:*:*:network-interface/*',
+          'arn:aws:ec2:*:*:subnet/*',
+          'arn:aws:ec2:*:*:security-group/*',
+          'arn:aws:ec2:*:*:key-pair/*',
+        ],
+      },
+      STATEMENTS.tagAtCreation(
+        ['CreateSnapshots', 'CreateImage', 'CreateVolume', 'RunInstances', 'RegisterImage'],
+        [
+          'arn:aws:ec2:*::snapshot/*',
+          'arn:aws:ec2:*::image/*',
+          'arn:aws:ec2:*:*:volume/*',
+          'arn:aws:ec2:*:*:instance/*',
+        ],
+      ),
     ],
   };
   const resources = {};
@@ -323,12 +483,21 @@ function functionRoles() {
         RoleName: `\${self:service}-\${sls:stage}-\${aws:region}-${fn}`,
         AssumeRolePolicyDocument: {
           Version: '2012-10-17',
-          Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'lambda.amazonaws.com' },
+              Action: 'sts:AssumeRole',
+            },
+          ],
         },
         Policies: [
           {
             PolicyName: `snapkeeper-${fn}`,
-            PolicyDocument: { Version: '2012-10-17', Statement: [...statements[fn], ...common(fn)] },
+            PolicyDocument: {
+              Version: '2012-10-17',
+              Statement: [...statements[fn], ...common(fn)],
+            },
           },
         ],
       },

@@ -1,0 +1,35 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { createAutoScalingGateway } from '../lib/aws/AutoScalingGateway.ts';
+import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
+import { Ec2RestoreGateway } from '../lib/aws/Ec2RestoreGateway.ts';
+import { createRecycleBinGateway } from '../lib/aws/RecycleBinGateway.ts';
+import { handleConsolePayload } from '../lib/runtime/consoleInvocation.ts';
+import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
+
+const runtime = createLambdaRuntime('ops', process.env);
+const gateways = {
+  images: new Ec2ImageGateway(runtime.ec2.client, {
+    tagAfterCreate: runtime.config.localTagAfterCreate,
+  }),
+  restore: new Ec2RestoreGateway(runtime.ec2.client),
+  autoScaling: createAutoScalingGateway(runtime.config),
+  recycleBin: runtime.config.recycleBinCheck ? createRecycleBinGateway(runtime.config) : undefined,
+};
+
+/**
+ * On-demand operations from the Lambda console or `aws lambda invoke`: a payload with an
+ * `action` (backup, retention, plan, report, restore-volume, duplicate-instance,
+ * restore-instance, restore-drill); samples in events/ops-*.json.
+ */
+async function ops(event: unknown, _context: Context): Promise<unknown> {
+  return handleConsolePayload(event, runtime, gateways);
+}
+
+export const handler = middy(ops)
+  .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
+  .use(captureLambdaHandler(runtime.tracer))
+  .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));

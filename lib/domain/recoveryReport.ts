@@ -1,0 +1,234 @@
+import type { InstanceFacts } from './backupPlan.ts';
+import type { ImageFacts } from './imagePlan.ts';
+import { type ScheduleCatalog, type ScheduleDefinition, scheduleIntervalMs } from './schedules.ts';
+import { effectiveCreatedAt, isManagedBy, type SnapshotFacts } from './snapshotFacts.ts';
+import type { TagKeys } from './tagKeys.ts';
+import { parseScheduleList } from './tagPolicy.ts';
+
+/** Grace on top of a schedule's interval before its RPO counts as missed (DLM acts within the hour). */
+export const RPO_GRACE_MS = 3_600_000;
+
+/** One schedule's recovery point objective for one instance. */
+export interface ScheduleRpo {
+  readonly schedule: string;
+  readonly intervalHours: number;
+  /** Age of the newest completed snapshot made for this schedule, in hours. */
+  readonly newestAgeHours?: number | undefined;
+  /** True when the newest completed snapshot is younger than the interval plus an hour. */
+  readonly met: boolean;
+}
+
+/** The recovery picture of one opted-in instance. */
+export interface InstanceRecovery {
+  readonly instanceId: string;
+  readonly name?: string | undefined;
+  readonly schedules: readonly string[];
+  readonly newestSnapshot?:
+    | { snapshotId: string; createdAt: string; ageHours: number; schedule: string }
+    | undefined;
+  readonly newestImage?:
+    | { imageId: string; createdAt: string; ageHours: number; schedule: string }
+    | undefined;
+  readonly rpo: readonly ScheduleRpo[];
+  /** Completed snapshot sets (one per run) that can restore the instance. */
+  readonly recoveryPoints: number;
+  readonly images: number;
+  readonly neverBackedUp: boolean;
+}
+
+/** Managed snapshots of an instance that no longer exists. */
+export interface OrphanedHistory {
+  readonly instanceId: string;
+  readonly name?: string | undefined;
+  readonly snapshots: number;
+  readonly sizeGiB: number;
+  readonly newestCreatedAt: string;
+}
+
+/** The recovery-point report. */
+export interface RecoveryReport {
+  readonly generatedAt: string;
+  readonly schedule?: string | undefined;
+  readonly instances: readonly InstanceRecovery[];
+  readonly neverBackedUp: readonly { instanceId: string; name?: string | undefined }[];
+  readonly rpoMissed: readonly {
+    instanceId: string;
+    name?: string | undefined;
+    schedule: string;
+  }[];
+  readonly orphaned: readonly OrphanedHistory[];
+  readonly totals: {
+    readonly instances: number;
+    readonly rpoMet: number;
+    readonly rpoMissed: number;
+    readonly neverBackedUp: number;
+    readonly managedSnapshots: number;
+    readonly managedImages: number;
+  };
+}
+
+/** What the report is computed from. */
+export interface RecoveryReportInput {
+  /** Instances carrying the backup or AMI opt-in tag (not terminated). */
+  readonly instances: readonly InstanceFacts[];
+  /** This deployment's managed snapshots (any state). */
+  readonly snapshots: readonly SnapshotFacts[];
+  /** This deployment's managed AMIs. */
+  readonly images: readonly ImageFacts[];
+  readonly catalog: ScheduleCatalog;
+  readonly keys: TagKeys;
+  readonly deployment: string;
+  readonly now: Date;
+  /** Only this schedule, when given. */
+  readonly schedule?: string | undefined;
+}
+
+const HOUR = 3_600_000;
+const round = (hours: number) => Math.round(hours * 10) / 10;
+
+/**
+ * The recovery-point report: per opted-in instance, its newest completed snapshot and
+ * AMI, their age against each schedule's interval (RPO met or missed), how many
+ * recovery points exist; the tagged instances never backed up; the managed snapshots
+ * whose instance is gone. Pure arithmetic over what was read.
+ *
+ * @example
+ * const report = buildRecoveryReport({ instances, snapshots, images, catalog, keys, deployment, now });
+ */
+export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport {
+  const { keys, now } = input;
+  const nowMs = now.getTime();
+  const managedSnapshots = input.snapshots.filter((s) =>
+    isManagedBy(s.tags, keys, input.deployment),
+  );
+  const managedImages = input.images.filter((i) => isManagedBy(i.tags, keys, input.deployment));
+  const byInstance = new Map<string, SnapshotFacts[]>();
+  for (const snapshot of managedSnapshots) {
+    const owner = snapshot.tags[keys.instanceId];
+    if (owner) byInstance.set(owner, [...(byInstance.get(owner) ?? []), snapshot]);
+  }
+  const imagesByInstance = new Map<string, ImageFacts[]>();
+  for (const image of managedImages) {
+    const owner = image.tags[keys.instanceId];
+    if (owner) imagesByInstance.set(owner, [...(imagesByInstance.get(owner) ?? []), image]);
+  }
+  const created = (s: SnapshotFacts) => effectiveCreatedAt(s.tags, s.startTime, keys, now);
+
+  const instances: InstanceRecovery[] = [];
+  for (const instance of input.instances) {
+    const backup = parseScheduleList(
+      instance.instanceId,
+      keys.backup,
+      instance.tags[keys.backup],
+      input.catalog,
+    ).schedules;
+    const ami = parseScheduleList(
+      instance.instanceId,
+      keys.ami,
+      instance.tags[keys.ami],
+      input.catalog,
+    ).schedules;
+    const schedules = [...new Set([...backup, ...ami])].filter(
+      (s) => !input.schedule || s === input.schedule,
+    );
+    if (schedules.length === 0) continue;
+    const completed = (byInstance.get(instance.instanceId) ?? []).filter(
+      (s) => s.state === 'completed',
+    );
+    const newest = [...completed].sort((a, b) => created(b).getTime() - created(a).getTime())[0];
+    const images = (imagesByInstance.get(instance.instanceId) ?? []).filter(
+      (i) => i.state === 'available',
+    );
+    const imageCreated = (i: ImageFacts) =>
+      effectiveCreatedAt(i.tags, i.creationDate ?? new Date(0), keys, now);
+    const newestImage = [...images].sort(
+      (a, b) => imageCreated(b).getTime() - imageCreated(a).getTime(),
+    )[0];
+    const rpo = schedules.map((name): ScheduleRpo => {
+      const schedule = input.catalog.schedules.get(name) as ScheduleDefinition;
+      const intervalMs = scheduleIntervalMs(schedule, now);
+      const forSchedule = [
+        ...completed.filter((s) => s.tags[keys.schedule] === name).map((s) => created(s).getTime()),
+        ...(ami.includes(name) && !backup.includes(name)
+          ? images
+              .filter((i) => i.tags[keys.schedule] === name)
+              .map((i) => imageCreated(i).getTime())
+          : []),
+      ];
+      const newestMs = forSchedule.length > 0 ? Math.max(...forSchedule) : undefined;
+      const ageMs = newestMs === undefined ? undefined : nowMs - newestMs;
+      return {
+        schedule: name,
+        intervalHours: round(intervalMs / HOUR),
+        newestAgeHours: ageMs === undefined ? undefined : round(ageMs / HOUR),
+        met: ageMs !== undefined && ageMs <= intervalMs + RPO_GRACE_MS,
+      };
+    });
+    const runs = new Set(completed.map((s) => s.tags[keys.runId] ?? s.snapshotId));
+    instances.push({
+      instanceId: instance.instanceId,
+      name: instance.tags.Name,
+      schedules,
+      newestSnapshot: newest
+        ? {
+            snapshotId: newest.snapshotId,
+            createdAt: created(newest).toISOString(),
+            ageHours: round((nowMs - created(newest).getTime()) / HOUR),
+            schedule: newest.tags[keys.schedule] ?? '',
+          }
+        : undefined,
+      newestImage: newestImage
+        ? {
+            imageId: newestImage.imageId,
+            createdAt: imageCreated(newestImage).toISOString(),
+            ageHours: round((nowMs - imageCreated(newestImage).getTime()) / HOUR),
+            schedule: newestImage.tags[keys.schedule] ?? '',
+          }
+        : undefined,
+      rpo,
+      recoveryPoints: runs.size,
+      images: images.length,
+      neverBackedUp: completed.length === 0 && images.length === 0,
+    });
+  }
+
+  const live = new Set(input.instances.map((i) => i.instanceId));
+  const orphaned: OrphanedHistory[] = [];
+  for (const [instanceId, snapshots] of byInstance) {
+    if (live.has(instanceId)) continue;
+    if (input.schedule && !snapshots.some((s) => s.tags[keys.schedule] === input.schedule))
+      continue;
+    orphaned.push({
+      instanceId,
+      name: snapshots[0]?.tags.Name,
+      snapshots: snapshots.length,
+      sizeGiB: snapshots.reduce((n, s) => n + (s.sizeGiB ?? 0), 0),
+      newestCreatedAt: new Date(
+        Math.max(...snapshots.map((s) => created(s).getTime())),
+      ).toISOString(),
+    });
+  }
+  const rpoMissed = instances.flatMap((i) =>
+    i.rpo
+      .filter((r) => !r.met)
+      .map((r) => ({ instanceId: i.instanceId, name: i.name, schedule: r.schedule })),
+  );
+  return {
+    generatedAt: now.toISOString(),
+    ...(input.schedule ? { schedule: input.schedule } : {}),
+    instances,
+    neverBackedUp: instances
+      .filter((i) => i.neverBackedUp)
+      .map((i) => ({ instanceId: i.instanceId, name: i.name })),
+    rpoMissed,
+    orphaned: orphaned.sort((a, b) => a.instanceId.localeCompare(b.instanceId)),
+    totals: {
+      instances: instances.length,
+      rpoMet: instances.reduce((n, i) => n + i.rpo.filter((r) => r.met).length, 0),
+      rpoMissed: rpoMissed.length,
+      neverBackedUp: instances.filter((i) => i.neverBackedUp).length,
+      managedSnapshots: managedSnapshots.length,
+      managedImages: managedImages.length,
+    },
+  };
+}

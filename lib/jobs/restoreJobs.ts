@@ -1,0 +1,619 @@
+import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
+import type { Ec2RestoreGateway, InstanceDetails } from '../aws/Ec2RestoreGateway.ts';
+import { toAwsCallError } from '../aws/errors.ts';
+import type { RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
+import type { SnapkeeperConfig } from '../config/environment.ts';
+import { buildResourceTags, type Tag } from '../domain/backupPlan.ts';
+import { InvalidEventError } from '../domain/errors.ts';
+import { effectiveCreatedAt, type SnapshotFacts } from '../domain/snapshotFacts.ts';
+import type { ActionJournal, LoggerPort } from './ports.ts';
+
+/** What the restore actions read and act through. */
+export interface RestoreDependencies {
+  readonly ec2: Pick<Ec2Gateway, 'listSnapshotsTagged' | 'describeSnapshotsByIds'>;
+  readonly images: Pick<Ec2ImageGateway, 'listImagesTagged' | 'listOwnImages'>;
+  readonly restore: Ec2RestoreGateway;
+  readonly history: Pick<RunHistoryGateway, 'runActions'>;
+  readonly config: Pick<
+    SnapkeeperConfig,
+    'deployment' | 'keys' | 'copyTags' | 'restoreWaitMs' | 'localTagAfterCreate'
+  >;
+  readonly clock: () => Date;
+  readonly runId: string;
+  readonly logger: LoggerPort;
+  readonly journal: ActionJournal;
+}
+
+/** The source a restore starts from, resolved to one completed snapshot. */
+export interface ResolvedSnapshot {
+  readonly snapshot: SnapshotFacts;
+  readonly sourceVolumeId: string;
+  readonly availabilityZone?: string | undefined;
+  readonly how: string;
+}
+
+/**
+ * The snapshot a restore uses: the given one, or the newest completed snapshot of a
+ * volume (or of an instance's device), this deployment's managed ones first.
+ *
+ * @throws {InvalidEventError} naming the field when there is nothing to restore from.
+ */
+export async function resolveSnapshot(
+  source: {
+    snapshotId?: string | undefined;
+    volumeId?: string | undefined;
+    instanceId?: string | undefined;
+    device?: string | undefined;
+  },
+  deps: RestoreDependencies,
+): Promise<ResolvedSnapshot> {
+  const { keys } = deps.config;
+  if (source.snapshotId) {
+    const [snapshot] = await deps.ec2.describeSnapshotsByIds([source.snapshotId]);
+    if (!snapshot)
+      throw new InvalidEventError(
+        `field "snapshotId": ${source.snapshotId} does not exist in this account and region`,
+      );
+    if (snapshot.state !== 'completed') {
+      throw new InvalidEventError(
+        `field "snapshotId": ${source.snapshotId} is ${snapshot.state}, not completed`,
+      );
+    }
+    const volume = await deps.restore.describeVolume(snapshot.volumeId);
+    return {
+      snapshot,
+      sourceVolumeId: snapshot.volumeId,
+      availabilityZone: volume?.availabilityZone,
+      how: `snapshot ${snapshot.snapshotId}`,
+    };
+  }
+  let volumeId = source.volumeId;
+  let availabilityZone: string | undefined;
+  let how = `newest completed snapshot of ${volumeId}`;
+  if (source.instanceId) {
+    const instance = await describeOrReject(deps, source.instanceId, 'instanceId');
+    const device = normaliseDevice(source.device ?? '');
+    const mapping = instance.volumes.find((v) => normaliseDevice(v.deviceName) === device);
+    if (!mapping) {
+      throw new InvalidEventError(
+        `field "device": ${source.instanceId} has no volume at ${source.device}; its devices: ${instance.volumes.map((v) => v.deviceName).join(', ')}`,
+      );
+    }
+    volumeId = mapping.volumeId;
+    availabilityZone = instance.availabilityZone;
+    how = `newest completed snapshot of ${source.instanceId} ${mapping.deviceName} (${volumeId})`;
+  }
+  if (!volumeId)
+    throw new InvalidEventError(
+      'a source is required: "snapshotId", "volumeId", or "instanceId" with "device"',
+    );
+  const candidates: SnapshotFacts[] = [];
+  for await (const snapshot of deps.ec2.listSnapshotsTagged({
+    [keys.managed]: 'true',
+    [keys.deployment]: deps.config.deployment,
+  })) {
+    if (snapshot.volumeId === volumeId && snapshot.state === 'completed') candidates.push(snapshot);
+  }
+  const now = deps.clock();
+  const newest = candidates.sort(
+    (a, b) =>
+      effectiveCreatedAt(b.tags, b.startTime, keys, now).getTime() -
+      effectiveCreatedAt(a.tags, a.startTime, keys, now).getTime(),
+  )[0];
+  if (!newest) {
+    throw new InvalidEventError(
+      `field "${source.instanceId ? 'device' : 'volumeId'}": no completed snapshot of ${volumeId} made by this deployment`,
+    );
+  }
+  const volume = await deps.restore.describeVolume(volumeId);
+  return {
+    snapshot: newest,
+    sourceVolumeId: volumeId,
+    availabilityZone: availabilityZone ?? volume?.availabilityZone,
+    how,
+  };
+}
+
+/** The outcome of `restore-volume` and `restore-drill`. */
+export interface RestoreVolumeResult {
+  readonly status: 'succeeded' | 'planned' | 'failed';
+  readonly source: {
+    snapshotId: string;
+    volumeId: string;
+    how: string;
+    createdAt: string;
+    sizeGiB?: number | undefined;
+  };
+  readonly volumeId?: string | undefined;
+  readonly availabilityZone: string;
+  readonly volumeType: string;
+  readonly sizeGiB: number;
+  readonly attachedTo?: { instanceId: string; device: string } | undefined;
+  readonly waitedMs?: number | undefined;
+  readonly drill?: { deleted: boolean; secondsToAvailable?: number | undefined } | undefined;
+  readonly error?: { code: string; message: string } | undefined;
+}
+
+/**
+ * `restore-volume`: a new volume from a snapshot, in the source's zone unless told,
+ * never smaller than the snapshot, tagged with where it came from; optionally attached
+ * to an instance in the same zone at a free device.
+ *
+ * @example
+ * await restoreVolume({ action: 'restore-volume', snapshotId: 'snap-1' }, deps);
+ */
+export async function restoreVolume(
+  request: {
+    snapshotId?: string | undefined;
+    volumeId?: string | undefined;
+    instanceId?: string | undefined;
+    device?: string | undefined;
+    availabilityZone?: string | undefined;
+    volumeType?: string | undefined;
+    sizeGiB?: number | undefined;
+    iops?: number | undefined;
+    kmsKeyId?: string | undefined;
+    attachTo?: { instanceId: string; device: string } | undefined;
+    dryRun?: boolean | undefined;
+  },
+  deps: RestoreDependencies,
+  drill = false,
+): Promise<RestoreVolumeResult> {
+  const resolved = await resolveSnapshot(request, deps);
+  const { snapshot } = resolved;
+  const snapshotSize = snapshot.sizeGiB ?? 1;
+  if (request.sizeGiB !== undefined && request.sizeGiB < snapshotSize) {
+    throw new InvalidEventError(
+      `field "sizeGiB": ${request.sizeGiB} is smaller than the snapshot (${snapshotSize} GiB)`,
+    );
+  }
+  let target: InstanceDetails | undefined;
+  if (request.attachTo) {
+    target = await describeOrReject(deps, request.attachTo.instanceId, 'attachTo.instanceId');
+    const device = normaliseDevice(request.attachTo.device);
+    if (target.volumes.some((v) => normaliseDevice(v.deviceName) === device)) {
+      throw new InvalidEventError(
+        `field "attachTo.device": ${request.attachTo.device} is already in use on ${target.instanceId}`,
+      );
+    }
+  }
+  const availabilityZone =
+    request.availabilityZone ?? resolved.availabilityZone ?? target?.availabilityZone;
+  if (!availabilityZone) {
+    throw new InvalidEventError(
+      `field "availabilityZone" is required: the source volume ${resolved.sourceVolumeId} no longer exists to take its zone from`,
+    );
+  }
+  if (target && target.availabilityZone && target.availabilityZone !== availabilityZone) {
+    throw new InvalidEventError(
+      `field "attachTo.instanceId": ${target.instanceId} is in ${target.availabilityZone}, the volume would be in ${availabilityZone}; set "availabilityZone" to ${target.availabilityZone}`,
+    );
+  }
+  const volumeType = request.volumeType ?? 'gp3';
+  const sizeGiB = request.sizeGiB ?? snapshotSize;
+  const base = {
+    source: {
+      snapshotId: snapshot.snapshotId,
+      volumeId: resolved.sourceVolumeId,
+      how: resolved.how,
+      createdAt: effectiveCreatedAt(
+        snapshot.tags,
+        snapshot.startTime,
+        deps.config.keys,
+        deps.clock(),
+      ).toISOString(),
+      sizeGiB: snapshot.sizeGiB,
+    },
+    availabilityZone,
+    volumeType,
+    sizeGiB,
+    ...(request.attachTo ? { attachTo: request.attachTo } : {}),
+  };
+  if (request.dryRun) return { status: 'planned', ...base, attachedTo: request.attachTo };
+
+  const { keys } = deps.config;
+  const tags: Tag[] = [
+    {
+      Key: 'Name',
+      Value:
+        `${drill ? 'restore drill' : 'restore'} of ${resolved.sourceVolumeId} from ${snapshot.snapshotId}`.slice(
+          0,
+          255,
+        ),
+    },
+    { Key: `${keys.prefix}restored-from-snapshot`, Value: snapshot.snapshotId },
+    { Key: `${keys.prefix}restored-from-volume`, Value: resolved.sourceVolumeId },
+    { Key: `${keys.prefix}restored-by-run`, Value: deps.runId },
+    { Key: keys.deployment, Value: deps.config.deployment },
+    ...(drill ? [{ Key: `${keys.prefix}restore-drill`, Value: 'true' }] : []),
+  ];
+  const started = deps.clock().getTime();
+  const volumeId = await deps.restore.createVolume({
+    snapshotId: snapshot.snapshotId,
+    availabilityZone,
+    volumeType,
+    sizeGiB,
+    iops: request.iops,
+    kmsKeyId: request.kmsKeyId,
+    tags,
+  });
+  await deps.journal
+    .record({
+      runId: deps.runId,
+      job: drill ? 'restore-drill' : 'restore-volume',
+      action: 'create-volume',
+      resourceId: volumeId,
+      phase: 'after',
+      outcome: 'done',
+      reason: `restored from ${snapshot.snapshotId}`,
+      details: {
+        snapshotId: snapshot.snapshotId,
+        volumeId: resolved.sourceVolumeId,
+        availabilityZone,
+        sizeGiB,
+      },
+    })
+    .catch(() => undefined);
+  let waitedMs: number;
+  try {
+    await deps.restore.waitForVolume(volumeId, deps.config.restoreWaitMs, () =>
+      deps.clock().getTime(),
+    );
+    waitedMs = deps.clock().getTime() - started;
+  } catch (error) {
+    const failure = toAwsCallError('DescribeVolumes', error);
+    return {
+      status: 'failed',
+      ...base,
+      volumeId,
+      error: { code: failure.code, message: failure.message },
+    };
+  }
+  if (drill) {
+    let deleted = true;
+    try {
+      await deps.restore.deleteVolume(volumeId);
+    } catch (error) {
+      deleted = false;
+      deps.logger.error('could not delete the drill volume', {
+        volumeId,
+        error: toAwsCallError('DeleteVolume', error).message,
+      });
+    }
+    await deps.journal
+      .record({
+        runId: deps.runId,
+        job: 'restore-drill',
+        action: 'restore-drill',
+        resourceId: snapshot.snapshotId,
+        phase: 'after',
+        outcome: deleted ? 'done' : 'failed',
+        reason: `restored to ${volumeId} in ${Math.round(waitedMs / 100) / 10} s; drill volume ${deleted ? 'deleted' : 'NOT deleted'}`,
+        details: {
+          volumeId: resolved.sourceVolumeId,
+          drillVolumeId: volumeId,
+          secondsToAvailable: waitedMs / 1000,
+        },
+      })
+      .catch(() => undefined);
+    return {
+      status: deleted ? 'succeeded' : 'failed',
+      ...base,
+      volumeId,
+      waitedMs,
+      drill: { deleted, secondsToAvailable: Math.round(waitedMs / 100) / 10 },
+      ...(deleted
+        ? {}
+        : { error: { code: 'DrillVolumeNotDeleted', message: `delete ${volumeId} by hand` } }),
+    };
+  }
+  if (request.attachTo) {
+    try {
+      await deps.restore.attachVolume(
+        volumeId,
+        request.attachTo.instanceId,
+        request.attachTo.device,
+      );
+    } catch (error) {
+      const failure = toAwsCallError('AttachVolume', error);
+      return {
+        status: 'failed',
+        ...base,
+        volumeId,
+        waitedMs,
+        error: { code: failure.code, message: failure.message },
+      };
+    }
+  }
+  return { status: 'succeeded', ...base, volumeId, waitedMs, attachedTo: request.attachTo };
+}
+
+/** The outcome of `duplicate-instance` and `restore-instance`. */
+export interface LaunchResult {
+  readonly status: 'succeeded' | 'planned' | 'failed';
+  readonly imageId: string;
+  readonly registeredImage?: boolean;
+  readonly sourceInstanceId?: string | undefined;
+  readonly instanceId?: string | undefined;
+  readonly instanceType: string;
+  readonly name: string;
+  readonly subnetId?: string | undefined;
+  readonly securityGroupIds: readonly string[];
+  readonly keyName?: string | undefined;
+  readonly mappings?: readonly { deviceName: string; snapshotId: string }[];
+  readonly error?: { code: string; message: string } | undefined;
+}
+
+/**
+ * `duplicate-instance`: launches a new instance from an AMI, or from the newest managed
+ * AMI of an instance, with the source's type (or the given one), subnet, security
+ * groups, key pair and tags, under a new Name. snapkeeper's own opt-in tags are not
+ * copied, so the duplicate is not backed up until someone tags it.
+ */
+export async function duplicateInstance(
+  request: {
+    imageId?: string | undefined;
+    instanceId?: string | undefined;
+    instanceType?: string | undefined;
+    name?: string | undefined;
+    dryRun?: boolean | undefined;
+  },
+  deps: RestoreDependencies,
+): Promise<LaunchResult> {
+  const { keys } = deps.config;
+  let imageId = request.imageId;
+  let sourceId = request.instanceId;
+  if (!imageId && sourceId) {
+    const images = (
+      await deps.images.listImagesTagged({
+        [keys.managed]: 'true',
+        [keys.deployment]: deps.config.deployment,
+        [keys.instanceId]: sourceId,
+      })
+    ).filter((i) => i.state === 'available');
+    const now = deps.clock();
+    const newest = images.sort(
+      (a, b) =>
+        effectiveCreatedAt(b.tags, b.creationDate ?? new Date(0), keys, now).getTime() -
+        effectiveCreatedAt(a.tags, a.creationDate ?? new Date(0), keys, now).getTime(),
+    )[0];
+    if (!newest)
+      throw new InvalidEventError(
+        `field "instanceId": ${sourceId} has no available AMI made by this deployment`,
+      );
+    imageId = newest.imageId;
+  }
+  if (!imageId) throw new InvalidEventError('one of "imageId" or "instanceId" is required');
+  if (!sourceId) {
+    const image = (await deps.images.listOwnImages()).find((i) => i.imageId === imageId);
+    if (!image)
+      throw new InvalidEventError(
+        `field "imageId": ${imageId} is not an AMI this account owns in this region`,
+      );
+    sourceId = image.tags[keys.instanceId];
+  }
+  const source = sourceId
+    ? await describeOrReject(deps, sourceId, 'instanceId').catch(() => undefined)
+    : undefined;
+  return launch(imageId, source, sourceId, request, deps, false);
+}
+
+/**
+ * `restore-instance`: brings a whole instance back from one crash-consistent snapshot
+ * set (the snapshots of one run and instance): registers an AMI from the root snapshot
+ * with the data snapshots as further mappings (devices as the run history recorded
+ * them), tagged managed so retention cleans it up, then launches it like
+ * `duplicate-instance`.
+ */
+export async function restoreInstance(
+  request: {
+    runId: string;
+    instanceId: string;
+    instanceType?: string | undefined;
+    name?: string | undefined;
+    dryRun?: boolean | undefined;
+  },
+  deps: RestoreDependencies,
+): Promise<LaunchResult> {
+  const { keys } = deps.config;
+  const set: SnapshotFacts[] = [];
+  for await (const snapshot of deps.ec2.listSnapshotsTagged({
+    [keys.managed]: 'true',
+    [keys.deployment]: deps.config.deployment,
+    [keys.runId]: request.runId,
+    [keys.instanceId]: request.instanceId,
+  })) {
+    set.push(snapshot);
+  }
+  if (set.length === 0) {
+    throw new InvalidEventError(
+      `fields "runId" and "instanceId": no snapshot set of ${request.instanceId} from run ${request.runId}`,
+    );
+  }
+  const pending = set.filter((s) => s.state !== 'completed');
+  if (pending.length > 0) {
+    throw new InvalidEventError(
+      `the set is not complete yet: ${pending.map((s) => `${s.snapshotId} is ${s.state}`).join(', ')}`,
+    );
+  }
+  const devices = new Map<string, string>();
+  try {
+    for (const action of await deps.history.runActions(request.runId)) {
+      const device = action.details?.deviceName;
+      if (action.action === 'create-snapshot' && typeof device === 'string')
+        devices.set(action.resourceId, device);
+    }
+  } catch (error) {
+    deps.logger.warn('run history unavailable: taking devices from the instance', {
+      error: toAwsCallError('Query', error).message,
+    });
+  }
+  const source = await describeOrReject(deps, request.instanceId, 'instanceId').catch(
+    () => undefined,
+  );
+  for (const snapshot of set) {
+    if (devices.has(snapshot.snapshotId)) continue;
+    const mapping = source?.volumes.find((v) => v.volumeId === snapshot.volumeId);
+    if (mapping) devices.set(snapshot.snapshotId, mapping.deviceName);
+  }
+  const missing = set.filter((s) => !devices.has(s.snapshotId));
+  if (missing.length > 0) {
+    throw new InvalidEventError(
+      `the devices of ${missing.map((s) => s.snapshotId).join(', ')} are unknown: neither the run history nor the instance records them`,
+    );
+  }
+  const mappings = set.map((s) => ({
+    deviceName: devices.get(s.snapshotId) ?? '',
+    snapshotId: s.snapshotId,
+  }));
+  const rootDeviceName =
+    source?.rootDeviceName && mappings.some((m) => m.deviceName === source.rootDeviceName)
+      ? source.rootDeviceName
+      : mappings.find((m) => ['/dev/sda1', '/dev/xvda'].includes(m.deviceName))?.deviceName;
+  if (!rootDeviceName) {
+    throw new InvalidEventError(
+      `the set of run ${request.runId} has no root volume snapshot (it was made with snapkeeper:exclude-boot?); restore its volumes with "restore-volume" instead`,
+    );
+  }
+  const name = `restore-${request.instanceId}-${request.runId}`
+    .replace(/[^A-Za-z0-9()[\]. /\-'@_]/g, '_')
+    .slice(0, 128);
+  if (request.dryRun) {
+    return {
+      ...launchPlan('(to be registered)', source, request.instanceId, request),
+      status: 'planned',
+      registeredImage: true,
+      mappings,
+    };
+  }
+  const tags = buildResourceTags(request.instanceId, source?.tags ?? {}, {
+    keys,
+    schedule: 'manual',
+    slot: `${deps.clock().toISOString().slice(0, 19)}Z`,
+    deployment: deps.config.deployment,
+    runId: deps.runId,
+    createdAt: deps.clock().toISOString(),
+    copyTags: deps.config.copyTags,
+  });
+  const imageId = await deps.restore.registerImage(
+    {
+      name,
+      description: `snapkeeper restore of ${request.instanceId} from run ${request.runId}`,
+      rootDeviceName,
+      mappings,
+      tags,
+    },
+    deps.config.localTagAfterCreate,
+  );
+  await deps.journal
+    .record({
+      runId: deps.runId,
+      job: 'restore-instance',
+      action: 'register-image',
+      resourceId: imageId,
+      phase: 'after',
+      outcome: 'done',
+      reason: `registered from the set of run ${request.runId}`,
+      details: { instanceId: request.instanceId, snapshotIds: mappings.map((m) => m.snapshotId) },
+    })
+    .catch(() => undefined);
+  const result = await launch(imageId, source, request.instanceId, request, deps, true);
+  return { ...result, registeredImage: true, mappings };
+}
+
+function launchPlan(
+  imageId: string,
+  source: InstanceDetails | undefined,
+  sourceId: string | undefined,
+  request: { instanceType?: string | undefined; name?: string | undefined },
+): LaunchResult {
+  const sourceName = source?.tags.Name ?? sourceId ?? imageId;
+  return {
+    status: 'planned',
+    imageId,
+    sourceInstanceId: sourceId,
+    instanceType: request.instanceType ?? source?.instanceType ?? 't3.micro',
+    name: request.name ?? `${sourceName}-copy`,
+    subnetId: source?.subnetId,
+    securityGroupIds: source?.securityGroupIds ?? [],
+    keyName: source?.keyName,
+  };
+}
+
+async function launch(
+  imageId: string,
+  source: InstanceDetails | undefined,
+  sourceId: string | undefined,
+  request: {
+    instanceType?: string | undefined;
+    name?: string | undefined;
+    dryRun?: boolean | undefined;
+  },
+  deps: RestoreDependencies,
+  restored: boolean,
+): Promise<LaunchResult> {
+  const plan = launchPlan(imageId, source, sourceId, request);
+  if (request.dryRun) return plan;
+  const { keys } = deps.config;
+  const copied = Object.entries(source?.tags ?? {}).filter(
+    ([key]) =>
+      key !== 'Name' && !key.toLowerCase().startsWith('aws:') && !key.startsWith(keys.prefix),
+  );
+  const tags: Tag[] = [
+    ...copied.map(([Key, Value]) => ({ Key, Value })),
+    { Key: 'Name', Value: plan.name },
+    {
+      Key: `${keys.prefix}${restored ? 'restored-from' : 'duplicated-from'}`,
+      Value: sourceId ?? imageId,
+    },
+    { Key: `${keys.prefix}source-image`, Value: imageId },
+  ].slice(0, 50);
+  try {
+    const instanceId = await deps.restore.runInstance({
+      imageId,
+      instanceType: plan.instanceType,
+      subnetId: plan.subnetId,
+      securityGroupIds: plan.securityGroupIds,
+      keyName: plan.keyName,
+      tags,
+    });
+    await deps.journal
+      .record({
+        runId: deps.runId,
+        job: restored ? 'restore-instance' : 'duplicate-instance',
+        action: 'run-instance',
+        resourceId: instanceId,
+        phase: 'after',
+        outcome: 'done',
+        reason: `launched from ${imageId}`,
+        details: { instanceId: sourceId, imageId },
+      })
+      .catch(() => undefined);
+    return { ...plan, status: 'succeeded', instanceId };
+  } catch (error) {
+    const failure = toAwsCallError('RunInstances', error);
+    return { ...plan, status: 'failed', error: { code: failure.code, message: failure.message } };
+  }
+}
+
+async function describeOrReject(
+  deps: RestoreDependencies,
+  instanceId: string,
+  field: string,
+): Promise<InstanceDetails> {
+  try {
+    return await deps.restore.describeInstance(instanceId);
+  } catch (error) {
+    if ((error as Error).name === 'UnknownResourceError') {
+      throw new InvalidEventError(`field "${field}": ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+function normaliseDevice(device: string): string {
+  return device.replace(/^\/dev\//, '').replace(/^xvd/, 'sd');
+}

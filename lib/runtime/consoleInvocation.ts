@@ -1,0 +1,88 @@
+import { InvalidEventError } from '../domain/errors.ts';
+import { type OpsDependencies, type OpsReport, runConsoleOperation } from '../jobs/consoleOps.ts';
+import { OPS_ACTIONS, parseOpsPayload } from '../jobs/opsPayload.ts';
+import { runOnce } from '../jobs/slotRun.ts';
+import { slotRunDependencies } from './invocation.ts';
+import type { LambdaRuntime } from './lambdaRuntime.ts';
+
+/** What the console gets back for a payload it must fix: nothing was changed. */
+export interface RejectedPayload {
+  readonly status: 'rejected';
+  readonly runId: string;
+  readonly error: { readonly code: 'InvalidPayload'; readonly message: string };
+  readonly actions: readonly string[];
+}
+
+/**
+ * Handles one console payload: validates it, runs the action as a recorded console run,
+ * and answers with its report. A payload to fix (bad field, unknown id, nothing to
+ * restore) is answered with a rejection naming the field, logged, and recorded as a
+ * failed run; nothing is changed.
+ *
+ * @example
+ * return handleConsolePayload(event, runtime, gateways);
+ */
+export async function handleConsolePayload(
+  event: unknown,
+  runtime: LambdaRuntime,
+  gateways: Pick<OpsDependencies, 'images' | 'restore' | 'autoScaling' | 'recycleBin'>,
+): Promise<OpsReport | RejectedPayload> {
+  const runId = runtime.newRunId();
+  const reject = async (error: InvalidEventError): Promise<RejectedPayload> => {
+    runtime.logger.warn('console payload rejected', { runId, error: error.message });
+    const startedAt = runtime.clock().toISOString();
+    await runOnce(
+      { job: 'ops', runId, trigger: 'console', dryRun: true },
+      slotRunDependencies(runtime, { historyRequired: false }),
+      async () => ({
+        runId,
+        job: 'ops',
+        status: 'failed' as const,
+        startedAt,
+        endedAt: runtime.clock().toISOString(),
+        dryRun: true,
+        error: { code: 'InvalidPayload', message: error.message },
+      }),
+    ).catch(() => undefined);
+    return {
+      status: 'rejected',
+      runId,
+      error: { code: 'InvalidPayload', message: error.message },
+      actions: OPS_ACTIONS,
+    };
+  };
+  let payload: ReturnType<typeof parseOpsPayload>;
+  try {
+    payload = parseOpsPayload(event, runtime.config.catalog);
+  } catch (error) {
+    if (error instanceof InvalidEventError) return reject(error);
+    throw error;
+  }
+  const dryRun =
+    ('dryRun' in payload && payload.dryRun === true) ||
+    payload.action === 'plan' ||
+    payload.action === 'report';
+  try {
+    const outcome = await runOnce(
+      { job: `ops:${payload.action}`, runId, trigger: 'console', dryRun },
+      slotRunDependencies(runtime, { historyRequired: payload.action === 'retention' && !dryRun }),
+      () =>
+        runConsoleOperation(payload, {
+          ...gateways,
+          ec2: runtime.ec2,
+          history: runtime.history,
+          config: runtime.config,
+          clock: runtime.clock,
+          runId,
+          logger: runtime.logger,
+          metrics: runtime.metricsPort,
+          journal: runtime.journal,
+        }),
+    );
+    if (outcome.kind !== 'ran') throw new Error('a console run never shares a slot');
+    return outcome.report;
+  } catch (error) {
+    if (error instanceof InvalidEventError) return reject(error);
+    throw error;
+  }
+}
