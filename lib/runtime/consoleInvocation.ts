@@ -28,6 +28,7 @@ export async function handleConsolePayload(
   gateways: Pick<OpsDependencies, 'images' | 'restore' | 'autoScaling' | 'recycleBin'>,
 ): Promise<OpsReport | RejectedPayload> {
   const runId = runtime.newRunId();
+  runtime.metricsPort.count('ConsoleOperations', 1);
   const reject = async (error: InvalidEventError): Promise<RejectedPayload> => {
     runtime.logger.warn('console payload rejected', { runId, error: error.message });
     const startedAt = runtime.clock().toISOString();
