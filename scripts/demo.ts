@@ -4,23 +4,18 @@
  * the clock moved forward; along the way an instance is retired, a slot is delivered
  * twice, and the run history fills up. Run with `npm run demo`.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
-  EC2Client,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import FakeTimers from '@sinonjs/fake-timers';
 import { lambdaContext } from '../test/support/lambdaContext.ts';
-import { deploymentSchedules } from './deploymentSchedules.ts';
 import { history } from './history.ts';
-import { startLocalAws, useLocalAwsEnvironment } from './localAws.ts';
-import { launchFleet } from './localFleet.ts';
-import { createLocalHistoryTable } from './localTable.ts';
+import { ROOT_DEVICE } from './localFleet.ts';
+import { DEMO_FLEET, startLocalStack } from './localStack.ts';
 
 const REGION = 'us-east-1';
-const TABLE = 'snapkeeper-demo-runs';
 const FIRST_DAY = Date.UTC(2026, 10, 9); // Monday 9 November 2026
 const DAYS = 14;
 const bold = (text: string) => `\x1b[1m${text}\x1b[0m`;
@@ -51,57 +46,16 @@ function counts(report: Record<string, unknown>): Record<string, number> {
 
 async function main(): Promise<void> {
   heading('Starting the local AWS (moto in server mode on a loopback port)');
-  const aws = await startLocalAws();
+  const stack = await startLocalStack('demo', REGION);
+  const { aws, ec2 } = stack;
   const clock = FakeTimers.install({ toFake: ['Date'], now: FIRST_DAY });
   try {
-    useLocalAwsEnvironment(aws.endpoint, REGION);
-    Object.assign(process.env, {
-      DEPLOYMENT: 'demo',
-      SCHEDULES: JSON.stringify(deploymentSchedules()),
-      COPY_TAGS: 'CostCenter',
-      HISTORY_TABLE: TABLE,
-      LOCAL_TAG_AFTER_CREATE: 'true', // moto answers tags at creation on CreateImage with HTTP 500
-      RECYCLE_BIN_CHECK: 'false', // moto has no Recycle Bin
-      MAX_DELETIONS: '50',
-      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      POWERTOOLS_TRACE_ENABLED: 'false',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
-    await createLocalHistoryTable(
-      new DynamoDBClient({ region: REGION, endpoint: aws.endpoint }),
-      TABLE,
-    );
     console.log(
-      `local AWS at ${aws.endpoint}, region ${REGION}, deployment "demo", history table ${TABLE}`,
+      `local AWS at ${aws.endpoint}, region ${REGION}, deployment "demo", history table ${stack.table}`,
     );
 
     heading('A small fleet, opted in by tags');
-    const ec2 = new EC2Client({ region: REGION, endpoint: aws.endpoint });
-    const fleet = await launchFleet(ec2, [
-      { name: 'web-1', tags: { 'snapkeeper:backup': 'true', CostCenter: 'shop' } },
-      {
-        name: 'web-2',
-        tags: { 'snapkeeper:backup': 'true', CostCenter: 'shop' },
-        dataVolumes: [{ device: '/dev/sdf', sizeGiB: 20 }],
-      },
-      {
-        name: 'db-1',
-        tags: {
-          'snapkeeper:backup': 'daily,weekly',
-          'snapkeeper:retain': 'daily=5,weekly=4',
-          'snapkeeper:ami': 'daily',
-          'snapkeeper:ami-retain': '3',
-        },
-        dataVolumes: [
-          { device: '/dev/sdf', sizeGiB: 100 },
-          { device: '/dev/sdg', sizeGiB: 200, tags: { 'snapkeeper:skip': 'true' } },
-        ],
-      },
-      { name: 'batch-1', tags: { 'snapkeeper:backup': 'daily' }, state: 'stopped' },
-      { name: 'legacy-1' },
-      { name: 'typo-1', tags: { 'snapkeeper:backup': 'dialy' } },
-    ]);
+    const fleet = await stack.launch(DEMO_FLEET);
     for (const i of fleet.values()) {
       console.log(
         `  ${i.name.padEnd(9)} ${i.instanceId}  ${i.volumes.map((v) => `${v.device}(${v.sizeGiB}G)`).join(' ')}`,
@@ -230,6 +184,68 @@ async function main(): Promise<void> {
           '   excludes it (unit tests assert it) and each report flags the extra snapshot as unexpected.)',
       ),
     );
+
+    const ops = await load('ops');
+    const web1 = fleet.get('web-1');
+    const web1Root = web1?.volumes.find((v) => v.device === ROOT_DEVICE)?.volumeId ?? '';
+    heading(
+      `A restore drill of web-1's root volume (ops: {"action": "restore-drill", "volumeId": "${web1Root}"})`,
+    );
+    const drill = (await invoke(ops, { action: 'restore-drill', volumeId: web1Root }, 'ops'))
+      .result as Record<string, unknown>;
+    const source = drill.source as Record<string, unknown>;
+    console.log(
+      `  restored ${String(source.snapshotId)} (taken ${String(source.createdAt)}) to ${String(drill.volumeId)} in ${String(drill.availabilityZone)}; ` +
+        `available after ${String((drill.drill as Record<string, unknown>)?.secondsToAvailable)} s; drill volume deleted: ${String((drill.drill as Record<string, unknown>)?.deleted)}`,
+    );
+    heading(
+      'Restoring db-1 from its newest AMI as a new instance (ops: duplicate-instance, confirmed)',
+    );
+    const duplicate = (
+      await invoke(
+        ops,
+        {
+          action: 'duplicate-instance',
+          instanceId: fleet.get('db-1')?.instanceId,
+          name: 'db-1-restored',
+          confirm: true,
+        },
+        'ops',
+      )
+    ).result as Record<string, unknown>;
+    console.log(
+      `  launched ${String(duplicate.instanceId)} "${String(duplicate.name)}" (${String(duplicate.instanceType)}) from ${String(duplicate.imageId)}`,
+    );
+
+    heading('The recovery-point report (ops: {"action": "report"})');
+    const report = (await invoke(ops, { action: 'report' }, 'ops')).result as {
+      instances: {
+        name?: string;
+        instanceId: string;
+        newestSnapshot?: { ageHours: number };
+        newestImage?: { ageHours: number };
+        recoveryPoints: number;
+        rpo: { schedule: string; met: boolean; newestAgeHours?: number }[];
+      }[];
+      orphaned: { instanceId: string; name?: string; snapshots: number; sizeGiB: number }[];
+      neverBackedUp: { instanceId: string }[];
+    };
+    for (const i of report.instances) {
+      const rpo = i.rpo
+        .map(
+          (r) =>
+            `${r.schedule} ${r.met ? 'met' : 'MISSED'}${r.newestAgeHours !== undefined ? ` (${r.newestAgeHours} h)` : ''}`,
+        )
+        .join(', ');
+      console.log(
+        `  ${(i.name ?? i.instanceId).padEnd(9)} ${String(i.recoveryPoints).padStart(2)} recovery points, newest snapshot ${i.newestSnapshot?.ageHours ?? '-'} h, newest AMI ${i.newestImage?.ageHours ?? '-'} h; RPO ${rpo}`,
+      );
+    }
+    for (const o of report.orphaned) {
+      console.log(
+        `  orphaned: ${o.name ?? ''} ${o.instanceId} (gone) still has ${o.snapshots} managed snapshots, ${o.sizeGiB} GiB`,
+      );
+    }
 
     heading('The run history (npm run history -- --since 2d)');
     console.log(await history(['--since', '2d', '--limit', '8']));
