@@ -60,7 +60,7 @@ const PLUGIN_ONLY_OPTIONS = [
 const CHILD_SCRIPT = [
   'const started = performance.now();',
   'await import(process.argv[1]);',
-  'process.stdout.write(`${performance.now() - started}\\n`);',
+  "process.stdout.write(String(performance.now() - started) + '\\n');",
   'process.exit(0);',
 ].join('\n');
 

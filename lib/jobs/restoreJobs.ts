@@ -185,7 +185,7 @@ export async function restoreVolume(
       `field "availabilityZone" is required: the source volume ${resolved.sourceVolumeId} no longer exists to take its zone from`,
     );
   }
-  if (target && target.availabilityZone && target.availabilityZone !== availabilityZone) {
+  if (target?.availabilityZone && target.availabilityZone !== availabilityZone) {
     throw new InvalidEventError(
       `field "attachTo.instanceId": ${target.instanceId} is in ${target.availabilityZone}, the volume would be in ${availabilityZone}; set "availabilityZone" to ${target.availabilityZone}`,
     );
