@@ -511,7 +511,8 @@ module.exports = {
   scheduleResources,
   functionRoles: async () => functionRoles(),
   // Dead-man's switch: one alarm per schedule on the age of the oldest "newest recovery
-  // point", above twice the interval, missing data treated as breaching (nothing ran).
+  // point" (published daily by the sweep for every schedule), above twice the interval,
+  // missing data treated as breaching (nothing ran, or a broken role).
   recoveryPointAlarms: async ({ resolveVariable }) => {
     const resources = {};
     for (const s of await schedules(resolveVariable)) {
@@ -526,12 +527,13 @@ module.exports = {
           Dimensions: [
             { Name: 'service', Value: 'snapkeeper' },
             { Name: 'deployment', Value: '${sls:stage}' },
-            { Name: 'job', Value: 'retention' },
+            { Name: 'job', Value: 'amis' },
             { Name: 'schedule', Value: s.name },
           ],
           Statistic: 'Maximum',
-          Period: 3600,
-          EvaluationPeriods: Math.max(1, Math.min(24, Math.ceil((2 * intervalSeconds(s)) / 3600))),
+          // The daily orphan sweep publishes it for every schedule: one datapoint a day.
+          Period: 86400,
+          EvaluationPeriods: 1,
           DatapointsToAlarm: 1,
           Threshold: 2 * intervalSeconds(s),
           ComparisonOperator: 'GreaterThanThreshold',

@@ -94,7 +94,7 @@ export interface RetentionReport {
   readonly cap: CapCheck;
   /**
    * The dead-man's switch: the age in seconds of the oldest "newest completed snapshot"
-   * across the opted-in volumes of the schedule (published as RecoveryPointAge; the alarm
+   * across the opted-in volumes of the schedule (the daily sweep publishes the same as RecoveryPointAge; its alarm
    * fires above twice the interval, and when it is missing).
    */
   readonly oldestRecoveryPointAgeSeconds?: number;
@@ -334,11 +334,6 @@ export async function runRetentionJob(
     volumes,
     ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
   };
-  if (oldestRecoveryPointAgeSeconds !== undefined) {
-    metrics.seconds?.('RecoveryPointAge', oldestRecoveryPointAgeSeconds, {
-      schedule: schedule.name,
-    });
-  }
   metrics.count('SnapshotsDeleted', counts.deleted);
   metrics.count('SnapshotDeletionsBlocked', counts.blocked);
   metrics.count('SnapshotDeletionsFailed', counts.failed);

@@ -5,6 +5,7 @@ import { SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aw
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
 import { planOrphanSweep, type SweepItem } from '../domain/imageRetirement.ts';
+import { buildRecoveryReport } from '../domain/recoveryReport.ts';
 import { isManagedBy } from '../domain/snapshotFacts.ts';
 import {
   type ActionJournal,
@@ -60,7 +61,8 @@ export interface SweepReport {
 
 /** What the sweep reads and acts through. */
 export interface SweepJobDependencies {
-  readonly ec2: Pick<Ec2Gateway, 'deleteSnapshot'>;
+  readonly ec2: Pick<Ec2Gateway, 'deleteSnapshot'> &
+    Partial<Pick<Ec2Gateway, 'listInstancesWithTagKey' | 'listSnapshotsTagged'>>;
   readonly images: Pick<
     Ec2ImageGateway,
     'listOwnImages' | 'listImageSnapshots' | 'imagesInRecycleBin'
@@ -68,7 +70,8 @@ export interface SweepJobDependencies {
   readonly config: Pick<
     SnapkeeperConfig,
     'deployment' | 'keys' | 'maxDeletions' | 'deleteConcurrency' | 'recycleBinCheck'
-  >;
+  > &
+    Partial<Pick<SnapkeeperConfig, 'catalog'>>;
   readonly clock: () => Date;
   readonly runId: string;
   readonly logger: LoggerPort;
@@ -274,6 +277,62 @@ export async function runSweepJob(
     ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
   };
   metrics.count('SnapshotsDeleted', counts.deleted);
+  await publishRecoveryPointAges(deps, metrics);
   (status === 'succeeded' ? logger.info : logger.warn).call(logger, `sweep ${status}`, { report });
   return report;
+}
+
+/**
+ * The dead-man's switch, published once a day by the sweep for every schedule: the age
+ * of the oldest "newest completed snapshot" across the instances opted into it (0 when
+ * none is). A schedule whose backups stop, or a sweep that stops running, makes the
+ * alarm fire (missing data is breaching).
+ */
+async function publishRecoveryPointAges(
+  deps: SweepJobDependencies,
+  metrics: MetricsPort,
+): Promise<void> {
+  const { ec2, config } = deps;
+  if (
+    !ec2.listInstancesWithTagKey ||
+    !ec2.listSnapshotsTagged ||
+    !config.catalog ||
+    !metrics.seconds
+  )
+    return;
+  try {
+    const instances = [];
+    for await (const instance of ec2.listInstancesWithTagKey(config.keys.backup))
+      instances.push(instance);
+    const snapshots = [];
+    for await (const snapshot of ec2.listSnapshotsTagged({
+      [config.keys.managed]: 'true',
+      [config.keys.deployment]: config.deployment,
+    })) {
+      snapshots.push(snapshot);
+    }
+    const report = buildRecoveryReport({
+      instances,
+      snapshots,
+      images: [],
+      catalog: config.catalog,
+      keys: config.keys,
+      deployment: config.deployment,
+      now: deps.clock(),
+    });
+    for (const schedule of config.catalog.schedules.keys()) {
+      const ages = report.instances.flatMap((i) =>
+        i.rpo
+          .filter((r) => r.schedule === schedule && r.newestAgeHours !== undefined)
+          .map((r) => (r.newestAgeHours ?? 0) * 3600),
+      );
+      metrics.seconds('RecoveryPointAge', ages.length > 0 ? Math.round(Math.max(...ages)) : 0, {
+        schedule,
+      });
+    }
+  } catch (error) {
+    deps.logger.error('could not compute the recovery point ages', {
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
 }

@@ -980,15 +980,25 @@ describe(`Stack: the packaged CloudFormation template (stage ${STAGE})`, () => {
     );
 
     it.each(SCHEDULES)(
-      'keeps the $name recovery-point alarm OK while its retention reports on schedule',
+      'keeps the $name recovery-point alarm OK while its reporter runs on schedule',
       ({ name }) => {
-        // Prepare: retention publishes RecoveryPointAge once per run of its schedule.
+        // Prepare: the function named by the alarm's job dimension publishes RecoveryPointAge
+        // when a schedule invokes it for this schedule, or for every schedule as the sweep;
+        // the most frequent of those runs is taken as the reporting interval.
         const alarm = recoveryPointAlarm(name);
-        const retention = scheduleFor('retention', name).properties;
-        const reportEvery = longestIntervalSeconds(
-          retention.ScheduleExpression ?? '',
-          retention.ScheduleExpressionTimezone ?? 'UTC',
+        const job = dimensionsOf(alarm).job;
+        const reporters = schedules().filter(
+          (s) => s.fn === job && (s.schedule === name || s.schedule === 'sweep'),
         );
+        const reportEvery = Math.min(
+          ...reporters.map(({ properties }) =>
+            longestIntervalSeconds(
+              properties.ScheduleExpression ?? '',
+              properties.ScheduleExpressionTimezone ?? 'UTC',
+            ),
+          ),
+        );
+        expect(reporters.length, `schedules invoking ${job} for ${name}`).toBeGreaterThan(0);
         const periods = alarm.EvaluationPeriods ?? 1;
         const period = alarm.Period ?? 60;
         const toAlarm = alarm.DatapointsToAlarm ?? periods;
