@@ -125,7 +125,7 @@ async function scheduleResources({ resolveVariable }) {
                 {
                   Effect: 'Allow',
                   Action: 'lambda:InvokeFunction',
-                  Resource: Object.keys(FUNCTIONS).map(functionArn),
+                  Resource: ['backup', 'retention', 'amis'].map(functionArn),
                 },
                 {
                   Effect: 'Allow',

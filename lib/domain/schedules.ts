@@ -1,6 +1,6 @@
 import awsCronParser from 'aws-cron-parser';
-import { z } from 'zod';
 import { InvalidScheduleDefinitionError, UnknownScheduleError } from './errors.ts';
+import * as z from './schema.ts';
 
 /**
  * A named backup schedule, defined once in the deployment (serverless.yml).
@@ -47,30 +47,32 @@ export const RESERVED_SCHEDULE_NAMES: readonly string[] = ['true', 'false', 'man
 
 const SCHEDULE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
-const scheduleSchema = z
-  .object({
-    name: z
-      .string()
-      .transform((s) => s.trim().toLowerCase())
-      .pipe(
-        z
-          .string()
-          .regex(
-            SCHEDULE_NAME,
-            'must be 1-32 lower-case letters, digits or "-", starting with a letter',
-          )
-          .refine((n) => !RESERVED_SCHEDULE_NAMES.includes(n), 'is a reserved word'),
+const whole = (min: number, max: number) =>
+  z.number().check(z.int(), z.minimum(min), z.maximum(max));
+
+const scheduleSchema = z.strictObject({
+  name: z.pipe(
+    z.pipe(
+      z.string(),
+      z.transform((s) => s.trim().toLowerCase()),
+    ),
+    z.string().check(
+      z.regex(
+        SCHEDULE_NAME,
+        'must be 1-32 lower-case letters, digits or "-", starting with a letter',
       ),
-    cron: z.string().min(1),
-    timezone: z.string().default('UTC'),
-    retain: z.number().int().min(1).max(1000),
-    retainDays: z.number().int().min(0).max(36500).optional(),
-    retainTiers: z.string().optional(),
-    expireOrphansAfterDays: z.number().int().min(1).max(36500).optional(),
-    retentionCron: z.string().min(1).optional(),
-    amiRetain: z.number().int().min(1).max(1000).optional(),
-  })
-  .strict();
+      z.refine((n) => !RESERVED_SCHEDULE_NAMES.includes(n), 'is a reserved word'),
+    ),
+  ),
+  cron: z.string().check(z.minLength(1)),
+  timezone: z._default(z.string(), 'UTC'),
+  retain: whole(1, 1000),
+  retainDays: z.optional(whole(0, 36500)),
+  retainTiers: z.optional(z.string()),
+  expireOrphansAfterDays: z.optional(whole(1, 36500)),
+  retentionCron: z.optional(z.string().check(z.minLength(1))),
+  amiRetain: z.optional(whole(1, 1000)),
+});
 
 /**
  * Validates a list of schedule definitions and the default schedule name.
@@ -81,7 +83,7 @@ const scheduleSchema = z
  * catalog.schedules.get('weekly')?.retain; // 4
  */
 export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'): ScheduleCatalog {
-  const parsed = z.array(scheduleSchema).min(1).safeParse(input);
+  const parsed = z.array(scheduleSchema).check(z.minLength(1)).safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? issue.path.join('.') : 'schedules';

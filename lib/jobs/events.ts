@@ -1,6 +1,6 @@
-import { z } from 'zod';
 import { InvalidEventError, UnknownScheduleError } from '../domain/errors.ts';
 import { resolveSchedule, type ScheduleCatalog } from '../domain/schedules.ts';
+import * as z from '../domain/schema.ts';
 
 /** A validated invocation of a scheduled job. */
 export interface ScheduledInvocation {
@@ -14,32 +14,36 @@ export interface ScheduledInvocation {
 /** An ISO 8601 instant with its zone (`Z` or an offset), as Scheduler sends it. */
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
+const wholeDeletions = z
+  .number({ error: 'must be a whole number of deletions' })
+  .check(
+    z.int('must be a whole number of deletions'),
+    z.minimum(0, 'must be 0 or more'),
+    z.maximum(1_000_000, 'must be at most 1000000'),
+  );
+
 const scheduledEventFields = {
   schedule: z.string({ error: 'must be a string naming a schedule' }),
-  scheduledTime: z
-    .string({ error: 'must be an ISO 8601 time string' })
-    .refine(
-      (value) => ISO_INSTANT.test(value) && !Number.isNaN(Date.parse(value)),
-      'must be an ISO 8601 time with a zone, such as 2026-11-23T03:00:00Z',
-    )
-    .optional(),
-  dryRun: z.boolean({ error: 'must be true or false' }).optional(),
+  scheduledTime: z.optional(
+    z
+      .string({ error: 'must be an ISO 8601 time string' })
+      .check(
+        z.refine(
+          (value) => ISO_INSTANT.test(value) && !Number.isNaN(Date.parse(value)),
+          'must be an ISO 8601 time with a zone, such as 2026-11-23T03:00:00Z',
+        ),
+      ),
+  ),
+  dryRun: z.optional(z.boolean({ error: 'must be true or false' })),
 };
 
-const scheduledEventSchema = z.object(scheduledEventFields).strict();
+const scheduledEventSchema = z.strictObject(scheduledEventFields);
 
-const retentionEventSchema = z
-  .object({
-    ...scheduledEventFields,
-    maxDeletions: z
-      .number({ error: 'must be a whole number of deletions' })
-      .int('must be a whole number of deletions')
-      .min(0, 'must be 0 or more')
-      .max(1_000_000, 'must be at most 1000000')
-      .optional(),
-    confirm: z.boolean({ error: 'must be true or false' }).optional(),
-  })
-  .strict();
+const retentionEventSchema = z.strictObject({
+  ...scheduledEventFields,
+  maxDeletions: z.optional(wholeDeletions),
+  confirm: z.optional(z.boolean({ error: 'must be true or false' })),
+});
 
 /** A validated invocation of the retention job. */
 export interface RetentionInvocation extends ScheduledInvocation {
@@ -100,7 +104,7 @@ export function parseRetentionEvent(event: unknown, catalog: ScheduleCatalog): R
   };
 }
 
-function parseWith<T extends z.ZodType<{ schedule: string }>>(
+function parseWith<T extends z.ZodMiniType<{ schedule: string }>>(
   schemaToUse: T,
   fields: string,
   event: unknown,
@@ -140,19 +144,12 @@ function parseWith<T extends z.ZodType<{ schedule: string }>>(
   return { data: parsed.data as z.infer<T>, schedule };
 }
 
-const sweepEventSchema = z
-  .object({
-    sweep: z.literal(true, { error: 'must be true to run the orphan sweep' }),
-    dryRun: z.boolean({ error: 'must be true or false' }).optional(),
-    maxDeletions: z
-      .number({ error: 'must be a whole number of deletions' })
-      .int('must be a whole number of deletions')
-      .min(0, 'must be 0 or more')
-      .max(1_000_000, 'must be at most 1000000')
-      .optional(),
-    confirm: z.boolean({ error: 'must be true or false' }).optional(),
-  })
-  .strict();
+const sweepEventSchema = z.strictObject({
+  sweep: z.literal(true, { error: 'must be true to run the orphan sweep' }),
+  dryRun: z.optional(z.boolean({ error: 'must be true or false' })),
+  maxDeletions: z.optional(wholeDeletions),
+  confirm: z.optional(z.boolean({ error: 'must be true or false' })),
+});
 
 /** A validated invocation of the `amis` function: a schedule's AMIs, or the orphan sweep. */
 export type AmiInvocation =

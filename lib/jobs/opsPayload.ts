@@ -1,6 +1,6 @@
-import { z } from 'zod';
 import { InvalidEventError } from '../domain/errors.ts';
 import type { ScheduleCatalog } from '../domain/schedules.ts';
+import * as z from '../domain/schema.ts';
 
 /** Every console action, in the order the README lists them. */
 export const OPS_ACTIONS = [
@@ -18,149 +18,140 @@ export type OpsAction = (typeof OPS_ACTIONS)[number];
 /** The largest console payload accepted; the Lambda console allows far more. */
 export const MAX_PAYLOAD_BYTES = 16_384;
 
-const instanceId = z
-  .string({ error: 'must be an instance id such as i-0123456789abcdef0' })
-  .regex(/^i-[0-9a-f]{8}([0-9a-f]{9})?$/, 'must be an instance id such as i-0123456789abcdef0');
-const volumeId = z
-  .string({ error: 'must be a volume id such as vol-0123456789abcdef0' })
-  .regex(/^vol-[0-9a-f]{8}([0-9a-f]{9})?$/, 'must be a volume id such as vol-0123456789abcdef0');
-const snapshotId = z
-  .string({ error: 'must be a snapshot id such as snap-0123456789abcdef0' })
-  .regex(
-    /^snap-[0-9a-f]{8}([0-9a-f]{9})?$/,
-    'must be a snapshot id such as snap-0123456789abcdef0',
-  );
-const imageId = z
-  .string({ error: 'must be an AMI id such as ami-0123456789abcdef0' })
-  .regex(/^ami-[0-9a-f]{8}([0-9a-f]{9})?$/, 'must be an AMI id such as ami-0123456789abcdef0');
-const deviceName = z
-  .string({ error: 'must be a device name such as /dev/sdf or xvdf' })
-  .regex(
-    /^(\/dev\/)?(sd[a-z][0-9]*|xvd[a-z][0-9]*|nvme[0-9]+n[0-9]+)$/,
-    'must be a device name such as /dev/sdf or xvdf',
-  );
-const availabilityZone = z
-  .string({ error: 'must be an availability zone such as eu-west-1a' })
-  .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an availability zone such as eu-west-1a');
-const scheduleName = z
-  .string({ error: 'must be a schedule name' })
-  .regex(/^[A-Za-z][A-Za-z0-9-]{0,31}$/, 'must be a schedule name such as daily');
-const dryRun = z.boolean({ error: 'must be true or false' }).optional();
-const confirm = z.boolean({ error: 'must be true or false' }).optional();
-const runId = z
-  .string({ error: 'must be a run id such as 20261123T030002Z-9f3a12bc' })
-  .regex(/^\d{8}T\d{6}Z-[0-9a-f]{8}$/, 'must be a run id such as 20261123T030002Z-9f3a12bc');
-const instanceType = z
-  .string({ error: 'must be an instance type such as t3.micro' })
-  .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an instance type such as t3.micro');
+/** A string matching `pattern`, with one message for a wrong type and a wrong form. */
+const matching = (pattern: RegExp, message: string) =>
+  z.string({ error: message }).check(z.regex(pattern, message));
+const whole = (message: string, min: number, max: number) =>
+  z
+    .number({ error: message })
+    .check(
+      z.int(message),
+      z.minimum(min, min === 0 ? 'must be 0 or more' : `must be at least ${min}`),
+      z.maximum(max, `must be at most ${max}`),
+    );
+
+const instanceId = matching(
+  /^i-[0-9a-f]{8}([0-9a-f]{9})?$/,
+  'must be an instance id such as i-0123456789abcdef0',
+);
+const volumeId = matching(
+  /^vol-[0-9a-f]{8}([0-9a-f]{9})?$/,
+  'must be a volume id such as vol-0123456789abcdef0',
+);
+const snapshotId = matching(
+  /^snap-[0-9a-f]{8}([0-9a-f]{9})?$/,
+  'must be a snapshot id such as snap-0123456789abcdef0',
+);
+const imageId = matching(
+  /^ami-[0-9a-f]{8}([0-9a-f]{9})?$/,
+  'must be an AMI id such as ami-0123456789abcdef0',
+);
+const deviceName = matching(
+  /^(\/dev\/)?(sd[a-z][0-9]*|xvd[a-z][0-9]*|nvme[0-9]+n[0-9]+)$/,
+  'must be a device name such as /dev/sdf or xvdf',
+);
+const availabilityZone = matching(
+  /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/,
+  'must be an availability zone such as eu-west-1a',
+);
+const scheduleName = matching(
+  /^[A-Za-z][A-Za-z0-9-]{0,31}$/,
+  'must be a schedule name such as daily',
+);
+const runId = matching(
+  /^\d{8}T\d{6}Z-[0-9a-f]{8}$/,
+  'must be a run id such as 20261123T030002Z-9f3a12bc',
+);
+const instanceType = matching(
+  /^[a-z][a-z0-9-]*\.[a-z0-9]+$/,
+  'must be an instance type such as t3.micro',
+);
+const kmsKeyId = matching(
+  /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$/,
+  'must be a KMS key id, alias or ARN',
+);
 const name = z
   .string({ error: 'must be a Name tag value' })
-  .min(1, 'must not be empty')
-  .max(255, 'must be at most 255 characters');
+  .check(z.minLength(1, 'must not be empty'), z.maxLength(255, 'must be at most 255 characters'));
+const flag = z.optional(z.boolean({ error: 'must be true or false' }));
 
 const schemas = {
-  backup: z
-    .object({
-      action: z.literal('backup'),
-      instanceIds: z
+  backup: z.strictObject({
+    action: z.literal('backup'),
+    instanceIds: z.optional(
+      z
         .array(instanceId, { error: 'must be a list of instance ids' })
-        .min(1, 'must name at least one instance')
-        .max(100, 'must name at most 100 instances')
-        .optional(),
-      schedule: scheduleName.optional(),
-      dryRun,
-    })
-    .strict(),
-  retention: z
-    .object({
-      action: z.literal('retention'),
-      schedule: scheduleName,
-      dryRun,
-      maxDeletions: z
-        .number({ error: 'must be a whole number of deletions' })
-        .int('must be a whole number of deletions')
-        .min(0, 'must be 0 or more')
-        .max(1_000_000, 'must be at most 1000000')
-        .optional(),
-      confirm,
-    })
-    .strict(),
-  plan: z.object({ action: z.literal('plan'), schedule: scheduleName.optional() }).strict(),
-  report: z.object({ action: z.literal('report'), schedule: scheduleName.optional() }).strict(),
-  'restore-volume': z
-    .object({
-      action: z.literal('restore-volume'),
-      snapshotId: snapshotId.optional(),
-      volumeId: volumeId.optional(),
-      instanceId: instanceId.optional(),
-      device: deviceName.optional(),
-      availabilityZone: availabilityZone.optional(),
-      volumeType: z
-        .enum(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard'], {
-          error: 'must be one of gp2, gp3, io1, io2, st1, sc1, standard',
-        })
-        .optional(),
-      sizeGiB: z
-        .number({ error: 'must be a whole number of GiB' })
-        .int('must be a whole number of GiB')
-        .min(1, 'must be at least 1')
-        .max(65_536, 'must be at most 65536')
-        .optional(),
-      iops: z
-        .number({ error: 'must be a whole number' })
-        .int('must be a whole number')
-        .min(100)
-        .max(256_000)
-        .optional(),
-      kmsKeyId: z
-        .string({ error: 'must be a KMS key id, alias or ARN' })
-        .regex(
-          /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$/,
-          'must be a KMS key id, alias or ARN',
-        )
-        .optional(),
-      attachTo: z
-        .object(
-          { instanceId, device: deviceName },
-          { error: 'must be {"instanceId": "i-...", "device": "/dev/sdf"}' },
-        )
-        .strict()
-        .optional(),
-      dryRun,
-      confirm,
-    })
-    .strict(),
-  'duplicate-instance': z
-    .object({
-      action: z.literal('duplicate-instance'),
-      imageId: imageId.optional(),
-      instanceId: instanceId.optional(),
-      instanceType: instanceType.optional(),
-      name: name.optional(),
-      dryRun,
-      confirm,
-    })
-    .strict(),
-  'restore-instance': z
-    .object({
-      action: z.literal('restore-instance'),
-      runId,
-      instanceId,
-      instanceType: instanceType.optional(),
-      name: name.optional(),
-      dryRun,
-      confirm,
-    })
-    .strict(),
-  'restore-drill': z
-    .object({
-      action: z.literal('restore-drill'),
-      volumeId: volumeId.optional(),
-      snapshotId: snapshotId.optional(),
-      availabilityZone: availabilityZone.optional(),
-      dryRun,
-    })
-    .strict(),
+        .check(
+          z.minLength(1, 'must name at least one instance'),
+          z.maxLength(100, 'must name at most 100 instances'),
+        ),
+    ),
+    schedule: z.optional(scheduleName),
+    dryRun: flag,
+  }),
+  retention: z.strictObject({
+    action: z.literal('retention'),
+    schedule: scheduleName,
+    dryRun: flag,
+    maxDeletions: z.optional(whole('must be a whole number of deletions', 0, 1_000_000)),
+    confirm: flag,
+  }),
+  plan: z.strictObject({ action: z.literal('plan'), schedule: z.optional(scheduleName) }),
+  report: z.strictObject({ action: z.literal('report'), schedule: z.optional(scheduleName) }),
+  'restore-volume': z.strictObject({
+    action: z.literal('restore-volume'),
+    snapshotId: z.optional(snapshotId),
+    volumeId: z.optional(volumeId),
+    instanceId: z.optional(instanceId),
+    device: z.optional(deviceName),
+    availabilityZone: z.optional(availabilityZone),
+    volumeType: z.optional(
+      z.enum(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard'], {
+        error: 'must be one of gp2, gp3, io1, io2, st1, sc1, standard',
+      }),
+    ),
+    sizeGiB: z.optional(whole('must be a whole number of GiB', 1, 65_536)),
+    iops: z.optional(whole('must be a whole number', 100, 256_000)),
+    kmsKeyId: z.optional(kmsKeyId),
+    attachTo: z.optional(
+      z.strictObject(
+        { instanceId, device: deviceName },
+        {
+          error: (issue) =>
+            issue.code === 'invalid_type'
+              ? 'must be {"instanceId": "i-...", "device": "/dev/sdf"}'
+              : undefined,
+        },
+      ),
+    ),
+    dryRun: flag,
+    confirm: flag,
+  }),
+  'duplicate-instance': z.strictObject({
+    action: z.literal('duplicate-instance'),
+    imageId: z.optional(imageId),
+    instanceId: z.optional(instanceId),
+    instanceType: z.optional(instanceType),
+    name: z.optional(name),
+    dryRun: flag,
+    confirm: flag,
+  }),
+  'restore-instance': z.strictObject({
+    action: z.literal('restore-instance'),
+    runId,
+    instanceId,
+    instanceType: z.optional(instanceType),
+    name: z.optional(name),
+    dryRun: flag,
+    confirm: flag,
+  }),
+  'restore-drill': z.strictObject({
+    action: z.literal('restore-drill'),
+    volumeId: z.optional(volumeId),
+    snapshotId: z.optional(snapshotId),
+    availabilityZone: z.optional(availabilityZone),
+    dryRun: flag,
+  }),
 } as const;
 
 /** A validated console payload. */
@@ -203,7 +194,7 @@ export function parseOpsPayload(payload: unknown, catalog: ScheduleCatalog): Ops
     if (issue?.code === 'unrecognized_keys') {
       const allowed = Object.keys(schema.shape).join(', ');
       throw new InvalidEventError(
-        `unexpected field(s) ${issue.keys.map((k) => JSON.stringify(k.slice(0, 40))).join(', ')} for action "${action}"; it takes ${allowed}`,
+        `unexpected field(s) ${issue.keys.map((k) => JSON.stringify([...issue.path, k.slice(0, 40)].join('.'))).join(', ')} for action "${action}"; it takes ${allowed}`,
       );
     }
     const field = issue?.path.join('.') || 'payload';
