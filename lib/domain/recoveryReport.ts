@@ -81,6 +81,8 @@ export interface RecoveryReportInput {
   readonly now: Date;
   /** Only this schedule, when given. */
   readonly schedule?: string | undefined;
+  /** Instances that still exist without an opt-in tag: their snapshots are not orphaned. */
+  readonly otherLiveInstanceIds?: ReadonlySet<string> | undefined;
 }
 
 const HOUR = 3_600_000;
@@ -195,7 +197,7 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
   const live = new Set(input.instances.map((i) => i.instanceId));
   const orphaned: OrphanedHistory[] = [];
   for (const [instanceId, snapshots] of byInstance) {
-    if (live.has(instanceId)) continue;
+    if (live.has(instanceId) || input.otherLiveInstanceIds?.has(instanceId)) continue;
     if (input.schedule && !snapshots.some((s) => s.tags[keys.schedule] === input.schedule))
       continue;
     orphaned.push({

@@ -309,7 +309,21 @@ async function recoveryReport(
     [keys.managed]: 'true',
     [keys.deployment]: deployment,
   });
+  const tagged = new Set(instances.keys());
+  const candidates = [
+    ...new Set(
+      snapshots
+        .map((s) => s.tags[keys.instanceId])
+        .filter((id): id is string => !!id && !tagged.has(id)),
+    ),
+  ];
+  const otherLiveInstanceIds = new Set<string>();
+  if (candidates.length > 0) {
+    for await (const i of deps.ec2.listInstancesByIds(candidates))
+      otherLiveInstanceIds.add(i.instanceId);
+  }
   const report = buildRecoveryReport({
+    otherLiveInstanceIds,
     instances: [...instances.values()].flat(),
     snapshots,
     images,

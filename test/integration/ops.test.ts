@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import {
+  CreateSnapshotCommand,
   CreateTagsCommand,
+  CreateVolumeCommand,
+  DeleteVolumeCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
@@ -591,27 +594,36 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
       expect(entry?.newestSnapshot?.ageHours).toBeLessThanOrEqual(0.1);
       expect(entry?.rpo[0]?.newestAgeHours).toBeLessThanOrEqual(0.1);
       expect(recovery.instances.map((i) => i.name).sort()).toEqual(['db-1', 'late-1', 'web-1']);
-      expect(recovery.rpoMissed).toEqual([]);
+      expect(recovery.rpoMissed.map((r) => r.name)).not.toContain('web-1');
     });
 
     it('lists a tagged instance that was never backed up', () => {
       expect(recovery.neverBackedUp).toEqual([{ instanceId: id('late-1'), name: 'late-1' }]);
       expect(recovery.totals.neverBackedUp).toBe(1);
+      expect(recovery.rpoMissed).toEqual([
+        { instanceId: id('late-1'), name: 'late-1', schedule: 'daily' },
+      ]);
       expect(report.status).toBe('partial');
     });
 
     it('lists the managed snapshots whose instance is gone', async () => {
       const gone = await managedSnapshots({ 'snapkeeper:instance-id': id('gone-1') });
 
-      expect(recovery.orphaned).toEqual([
-        {
-          instanceId: id('gone-1'),
-          name: 'gone-1',
-          snapshots: gone.length,
-          sizeGiB: 8 + 5,
-          newestCreatedAt: tagsOf(gone[0] ?? {})['snapkeeper:created-at'],
-        },
-      ]);
+      expect(recovery.orphaned).toContainEqual({
+        instanceId: id('gone-1'),
+        name: 'gone-1',
+        snapshots: gone.length,
+        sizeGiB: 8 + 5,
+        newestCreatedAt: tagsOf(gone[0] ?? {})['snapkeeper:created-at'],
+      });
+    });
+
+    it('does not call the history of a live instance orphaned because it is not opted in', async () => {
+      // plain-1 is running, untagged, and has console backups (schedule manual).
+      expect(await managedSnapshots({ 'snapkeeper:instance-id': id('plain-1') })).not.toEqual([]);
+      expect((await describeInstance(id('plain-1'))).State?.Name).toBe('running');
+
+      expect(recovery.orphaned.map((o) => o.name)).toEqual(['gone-1']);
     });
 
     it('changes nothing', async () => {
@@ -670,6 +682,36 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
         sizeGiB: 20,
         type: 'gp3',
       });
+    });
+
+    it('takes the zone of the source volume, wherever it is, unless told', async () => {
+      // Prepare: a volume of its own in another zone, and a snapshot of it.
+      const other = zone === `${REGION}a` ? `${REGION}c` : `${REGION}a`;
+      const source = await ec2.send(
+        new CreateVolumeCommand({ AvailabilityZone: other, Size: 3, VolumeType: 'gp3' }),
+      );
+      const snapshot = await ec2.send(new CreateSnapshotCommand({ VolumeId: source.VolumeId }));
+
+      // Act
+      const report = await run({ action: 'restore-volume', snapshotId: snapshot.SnapshotId });
+
+      // Assess
+      const result = report.result as RestoreVolumeResult;
+      expect(result).toMatchObject({ status: 'succeeded', availabilityZone: other, sizeGiB: 3 });
+      expect((await describeVolume(result.volumeId ?? ''))?.AvailabilityZone).toBe(other);
+    });
+
+    it('rejects a snapshot whose volume is gone when no zone is given, naming availabilityZone', async () => {
+      // Prepare: the terminated instance's root volume deleted (moto keeps it).
+      const snapshotId = dailySnapshot('gone-1', ROOT_DEVICE);
+      if (await describeVolume(volume('gone-1', ROOT_DEVICE))) {
+        await ec2.send(new DeleteVolumeCommand({ VolumeId: volume('gone-1', ROOT_DEVICE) }));
+      }
+
+      await expectRejection(
+        { action: 'restore-volume', snapshotId },
+        `field "availabilityZone" is required: the source volume ${volume('gone-1', ROOT_DEVICE)} no longer exists`,
+      );
     });
 
     it('creates a volume from the newest completed snapshot of a volume, of the type and size asked', async () => {
@@ -1044,7 +1086,49 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
         .map((s) => ({ deviceName: s.deviceName ?? '', snapshotId: s.snapshotId ?? '' }))
         .sort((a, b) => a.deviceName.localeCompare(b.deviceName));
 
-    it('registers a managed AMI from a run’s snapshot set and launches it', async () => {
+    /** What a restore registered, as its answer and its run history say. */
+    const expectRegistered = async (report: OpsReport, name: string): Promise<LaunchResult> => {
+      const result = report.result as LaunchResult;
+      const byDevice = (a: { deviceName: string }, b: { deviceName: string }) =>
+        a.deviceName.localeCompare(b.deviceName);
+      expect(result).toMatchObject({ status: 'succeeded', registeredImage: true });
+      expect([...(result.mappings ?? [])].sort(byDevice)).toEqual(setOf(name));
+      // moto's RegisterImage ignores BlockDeviceMappings, so the AMI's own mappings cannot
+      // be read back; the history records the snapshots it was registered from.
+      const registered = (await history.runActions(report.runId)).find(
+        (a) => a.action === 'register-image',
+      );
+      expect(registered).toMatchObject({
+        job: 'restore-instance',
+        resourceId: result.imageId,
+        outcome: 'done',
+      });
+      expect(
+        [...((registered?.details?.snapshotIds as string[] | undefined) ?? [])].sort(),
+      ).toEqual(
+        setOf(name)
+          .map((m) => m.snapshotId)
+          .sort(),
+      );
+      const image = await describeImage(result.imageId);
+      expect(tagsOf(image ?? {})).toMatchObject({
+        'snapkeeper:managed': 'true',
+        'snapkeeper:deployment': DEPLOYMENT,
+        'snapkeeper:schedule': 'manual',
+        'snapkeeper:instance-id': id(name),
+        'snapkeeper:run-id': report.runId,
+      });
+      const restored = await describeInstance(result.instanceId ?? '');
+      expect(restored.ImageId).toBe(result.imageId);
+      expect(tagsOf(restored)).toMatchObject({
+        'snapkeeper:restored-from': id(name),
+        'snapkeeper:source-image': result.imageId,
+      });
+      expect(tagsOf(restored)['snapkeeper:backup']).toBeUndefined();
+      return result;
+    };
+
+    it('registers a managed AMI from a run’s snapshot set and launches it like the source', async () => {
       // Act
       const report = await run(
         sample('ops-restore-instance.json', {
@@ -1053,45 +1137,21 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
         }),
       );
 
-      // Assess: the answer
-      const result = report.result as LaunchResult;
+      // Assess
       expect(report).toMatchObject({ job: 'ops:restore-instance', status: 'succeeded' });
-      expect(result).toMatchObject({
-        status: 'succeeded',
-        registeredImage: true,
-        instanceType: 't3.small',
-      });
-      expect(
-        [...(result.mappings ?? [])].sort((a, b) => a.deviceName.localeCompare(b.deviceName)),
-      ).toEqual(setOf('web-1'));
-
-      // Assess: the AMI, tagged managed so retention cleans it up
-      const image = await describeImage(result.imageId);
-      expect(tagsOf(image ?? {})).toMatchObject({
-        'snapkeeper:managed': 'true',
-        'snapkeeper:deployment': DEPLOYMENT,
-        'snapkeeper:instance-id': id('web-1'),
-        'snapkeeper:run-id': report.runId,
-      });
-      expect(image?.RootDeviceName).toBe(ROOT_DEVICE);
-      expect(
-        (image?.BlockDeviceMappings ?? [])
-          .map((m) => ({ deviceName: m.DeviceName ?? '', snapshotId: m.Ebs?.SnapshotId ?? '' }))
-          .sort((a, b) => a.deviceName.localeCompare(b.deviceName)),
-      ).toEqual(setOf('web-1'));
-
-      // Assess: the instance
+      const result = await expectRegistered(report, 'web-1');
+      expect(result.instanceType).toBe('t3.small');
       const restored = await describeInstance(result.instanceId ?? '');
-      expect(restored).toMatchObject({ ImageId: result.imageId, InstanceType: 't3.small' });
-      expect(tagsOf(restored)).toMatchObject({
-        'snapkeeper:restored-from': id('web-1'),
-        'snapkeeper:source-image': result.imageId,
-        CostCenter: 'cc-7',
-      });
-      expect(tagsOf(restored)['snapkeeper:backup']).toBeUndefined();
+      expect(restored.InstanceType).toBe('t3.small');
+      expect(tagsOf(restored)).toMatchObject({ CostCenter: 'cc-7', Team: 'web' });
     });
 
     it('takes the devices from the run history when the instance is gone', async () => {
+      // Prepare: the terminated instance no longer tells its devices.
+      expect((await describeInstance(id('gone-1'))).BlockDeviceMappings ?? []).toEqual([]);
+      expect(setOf('gone-1').map((m) => m.deviceName)).toEqual([ROOT_DEVICE, '/dev/sdg']);
+
+      // Act
       const report = await run({
         action: 'restore-instance',
         runId: dailyBackup.runId,
@@ -1099,15 +1159,8 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
         confirm: true,
       });
 
-      const result = report.result as LaunchResult;
-      expect(result.status).toBe('succeeded');
-      const image = await describeImage(result.imageId);
-      expect(
-        (image?.BlockDeviceMappings ?? [])
-          .map((m) => ({ deviceName: m.DeviceName ?? '', snapshotId: m.Ebs?.SnapshotId ?? '' }))
-          .sort((a, b) => a.deviceName.localeCompare(b.deviceName)),
-      ).toEqual(setOf('gone-1'));
-      expect(setOf('gone-1').map((m) => m.deviceName)).toEqual([ROOT_DEVICE, '/dev/sdg']);
+      // Assess
+      await expectRegistered(report, 'gone-1');
     });
 
     it('registers and launches nothing in a dry run', async () => {
@@ -1241,7 +1294,7 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
           attachTo: { instanceId: 'i-0123456789abcdef0', device: '/dev/sdf', force: true },
           confirm: true,
         },
-        /"attachTo\.force"|attachTo.*takes instanceId, device/,
+        'unexpected field(s) "attachTo.force" for action "restore-volume"',
       ],
       [
         'an injection-looking instance id',
