@@ -52,6 +52,8 @@ export interface SnapkeeperConfig {
   readonly manualRetainDays: number;
   /** How long a restore waits for its volume to become available. */
   readonly restoreWaitMs: number;
+  /** A changing console payload repeated within this window runs once. */
+  readonly consoleDedupeMs: number;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
   /** Custom endpoint (the local AWS); undefined in production. */
@@ -164,6 +166,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
       env.EVENT_BUS_NAME === undefined ? 'default' : env.EVENT_BUS_NAME.trim() || undefined,
     manualRetainDays: integer(env, 'MANUAL_RETAIN_DAYS', 30, 1, 36_500),
     restoreWaitMs: integer(env, 'RESTORE_WAIT_SECONDS', 600, 1, 840) * 1000,
+    consoleDedupeMs: integer(env, 'CONSOLE_DEDUPE_SECONDS', 300, 1, 86_400) * 1000,
     dryRun: boolean(env, 'DRY_RUN', false),
     ...(endpoint ? { endpoint } : {}),
   };

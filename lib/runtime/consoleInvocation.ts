@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { InvalidEventError } from '../domain/errors.ts';
 import { type OpsDependencies, type OpsReport, runConsoleOperation } from '../jobs/consoleOps.ts';
 import { OPS_ACTIONS, parseOpsPayload } from '../jobs/opsPayload.ts';
@@ -63,9 +64,17 @@ export async function handleConsolePayload(
     ('dryRun' in payload && payload.dryRun === true) ||
     payload.action === 'plan' ||
     payload.action === 'report';
+  // A button pressed twice: the same changing payload within one window runs once, and
+  // the second press gets the first one's report (a duplicate of a console action).
+  const dedupe = dryRun
+    ? {}
+    : {
+        schedule: 'console',
+        slot: consoleSlot(payload, runtime.clock(), runtime.config.consoleDedupeMs),
+      };
   try {
     const outcome = await runOnce(
-      { job: `ops:${payload.action}`, runId, trigger: 'console', dryRun },
+      { job: `ops:${payload.action}`, runId, trigger: 'console', dryRun, ...dedupe },
       slotRunDependencies(runtime, { historyRequired: payload.action === 'retention' && !dryRun }),
       () =>
         runConsoleOperation(payload, {
@@ -80,10 +89,37 @@ export async function handleConsolePayload(
           journal: runtime.journal,
         }),
     );
-    if (outcome.kind !== 'ran') throw new Error('a console run never shares a slot');
+    if (outcome.kind === 'duplicate') return outcome.report as OpsReport;
+    if (outcome.kind === 'in-progress') {
+      return {
+        status: 'in-progress',
+        heldBy: outcome.heldBy,
+        message: outcome.message,
+      } as unknown as OpsReport;
+    }
     return outcome.report;
   } catch (error) {
     if (error instanceof InvalidEventError) return reject(error);
     throw error;
   }
+}
+
+/**
+ * The dedupe slot of a changing console payload: a hash of its canonical JSON and the
+ * start of the current window.
+ *
+ * @example
+ * consoleSlot({ action: 'backup', instanceIds: ['i-1'] }, now, 300_000); // '3f2a…@2026-11-23T11:55:00Z'
+ */
+export function consoleSlot(payload: unknown, now: Date, windowMs: number): string {
+  const canonical = JSON.stringify(payload, (_key, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(
+          Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+        )
+      : value,
+  );
+  const hash = createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+  const bucket = new Date(Math.floor(now.getTime() / windowMs) * windowMs);
+  return `${hash}@${bucket.toISOString().slice(0, 19)}Z`;
 }

@@ -21,6 +21,7 @@ import {
   type RunHistoryGateway,
 } from '../../lib/aws/RunHistoryGateway.ts';
 import { loadConfig } from '../../lib/config/environment.ts';
+import type { AmiReport } from '../../lib/jobs/amiJob.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { ConsoleRecoveryReport, OpsReport, SchedulePlan } from '../../lib/jobs/consoleOps.ts';
 import { OPS_ACTIONS } from '../../lib/jobs/opsPayload.ts';
@@ -241,12 +242,12 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
       { schedule: 'daily', scheduledTime: slot },
       lambdaContext(),
     )) as BackupReport;
-    const amis = (await (
-      await load('amis')
-    )({ schedule: 'daily', scheduledTime: slot }, lambdaContext())) as {
-      created: { instanceId: string; imageId?: string }[];
-    };
-    dailyImageId = amis.created.find((c) => c.instanceId === id('web-1'))?.imageId ?? '';
+    const amis = await load('amis');
+    const images = (await amis(
+      { schedule: 'daily', scheduledTime: slot },
+      lambdaContext(),
+    )) as AmiReport;
+    dailyImageId = images.created.find((c) => c.instanceId === id('web-1'))?.imageId ?? '';
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id('gone-1')] }));
     ops = await load('ops');
   });
@@ -854,50 +855,65 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
       );
     });
 
-    it.each([
+    /** Cases built when run, since the fleet's ids are known only then. */
+    it.each<[string, () => { fields: Record<string, unknown>; message: string }]>([
       [
         'an unknown snapshot',
-        { snapshotId: UNKNOWN.snapshot },
-        `field "snapshotId": ${UNKNOWN.snapshot} does not exist`,
+        () => ({
+          fields: { snapshotId: UNKNOWN.snapshot },
+          message: `field "snapshotId": ${UNKNOWN.snapshot} does not exist in this account and region`,
+        }),
       ],
       [
         'a volume with no snapshot by this deployment',
-        { volumeId: UNKNOWN.volume },
-        `field "volumeId": no completed snapshot of ${UNKNOWN.volume} made by this deployment`,
+        () => ({
+          fields: { volumeId: UNKNOWN.volume },
+          message: `field "volumeId": no completed snapshot of ${UNKNOWN.volume} made by this deployment`,
+        }),
       ],
       [
         'an unknown instance',
-        { instanceId: UNKNOWN.instance, device: '/dev/sdf' },
-        `field "instanceId": instance ${UNKNOWN.instance} does not exist`,
+        () => ({
+          fields: { instanceId: UNKNOWN.instance, device: '/dev/sdf' },
+          message: `field "instanceId": instance ${UNKNOWN.instance} does not exist in this account and region`,
+        }),
       ],
       [
         'a device the instance does not have',
-        { instanceId: 'web-1', device: '/dev/sdq' },
-        /^field "device": i-\w+ has no volume at \/dev\/sdq; its devices: /,
+        () => ({
+          fields: { instanceId: id('web-1'), device: '/dev/sdq' },
+          message: `field "device": ${id('web-1')} has no volume at /dev/sdq; its devices: /dev/sda1, /dev/sdf`,
+        }),
       ],
       [
         'an unknown instance to attach to',
-        { snapshotId: 'data', attachTo: { instanceId: UNKNOWN.instance, device: '/dev/sdx' } },
-        `field "attachTo.instanceId": instance ${UNKNOWN.instance} does not exist`,
+        () => ({
+          fields: {
+            snapshotId: dataSnapshot,
+            attachTo: { instanceId: UNKNOWN.instance, device: '/dev/sdx' },
+          },
+          message: `field "attachTo.instanceId": instance ${UNKNOWN.instance} does not exist in this account and region`,
+        }),
       ],
       [
         'two sources',
-        { snapshotId: 'data', volumeId: UNKNOWN.volume },
-        'action "restore-volume" takes exactly one source',
+        () => ({
+          fields: { snapshotId: dataSnapshot, volumeId: volume('web-1', '/dev/sdf') },
+          message:
+            'action "restore-volume" takes exactly one source: "snapshotId", "volumeId", or "instanceId" with "device"',
+        }),
       ],
       [
         'an instance without a device',
-        { instanceId: 'web-1' },
-        '"instanceId" and "device" go together',
+        () => ({
+          fields: { instanceId: id('web-1') },
+          message: 'action "restore-volume": "instanceId" and "device" go together',
+        }),
       ],
-    ])('rejects %s, naming the field', async (_, fields, message) => {
-      const resolved = Object.fromEntries(
-        Object.entries(fields).map(([k, v]) => [
-          k,
-          v === 'web-1' ? id('web-1') : v === 'data' ? dataSnapshot : v,
-        ]),
-      );
-      await expectRejection({ action: 'restore-volume', confirm: true, ...resolved }, message);
+    ])('rejects %s, naming the field', async (_, build) => {
+      const { fields, message } = build();
+
+      await expectRejection({ action: 'restore-volume', confirm: true, ...fields }, message);
     });
   });
 
