@@ -7,7 +7,7 @@ import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
 import { parseRetentionEvent } from '../lib/jobs/events.ts';
 import { runRetentionJob } from '../lib/jobs/retentionJob.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
-import { answer, slotRunDependencies } from '../lib/runtime/invocation.ts';
+import { answer, remainingTime, slotRunDependencies } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 
 const runtime = createLambdaRuntime('retention', process.env);
@@ -18,7 +18,7 @@ const runtime = createLambdaRuntime('retention', process.env);
  * `scheduledTime`) runs once per slot. Returns the run report (the plan in a dry run);
  * throws when the run failed, the deletion cap included.
  */
-async function retention(event: unknown, _context: Context): Promise<unknown> {
+async function retention(event: unknown, context: Context): Promise<unknown> {
   const invocation = parseRetentionEvent(event, runtime.config.catalog);
   const schedule = resolveSchedule(runtime.config.catalog, invocation.schedule);
   const dryRun = invocation.dryRun || runtime.config.dryRun;
@@ -36,6 +36,8 @@ async function retention(event: unknown, _context: Context): Promise<unknown> {
           dryRun,
           trigger: run.trigger,
           maxDeletions: invocation.maxDeletions,
+          remainingMs: remainingTime(context),
+          safetyMarginMs: runtime.config.safetyMarginMs,
         },
         {
           ec2: runtime.ec2,

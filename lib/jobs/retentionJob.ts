@@ -36,6 +36,9 @@ export interface RetentionJobInput {
   readonly trigger: RunTrigger;
   /** A one-run override of MAX_DELETIONS, confirmed by the operator. */
   readonly maxDeletions?: number | undefined;
+  /** Time left in the invocation, in ms; no deletion starts below the safety margin. */
+  readonly remainingMs?: (() => number) | undefined;
+  readonly safetyMarginMs?: number | undefined;
 }
 
 /** One deletion, planned or done. */
@@ -44,7 +47,8 @@ export interface DeletionResult {
   readonly reason: string;
   readonly sizeGiB?: number | undefined;
   /** planned: dry run or held back by the cap; skipped: a race (in use, already gone). */
-  readonly outcome: 'deleted' | 'planned' | 'skipped' | 'failed';
+  /** deferred: not started, too little time left; the next run deletes it. */
+  readonly outcome: 'deleted' | 'planned' | 'skipped' | 'failed' | 'deferred';
   readonly error?: ReportedError;
 }
 
@@ -92,6 +96,8 @@ export interface RetentionReport {
     readonly blockedGiB: number;
   };
   readonly cap: CapCheck;
+  /** Snapshots left for the next run of an `incomplete` one. */
+  readonly remaining?: readonly string[];
   /**
    * The dead-man's switch: the age in seconds of the oldest "newest completed snapshot"
    * across the opted-in volumes of the schedule (the daily sweep publishes the same as RecoveryPointAge; its alarm
@@ -258,14 +264,21 @@ export async function runRetentionJob(
           .filter((d) => d.action === 'delete')
           .map((d) =>
             limit(() =>
-              act
-                ? deleteOne(d.id, d.reason, lineage, sizes.get(d.id), deps, journal)
-                : Promise.resolve<DeletionResult>({
+              act && input.remainingMs && input.remainingMs() < (input.safetyMarginMs ?? 0)
+                ? Promise.resolve<DeletionResult>({
                     snapshotId: d.id,
-                    reason: d.reason,
+                    reason: `${d.reason}; deferred: too little time left in this invocation`,
                     sizeGiB: sizes.get(d.id),
-                    outcome: 'planned',
-                  }),
+                    outcome: 'deferred',
+                  })
+                : act
+                  ? deleteOne(d.id, d.reason, lineage, sizes.get(d.id), deps, journal)
+                  : Promise.resolve<DeletionResult>({
+                      snapshotId: d.id,
+                      reason: d.reason,
+                      sizeGiB: sizes.get(d.id),
+                      outcome: 'planned',
+                    }),
             ),
           ),
       );
@@ -318,18 +331,22 @@ export async function runRetentionJob(
     ),
   };
   const warnings = volumes.some((v) => v.failing !== undefined || (v.problems?.length ?? 0) > 0);
+  const deferred = all.filter((d) => d.outcome === 'deferred').map((d) => d.snapshotId);
   const status: RunStatus =
     cap.exceeded && !input.dryRun
       ? 'failed'
-      : counts.failed > 0 || warnings
-        ? 'partial'
-        : 'succeeded';
+      : deferred.length > 0
+        ? 'incomplete'
+        : counts.failed > 0 || warnings
+          ? 'partial'
+          : 'succeeded';
   const report: RetentionReport = {
     ...base,
     status,
     endedAt: deps.clock().toISOString(),
     counts,
     cap,
+    ...(deferred.length > 0 ? { remaining: deferred } : {}),
     ...(oldestRecoveryPointAgeSeconds !== undefined ? { oldestRecoveryPointAgeSeconds } : {}),
     volumes,
     ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),

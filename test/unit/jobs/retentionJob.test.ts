@@ -484,6 +484,46 @@ describe('Function: runRetentionJob', () => {
     });
   });
 
+  describe('Deadline: no deletion starts below the safety margin', () => {
+    it("defers every deletion when the invocation is almost out of time, and ends 'incomplete' with what is left", async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        snapshots: history('vol-data', 'i-web', range(5)),
+        instances: [webInstance({ [keys.retain]: '3' })],
+      });
+
+      // Act
+      const report = await runRetentionJob(
+        input({ remainingMs: () => 30_000, safetyMarginMs: 60_000 }),
+        dependencies(ec2),
+      );
+
+      // Assess
+      expect(ec2.deleted).toEqual([]);
+      expect(report.status).toBe('incomplete');
+      expect(report.remaining).toEqual(['snap-data-d3', 'snap-data-d4']);
+      expect(volumeOf(report, 'vol-data').deletions.map((d) => d.outcome)).toEqual([
+        'deferred',
+        'deferred',
+      ]);
+    });
+
+    it('deletes as usual with time to spare', async () => {
+      const ec2 = new FakeEc2({
+        snapshots: history('vol-data', 'i-web', range(5)),
+        instances: [webInstance({ [keys.retain]: '3' })],
+      });
+
+      const report = await runRetentionJob(
+        input({ remainingMs: () => 600_000, safetyMarginMs: 60_000 }),
+        dependencies(ec2),
+      );
+
+      expect(ec2.deleted.sort()).toEqual(['snap-data-d3', 'snap-data-d4']);
+      expect(report.status).toBe('succeeded');
+    });
+  });
+
   describe('Journal: every deletion recorded before and after', () => {
     it("writes 'before', deletes, then writes 'after' with outcome done, one snapshot after another", async () => {
       // Prepare
