@@ -30,22 +30,24 @@ export async function handleConsolePayload(
 ): Promise<OpsReport | RejectedPayload> {
   const runId = runtime.newRunId();
   runtime.metricsPort.count('ConsoleOperations', 1);
-  const reject = async (error: InvalidEventError): Promise<RejectedPayload> => {
+  // `recorded`: a rejection found while the action ran is already in its failed run.
+  const reject = async (error: InvalidEventError, recorded = false): Promise<RejectedPayload> => {
     runtime.logger.warn('console payload rejected', { runId, error: error.message });
     const startedAt = runtime.clock().toISOString();
-    await runOnce(
-      { job: 'ops', runId, trigger: 'console', dryRun: true },
-      slotRunDependencies(runtime, { historyRequired: false }),
-      async () => ({
-        runId,
-        job: 'ops',
-        status: 'failed' as const,
-        startedAt,
-        endedAt: runtime.clock().toISOString(),
-        dryRun: true,
-        error: { code: 'InvalidPayload', message: error.message },
-      }),
-    ).catch(() => undefined);
+    if (!recorded)
+      await runOnce(
+        { job: 'ops', runId, trigger: 'console', dryRun: true },
+        slotRunDependencies(runtime, { historyRequired: false }),
+        async () => ({
+          runId,
+          job: 'ops',
+          status: 'failed' as const,
+          startedAt,
+          endedAt: runtime.clock().toISOString(),
+          dryRun: true,
+          error: { code: 'InvalidPayload', message: error.message },
+        }),
+      ).catch(() => undefined);
     return {
       status: 'rejected',
       runId,
@@ -99,7 +101,7 @@ export async function handleConsolePayload(
     }
     return outcome.report;
   } catch (error) {
-    if (error instanceof InvalidEventError) return reject(error);
+    if (error instanceof InvalidEventError) return reject(error, true);
     throw error;
   }
 }
