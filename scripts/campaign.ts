@@ -88,7 +88,7 @@ export interface Weather {
  * depend on the order in which concurrent calls draw.
  *
  * @example
- * const weather = ec2Weather({ seed: 7 });
+ * const weather = ec2Weather({ seed: 23 });
  * proxy.rules.add(weather.rule);
  */
 export function ec2Weather(options: {
@@ -569,7 +569,7 @@ const SCENARIOS: readonly Scenario[] = [
         ctx.proxy.rules.add(forInstance(first.instanceId, firstCalls(1, perVolumeRateExceeded())));
       if (second)
         ctx.proxy.rules.add(forInstance(second.instanceId, firstCalls(2, perVolumeRateExceeded())));
-      ctx.proxy.rules.add(ec2Weather({ seed: 7 }).rule);
+      ctx.proxy.rules.add(ec2Weather({ seed: 23 }).rule);
       const slot = '2026-10-01T03:00:00Z';
       const backup = await settle(
         (await ctx.handler('backup'))({ schedule: 'daily', scheduledTime: slot }, lambdaContext()),

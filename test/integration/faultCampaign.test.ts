@@ -183,7 +183,7 @@ describe('Fault campaign: throttling, timeouts, duplicate deliveries and races, 
         forInstance(instance('db-1').instanceId, firstCalls(2, perVolumeRateExceeded())),
       );
       proxy.rules.add(forInstance(instance('app-2').instanceId, always(perVolumeRateExceeded())));
-      const weather = ec2Weather({ seed: 7 });
+      const weather = ec2Weather({ seed: 23 });
       proxy.rules.add(weather.rule);
 
       // Act
@@ -241,7 +241,7 @@ describe('Fault campaign: throttling, timeouts, duplicate deliveries and races, 
       ];
       const due = idsOf(seeded, (age) => age >= 3);
       const kept = idsOf(seeded, (age) => age < 3);
-      const weather = ec2Weather({ seed: 13 });
+      const weather = ec2Weather({ seed: 29 });
       proxy.rules.add(weather.rule);
 
       // Act
@@ -272,7 +272,8 @@ describe('Fault campaign: throttling, timeouts, duplicate deliveries and races, 
           ['delete-snapshot', 'after', 'done'],
         ]);
       }
-      expect(weather.stats.throttled + weather.stats.serverErrors).toBeGreaterThan(0);
+      expect(weather.stats.throttled).toBeGreaterThan(0);
+      expect(weather.stats.serverErrors).toBeGreaterThan(0);
       expect(proxy.calls('DeleteSnapshot')).toBe(proxy.faults('DeleteSnapshot') + due.length);
     });
   });

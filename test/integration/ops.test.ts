@@ -258,6 +258,34 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
     expect(dailyImageId).toMatch(/^ami-/);
   });
 
+  describe('Duplicate console actions', () => {
+    it('runs a changing payload pressed twice once: the second press gets the first report', async () => {
+      // Prepare
+      const payload = { action: 'backup', instanceIds: [id('db-1')], dryRun: false };
+      const allSnapshots = async () =>
+        (await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] }))).Snapshots?.length ??
+        0;
+
+      // Act
+      const first = await run(payload);
+      const before = await allSnapshots();
+      const second = await run({ instanceIds: [id('db-1')], dryRun: false, action: 'backup' });
+
+      // Assess
+      expect(second.runId).toBe(first.runId);
+      expect(await allSnapshots()).toBe(before);
+    });
+
+    it('runs a dry run every time', async () => {
+      const payload = { action: 'backup', instanceIds: [id('db-1')], dryRun: true };
+
+      const first = await run(payload);
+      const second = await run(payload);
+
+      expect(second.runId).not.toBe(first.runId);
+    });
+  });
+
   describe('Action: backup', () => {
     it('backs up the named instances now, tagged schedule manual, even one with no snapkeeper tag', async () => {
       // Act

@@ -348,7 +348,7 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
       named(
         [...payloadCases, ...eventCases].filter((c) => JSON.stringify(c.input).includes('$large')),
       ),
-    )('grows %s past its marked size', (_name, c) => {
+    )('%s: grown past its marked size', (_name, c) => {
       // Act
       const input = materialise(c.input);
 
@@ -359,12 +359,12 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
   });
 
   describe('Tags: planInstanceBackup, planInstanceImage and retentionRuleFor', () => {
-    it.each(named(tagCases))('reads %s without throwing, in every schedule', (_name, c) => {
+    it.each(named(tagCases))('%s: read without throwing, in every schedule', (_name, c) => {
       // Act & assess
       expect(() => evaluate(c)).not.toThrow();
     });
 
-    it.each(named(reported))('reports %s, naming the key and its value', (_name, c) => {
+    it.each(named(reported))('%s: reported, naming the key and its value', (_name, c) => {
       // Prepare
       const value = tagValueOf(c);
 
@@ -394,7 +394,7 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
       }
     });
 
-    it.each(named(quiet))('takes %s without a problem', (_name, c) => {
+    it.each(named(quiet))('%s: taken without a problem', (_name, c) => {
       // Act
       const problems = allProblems(evaluate(c));
 
@@ -402,7 +402,7 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
       expect(problems.map((p) => p.message)).toEqual([]);
     });
 
-    it.each(named(withBackupSafety))('backs up on the safe side for %s', (_name, c) => {
+    it.each(named(withBackupSafety))('%s: backed up on the safe side', (_name, c) => {
       // Act
       const evaluation = evaluate(c);
 
@@ -434,7 +434,7 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
       }
     });
 
-    it.each(named(withImageSafety))('makes AMIs on the safe side for %s', (_name, c) => {
+    it.each(named(withImageSafety))('%s: AMIs made on the safe side', (_name, c) => {
       // Act
       const evaluation = evaluate(c);
 
@@ -457,7 +457,7 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
     });
 
     it.each(named(withRetentionSafety))(
-      'keeps everything unless the rule is readable for %s',
+      '%s: retention keeps everything unless the rule is readable',
       (_name, c) => {
         // Act
         const evaluation = evaluate(c);
@@ -607,7 +607,7 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
 
   describe('Console payloads: parseOpsPayload', () => {
     it.each(named(payloadCases))(
-      'rejects %s with an InvalidEventError naming the field',
+      '%s: rejected with an InvalidEventError naming the field',
       (_name, c) => {
         // Prepare
         const input = materialise(c.input);
@@ -629,7 +629,7 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
     } as const;
 
     it.each(named(eventCases))(
-      'rejects %s with an InvalidEventError naming the field',
+      '%s: rejected with an InvalidEventError naming the field',
       (_name, c) => {
         // Prepare
         const input = materialise(c.input);

@@ -1,0 +1,182 @@
+import type { ActionItem, RunHistoryGateway, RunRecord } from '../aws/RunHistoryGateway.ts';
+import type { ConsoleRecoveryReport, OpsDependencies } from '../jobs/consoleOps.ts';
+import { runConsoleOperation } from '../jobs/consoleOps.ts';
+import type { CoverageData, CoverageRun, RunError, RunTotals } from './htmlReport.ts';
+
+/** What the page's data is read through: the console's dependencies and the run history. */
+export interface CoverageDependencies extends Omit<OpsDependencies, 'history'> {
+  readonly history: Pick<RunHistoryGateway, 'runActions' | 'latestRuns'>;
+}
+
+/** Options of {@link collectCoverageData}. */
+export interface CoverageOptions {
+  /** Runs of this many days before now (1 to 400). */
+  readonly days: number;
+  /** At most this many runs, newest first (default 2000). */
+  readonly maxRuns?: number | undefined;
+}
+
+const DAY_MS = 86_400_000;
+/** Errors kept per run; the details section says how to read the rest. */
+const MAX_ERRORS = 200;
+
+/**
+ * Reads what the coverage page shows: the console `report` (recovery points, RPO,
+ * orphaned history, blocked deletions; run as the console would, dry) and the runs of
+ * the last `days` days from the history, with the errors of every run that did not
+ * cleanly succeed (from its stored report and its failed actions). Reads only.
+ *
+ * @example
+ * const data = await collectCoverageData(deps, { days: 14 });
+ * writeFileSync('report.html', renderCoverageHtml(data));
+ */
+export async function collectCoverageData(
+  deps: CoverageDependencies,
+  options: CoverageOptions,
+): Promise<CoverageData> {
+  const { days } = options;
+  if (!Number.isInteger(days) || days < 1 || days > 400)
+    throw new RangeError(`days must be a whole number from 1 to 400; got ${String(days)}`);
+  const maxRuns = options.maxRuns ?? 2000;
+  const now = deps.clock();
+  const answer = await runConsoleOperation({ action: 'report' }, deps);
+  if (answer.status === 'failed')
+    throw new Error(`the recovery report failed: ${answer.error?.message ?? 'no error given'}`);
+  const report = answer.result as ConsoleRecoveryReport;
+  const since = new Date(now.getTime() - days * DAY_MS).toISOString();
+  const records = await deps.history.latestRuns(deps.config.deployment, {
+    since,
+    limit: maxRuns + 1,
+  });
+  const runs: CoverageRun[] = [];
+  for (const record of records.slice(0, maxRuns)) {
+    const troubled = !['succeeded', 'running'].includes(record.status);
+    const actions = troubled ? await deps.history.runActions(record.runId) : [];
+    runs.push(toCoverageRun(record, actions));
+  }
+  return {
+    generatedAt: now.toISOString(),
+    deployment: deps.config.deployment,
+    region: deps.config.region,
+    days,
+    recovery: { instances: report.instances, orphaned: report.orphaned },
+    runs,
+    ...(records.length > maxRuns ? { runsTruncated: true } : {}),
+    blocked: report.blocked,
+    blockedGiB: report.blockedGiB,
+    blockedNote: report.note,
+    publicFindings: [],
+  };
+}
+
+/**
+ * The four numbers the timeline draws, from a run's counts whatever its job: created
+ * counts snapshots (`snapshots`) and AMIs (`created`); deleted counts snapshots
+ * (`deleted`, `snapshotsDeleted`, `duplicatesRemoved`) and AMIs (`deregistered`).
+ *
+ * @example
+ * runTotals({ snapshots: 4, skipped: 1, failed: 0 }); // { created: 4, deleted: 0, skipped: 1, failed: 0 }
+ */
+export function runTotals(counts: Readonly<Record<string, number>> | undefined): RunTotals {
+  const n = (key: string) => {
+    const value = counts?.[key];
+    return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+  };
+  return {
+    created: n('snapshots') + n('created'),
+    deleted: n('deleted') + n('deregistered') + n('snapshotsDeleted') + n('duplicatesRemoved'),
+    skipped: n('skipped'),
+    failed: n('failed'),
+  };
+}
+
+/**
+ * A history run as the page shows it, with its errors: the failed actions, then every
+ * `error`, failing-backups note, tag problem and warning found in its stored report (the summary is not
+ * repeated).
+ *
+ * @example
+ * toCoverageRun(await history.getRun(runId), await history.runActions(runId));
+ */
+export function toCoverageRun(record: RunRecord, actions: readonly ActionItem[] = []): CoverageRun {
+  const errors: RunError[] = [];
+  const seen = new Set<string>();
+  if (record.errorSummary) seen.add(`|${record.errorSummary}`);
+  const add = (error: RunError) => {
+    const key = `${error.resource ?? ''}|${error.code ? `${error.code}: ` : ''}${error.message}`;
+    const bare = `|${error.code ? `${error.code}: ` : ''}${error.message}`;
+    if (seen.has(key) || seen.has(bare) || errors.length >= MAX_ERRORS) return;
+    seen.add(key);
+    errors.push(error);
+  };
+  for (const action of actions) {
+    if (action.phase === 'after' && action.outcome === 'failed')
+      add({
+        resource: action.resourceId,
+        code: action.error?.code,
+        message: action.error?.message ?? action.reason,
+      });
+  }
+  for (const error of reportErrors(record.report)) add(error);
+  return {
+    runId: record.runId,
+    job: record.job,
+    schedule: record.schedule,
+    trigger: record.trigger,
+    dryRun: record.dryRun === true,
+    status: record.status,
+    startedAt: record.startedAt,
+    endedAt: record.endedAt,
+    totals: runTotals(record.counts),
+    errorSummary: record.errorSummary,
+    errors,
+  };
+}
+
+const RESOURCE_KEYS = ['snapshotId', 'imageId', 'volumeId', 'instanceId'] as const;
+
+/** Every `error`, `failing` note, `problems` and `warnings` entry of a stored report, with its resource. */
+function reportErrors(stored: string | undefined): RunError[] {
+  if (!stored) return [];
+  let report: unknown;
+  try {
+    report = JSON.parse(stored);
+  } catch {
+    return [];
+  }
+  const found: RunError[] = [];
+  const visit = (node: unknown, resource: string | undefined) => {
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item, resource);
+      return;
+    }
+    if (!node || typeof node !== 'object') return;
+    const item = node as Record<string, unknown>;
+    const own = RESOURCE_KEYS.map((k) => item[k]).find((v) => typeof v === 'string') as
+      | string
+      | undefined;
+    const here = own ?? resource;
+    const error = item.error as { code?: unknown; message?: unknown } | undefined;
+    if (error && typeof error === 'object' && typeof error.message === 'string')
+      found.push({
+        resource: here,
+        code: typeof error.code === 'string' ? error.code : undefined,
+        message: error.message,
+      });
+    if (typeof item.failing === 'string')
+      found.push({ resource: here, code: 'failing', message: item.failing });
+    for (const [key, code] of [
+      ['problems', 'problem'],
+      ['warnings', 'warning'],
+    ] as const) {
+      const list = item[key];
+      if (Array.isArray(list))
+        for (const message of list)
+          if (typeof message === 'string') found.push({ resource: here, code, message });
+    }
+    for (const [key, value] of Object.entries(item))
+      if (key !== 'error' && value && typeof value === 'object') visit(value, here);
+  };
+  visit(report, undefined);
+  return found;
+}
