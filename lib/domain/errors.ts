@@ -36,7 +36,8 @@ export class UnknownScheduleError extends SnapkeeperError {
   public readonly known: readonly string[];
 
   public constructor(schedule: string, known: readonly string[]) {
-    super(`"${schedule}" is not a known schedule; known: ${known.join(', ')}`);
+    const shown = JSON.stringify(schedule.length > 64 ? `${schedule.slice(0, 64)}…` : schedule);
+    super(`${shown} is not a known schedule; known: ${known.join(', ')}`);
     this.name = 'UnknownScheduleError';
     this.schedule = schedule;
     this.known = known;

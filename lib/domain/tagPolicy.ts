@@ -64,11 +64,13 @@ export function parseScheduleList(
   if (entries.some((entry) => entry === '')) {
     problems.push(problem(resourceId, key, value, 'has an empty schedule name in its list'));
   }
+  const unknown = new Set<string>();
   for (const entry of entries) {
-    if (entry === '' || schedules.includes(entry)) continue;
+    if (entry === '' || schedules.includes(entry) || unknown.has(entry)) continue;
     if (catalog.schedules.has(entry)) {
       schedules.push(entry);
     } else {
+      unknown.add(entry);
       const what = entries.length === 1 ? 'is' : `: ${quoteShort(entry)} is`;
       problems.push(
         problem(resourceId, key, value, `${what} not a known schedule; known: ${known.join(', ')}`),
@@ -127,11 +129,8 @@ export function parseRetainCounts(
     };
   }
   if (!trimmed.includes('=')) {
-    const count = parseCount(trimmed);
-    if (typeof count === 'string') {
-      const reason = count.startsWith('"') ? count.slice(count.indexOf('" ') + 2) : count;
-      return { problems: [problem(resourceId, key, value, reason)] };
-    }
+    const count = parseCount(trimmed, false);
+    if (typeof count === 'string') return { problems: [problem(resourceId, key, value, count)] };
     return { retain: { all: count, bySchedule: {} }, problems: [] };
   }
   const bySchedule: Record<string, number> = {};
@@ -200,9 +199,11 @@ export function readInstancePolicy(
   };
 }
 
-function parseCount(text: string): number | string {
+/** A count from 1 to 1000, or the reason it is not one (naming the text when asked). */
+function parseCount(text: string, nameIt = true): number | string {
   if (!/^\d+$/.test(text)) {
-    return `${quoteShort(text)} is not a whole number from 1 to ${MAX_RETAIN_COUNT}`;
+    const what = nameIt ? `${quoteShort(text)} is` : 'is';
+    return `${what} not a whole number from 1 to ${MAX_RETAIN_COUNT}`;
   }
   const count = Number(text);
   if (count < 1 || count > MAX_RETAIN_COUNT) {

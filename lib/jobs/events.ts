@@ -29,7 +29,7 @@ const scheduledEventFields = {
       .string({ error: 'must be an ISO 8601 time string' })
       .check(
         z.refine(
-          (value) => ISO_INSTANT.test(value) && !Number.isNaN(Date.parse(value)),
+          (value) => ISO_INSTANT.test(value) && isRealDate(value),
           'must be an ISO 8601 time with a zone, such as 2026-11-23T03:00:00Z',
         ),
       ),
@@ -126,7 +126,7 @@ function parseWith<T extends z.ZodMiniType<{ schedule: string }>>(
     const issue = parsed.error.issues[0];
     if (issue?.code === 'unrecognized_keys') {
       throw new InvalidEventError(
-        `unexpected field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the event takes ${fields} only`,
+        `unexpected field(s) ${listFields(issue.keys)}; the event takes ${fields} only`,
       );
     }
     const field = issue?.path.join('.') || 'event';
@@ -176,7 +176,7 @@ export function parseAmiEvent(event: unknown, catalog: ScheduleCatalog): AmiInvo
       const issue = parsed.error.issues[0];
       if (issue?.code === 'unrecognized_keys') {
         throw new InvalidEventError(
-          `unexpected field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the sweep takes sweep, dryRun, maxDeletions and confirm only`,
+          `unexpected field(s) ${listFields(issue.keys)}; the sweep takes sweep, dryRun, maxDeletions and confirm only`,
         );
       }
       throw new InvalidEventError(
@@ -199,4 +199,27 @@ export function parseAmiEvent(event: unknown, catalog: ScheduleCatalog): AmiInvo
     };
   }
   return { kind: 'schedule', ...parseRetentionEvent(event, catalog) };
+}
+
+/** True when an ISO time names a real calendar date and clock time (no 30 February). */
+export function isRealDate(value: string): boolean {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value);
+  if (!match || Number.isNaN(Date.parse(value))) return false;
+  const [year, month, day, hour, minute] = match.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day && hour < 24 && minute < 60;
+}
+
+/** Names unexpected fields, at most five of them, each cut short. */
+export function listFields(keys: readonly string[]): string {
+  const shown = keys
+    .slice(0, 5)
+    .map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k));
+  return keys.length > 5 ? `${shown.join(', ')} and ${keys.length - 5} more` : shown.join(', ');
 }

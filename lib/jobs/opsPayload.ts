@@ -1,6 +1,7 @@
 import { InvalidEventError } from '../domain/errors.ts';
 import type { ScheduleCatalog } from '../domain/schedules.ts';
 import * as z from '../domain/schema.ts';
+import { listFields } from './events.ts';
 
 /** Every console action, in the order the README lists them. */
 export const OPS_ACTIONS = [
@@ -194,7 +195,7 @@ export function parseOpsPayload(payload: unknown, catalog: ScheduleCatalog): Ops
     if (issue?.code === 'unrecognized_keys') {
       const allowed = Object.keys(schema.shape).join(', ');
       throw new InvalidEventError(
-        `unexpected field(s) ${issue.keys.map((k) => JSON.stringify([...issue.path, k.slice(0, 40)].join('.'))).join(', ')} for action "${action}"; it takes ${allowed}`,
+        `unexpected field(s) ${listFields(issue.keys.map((k) => [...issue.path, k].join('.')))} for action "${action}"; it takes ${allowed}`,
       );
     }
     const field = issue?.path.join('.') || 'payload';

@@ -252,7 +252,11 @@ export async function runOnce<R extends RunReportLike>(
     startedAt: report.startedAt,
     endedAt: report.endedAt,
     counts: report.counts,
-    errorSummary: report.error ? `${report.error.code}: ${report.error.message}` : undefined,
+    errorSummary: report.error
+      ? `${report.error.code}: ${report.error.message}`
+      : report.status === 'succeeded'
+        ? undefined
+        : problemSummary(report),
     resumedFrom: previousRunId,
   };
   if (!historyUnavailable) {
@@ -361,4 +365,48 @@ async function publish(deps: RunOnceDependencies, summary: RunSummary): Promise<
       error: toAwsCallError('PutEvents', error).message,
     });
   }
+}
+
+/**
+ * Why a run is not `succeeded`, in one line for the history and the event: the first
+ * few errors, warnings and tag problems a report carries, and how many more there are.
+ *
+ * @example
+ * problemSummary(report); // '3 problem(s); tags: snapkeeper:backup (2), ...; i-0abc: ... (and 1 more)'
+ */
+export function problemSummary(report: unknown): string | undefined {
+  const found: string[] = [];
+  const r = report as Record<string, unknown>;
+  const push = (prefix: string | undefined, message: unknown) => {
+    if (typeof message === 'string' && message)
+      found.push(prefix ? `${prefix}: ${message}` : message);
+  };
+  for (const warning of (r.warnings as unknown[] | undefined) ?? []) push(undefined, warning);
+  const groups = ['instances', 'volumes', 'created', 'retired', 'deleted', 'duplicates'] as const;
+  for (const group of groups) {
+    for (const item of (r[group] as Record<string, unknown>[] | undefined) ?? []) {
+      const id = (item.instanceId ?? item.volumeId ?? item.imageId ?? item.snapshotId) as
+        | string
+        | undefined;
+      const error = item.error as { code?: string; message?: string } | undefined;
+      if (error?.message) push(id, `${error.code ?? 'Error'}: ${error.message}`);
+      else for (const p of (item.problems as unknown[] | undefined) ?? []) push(id, p);
+      push(id, item.failing ? `backups failing (${String(item.failing)})` : undefined);
+    }
+  }
+  if (found.length === 0) return undefined;
+  const unique = [...new Set(found)];
+  const keys = new Map<string, number>();
+  for (const message of unique) {
+    for (const match of message.matchAll(/([A-Za-z0-9_.-]+:[A-Za-z0-9_.:-]+)="/g)) {
+      if (match[1]) keys.set(match[1], (keys.get(match[1]) ?? 0) + 1);
+    }
+  }
+  const tags =
+    keys.size > 0
+      ? `tags: ${[...keys].map(([key, count]) => `${key} (${count})`).join(', ')}; `
+      : '';
+  const shown = unique.slice(0, 2).join('; ');
+  const more = unique.length > 2 ? ` (and ${unique.length - 2} more)` : '';
+  return `${unique.length} problem(s); ${tags}${shown.length > 600 ? `${shown.slice(0, 600)}…` : shown}${more}`;
 }

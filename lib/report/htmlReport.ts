@@ -349,8 +349,7 @@ function rpoCell(rpo: ScheduleRpo): SafeHtml {
   const allowed = allowedHours(rpo);
   const age = rpo.newestAgeHours;
   const fraction = age === undefined ? 1 : Math.min(age / allowed, 1);
-  const text =
-    age === undefined ? 'no backup yet' : `${hours(age)} of ${hours(allowed)} allowed`;
+  const text = age === undefined ? 'no backup yet' : `${hours(age)} of ${hours(allowed)} allowed`;
   return html`<div class="rpo-line" data-schedule="${rpo.schedule}" data-level="${level}"><span class="schedule">${rpo.schedule}</span> ${cue(RPO_CUE[level], RPO_LABEL[level])} <span class="age">${text}</span>
 <svg class="meter" width="120" height="8" viewBox="0 0 120 8" role="img" aria-label="${rpo.schedule}: ${RPO_LABEL[level]}, ${text}"><title>${rpo.schedule}: ${RPO_LABEL[level]}, ${text}</title><rect width="120" height="8" rx="2" class="meter-bg"/><rect width="${(fraction * 120).toFixed(1)}" height="8" rx="2" class="fill-${RPO_CUE[level]}"/><line x1="${DUE_SOON_FRACTION * 120}" x2="${DUE_SOON_FRACTION * 120}" y1="0" y2="8" class="meter-tick"/></svg></div>`;
 }
@@ -452,12 +451,12 @@ function runTable(runs: readonly CoverageRun[], anchors: Map<string, string>): S
   if (runs.length === 0) return html``;
   const sum = (key: keyof RunTotals) => runs.reduce((n, r) => n + r.totals[key], 0);
   return html`<details class="runs" open><summary>All ${runs.length} runs, newest first</summary><div class="scroll"><table class="runs-table">
-<thead><tr><th scope="col">Started</th><th scope="col">Job</th><th scope="col">Schedule</th><th scope="col">Trigger</th><th scope="col">Status</th><th scope="col" class="num">Created</th><th scope="col" class="num">Deleted</th><th scope="col" class="num">Skipped</th><th scope="col" class="num">Failed</th><th scope="col">Errors</th></tr></thead>
+<thead><tr><th scope="col">Started</th><th scope="col">Job</th><th scope="col">Schedule</th><th scope="col">Trigger</th><th scope="col">Status</th><th scope="col" class="num">Created</th><th scope="col" class="num">Deleted</th><th scope="col" class="num">Skipped</th><th scope="col" class="num">Failed</th><th scope="col">Errors</th><th scope="col">Run</th></tr></thead>
 <tbody>
 ${runs.map((r) => {
   const anchor = anchors.get(r.runId) ?? '';
   return html`<tr data-run-id="${r.runId}" data-status="${r.status}" class="status-${STATUS_LEVEL[r.status] ?? 'info'}">
-<td><time datetime="${r.startedAt}">${when(r.startedAt)}</time><br><span class="id">${r.runId}</span></td>
+<td class="nowrap"><time datetime="${r.startedAt}">${when(r.startedAt)}</time></td>
 <td>${r.job}${r.dryRun ? html` <span class="tag">dry run</span>` : ''}</td>
 <td>${r.schedule ?? '—'}</td>
 <td>${r.trigger}</td>
@@ -467,10 +466,11 @@ ${runs.map((r) => {
 <td class="num skipped">${r.totals.skipped}</td>
 <td class="num failed">${r.totals.failed}</td>
 <td class="errors">${hasDetails(r) ? html`<a href="#${anchor}">${r.errorSummary ? truncate(r.errorSummary, 90) : `${r.errors.length} problem${r.errors.length === 1 ? '' : 's'}`}</a>` : '—'}</td>
+<td class="id run-id">${r.runId}</td>
 </tr>`;
 })}
 </tbody>
-<tfoot><tr><th scope="row" colspan="5">Total</th><td class="num">${sum('created')}</td><td class="num">${sum('deleted')}</td><td class="num">${sum('skipped')}</td><td class="num">${sum('failed')}</td><td></td></tr></tfoot>
+<tfoot><tr><th scope="row" colspan="5">Total</th><td class="num">${sum('created')}</td><td class="num">${sum('deleted')}</td><td class="num">${sum('skipped')}</td><td class="num">${sum('failed')}</td><td colspan="2"></td></tr></tfoot>
 </table></div></details>`;
 }
 
@@ -511,8 +511,7 @@ ${
 
 function blockedTable(data: CoverageData): SafeHtml {
   const note = html`<p class="note">${data.blockedNote}</p>`;
-  if (data.blocked.length === 0)
-    return html`<p class="empty">No deletion is blocked.</p>${note}`;
+  if (data.blocked.length === 0) return html`<p class="empty">No deletion is blocked.</p>${note}`;
   return html`<div class="scroll"><table class="blocked">
 <thead><tr><th scope="col">Resource</th><th scope="col">Held by</th><th scope="col">Why</th><th scope="col" class="num">GiB</th></tr></thead>
 <tbody>${data.blocked.map(
@@ -524,7 +523,8 @@ function blockedTable(data: CoverageData): SafeHtml {
 }
 
 function orphanedTable(orphaned: readonly OrphanedHistory[]): SafeHtml {
-  if (orphaned.length === 0) return html`<p class="empty">None: every managed snapshot belongs to a live instance.</p>`;
+  if (orphaned.length === 0)
+    return html`<p class="empty">None: every managed snapshot belongs to a live instance.</p>`;
   return html`<div class="scroll"><table class="orphaned">
 <thead><tr><th scope="col">Instance (gone)</th><th scope="col" class="num">Snapshots</th><th scope="col" class="num">GiB</th><th scope="col">Newest</th></tr></thead>
 <tbody>${orphaned.map(
@@ -571,6 +571,8 @@ thead th{background:var(--soft);font-size:12px;text-transform:uppercase;letter-s
 tfoot th,tfoot td{font-weight:700;border-top:2px solid var(--fg)}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .id,code{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12px}
+.id,.nowrap{white-space:nowrap}
+.run-id{color:var(--muted)}
 .name{font-weight:600}
 .none{color:var(--bad-fg);font-weight:600}
 .rpo-line{margin:2px 0;white-space:nowrap}
@@ -593,7 +595,8 @@ a.run:hover rect,a.run:focus rect{opacity:.8}
 .legend .key{margin-right:14px;white-space:nowrap}
 .legend svg{vertical-align:-1px}
 details.runs summary{cursor:pointer;margin:12px 0 4px;font-weight:600}
-.run-detail{border:1px solid var(--line);border-left:6px solid var(--warn);border-radius:6px;padding:10px 14px;margin:10px 0}
+.run-detail{border:1px solid var(--line);border-left:6px solid var(--warn);border-radius:6px;padding:8px 14px;margin:8px 0}
+.run-detail p{margin:2px 0}
 .run-detail.status-bad{border-left-color:var(--bad);background:#fffafa}
 .run-detail:target{outline:3px solid #1d4ed8;outline-offset:2px;background:#eff6ff}
 .error-summary{font-weight:600;color:var(--bad-fg)}
