@@ -11,7 +11,7 @@ import { runAmiJob } from '../lib/jobs/amiJob.ts';
 import { parseAmiEvent } from '../lib/jobs/events.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
 import { runSweepJob } from '../lib/jobs/sweepJob.ts';
-import { answer, slotRunDependencies } from '../lib/runtime/invocation.ts';
+import { answer, remainingTime, slotRunDependencies } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 
 const runtime = createLambdaRuntime('amis', process.env);
@@ -28,7 +28,7 @@ const recycleBin = runtime.config.recycleBinCheck
  * retires that schedule's AMIs per retention; `{ "sweep": true }` runs the orphan sweep.
  * Returns the run report; throws when the run failed.
  */
-async function amis(event: unknown, _context: Context): Promise<unknown> {
+async function amis(event: unknown, context: Context): Promise<unknown> {
   const invocation = parseAmiEvent(event, runtime.config.catalog);
   const dryRun = invocation.dryRun || runtime.config.dryRun;
   const runId = runtime.newRunId();
@@ -66,6 +66,8 @@ async function amis(event: unknown, _context: Context): Promise<unknown> {
           dryRun,
           trigger: run.trigger,
           maxDeletions: invocation.maxDeletions,
+          remainingMs: remainingTime(context),
+          safetyMarginMs: runtime.config.safetyMarginMs,
         },
         { ...common, ec2: runtime.ec2, images, autoScaling, recycleBin },
       ),

@@ -15,6 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreateSnapshotCommand,
+  DeleteSnapshotCommand,
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
   EC2Client,
@@ -26,6 +27,7 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { createRunHistoryGateway, type RunHistoryGateway } from '../lib/aws/RunHistoryGateway.ts';
 import { tagKeys } from '../lib/domain/tagKeys.ts';
+import type { AmiReport } from '../lib/jobs/amiJob.ts';
 import type { BackupReport } from '../lib/jobs/backupJob.ts';
 import type { RetentionReport } from '../lib/jobs/retentionJob.ts';
 import type { SweepReport } from '../lib/jobs/sweepJob.ts';
@@ -497,6 +499,11 @@ const SIX_WEEKS = [0, 7, 14, 21, 28, 35];
 
 const check = (tally: Tally, name: string, ok: boolean) => tally.checks.push({ name, ok });
 
+/** The run holding a slot: how an operator finds a run whose process died. */
+async function holderOf(ctx: ScenarioContext, job: string, slot: string): Promise<string> {
+  return (await ctx.history.getSlotClaim({ job, schedule: 'daily', slot }))?.runId ?? 'none';
+}
+
 /** Counts a slot's backups: instances with a set, duplicates, and the sets' traces in the history. */
 async function tallyBackups(
   ctx: ScenarioContext,
@@ -659,9 +666,9 @@ const SCENARIOS: readonly Scenario[] = [
       const event = { schedule: 'daily', scheduledTime: slot };
       const crash = crashAfter('CreateSnapshots', 2);
       ctx.proxy.rules.add(crash.rule);
-      const crashed = await settle(backup(event, lambdaContext()));
+      await settle(backup(event, lambdaContext())); // a dead process answers nothing
       ctx.proxy.rules.clear();
-      const crashedRunId = crashed.ok ? (crashed.value as BackupReport).runId : 'unknown';
+      const crashedRunId = await holderOf(ctx, 'backup', slot);
       const before = await ctx.history.getRun(crashedRunId);
       check(
         tally,
@@ -707,7 +714,7 @@ const SCENARIOS: readonly Scenario[] = [
       const orphans = firstImages.flatMap(snapshotsOfImage);
       const crash = crashAfter('DeregisterImage', fleet.length);
       ctx.proxy.rules.add(crash.rule);
-      const crashed = await settle(amis(day(2), lambdaContext()));
+      await settle(amis(day(2), lambdaContext())); // a dead process answers nothing
       ctx.proxy.rules.clear();
       check(tally, 'crashed after deregistering', crash.crashed());
       const orphaned = await existingSnapshots(ctx.ec2, orphans);
@@ -721,7 +728,7 @@ const SCENARIOS: readonly Scenario[] = [
       tally.wrongDeletions += (report?.deleted ?? []).filter(
         (d) => d.outcome === 'deleted' && !orphans.includes(d.snapshotId),
       ).length;
-      const crashedRunId = crashed.ok ? ((crashed.value as { runId?: string }).runId ?? '') : '';
+      const crashedRunId = await holderOf(ctx, 'amis', day(2).scheduledTime);
       const amiActions = await ctx.history.runActions(crashedRunId);
       const sweepActions = report ? await ctx.history.runActions(report.runId) : [];
       tally.historyExpected += firstImages.length + orphans.length * 2;
@@ -730,16 +737,13 @@ const SCENARIOS: readonly Scenario[] = [
         sweepActions.filter((a) => orphans.includes(a.resourceId)).length;
       await leaseInThePast(ctx.doc, ctx.table, crashedRunId, new Date(Date.now() - DAY_MS));
       const resumed = await settle(amis(day(2), lambdaContext()));
-      const resumedReport = resumed.ok
-        ? (resumed.value as { runId: string; created: { outcome: string }[] })
-        : undefined;
+      const resumedReport = resumed.ok ? (resumed.value as AmiReport) : undefined;
+      const resumedRun = resumedReport ? await ctx.history.getRun(resumedReport.runId) : undefined;
       check(
         tally,
         'next delivery of the slot took over and made no AMI twice',
-        resumedReport !== undefined &&
-          resumedReport.created.every((c) => c.outcome === 'exists') &&
-          ((await ctx.history.getRun(resumedReport.runId)) as { resumedFrom?: string } | undefined)
-            ?.resumedFrom === crashedRunId,
+        (resumedReport?.created.every((c) => c.outcome === 'exists') ?? false) &&
+          (resumedRun as { resumedFrom?: string } | undefined)?.resumedFrom === crashedRunId,
       );
     },
   },
@@ -860,9 +864,15 @@ const SCENARIOS: readonly Scenario[] = [
         }),
       );
       ctx.proxy.rules.add(
-        forSnapshot(goneBy, () =>
-          awsError('InvalidSnapshot.NotFound', 400, `The snapshot '${goneBy}' does not exist.`),
-        ),
+        forSnapshot(goneBy, (_call, n) => {
+          if (n === 1)
+            sideEffects.push(ctx.ec2.send(new DeleteSnapshotCommand({ SnapshotId: goneBy })));
+          return awsError(
+            'InvalidSnapshot.NotFound',
+            400,
+            `The snapshot '${goneBy}' does not exist.`,
+          );
+        }),
       );
       const retention = await settle(
         (await ctx.handler('retention'))({ schedule: 'weekly' }, lambdaContext()),
@@ -1039,7 +1049,7 @@ function runInChild(name: string, target: string): Promise<Tally> {
   });
 }
 
-function table(rows: readonly (readonly string[])[]): string {
+function formatTable(rows: readonly (readonly string[])[]): string {
   const widths =
     rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length))) ?? [];
   return rows
@@ -1127,7 +1137,7 @@ async function main(): Promise<void> {
   const out = [
     `snapkeeper fault campaign: ${tallies.length} scenarios against a local AWS (moto) behind a fault proxy`,
     '',
-    table(rows),
+    formatTable(rows),
     '',
     `scenarios run: ${tallies.length}; checks passed: ${checks.filter((c) => c.ok).length}/${checks.length}`,
     `faults injected: ${sum('faults')} (${Object.entries(kinds)

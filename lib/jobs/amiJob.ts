@@ -48,13 +48,17 @@ export interface AmiJobInput {
   readonly dryRun: boolean;
   readonly trigger: RunTrigger;
   readonly maxDeletions?: number | undefined;
+  /** Time left in the invocation, in ms; nothing new starts below the safety margin. */
+  readonly remainingMs?: (() => number) | undefined;
+  readonly safetyMarginMs?: number | undefined;
 }
 
 /** The outcome of creating one AMI. */
 export interface ImageCreateResult {
   readonly instanceId: string;
   readonly name?: string | undefined;
-  readonly outcome: 'created' | 'planned' | 'exists' | 'skipped' | 'failed';
+  /** deferred: not started, too little time left; the retry of the run does it. */
+  readonly outcome: 'created' | 'planned' | 'exists' | 'skipped' | 'failed' | 'deferred';
   readonly imageId?: string | undefined;
   readonly imageName?: string | undefined;
   readonly noReboot?: boolean | undefined;
@@ -77,7 +81,7 @@ export interface ImageRetireResult {
   readonly imageId: string;
   readonly instanceId?: string | undefined;
   readonly reason: string;
-  readonly outcome: 'deregistered' | 'planned' | 'gone' | 'failed';
+  readonly outcome: 'deregistered' | 'planned' | 'gone' | 'failed' | 'deferred';
   readonly snapshots: readonly ImageSnapshotResult[];
   readonly error?: ReportedError | undefined;
 }
@@ -118,6 +122,8 @@ export interface AmiReport {
   }[];
   readonly cap: CapCheck;
   readonly warnings: readonly string[];
+  /** Instances and AMIs left for the retry of an `incomplete` run. */
+  readonly remaining?: readonly string[];
   readonly error?: ReportedError;
 }
 
@@ -224,7 +230,16 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   const createLimit = pLimit(config.backupConcurrency);
   const created = await Promise.all(
     decisions.map((decision) =>
-      createLimit(() => createOne(decision, covered.get(decision.instanceId), input.dryRun, deps)),
+      createLimit(() =>
+        outOfTime(input) && decision.kind === 'create' && !covered.has(decision.instanceId)
+          ? Promise.resolve<ImageCreateResult>({
+              instanceId: decision.instanceId,
+              name: decision.name,
+              outcome: 'deferred',
+              reason: 'not started: too little time left in this invocation',
+            })
+          : createOne(decision, covered.get(decision.instanceId), input.dryRun, deps),
+      ),
     ),
   );
 
@@ -319,7 +334,15 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   const deregisterLimit = pLimit(config.deleteConcurrency);
   const deregistered = await Promise.all(
     toRetire.map((item) =>
-      deregisterLimit(() => deregisterOne(item, imageById.get(item.imageId), act, deps, journal)),
+      deregisterLimit(() =>
+        act && outOfTime(input)
+          ? Promise.resolve<Omit<ImageRetireResult, 'snapshots'>>({
+              ...item,
+              outcome: 'deferred',
+              reason: `${item.reason}; deferred: too little time left in this invocation`,
+            })
+          : deregisterOne(item, imageById.get(item.imageId), act, deps, journal),
+      ),
     ),
   );
   let rules: RecycleBinRule[] | undefined = [];
@@ -392,8 +415,18 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     created.some((c) => c.error !== undefined || (c.problems?.length ?? 0) > 0) ||
     warnings.length > 0;
   const nothingDone = created.length > 0 && created.every((c) => c.outcome === 'failed');
+  const remaining = [
+    ...created.filter((c) => c.outcome === 'deferred').map((c) => c.instanceId),
+    ...retired.filter((r) => r.outcome === 'deferred').map((r) => r.imageId),
+  ];
   const status: RunStatus =
-    (cap.exceeded && !input.dryRun) || nothingDone ? 'failed' : hasErrors ? 'partial' : 'succeeded';
+    (cap.exceeded && !input.dryRun) || nothingDone
+      ? 'failed'
+      : remaining.length > 0
+        ? 'incomplete'
+        : hasErrors
+          ? 'partial'
+          : 'succeeded';
   const report: AmiReport = {
     ...base,
     status,
@@ -405,6 +438,7 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     blocked,
     cap,
     warnings,
+    ...(remaining.length > 0 ? { remaining } : {}),
     ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
   };
   metrics.count('AmisCreated', counts.created);
@@ -607,7 +641,7 @@ async function retireSnapshots(
 ): Promise<ImageSnapshotResult[]> {
   const ids = image?.snapshotIds ?? [];
   if (ids.length === 0) return [];
-  if (result.outcome === 'failed') {
+  if (result.outcome === 'failed' || result.outcome === 'deferred') {
     return ids.map((id) => ({
       snapshotId: id,
       outcome: 'kept' as const,
@@ -797,4 +831,8 @@ function failedReport(
   logger.error(`AMI run ${report.status}: could not read images or fleet`, { report });
   metrics.count('AmiRunsFailed', 1);
   return report;
+}
+
+function outOfTime(input: AmiJobInput): boolean {
+  return input.remainingMs !== undefined && input.remainingMs() < (input.safetyMarginMs ?? 0);
 }

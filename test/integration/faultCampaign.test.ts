@@ -16,6 +16,7 @@ import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
 import {
   duplicateSetCount,
+  dynamoItem,
   ec2Weather,
   existingSnapshots,
   forInstance,
@@ -283,10 +284,15 @@ describe('Fault campaign: throttling, timeouts, duplicate deliveries and races, 
       // Prepare: the slot claim and the fleet listing hang once, web-2's create once,
       // app-1's create on every attempt (four of 1.5 s each).
       const slot = '2026-10-02T03:00:00Z';
+      let claims = 0;
       proxy.rules.add({
         name: 'slot claim hangs once',
         action: 'PutItem',
-        decide: firstCalls(1, hang()),
+        decide: (call) => {
+          if (dynamoItem(call).type !== 'slot') return undefined;
+          claims += 1;
+          return claims === 1 ? hang() : undefined;
+        },
       });
       proxy.rules.add({ action: 'DescribeInstances', decide: firstCalls(1, hang()) });
       proxy.rules.add(forInstance(instance('web-2').instanceId, firstCalls(1, hang())));
@@ -304,6 +310,12 @@ describe('Fault campaign: throttling, timeouts, duplicate deliveries and races, 
         'hang',
         'forwarded',
       ]);
+      expect(
+        proxy
+          .requests('PutItem')
+          .filter((r) => dynamoItem(r).type === 'slot')
+          .map((r) => r.outcome),
+      ).toEqual(['hang', 'forwarded']);
       expect(proxy.requests('CreateSnapshots').filter((r) => r.outcome === 'hang')).toHaveLength(
         1 + 4,
       );

@@ -1476,3 +1476,29 @@ describe('Function: runAmiJob', () => {
     });
   });
 });
+
+describe('Function: runAmiJob, near the deadline', () => {
+  it("starts nothing below the safety margin, keeps the AMIs' snapshots, and ends 'incomplete' with what is left", async () => {
+    // Prepare
+    const { ec2, images } = fleet({ [keys.amiRetain]: '2' }, amis('i-web', range(4)));
+
+    // Act
+    const report = await runAmiJob(
+      dailyRun({ remainingMs: () => 10_000, safetyMarginMs: 60_000 }),
+      dependencies(ec2, images),
+    );
+
+    // Assess
+    expect(images.deregistered).toEqual([]);
+    expect(ec2.deleted).toEqual([]);
+    expect(report.status).toBe('incomplete');
+    expect(report.retired.map((r) => [r.imageId, r.outcome])).toEqual([
+      ['ami-web-d2', 'deferred'],
+      ['ami-web-d3', 'deferred'],
+    ]);
+    expect(report.retired.flatMap((r) => r.snapshots.map((s) => s.outcome))).not.toContain(
+      'deleted',
+    );
+    expect(report.remaining).toEqual(expect.arrayContaining(['ami-web-d2', 'ami-web-d3']));
+  });
+});

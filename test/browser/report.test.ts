@@ -1,0 +1,357 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { createRunHistoryGateway, type RunRecord } from '../../lib/aws/RunHistoryGateway.ts';
+import { loadConfig } from '../../lib/config/environment.ts';
+import type { ConsoleRecoveryReport, OpsReport } from '../../lib/jobs/consoleOps.ts';
+import { deploymentSchedules } from '../../scripts/deploymentSchedules.ts';
+import { PROJECT_ROOT } from '../../scripts/localAws.ts';
+import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
+import { DEMO_FLEET } from '../../scripts/localStack.ts';
+import { writeCoverageReport } from '../../scripts/report.ts';
+import { lambdaContext } from '../support/lambdaContext.ts';
+import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOT = join(PROJECT_ROOT, 'reports', 'coverage.png');
+const REGION = 'ca-central-1';
+const DEPLOYMENT = 'btest-report';
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** Monday 9 November 2026; the week ends on Sunday, when the weekly schedule fires too. */
+const FIRST_DAY = Date.UTC(2026, 10, 9);
+const DAYS = 7;
+/** The page is made at 22:30 on the Sunday: 19.5 h after the daily backups, in their last quarter. */
+const REPORT_TIME = FIRST_DAY + (DAYS - 1) * DAY + 22.5 * HOUR;
+
+type Handler = (event: unknown, context: unknown) => Promise<unknown>;
+
+/** The numbers a history record says a run made, read job by job from its own counts. */
+function expectedNumbers(run: RunRecord) {
+  const c = (key: string) => run.counts?.[key] ?? 0;
+  switch (run.job) {
+    case 'backup':
+      return { created: c('snapshots'), deleted: c('duplicatesRemoved'), skipped: c('skipped') };
+    case 'amis':
+      return { created: c('created'), deleted: c('deregistered') + c('snapshotsDeleted'), skipped: 0 };
+    case 'retention':
+      return { created: 0, deleted: c('deleted'), skipped: c('skipped') };
+    default:
+      throw new Error(`the seeded history holds no ${run.job} run`);
+  }
+}
+
+/** WCAG contrast ratio of two CSS rgb() colours. */
+function contrast(foreground: string, background: string): number {
+  const luminance = (css: string) => {
+    const [r = 0, g = 0, b = 0] = (css.match(/[\d.]+/g) ?? []).map(Number);
+    const linear = (v: number) => {
+      const s = v / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    };
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  };
+  const [light, dark] = [luminance(foreground), luminance(background)].sort((a, b) => b - a);
+  return ((light ?? 0) + 0.05) / ((dark ?? 0) + 0.05);
+}
+
+describe('Page: the coverage and history report, opened from a file in headless Chromium', () => {
+  let ec2: EC2Client;
+  let fleet: Map<string, LaunchedInstance>;
+  let file: string;
+  let runs: RunRecord[];
+  let recovery: ConsoleRecoveryReport;
+  let browser: Browser | undefined;
+  let page: Page;
+  const requests: string[] = [];
+  const consoleErrors: string[] = [];
+
+  const open = async () => {
+    await page.goto(pathToFileURL(file).href);
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(
+        `${CHROMIUM} is missing: this test drives Debian's chromium package, which \`bash .ci/run\` installs when it is missing (apt-get update && apt-get install -y chromium)`,
+      );
+    }
+    // Prepare: the demo's fleet backed up for a week through the handlers, with one failed
+    // retention run (a one-run cap of 0 deletions when there is something to delete).
+    ec2 = useLocalAws(inject('awsEndpoint'), REGION, {
+      DEPLOYMENT,
+      SCHEDULES: JSON.stringify(deploymentSchedules()),
+      LOCAL_TAG_AFTER_CREATE: 'true',
+      RECYCLE_BIN_CHECK: 'false',
+      MAX_DELETIONS: '50',
+      COPY_TAGS: 'CostCenter',
+    });
+    await useLocalHistoryTable(inject('awsEndpoint'), REGION);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(FIRST_DAY);
+    fleet = await launchFleet(ec2, DEMO_FLEET);
+    const load = async (name: string) =>
+      ((await import(`../../functions/${name}.ts`)) as { handler: Handler }).handler;
+    const [backup, amis, retention, ops] = await Promise.all(
+      ['backup', 'amis', 'retention', 'ops'].map(load),
+    );
+    const invoke = async (handler: Handler | undefined, event: unknown) =>
+      (handler as Handler)(event, lambdaContext('snapkeeper-btest-report'));
+    for (let day = 0; day < DAYS; day += 1) {
+      const midnight = FIRST_DAY + day * DAY;
+      const sunday = new Date(midnight).getUTCDay() === 0;
+      vi.setSystemTime(midnight + 3 * HOUR + 5_000);
+      const slot = new Date(midnight + 3 * HOUR).toISOString();
+      await invoke(backup, { schedule: 'daily', scheduledTime: slot });
+      if (sunday)
+        await invoke(backup, {
+          schedule: 'weekly',
+          scheduledTime: new Date(midnight + 4 * HOUR).toISOString(),
+        });
+      await invoke(amis, { schedule: 'daily', scheduledTime: slot });
+      vi.setSystemTime(midnight + 4 * HOUR + 5_000);
+      if (day === DAYS - 1)
+        await expect(
+          invoke(retention, { schedule: 'daily', maxDeletions: 0, confirm: true }),
+        ).rejects.toThrow(/above the maxDeletions override of 0/);
+      await invoke(retention, {
+        schedule: 'daily',
+        scheduledTime: new Date(midnight + 4 * HOUR).toISOString(),
+      });
+    }
+    // late-1 opts in after the last backups: never backed up, its RPO missed.
+    const late = await launchFleet(ec2, [{ name: 'late-1', tags: { 'snapkeeper:backup': 'daily' } }]);
+    for (const [name, instance] of late) fleet.set(name, instance);
+    vi.setSystemTime(REPORT_TIME);
+
+    // Act: `npm run report -- --html <file> --days 14`, as an operator runs it.
+    file = join(mkdtempSync(join(tmpdir(), 'snapkeeper-report-')), 'coverage.html');
+    expect(await writeCoverageReport(['--html', file, '--days', '14'], process.env)).toBe(file);
+
+    // The sources the page must agree with: the history table and the console report.
+    const config = loadConfig(process.env);
+    runs = await createRunHistoryGateway(config, config.historyTable ?? '', 30).latestRuns(
+      DEPLOYMENT,
+      { limit: 1000 },
+    );
+    recovery = ((await invoke(ops, { action: 'report' })) as OpsReport)
+      .result as ConsoleRecoveryReport;
+    vi.useRealTimers();
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.on('request', (request) => {
+      if (!request.url().startsWith('file:')) requests.push(request.url());
+    });
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text());
+    });
+    page.on('pageerror', (error) => consoleErrors.push(error.message));
+    await open();
+  }, 300_000);
+
+  afterAll(async () => {
+    vi.useRealTimers();
+    await browser?.close();
+    if (file) rmSync(join(file, '..'), { recursive: true, force: true });
+  });
+
+  it('renders the page from the file alone: no request leaves it, no error is logged', async () => {
+    expect(await page.title()).toBe(`Backup coverage — ${DEPLOYMENT} (${REGION})`);
+    await expect
+      .poll(() => page.locator('h1').innerText())
+      .toBe(`Backup coverage: ${DEPLOYMENT}`);
+    for (const id of ['instances', 'timeline', 'errors', 'blocked', 'orphaned', 'exposure'])
+      expect(await page.locator(`section#${id}`).isVisible()).toBe(true);
+    expect(requests).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('shows one row per opted-in instance with the report’s newest snapshot and AMI, recovery points and AMIs', async () => {
+    const rows = await page.$$eval('#instances tr[data-instance-id]', (trs) =>
+      trs.map((tr) => ({
+        instanceId: tr.getAttribute('data-instance-id'),
+        snapshot: tr.querySelector('.newest-snapshot .id')?.textContent ?? null,
+        image: tr.querySelector('.newest-image .id')?.textContent ?? null,
+        recoveryPoints: Number(tr.querySelector('.recovery-points')?.textContent),
+        images: Number(tr.querySelector('.images')?.textContent),
+        copies: tr.querySelector('.copies')?.textContent,
+      })),
+    );
+
+    const expected = recovery.instances.map((i) => ({
+      instanceId: i.instanceId,
+      snapshot: i.newestSnapshot?.snapshotId ?? null,
+      image: i.newestImage?.imageId ?? null,
+      recoveryPoints: i.recoveryPoints,
+      images: i.images,
+      copies: '—',
+    }));
+    const byId = (a: { instanceId: string | null }, b: { instanceId: string | null }) =>
+      String(a.instanceId).localeCompare(String(b.instanceId));
+    expect(rows.sort(byId)).toEqual(expected.sort(byId));
+    const id = (name: string) => fleet.get(name)?.instanceId;
+    expect(rows.map((r) => r.instanceId)).toEqual(
+      expect.arrayContaining([id('web-1'), id('db-1'), id('batch-1'), id('late-1')]),
+    );
+    expect(rows.find((r) => r.instanceId === id('db-1'))).toMatchObject({
+      recoveryPoints: expect.any(Number),
+      image: expect.stringMatching(/^ami-/),
+    });
+    expect(rows.find((r) => r.instanceId === id('db-1'))?.recoveryPoints).toBeGreaterThan(5);
+  });
+
+  it('colours each schedule’s RPO green, amber or red as the report’s ages say, and names the colour in words', async () => {
+    const lines = await page.$$eval('#instances .rpo-line', (divs) =>
+      divs.map((div) => ({
+        instanceId: div.closest('tr')?.getAttribute('data-instance-id'),
+        schedule: div.getAttribute('data-schedule'),
+        label: div.querySelector('.cue')?.innerText.replace(/^\W+\s*/, ''),
+        cue: div.querySelector('.cue')?.getAttribute('data-cue'),
+      })),
+    );
+
+    const expected = recovery.instances.flatMap((i) =>
+      i.rpo.map((r) => {
+        const allowed = r.intervalHours + 1;
+        const [label, cue] = !r.met
+          ? ['missed', 'bad']
+          : (r.newestAgeHours ?? 0) >= 0.75 * allowed
+            ? ['due soon', 'warn']
+            : ['met', 'ok'];
+        return { instanceId: i.instanceId, schedule: r.schedule, label, cue };
+      }),
+    );
+    const key = (l: { instanceId?: string | null; schedule: string | null }) =>
+      `${l.instanceId} ${l.schedule}`;
+    expect([...lines].sort((a, b) => key(a).localeCompare(key(b)))).toEqual(
+      [...expected].sort((a, b) => key(a).localeCompare(key(b))),
+    );
+    expect(new Set(lines.map((l) => l.label))).toEqual(new Set(['met', 'due soon', 'missed']));
+    const late = fleet.get('late-1')?.instanceId;
+    expect(lines.find((l) => l.instanceId === late)).toMatchObject({ label: 'missed', cue: 'bad' });
+  });
+
+  it('gives every colour cue on the page a word, in text of at least 4.5:1 contrast', async () => {
+    const cues = await page.$$eval('[data-cue]', (elements) =>
+      elements.map((element) => {
+        const style = element.ownerDocument.defaultView.getComputedStyle(element);
+        return {
+          text: element.innerText.trim(),
+          color: style.color,
+          background: style.backgroundColor,
+        };
+      }),
+    );
+
+    expect(cues.length).toBeGreaterThan(10);
+    for (const cue of cues) {
+      expect(cue.text).toMatch(/^[✓!✕…] [a-z][a-z ]+$/);
+      expect(contrast(cue.color, cue.background)).toBeGreaterThanOrEqual(4.5);
+    }
+  });
+
+  it('lists every run of the history table with its status and numbers, and draws a column for each', async () => {
+    const rows = await page.$$eval('.runs-table tbody tr', (trs) =>
+      trs.map((tr) => ({
+        runId: tr.getAttribute('data-run-id'),
+        status: tr.querySelector('.status')?.innerText.replace(/^\W+\s*/, ''),
+        created: Number(tr.querySelector('.created')?.textContent),
+        deleted: Number(tr.querySelector('.deleted')?.textContent),
+        skipped: Number(tr.querySelector('.skipped')?.textContent),
+        failed: Number(tr.querySelector('.failed')?.textContent),
+      })),
+    );
+
+    expect(runs.length).toBeGreaterThanOrEqual(3 * DAYS + 2);
+    expect(rows).toEqual(
+      runs.map((run) => ({
+        runId: run.runId,
+        status: run.status,
+        ...expectedNumbers(run),
+        failed: run.counts?.failed ?? 0,
+      })),
+    );
+    const created = rows.reduce((n, r) => n + r.created, 0);
+    expect(created).toBeGreaterThan(0);
+    expect(rows.reduce((n, r) => n + r.deleted, 0)).toBeGreaterThan(0);
+    expect(await page.locator('#timeline-chart [data-run-id]').count()).toBe(runs.length);
+  });
+
+  it('shows the failed run as failed, and its link in the chart jumps to its error text', async () => {
+    const failed = runs.find((r) => r.status === 'failed');
+    expect(failed?.errorSummary).toMatch(/^DeletionCapExceeded: .*maxDeletions override of 0/);
+    const runId = failed?.runId ?? '';
+    const row = page.locator(`.runs-table tr[data-run-id="${runId}"]`);
+    expect(await row.locator('.status').innerText()).toBe('✕ failed');
+    const column = page.locator(`#timeline-chart a[data-run-id="${runId}"]`);
+    expect(await column.locator('.fail-label').textContent()).toBe('✕ failed');
+
+    await column.click();
+
+    const target = page.locator(':target');
+    await expect.poll(() => target.getAttribute('data-run-id')).toBe(runId);
+    expect(new URL(page.url()).hash).toBe(`#run-${runId}`);
+    expect(await target.isVisible()).toBe(true);
+    const box = await target.boundingBox();
+    expect(box?.y).toBeGreaterThanOrEqual(0);
+    expect(box?.y).toBeLessThan(900);
+    expect(await target.innerText()).toContain(failed?.errorSummary ?? 'no summary');
+    expect(await target.locator('h3').innerText()).toMatch(/^✕ failed retention · daily/);
+  });
+
+  it('links the failed run’s row in the runs table to the same error text', async () => {
+    await open();
+    const failed = runs.find((r) => r.status === 'failed');
+
+    await page.locator(`.runs-table tr[data-run-id="${failed?.runId}"] .errors a`).click();
+
+    await expect.poll(() => page.locator(':target').getAttribute('data-run-id')).toBe(failed?.runId);
+    expect(await page.locator(':target .error-summary').innerText()).toBe(failed?.errorSummary);
+  });
+
+  it('lists the blocked deletions with what holds them, totals their GiB and says the bytes freed may be less', async () => {
+    const rows = await page.$$eval('#blocked tbody tr', (trs) =>
+      trs.map((tr) => ({
+        resourceId: tr.getAttribute('data-resource-id'),
+        heldBy: tr.querySelector('.held-by')?.textContent,
+        sizeGiB: tr.querySelector('.gib')?.textContent,
+      })),
+    );
+
+    expect(rows).toEqual(
+      recovery.blocked.map((b) => ({
+        resourceId: b.resourceId,
+        heldBy: b.heldBy.length > 0 ? b.heldBy.join(', ') : '—',
+        sizeGiB: b.sizeGiB === undefined ? '—' : String(b.sizeGiB),
+      })),
+    );
+    const section = await page.locator('#blocked').innerText();
+    expect(section).toContain(recovery.note);
+    if (recovery.blocked.length > 0)
+      expect(await page.locator('#blocked .blocked-total').innerText()).toBe(
+        String(recovery.blockedGiB),
+      );
+    else expect(section).toContain('No deletion is blocked.');
+  });
+
+  it('says no public exposure was found', async () => {
+    expect(await page.locator('#exposure').innerText()).toContain('none found');
+  });
+
+  it('keeps a full-page screenshot as a test artifact in reports/coverage.png', async () => {
+    mkdirSync(join(PROJECT_ROOT, 'reports'), { recursive: true });
+    rmSync(SCREENSHOT, { force: true });
+    await open();
+
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    const png = readFileSync(SCREENSHOT);
+    expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+    expect(png.length).toBeGreaterThan(50_000);
+  });
+});
