@@ -20,7 +20,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/browser/**/*.test.ts'],
           env: quietEnvironment,
           globalSetup: ['test/support/globalSetup.ts'],
           // One moto server is shared; files run one at a time and each uses its own region.

@@ -375,8 +375,8 @@ function timeline(data: CoverageData, anchors: Map<string, string>): SafeHtml {
   const runs = [...data.runs].sort(
     (a, b) => a.startedAt.localeCompare(b.startedAt) || a.runId.localeCompare(b.runId),
   );
-  const step = Math.max(8, Math.min(28, Math.floor(1000 / runs.length)));
-  const barWidth = Math.max(5, Math.round(step * 0.7));
+  const step = Math.max(8, Math.min(40, Math.floor(1200 / runs.length)));
+  const barWidth = Math.max(5, Math.round(step * 0.65));
   const left = 44;
   const top = 54;
   const plot = 180;
@@ -582,7 +582,7 @@ tfoot th,tfoot td{font-weight:700;border-top:2px solid var(--fg)}
 .meter-bg{fill:#e5e7eb}.meter-tick{stroke:#111827;stroke-width:1}
 .fill-ok{fill:var(--ok)}.fill-warn{fill:var(--warn)}.fill-bad{fill:var(--bad)}
 tr.status-bad td{background:#fff5f5}
-.tag{font-size:11px;border:1px solid var(--line);border-radius:4px;padding:0 4px;color:var(--muted)}
+.tag{font-size:11px;border:1px solid var(--line);border-radius:4px;padding:0 4px;color:var(--muted);white-space:nowrap}
 .chart{border:1px solid var(--line);border-radius:8px;padding:4px;background:#fff}
 .bar-created{fill:var(--created)}.bar-deleted{fill:var(--deleted)}.bar-skipped{fill:var(--skipped)}.bar-failed{fill:var(--failed)}
 .bar-none{fill:#9ca3af}
@@ -600,6 +600,8 @@ details.runs summary{cursor:pointer;margin:12px 0 4px;font-weight:600}
 .run-detail.status-bad{border-left-color:var(--bad);background:#fffafa}
 .run-detail:target{outline:3px solid #1d4ed8;outline-offset:2px;background:#eff6ff}
 .error-summary{font-weight:600;color:var(--bad-fg)}
+.run-detail.status-warn .error-summary{color:var(--warn-fg)}
+td.errors{font-size:12px;max-width:420px}
 .error-list{margin:4px 0;padding-left:20px}
 .back{margin:4px 0 0;font-size:12px}
 .empty{color:var(--muted)}

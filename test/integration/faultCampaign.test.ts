@@ -23,6 +23,7 @@ import {
   forSnapshot,
   KEYS,
   perVolumeRateExceeded,
+  replayTo,
   type SeededSnapshot,
   type SnapshotSets,
   seedSnapshots,
@@ -329,6 +330,35 @@ describe('Fault campaign: throttling, timeouts, duplicate deliveries and races, 
       const madeFor = daily.filter((i) => i.name !== 'app-1');
       expectOneSetEach(await setsOf(slot), madeFor, report.runId);
       expect(await history.getRun(report.runId)).toMatchObject({ status: 'partial', slot });
+    });
+
+    it('makes no second set when EC2 made a set but its answer was lost and the client retried after the timeout', async () => {
+      // Prepare: web-1's first CreateSnapshots reaches EC2 (replayed straight to moto), but
+      // its answer never comes back; the SDK retries it after AWS_REQUEST_TIMEOUT_MS.
+      const slot = '2026-10-03T03:00:00Z';
+      const web1 = instance('web-1');
+      const reachedEc2: Promise<number>[] = [];
+      proxy.rules.add(
+        forInstance(web1.instanceId, (call, n) => {
+          if (n > 1) return undefined;
+          reachedEc2.push(replayTo(inject('awsEndpoint'), call));
+          return hang();
+        }),
+      );
+
+      // Act
+      const report = await backupOf(slot);
+
+      // Assess
+      expect(await Promise.all(reachedEc2)).toEqual([200]);
+      expect(proxy.requests('CreateSnapshots').filter((r) => r.outcome === 'hang')).toHaveLength(1);
+      expect(report.status).toBe('succeeded');
+      const sets = await setsOf(slot);
+      const made = [...(sets.get(web1.instanceId)?.values() ?? [])].flat();
+      expect(made, 'snapshots of web-1 for the slot: one per volume').toHaveLength(
+        web1.volumes.length,
+      );
+      expectOneSetEach(sets, daily, report.runId);
     });
 
     it('reports a deletion whose every attempt hung as failed, keeps the snapshot, and deletes the rest', async () => {

@@ -334,9 +334,11 @@ describe('Function: renderCoverageHtml', () => {
       ].map((m) => [m[1], m[2]]);
       expect(badges).toHaveLength(page.split('class="cue ').length - 1);
       expect(badges.every(([, label]) => (label ?? '').trim().length > 0)).toBe(true);
-      const rpo = [...page.matchAll(/data-level="([^"]+)"><span class="schedule">[^<]*<\/span> <span class="cue cue-(\w+)"[^>]*><span aria-hidden="true">[^<]*<\/span> ([^<]*)</g)].map(
-        (m) => [m[1], m[2], m[3]],
-      );
+      const rpo = [
+        ...page.matchAll(
+          /data-level="([^"]+)"><span class="schedule">[^<]*<\/span> <span class="cue cue-(\w+)"[^>]*><span aria-hidden="true">[^<]*<\/span> ([^<]*)</g,
+        ),
+      ].map((m) => [m[1], m[2], m[3]]);
       expect(new Set(rpo.map((r) => r.join(' ')))).toEqual(
         new Set(['missed bad missed', 'due-soon warn due soon', 'met ok met']),
       );
@@ -474,9 +476,9 @@ describe('Function: rpoLevel', () => {
 
 describe('Function: runTotals', () => {
   it('reads backup, AMI and retention counts as created, deleted, skipped and failed', () => {
-    expect(runTotals({ snapshots: 4, skipped: 1, failed: 2, duplicatesRemoved: 1, due: 9 })).toEqual(
-      { created: 4, deleted: 1, skipped: 1, failed: 2 },
-    );
+    expect(
+      runTotals({ snapshots: 4, skipped: 1, failed: 2, duplicatesRemoved: 1, due: 9 }),
+    ).toEqual({ created: 4, deleted: 1, skipped: 1, failed: 2 });
     expect(runTotals({ created: 2, deregistered: 1, snapshotsDeleted: 3, failed: 0 })).toEqual({
       created: 2,
       deleted: 4,
