@@ -31,6 +31,12 @@ export interface CreatedSnapshot {
   readonly sizeGiB?: number | undefined;
   readonly state: string;
   readonly startTime?: string | undefined;
+  /**
+   * Set when the SDK needed more than one attempt: an earlier attempt may have made a
+   * set whose answer was lost (CreateSnapshots takes no client token), so the caller
+   * reconciles.
+   */
+  readonly attempts?: number;
 }
 
 /** Options of the EC2 gateway; the defaults suit production. */
@@ -199,6 +205,7 @@ export class Ec2Gateway {
     for (let attempt = 1; ; attempt += 1) {
       try {
         const response = await this.#client.send(command);
+        const attempts = response.$metadata?.attempts ?? 1;
         return (response.Snapshots ?? []).flatMap((s) =>
           s.SnapshotId && s.VolumeId
             ? [
@@ -208,6 +215,7 @@ export class Ec2Gateway {
                   sizeGiB: s.VolumeSize,
                   state: s.State ?? 'pending',
                   startTime: s.StartTime?.toISOString(),
+                  ...(attempts > 1 ? { attempts } : {}),
                 },
               ]
             : [],

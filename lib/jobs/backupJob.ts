@@ -64,6 +64,15 @@ export interface InstanceBackupResult {
   readonly error?: ReportedError;
   /** Tag problems found on the instance or its volumes, one message each. */
   readonly problems?: readonly string[];
+  /**
+   * Extra snapshots of this run for the instance, made by an attempt whose answer was
+   * lost (the SDK retried CreateSnapshots), and what became of them.
+   */
+  readonly duplicates?: readonly {
+    snapshotId: string;
+    volumeId: string;
+    outcome: 'deleted' | 'kept' | 'failed';
+  }[];
 }
 
 /** The JSON report of a backup run: returned, logged, and later recorded. */
@@ -95,6 +104,13 @@ export interface BackupReport {
   readonly remaining?: readonly string[];
   readonly warnings?: readonly string[];
   readonly error?: ReportedError;
+}
+
+/** An extra copy from a retried CreateSnapshots, and what became of it. */
+export interface RetriedDuplicate {
+  readonly snapshotId: string;
+  readonly volumeId: string;
+  readonly outcome: 'deleted' | 'kept' | 'failed';
 }
 
 /** A second snapshot set of one instance for one slot, and what became of it. */
@@ -231,18 +247,28 @@ export async function runBackupJob(
             string,
             SnapshotFacts[],
           ];
-          return {
+          const covered: InstanceBackupResult = {
             instanceId: decision.instanceId,
             name: decision.name,
             outcome: 'covered',
             reason: `already backed up for this slot by run ${runId}`,
             snapshots: set.map((s) => ({
               volumeId: s.volumeId,
+              deviceName: decision.request.included.find((v) => v.volumeId === s.volumeId)
+                ?.deviceName,
               snapshotId: s.snapshotId,
               sizeGiB: s.sizeGiB,
               state: s.state,
             })),
           };
+          // The run that made them may have died before recording them: record them now.
+          await recordCreated(
+            covered,
+            deps,
+            journal,
+            `made by run ${runId}; recorded by the run that resumed the slot`,
+          );
+          return covered;
         }
         if (decision.kind === 'backup' && input.remainingMs && input.remainingMs() < margin) {
           return {
@@ -252,7 +278,7 @@ export async function runBackupJob(
             reason: 'not started: too little time left in this invocation; the next one resumes',
           };
         }
-        const result = await executeDecision(decision, input.dryRun, deps);
+        const result = await executeDecision(decision, input.dryRun, deps, journal);
         if (result.outcome === 'created') await recordCreated(result, deps, journal);
         return result;
       }),
@@ -328,6 +354,7 @@ async function executeDecision(
   decision: Exclude<InstanceBackupDecision, { kind: 'not-due' }>,
   dryRun: boolean,
   deps: BackupJobDependencies,
+  journal: ActionJournal,
 ): Promise<InstanceBackupResult> {
   const { logger } = deps;
   const problems = decision.problems.map((p) => p.message);
@@ -371,23 +398,41 @@ async function executeDecision(
   }
 
   let created: CreatedSnapshot[];
+  let duplicates: InstanceBackupResult['duplicates'];
   try {
     created = await deps.ec2.createSnapshotSet(request);
+    if (created.some((s) => (s.attempts ?? 1) > 1)) {
+      const reconciled = await reconcileRetriedSet(decision.instanceId, created, deps, journal);
+      duplicates = reconciled.duplicates;
+    }
   } catch (error) {
     const failure: AwsCallError = toAwsCallError('CreateSnapshots', error);
-    logger.error('snapshot set failed', {
-      instanceId: decision.instanceId,
-      code: failure.code,
-      error: failure.message,
-    });
-    return {
-      instanceId: decision.instanceId,
-      name: decision.name,
-      outcome: 'failed',
-      error: { code: failure.code, message: failure.message },
-      ...(excludedVolumes.length > 0 ? { excludedVolumes } : {}),
-      ...withProblems,
-    };
+    // A create that failed after retries may still have made a set whose answer was lost.
+    const adopted = RETRIED_FAILURES.test(failure.code)
+      ? await reconcileRetriedSet(decision.instanceId, [], deps, journal).catch(() => undefined)
+      : undefined;
+    if (adopted && adopted.kept.length > 0) {
+      logger.warn('CreateSnapshots failed after its retries, but a set was made: adopted', {
+        instanceId: decision.instanceId,
+        code: failure.code,
+      });
+      created = adopted.kept;
+      duplicates = adopted.duplicates;
+    } else {
+      logger.error('snapshot set failed', {
+        instanceId: decision.instanceId,
+        code: failure.code,
+        error: failure.message,
+      });
+      return {
+        instanceId: decision.instanceId,
+        name: decision.name,
+        outcome: 'failed',
+        error: { code: failure.code, message: failure.message },
+        ...(excludedVolumes.length > 0 ? { excludedVolumes } : {}),
+        ...withProblems,
+      };
+    }
   }
 
   const snapshots: SnapshotResult[] = created.map((s) => ({
@@ -418,6 +463,7 @@ async function executeDecision(
     outcome: 'created',
     snapshots,
     ...(excludedVolumes.length > 0 ? { excludedVolumes } : {}),
+    ...(duplicates && duplicates.length > 0 ? { duplicates } : {}),
     ...withProblems,
   };
 }
@@ -508,6 +554,7 @@ async function recordCreated(
   result: InstanceBackupResult,
   deps: BackupJobDependencies,
   journal: ActionJournal,
+  reason = 'scheduled backup',
 ): Promise<void> {
   for (const snapshot of result.snapshots ?? []) {
     if (!snapshot.snapshotId) continue;
@@ -519,7 +566,7 @@ async function recordCreated(
         resourceId: snapshot.snapshotId,
         phase: 'after',
         outcome: 'done',
-        reason: 'scheduled backup',
+        reason,
         details: {
           instanceId: result.instanceId,
           volumeId: snapshot.volumeId,
@@ -534,4 +581,86 @@ async function recordCreated(
         }),
       );
   }
+}
+
+/** Failures after which a set may exist all the same (the SDK retried, or an answer was lost). */
+const RETRIED_FAILURES =
+  /^(TimeoutError|RequestTimeout|RequestTimeoutException|ETIMEDOUT|ECONNRESET|EPIPE|InternalError|InternalFailure|ServiceUnavailable|Unavailable|RequestLimitExceeded|UnknownError)$/;
+
+/**
+ * After a CreateSnapshots the SDK had to retry (CreateSnapshots takes no client token):
+ * lists this run's snapshots of the instance once, keeps one per volume (the one the
+ * answer named, else the first made), and deletes the extra copies, recorded before and
+ * after. A pending extra copy is kept and reported: pending snapshots are never deleted.
+ */
+async function reconcileRetriedSet(
+  instanceId: string,
+  answered: readonly CreatedSnapshot[],
+  deps: BackupJobDependencies,
+  journal: ActionJournal,
+): Promise<{
+  kept: CreatedSnapshot[];
+  duplicates: NonNullable<InstanceBackupResult['duplicates']>;
+}> {
+  const { keys, deployment } = deps.config;
+  const found: SnapshotFacts[] = [];
+  for await (const snapshot of deps.ec2.listSnapshotsTagged({
+    [keys.managed]: 'true',
+    [keys.deployment]: deployment,
+    [keys.runId]: deps.runId,
+    [keys.instanceId]: instanceId,
+  })) {
+    found.push(snapshot);
+  }
+  const answeredIds = new Set(answered.map((s) => s.snapshotId));
+  const byVolume = new Map<string, SnapshotFacts[]>();
+  for (const snapshot of found) {
+    byVolume.set(snapshot.volumeId, [...(byVolume.get(snapshot.volumeId) ?? []), snapshot]);
+  }
+  const kept: CreatedSnapshot[] = [...answered];
+  const duplicates: RetriedDuplicate[] = [];
+  for (const [volumeId, sets] of byVolume) {
+    const ordered = [...sets].sort(
+      (a, b) =>
+        Number(answeredIds.has(b.snapshotId)) - Number(answeredIds.has(a.snapshotId)) ||
+        a.startTime.getTime() - b.startTime.getTime() ||
+        a.snapshotId.localeCompare(b.snapshotId),
+    );
+    const [keep, ...extra] = ordered;
+    if (keep && !answeredIds.has(keep.snapshotId)) {
+      kept.push({
+        snapshotId: keep.snapshotId,
+        volumeId,
+        sizeGiB: keep.sizeGiB,
+        state: keep.state,
+      });
+    }
+    for (const snapshot of extra) {
+      if (snapshot.state !== 'completed') {
+        duplicates.push({ snapshotId: snapshot.snapshotId, volumeId, outcome: 'kept' });
+        continue;
+      }
+      const record = {
+        runId: deps.runId,
+        job: 'backup',
+        action: 'delete-snapshot',
+        resourceId: snapshot.snapshotId,
+        reason: `duplicate of ${keep?.snapshotId} from a retried CreateSnapshots whose answer was lost`,
+        details: { instanceId, volumeId },
+      };
+      try {
+        await journal.record({ ...record, phase: 'before' });
+        await deps.ec2.deleteSnapshot(snapshot.snapshotId);
+        await journal.record({ ...record, phase: 'after', outcome: 'done' });
+        duplicates.push({ snapshotId: snapshot.snapshotId, volumeId, outcome: 'deleted' });
+      } catch (error) {
+        deps.logger.error('could not remove a duplicate snapshot', {
+          snapshotId: snapshot.snapshotId,
+          error: toAwsCallError('DeleteSnapshot', error).message,
+        });
+        duplicates.push({ snapshotId: snapshot.snapshotId, volumeId, outcome: 'failed' });
+      }
+    }
+  }
+  return { kept, duplicates };
 }

@@ -946,6 +946,8 @@ describe('Function: runBackupJob, resuming a slot', () => {
     expect(records.map((r) => [r.action, r.resourceId, r.phase])).toEqual([
       ['delete-snapshot', 'snap-second', 'before'],
       ['delete-snapshot', 'snap-second', 'after'],
+      // The kept set, made by a run that may have died before recording it.
+      ['create-snapshot', 'snap-first', 'after'],
     ]);
     expect(ec2.requests).toEqual([]);
   });
@@ -1031,5 +1033,91 @@ describe('Function: runBackupJob, console backup of named instances', () => {
       error: { code: 'UnknownInstance' },
     });
     expect(report.status).toBe('partial');
+  });
+});
+
+describe('Function: runBackupJob, a CreateSnapshots the SDK had to retry', () => {
+  const ofThisRun = (snapshotId: string, volumeId: string, startedAt: string): SnapshotFacts => ({
+    snapshotId,
+    volumeId,
+    state: 'completed',
+    startTime: new Date(startedAt),
+    sizeGiB: 8,
+    tags: {
+      [keys.managed]: 'true',
+      [keys.deployment]: 'prod',
+      [keys.runId]: RUN_ID,
+      [keys.instanceId]: 'i-1',
+    },
+  });
+
+  it('deletes the copy an attempt with a lost answer made, keeping the one the answer named', async () => {
+    // Prepare: the first attempt made snap-lost, its answer was lost; the retry made snap-answered.
+    const ec2 = new FakeEc2({
+      instances: [optedIn('i-1')],
+      outcomes: new Map([
+        [
+          'i-1',
+          [
+            {
+              snapshotId: 'snap-answered',
+              volumeId: 'vol-i-1-root',
+              sizeGiB: 8,
+              state: 'pending',
+              attempts: 2,
+            },
+          ],
+        ],
+      ]),
+      slotSnapshots: [
+        ofThisRun('snap-lost', 'vol-i-1-root', '2026-11-23T03:00:07Z'),
+        ofThisRun('snap-answered', 'vol-i-1-root', '2026-11-23T03:00:09Z'),
+      ],
+    });
+
+    // Act
+    const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+    // Assess
+    expect(ec2.snapshotQueries).toEqual([
+      {
+        [keys.managed]: 'true',
+        [keys.deployment]: 'prod',
+        [keys.runId]: RUN_ID,
+        [keys.instanceId]: 'i-1',
+      },
+    ]);
+    expect(ec2.deleted).toEqual(['snap-lost']);
+    expect(report.instances[0]).toMatchObject({
+      outcome: 'created',
+      snapshots: [expect.objectContaining({ snapshotId: 'snap-answered' })],
+      duplicates: [{ snapshotId: 'snap-lost', volumeId: 'vol-i-1-root', outcome: 'deleted' }],
+    });
+  });
+
+  it('adopts the set a timed-out CreateSnapshots made after all', async () => {
+    const timeout = Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+    const ec2 = new FakeEc2({
+      instances: [optedIn('i-1')],
+      outcomes: new Map([['i-1', timeout]]),
+      slotSnapshots: [ofThisRun('snap-made', 'vol-i-1-root', '2026-11-23T03:00:07Z')],
+    });
+
+    const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+    expect(ec2.deleted).toEqual([]);
+    expect(report.instances[0]).toMatchObject({
+      outcome: 'created',
+      snapshots: [expect.objectContaining({ snapshotId: 'snap-made' })],
+    });
+    expect(report.status).toBe('succeeded');
+  });
+
+  it('does not list anything after a first-attempt success', async () => {
+    const ec2 = new FakeEc2({ instances: [optedIn('i-1')] });
+
+    await runBackupJob(dailyRun(), dependencies(ec2));
+
+    expect(ec2.snapshotQueries).toEqual([]);
   });
 });
