@@ -4,6 +4,8 @@
  * the clock moved forward; along the way an instance is retired, a slot is delivered
  * twice, and the run history fills up. Run with `npm run demo`.
  */
+
+import { join } from 'node:path';
 import {
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
@@ -12,8 +14,10 @@ import {
 import FakeTimers from '@sinonjs/fake-timers';
 import { lambdaContext } from '../test/support/lambdaContext.ts';
 import { history } from './history.ts';
+import { PROJECT_ROOT } from './localAws.ts';
 import { ROOT_DEVICE } from './localFleet.ts';
 import { DEMO_FLEET, startLocalStack } from './localStack.ts';
+import { writeCoverageReport } from './report.ts';
 
 const REGION = 'us-east-1';
 const FIRST_DAY = Date.UTC(2026, 10, 9); // Monday 9 November 2026
@@ -262,6 +266,17 @@ async function main(): Promise<void> {
         '8',
       ]),
     );
+
+    heading(
+      `The coverage page of the fortnight (npm run report -- --html reports/demo-coverage.html --days ${DAYS})`,
+    );
+    const page = await writeCoverageReport([
+      '--html',
+      join(PROJECT_ROOT, 'reports', 'demo-coverage.html'),
+      '--days',
+      String(DAYS),
+    ]);
+    console.log(`  ${page}  (open it in a browser: one self-contained file)`);
 
     heading('Done');
     console.log(
