@@ -6,7 +6,6 @@ import type { Context } from 'aws-lambda';
 import { createAutoScalingGateway } from '../lib/aws/AutoScalingGateway.ts';
 import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
 import { Ec2RestoreGateway } from '../lib/aws/Ec2RestoreGateway.ts';
-import { createRecycleBinGateway } from '../lib/aws/RecycleBinGateway.ts';
 import { handleConsolePayload } from '../lib/runtime/consoleInvocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 
@@ -17,7 +16,9 @@ const gateways = {
   }),
   restore: new Ec2RestoreGateway(runtime.ec2.client),
   autoScaling: createAutoScalingGateway(runtime.config),
-  recycleBin: runtime.config.recycleBinCheck ? createRecycleBinGateway(runtime.config) : undefined,
+  // Console operations never deregister an AMI (plans are dry runs), so they never read
+  // Recycle Bin rules: leaving the client out keeps this bundle small.
+  recycleBin: undefined,
 };
 
 /**

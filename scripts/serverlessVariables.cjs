@@ -330,7 +330,7 @@ const STATEMENTS = {
   }),
 };
 
-function functionRoles() {
+function functionRoles(reportBucket, reportPrefix) {
   const common = (fn) => [
     STATEMENTS.logs(fn),
     STATEMENTS.tracing,
@@ -464,6 +464,16 @@ function functionRoles() {
           'arn:aws:ec2:*:*:key-pair/*',
         ],
       },
+      ...(reportBucket
+        ? [
+            {
+              Sid: 'WriteCoveragePagesOnly',
+              Effect: 'Allow',
+              Action: 's3:PutObject',
+              Resource: `arn:aws:s3:::${reportBucket}/${reportPrefix}*`,
+            },
+          ]
+        : []),
       STATEMENTS.tagAtCreation(
         ['CreateSnapshots', 'CreateImage', 'CreateVolume', 'RunInstances', 'RegisterImage'],
         [
@@ -509,7 +519,11 @@ function functionRoles() {
 module.exports = {
   intervalSeconds,
   scheduleResources,
-  functionRoles: async () => functionRoles(),
+  functionRoles: async ({ resolveVariable }) =>
+    functionRoles(
+      await resolveVariable('self:custom.reportBucket'),
+      await resolveVariable('self:custom.reportPrefix'),
+    ),
   // Dead-man's switch: one alarm per schedule on the age of the oldest "newest recovery
   // point" (published daily by the sweep for every schedule), above twice the interval,
   // missing data treated as breaching (nothing ran, or a broken role).

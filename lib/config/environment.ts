@@ -54,6 +54,10 @@ export interface SnapkeeperConfig {
   readonly restoreWaitMs: number;
   /** A changing console payload repeated within this window runs once. */
   readonly consoleDedupeMs: number;
+  /** The bucket the console `report` action writes the coverage page to; off when absent. */
+  readonly reportBucket?: string | undefined;
+  /** Key prefix of the coverage pages in that bucket. */
+  readonly reportPrefix: string;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
   /** Custom endpoint (the local AWS); undefined in production. */
@@ -167,6 +171,8 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     manualRetainDays: integer(env, 'MANUAL_RETAIN_DAYS', 30, 1, 36_500),
     restoreWaitMs: integer(env, 'RESTORE_WAIT_SECONDS', 600, 1, 840) * 1000,
     consoleDedupeMs: integer(env, 'CONSOLE_DEDUPE_SECONDS', 300, 1, 86_400) * 1000,
+    reportBucket: env.REPORT_BUCKET?.trim() || undefined,
+    reportPrefix: env.REPORT_PREFIX ?? 'snapkeeper/',
     dryRun: boolean(env, 'DRY_RUN', false),
     ...(endpoint ? { endpoint } : {}),
   };

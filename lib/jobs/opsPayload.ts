@@ -98,7 +98,13 @@ const schemas = {
     confirm: flag,
   }),
   plan: z.strictObject({ action: z.literal('plan'), schedule: z.optional(scheduleName) }),
-  report: z.strictObject({ action: z.literal('report'), schedule: z.optional(scheduleName) }),
+  report: z.strictObject({
+    action: z.literal('report'),
+    schedule: z.optional(scheduleName),
+    /** Also return the coverage page's data (and write the page to REPORT_BUCKET). */
+    page: flag,
+    days: z.optional(whole('must be a whole number of days', 1, 400)),
+  }),
   'restore-volume': z.strictObject({
     action: z.literal('restore-volume'),
     snapshotId: z.optional(snapshotId),

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
+import { createReportBucketGateway } from '../aws/ReportBucketGateway.ts';
 import { InvalidEventError } from '../domain/errors.ts';
 import { type OpsDependencies, type OpsReport, runConsoleOperation } from '../jobs/consoleOps.ts';
 import { OPS_ACTIONS, parseOpsPayload } from '../jobs/opsPayload.ts';
 import { runOnce } from '../jobs/slotRun.ts';
+import { collectCoverageData } from '../report/coverageData.ts';
+import { type CoverageData, renderCoverageHtml } from '../report/htmlReport.ts';
 import { slotRunDependencies } from './invocation.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 
@@ -99,6 +102,9 @@ export async function handleConsolePayload(
         message: outcome.message,
       } as unknown as OpsReport;
     }
+    if (payload.action === 'report' && payload.page) {
+      return await withCoveragePage(outcome.report, payload.days ?? 14, runtime, gateways, runId);
+    }
     return outcome.report;
   } catch (error) {
     if (error instanceof InvalidEventError) return reject(error, true);
@@ -124,4 +130,40 @@ export function consoleSlot(payload: unknown, now: Date, windowMs: number): stri
   const hash = createHash('sha256').update(canonical).digest('hex').slice(0, 16);
   const bucket = new Date(Math.floor(now.getTime() / windowMs) * windowMs);
   return `${hash}@${bucket.toISOString().slice(0, 19)}Z`;
+}
+
+/**
+ * The `report` action with `"page": true`: the coverage page's data (the report and the
+ * runs of the last `days`), and, when REPORT_BUCKET is set, the page itself written there.
+ */
+async function withCoveragePage(
+  report: OpsReport,
+  days: number,
+  runtime: LambdaRuntime,
+  gateways: Pick<OpsDependencies, 'images' | 'restore' | 'autoScaling' | 'recycleBin'>,
+  runId: string,
+): Promise<OpsReport & { page: CoverageData; pageUri?: string }> {
+  const page = await collectCoverageData(
+    {
+      ...gateways,
+      ec2: runtime.ec2,
+      history: runtime.history,
+      config: runtime.config,
+      clock: runtime.clock,
+      runId,
+      logger: runtime.logger,
+      metrics: runtime.metricsPort,
+      journal: runtime.journal,
+    },
+    { days },
+  );
+  const { reportBucket, reportPrefix } = runtime.config;
+  if (!reportBucket) return { ...report, page };
+  const key = `${reportPrefix}coverage-${runtime.clock().toISOString().slice(0, 10)}.html`;
+  const pageUri = await createReportBucketGateway(runtime.config, reportBucket).putPage(
+    key,
+    renderCoverageHtml(page),
+  );
+  runtime.logger.info('coverage page written', { pageUri });
+  return { ...report, page, pageUri };
 }

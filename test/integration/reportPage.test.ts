@@ -1,0 +1,71 @@
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { launchFleet } from '../../scripts/localFleet.ts';
+import { lambdaContext } from '../support/lambdaContext.ts';
+import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
+
+const REGION = 'ap-south-1';
+const BUCKET = 'itest-coverage-pages';
+
+type Handler = (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
+
+describe('Console action: report with "page": true', () => {
+  let ops: Handler;
+  let s3: S3Client;
+
+  beforeAll(async () => {
+    const endpoint = inject('awsEndpoint');
+    const ec2 = useLocalAws(endpoint, REGION, {
+      DEPLOYMENT: 'itest-page',
+      REPORT_BUCKET: BUCKET,
+      REPORT_PREFIX: 'pages/',
+      RECYCLE_BIN_CHECK: 'false',
+      LOCAL_TAG_AFTER_CREATE: 'true',
+    });
+    await useLocalHistoryTable(endpoint, REGION);
+    s3 = new S3Client({ region: REGION, endpoint, forcePathStyle: true });
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: BUCKET,
+        CreateBucketConfiguration: { LocationConstraint: REGION },
+      }),
+    );
+    await launchFleet(ec2, [{ name: 'page-web-1', tags: { 'snapkeeper:backup': 'true' } }]);
+    const backup = ((await import('../../functions/backup.ts')) as unknown as { handler: Handler })
+      .handler;
+    await backup({ schedule: 'daily' }, lambdaContext());
+    ({ handler: ops } = (await import('../../functions/ops.ts')) as unknown as {
+      handler: Handler;
+    });
+  });
+
+  it("returns the page's data and writes the page to the configured bucket", async () => {
+    // Act
+    const answer = await ops({ action: 'report', page: true, days: 7 }, lambdaContext());
+
+    // Assess: the data
+    const page = answer.page as {
+      runs: { job: string }[];
+      recovery: { instances: { name?: string }[] };
+    };
+    expect(page.runs.map((r) => r.job)).toContain('backup');
+    expect(page.recovery.instances.map((i) => i.name)).toContain('page-web-1');
+    // Assess: the page in S3
+    expect(answer.pageUri).toMatch(
+      new RegExp(`^s3://${BUCKET}/pages/coverage-\\d{4}-\\d{2}-\\d{2}\\.html$`),
+    );
+    const key = String(answer.pageUri).replace(`s3://${BUCKET}/`, '');
+    const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const html = (await object.Body?.transformToString()) ?? '';
+    expect(object.ContentType).toContain('text/html');
+    expect(html).toContain('page-web-1');
+    expect(html).toMatch(/^<!doctype html>/i);
+  });
+
+  it('returns only the report without "page"', async () => {
+    const answer = await ops({ action: 'report' }, lambdaContext());
+
+    expect(answer.page).toBeUndefined();
+    expect(answer.pageUri).toBeUndefined();
+  });
+});
