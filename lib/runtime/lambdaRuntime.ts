@@ -25,6 +25,7 @@ export interface LambdaRuntime {
   /** Adapts Powertools metrics to the jobs' metrics port. */
   readonly metricsPort: MetricsPort;
   readonly clock: () => Date;
+  /** A new run id, also added to every later log line of the invocation. */
   readonly newRunId: () => string;
   /** The run-history table, or a stand-in that fails every write when none is configured. */
   readonly history: RunHistoryGateway;
@@ -88,7 +89,12 @@ export function createLambdaRuntime(
       },
     },
     clock,
-    newRunId: () => newRunId(clock(), () => randomBytes(4).toString('hex')),
+    // Every log line of the invocation carries the run id from here on.
+    newRunId: () => {
+      const runId = newRunId(clock(), () => randomBytes(4).toString('hex'));
+      logger.appendKeys({ runId });
+      return runId;
+    },
   };
 }
 
