@@ -271,6 +271,8 @@ export class Ec2Gateway {
             sizeGiB: snapshot.VolumeSize,
             description: snapshot.Description,
             ownerId: snapshot.OwnerId,
+            encrypted: snapshot.Encrypted,
+            kmsKeyId: snapshot.KmsKeyId,
           };
         }
       }
@@ -307,6 +309,8 @@ export class Ec2Gateway {
             sizeGiB: snapshot.VolumeSize,
             description: snapshot.Description,
             ownerId: snapshot.OwnerId,
+            encrypted: snapshot.Encrypted,
+            kmsKeyId: snapshot.KmsKeyId,
           });
         }
       } catch (error) {

@@ -58,6 +58,10 @@ export interface SnapkeeperConfig {
   readonly reportBucket?: string | undefined;
   /** Key prefix of the coverage pages in that bucket. */
   readonly reportPrefix: string;
+  /** KMS key per destination region for copies (`COPY_KMS_KEYS` JSON); tags may override. */
+  readonly copyKmsKeys: Readonly<Record<string, string>>;
+  /** Opt-in: make this deployment's public snapshots and AMIs private again. */
+  readonly makePrivate: boolean;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
   /** Custom endpoint (the local AWS); undefined in production. */
@@ -173,6 +177,8 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     consoleDedupeMs: integer(env, 'CONSOLE_DEDUPE_SECONDS', 300, 1, 86_400) * 1000,
     reportBucket: env.REPORT_BUCKET?.trim() || undefined,
     reportPrefix: env.REPORT_PREFIX ?? 'snapkeeper/',
+    copyKmsKeys: kmsKeys(env.COPY_KMS_KEYS),
+    makePrivate: boolean(env, 'MAKE_PRIVATE', false),
     dryRun: boolean(env, 'DRY_RUN', false),
     ...(endpoint ? { endpoint } : {}),
   };
@@ -213,4 +219,30 @@ function boolean(env: Environment, name: string, fallback: boolean): boolean {
   if (lowered === 'true') return true;
   if (lowered === 'false') return false;
   throw new ConfigurationError(name, `must be true or false; got ${JSON.stringify(raw)}`);
+}
+
+function kmsKeys(raw: string | undefined): Record<string, string> {
+  if (raw === undefined || raw.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new ConfigurationError(
+      'COPY_KMS_KEYS',
+      'is not valid JSON (expected {"eu-west-1": "alias/backups"})',
+      { cause: error },
+    );
+  }
+  if (
+    !parsed ||
+    typeof parsed !== 'object' ||
+    Array.isArray(parsed) ||
+    Object.values(parsed).some((v) => typeof v !== 'string')
+  ) {
+    throw new ConfigurationError(
+      'COPY_KMS_KEYS',
+      'must map regions to KMS keys, e.g. {"eu-west-1": "alias/backups"}',
+    );
+  }
+  return parsed as Record<string, string>;
 }

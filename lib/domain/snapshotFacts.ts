@@ -13,6 +13,8 @@ export interface SnapshotFacts {
   readonly sizeGiB?: number | undefined;
   readonly description?: string | undefined;
   readonly ownerId?: string | undefined;
+  readonly encrypted?: boolean | undefined;
+  readonly kmsKeyId?: string | undefined;
 }
 
 /**

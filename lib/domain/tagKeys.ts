@@ -32,6 +32,22 @@ export interface TagKeys {
   readonly amiReboot: string;
   /** Instance: AMIs to keep per schedule, `4` or `daily=7,weekly=4`. */
   readonly amiRetain: string;
+  /** Instance: up to 3 regions to copy backups to, `eu-west-1,us-west-2`. */
+  readonly copyTo: string;
+  /** Instance: copies kept per source volume (or instance, for AMIs) in each destination. */
+  readonly copyRetain: string;
+  /** Instance: KMS key for copies, one for all or `eu-west-1=alias/x,us-west-2=arn:...`. */
+  readonly copyKmsKey: string;
+  /** Instance: accounts its snapshots and AMIs are shared with, `111122223333,444455556666`. */
+  readonly shareWith: string;
+  /** Written on copies: the volume the source snapshot was taken of. */
+  readonly sourceVolumeId: string;
+  /** Written on copies: the source snapshot. */
+  readonly sourceSnapshotId: string;
+  /** Written on copies: the source AMI. */
+  readonly sourceImageId: string;
+  /** Written on copies: the source region. */
+  readonly sourceRegion: string;
   /** Written: `true` on everything snapkeeper created. */
   readonly managed: string;
   /** Written: the deployment (stage) that created the resource. */
@@ -66,6 +82,14 @@ export function tagKeys(prefix: string = DEFAULT_TAG_PREFIX): TagKeys {
     ami: `${prefix}ami`,
     amiReboot: `${prefix}ami-reboot`,
     amiRetain: `${prefix}ami-retain`,
+    copyTo: `${prefix}copy-to`,
+    copyRetain: `${prefix}copy-retain`,
+    copyKmsKey: `${prefix}copy-kms-key`,
+    shareWith: `${prefix}share-with`,
+    sourceVolumeId: `${prefix}source-volume-id`,
+    sourceSnapshotId: `${prefix}source-snapshot-id`,
+    sourceImageId: `${prefix}source-image-id`,
+    sourceRegion: `${prefix}source-region`,
     managed: `${prefix}managed`,
     deployment: `${prefix}deployment`,
     schedule: `${prefix}schedule`,

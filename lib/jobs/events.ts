@@ -223,3 +223,76 @@ export function listFields(keys: readonly string[]): string {
     .map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k));
   return keys.length > 5 ? `${shown.join(', ')} and ${keys.length - 5} more` : shown.join(', ');
 }
+
+const copyEventSchema = z.strictObject({
+  copy: z.literal(true, { error: 'must be true to run the copy job' }),
+  dryRun: z.optional(z.boolean({ error: 'must be true or false' })),
+});
+
+/** A validated invocation of the copy job. */
+export interface CopyInvocation {
+  readonly dryRun: boolean;
+  /** Source snapshots named by an `EBS Snapshot Notification`; all when absent. */
+  readonly snapshotIds?: readonly string[] | undefined;
+  /** Set when the event needs nothing (a failed snapshot): why. */
+  readonly ignore?: string | undefined;
+}
+
+/**
+ * Validates a copy invocation: EventBridge's `EBS Snapshot Notification` (copy what it
+ * names as soon as it completes), or `{ "copy": true }` from the schedule that catches
+ * up on whatever the events missed.
+ *
+ * @throws {InvalidEventError}
+ * @example
+ * parseCopyEvent({ copy: true }); // { dryRun: false }
+ */
+export function parseCopyEvent(event: unknown): CopyInvocation {
+  if (
+    event !== null &&
+    typeof event === 'object' &&
+    !Array.isArray(event) &&
+    'detail-type' in event
+  ) {
+    const e = event as {
+      'detail-type'?: unknown;
+      source?: unknown;
+      detail?: Record<string, unknown>;
+    };
+    if (e['detail-type'] !== 'EBS Snapshot Notification' || e.source !== 'aws.ec2') {
+      throw new InvalidEventError(
+        `the copy job takes "EBS Snapshot Notification" events from aws.ec2 or {"copy": true}; got ${JSON.stringify(String(e['detail-type']).slice(0, 60))}`,
+      );
+    }
+    const detail = e.detail ?? {};
+    if (detail.result !== 'succeeded')
+      return { dryRun: false, ignore: `snapshot result ${String(detail.result)}` };
+    const arns = [
+      detail.snapshot_id,
+      ...((detail.snapshots as { snapshot_id?: unknown }[] | undefined) ?? []).map(
+        (s) => s.snapshot_id,
+      ),
+    ].filter((a): a is string => typeof a === 'string');
+    const ids = [
+      ...new Set(
+        arns.map((a) => /snap-[0-9a-f]+$/.exec(a)?.[0]).filter((id): id is string => !!id),
+      ),
+    ];
+    if (ids.length === 0)
+      throw new InvalidEventError('field "detail.snapshot_id" names no snapshot');
+    return { dryRun: false, snapshotIds: ids };
+  }
+  const parsed = copyEventSchema.safeParse(event);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    if (issue?.code === 'unrecognized_keys') {
+      throw new InvalidEventError(
+        `unexpected field(s) ${listFields(issue.keys)}; the copy job takes copy and dryRun only`,
+      );
+    }
+    throw new InvalidEventError(
+      `field "${issue?.path.join('.') || 'event'}" ${issue?.message ?? 'is invalid'}; the copy job takes an "EBS Snapshot Notification" event or {"copy": true}`,
+    );
+  }
+  return { dryRun: parsed.data.dryRun ?? false };
+}

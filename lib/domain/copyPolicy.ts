@@ -1,0 +1,193 @@
+import type { TagKeys } from './tagKeys.ts';
+import { MAX_RETAIN_COUNT, quoteShort, type TagMap, type TagProblem } from './tagPolicy.ts';
+
+/** At most this many destination regions per instance. */
+export const MAX_COPY_REGIONS = 3;
+
+const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+const ACCOUNT = /^\d{12}$/;
+
+/** What an instance's tags ask for its copies and shares. */
+export interface CopyPolicy {
+  /** Destination regions, at most 3, never the source region. */
+  readonly regions: readonly string[];
+  /** Copies kept per source in each destination; undefined: the source's count. */
+  readonly retain?: number | undefined;
+  /** KMS key per destination region (copies are encrypted with it). */
+  readonly kmsKeys: Readonly<Record<string, string>>;
+  /** Accounts the snapshots and AMIs are shared with. */
+  readonly shareWith: readonly string[];
+  readonly problems: readonly TagProblem[];
+}
+
+/**
+ * Reads the copy and share tags of an instance. Never throws: an unreadable value is a
+ * problem naming the key, and that part of the policy is left out (no copy to a bad
+ * region, no share with a bad account) while the rest still applies.
+ *
+ * @example
+ * readCopyPolicy('i-1', { 'snapkeeper:copy-to': 'eu-west-1' }, keys, 'us-east-1', {}).regions; // ['eu-west-1']
+ */
+export function readCopyPolicy(
+  resourceId: string,
+  tags: TagMap,
+  keys: TagKeys,
+  sourceRegion: string,
+  defaultKmsKeys: Readonly<Record<string, string>>,
+  scheduleRegions: readonly string[] = [],
+): CopyPolicy {
+  const problems: TagProblem[] = [];
+  const fail = (key: string, value: string, reason: string) =>
+    problems.push({ resourceId, key, value, message: `${key}=${quoteShort(value)} ${reason}` });
+
+  const regions: string[] = [];
+  const rawRegions = tags[keys.copyTo];
+  const listed =
+    rawRegions === undefined ? [...scheduleRegions] : list(rawRegions).map((r) => r.toLowerCase());
+  for (const region of listed) {
+    if (!REGION.test(region)) {
+      fail(
+        keys.copyTo,
+        rawRegions ?? '',
+        `: ${quoteShort(region)} is not a region such as eu-west-1`,
+      );
+    } else if (region === sourceRegion) {
+      fail(keys.copyTo, rawRegions ?? '', `: ${region} is the source region`);
+    } else if (!regions.includes(region)) {
+      regions.push(region);
+    }
+  }
+  if (regions.length > MAX_COPY_REGIONS) {
+    fail(
+      keys.copyTo,
+      rawRegions ?? '',
+      `names ${regions.length} regions; at most ${MAX_COPY_REGIONS}, the first ${MAX_COPY_REGIONS} are used`,
+    );
+    regions.length = MAX_COPY_REGIONS;
+  }
+
+  let retain: number | undefined;
+  const rawRetain = tags[keys.copyRetain];
+  if (rawRetain !== undefined) {
+    const trimmed = rawRetain.trim();
+    if (/^\d+$/.test(trimmed) && Number(trimmed) >= 1 && Number(trimmed) <= MAX_RETAIN_COUNT) {
+      retain = Number(trimmed);
+    } else {
+      fail(
+        keys.copyRetain,
+        rawRetain,
+        `is not a whole number from 1 to ${MAX_RETAIN_COUNT}; the source's count is used`,
+      );
+    }
+  }
+
+  const kmsKeys: Record<string, string> = { ...defaultKmsKeys };
+  const rawKeys = tags[keys.copyKmsKey];
+  if (rawKeys !== undefined) {
+    const entries = list(rawKeys);
+    if (entries.length === 1 && !entries[0]?.includes('=')) {
+      for (const region of regions) kmsKeys[region] = entries[0] ?? '';
+    } else {
+      for (const entry of entries) {
+        const [region, key, ...rest] = entry.split('=');
+        if (!region || !key || rest.length > 0 || !REGION.test(region.trim())) {
+          fail(keys.copyKmsKey, rawKeys, `: entry ${quoteShort(entry)} is not region=key`);
+          continue;
+        }
+        kmsKeys[region.trim()] = key.trim();
+      }
+    }
+  }
+
+  const shareWith: string[] = [];
+  const rawShare = tags[keys.shareWith];
+  if (rawShare !== undefined) {
+    for (const account of list(rawShare)) {
+      if (!ACCOUNT.test(account)) {
+        fail(keys.shareWith, rawShare, `: ${quoteShort(account)} is not a 12-digit account id`);
+      } else if (!shareWith.includes(account)) {
+        shareWith.push(account);
+      }
+    }
+  }
+  return { regions, ...(retain !== undefined ? { retain } : {}), kmsKeys, shareWith, problems };
+}
+
+/**
+ * The tags of a copy: the source's own snapkeeper tags (and Name, and copied tags),
+ * plus where it came from and the policy at copy time, since the destination region
+ * cannot see the instance.
+ *
+ * @example
+ * copyTags(source.tags, keys, { volumeId: 'vol-1', snapshotId: 'snap-1' }, 'us-east-1', 7);
+ */
+export function copyTags(
+  sourceTags: TagMap,
+  keys: TagKeys,
+  source: {
+    volumeId?: string | undefined;
+    snapshotId?: string | undefined;
+    imageId?: string | undefined;
+  },
+  sourceRegion: string,
+  retain: number,
+): { Key: string; Value: string }[] {
+  const reserved = new Set([
+    keys.sourceVolumeId,
+    keys.sourceSnapshotId,
+    keys.sourceImageId,
+    keys.sourceRegion,
+    keys.copyRetain,
+  ]);
+  const tags = Object.entries(sourceTags)
+    .filter(([key]) => !key.toLowerCase().startsWith('aws:') && !reserved.has(key))
+    .map(([Key, Value]) => ({ Key, Value }));
+  const added = [
+    ...(source.volumeId ? [{ Key: keys.sourceVolumeId, Value: source.volumeId }] : []),
+    ...(source.snapshotId ? [{ Key: keys.sourceSnapshotId, Value: source.snapshotId }] : []),
+    ...(source.imageId ? [{ Key: keys.sourceImageId, Value: source.imageId }] : []),
+    { Key: keys.sourceRegion, Value: sourceRegion },
+    { Key: keys.copyRetain, Value: String(retain) },
+  ];
+  return [...tags.slice(0, 50 - added.length), ...added];
+}
+
+/** What to grant and revoke to share a resource with exactly the listed accounts. */
+export interface SharePlan {
+  readonly add: readonly string[];
+  readonly remove: readonly string[];
+  /** Set when the resource cannot be shared, with the fix. */
+  readonly blocked?: string | undefined;
+}
+
+/**
+ * The share plan of one snapshot or AMI: grant the listed accounts, revoke the others.
+ * A resource encrypted with the default `aws/ebs` key cannot be shared at all.
+ *
+ * @example
+ * planShare(['111122223333'], ['444455556666'], false); // { add: ['111122223333'], remove: ['444455556666'] }
+ */
+export function planShare(
+  wanted: readonly string[],
+  granted: readonly string[],
+  encryptedWithDefaultKey: boolean,
+): SharePlan {
+  const add = wanted.filter((a) => !granted.includes(a));
+  const remove = granted.filter((a) => a !== 'all' && !wanted.includes(a));
+  if (encryptedWithDefaultKey && add.length > 0) {
+    return {
+      add: [],
+      remove,
+      blocked:
+        'encrypted with the default aws/ebs key, which cannot be shared: copy it with a customer-managed KMS key (snapkeeper:copy-kms-key) and share the copy, or back the volume up from a volume encrypted with a customer-managed key',
+    };
+  }
+  return { add, remove };
+}
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}

@@ -1,0 +1,677 @@
+import pLimit from 'p-limit';
+import type { Ec2CopyGateway } from '../aws/Ec2CopyGateway.ts';
+import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
+import { SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aws/errors.ts';
+import type { SnapkeeperConfig } from '../config/environment.ts';
+import type { InstanceFacts } from '../domain/backupPlan.ts';
+import { type CopyPolicy, copyTags, planShare, readCopyPolicy } from '../domain/copyPolicy.ts';
+import type { ImageFacts } from '../domain/imagePlan.ts';
+import { toImagePoint } from '../domain/imageRetirement.ts';
+import { planRetention, type RecoveryPoint } from '../domain/retentionPlan.ts';
+import { retentionRuleFor } from '../domain/retentionPolicy.ts';
+import { resolveJobSchedule } from '../domain/schedules.ts';
+import { isManagedBy, type SnapshotFacts, toRecoveryPoint } from '../domain/snapshotFacts.ts';
+import {
+  type ActionJournal,
+  type LoggerPort,
+  logJournal,
+  type MetricsPort,
+  noMetrics,
+  type ReportedError,
+  type RunStatus,
+  type RunTrigger,
+} from './ports.ts';
+
+/** At most this many copies in flight into one destination region (an EBS limit). */
+export const MAX_CONCURRENT_COPIES = 20;
+/** CopyImage is rate limited to about one call a second. */
+export const COPY_IMAGE_INTERVAL_MS = 1_000;
+
+/** The gateways of one region. */
+export interface RegionGateways {
+  readonly ec2: Pick<Ec2Gateway, 'listSnapshotsTagged' | 'deleteSnapshot' | 'snapshotHolders'>;
+  readonly images: Pick<Ec2ImageGateway, 'listImagesTagged' | 'deregisterImage'>;
+  readonly copies: Pick<Ec2CopyGateway, 'copySnapshot' | 'copyImage'>;
+}
+
+/** What the copy job reads and acts through. */
+export interface CopyJobDependencies {
+  readonly ec2: Pick<
+    Ec2Gateway,
+    'listInstancesWithTagKey' | 'listSnapshotsTagged' | 'describeSnapshotsByIds'
+  >;
+  readonly images: Pick<Ec2ImageGateway, 'listImagesTagged'>;
+  /** Shares and public exposure in the source region. */
+  readonly sharing: Pick<
+    Ec2CopyGateway,
+    | 'snapshotGrants'
+    | 'imageGrants'
+    | 'changeSnapshotGrants'
+    | 'changeImageGrants'
+    | 'publicSnapshots'
+    | 'publicImages'
+  >;
+  readonly destination: (region: string) => RegionGateways;
+  readonly config: Pick<
+    SnapkeeperConfig,
+    | 'region'
+    | 'deployment'
+    | 'keys'
+    | 'catalog'
+    | 'manualRetainDays'
+    | 'copyKmsKeys'
+    | 'makePrivate'
+    | 'localTagAfterCreate'
+  >;
+  readonly clock: () => Date;
+  readonly runId: string;
+  readonly logger: LoggerPort;
+  readonly metrics?: MetricsPort;
+  readonly journal?: ActionJournal;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** What a copy run is asked to do. */
+export interface CopyJobInput {
+  readonly trigger: RunTrigger;
+  readonly dryRun: boolean;
+  /** Copy these source snapshots (an `EBS Snapshot Notification`); all of them when absent. */
+  readonly snapshotIds?: readonly string[] | undefined;
+}
+
+/** One copy of one source into one region. */
+export interface CopyResult {
+  readonly kind: 'snapshot' | 'image';
+  readonly sourceId: string;
+  readonly region: string;
+  readonly outcome: 'copied' | 'exists' | 'waiting' | 'planned' | 'failed';
+  readonly copyId?: string | undefined;
+  readonly encryptedWith?: string | undefined;
+  readonly reason?: string | undefined;
+  readonly error?: ReportedError | undefined;
+}
+
+/** The JSON report of a copy run. */
+export interface CopyReport {
+  readonly runId: string;
+  readonly job: 'copy';
+  readonly deployment: string;
+  readonly trigger: RunTrigger;
+  readonly dryRun: boolean;
+  readonly status: RunStatus;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly counts: {
+    readonly copied: number;
+    readonly existing: number;
+    readonly waiting: number;
+    readonly failed: number;
+    readonly copiesDeleted: number;
+    readonly imageCopiesDeregistered: number;
+    readonly sharesChanged: number;
+    readonly publicFindings: number;
+  };
+  readonly copies: readonly CopyResult[];
+  readonly destinationRetention: readonly {
+    region: string;
+    resourceId: string;
+    action: 'deleted' | 'deregistered' | 'planned' | 'failed' | 'skipped';
+    reason: string;
+  }[];
+  readonly shares: readonly {
+    resourceId: string;
+    added: readonly string[];
+    removed: readonly string[];
+    outcome: 'changed' | 'planned' | 'blocked' | 'failed';
+    reason?: string | undefined;
+  }[];
+  /** Public snapshots and AMIs of the account: a security finding each. */
+  readonly publicFindings: readonly {
+    resourceId: string;
+    kind: 'snapshot' | 'image';
+    managed: boolean;
+    madePrivate: boolean;
+  }[];
+  readonly problems: readonly string[];
+}
+
+/**
+ * Disaster recovery copies, shares and exposure:
+ * 1. copy every completed managed snapshot (and, on the scheduled run, AMI) whose
+ *    instance names `snapkeeper:copy-to` regions, into each region, with the source's
+ *    tags plus where it came from and the policy at copy time, encrypted with the
+ *    region's key when one is set; at most 20 copies in flight per region and one
+ *    CopyImage a second, the rest reported as waiting (the next run copies them);
+ * 2. in each destination, retention of the copies by source volume (or instance) and
+ *    schedule with the shared planner and the count carried on the copies;
+ * 3. share each managed snapshot and AMI with exactly the accounts in
+ *    `snapkeeper:share-with` (never with everyone);
+ * 4. list public snapshots and AMIs of the account as findings, and, when MAKE_PRIVATE
+ *    is on, make this deployment's own private again.
+ *
+ * @example
+ * const report = await runCopyJob({ trigger: 'schedule', dryRun: false }, deps);
+ */
+export async function runCopyJob(
+  input: CopyJobInput,
+  deps: CopyJobDependencies,
+): Promise<CopyReport> {
+  const { config, logger } = deps;
+  const { keys } = config;
+  const metrics = deps.metrics ?? noMetrics;
+  const journal = deps.journal ?? logJournal(logger);
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const startedAt = deps.clock();
+  const problems: string[] = [];
+  const ours = { [keys.managed]: 'true', [keys.deployment]: config.deployment };
+  const isCopy = (tags: Readonly<Record<string, string>>) => tags[keys.sourceRegion] !== undefined;
+
+  // 1. Read: the fleet's policies, the sources.
+  const instances = new Map<string, InstanceFacts>();
+  for (const tagKey of [keys.backup, keys.ami]) {
+    for await (const instance of deps.ec2.listInstancesWithTagKey(tagKey))
+      instances.set(instance.instanceId, instance);
+  }
+  const policies = new Map<string, CopyPolicy>();
+  for (const [id, instance] of instances) {
+    const policy = readCopyPolicy(id, instance.tags, keys, config.region, config.copyKmsKeys);
+    policies.set(id, policy);
+    problems.push(...policy.problems.map((p) => p.message));
+  }
+  const snapshots: SnapshotFacts[] = [];
+  if (input.snapshotIds) {
+    snapshots.push(...(await deps.ec2.describeSnapshotsByIds(input.snapshotIds)));
+  } else {
+    for await (const s of deps.ec2.listSnapshotsTagged(ours)) snapshots.push(s);
+  }
+  const sources = snapshots.filter(
+    (s) => isManagedBy(s.tags, keys, config.deployment) && !isCopy(s.tags),
+  );
+  const images = input.snapshotIds
+    ? []
+    : (await deps.images.listImagesTagged(ours)).filter((i) => !isCopy(i.tags));
+
+  const countFor = (
+    tags: Readonly<Record<string, string>>,
+    policy: CopyPolicy | undefined,
+    image: boolean,
+  ): number => {
+    if (policy?.retain) return policy.retain;
+    try {
+      const schedule = resolveJobSchedule(
+        config.catalog,
+        tags[keys.schedule] ?? 'manual',
+        config.manualRetainDays,
+      );
+      const instance = instances.get(tags[keys.instanceId] ?? '');
+      const rule = retentionRuleFor(
+        image ? { ...schedule, retain: schedule.amiRetain ?? schedule.retain } : schedule,
+        instance?.tags,
+        instance?.instanceId ?? '',
+        keys,
+        config.catalog,
+        image ? keys.amiRetain : keys.retain,
+      );
+      return rule.rule?.count ?? schedule.retain;
+    } catch {
+      return 1;
+    }
+  };
+
+  // 2. Copy, region by region.
+  const copies: CopyResult[] = [];
+  const regions = new Set([...policies.values()].flatMap((p) => p.regions));
+  const destinationRetention: CopyReport['destinationRetention'][number][] = [];
+  for (const region of regions) {
+    const dest = deps.destination(region);
+    let existing: SnapshotFacts[];
+    let existingImages: ImageFacts[];
+    try {
+      existing = [];
+      for await (const s of dest.ec2.listSnapshotsTagged({
+        ...ours,
+        [keys.sourceRegion]: config.region,
+      }))
+        existing.push(s);
+      existingImages = await dest.images.listImagesTagged({
+        ...ours,
+        [keys.sourceRegion]: config.region,
+      });
+    } catch (error) {
+      const failure = toAwsCallError('Describe', error);
+      problems.push(
+        `${region}: copies could not be listed (${failure.message}); nothing copied there`,
+      );
+      continue;
+    }
+    const copied = new Set(existing.map((s) => s.tags[keys.sourceSnapshotId]));
+    const copiedImages = new Set(existingImages.map((i) => i.tags[keys.sourceImageId]));
+    let inFlight = existing.filter((s) => s.state === 'pending').length;
+    for (const source of sources) {
+      const policy = policies.get(source.tags[keys.instanceId] ?? '');
+      if (!policy?.regions.includes(region)) continue;
+      const base = { kind: 'snapshot' as const, sourceId: source.snapshotId, region };
+      if (copied.has(source.snapshotId)) {
+        copies.push({ ...base, outcome: 'exists' });
+        continue;
+      }
+      if (source.state !== 'completed') {
+        copies.push({ ...base, outcome: 'waiting', reason: 'the source is still pending' });
+        continue;
+      }
+      if (inFlight >= MAX_CONCURRENT_COPIES) {
+        copies.push({
+          ...base,
+          outcome: 'waiting',
+          reason: `${MAX_CONCURRENT_COPIES} copies already in flight into ${region}`,
+        });
+        continue;
+      }
+      const kmsKeyId = policy.kmsKeys[region];
+      if (input.dryRun) {
+        copies.push({ ...base, outcome: 'planned', encryptedWith: kmsKeyId });
+        continue;
+      }
+      try {
+        const copyId = await dest.copies.copySnapshot({
+          sourceRegion: config.region,
+          sourceSnapshotId: source.snapshotId,
+          description: `snapkeeper copy of ${source.snapshotId} from ${config.region}`,
+          kmsKeyId,
+          tags: copyTags(
+            source.tags,
+            keys,
+            { volumeId: source.volumeId, snapshotId: source.snapshotId },
+            config.region,
+            countFor(source.tags, policy, false),
+          ),
+        });
+        inFlight += 1;
+        copies.push({ ...base, outcome: 'copied', copyId, encryptedWith: kmsKeyId });
+        await journal
+          .record({
+            runId: deps.runId,
+            job: 'copy',
+            action: 'copy-snapshot',
+            resourceId: copyId,
+            phase: 'after',
+            outcome: 'done',
+            reason: `copy of ${source.snapshotId} into ${region}`,
+            details: {
+              snapshotId: source.snapshotId,
+              volumeId: source.volumeId,
+              region,
+              instanceId: source.tags[keys.instanceId],
+            },
+          })
+          .catch(() => undefined);
+      } catch (error) {
+        const failure = toAwsCallError('CopySnapshot', error);
+        copies.push({
+          ...base,
+          outcome: 'failed',
+          error: { code: failure.code, message: failure.message },
+        });
+      }
+    }
+    let imageCalls = 0;
+    for (const image of images) {
+      const policy = policies.get(image.tags[keys.instanceId] ?? '');
+      if (!policy?.regions.includes(region)) continue;
+      const base = { kind: 'image' as const, sourceId: image.imageId, region };
+      if (copiedImages.has(image.imageId)) {
+        copies.push({ ...base, outcome: 'exists' });
+        continue;
+      }
+      if (image.state !== 'available') {
+        copies.push({ ...base, outcome: 'waiting', reason: `the source AMI is ${image.state}` });
+        continue;
+      }
+      const kmsKeyId = policy.kmsKeys[region];
+      if (input.dryRun) {
+        copies.push({ ...base, outcome: 'planned', encryptedWith: kmsKeyId });
+        continue;
+      }
+      if (imageCalls > 0) await sleep(COPY_IMAGE_INTERVAL_MS);
+      imageCalls += 1;
+      try {
+        const copyId = await dest.copies.copyImage(
+          {
+            sourceRegion: config.region,
+            sourceImageId: image.imageId,
+            name: `${image.name ?? image.imageId}-from-${config.region}`.slice(0, 128),
+            kmsKeyId,
+            tags: copyTags(
+              image.tags,
+              keys,
+              { imageId: image.imageId },
+              config.region,
+              countFor(image.tags, policy, true),
+            ),
+          },
+          config.localTagAfterCreate,
+        );
+        copies.push({ ...base, outcome: 'copied', copyId, encryptedWith: kmsKeyId });
+      } catch (error) {
+        const failure = toAwsCallError('CopyImage', error);
+        copies.push({
+          ...base,
+          outcome: 'failed',
+          error: { code: failure.code, message: failure.message },
+        });
+      }
+    }
+
+    // Destination retention, with the count the copies carry.
+    destinationRetention.push(
+      ...(await retainCopies(region, existing, existingImages, input.dryRun, deps, journal)),
+    );
+  }
+
+  // 3. Shares.
+  const shares: CopyReport['shares'][number][] = [];
+  const shareLimit = pLimit(5);
+  const shared = [
+    ...sources.map((s) => ({
+      kind: 'snapshot' as const,
+      id: s.snapshotId,
+      tags: s.tags,
+      defaultKey: s.encrypted === true && (!s.kmsKeyId || s.kmsKeyId.includes('alias/aws/ebs')),
+    })),
+    ...images.map((i) => ({
+      kind: 'image' as const,
+      id: i.imageId,
+      tags: i.tags,
+      defaultKey: false,
+    })),
+  ].filter((r) => instances.get(r.tags[keys.instanceId] ?? '')?.tags[keys.shareWith] !== undefined);
+  await Promise.all(
+    shared.map((resource) =>
+      shareLimit(async () => {
+        const wanted = policies.get(resource.tags[keys.instanceId] ?? '')?.shareWith ?? [];
+        try {
+          const grants =
+            resource.kind === 'snapshot'
+              ? await deps.sharing.snapshotGrants(resource.id)
+              : await deps.sharing.imageGrants(resource.id);
+          const plan = planShare(wanted, grants.accounts, resource.defaultKey);
+          if (plan.add.length === 0 && plan.remove.length === 0 && !plan.blocked) return;
+          if (plan.blocked) {
+            shares.push({
+              resourceId: resource.id,
+              added: [],
+              removed: [],
+              outcome: 'blocked',
+              reason: plan.blocked,
+            });
+            if (plan.remove.length === 0) return;
+          }
+          if (input.dryRun) {
+            shares.push({
+              resourceId: resource.id,
+              added: plan.add,
+              removed: plan.remove,
+              outcome: 'planned',
+            });
+            return;
+          }
+          if (resource.kind === 'snapshot')
+            await deps.sharing.changeSnapshotGrants(resource.id, plan);
+          else await deps.sharing.changeImageGrants(resource.id, plan);
+          shares.push({
+            resourceId: resource.id,
+            added: plan.add,
+            removed: plan.remove,
+            outcome: 'changed',
+          });
+        } catch (error) {
+          const failure = toAwsCallError('ModifyAttribute', error);
+          shares.push({
+            resourceId: resource.id,
+            added: [],
+            removed: [],
+            outcome: 'failed',
+            reason: failure.message,
+          });
+        }
+      }),
+    ),
+  );
+
+  // 4. Public exposure.
+  const publicFindings: CopyReport['publicFindings'][number][] = [];
+  try {
+    const found = [
+      ...(await deps.sharing.publicSnapshots()).map((s) => ({
+        resourceId: s.snapshotId,
+        kind: 'snapshot' as const,
+        tags: s.tags,
+      })),
+      ...(await deps.sharing.publicImages()).map((i) => ({
+        resourceId: i.imageId,
+        kind: 'image' as const,
+        tags: i.tags,
+      })),
+    ];
+    for (const finding of found) {
+      const managed = isManagedBy(finding.tags, keys, config.deployment);
+      let madePrivate = false;
+      if (managed && config.makePrivate && !input.dryRun) {
+        const change = { add: [], remove: [], makePrivate: true };
+        if (finding.kind === 'snapshot')
+          await deps.sharing.changeSnapshotGrants(finding.resourceId, change);
+        else await deps.sharing.changeImageGrants(finding.resourceId, change);
+        madePrivate = true;
+      }
+      logger.warn('security finding: public backup', {
+        resourceId: finding.resourceId,
+        managed,
+        madePrivate,
+      });
+      publicFindings.push({
+        resourceId: finding.resourceId,
+        kind: finding.kind,
+        managed,
+        madePrivate,
+      });
+    }
+  } catch (error) {
+    problems.push(
+      `public exposure could not be checked: ${toAwsCallError('Describe', error).message}`,
+    );
+  }
+
+  const counts = {
+    copied: copies.filter((c) => c.outcome === 'copied').length,
+    existing: copies.filter((c) => c.outcome === 'exists').length,
+    waiting: copies.filter((c) => c.outcome === 'waiting').length,
+    failed:
+      copies.filter((c) => c.outcome === 'failed').length +
+      shares.filter((s) => s.outcome === 'failed').length,
+    copiesDeleted: destinationRetention.filter((d) => d.action === 'deleted').length,
+    imageCopiesDeregistered: destinationRetention.filter((d) => d.action === 'deregistered').length,
+    sharesChanged: shares.filter((s) => s.outcome === 'changed').length,
+    publicFindings: publicFindings.length,
+  };
+  const status: RunStatus =
+    counts.failed > 0 ||
+    problems.length > 0 ||
+    shares.some((s) => s.outcome === 'blocked') ||
+    publicFindings.some((f) => !f.madePrivate)
+      ? 'partial'
+      : 'succeeded';
+  const report: CopyReport = {
+    runId: deps.runId,
+    job: 'copy',
+    deployment: config.deployment,
+    trigger: input.trigger,
+    dryRun: input.dryRun,
+    status,
+    startedAt: startedAt.toISOString(),
+    endedAt: deps.clock().toISOString(),
+    counts,
+    copies,
+    destinationRetention,
+    shares,
+    publicFindings,
+    problems,
+  };
+  metrics.count('SnapshotsCopied', counts.copied);
+  metrics.count('PublicBackups', counts.publicFindings);
+  (status === 'succeeded' ? logger.info : logger.warn).call(logger, `copy run ${status}`, {
+    report,
+  });
+  return report;
+}
+
+async function retainCopies(
+  region: string,
+  copies: readonly SnapshotFacts[],
+  images: readonly ImageFacts[],
+  dryRun: boolean,
+  deps: CopyJobDependencies,
+  journal: ActionJournal,
+): Promise<CopyReport['destinationRetention'][number][]> {
+  const { keys, deployment } = deps.config;
+  const dest = deps.destination(region);
+  const now = deps.clock();
+  const results: CopyReport['destinationRetention'][number][] = [];
+  let holders: Map<string, string[]>;
+  try {
+    holders = await dest.ec2.snapshotHolders();
+  } catch (error) {
+    return [
+      {
+        region,
+        resourceId: region,
+        action: 'skipped',
+        reason: `images could not be listed (${toAwsCallError('DescribeImages', error).message}); nothing deleted`,
+      },
+    ];
+  }
+  const groups = new Map<
+    string,
+    { points: RecoveryPoint[]; count: number; newest: number; kind: 'snapshot' | 'image' }
+  >();
+  const add = (key: string, point: RecoveryPoint, count: number, kind: 'snapshot' | 'image') => {
+    const group = groups.get(key) ?? { points: [], count, newest: 0, kind };
+    group.points.push(point);
+    if (point.createdAt.getTime() >= group.newest) {
+      group.newest = point.createdAt.getTime();
+      group.count = count;
+    }
+    groups.set(key, group);
+  };
+  const countOf = (tags: Readonly<Record<string, string>>) =>
+    Math.max(1, Number(tags[keys.copyRetain] ?? '1') || 1);
+  for (const copy of copies) {
+    add(
+      `snapshot|${copy.tags[keys.sourceVolumeId]}|${copy.tags[keys.schedule]}`,
+      toRecoveryPoint(copy, keys, deployment, holders, now),
+      countOf(copy.tags),
+      'snapshot',
+    );
+  }
+  const noUsage = new Map<string, string[]>();
+  for (const image of images) {
+    add(
+      `image|${image.tags[keys.instanceId]}|${image.tags[keys.schedule]}`,
+      toImagePoint(image, keys, deployment, noUsage, now),
+      countOf(image.tags),
+      'image',
+    );
+  }
+  const imageById = new Map(images.map((i) => [i.imageId, i]));
+  for (const group of groups.values()) {
+    // The destination cannot see the instance: like an orphan, the last copy always stays.
+    const plan = planRetention(
+      group.points,
+      { count: group.count },
+      { now, timezone: 'UTC', orphan: true, intervalMs: 86_400_000 },
+    );
+    for (const decision of plan.decisions) {
+      if (decision.action !== 'delete') continue;
+      if (dryRun) {
+        results.push({
+          region,
+          resourceId: decision.id,
+          action: 'planned',
+          reason: decision.reason,
+        });
+        continue;
+      }
+      const record = {
+        runId: deps.runId,
+        job: 'copy',
+        action: group.kind === 'snapshot' ? 'delete-snapshot' : 'deregister-image',
+        resourceId: decision.id,
+        reason: `${decision.reason} (copies in ${region})`,
+        details: { region },
+      };
+      try {
+        await journal.record({ ...record, phase: 'before' });
+      } catch (error) {
+        results.push({
+          region,
+          resourceId: decision.id,
+          action: 'failed',
+          reason: `not deleted: its record could not be written (${toAwsCallError('RecordAction', error).message})`,
+        });
+        continue;
+      }
+      try {
+        if (group.kind === 'snapshot') {
+          await dest.ec2.deleteSnapshot(decision.id);
+          results.push({
+            region,
+            resourceId: decision.id,
+            action: 'deleted',
+            reason: decision.reason,
+          });
+        } else {
+          await dest.images.deregisterImage(decision.id);
+          results.push({
+            region,
+            resourceId: decision.id,
+            action: 'deregistered',
+            reason: decision.reason,
+          });
+          const image = imageById.get(decision.id);
+          for (const snapshotId of image?.snapshotIds ?? []) {
+            try {
+              await dest.ec2.deleteSnapshot(snapshotId);
+              results.push({
+                region,
+                resourceId: snapshotId,
+                action: 'deleted',
+                reason: `behind deregistered copy ${decision.id}`,
+              });
+            } catch (error) {
+              results.push({
+                region,
+                resourceId: snapshotId,
+                action: 'skipped',
+                reason: `behind ${decision.id}: ${toAwsCallError('DeleteSnapshot', error).code}`,
+              });
+            }
+          }
+        }
+        await journal.record({ ...record, phase: 'after', outcome: 'done' }).catch(() => undefined);
+      } catch (error) {
+        const skipped =
+          error instanceof SnapshotInUseError || error instanceof SnapshotNotFoundError;
+        results.push({
+          region,
+          resourceId: decision.id,
+          action: skipped ? 'skipped' : 'failed',
+          reason: toAwsCallError('Delete', error).message,
+        });
+        await journal
+          .record({ ...record, phase: 'after', outcome: skipped ? 'skipped' : 'failed' })
+          .catch(() => undefined);
+      }
+    }
+  }
+  return results;
+}

@@ -1,0 +1,207 @@
+import {
+  CreateSnapshotCommand,
+  DescribeSnapshotAttributeCommand,
+  DescribeSnapshotsCommand,
+  EC2Client,
+  ModifySnapshotAttributeCommand,
+  type Snapshot,
+} from '@aws-sdk/client-ec2';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import type { CopyReport } from '../../lib/jobs/copyJob.ts';
+import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
+import { lambdaContext } from '../support/lambdaContext.ts';
+import { tagsOf, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
+
+const SOURCE = 'us-east-2';
+const DEST = 'eu-west-2';
+const DEPLOYMENT = 'itest-copy';
+const DAY = 86_400_000;
+
+type Handler = (event: unknown, context: unknown) => Promise<CopyReport>;
+
+describe('Handler: functions/copy.ts, copies to another region against the local AWS', () => {
+  let ec2: EC2Client;
+  let dest: EC2Client;
+  let fleet: Map<string, LaunchedInstance>;
+  let copy: Handler;
+  const root = (name: string) =>
+    fleet.get(name)?.volumes.find((v) => v.device === ROOT_DEVICE)?.volumeId ?? '';
+  const seed = async (name: string, ageDays: number, extra: Record<string, string> = {}) => {
+    const tags = {
+      'snapkeeper:managed': 'true',
+      'snapkeeper:deployment': DEPLOYMENT,
+      'snapkeeper:schedule': 'daily',
+      'snapkeeper:instance-id': fleet.get(name)?.instanceId ?? '',
+      'snapkeeper:created-at': new Date(Date.now() - ageDays * DAY).toISOString(),
+      Name: name,
+      ...extra,
+    };
+    const r = await ec2.send(
+      new CreateSnapshotCommand({
+        VolumeId: root(name),
+        TagSpecifications: [
+          {
+            ResourceType: 'snapshot',
+            Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+          },
+        ],
+      }),
+    );
+    return r.SnapshotId ?? '';
+  };
+  const copiesIn = async (): Promise<Snapshot[]> =>
+    (
+      await dest.send(
+        new DescribeSnapshotsCommand({
+          OwnerIds: ['self'],
+          Filters: [{ Name: 'tag:snapkeeper:source-region', Values: [SOURCE] }],
+        }),
+      )
+    ).Snapshots ?? [];
+
+  const sources: string[] = [];
+  let unmanaged = '';
+
+  beforeAll(async () => {
+    const endpoint = inject('awsEndpoint');
+    ec2 = useLocalAws(endpoint, SOURCE, {
+      DEPLOYMENT,
+      LOCAL_TAG_AFTER_CREATE: 'true',
+      RECYCLE_BIN_CHECK: 'false',
+      MAKE_PRIVATE: 'true',
+    });
+    dest = new EC2Client({ region: DEST, endpoint });
+    await useLocalHistoryTable(endpoint, SOURCE);
+    fleet = await launchFleet(ec2, [
+      {
+        name: 'web-1',
+        tags: {
+          'snapkeeper:backup': 'true',
+          'snapkeeper:copy-to': `${DEST}, ${SOURCE}, mars-1`,
+          'snapkeeper:copy-retain': '2',
+          'snapkeeper:copy-kms-key': 'alias/dr-backups',
+          'snapkeeper:share-with': '111122223333, 12345',
+        },
+      },
+      { name: 'local-1', tags: { 'snapkeeper:backup': 'true' } },
+    ]);
+    for (const age of [3, 2, 1]) sources.push(await seed('web-1', age));
+    await seed('local-1', 1);
+    unmanaged =
+      (await ec2.send(new CreateSnapshotCommand({ VolumeId: root('local-1') }))).SnapshotId ?? '';
+    await ec2.send(
+      new ModifySnapshotAttributeCommand({
+        SnapshotId: unmanaged,
+        Attribute: 'createVolumePermission',
+        OperationType: 'add',
+        GroupNames: ['all'],
+      }),
+    );
+    ({ handler: copy } = (await import('../../functions/copy.ts')) as unknown as {
+      handler: Handler;
+    });
+  });
+
+  it('plans without copying in a dry run', async () => {
+    const report = await copy({ copy: true, dryRun: true }, lambdaContext());
+
+    expect(report.copies.filter((c) => c.kind === 'snapshot').map((c) => c.outcome)).toEqual([
+      'planned',
+      'planned',
+      'planned',
+    ]);
+    expect(await copiesIn()).toEqual([]);
+  });
+
+  it('copies every managed snapshot of an instance to its copy-to region, tagged with its source and encrypted', async () => {
+    // Act
+    const report = await copy({ copy: true }, lambdaContext());
+
+    // Assess
+    const copies = await copiesIn();
+    expect(copies.map((c) => tagsOf(c)['snapkeeper:source-snapshot-id']).sort()).toEqual(
+      [...sources].sort(),
+    );
+    for (const c of copies) {
+      expect(tagsOf(c)).toMatchObject({
+        'snapkeeper:managed': 'true',
+        'snapkeeper:deployment': DEPLOYMENT,
+        'snapkeeper:schedule': 'daily',
+        'snapkeeper:source-volume-id': root('web-1'),
+        'snapkeeper:source-region': SOURCE,
+        'snapkeeper:copy-retain': '2',
+        Name: 'web-1',
+      });
+    }
+    expect(
+      report.copies
+        .filter((c) => c.outcome === 'copied')
+        .every((c) => c.encryptedWith === 'alias/dr-backups'),
+    ).toBe(true);
+    // Bad tag values are named; the instance without copy-to is not copied.
+    expect(report.problems.join(' ')).toContain('is the source region');
+    expect(report.problems.join(' ')).toContain('"mars-1" is not a region');
+    expect(report.problems.join(' ')).toContain('"12345" is not a 12-digit account id');
+    expect(report.copies.every((c) => c.region === DEST)).toBe(true);
+  });
+
+  it('copies nothing twice, and keeps copy-retain copies per source volume in the destination', async () => {
+    // Act: the copies now exist; retention applies to them with the count they carry (2).
+    const report = await copy({ copy: true }, lambdaContext());
+
+    // Assess
+    expect(report.counts.copied).toBe(0);
+    expect(report.counts.existing).toBe(3);
+    const left = await copiesIn();
+    expect(left).toHaveLength(2);
+    expect(report.destinationRetention.filter((d) => d.action === 'deleted')).toHaveLength(1);
+  });
+
+  it('shares the snapshots with exactly the listed accounts', async () => {
+    const grants = await ec2.send(
+      new DescribeSnapshotAttributeCommand({
+        SnapshotId: sources[0],
+        Attribute: 'createVolumePermission',
+      }),
+    );
+
+    expect(grants.CreateVolumePermissions?.map((p) => p.UserId)).toEqual(['111122223333']);
+  });
+
+  it('reports a public snapshot as a finding, and leaves one it did not create public', async () => {
+    const report = await copy({ copy: true }, lambdaContext());
+
+    expect(report.publicFindings).toEqual([
+      { resourceId: unmanaged, kind: 'snapshot', managed: false, madePrivate: false },
+    ]);
+    expect(report.status).toBe('partial');
+  });
+
+  it('copies only what an EBS Snapshot Notification names', async () => {
+    const fresh = await seed('web-1', 0);
+    const event = {
+      version: '0',
+      id: 'x',
+      'detail-type': 'EBS Snapshot Notification',
+      source: 'aws.ec2',
+      account: '123456789012',
+      time: new Date().toISOString(),
+      region: SOURCE,
+      resources: [`arn:aws:ec2::${SOURCE}:snapshot/${fresh}`],
+      detail: {
+        event: 'createSnapshot',
+        result: 'succeeded',
+        cause: '',
+        snapshot_id: `arn:aws:ec2::${SOURCE}:snapshot/${fresh}`,
+        source: 'arn:aws:ec2::us-east-2:volume/vol-x',
+      },
+    };
+
+    const report = await copy(event, lambdaContext());
+
+    expect(report.copies.map((c) => [c.sourceId, c.outcome])).toEqual([[fresh, 'copied']]);
+    expect(
+      await copy({ ...event, detail: { ...event.detail, result: 'failed' } }, lambdaContext()),
+    ).toMatchObject({ status: 'ignored' });
+  });
+});
