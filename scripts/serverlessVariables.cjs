@@ -41,7 +41,13 @@ function logicalId(name) {
   return name.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '');
 }
 
-const FUNCTIONS = { backup: 'Backup', retention: 'Retention', amis: 'Amis', ops: 'Ops' };
+const FUNCTIONS = {
+  backup: 'Backup',
+  retention: 'Retention',
+  amis: 'Amis',
+  ops: 'Ops',
+  copy: 'Copy',
+};
 const functionArn = (fn) => ({ 'Fn::GetAtt': [`${FUNCTIONS[fn]}LambdaFunction`, 'Arn'] });
 
 // EventBridge Scheduler schedules, written as CloudFormation resources because osls's
@@ -125,7 +131,7 @@ async function scheduleResources({ resolveVariable }) {
                 {
                   Effect: 'Allow',
                   Action: 'lambda:InvokeFunction',
-                  Resource: ['backup', 'retention', 'amis'].map(functionArn),
+                  Resource: ['backup', 'retention', 'amis', 'copy'].map(functionArn),
                 },
                 {
                   Effect: 'Allow',
@@ -201,6 +207,15 @@ async function scheduleResources({ resolveVariable }) {
     'UTC',
     { sweep: true },
     'snapkeeper orphan sweep',
+  );
+  schedule(
+    'CopySchedule',
+    'copy-catch-up',
+    'copy',
+    await resolveVariable('self:custom.copyCron'),
+    'UTC',
+    { copy: true },
+    'snapkeeper copies: catch up, AMIs, retention of copies, shares, public backups',
   );
   return { Resources: resources };
 }
@@ -485,6 +500,62 @@ function functionRoles(reportBucket, reportPrefix) {
       ),
     ],
   };
+  // Copies: CopySnapshot/CopyImage tagged managed for this stage, from our own managed
+  // sources; deletion of our own copies; shares to listed accounts only (the explicit
+  // deny in every role forbids adding 'all').
+  statements.copy = [
+    STATEMENTS.describeFleet([
+      'ec2:DescribeInstances',
+      'ec2:DescribeSnapshots',
+      'ec2:DescribeImages',
+      'ec2:DescribeSnapshotAttribute',
+      'ec2:DescribeImageAttribute',
+    ]),
+    {
+      Sid: 'CopyIntoManagedCopies',
+      Effect: 'Allow',
+      Action: ['ec2:CopySnapshot', 'ec2:CopyImage'],
+      Resource: ['arn:aws:ec2:*::snapshot/*', 'arn:aws:ec2:*::image/*'],
+      Condition: {
+        StringEquals: {
+          'aws:RequestTag/snapkeeper:managed': 'true',
+          'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
+        },
+      },
+    },
+    STATEMENTS.tagAtCreation(
+      ['CopySnapshot', 'CopyImage'],
+      ['arn:aws:ec2:*::snapshot/*', 'arn:aws:ec2:*::image/*'],
+    ),
+    STATEMENTS.deleteManagedSnapshots,
+    STATEMENTS.deregisterManagedImages,
+    {
+      Sid: 'ShareOnlyOwnManagedBackups',
+      Effect: 'Allow',
+      Action: ['ec2:ModifySnapshotAttribute', 'ec2:ModifyImageAttribute'],
+      Resource: ['arn:aws:ec2:*::snapshot/*', 'arn:aws:ec2:*::image/*'],
+      Condition: {
+        StringEquals: {
+          'aws:ResourceTag/snapkeeper:managed': 'true',
+          'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
+        },
+      },
+    },
+    {
+      Sid: 'EncryptCopiesThroughEc2Only',
+      Effect: 'Allow',
+      Action: [
+        'kms:CreateGrant',
+        'kms:Decrypt',
+        'kms:DescribeKey',
+        'kms:Encrypt',
+        'kms:GenerateDataKeyWithoutPlaintext',
+        'kms:ReEncrypt*',
+      ],
+      Resource: '*',
+      Condition: { StringLike: { 'kms:ViaService': 'ec2.*.amazonaws.com' } },
+    },
+  ];
   const resources = {};
   for (const [fn, logical] of Object.entries(FUNCTIONS)) {
     resources[`${logical}Role`] = {

@@ -27,6 +27,7 @@ const FUNCTIONS = [
   { name: 'backup', logicalId: 'BackupLambdaFunction', role: 'BackupRole' },
   { name: 'retention', logicalId: 'RetentionLambdaFunction', role: 'RetentionRole' },
   { name: 'amis', logicalId: 'AmisLambdaFunction', role: 'AmisRole' },
+  { name: 'copy', logicalId: 'CopyLambdaFunction', role: 'CopyRole' },
 ] as const;
 type FunctionName = (typeof FUNCTIONS)[number]['name'];
 
@@ -73,6 +74,7 @@ const SCHEDULE_TARGETS: readonly {
     input: { schedule: target.schedule, scheduledTime: SCHEDULED_TIME },
   })),
   { fn: 'amis', schedule: 'sweep', cron: SWEEP_CRON, input: { sweep: true } },
+  { fn: 'copy', schedule: 'catch-up', cron: 'cron(0 7 * * ? *)', input: { copy: true } },
 ];
 
 /** The creating actions that tagging at creation may name (`ec2:CreateAction`). */
@@ -109,6 +111,8 @@ const EC2_WRITES_BY_FUNCTION: Readonly<Record<FunctionName, readonly string[]>> 
   backup: ['ec2:CreateSnapshots', 'ec2:CreateTags', 'ec2:DeleteSnapshot'],
   retention: ['ec2:DeleteSnapshot'],
   amis: ['ec2:CreateImage', 'ec2:CreateTags', 'ec2:DeleteSnapshot', 'ec2:DeregisterImage'],
+  // Copies are tagged at creation and retired in their region; no snapshot sets or AMIs of its own.
+  copy: ['ec2:CreateTags', 'ec2:DeleteSnapshot', 'ec2:DeregisterImage'],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -393,13 +397,14 @@ function schedules(): ScheduleResource[] {
       const target = render(properties.Target?.Arn);
       const fn =
         FUNCTIONS.find((f) => target === placeholder(`${f.logicalId}.Arn`))?.name ?? target;
-      let input: { schedule?: unknown; sweep?: unknown } = {};
+      let input: { schedule?: unknown; sweep?: unknown; copy?: unknown } = {};
       try {
         input = JSON.parse(properties.Target?.Input ?? '{}') as typeof input;
       } catch {
         // reported by the input assertions
       }
-      const schedule = input.sweep === true ? 'sweep' : String(input.schedule);
+      const schedule =
+        input.sweep === true ? 'sweep' : input.copy === true ? 'catch-up' : String(input.schedule);
       return { logicalId, fn, schedule, properties };
     },
   );
@@ -556,7 +561,7 @@ describe(`Stack: the packaged CloudFormation template (stage ${STAGE})`, () => {
   });
 
   describe('Schedules', () => {
-    it('has one EventBridge Scheduler schedule per function and schedule, plus the sweep, and no other', () => {
+    it('has one EventBridge Scheduler schedule per function and schedule, plus the sweep and the copy catch-up, and no other', () => {
       // Act
       const found = schedules().map((s) => `${s.fn}/${s.schedule}`);
 
@@ -652,7 +657,7 @@ describe(`Stack: the packaged CloudFormation template (stage ${STAGE})`, () => {
       }
     });
 
-    it('lets the invoke role invoke the three scheduled functions and send to the dead-letter queue, nothing else', () => {
+    it('lets the invoke role invoke the scheduled functions and send to the dead-letter queue, nothing else', () => {
       // Prepare
       const role = propertiesOf<RoleProperties>('SchedulerInvokeRole', 'AWS::IAM::Role');
 
