@@ -23,6 +23,8 @@ export interface ScheduleDefinition {
   readonly retainTiers?: string | undefined;
   /** Days after which even the last snapshot of an orphaned volume may go; off when absent. */
   readonly expireOrphansAfterDays?: number | undefined;
+  /** Regions the schedule's backups are copied to when an instance names none (at most 3). */
+  readonly copyTo?: readonly string[] | undefined;
   /** Default number of AMIs kept per instance; defaults to `retain`. */
   readonly amiRetain?: number | undefined;
   /** When retention runs for this schedule; default: an hour after the backup (see serverless.yml). */
@@ -72,6 +74,7 @@ const scheduleSchema = z.strictObject({
   expireOrphansAfterDays: z.optional(whole(1, 36500)),
   retentionCron: z.optional(z.string().check(z.minLength(1))),
   amiRetain: z.optional(whole(1, 1000)),
+  copyTo: z.optional(z.array(z.string()).check(z.maxLength(3))),
 });
 
 /**

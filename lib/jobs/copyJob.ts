@@ -12,6 +12,7 @@ import { planRetention, type RecoveryPoint } from '../domain/retentionPlan.ts';
 import { retentionRuleFor } from '../domain/retentionPolicy.ts';
 import { resolveJobSchedule } from '../domain/schedules.ts';
 import { isManagedBy, type SnapshotFacts, toRecoveryPoint } from '../domain/snapshotFacts.ts';
+import { parseScheduleList } from '../domain/tagPolicy.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -175,7 +176,21 @@ export async function runCopyJob(
   }
   const policies = new Map<string, CopyPolicy>();
   for (const [id, instance] of instances) {
-    const policy = readCopyPolicy(id, instance.tags, keys, config.region, config.copyKmsKeys);
+    const listed = [
+      ...parseScheduleList(id, keys.backup, instance.tags[keys.backup], config.catalog).schedules,
+      ...parseScheduleList(id, keys.ami, instance.tags[keys.ami], config.catalog).schedules,
+    ];
+    const scheduleRegions = [
+      ...new Set(listed.flatMap((name) => config.catalog.schedules.get(name)?.copyTo ?? [])),
+    ];
+    const policy = readCopyPolicy(
+      id,
+      instance.tags,
+      keys,
+      config.region,
+      config.copyKmsKeys,
+      scheduleRegions,
+    );
     policies.set(id, policy);
     problems.push(...policy.problems.map((p) => p.message));
   }

@@ -1,5 +1,8 @@
 import {
+  CreateImageCommand,
   CreateSnapshotCommand,
+  CreateTagsCommand,
+  DescribeImagesCommand,
   DescribeSnapshotAttributeCommand,
   DescribeSnapshotsCommand,
   EC2Client,
@@ -175,6 +178,38 @@ describe('Handler: functions/copy.ts, copies to another region against the local
       { resourceId: unmanaged, kind: 'snapshot', managed: false, madePrivate: false },
     ]);
     expect(report.status).toBe('partial');
+  });
+
+  it('copies a managed AMI to the region, tagged with its source', async () => {
+    // Prepare
+    const image = await ec2.send(
+      new CreateImageCommand({ InstanceId: fleet.get('web-1')?.instanceId, Name: 'web-1-daily-x' }),
+    );
+    await ec2.send(
+      new CreateTagsCommand({
+        Resources: [image.ImageId ?? ''],
+        Tags: Object.entries({
+          'snapkeeper:managed': 'true',
+          'snapkeeper:deployment': DEPLOYMENT,
+          'snapkeeper:schedule': 'daily',
+          'snapkeeper:instance-id': fleet.get('web-1')?.instanceId ?? '',
+          'snapkeeper:created-at': new Date().toISOString(),
+        }).map(([Key, Value]) => ({ Key, Value })),
+      }),
+    );
+
+    // Act
+    const report = await copy({ copy: true }, lambdaContext());
+
+    // Assess
+    const made = report.copies.find((c) => c.kind === 'image' && c.sourceId === image.ImageId);
+    expect(made).toMatchObject({ outcome: 'copied', region: DEST });
+    const copied = await dest.send(new DescribeImagesCommand({ ImageIds: [made?.copyId ?? ''] }));
+    expect(tagsOf(copied.Images?.[0] ?? {})).toMatchObject({
+      'snapkeeper:managed': 'true',
+      'snapkeeper:source-image-id': image.ImageId,
+      'snapkeeper:source-region': SOURCE,
+    });
   });
 
   it('copies only what an EBS Snapshot Notification names', async () => {
