@@ -42,8 +42,12 @@ export function readCopyPolicy(
 
   const regions: string[] = [];
   const rawRegions = tags[keys.copyTo];
-  const listed =
-    rawRegions === undefined ? [...scheduleRegions] : list(rawRegions).map((r) => r.toLowerCase());
+  const listed = (
+    rawRegions === undefined ? scheduleRegions.map((r) => r.trim()) : list(rawRegions)
+  ).map((r) => r.toLowerCase());
+  // A problem names where the regions came from: the tag, or the schedule's copyTo.
+  const regionKey = rawRegions === undefined ? 'schedule copyTo' : keys.copyTo;
+  const regionValue = rawRegions ?? scheduleRegions.join(',');
   for (const region of listed) {
     if (!REGION.test(region)) {
       fail(

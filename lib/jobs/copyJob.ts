@@ -260,9 +260,20 @@ export async function runCopyJob(
       );
       continue;
     }
-    const copied = new Set(existing.map((s) => s.tags[keys.sourceSnapshotId]));
-    const copiedImages = new Set(existingImages.map((i) => i.tags[keys.sourceImageId]));
-    let inFlight = existing.filter((s) => s.state === 'pending').length;
+    // A copy in error holds nothing: the source is copied again (retention removes the
+    // errored copy after a day).
+    const copied = new Set(
+      existing.filter((s) => s.state !== 'error').map((s) => s.tags[keys.sourceSnapshotId]),
+    );
+    const copiedImages = new Set(
+      existingImages
+        .filter((i) => !['failed', 'error', 'invalid'].includes(i.state))
+        .map((i) => i.tags[keys.sourceImageId]),
+    );
+    // Snapshot and AMI copies share the 20 copies in flight into a region.
+    let inFlight =
+      existing.filter((s) => s.state === 'pending').length +
+      existingImages.filter((i) => i.state === 'pending').length;
     for (const source of sources) {
       const policy = policies.get(source.tags[keys.instanceId] ?? '');
       if (!policy?.regions.includes(region)) continue;
@@ -343,6 +354,14 @@ export async function runCopyJob(
         copies.push({ ...base, outcome: 'waiting', reason: `the source AMI is ${image.state}` });
         continue;
       }
+      if (inFlight >= MAX_CONCURRENT_COPIES) {
+        copies.push({
+          ...base,
+          outcome: 'waiting',
+          reason: `${MAX_CONCURRENT_COPIES} copies already in flight into ${region}`,
+        });
+        continue;
+      }
       const kmsKeyId = policy.kmsKeys[region];
       if (input.dryRun) {
         copies.push({ ...base, outcome: 'planned', encryptedWith: kmsKeyId });
@@ -367,6 +386,7 @@ export async function runCopyJob(
           },
           config.localTagAfterCreate,
         );
+        inFlight += 1;
         copies.push({ ...base, outcome: 'copied', copyId, encryptedWith: kmsKeyId });
       } catch (error) {
         const failure = toAwsCallError('CopyImage', error);

@@ -267,11 +267,15 @@ export function parseCopyEvent(event: unknown): CopyInvocation {
     const detail = e.detail ?? {};
     if (detail.result !== 'succeeded')
       return { dryRun: false, ignore: `snapshot result ${String(detail.result)}` };
+    const listed = detail.snapshots ?? [];
+    if (!Array.isArray(listed) || listed.some((x) => x === null || typeof x !== 'object')) {
+      throw new InvalidEventError(
+        'field "detail.snapshots" must be a list of {"snapshot_id": "arn:..."} objects',
+      );
+    }
     const arns = [
       detail.snapshot_id,
-      ...((detail.snapshots as { snapshot_id?: unknown }[] | undefined) ?? []).map(
-        (s) => s.snapshot_id,
-      ),
+      ...(listed as { snapshot_id?: unknown }[]).map((x) => x.snapshot_id),
     ].filter((a): a is string => typeof a === 'string');
     const ids = [
       ...new Set(

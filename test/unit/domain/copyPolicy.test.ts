@@ -87,25 +87,23 @@ describe('Function: readCopyPolicy', () => {
       expect(policy.problems[0]?.message).toContain('us-east-1 is the source region');
     });
 
-    it.each([
-      ['mars-1'],
-      ['eu_west_1'],
-      ['euwest1'],
-      ['eu-west-one'],
-    ])('names the key and the bad value %s, and still copies to the good regions', (bad) => {
-      // Prepare
-      const value = `eu-west-1,${bad},us-west-2`;
+    it.each([['mars-1'], ['eu_west_1'], ['euwest1'], ['eu-west-one']])(
+      'names the key and the bad value %s, and still copies to the good regions',
+      (bad) => {
+        // Prepare
+        const value = `eu-west-1,${bad},us-west-2`;
 
-      // Act
-      const policy = policyOf({ [keys.copyTo]: value });
+        // Act
+        const policy = policyOf({ [keys.copyTo]: value });
 
-      // Assess
-      expect(policy.regions).toEqual(['eu-west-1', 'us-west-2']);
-      expect(policy.problems).toHaveLength(1);
-      expect(policy.problems[0]).toMatchObject({ resourceId: INSTANCE, key: keys.copyTo, value });
-      expect(policy.problems[0]?.message).toContain(keys.copyTo);
-      expect(policy.problems[0]?.message).toContain(`"${bad}" is not a region`);
-    });
+        // Assess
+        expect(policy.regions).toEqual(['eu-west-1', 'us-west-2']);
+        expect(policy.problems).toHaveLength(1);
+        expect(policy.problems[0]).toMatchObject({ resourceId: INSTANCE, key: keys.copyTo, value });
+        expect(policy.problems[0]?.message).toContain(keys.copyTo);
+        expect(policy.problems[0]?.message).toContain(`"${bad}" is not a region`);
+      },
+    );
 
     it('still applies the rest of the policy when copy-to is bad', () => {
       // Act
@@ -128,6 +126,15 @@ describe('Function: readCopyPolicy', () => {
 
       // Assess
       expect(policy.regions).toEqual(['eu-west-1', 'ap-southeast-2']);
+      expect(policy.problems).toEqual([]);
+    });
+
+    it('trims, lower-cases and deduplicates the schedule-level regions as it does the tag', () => {
+      // Act
+      const policy = policyOf({}, { scheduleRegions: [' EU-West-1 ', 'eu-west-1', 'us-west-2'] });
+
+      // Assess
+      expect(policy.regions).toEqual(['eu-west-1', 'us-west-2']);
       expect(policy.problems).toEqual([]);
     });
 
@@ -175,27 +182,22 @@ describe('Function: readCopyPolicy', () => {
       expect(policy.problems).toEqual([]);
     });
 
-    it.each([
-      ['0'],
-      ['1001'],
-      ['-3'],
-      ['2.5'],
-      ['seven'],
-      [''],
-      ['1e3'],
-    ])('rejects %j as a problem naming key and value, and leaves the source count in use', (value) => {
-      // Act
-      const policy = policyOf({ [keys.copyRetain]: value, [keys.copyTo]: 'eu-west-1' });
+    it.each([['0'], ['1001'], ['-3'], ['2.5'], ['seven'], [''], ['1e3']])(
+      'rejects %j as a problem naming key and value, and leaves the source count in use',
+      (value) => {
+        // Act
+        const policy = policyOf({ [keys.copyRetain]: value, [keys.copyTo]: 'eu-west-1' });
 
-      // Assess
-      expect(policy.retain).toBeUndefined();
-      expect('retain' in policy).toBe(false);
-      expect(policy.regions).toEqual(['eu-west-1']);
-      expect(policy.problems).toHaveLength(1);
-      expect(policy.problems[0]).toMatchObject({ key: keys.copyRetain, value });
-      expect(policy.problems[0]?.message).toContain('1 to 1000');
-      expect(policy.problems[0]?.message).toContain("the source's count is used");
-    });
+        // Assess
+        expect(policy.retain).toBeUndefined();
+        expect('retain' in policy).toBe(false);
+        expect(policy.regions).toEqual(['eu-west-1']);
+        expect(policy.problems).toHaveLength(1);
+        expect(policy.problems[0]).toMatchObject({ key: keys.copyRetain, value });
+        expect(policy.problems[0]?.message).toContain('1 to 1000');
+        expect(policy.problems[0]?.message).toContain("the source's count is used");
+      },
+    );
 
     it('leaves the count to the source when the tag is absent', () => {
       // Act
@@ -255,7 +257,9 @@ describe('Function: readCopyPolicy', () => {
       expect(policy.regions).toEqual(['eu-west-1', 'us-west-2']);
       expect(policy.problems).toHaveLength(1);
       expect(policy.problems[0]).toMatchObject({ key: keys.copyKmsKey, value });
-      expect(policy.problems[0]?.message).toContain(`entry ${JSON.stringify(bad)} is not region=key`);
+      expect(policy.problems[0]?.message).toContain(
+        `entry ${JSON.stringify(bad)} is not region=key`,
+      );
     });
 
     it('names every key of a list of bare keys, since none says its region', () => {
@@ -306,7 +310,10 @@ describe('Function: readCopyPolicy', () => {
       );
 
       // Assess
-      expect(policy.kmsKeys).toEqual({ 'eu-west-1': 'alias/tag-all', 'us-west-2': 'alias/tag-all' });
+      expect(policy.kmsKeys).toEqual({
+        'eu-west-1': 'alias/tag-all',
+        'us-west-2': 'alias/tag-all',
+      });
     });
 
     it('does not change the configured keys it was given', () => {
@@ -314,7 +321,10 @@ describe('Function: readCopyPolicy', () => {
       const defaults = { 'eu-west-1': 'alias/config-eu' };
 
       // Act
-      policyOf({ [keys.copyTo]: 'eu-west-1', [keys.copyKmsKey]: 'alias/tag' }, { defaultKeys: defaults });
+      policyOf(
+        { [keys.copyTo]: 'eu-west-1', [keys.copyKmsKey]: 'alias/tag' },
+        { defaultKeys: defaults },
+      );
 
       // Assess
       expect(defaults).toEqual({ 'eu-west-1': 'alias/config-eu' });
@@ -333,28 +343,29 @@ describe('Function: readCopyPolicy', () => {
       expect(policy.problems).toEqual([]);
     });
 
-    it.each([
-      ['12345'],
-      ['1111222233334'],
-      ['1111-2222-3333'],
-      ['all'],
-      ['11112222333a'],
-    ])('names the bad account id %j and still shares with the valid ones', (bad) => {
-      // Prepare
-      const value = `111122223333,${bad},444455556666`;
+    it.each([['12345'], ['1111222233334'], ['1111-2222-3333'], ['all'], ['11112222333a']])(
+      'names the bad account id %j and still shares with the valid ones',
+      (bad) => {
+        // Prepare
+        const value = `111122223333,${bad},444455556666`;
 
-      // Act
-      const policy = policyOf({ [keys.shareWith]: value, [keys.copyTo]: 'eu-west-1' });
+        // Act
+        const policy = policyOf({ [keys.shareWith]: value, [keys.copyTo]: 'eu-west-1' });
 
-      // Assess
-      expect(policy.shareWith).toEqual(['111122223333', '444455556666']);
-      expect(policy.regions).toEqual(['eu-west-1']);
-      expect(policy.problems).toHaveLength(1);
-      expect(policy.problems[0]).toMatchObject({ resourceId: INSTANCE, key: keys.shareWith, value });
-      expect(policy.problems[0]?.message).toContain(
-        `${JSON.stringify(bad)} is not a 12-digit account id`,
-      );
-    });
+        // Assess
+        expect(policy.shareWith).toEqual(['111122223333', '444455556666']);
+        expect(policy.regions).toEqual(['eu-west-1']);
+        expect(policy.problems).toHaveLength(1);
+        expect(policy.problems[0]).toMatchObject({
+          resourceId: INSTANCE,
+          key: keys.shareWith,
+          value,
+        });
+        expect(policy.problems[0]?.message).toContain(
+          `${JSON.stringify(bad)} is not a 12-digit account id`,
+        );
+      },
+    );
 
     it('never lets a share-with value make a resource public', () => {
       fc.assert(
@@ -429,7 +440,11 @@ describe('Function: copyTags', () => {
   it('replaces stale source tags on the source with the true ones', () => {
     // Act
     const tags = copyTags(
-      { [keys.sourceRegion]: 'ap-south-1', [keys.copyRetain]: '99', [keys.sourceVolumeId]: 'vol-x' },
+      {
+        [keys.sourceRegion]: 'ap-south-1',
+        [keys.copyRetain]: '99',
+        [keys.sourceVolumeId]: 'vol-x',
+      },
       keys,
       source,
       SOURCE_REGION,
