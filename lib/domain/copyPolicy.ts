@@ -50,21 +50,17 @@ export function readCopyPolicy(
   const regionValue = rawRegions ?? scheduleRegions.join(',');
   for (const region of listed) {
     if (!REGION.test(region)) {
-      fail(
-        keys.copyTo,
-        rawRegions ?? '',
-        `: ${quoteShort(region)} is not a region such as eu-west-1`,
-      );
+      fail(regionKey, regionValue, `: ${quoteShort(region)} is not a region such as eu-west-1`);
     } else if (region === sourceRegion) {
-      fail(keys.copyTo, rawRegions ?? '', `: ${region} is the source region`);
+      fail(regionKey, regionValue, `: ${region} is the source region`);
     } else if (!regions.includes(region)) {
       regions.push(region);
     }
   }
   if (regions.length > MAX_COPY_REGIONS) {
     fail(
-      keys.copyTo,
-      rawRegions ?? '',
+      regionKey,
+      regionValue,
       `names ${regions.length} regions; at most ${MAX_COPY_REGIONS}, the first ${MAX_COPY_REGIONS} are used`,
     );
     regions.length = MAX_COPY_REGIONS;
