@@ -413,12 +413,14 @@ export async function runCopyJob(
       id: s.snapshotId,
       tags: s.tags,
       defaultKey: s.encrypted === true && (!s.kmsKeyId || s.kmsKeyId.includes('alias/aws/ebs')),
+      encrypted: s.encrypted === true,
     })),
     ...images.map((i) => ({
       kind: 'image' as const,
       id: i.imageId,
       tags: i.tags,
       defaultKey: false,
+      encrypted: false,
     })),
   ].filter((r) => instances.get(r.tags[keys.instanceId] ?? '')?.tags[keys.shareWith] !== undefined);
   await Promise.all(
@@ -467,7 +469,11 @@ export async function runCopyJob(
             added: [],
             removed: [],
             outcome: 'failed',
-            reason: failure.message,
+            // The AWS-managed aws/ebs key shows as a plain key ARN: when sharing an
+            // encrypted snapshot fails, name the likely cause and its fix.
+            reason: resource.encrypted
+              ? `${failure.message}; if it is encrypted with the default aws/ebs key it cannot be shared: copy it with a customer-managed KMS key (snapkeeper:copy-kms-key) and share the copy`
+              : failure.message,
           });
         }
       }),

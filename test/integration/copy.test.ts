@@ -171,6 +171,33 @@ describe('Handler: functions/copy.ts, copies to another region against the local
     expect(grants.CreateVolumePermissions?.map((p) => p.UserId)).toEqual(['111122223333']);
   });
 
+  it('revokes the accounts no longer listed, and grants the new ones', async () => {
+    // Prepare
+    await ec2.send(
+      new CreateTagsCommand({
+        Resources: [fleet.get('web-1')?.instanceId ?? ''],
+        Tags: [{ Key: 'snapkeeper:share-with', Value: '444455556666' }],
+      }),
+    );
+
+    // Act
+    const report = await copy({ copy: true }, lambdaContext());
+
+    // Assess
+    const grants = await ec2.send(
+      new DescribeSnapshotAttributeCommand({
+        SnapshotId: sources[0],
+        Attribute: 'createVolumePermission',
+      }),
+    );
+    expect(grants.CreateVolumePermissions?.map((p) => p.UserId)).toEqual(['444455556666']);
+    expect(report.shares.find((s) => s.resourceId === sources[0])).toMatchObject({
+      added: ['444455556666'],
+      removed: ['111122223333'],
+      outcome: 'changed',
+    });
+  });
+
   it('reports a public snapshot as a finding, and leaves one it did not create public', async () => {
     const report = await copy({ copy: true }, lambdaContext());
 
