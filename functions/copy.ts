@@ -7,6 +7,7 @@ import { createEc2Client } from '../lib/aws/clients.ts';
 import { Ec2CopyGateway } from '../lib/aws/Ec2CopyGateway.ts';
 import { Ec2Gateway } from '../lib/aws/Ec2Gateway.ts';
 import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
+import { RateLimiter, withRateLimit } from '../lib/aws/rateLimiter.ts';
 import { type RegionGateways, runCopyJob } from '../lib/jobs/copyJob.ts';
 import { parseCopyEvent } from '../lib/jobs/events.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
@@ -22,7 +23,14 @@ const destinations = new Map<string, RegionGateways>();
 const destination = (region: string): RegionGateways => {
   let gateways = destinations.get(region);
   if (!gateways) {
-    const client = createEc2Client({ ...runtime.config, region });
+    // Each destination region has its own EC2 buckets.
+    const client = withRateLimit(
+      createEc2Client({ ...runtime.config, region }),
+      new RateLimiter({
+        share: runtime.config.ec2RateShare,
+        overrides: runtime.config.ec2RateLimits,
+      }),
+    );
     gateways = {
       ec2: new Ec2Gateway(client),
       images: new Ec2ImageGateway(client, { tagAfterCreate: runtime.config.localTagAfterCreate }),

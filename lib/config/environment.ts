@@ -62,6 +62,10 @@ export interface SnapkeeperConfig {
   readonly copyKmsKeys: Readonly<Record<string, string>>;
   /** Opt-in: make this deployment's public snapshots and AMIs private again. */
   readonly makePrivate: boolean;
+  /** This process's share of the account's EC2 request rate (1; 1/N with N workers at once). */
+  readonly ec2RateShare: number;
+  /** Raised EC2 limits, per action: `{"CreateSnapshots": {"burst": 200, "refillPerSecond": 10}}`. */
+  readonly ec2RateLimits: Readonly<Record<string, { burst: number; refillPerSecond: number }>>;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
   /** Custom endpoint (the local AWS); undefined in production. */
@@ -179,6 +183,8 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     reportPrefix: env.REPORT_PREFIX ?? 'snapkeeper/',
     copyKmsKeys: kmsKeys(env.COPY_KMS_KEYS),
     makePrivate: boolean(env, 'MAKE_PRIVATE', false),
+    ec2RateShare: rateShare(env.EC2_RATE_SHARE),
+    ec2RateLimits: rateLimits(env.EC2_RATE_LIMITS),
     dryRun: boolean(env, 'DRY_RUN', false),
     ...(endpoint ? { endpoint } : {}),
   };
@@ -245,4 +251,48 @@ function kmsKeys(raw: string | undefined): Record<string, string> {
     );
   }
   return parsed as Record<string, string>;
+}
+
+function rateShare(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return 1;
+  const value = Number(raw.trim());
+  if (!Number.isFinite(value) || value <= 0 || value > 1) {
+    throw new ConfigurationError(
+      'EC2_RATE_SHARE',
+      `must be a number above 0 and at most 1; got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+function rateLimits(
+  raw: string | undefined,
+): Record<string, { burst: number; refillPerSecond: number }> {
+  if (raw === undefined || raw.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new ConfigurationError('EC2_RATE_LIMITS', 'is not valid JSON', { cause: error });
+  }
+  const ok =
+    parsed !== null &&
+    typeof parsed === 'object' &&
+    !Array.isArray(parsed) &&
+    Object.values(parsed).every(
+      (v) =>
+        v !== null &&
+        typeof v === 'object' &&
+        Number.isFinite((v as { burst?: unknown }).burst) &&
+        Number((v as { burst: number }).burst) >= 1 &&
+        Number.isFinite((v as { refillPerSecond?: unknown }).refillPerSecond) &&
+        Number((v as { refillPerSecond: number }).refillPerSecond) > 0,
+    );
+  if (!ok) {
+    throw new ConfigurationError(
+      'EC2_RATE_LIMITS',
+      'must map EC2 actions to {"burst": n, "refillPerSecond": n}, e.g. {"CreateSnapshots": {"burst": 200, "refillPerSecond": 10}}',
+    );
+  }
+  return parsed as Record<string, { burst: number; refillPerSecond: number }>;
 }

@@ -6,6 +6,7 @@ import { createEc2Client } from '../aws/clients.ts';
 import { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { createRunEventsGateway } from '../aws/RunEventsGateway.ts';
 import { createRunHistoryGateway, type RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
+import { RateLimiter, withRateLimit } from '../aws/rateLimiter.ts';
 import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
 import { type ActionJournal, logJournal, type MetricsPort, newRunId } from '../jobs/ports.ts';
 import type { RunEventsPort } from '../jobs/slotRun.ts';
@@ -54,10 +55,14 @@ export function createLambdaRuntime(
     defaultDimensions: { deployment: config.deployment, job: functionName },
   });
   const tracer = new Tracer({ serviceName });
-  const ec2 = new Ec2Gateway(tracer.captureAWSv3Client(createEc2Client(config)), {
-    snapshotRateRetryMs: config.snapshotRateRetryMs,
-    snapshotRateRetries: config.snapshotRateRetries,
-  });
+  const limiter = new RateLimiter({ share: config.ec2RateShare, overrides: config.ec2RateLimits });
+  const ec2 = new Ec2Gateway(
+    tracer.captureAWSv3Client(withRateLimit(createEc2Client(config), limiter)),
+    {
+      snapshotRateRetryMs: config.snapshotRateRetryMs,
+      snapshotRateRetries: config.snapshotRateRetries,
+    },
+  );
   const clock = () => new Date();
   const history = config.historyTable
     ? createRunHistoryGateway(config, config.historyTable, config.historyRetentionDays)
