@@ -2,12 +2,7 @@ import pLimit from 'p-limit';
 import type { AutoScalingGateway } from '../aws/AutoScalingGateway.ts';
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
-import {
-  ImageGoneError,
-  SnapshotInUseError,
-  SnapshotNotFoundError,
-  toAwsCallError,
-} from '../aws/errors.ts';
+import { ImageGoneError, toAwsCallError } from '../aws/errors.ts';
 import type { RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { formatSlot, type InstanceFacts } from '../domain/backupPlan.ts';
@@ -40,6 +35,7 @@ import {
   type RunStatus,
   type RunTrigger,
 } from './ports.ts';
+import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 
 /** What an AMI run is asked to do. */
 export interface AmiJobInput {
@@ -729,59 +725,40 @@ async function deleteImageSnapshot(
   journal: ActionJournal,
 ): Promise<ImageSnapshotResult> {
   const reason = `behind deregistered ${imageId}`;
-  const record = {
-    runId: deps.runId,
-    job: 'amis',
-    action: 'delete-snapshot',
-    resourceId: snapshotId,
-    reason,
-    details: { imageId, sizeGiB },
-  };
-  try {
-    await journal.record({ ...record, phase: 'before' });
-  } catch (error) {
-    return {
-      snapshotId,
-      outcome: 'failed',
-      reason,
-      error: { code: 'JournalUnavailable', message: toAwsCallError('RecordAction', error).message },
-    };
-  }
-  let result: ImageSnapshotResult;
-  try {
-    await deps.ec2.deleteSnapshot(snapshotId);
-    result = { snapshotId, outcome: 'deleted', reason, sizeGiB };
-  } catch (error) {
-    if (error instanceof SnapshotInUseError) {
-      result = {
-        snapshotId,
-        outcome: 'kept',
-        reason: `${reason}; in use by another image (InvalidSnapshot.InUse)`,
-        sizeGiB,
-      };
-    } else if (error instanceof SnapshotNotFoundError) {
-      result = { snapshotId, outcome: 'skipped', reason: `${reason}; already deleted`, sizeGiB };
-    } else {
-      const failure = toAwsCallError('DeleteSnapshot', error);
-      result = {
-        snapshotId,
-        outcome: 'failed',
-        reason,
-        sizeGiB,
-        error: { code: failure.code, message: failure.message },
-      };
+  const toResult = (attempt: DeletionAttempt): ImageSnapshotResult => {
+    switch (attempt.kind) {
+      case 'deleted':
+        return { snapshotId, outcome: 'deleted', reason, sizeGiB };
+      case 'in-use':
+        return {
+          snapshotId,
+          outcome: 'kept',
+          reason: `${reason}; in use by another image (InvalidSnapshot.InUse)`,
+          sizeGiB,
+        };
+      case 'gone':
+        return { snapshotId, outcome: 'skipped', reason: `${reason}; already deleted`, sizeGiB };
+      case 'unrecorded':
+        return { snapshotId, outcome: 'failed', reason, error: attempt.error };
+      case 'failed':
+        return { snapshotId, outcome: 'failed', reason, sizeGiB, error: attempt.error };
     }
-  }
-  await journal
-    .record({
-      ...record,
-      phase: 'after',
-      outcome:
-        result.outcome === 'deleted' ? 'done' : result.outcome === 'failed' ? 'failed' : 'skipped',
-      reason: result.reason,
-    })
-    .catch(() => undefined);
-  return result;
+  };
+  const attempt = await deleteSnapshotRecorded(
+    {
+      runId: deps.runId,
+      job: 'amis',
+      action: 'delete-snapshot',
+      resourceId: snapshotId,
+      reason,
+      details: { imageId, sizeGiB },
+    },
+    () => deps.ec2.deleteSnapshot(snapshotId),
+    journal,
+    deps.logger,
+    (a) => toResult(a).reason,
+  );
+  return toResult(attempt);
 }
 
 function failedReport(

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
-import { SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aws/errors.ts';
+import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
@@ -28,6 +28,7 @@ import {
   type RunStatus,
   type RunTrigger,
 } from './ports.ts';
+import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 
 /** What a retention run is asked to do. */
 export interface RetentionJobInput {
@@ -416,77 +417,43 @@ async function deleteOne(
   deps: RetentionJobDependencies,
   journal: ActionJournal,
 ): Promise<DeletionResult> {
-  const record = {
-    runId: deps.runId,
-    job: 'retention',
-    action: 'delete-snapshot',
-    resourceId: snapshotId,
-    reason,
-    details: { volumeId: lineage.volumeId, instanceId: lineage.instanceId, sizeGiB },
-  };
-  try {
-    await journal.record({ ...record, phase: 'before' });
-  } catch (error) {
-    const failure = toAwsCallError('RecordAction', error);
-    deps.logger.error('not deleting: the deletion could not be recorded first', {
-      snapshotId,
-      error: failure.message,
-    });
-    return {
-      snapshotId,
-      reason,
-      sizeGiB,
-      outcome: 'failed',
-      error: { code: 'JournalUnavailable', message: failure.message },
-    };
-  }
-  let result: DeletionResult;
-  try {
-    await deps.ec2.deleteSnapshot(snapshotId);
-    result = { snapshotId, reason, sizeGiB, outcome: 'deleted' };
-  } catch (error) {
-    if (error instanceof SnapshotInUseError) {
-      result = {
-        snapshotId,
-        reason: `${reason}; skipped: an image started using it after the plan (InvalidSnapshot.InUse)`,
-        sizeGiB,
-        outcome: 'skipped',
-      };
-    } else if (error instanceof SnapshotNotFoundError) {
-      result = {
-        snapshotId,
-        reason: `${reason}; skipped: already deleted by someone else (InvalidSnapshot.NotFound)`,
-        sizeGiB,
-        outcome: 'skipped',
-      };
-    } else {
-      const failure = toAwsCallError('DeleteSnapshot', error);
-      result = {
-        snapshotId,
-        reason,
-        sizeGiB,
-        outcome: 'failed',
-        error: { code: failure.code, message: failure.message },
-      };
+  const toResult = (attempt: DeletionAttempt): DeletionResult => {
+    switch (attempt.kind) {
+      case 'deleted':
+        return { snapshotId, reason, sizeGiB, outcome: 'deleted' };
+      case 'in-use':
+        return {
+          snapshotId,
+          reason: `${reason}; skipped: an image started using it after the plan (InvalidSnapshot.InUse)`,
+          sizeGiB,
+          outcome: 'skipped',
+        };
+      case 'gone':
+        return {
+          snapshotId,
+          reason: `${reason}; skipped: already deleted by someone else (InvalidSnapshot.NotFound)`,
+          sizeGiB,
+          outcome: 'skipped',
+        };
+      default:
+        return { snapshotId, reason, sizeGiB, outcome: 'failed', error: attempt.error };
     }
-  }
-  await journal
-    .record({
-      ...record,
-      phase: 'after',
-      outcome:
-        result.outcome === 'deleted' ? 'done' : result.outcome === 'skipped' ? 'skipped' : 'failed',
-      reason: result.reason,
-      ...(result.error ? { error: result.error } : {}),
-    })
-    .catch((error: unknown) =>
-      deps.logger.error('deletion done but its record could not be written', {
-        snapshotId,
-        outcome: result.outcome,
-        error: error instanceof Error ? error.message : String(error),
-      }),
-    );
-  return result;
+  };
+  const attempt = await deleteSnapshotRecorded(
+    {
+      runId: deps.runId,
+      job: 'retention',
+      action: 'delete-snapshot',
+      resourceId: snapshotId,
+      reason,
+      details: { volumeId: lineage.volumeId, instanceId: lineage.instanceId, sizeGiB },
+    },
+    () => deps.ec2.deleteSnapshot(snapshotId),
+    journal,
+    deps.logger,
+    (a) => toResult(a).reason,
+  );
+  return toResult(attempt);
 }
 
 function emptyCounts(): RetentionReport['counts'] {

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
-import { SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aws/errors.ts';
+import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
 import { planOrphanSweep, type SweepItem } from '../domain/imageRetirement.ts';
@@ -17,6 +17,7 @@ import {
   type RunStatus,
   type RunTrigger,
 } from './ports.ts';
+import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 
 /** What an orphan sweep is asked to do. */
 export interface SweepJobInput {
@@ -198,51 +199,35 @@ export async function runSweepJob(
     plan.delete.map((item) =>
       limit(async () => {
         if (!act) return { ...item, outcome: 'planned' as const };
-        const record = {
-          runId: deps.runId,
-          job: 'sweep',
-          action: 'delete-snapshot',
-          resourceId: item.snapshotId,
-          reason: item.reason,
-          details: { imageId: item.imageId, sizeGiB: item.sizeGiB },
+        const reasonOf = (attempt: DeletionAttempt) =>
+          attempt.kind === 'in-use'
+            ? `${item.reason}; skipped: InvalidSnapshot.InUse`
+            : attempt.kind === 'gone'
+              ? `${item.reason}; skipped: InvalidSnapshot.NotFound`
+              : item.reason;
+        const attempt = await deleteSnapshotRecorded(
+          {
+            runId: deps.runId,
+            job: 'sweep',
+            action: 'delete-snapshot',
+            resourceId: item.snapshotId,
+            reason: item.reason,
+            details: { imageId: item.imageId, sizeGiB: item.sizeGiB },
+          },
+          () => deps.ec2.deleteSnapshot(item.snapshotId),
+          journal,
+          deps.logger,
+          reasonOf,
+        );
+        if (attempt.kind === 'unrecorded')
+          return { ...item, outcome: 'failed' as const, error: attempt.error };
+        if (attempt.kind === 'failed')
+          return { ...item, outcome: 'failed' as const, error: attempt.error };
+        return {
+          ...item,
+          reason: reasonOf(attempt),
+          outcome: attempt.kind === 'deleted' ? ('deleted' as const) : ('skipped' as const),
         };
-        try {
-          await journal.record({ ...record, phase: 'before' });
-        } catch (error) {
-          return {
-            ...item,
-            outcome: 'failed' as const,
-            error: {
-              code: 'JournalUnavailable',
-              message: toAwsCallError('RecordAction', error).message,
-            },
-          };
-        }
-        let outcome: 'deleted' | 'skipped' | 'failed' = 'deleted';
-        let failure: ReportedError | undefined;
-        let reason = item.reason;
-        try {
-          await deps.ec2.deleteSnapshot(item.snapshotId);
-        } catch (error) {
-          if (error instanceof SnapshotInUseError || error instanceof SnapshotNotFoundError) {
-            outcome = 'skipped';
-            reason = `${item.reason}; skipped: ${error.code}`;
-          } else {
-            outcome = 'failed';
-            const wrapped = toAwsCallError('DeleteSnapshot', error);
-            failure = { code: wrapped.code, message: wrapped.message };
-          }
-        }
-        await journal
-          .record({
-            ...record,
-            phase: 'after',
-            outcome: outcome === 'deleted' ? 'done' : outcome,
-            reason,
-            ...(failure ? { error: failure } : {}),
-          })
-          .catch(() => undefined);
-        return { ...item, reason, outcome, ...(failure ? { error: failure } : {}) };
       }),
     ),
   );

@@ -1,0 +1,69 @@
+import { SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aws/errors.ts';
+import type { ActionJournal, ActionRecord, LoggerPort, ReportedError } from './ports.ts';
+
+/** How one recorded deletion went. */
+export type DeletionAttempt =
+  | { readonly kind: 'deleted' }
+  /** `InvalidSnapshot.InUse`: an image started using it after the plan. */
+  | { readonly kind: 'in-use' }
+  /** `InvalidSnapshot.NotFound`: someone else deleted it. */
+  | { readonly kind: 'gone' }
+  | { readonly kind: 'failed'; readonly error: ReportedError }
+  /** The "before" record could not be written: nothing was deleted. */
+  | { readonly kind: 'unrecorded'; readonly error: ReportedError };
+
+/**
+ * Deletes one snapshot the one safe way: record it before, delete, record the outcome
+ * after. When the "before" record cannot be written nothing is deleted. The callers
+ * word their own reasons; `reasonAfter` gives the reason recorded after the call.
+ *
+ * @example
+ * const attempt = await deleteSnapshotRecorded(record, () => ec2.deleteSnapshot(id), journal, logger, (a) => reason);
+ */
+export async function deleteSnapshotRecorded(
+  record: Omit<ActionRecord, 'phase' | 'outcome'>,
+  remove: () => Promise<void>,
+  journal: ActionJournal,
+  logger: LoggerPort,
+  reasonAfter: (attempt: DeletionAttempt) => string,
+): Promise<DeletionAttempt> {
+  try {
+    await journal.record({ ...record, phase: 'before' });
+  } catch (error) {
+    const failure = toAwsCallError('RecordAction', error);
+    logger.error('not deleting: the deletion could not be recorded first', {
+      resourceId: record.resourceId,
+      error: failure.message,
+    });
+    return { kind: 'unrecorded', error: { code: 'JournalUnavailable', message: failure.message } };
+  }
+  let attempt: DeletionAttempt;
+  try {
+    await remove();
+    attempt = { kind: 'deleted' };
+  } catch (error) {
+    if (error instanceof SnapshotInUseError) attempt = { kind: 'in-use' };
+    else if (error instanceof SnapshotNotFoundError) attempt = { kind: 'gone' };
+    else {
+      const failure = toAwsCallError('DeleteSnapshot', error);
+      attempt = { kind: 'failed', error: { code: failure.code, message: failure.message } };
+    }
+  }
+  await journal
+    .record({
+      ...record,
+      phase: 'after',
+      outcome:
+        attempt.kind === 'deleted' ? 'done' : attempt.kind === 'failed' ? 'failed' : 'skipped',
+      reason: reasonAfter(attempt),
+      ...(attempt.kind === 'failed' ? { error: attempt.error } : {}),
+    })
+    .catch((error: unknown) =>
+      logger.error('deletion done but its record could not be written', {
+        resourceId: record.resourceId,
+        outcome: attempt.kind,
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
+  return attempt;
+}
