@@ -14,6 +14,7 @@ import { previousFireTime, resolveJobSchedule } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { LoggerPort, MetricsPort, ReportedError, RunStatus, RunTrigger } from './ports.ts';
 import { type ActionJournal, logJournal, noMetrics } from './ports.ts';
+import { deleteSnapshotRecorded } from './recordedDeletion.ts';
 
 /** What a backup run is asked to do. */
 export interface BackupJobInput {
@@ -523,25 +524,22 @@ async function removeDuplicateSets(
       }
       let outcome: DuplicateSet['outcome'] = 'deleted';
       for (const snapshot of set) {
-        const record = {
-          runId: deps.runId,
-          job: 'backup',
-          action: 'delete-snapshot',
-          resourceId: snapshot.snapshotId,
-          reason: `duplicate set for the slot from run ${runId}; kept the set of run ${keep?.[0]}`,
-          details: { instanceId, volumeId: snapshot.volumeId },
-        };
-        try {
-          await journal.record({ ...record, phase: 'before' });
-          await deps.ec2.deleteSnapshot(snapshot.snapshotId);
-          await journal.record({ ...record, phase: 'after', outcome: 'done' });
-        } catch (error) {
-          outcome = 'failed';
-          deps.logger.error('could not remove a duplicate snapshot', {
-            snapshotId: snapshot.snapshotId,
-            error: toAwsCallError('DeleteSnapshot', error).message,
-          });
-        }
+        const reason = `duplicate set for the slot from run ${runId}; kept the set of run ${keep?.[0]}`;
+        const attempt = await deleteSnapshotRecorded(
+          {
+            runId: deps.runId,
+            job: 'backup',
+            action: 'delete-snapshot',
+            resourceId: snapshot.snapshotId,
+            reason,
+            details: { instanceId, volumeId: snapshot.volumeId },
+          },
+          () => deps.ec2.deleteSnapshot(snapshot.snapshotId),
+          journal,
+          deps.logger,
+          () => reason,
+        );
+        if (attempt.kind !== 'deleted') outcome = 'failed';
       }
       deps.logger.warn('duplicate snapshot set for the slot', { instanceId, runId, outcome });
       duplicates.push({ instanceId, runId, kept: keep?.[0] ?? '', snapshotIds, outcome });
@@ -640,26 +638,26 @@ async function reconcileRetriedSet(
         duplicates.push({ snapshotId: snapshot.snapshotId, volumeId, outcome: 'kept' });
         continue;
       }
-      const record = {
-        runId: deps.runId,
-        job: 'backup',
-        action: 'delete-snapshot',
-        resourceId: snapshot.snapshotId,
-        reason: `duplicate of ${keep?.snapshotId} from a retried CreateSnapshots whose answer was lost`,
-        details: { instanceId, volumeId },
-      };
-      try {
-        await journal.record({ ...record, phase: 'before' });
-        await deps.ec2.deleteSnapshot(snapshot.snapshotId);
-        await journal.record({ ...record, phase: 'after', outcome: 'done' });
-        duplicates.push({ snapshotId: snapshot.snapshotId, volumeId, outcome: 'deleted' });
-      } catch (error) {
-        deps.logger.error('could not remove a duplicate snapshot', {
-          snapshotId: snapshot.snapshotId,
-          error: toAwsCallError('DeleteSnapshot', error).message,
-        });
-        duplicates.push({ snapshotId: snapshot.snapshotId, volumeId, outcome: 'failed' });
-      }
+      const reason = `duplicate of ${keep?.snapshotId} from a retried CreateSnapshots whose answer was lost`;
+      const attempt = await deleteSnapshotRecorded(
+        {
+          runId: deps.runId,
+          job: 'backup',
+          action: 'delete-snapshot',
+          resourceId: snapshot.snapshotId,
+          reason,
+          details: { instanceId, volumeId },
+        },
+        () => deps.ec2.deleteSnapshot(snapshot.snapshotId),
+        journal,
+        deps.logger,
+        () => reason,
+      );
+      duplicates.push({
+        snapshotId: snapshot.snapshotId,
+        volumeId,
+        outcome: attempt.kind === 'deleted' ? 'deleted' : 'failed',
+      });
     }
   }
   return { kept, duplicates };
