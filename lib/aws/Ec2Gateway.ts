@@ -238,20 +238,20 @@ export class Ec2Gateway {
   }
 
   /**
-   * Streams the account's own snapshots that carry every given tag (server-side
-   * filters, `OwnerIds: ['self']`, 1000 a page). The `owner-id` is checked again here,
+   * Streams the account's own snapshots that carry every given tag (one of the values,
+   * when a list is given; server-side filters, `OwnerIds: ['self']`, 1000 a page). The `owner-id` is checked again here,
    * since some EC2 look-alikes ignore `OwnerIds`.
    *
    * @example
    * for await (const s of gateway.listSnapshotsTagged({ 'snapkeeper:managed': 'true' })) { ... }
    */
   public async *listSnapshotsTagged(
-    tags: Readonly<Record<string, string>>,
+    tags: Readonly<Record<string, string | readonly string[]>>,
     ownerId?: string,
   ): AsyncGenerator<SnapshotFacts> {
     const filters: Filter[] = Object.entries(tags).map(([key, value]) => ({
       Name: `tag:${key}`,
-      Values: [value],
+      Values: typeof value === 'string' ? [value] : [...value],
     }));
     try {
       const pages = paginateDescribeSnapshots(

@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  BatchWriteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -7,6 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { SnapkeeperConfig } from '../config/environment.ts';
+import { type BatchCheckpoint, type BatchStatus, FINAL_BATCH_STATUSES } from '../domain/fanOut.ts';
 import {
   actionKeys,
   expiresAt,
@@ -353,6 +355,246 @@ export class RunHistoryGateway {
     }
   }
 
+  /**
+   * Records a fan-out's batches, `pending`, under their run before any is sent.
+   *
+   * @example
+   * await history.putBatches(runId, [{ batchId: 'self/eu-west-1/0001', target, instances: 200 }], now);
+   */
+  public async putBatches(
+    runId: string,
+    batches: readonly { batchId: string; target: unknown; instances?: number | undefined }[],
+    now: Date,
+  ): Promise<void> {
+    const at = now.toISOString();
+    let requests = batches.map((batch) => ({
+      PutRequest: {
+        Item: {
+          PK: `RUN#${runId}`,
+          SK: `BATCH#${batch.batchId}`,
+          type: 'batch',
+          runId,
+          ...stripUndefined(batch),
+          status: 'pending',
+          attempts: 0,
+          createdAt: at,
+          expiresAt: expiresAt(now, this.#retentionDays),
+        },
+      },
+    }));
+    try {
+      for (let round = 0; requests.length > 0; round += 1) {
+        if (round > 8) throw new Error(`${requests.length} batch records were never written`);
+        const rest: typeof requests = [];
+        for (let i = 0; i < requests.length; i += 25) {
+          const response = await this.#doc.send(
+            new BatchWriteCommand({
+              RequestItems: { [this.#table]: requests.slice(i, i + 25) },
+            }),
+          );
+          rest.push(...((response.UnprocessedItems?.[this.#table] ?? []) as typeof requests));
+        }
+        requests = rest;
+        if (rest.length > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** round));
+      }
+    } catch (error) {
+      throw toAwsCallError('BatchWriteItem', error);
+    }
+  }
+
+  /**
+   * Claims a batch for one attempt: `pending` or `retry` batches (and `running` ones
+   * whose lease is older than `staleBefore`, a dead worker's) become `running` with one
+   * more attempt. A batch never recorded is created as it is claimed.
+   *
+   * @returns the claimed checkpoint, or why it was not claimed: `final` (a duplicate
+   * delivery of a finished batch) or `busy` (another worker has it now).
+   */
+  public async claimBatch(
+    runId: string,
+    batchId: string,
+    now: Date,
+    staleBefore: Date,
+  ): Promise<
+    | { kind: 'claimed'; checkpoint: BatchCheckpoint }
+    | { kind: 'final'; checkpoint: BatchCheckpoint }
+    | { kind: 'busy'; checkpoint: BatchCheckpoint }
+  > {
+    const key = { PK: `RUN#${runId}`, SK: `BATCH#${batchId}` };
+    try {
+      const response = await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: key,
+          UpdateExpression:
+            'SET #status = :running, attempts = if_not_exists(attempts, :zero) + :one, leaseAt = :now, #type = :batch, runId = :runId, batchId = :batchId, expiresAt = if_not_exists(expiresAt, :expires)',
+          ConditionExpression:
+            'attribute_not_exists(PK) OR #status IN (:pending, :retry) OR (#status = :running AND leaseAt < :stale)',
+          ExpressionAttributeNames: { '#status': 'status', '#type': 'type' },
+          ExpressionAttributeValues: {
+            ':running': 'running',
+            ':pending': 'pending',
+            ':retry': 'retry',
+            ':zero': 0,
+            ':one': 1,
+            ':now': now.toISOString(),
+            ':stale': staleBefore.toISOString(),
+            ':batch': 'batch',
+            ':runId': runId,
+            ':batchId': batchId,
+            ':expires': expiresAt(now, this.#retentionDays),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { kind: 'claimed', checkpoint: toCheckpoint(response.Attributes ?? {}) };
+    } catch (error) {
+      if (awsErrorCode(error) !== 'ConditionalCheckFailedException')
+        throw toAwsCallError('UpdateItem', error);
+    }
+    let item: Record<string, unknown> | undefined;
+    try {
+      item = (
+        await this.#doc.send(
+          new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: true }),
+        )
+      ).Item;
+    } catch (error) {
+      throw toAwsCallError('GetItem', error);
+    }
+    const checkpoint = toCheckpoint(item ?? { batchId, status: 'running', attempts: 0 });
+    return FINAL_BATCH_STATUSES.includes(checkpoint.status)
+      ? { kind: 'final', checkpoint }
+      : { kind: 'busy', checkpoint };
+  }
+
+  /**
+   * Writes a batch's outcome: final (`succeeded`, `partial`, `failed`) or `retry` (the
+   * next delivery resumes it).
+   */
+  public async finishBatch(
+    runId: string,
+    batchId: string,
+    result: {
+      status: BatchStatus;
+      endedAt: string;
+      counts?: Readonly<Record<string, number>> | undefined;
+      errorSummary?: string | undefined;
+    },
+  ): Promise<void> {
+    const values: Record<string, unknown> = {
+      ':status': result.status,
+      ':endedAt': result.endedAt,
+      ':counts': result.counts ?? {},
+    };
+    const sets = ['#status = :status', 'endedAt = :endedAt', 'counts = :counts'];
+    if (result.errorSummary) {
+      sets.push('errorSummary = :error');
+      values[':error'] = result.errorSummary.slice(0, 2000);
+    }
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { PK: `RUN#${runId}`, SK: `BATCH#${batchId}` },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (error) {
+      throw toAwsCallError('UpdateItem', error);
+    }
+  }
+
+  /** A fan-out run's batch checkpoints (strongly consistent). */
+  public async runBatches(runId: string): Promise<BatchCheckpoint[]> {
+    const items: BatchCheckpoint[] = [];
+    try {
+      const pages = paginateQuery(
+        { client: this.#doc },
+        {
+          TableName: this.#table,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :batch)',
+          ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':batch': 'BATCH#' },
+          ConsistentRead: true,
+        },
+      );
+      for await (const page of pages)
+        for (const item of page.Items ?? []) items.push(toCheckpoint(item));
+    } catch (error) {
+      throw toAwsCallError('Query', error);
+    }
+    return items;
+  }
+
+  /**
+   * Records that a run's work was handed to workers: its counts and the planner's
+   * report, with the run still `running` (its batches finish it).
+   */
+  public async recordDispatch(
+    runId: string,
+    result: { counts: Readonly<Record<string, number>>; report: unknown; now: Date },
+  ): Promise<void> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { PK: `RUN#${runId}`, SK: 'RUN' },
+          UpdateExpression: 'SET counts = :counts, report = :report, leaseRenewedAt = :now',
+          ConditionExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':counts': result.counts,
+            ':report': fitReport(result.report),
+            ':now': result.now.toISOString(),
+            ':running': 'running',
+          },
+        }),
+      );
+    } catch (error) {
+      throw toAwsCallError('UpdateItem', error);
+    }
+  }
+
+  /**
+   * Finishes a fan-out run once: only while it is still `running`.
+   *
+   * @returns false when another worker finished it first (or it was marked abandoned).
+   */
+  public async completeRun(
+    runId: string,
+    result: {
+      status: RunRecordStatus;
+      endedAt: string;
+      counts: Readonly<Record<string, number>>;
+      errorSummary?: string | undefined;
+    },
+  ): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { PK: `RUN#${runId}`, SK: 'RUN' },
+          UpdateExpression: `SET #status = :status, endedAt = :endedAt, counts = :counts${result.errorSummary ? ', errorSummary = :error' : ''}`,
+          ConditionExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':status': result.status,
+            ':endedAt': result.endedAt,
+            ':counts': result.counts,
+            ':running': 'running',
+            ...(result.errorSummary ? { ':error': result.errorSummary.slice(0, 2000) } : {}),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (awsErrorCode(error) === 'ConditionalCheckFailedException') return false;
+      throw toAwsCallError('UpdateItem', error);
+    }
+  }
+
   /** The latest runs of the deployment, newest first. */
   public async latestRuns(deployment: string, options: QueryOptions = {}): Promise<RunRecord[]> {
     return (
@@ -498,6 +740,16 @@ export function createRunHistoryGateway(
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
   });
   return new RunHistoryGateway(doc, tableName, retentionDays);
+}
+
+function toCheckpoint(item: Record<string, unknown>): BatchCheckpoint {
+  return {
+    batchId: String(item.batchId ?? String(item.SK ?? '').replace(/^BATCH#/, '')),
+    status: (item.status as BatchStatus | undefined) ?? 'pending',
+    attempts: typeof item.attempts === 'number' ? item.attempts : 0,
+    ...(item.counts ? { counts: item.counts as Record<string, number> } : {}),
+    ...(typeof item.errorSummary === 'string' ? { errorSummary: item.errorSummary } : {}),
+  };
 }
 
 function toRun(item: Record<string, unknown>): RunRecord {

@@ -66,6 +66,20 @@ export interface SnapkeeperConfig {
   readonly ec2RateShare: number;
   /** Raised EC2 limits, per action: `{"CreateSnapshots": {"burst": 200, "refillPerSecond": 10}}`. */
   readonly ec2RateLimits: Readonly<Record<string, { burst: number; refillPerSecond: number }>>;
+  /** Regions the fan-out reaches (`TARGET_REGIONS`); the function's own region by default. */
+  readonly targetRegions: readonly string[];
+  /** Accounts the fan-out reaches (`TARGET_ACCOUNTS`): `self` and 12-digit ids. */
+  readonly targetAccounts: readonly string[];
+  /** The role assumed in every other target account. */
+  readonly targetRoleName: string;
+  /** The external id the target role's trust policy requires, if any. */
+  readonly targetExternalId?: string | undefined;
+  /** The queue the fan-out planner sends batches to. */
+  readonly fanOutQueueUrl?: string | undefined;
+  /** Instances per fan-out batch (at most 200: one filtered describe). */
+  readonly fanOutBatchSize: number;
+  /** Deliveries of a batch before its failure is final (the queue's maxReceiveCount). */
+  readonly fanOutMaxAttempts: number;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
   /** Custom endpoint (the local AWS); undefined in production. */
@@ -153,6 +167,23 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     );
   }
 
+  const targetRegions = list(env.TARGET_REGIONS, [region]);
+  const targetAccounts = list(env.TARGET_ACCOUNTS, ['self']);
+  const badAccount = targetAccounts.find((a) => !/^(self|\d{12})$/.test(a));
+  if (badAccount !== undefined) {
+    throw new ConfigurationError(
+      'TARGET_ACCOUNTS',
+      `must list 12-digit account ids or "self"; got ${JSON.stringify(badAccount)}`,
+    );
+  }
+  const badRegion = targetRegions.find((r) => !/^[a-z]{2}(-[a-z]+)+-\d$/.test(r));
+  if (badRegion !== undefined) {
+    throw new ConfigurationError(
+      'TARGET_REGIONS',
+      `must list region names like eu-west-1; got ${JSON.stringify(badRegion)}`,
+    );
+  }
+
   const endpoint = env.AWS_ENDPOINT_URL;
   return {
     region,
@@ -185,9 +216,35 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     makePrivate: boolean(env, 'MAKE_PRIVATE', false),
     ec2RateShare: rateShare(env.EC2_RATE_SHARE),
     ec2RateLimits: rateLimits(env.EC2_RATE_LIMITS),
+    targetRegions,
+    targetAccounts,
+    targetRoleName: roleName(env.TARGET_ROLE_NAME),
+    targetExternalId: env.TARGET_EXTERNAL_ID?.trim() || undefined,
+    fanOutQueueUrl: env.FANOUT_QUEUE_URL?.trim() || undefined,
+    fanOutBatchSize: integer(env, 'FANOUT_BATCH_SIZE', 200, 1, 200),
+    fanOutMaxAttempts: integer(env, 'FANOUT_MAX_ATTEMPTS', 3, 1, 20),
     dryRun: boolean(env, 'DRY_RUN', false),
     ...(endpoint ? { endpoint } : {}),
   };
+}
+
+function list(raw: string | undefined, fallback: readonly string[]): readonly string[] {
+  const items = (raw ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  return items.length > 0 ? [...new Set(items)] : fallback;
+}
+
+function roleName(raw: string | undefined): string {
+  const name = raw?.trim() || 'snapkeeper-target';
+  if (!/^[\w+=,.@-]{1,64}$/.test(name)) {
+    throw new ConfigurationError(
+      'TARGET_ROLE_NAME',
+      `must be an IAM role name (1-64 letters, digits and +=,.@_-); got ${JSON.stringify(raw)}`,
+    );
+  }
+  return name;
 }
 
 function required(env: Environment, name: string): string {

@@ -37,6 +37,17 @@ export interface BackupJobInput {
    * schedule's name to count toward its retention). Unknown ids are reported per id.
    */
   readonly instanceIds?: readonly string[] | undefined;
+  /**
+   * A fan-out batch: the scheduled run restricted to these instances (their tags still
+   * decide), with the skip-tagged volumes the planner read once. When resuming, only
+   * these instances' snapshots of the slot are read.
+   */
+  readonly batch?:
+    | {
+        readonly instanceIds: readonly string[];
+        readonly volumeTags?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+      }
+    | undefined;
 }
 
 /** A snapshot made (or, in a dry run, to be made) for one volume. */
@@ -186,14 +197,19 @@ export async function runBackupJob(
   let slotSets = new Map<string, Map<string, SnapshotFacts[]>>();
   try {
     instances = [];
-    const source = input.instanceIds
-      ? deps.ec2.listInstancesByIds(input.instanceIds)
+    const named = input.instanceIds ?? input.batch?.instanceIds;
+    const source = named
+      ? deps.ec2.listInstancesByIds(named)
       : deps.ec2.listInstancesWithTagKey(config.keys.backup);
     for await (const instance of source) {
       instances.push(instance);
     }
-    volumeTags = await deps.ec2.volumeTagsWithKey(config.keys.skip);
-    if (input.resuming) slotSets = await readSlotSets(deps, schedule.name, slot);
+    volumeTags = input.batch
+      ? new Map(Object.entries(input.batch.volumeTags ?? {}))
+      : await deps.ec2.volumeTagsWithKey(config.keys.skip);
+    if (input.resuming) {
+      slotSets = await readSlotSets(deps, schedule.name, slot, input.batch?.instanceIds);
+    }
   } catch (error) {
     const failure = toAwsCallError('Describe', error);
     const report: BackupReport = {
@@ -476,23 +492,43 @@ async function readSlotSets(
   deps: BackupJobDependencies,
   schedule: string,
   slot: string,
+  instanceIds?: readonly string[],
 ): Promise<Map<string, Map<string, SnapshotFacts[]>>> {
   const { keys, deployment } = deps.config;
   const sets = new Map<string, Map<string, SnapshotFacts[]>>();
-  for await (const snapshot of deps.ec2.listSnapshotsTagged({
+  const filter: Record<string, string | readonly string[]> = {
     [keys.managed]: 'true',
     [keys.deployment]: deployment,
     [keys.schedule]: schedule,
     [keys.slot]: slot,
-  })) {
-    const instanceId = snapshot.tags[keys.instanceId];
-    const runId = snapshot.tags[keys.runId] ?? 'unknown';
-    if (!instanceId) continue;
-    const byRun = sets.get(instanceId) ?? new Map<string, SnapshotFacts[]>();
-    byRun.set(runId, [...(byRun.get(runId) ?? []), snapshot]);
-    sets.set(instanceId, byRun);
+  };
+  // A batch reads only its own instances' sets (EC2 takes up to 200 values a filter).
+  const chunks: (readonly string[] | undefined)[] = [];
+  if (instanceIds === undefined) chunks.push(undefined);
+  else for (let i = 0; i < instanceIds.length; i += 200) chunks.push(instanceIds.slice(i, i + 200));
+  for (const chunk of chunks) {
+    const tags = chunk ? { ...filter, [keys.instanceId]: chunk } : filter;
+    for await (const snapshot of deps.ec2.listSnapshotsTagged(tags)) {
+      addSlotSnapshot(sets, snapshot, keys.instanceId, keys.runId);
+    }
   }
   return sets;
+}
+
+function addSlotSnapshot(
+  sets: Map<string, Map<string, SnapshotFacts[]>>,
+  snapshot: SnapshotFacts,
+  instanceKey: string,
+  runKey: string,
+): void {
+  const instanceId = snapshot.tags[instanceKey];
+  const runId = snapshot.tags[runKey] ?? 'unknown';
+  if (!instanceId) return;
+  const byRun = sets.get(instanceId) ?? new Map<string, SnapshotFacts[]>();
+  const set = byRun.get(runId);
+  if (set) set.push(snapshot);
+  else byRun.set(runId, [snapshot]);
+  sets.set(instanceId, byRun);
 }
 
 function oldestSetFirst(a: [string, SnapshotFacts[]], b: [string, SnapshotFacts[]]): number {

@@ -104,6 +104,39 @@ export function parseRetentionEvent(event: unknown, catalog: ScheduleCatalog): R
   };
 }
 
+const fanOutEventSchema = z.strictObject({
+  ...scheduledEventFields,
+  job: z.enum(['backup', 'retention'], { error: 'must be "backup" or "retention"' }),
+});
+
+/** A validated invocation of the fan-out planner. */
+export interface FanOutInvocation extends ScheduledInvocation {
+  readonly job: 'backup' | 'retention';
+}
+
+/**
+ * Validates the fan-out planner's event: the scheduled shape plus the job to fan out,
+ * `{ "job": "backup", "schedule": "daily", "scheduledTime": "..." }`.
+ *
+ * @throws {InvalidEventError}
+ * @example
+ * parseFanOutEvent({ job: 'backup', schedule: 'daily' }, catalog).job; // 'backup'
+ */
+export function parseFanOutEvent(event: unknown, catalog: ScheduleCatalog): FanOutInvocation {
+  const { data, schedule } = parseWith(
+    fanOutEventSchema,
+    'job, schedule, scheduledTime and dryRun',
+    event,
+    catalog,
+  );
+  return {
+    job: data.job,
+    schedule,
+    scheduledTime: data.scheduledTime === undefined ? undefined : new Date(data.scheduledTime),
+    dryRun: data.dryRun ?? false,
+  };
+}
+
 function parseWith<T extends z.ZodMiniType<{ schedule: string }>>(
   schemaToUse: T,
   fields: string,

@@ -87,6 +87,7 @@ export interface RunOnceDependencies {
     | 'getRun'
     | 'markAbandoned'
     | 'runsOfJob'
+    | 'recordDispatch'
   >;
   readonly events?: RunEventsPort | undefined;
   readonly deployment: string;
@@ -238,6 +239,19 @@ export async function runOnce<R extends RunReportLike>(
     throw error;
   }
   if (timer) clearInterval(timer);
+
+  // A fan-out planner hands its work to workers: the run stays `running` (its lease
+  // renewed), and the worker that finishes its last batch finishes it.
+  if (report.status === 'running') {
+    if (!historyUnavailable) {
+      await history.recordDispatch(params.runId, {
+        counts: report.counts ?? {},
+        report,
+        now: deps.clock(),
+      });
+    }
+    return { kind: 'ran', report };
+  }
 
   const summary: RunSummary = {
     runId: params.runId,

@@ -146,7 +146,7 @@ class FakeDestination implements RegionGateways {
   public readonly imageCopies: { request: CopyImageRequest; tagAfterCreate: boolean }[] = [];
   public readonly deleted: string[] = [];
   public readonly deregistered: string[] = [];
-  public readonly listRequests: Record<string, string>[] = [];
+  public readonly listRequests: Record<string, string | readonly string[]>[] = [];
   readonly #options: DestinationOptions;
   readonly #events: string[];
 
@@ -190,7 +190,9 @@ class FakeDestination implements RegionGateways {
     },
   };
 
-  async *#list(tags: Readonly<Record<string, string>>): AsyncGenerator<SnapshotFacts> {
+  async *#list(
+    tags: Readonly<Record<string, string | readonly string[]>>,
+  ): AsyncGenerator<SnapshotFacts> {
     this.listRequests.push({ ...tags });
     for (const copy of this.#options.copies ?? []) yield copy;
   }

@@ -149,6 +149,20 @@ class FakeHistory implements HistoryPort {
       this.runs.set(runId, { ...run, leaseRenewedAt: now.toISOString() });
   }
 
+  public async recordDispatch(
+    runId: string,
+    result: { counts: Readonly<Record<string, number>>; report: unknown; now: Date },
+  ): Promise<void> {
+    this.calls.push(`recordDispatch ${runId}`);
+    await yieldTurn();
+    this.runs.set(runId, {
+      ...this.run(runId),
+      counts: result.counts,
+      leaseRenewedAt: result.now.toISOString(),
+      report: JSON.stringify(result.report),
+    });
+  }
+
   public async finishRun(runId: string, result: FinishResult): Promise<void> {
     this.calls.push(`finishRun ${runId} ${result.status}`);
     await yieldTurn();
@@ -324,6 +338,38 @@ afterEach(() => {
 });
 
 describe('Function: runOnce', () => {
+  describe('given work handed to fan-out workers (status running)', () => {
+    it('keeps the run running with its counts, finishes nothing and announces nothing', async () => {
+      // Prepare
+      const { history, events, deps } = harness();
+      const { work } = recordingWork({ status: 'running', counts: { batches: 3 } });
+
+      // Act
+      const outcome = await runOnce(params(), deps, work);
+
+      // Assess
+      expect(ran(outcome).status).toBe('running');
+      expect(history.finished).toEqual([]);
+      expect(history.calls).toContain('recordDispatch run-new');
+      expect(history.run('run-new')).toMatchObject({ status: 'running', counts: { batches: 3 } });
+      expect(events.published).toEqual([]);
+    });
+
+    it('answers a second delivery of the slot as in progress while the workers run', async () => {
+      // Prepare
+      const { deps } = harness();
+      await runOnce(params(), deps, recordingWork({ status: 'running' }).work);
+      const second = recordingWork();
+
+      // Act
+      const outcome = await runOnce(params({ runId: 'run-second' }), deps, second.work);
+
+      // Assess
+      expect(outcome.kind).toBe('in-progress');
+      expect(second.work).not.toHaveBeenCalled();
+    });
+  });
+
   describe('given a slot nobody claimed', () => {
     it('claims the slot, runs the work once as a scheduled run, and returns its report', async () => {
       // Prepare

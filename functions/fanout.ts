@@ -1,0 +1,64 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import { createFanOutQueueGateway } from '../lib/aws/FanOutQueueGateway.ts';
+import { ConfigurationError } from '../lib/domain/errors.ts';
+import { planTargets } from '../lib/domain/fanOut.ts';
+import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
+import { parseFanOutEvent } from '../lib/jobs/events.ts';
+import { planFanOut } from '../lib/jobs/fanOutJob.ts';
+import { runOnce } from '../lib/jobs/slotRun.ts';
+import { answer, slotRunDependencies } from '../lib/runtime/invocation.ts';
+import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
+
+const runtime = createLambdaRuntime('fanout', process.env);
+const { config } = runtime;
+if (!config.fanOutQueueUrl) throw new ConfigurationError('FANOUT_QUEUE_URL', 'is required');
+const queue = createFanOutQueueGateway(config, config.fanOutQueueUrl);
+const targets = planTargets(config.targetAccounts, config.targetRegions);
+
+/**
+ * Fan-out planner: `{ "job": "backup", "schedule": "daily", "scheduledTime": "..." }` →
+ * the slot's work split per (account, region, batch) onto the queue, once per slot. The
+ * run stays `running` until the workers finish every batch.
+ */
+async function fanOut(event: unknown): Promise<unknown> {
+  const invocation = parseFanOutEvent(event, config.catalog);
+  const schedule = resolveSchedule(config.catalog, invocation.schedule);
+  const dryRun = invocation.dryRun || config.dryRun;
+  const runId = runtime.newRunId();
+  const slot = slotOf(schedule, invocation.scheduledTime, runtime.clock());
+  const outcome = await runOnce(
+    { job: invocation.job, runId, trigger: 'schedule', dryRun, schedule: schedule.name, slot },
+    slotRunDependencies(runtime, { historyRequired: true }),
+    (run) =>
+      planFanOut(
+        {
+          job: invocation.job,
+          schedule: schedule.name,
+          slot,
+          dryRun,
+          trigger: run.trigger,
+          resuming: run.resuming,
+        },
+        {
+          targets,
+          ec2For: (target) => runtime.targets.ec2(target),
+          queue,
+          history: runtime.history,
+          config,
+          clock: runtime.clock,
+          runId,
+          logger: runtime.logger,
+          metrics: runtime.metricsPort,
+        },
+      ),
+  );
+  return answer(outcome, runtime.metricsPort);
+}
+
+export const handler = middy(fanOut)
+  .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
+  .use(captureLambdaHandler(runtime.tracer))
+  .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));

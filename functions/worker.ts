@@ -1,0 +1,54 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { parseBatchMessage } from '../lib/domain/fanOut.ts';
+import { type BatchOutcome, runFanOutBatch } from '../lib/jobs/fanOutJob.ts';
+import { remainingTime } from '../lib/runtime/invocation.ts';
+import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
+
+const runtime = createLambdaRuntime('worker', process.env);
+const processor = new BatchProcessor(EventType.SQS);
+
+/**
+ * Fan-out worker: each SQS record is one batch of a fan-out run, processed in turn and
+ * checkpointed in the run history. Records that failed, or must resume, are reported
+ * as partial batch failures, so the queue delivers only those again.
+ */
+async function worker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  const handleRecord = async (record: SQSRecord): Promise<BatchOutcome> => {
+    const message = parseBatchMessage(parseBody(record.body));
+    runtime.logger.appendKeys({ runId: message.runId, batchId: message.batchId });
+    return runFanOutBatch(message, {
+      history: runtime.history,
+      ec2For: (target) => runtime.targets.ec2(target),
+      config: runtime.config,
+      clock: runtime.clock,
+      logger: runtime.logger,
+      metrics: runtime.metricsPort,
+      journal: runtime.journal,
+      events: runtime.events,
+      remainingMs: remainingTime(context),
+    });
+  };
+  return processPartialResponse(event, handleRecord, processor, {
+    context,
+    processInParallel: false,
+  });
+}
+
+function parseBody(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    runtime.logger.error('fan-out message is not JSON', { body: body.slice(0, 500) });
+    throw error;
+  }
+}
+
+export const handler = middy(worker)
+  .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
+  .use(captureLambdaHandler(runtime.tracer))
+  .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));

@@ -1,0 +1,98 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { SnapkeeperConfig } from '../config/environment.ts';
+import type { Target } from '../domain/fanOut.ts';
+import { targetLabel } from '../domain/fanOut.ts';
+import { clientSettings } from './clients.ts';
+import { Ec2Gateway } from './Ec2Gateway.ts';
+import { RateLimiter, withRateLimit } from './rateLimiter.ts';
+
+type TargetConfig = Pick<
+  SnapkeeperConfig,
+  | 'region'
+  | 'maxAttempts'
+  | 'requestTimeoutMs'
+  | 'endpoint'
+  | 'deployment'
+  | 'ec2RateShare'
+  | 'ec2RateLimits'
+  | 'snapshotRateRetryMs'
+  | 'snapshotRateRetries'
+  | 'targetRoleName'
+  | 'targetExternalId'
+>;
+
+/**
+ * The EC2 gateway of each (account, region) a deployment reaches. The deployment's own
+ * account (`self`) uses the function's credentials; any other account is reached by
+ * assuming `TARGET_ROLE_NAME` in it (STS, with `TARGET_EXTERNAL_ID` when set). Each
+ * target gets its own rate limiter, since EC2's buckets are per account and region.
+ *
+ * @example
+ * const gateways = new TargetGateways(config);
+ * for await (const i of gateways.ec2({ account: 'self', region: 'eu-west-1' }).listInstancesWithTagKey(key)) ...
+ */
+export class TargetGateways {
+  readonly #config: TargetConfig;
+  readonly #wrap: <C>(client: C) => C;
+  readonly #gateways = new Map<string, Ec2Gateway>();
+
+  /**
+   * @param wrap applied to every client built (the tracer's `captureAWSv3Client`).
+   */
+  public constructor(config: TargetConfig, wrap: <C>(client: C) => C = (client) => client) {
+    this.#config = config;
+    this.#wrap = wrap;
+  }
+
+  /** The role a target is reached through; undefined for the deployment's own account. */
+  public roleArn(target: Target): string | undefined {
+    if (target.account === 'self') return undefined;
+    const partition = partitionOf(target.region);
+    return `arn:${partition}:iam::${target.account}:role/${this.#config.targetRoleName}`;
+  }
+
+  /** The target's EC2 gateway (built once, then reused by later invocations). */
+  public ec2(target: Target): Ec2Gateway {
+    const label = targetLabel(target);
+    const known = this.#gateways.get(label);
+    if (known) return known;
+    const settings = { ...this.#config, region: target.region };
+    const roleArn = this.roleArn(target);
+    const client = new EC2Client({
+      ...clientSettings(settings),
+      ...(roleArn ? { credentials: this.#assumed(roleArn, target.region) } : {}),
+    });
+    const limiter = new RateLimiter({
+      share: this.#config.ec2RateShare,
+      overrides: this.#config.ec2RateLimits,
+    });
+    const gateway = new Ec2Gateway(this.#wrap(withRateLimit(client, limiter)), {
+      snapshotRateRetryMs: this.#config.snapshotRateRetryMs,
+      snapshotRateRetries: this.#config.snapshotRateRetries,
+    });
+    this.#gateways.set(label, gateway);
+    return gateway;
+  }
+
+  #assumed(roleArn: string, region: string) {
+    return fromTemporaryCredentials({
+      params: {
+        RoleArn: roleArn,
+        RoleSessionName: `snapkeeper-${this.#config.deployment}`.slice(0, 64),
+        DurationSeconds: 3600,
+        ...(this.#config.targetExternalId ? { ExternalId: this.#config.targetExternalId } : {}),
+      },
+      clientConfig: {
+        region,
+        ...(this.#config.endpoint ? { endpoint: this.#config.endpoint } : {}),
+      },
+    });
+  }
+}
+
+function partitionOf(region: string): string {
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  return 'aws';
+}

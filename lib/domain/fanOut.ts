@@ -1,0 +1,224 @@
+/**
+ * The fan-out of one scheduled run past one Lambda invocation: the planner splits the
+ * work per (account, region, batch) and workers process the batches from a queue. This
+ * module is the pure part: targets, batches, the message contract, and how a run's
+ * status follows from its batches' statuses.
+ */
+import { InvalidEventError } from './errors.ts';
+import * as z from './schema.ts';
+
+/** Where a fan-out reaches: one account (or `self`, the deployment's own) in one region. */
+export interface Target {
+  /** A 12-digit account id, or `self` for the account the deployment runs in. */
+  readonly account: string;
+  readonly region: string;
+}
+
+/** The jobs that fan out. */
+export type FanOutJob = 'backup' | 'retention';
+
+/** One unit of work for a worker. */
+export interface BatchSpec {
+  /** `<account>/<region>/<nnnn>`: unique within the run. */
+  readonly batchId: string;
+  readonly target: Target;
+  /** Backup: the opted-in instances of this batch. Retention: absent (the whole target). */
+  readonly instanceIds?: readonly string[] | undefined;
+  /** Backup: tags of this batch's volumes that carry the skip tag (read once by the planner). */
+  readonly volumeTags?: Readonly<Record<string, Readonly<Record<string, string>>>> | undefined;
+}
+
+/** The SQS message a worker receives: the batch and the run it belongs to. */
+export interface BatchMessage extends BatchSpec {
+  readonly runId: string;
+  readonly job: FanOutJob;
+  readonly schedule: string;
+  /** The slot served, ISO 8601 UTC (`2026-11-23T03:00:00Z`). */
+  readonly slot: string;
+  readonly dryRun: boolean;
+  /** How many batches the run has in all. */
+  readonly batches: number;
+  /**
+   * Set when the planner took the slot over from an earlier run: the worker first
+   * reads the slot's snapshots of its instances (by the slot tag) and skips those
+   * already backed up, so that no create is ever repeated.
+   */
+  readonly reconcile?: boolean | undefined;
+}
+
+/** Where a batch stands in the run history. */
+export type BatchStatus = 'pending' | 'running' | 'retry' | 'succeeded' | 'partial' | 'failed';
+
+/** Batch statuses that are final: a later delivery of the batch does nothing. */
+export const FINAL_BATCH_STATUSES: readonly BatchStatus[] = ['succeeded', 'partial', 'failed'];
+
+/** A batch's checkpoint as the run history holds it. */
+export interface BatchCheckpoint {
+  readonly batchId: string;
+  readonly status: BatchStatus;
+  readonly attempts: number;
+  readonly counts?: Readonly<Record<string, number>> | undefined;
+  readonly errorSummary?: string | undefined;
+}
+
+const ACCOUNT = /^(self|\d{12})$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+
+/**
+ * The targets of a deployment: every listed account in every listed region. Without a
+ * list, the deployment's own account and region.
+ *
+ * @throws {InvalidEventError} naming the bad account or region.
+ * @example
+ * planTargets(['self', '210987654321'], ['eu-west-1', 'us-east-1']); // 4 targets
+ */
+export function planTargets(accounts: readonly string[], regions: readonly string[]): Target[] {
+  const bad =
+    accounts.find((a) => !ACCOUNT.test(a)) ?? regions.find((r) => !REGION.test(r)) ?? undefined;
+  if (bad !== undefined) {
+    throw new InvalidEventError(
+      `${JSON.stringify(bad)} is not a 12-digit account id, "self", or a region name like eu-west-1`,
+    );
+  }
+  const targets: Target[] = [];
+  for (const account of new Set(accounts)) {
+    for (const region of new Set(regions)) targets.push({ account, region });
+  }
+  return targets;
+}
+
+/** A target as a short, stable label: `self/eu-west-1`. */
+export function targetLabel(target: Target): string {
+  return `${target.account}/${target.region}`;
+}
+
+/**
+ * Splits one target's opted-in instances into batches of at most `batchSize`, each
+ * carrying the skip-tagged volumes of its own instances. Instance order is kept, so the
+ * same fleet always gives the same batches.
+ *
+ * @example
+ * planInstanceBatches({ account: 'self', region: 'eu-west-1' }, instances, new Map(), 200);
+ */
+export function planInstanceBatches(
+  target: Target,
+  instances: readonly { instanceId: string; volumeIds: readonly string[] }[],
+  volumeTags: ReadonlyMap<string, Readonly<Record<string, string>>>,
+  batchSize: number,
+): BatchSpec[] {
+  const size = Math.max(1, Math.floor(batchSize));
+  const batches: BatchSpec[] = [];
+  for (let start = 0; start < instances.length; start += size) {
+    const slice = instances.slice(start, start + size);
+    const tags: Record<string, Readonly<Record<string, string>>> = {};
+    for (const instance of slice) {
+      for (const volumeId of instance.volumeIds) {
+        const found = volumeTags.get(volumeId);
+        if (found) tags[volumeId] = found;
+      }
+    }
+    batches.push({
+      batchId: `${targetLabel(target)}/${String(batches.length + 1).padStart(4, '0')}`,
+      target,
+      instanceIds: slice.map((i) => i.instanceId),
+      ...(Object.keys(tags).length > 0 ? { volumeTags: tags } : {}),
+    });
+  }
+  return batches;
+}
+
+/** The outcome of a whole fan-out run, from its batches. */
+export interface FanOutProgress {
+  /** `running` while any batch is not final. */
+  readonly status: 'running' | 'succeeded' | 'partial' | 'failed';
+  readonly batches: number;
+  readonly finished: number;
+  readonly counts: Readonly<Record<string, number>>;
+  readonly errorSummary?: string | undefined;
+}
+
+/**
+ * A fan-out run's status from its batches' checkpoints: `running` until every expected
+ * batch is final; then `succeeded` when every batch succeeded, `failed` when every batch
+ * failed, otherwise `partial`. Counts are summed over the batches.
+ *
+ * @example
+ * fanOutProgress(3, checkpoints).status; // 'running' until all 3 are final
+ */
+export function fanOutProgress(
+  expected: number,
+  checkpoints: readonly BatchCheckpoint[],
+): FanOutProgress {
+  const counts: Record<string, number> = {};
+  for (const checkpoint of checkpoints) {
+    for (const [name, value] of Object.entries(checkpoint.counts ?? {})) {
+      counts[name] = (counts[name] ?? 0) + value;
+    }
+  }
+  const final = checkpoints.filter((c) => FINAL_BATCH_STATUSES.includes(c.status));
+  const failed = final.filter((c) => c.status === 'failed');
+  const problems = final.filter((c) => c.status !== 'succeeded' && c.errorSummary);
+  const errorSummary =
+    problems.length > 0
+      ? `${problems.length} batch(es) with problems; ${problems
+          .slice(0, 2)
+          .map((c) => `${c.batchId}: ${c.errorSummary}`)
+          .join('; ')
+          .slice(0, 800)}`
+      : undefined;
+  const base = {
+    batches: expected,
+    finished: final.length,
+    counts: { ...counts, batches: expected, batchesFailed: failed.length },
+    ...(errorSummary ? { errorSummary } : {}),
+  };
+  if (final.length < expected) return { status: 'running', ...base };
+  const status =
+    failed.length === expected && expected > 0
+      ? 'failed'
+      : final.every((c) => c.status === 'succeeded')
+        ? 'succeeded'
+        : 'partial';
+  return { status, ...base };
+}
+
+const idList = z.array(z.string().check(z.regex(/^i-[0-9a-f]{8,17}$/, 'must be an instance id')));
+
+const batchMessageSchema = z.object({
+  runId: z.string().check(z.minLength(1)),
+  job: z.enum(['backup', 'retention']),
+  schedule: z.string().check(z.minLength(1)),
+  slot: z.string().check(z.minLength(1)),
+  dryRun: z.boolean(),
+  batches: z.number().check(z.int(), z.minimum(1)),
+  batchId: z.string().check(z.minLength(1)),
+  target: z.object({
+    account: z.string().check(z.regex(ACCOUNT, 'must be a 12-digit account id or "self"')),
+    region: z.string().check(z.regex(REGION, 'must be a region name like eu-west-1')),
+  }),
+  instanceIds: z.optional(idList),
+  volumeTags: z.optional(z.record(z.string(), z.record(z.string(), z.string()))),
+  reconcile: z.optional(z.boolean()),
+});
+
+/**
+ * Validates a worker's message.
+ *
+ * @throws {InvalidEventError} naming the field that is wrong.
+ * @example
+ * parseBatchMessage(JSON.parse(record.body));
+ */
+export function parseBatchMessage(body: unknown): BatchMessage {
+  const result = z.safeParse(batchMessageSchema, body);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = issue?.path.join('.') || '(message)';
+    throw new InvalidEventError(`fan-out batch message: ${path} ${issue?.message ?? 'is invalid'}`);
+  }
+  if (result.data.job === 'backup' && !result.data.instanceIds) {
+    throw new InvalidEventError(
+      'fan-out batch message: instanceIds is required for a backup batch',
+    );
+  }
+  return result.data as BatchMessage;
+}
