@@ -47,6 +47,8 @@ const FUNCTIONS = {
   amis: 'Amis',
   ops: 'Ops',
   copy: 'Copy',
+  fanout: 'Fanout',
+  worker: 'Worker',
 };
 const functionArn = (fn) => ({ 'Fn::GetAtt': [`${FUNCTIONS[fn]}LambdaFunction`, 'Arn'] });
 
@@ -55,6 +57,7 @@ const functionArn = (fn) => ({ 'Fn::GetAtt': [`${FUNCTIONS[fn]}LambdaFunction`, 
 // invoke role of their own: flexible window off, the input the handlers expect.
 async function scheduleResources({ resolveVariable }) {
   const list = await schedules(resolveVariable);
+  const fanOut = String(await resolveVariable('self:custom.fanOut.enabled')) === 'true';
   const sweepCron = await resolveVariable('self:custom.sweepCron');
   const resources = {
     ScheduleGroup: {
@@ -131,7 +134,7 @@ async function scheduleResources({ resolveVariable }) {
                 {
                   Effect: 'Allow',
                   Action: 'lambda:InvokeFunction',
-                  Resource: ['backup', 'retention', 'amis', 'copy'].map(functionArn),
+                  Resource: ['backup', 'retention', 'amis', 'copy', 'fanout'].map(functionArn),
                 },
                 {
                   Effect: 'Allow',
@@ -171,13 +174,15 @@ async function scheduleResources({ resolveVariable }) {
   for (const s of list) {
     const input = { schedule: s.name, scheduledTime: '<aws.scheduler.scheduled-time>' };
     const id = logicalId(s.name);
+    // With fan-out on, backup and retention go through the planner (same slot claim).
+    const via = (job) => (fanOut ? ['fanout', { job, ...input }] : [job, input]);
     schedule(
       `Backup${id}Schedule`,
       `backup-${s.name}`,
-      'backup',
+      via('backup')[0],
       s.cron,
       s.timezone,
-      input,
+      via('backup')[1],
       `snapkeeper ${s.name} backup`,
     );
     schedule(
@@ -192,10 +197,10 @@ async function scheduleResources({ resolveVariable }) {
     schedule(
       `Retention${id}Schedule`,
       `retention-${s.name}`,
-      'retention',
+      via('retention')[0],
       retentionCron(s),
       s.timezone,
-      input,
+      via('retention')[1],
       `snapkeeper ${s.name} retention`,
     );
   }
@@ -315,6 +320,18 @@ const STATEMENTS = {
       { 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['RunHistoryTable', 'Arn'] }, 'index', '*']] },
     ],
   },
+  runHistoryBatches: {
+    Sid: 'RecordFanOutBatches',
+    Effect: 'Allow',
+    Action: 'dynamodb:BatchWriteItem',
+    Resource: { 'Fn::GetAtt': ['RunHistoryTable', 'Arn'] },
+  },
+  assumeTargetRoles: (roleName) => ({
+    Sid: 'AssumeTheTargetAccountRoleOnly',
+    Effect: 'Allow',
+    Action: 'sts:AssumeRole',
+    Resource: `arn:aws:iam::*:role/${roleName}`,
+  }),
   runEvents: {
     Sid: 'PublishRunEventsOnDefaultBus',
     Effect: 'Allow',
@@ -345,7 +362,7 @@ const STATEMENTS = {
   }),
 };
 
-function functionRoles(reportBucket, reportPrefix) {
+function functionRoles(reportBucket, reportPrefix, targetRoleName) {
   const common = (fn) => [
     STATEMENTS.logs(fn),
     STATEMENTS.tracing,
@@ -556,6 +573,37 @@ function functionRoles(reportBucket, reportPrefix) {
       Condition: { StringLike: { 'kms:ViaService': 'ec2.*.amazonaws.com' } },
     },
   ];
+  // The fan-out planner reads each target's fleet and sends batches; the worker does
+  // what backup and retention do, in this account or through the target role.
+  statements.fanout = [
+    STATEMENTS.describeFleet(['ec2:DescribeInstances', 'ec2:DescribeVolumes']),
+    STATEMENTS.runHistoryBatches,
+    STATEMENTS.assumeTargetRoles(targetRoleName),
+    {
+      Sid: 'SendFanOutBatches',
+      Effect: 'Allow',
+      Action: 'sqs:SendMessage',
+      Resource: { 'Fn::GetAtt': ['FanOutQueue', 'Arn'] },
+    },
+  ];
+  statements.worker = [
+    STATEMENTS.describeFleet([
+      'ec2:DescribeInstances',
+      'ec2:DescribeVolumes',
+      'ec2:DescribeSnapshots',
+      'ec2:DescribeImages',
+    ]),
+    ...STATEMENTS.createSnapshotSets,
+    STATEMENTS.tagAtCreation(['CreateSnapshots'], 'arn:aws:ec2:*::snapshot/*'),
+    STATEMENTS.deleteManagedSnapshots,
+    STATEMENTS.assumeTargetRoles(targetRoleName),
+    {
+      Sid: 'ReceiveFanOutBatches',
+      Effect: 'Allow',
+      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      Resource: { 'Fn::GetAtt': ['FanOutQueue', 'Arn'] },
+    },
+  ];
   const resources = {};
   for (const [fn, logical] of Object.entries(FUNCTIONS)) {
     resources[`${logical}Role`] = {
@@ -594,7 +642,15 @@ module.exports = {
     functionRoles(
       await resolveVariable('self:custom.reportBucket'),
       await resolveVariable('self:custom.reportPrefix'),
+      await resolveVariable('self:custom.fanOut.roleName'),
     ),
+  // Each worker's share of the account's EC2 rate: 1 / the workers running at once.
+  workerRateShare: async ({ resolveVariable }) => {
+    const workers = Number(await resolveVariable('self:custom.fanOut.workers'));
+    if (!Number.isInteger(workers) || workers < 2 || workers > 1000)
+      throw new Error('custom.fanOut.workers must be a whole number from 2 to 1000');
+    return String(Math.floor((1 / workers) * 10_000) / 10_000);
+  },
   // Dead-man's switch: one alarm per schedule on the age of the oldest "newest recovery
   // point" (published daily by the sweep for every schedule), above twice the interval,
   // missing data treated as breaching (nothing ran, or a broken role).

@@ -28,6 +28,7 @@ const FUNCTIONS = [
   { name: 'retention', logicalId: 'RetentionLambdaFunction', role: 'RetentionRole' },
   { name: 'amis', logicalId: 'AmisLambdaFunction', role: 'AmisRole' },
   { name: 'copy', logicalId: 'CopyLambdaFunction', role: 'CopyRole' },
+  { name: 'fanout', logicalId: 'FanoutLambdaFunction', role: 'FanoutRole' },
 ] as const;
 type FunctionName = (typeof FUNCTIONS)[number]['name'];
 
@@ -113,6 +114,8 @@ const EC2_WRITES_BY_FUNCTION: Readonly<Record<FunctionName, readonly string[]>> 
   amis: ['ec2:CreateImage', 'ec2:CreateTags', 'ec2:DeleteSnapshot', 'ec2:DeregisterImage'],
   // Copies are tagged at creation and retired in their region; no snapshot sets or AMIs of its own.
   copy: ['ec2:CreateTags', 'ec2:DeleteSnapshot', 'ec2:DeregisterImage'],
+  // The planner only reads fleets and sends batches.
+  fanout: [],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1063,7 +1066,9 @@ describe(`Stack: the packaged CloudFormation template (stage ${STAGE})`, () => {
         (m) => m.MetricStat?.Metric?.Dimensions?.map((d) => render(d.Value)) ?? [],
       );
       expect(watched.sort()).toEqual(
-        FUNCTIONS.map(({ logicalId }) => placeholder(logicalId)).sort(),
+        [...FUNCTIONS.map(({ logicalId }) => logicalId), 'WorkerLambdaFunction']
+          .map((logicalId) => placeholder(logicalId))
+          .sort(),
       );
     });
 
@@ -1106,6 +1111,79 @@ describe(`Stack: the packaged CloudFormation template (stage ${STAGE})`, () => {
       // Assess
       expect(outputs.RunHistoryTableName?.Value).toEqual(ref('RunHistoryTable'));
       expect(outputs.AlertsTopicArn?.Value).toEqual(ref('AlertsTopic'));
+    });
+  });
+
+  describe('Fan-out', () => {
+    interface QueueProperties {
+      VisibilityTimeout?: number;
+      RedrivePolicy?: { deadLetterTargetArn?: unknown; maxReceiveCount?: number };
+    }
+    interface MappingProperties {
+      EventSourceArn?: unknown;
+      FunctionName?: unknown;
+      BatchSize?: number;
+      FunctionResponseTypes?: string[];
+      ScalingConfig?: { MaximumConcurrency?: number };
+    }
+    const worker = () =>
+      propertiesOf<FunctionProperties>('WorkerLambdaFunction', 'AWS::Lambda::Function');
+    const mapping = () => {
+      const found = resourcesOfType<MappingProperties>('AWS::Lambda::EventSourceMapping');
+      expect(found).toHaveLength(1);
+      return (found[0] ?? ['', {} as MappingProperties])[1];
+    };
+
+    it('feeds the worker from FanOutQueue with partial batch failures and a cap on workers at once', () => {
+      // Act
+      const source = mapping();
+
+      // Assess
+      expect(source.EventSourceArn).toEqual(arnOf('FanOutQueue'));
+      expect(render(source.FunctionName)).toBe(placeholder('WorkerLambdaFunction.Arn'));
+      expect(source.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      expect(source.ScalingConfig?.MaximumConcurrency).toBeGreaterThanOrEqual(2);
+    });
+
+    it('gives each worker its share of the account’s EC2 rate: 1 / the workers at once', () => {
+      // Act
+      const workers = mapping().ScalingConfig?.MaximumConcurrency ?? 0;
+      const share = Number(worker().Environment?.Variables?.EC2_RATE_SHARE);
+
+      // Assess
+      expect(share).toBeGreaterThan(0);
+      expect(share).toBeLessThanOrEqual(1 / workers);
+      expect(share).toBeGreaterThan(0.99 / workers);
+    });
+
+    it('dead-letters a batch after as many deliveries as the worker is told to try', () => {
+      // Act
+      const queue = propertiesOf<QueueProperties>('FanOutQueue', 'AWS::SQS::Queue');
+      const attempts = Number(worker().Environment?.Variables?.FANOUT_MAX_ATTEMPTS);
+
+      // Assess
+      expect(queue.RedrivePolicy?.deadLetterTargetArn).toEqual(arnOf('FanOutDeadLetterQueue'));
+      expect(queue.RedrivePolicy?.maxReceiveCount).toBe(attempts);
+      expect(queue.VisibilityTimeout).toBeGreaterThan(worker().Timeout ?? 900);
+    });
+
+    it('lets the planner send to the fan-out queue and both assume only the target-account role', () => {
+      // Act
+      const assume = permissionStatements().filter(({ statement }) =>
+        allows(statement, 'sts:AssumeRole'),
+      );
+
+      // Assess
+      expect(assume.map(({ role }) => role).sort()).toEqual(['FanoutRole', 'WorkerRole']);
+      for (const { statement } of assume) {
+        expect(resourcesOf(statement)).toEqual(['arn:aws:iam::*:role/snapkeeper-target']);
+      }
+      expect(grantsIn('FanoutRole', 'sqs:SendMessage')).toBe(true);
+      expect(EC2_WRITES.filter((action) => grantsIn('WorkerRole', action))).toEqual([
+        'ec2:CreateSnapshots',
+        'ec2:CreateTags',
+        'ec2:DeleteSnapshot',
+      ]);
     });
   });
 
