@@ -4,20 +4,15 @@ import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
+import type { RetentionRule } from '../domain/retentionPlan.ts';
 import {
-  keepAll,
-  planRetention,
-  type RetentionPlan,
-  type RetentionRule,
-} from '../domain/retentionPlan.ts';
-import { retentionRuleFor } from '../domain/retentionPolicy.ts';
-import { MANUAL_SCHEDULE, resolveJobSchedule, scheduleIntervalMs } from '../domain/schedules.ts';
-import {
-  effectiveCreatedAt,
-  type SnapshotFacts,
-  toRecoveryPoint,
-} from '../domain/snapshotFacts.ts';
-import { parseBooleanTag, readInstancePolicy, type TagMap } from '../domain/tagPolicy.ts';
+  planScheduleRetention,
+  retentionSnapshot,
+  type VolumeLineage,
+} from '../domain/retentionRun.ts';
+import { resolveJobSchedule } from '../domain/schedules.ts';
+import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
+import type { TagMap } from '../domain/tagPolicy.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -177,7 +172,8 @@ export async function runRetentionJob(
       [keys.deployment]: config.deployment,
       [keys.schedule]: schedule.name,
     })) {
-      snapshots.push(snapshot);
+      // Only what planning reads: the description, keys and most tags would double the memory.
+      snapshots.push(retentionSnapshot(snapshot, keys));
     }
     holders = await deps.ec2.snapshotHolders();
     for await (const instance of deps.ec2.listInstancesWithTagKey(keys.backup)) {
@@ -202,50 +198,23 @@ export async function runRetentionJob(
 
   // 2. Plan per volume.
   const now = startedAt;
-  const intervalMs = scheduleIntervalMs(schedule, now);
-  const byVolume = new Map<string, SnapshotFacts[]>();
-  for (const snapshot of snapshots) {
-    byVolume.set(snapshot.volumeId, [...(byVolume.get(snapshot.volumeId) ?? []), snapshot]);
-  }
-  const planned: { lineage: Lineage; plan: RetentionPlan }[] = [];
-  for (const [volumeId, history] of byVolume) {
-    const lineage = describeLineage(volumeId, history, instances, volumeTags, schedule.name, deps);
-    const points = history.map((s) => toRecoveryPoint(s, keys, config.deployment, holders, now));
-    // Manual backups keep MANUAL_RETAIN_DAYS whatever the instance's own retention tags say.
-    const rule =
-      lineage.policySource && schedule.name !== MANUAL_SCHEDULE
-        ? retentionRuleFor(
-            schedule,
-            lineage.policySource.tags,
-            lineage.policySource.instanceId,
-            keys,
-            config.catalog,
-          )
-        : retentionRuleFor(schedule, undefined, volumeId, keys, config.catalog);
-    const optInUnreadable = lineage.problems.length > 0;
-    lineage.problems.push(...rule.problems.map((p) => p.message));
-    const plan =
-      rule.rule && !optInUnreadable
-        ? planRetention(points, rule.rule, {
-            now,
-            timezone: schedule.timezone,
-            orphan: lineage.orphan,
-            expireOrphansAfterDays: schedule.expireOrphansAfterDays,
-            intervalMs,
-          })
-        : keepAll(
-            points,
-            `kept: ${optInUnreadable ? "the instance's opt-in tag" : 'retention tags'} cannot be read (${lineage.problems.join('; ')})`,
-          );
-    lineage.rule = rule.rule;
-    planned.push({ lineage, plan });
-  }
+  const {
+    volumes: planned,
+    plannedDeletes,
+    oldestRecoveryPointAgeSeconds,
+  } = planScheduleRetention({
+    schedule,
+    snapshots,
+    holders,
+    instances,
+    volumeTags,
+    keys,
+    catalog: config.catalog,
+    deployment: config.deployment,
+    now,
+  });
 
   // 3. The cap.
-  const plannedDeletes = planned.reduce(
-    (n, p) => n + p.plan.decisions.filter((d) => d.action === 'delete').length,
-    0,
-  );
   const cap = checkDeletionCap(
     plannedDeletes,
     snapshots.length,
@@ -263,24 +232,20 @@ export async function runRetentionJob(
       const deletions = await Promise.all(
         plan.decisions
           .filter((d) => d.action === 'delete')
-          .map((d) =>
-            limit(() =>
-              act && input.remainingMs && input.remainingMs() < (input.safetyMarginMs ?? 0)
-                ? Promise.resolve<DeletionResult>({
-                    snapshotId: d.id,
-                    reason: `${d.reason}; deferred: too little time left in this invocation`,
-                    sizeGiB: sizes.get(d.id),
-                    outcome: 'deferred',
-                  })
-                : act
-                  ? deleteOne(d.id, d.reason, lineage, sizes.get(d.id), deps, journal)
-                  : Promise.resolve<DeletionResult>({
-                      snapshotId: d.id,
-                      reason: d.reason,
-                      sizeGiB: sizes.get(d.id),
-                      outcome: 'planned',
-                    }),
-            ),
+          .map((d): DeletionResult | Promise<DeletionResult> =>
+            // Nothing to do but report: no queue entry (and its promises) per planned deletion.
+            !act
+              ? { snapshotId: d.id, reason: d.reason, sizeGiB: sizes.get(d.id), outcome: 'planned' }
+              : limit(() =>
+                  input.remainingMs && input.remainingMs() < (input.safetyMarginMs ?? 0)
+                    ? Promise.resolve<DeletionResult>({
+                        snapshotId: d.id,
+                        reason: `${d.reason}; deferred: too little time left in this invocation`,
+                        sizeGiB: sizes.get(d.id),
+                        outcome: 'deferred',
+                      })
+                    : deleteOne(d.id, d.reason, lineage, sizes.get(d.id), deps, journal),
+                ),
           ),
       );
       return {
@@ -304,18 +269,6 @@ export async function runRetentionJob(
     }),
   );
 
-  const newestAges = planned
-    .filter(({ lineage }) => !lineage.orphan)
-    .flatMap(({ lineage }) => {
-      const completed = (byVolume.get(lineage.volumeId) ?? [])
-        .filter((snapshot) => snapshot.state === 'completed')
-        .map((snapshot) =>
-          effectiveCreatedAt(snapshot.tags, snapshot.startTime, keys, now).getTime(),
-        );
-      return completed.length > 0 ? [(now.getTime() - Math.max(...completed)) / 1000] : [];
-    });
-  const oldestRecoveryPointAgeSeconds =
-    newestAges.length > 0 ? Math.round(Math.max(...newestAges)) : undefined;
   const all = volumes.flatMap((v) => v.deletions);
   const counts = {
     volumes: volumes.length,
@@ -361,58 +314,10 @@ export async function runRetentionJob(
   return report;
 }
 
-interface Lineage {
-  readonly volumeId: string;
-  readonly instanceId?: string | undefined;
-  readonly name?: string | undefined;
-  readonly orphan: boolean;
-  /** Whose tags give the retention rule: the live instance, when there is one. */
-  readonly policySource?: { instanceId: string; tags: TagMap } | undefined;
-  readonly problems: string[];
-  rule?: RetentionRule | undefined;
-}
-
-function describeLineage(
-  volumeId: string,
-  history: readonly SnapshotFacts[],
-  instances: ReadonlyMap<string, InstanceFacts>,
-  volumeTags: ReadonlyMap<string, TagMap>,
-  schedule: string,
-  deps: RetentionJobDependencies,
-): Lineage {
-  const { keys, catalog } = deps.config;
-  const newest = [...history].sort((a, b) => b.startTime.getTime() - a.startTime.getTime())[0];
-  const instanceId = newest?.tags[keys.instanceId];
-  const name = newest?.tags.Name;
-  const instance = instanceId ? instances.get(instanceId) : undefined;
-  if (!instance || !instanceId) return { volumeId, instanceId, name, orphan: true, problems: [] };
-  const policy = readInstancePolicy(instanceId, instance.tags, keys, catalog);
-  const optInProblems = policy.problems.filter((p) => p.key === keys.backup);
-  const attachment = instance.volumes.find((v) => v.volumeId === volumeId);
-  const skipped = parseBooleanTag(
-    volumeId,
-    keys.skip,
-    volumeTags.get(volumeId)?.[keys.skip],
-    false,
-  ).value;
-  const bootExcluded = policy.excludeBoot && attachment?.deviceName === instance.rootDeviceName;
-  const optedIn =
-    policy.schedules.includes(schedule) && attachment !== undefined && !skipped && !bootExcluded;
-  return {
-    volumeId,
-    instanceId,
-    name: instance.tags.Name ?? name,
-    orphan: !optedIn,
-    policySource: { instanceId, tags: instance.tags },
-    // A typo in the opt-in tag must not turn a live volume's history into an orphan.
-    problems: optInProblems.map((p) => p.message),
-  };
-}
-
 async function deleteOne(
   snapshotId: string,
   reason: string,
-  lineage: Lineage,
+  lineage: VolumeLineage,
   sizeGiB: number | undefined,
   deps: RetentionJobDependencies,
   journal: ActionJournal,
