@@ -38,14 +38,18 @@ export async function freeLoopbackPort(): Promise<number> {
  * const aws = await startLocalAws();
  * process.env.AWS_ENDPOINT_URL = aws.endpoint;
  */
-export async function startLocalAws(): Promise<LocalAws> {
+export async function startLocalAws(options: { server?: string } = {}): Promise<LocalAws> {
   const binary = join(PROJECT_ROOT, '.venv-aws', 'bin', 'moto_server');
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: run "bash scripts/setup.sh" first`);
   }
   const port = await freeLoopbackPort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(binary, ['-H', '127.0.0.1', '-p', String(port)], {
+  // `server`: a Python script that starts moto's server itself (the benchmark's patched one).
+  const [command, prefix] = options.server
+    ? [join(PROJECT_ROOT, '.venv-aws', 'bin', 'python'), [options.server]]
+    : [binary, []];
+  const child: ChildProcess = spawn(command, [...prefix, '-H', '127.0.0.1', '-p', String(port)], {
     env: {
       ...process.env,
       MOTO_EC2_LOAD_DEFAULT_AMIS: 'false',

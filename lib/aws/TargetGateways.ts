@@ -15,6 +15,7 @@ type TargetConfig = Pick<
   | 'endpoint'
   | 'deployment'
   | 'ec2RateShare'
+  | 'ec2RateHeadroom'
   | 'ec2RateLimits'
   | 'snapshotRateRetryMs'
   | 'snapshotRateRetries'
@@ -65,6 +66,7 @@ export class TargetGateways {
     });
     const limiter = new RateLimiter({
       share: this.#config.ec2RateShare,
+      headroom: this.#config.ec2RateHeadroom,
       overrides: this.#config.ec2RateLimits,
     });
     const gateway = new Ec2Gateway(this.#wrap(withRateLimit(client, limiter)), {

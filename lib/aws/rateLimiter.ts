@@ -99,6 +99,7 @@ export class RateLimiter {
   readonly #buckets = new Map<string, TokenBucket>();
   readonly #specs: Readonly<Record<string, BucketSpec>>;
   readonly #share: number;
+  readonly #headroom: number;
   readonly #clock: () => number;
   readonly #sleep: ((ms: number) => Promise<void>) | undefined;
   /** Milliseconds waited per action, for reports and benchmarks. */
@@ -107,6 +108,11 @@ export class RateLimiter {
   public constructor(
     options: {
       share?: number;
+      /**
+       * The fraction of the bucket used (1 by default): a little under 1 leaves room for
+       * calls that reach EC2 in a different order or spacing than they left.
+       */
+      headroom?: number;
       overrides?: Readonly<Record<string, BucketSpec>>;
       clock?: () => number;
       sleep?: (ms: number) => Promise<void>;
@@ -114,6 +120,7 @@ export class RateLimiter {
   ) {
     this.#specs = { ...EC2_BUCKETS, ...(options.overrides ?? {}) };
     this.#share = Math.min(1, Math.max(0.01, options.share ?? 1));
+    this.#headroom = Math.min(1, Math.max(0.5, options.headroom ?? 1));
     this.#clock = options.clock ?? Date.now;
     this.#sleep = options.sleep;
   }
@@ -125,8 +132,8 @@ export class RateLimiter {
       const spec = this.#specs[action] ?? DEFAULT_BUCKET;
       bucket = new TokenBucket(
         {
-          burst: Math.max(1, Math.floor(spec.burst * this.#share)),
-          refillPerSecond: spec.refillPerSecond * this.#share,
+          burst: Math.max(1, Math.floor(spec.burst * this.#share * this.#headroom)),
+          refillPerSecond: spec.refillPerSecond * this.#share * this.#headroom,
         },
         this.#clock,
         this.#sleep,

@@ -64,6 +64,8 @@ export interface SnapkeeperConfig {
   readonly makePrivate: boolean;
   /** This process's share of the account's EC2 request rate (1; 1/N with N workers at once). */
   readonly ec2RateShare: number;
+  /** The fraction of each EC2 bucket our limiter uses (`EC2_RATE_HEADROOM`, 0.98). */
+  readonly ec2RateHeadroom: number;
   /** Raised EC2 limits, per action: `{"CreateSnapshots": {"burst": 200, "refillPerSecond": 10}}`. */
   readonly ec2RateLimits: Readonly<Record<string, { burst: number; refillPerSecond: number }>>;
   /** Regions the fan-out reaches (`TARGET_REGIONS`); the function's own region by default. */
@@ -78,6 +80,8 @@ export interface SnapkeeperConfig {
   readonly fanOutQueueUrl?: string | undefined;
   /** Instances per fan-out batch (at most 200: one filtered describe). */
   readonly fanOutBatchSize: number;
+  /** Workers running at once (the queue's maximum concurrency): batches spread over them. */
+  readonly fanOutWorkers: number;
   /** Deliveries of a batch before its failure is final (the queue's maxReceiveCount). */
   readonly fanOutMaxAttempts: number;
   /** When true, every job only plans. */
@@ -216,6 +220,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     makePrivate: boolean(env, 'MAKE_PRIVATE', false),
     ec2RateShare: rateShare(env.EC2_RATE_SHARE),
     ec2RateLimits: rateLimits(env.EC2_RATE_LIMITS),
+    ec2RateHeadroom: headroom(env.EC2_RATE_HEADROOM),
     targetRegions,
     targetAccounts,
     targetRoleName: roleName(env.TARGET_ROLE_NAME),
@@ -223,6 +228,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     fanOutQueueUrl: env.FANOUT_QUEUE_URL?.trim() || undefined,
     fanOutBatchSize: integer(env, 'FANOUT_BATCH_SIZE', 200, 1, 200),
     fanOutMaxAttempts: integer(env, 'FANOUT_MAX_ATTEMPTS', 3, 1, 20),
+    fanOutWorkers: integer(env, 'FANOUT_WORKERS', 1, 1, 1000),
     dryRun: boolean(env, 'DRY_RUN', false),
     ...(endpoint ? { endpoint } : {}),
   };
@@ -317,6 +323,18 @@ function rateShare(raw: string | undefined): number {
     throw new ConfigurationError(
       'EC2_RATE_SHARE',
       `must be a number above 0 and at most 1; got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+function headroom(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return 0.98;
+  const value = Number(raw.trim());
+  if (!Number.isFinite(value) || value < 0.5 || value > 1) {
+    throw new ConfigurationError(
+      'EC2_RATE_HEADROOM',
+      `must be a number from 0.5 to 1; got ${JSON.stringify(raw)}`,
     );
   }
   return value;

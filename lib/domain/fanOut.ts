@@ -127,6 +127,23 @@ export function planInstanceBatches(
   return batches;
 }
 
+/**
+ * The batch size for one target: at most `maxBatch` instances, and a number of batches
+ * that is a multiple of the workers running at once, in batches of equal size, so that
+ * every worker stays busy to the end (each has only its share of the target's rate, so
+ * a worker left idle is rate left unused).
+ *
+ * @example
+ * batchSizeFor(300, 200, 4); // 75: four batches, one per worker
+ * batchSizeFor(2000, 200, 4); // 167: twelve batches, three rounds of four
+ */
+export function batchSizeFor(due: number, maxBatch: number, workers: number): number {
+  const perRound = Math.max(1, Math.floor(workers));
+  const byMax = Math.ceil(due / Math.max(1, Math.floor(maxBatch)));
+  const batches = Math.max(perRound, Math.ceil(byMax / perRound) * perRound);
+  return Math.max(1, Math.min(maxBatch, Math.ceil(due / batches)));
+}
+
 /** The outcome of a whole fan-out run, from its batches. */
 export interface FanOutProgress {
   /** `running` while any batch is not final. */

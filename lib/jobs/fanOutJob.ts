@@ -9,6 +9,7 @@ import {
   type BatchMessage,
   type BatchSpec,
   type BatchStatus,
+  batchSizeFor,
   type FanOutJob,
   type FanOutProgress,
   fanOutProgress,
@@ -77,7 +78,13 @@ export interface FanOutDependencies {
   readonly history: Pick<RunHistoryGateway, 'putBatches' | 'finishBatch'>;
   readonly config: Pick<
     SnapkeeperConfig,
-    'deployment' | 'keys' | 'catalog' | 'copyTags' | 'fanOutBatchSize' | 'manualRetainDays'
+    | 'deployment'
+    | 'keys'
+    | 'catalog'
+    | 'copyTags'
+    | 'fanOutBatchSize'
+    | 'fanOutWorkers'
+    | 'manualRetainDays'
   >;
   readonly clock: () => Date;
   readonly runId: string;
@@ -137,7 +144,8 @@ export async function planFanOut(
           volumeIds: instance.volumes.map((v) => v.volumeId),
         });
       }
-      const planned = planInstanceBatches(target, due, volumeTags, config.fanOutBatchSize);
+      const size = batchSizeFor(due.length, config.fanOutBatchSize, config.fanOutWorkers);
+      const planned = planInstanceBatches(target, due, volumeTags, size);
       batches.push(...planned);
       dispatches.push({ ...target, instances: due.length, batches: planned.length });
     } catch (error) {

@@ -58,7 +58,11 @@ export function createLambdaRuntime(
     defaultDimensions: { deployment: config.deployment, job: functionName },
   });
   const tracer = new Tracer({ serviceName });
-  const limiter = new RateLimiter({ share: config.ec2RateShare, overrides: config.ec2RateLimits });
+  const limiter = new RateLimiter({
+    share: config.ec2RateShare,
+    headroom: config.ec2RateHeadroom,
+    overrides: config.ec2RateLimits,
+  });
   const ec2 = new Ec2Gateway(
     tracer.captureAWSv3Client(withRateLimit(createEc2Client(config), limiter)),
     {

@@ -1,0 +1,540 @@
+/**
+ * The scale benchmark (not a test): `npm run bench`.
+ *
+ * Runs against the local AWS (moto) behind our proxy enforcing EC2's token buckets per
+ * (region, action), with the refill `BENCH_TIME_SCALE` times faster than EC2's (10 by
+ * default: CreateSnapshots and DeleteSnapshot refill 50 a second after a burst of 100).
+ * For each fleet size (`BENCH_SIZES`, default 100,1000,2000 instances with 2 or 3
+ * volumes each) it measures, on the same fleet:
+ *
+ * 1. snapkeeper's backup job (one invocation, our limiter set to the same buckets);
+ * 2. Cloud Custodian's `ec2` `snapshot` action (when `BENCH_CUSTODIAN` is not `false`);
+ * 3. snapkeeper's backup through the fan-out: the planner, then `BENCH_WORKERS`
+ *    workers at once taking batches from SQS, each with 1/workers of the rate;
+ * 4. snapkeeper's retention (3 sets per volume, keep 2: one deletion per volume);
+ * 5. Cloud Custodian's `ebs-snapshot` `delete` of as many snapshots.
+ *
+ * For each it prints the achieved calls per second after the burst over the bucket's
+ * refill (and the slowest 5-second window), throttled calls, calls that failed after
+ * retries (snapshots not made or not deleted), and EC2 calls over the minimum. Then the
+ * planner's CPU time and memory at 1,000 and 2,000 instances (scripts/bench/plannerBench.ts).
+ * Figures also go to reports/bench.json.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTagsCommand,
+  DescribeSnapshotsCommand,
+  EC2Client,
+  RunInstancesCommand,
+  type Snapshot,
+} from '@aws-sdk/client-ec2';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { createEc2Client } from '../../lib/aws/clients.ts';
+import { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
+import { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
+import { createRunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
+import { RateLimiter, withRateLimit } from '../../lib/aws/rateLimiter.ts';
+import { TargetGateways } from '../../lib/aws/TargetGateways.ts';
+import { loadConfig, type SnapkeeperConfig } from '../../lib/config/environment.ts';
+import { parseBatchMessage, planTargets } from '../../lib/domain/fanOut.ts';
+import { runBackupJob } from '../../lib/jobs/backupJob.ts';
+import { BatchRetryError, planFanOut, runFanOutBatch } from '../../lib/jobs/fanOutJob.ts';
+import { logJournal, silentLogger } from '../../lib/jobs/ports.ts';
+import { runRetentionJob } from '../../lib/jobs/retentionJob.ts';
+import { type ProxyRecord, startFaultProxy } from '../faultProxy.ts';
+import { PROJECT_ROOT, startLocalAws } from '../localAws.ts';
+import { createLocalHistoryTable } from '../localTable.ts';
+import { ensureCustodian, runCustodian } from './custodian.ts';
+import { formatPlannerBench, runPlannerBench } from './plannerBench.ts';
+import {
+  ec2BucketRule,
+  ec2CallsByAction,
+  type RateFigures,
+  rateOf,
+  scaledBuckets,
+} from './tokenBucketProxy.ts';
+
+const REGION = 'us-east-1';
+const TAG = 'snapkeeper:backup';
+const DAY = 86_400_000;
+
+const sizes = (process.env.BENCH_SIZES ?? '100,1000,2000').split(',').map(Number);
+const timeScale = Number(process.env.BENCH_TIME_SCALE ?? '10');
+const workers = Number(process.env.BENCH_WORKERS ?? '4');
+const withCustodian = process.env.BENCH_CUSTODIAN !== 'false';
+const withPlanner = process.env.BENCH_PLANNER !== 'false';
+const buckets = scaledBuckets(timeScale);
+
+/** One measured run. */
+interface RunFigures {
+  readonly size: number;
+  readonly job: 'backup' | 'retention';
+  readonly tool: string;
+  readonly seconds: number;
+  readonly writes: number;
+  readonly rate: RateFigures;
+  readonly ec2Calls: Record<string, number>;
+  readonly totalEc2Calls: number;
+  readonly minimumCalls: number;
+  /** Snapshots not made (backup) or not deleted (retention) after retries. */
+  readonly failed: number;
+}
+
+function env(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AWS_REGION: REGION,
+    DEPLOYMENT: 'bench',
+    SCHEDULES: JSON.stringify([
+      { name: 'daily', cron: 'cron(0 3 * * ? *)', timezone: 'UTC', retain: 2 },
+    ]),
+    MAX_DELETIONS: '100%',
+    EC2_RATE_LIMITS: JSON.stringify(buckets),
+    AWS_MAX_ATTEMPTS: '8',
+    SAFETY_MARGIN_SECONDS: '0',
+    ...extra,
+  };
+}
+
+function gatewayFor(config: SnapkeeperConfig, endpoint: string, limited: boolean): Ec2Gateway {
+  const client = createEc2Client({ ...config, endpoint });
+  const limiter = new RateLimiter({
+    share: config.ec2RateShare,
+    headroom: config.ec2RateHeadroom,
+    overrides: config.ec2RateLimits,
+  });
+  return new Ec2Gateway(limited ? withRateLimit(client, limiter) : client, {
+    snapshotRateRetryMs: config.snapshotRateRetryMs,
+    snapshotRateRetries: config.snapshotRateRetries,
+  });
+}
+
+/** Launches `size` instances, half with 2 volumes and half with 3, 100 per call. */
+async function launchFleet(ec2: EC2Client, size: number): Promise<number> {
+  let volumes = 0;
+  for (let start = 0; start < size; start += 100) {
+    const count = Math.min(100, size - start);
+    const data = start % 200 === 0 ? 1 : 2;
+    volumes += count * (1 + data);
+    await ec2.send(
+      new RunInstancesCommand({
+        ImageId: 'ami-0123456789abcdef0',
+        InstanceType: 't3.micro',
+        MinCount: count,
+        MaxCount: count,
+        BlockDeviceMappings: [
+          { DeviceName: '/dev/sda1', Ebs: { VolumeSize: 8, VolumeType: 'gp3' } },
+          ...['/dev/sdf', '/dev/sdg'].slice(0, data).map((device) => ({
+            DeviceName: device,
+            Ebs: { VolumeSize: 10, VolumeType: 'gp3' as const },
+          })),
+        ],
+        TagSpecifications: [
+          {
+            ResourceType: 'instance',
+            Tags: [
+              { Key: TAG, Value: 'daily' },
+              { Key: 'Name', Value: `bench-${start}` },
+            ],
+          },
+          { ResourceType: 'volume', Tags: [{ Key: 'Team', Value: 'bench' }] },
+        ],
+      }),
+    );
+  }
+  return volumes;
+}
+
+async function allSnapshots(
+  ec2: EC2Client,
+  filters: { Name: string; Values: string[] }[],
+): Promise<Snapshot[]> {
+  const response = await ec2.send(
+    new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: filters }),
+  );
+  return response.Snapshots ?? [];
+}
+
+async function main(): Promise<void> {
+  const aws = await startLocalAws({
+    server: join(PROJECT_ROOT, 'scripts', 'bench', 'motoFastTags.py'),
+  });
+  const proxy = await startFaultProxy({ target: aws.endpoint, maxRecords: 1_000_000 });
+  const bucketRule = ec2BucketRule(timeScale);
+  proxy.rules.add(bucketRule.rule);
+  for (const [key, value] of Object.entries({
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_SESSION_TOKEN: 'testing',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  }))
+    process.env[key] = value;
+  const custodian = withCustodian ? await ensureCustodian(PROJECT_ROOT) : undefined;
+  const direct = new EC2Client({ region: REGION, endpoint: aws.endpoint });
+  const runs: RunFigures[] = [];
+  const print = (run: RunFigures) => {
+    runs.push(run);
+    console.log(formatRun(run));
+  };
+  console.log(
+    `scale bench: moto behind EC2 token buckets, refill x${timeScale} (CreateSnapshots/DeleteSnapshot ${buckets.CreateSnapshots?.refillPerSecond}/s after a burst of ${buckets.CreateSnapshots?.burst}); fan-out with ${workers} workers`,
+  );
+
+  async function measure<T>(
+    fn: () => Promise<T>,
+  ): Promise<{ result: T; seconds: number; records: readonly ProxyRecord[] }> {
+    bucketRule.refill();
+    proxy.resetStats();
+    const started = performance.now();
+    const result = await fn();
+    const seconds = (performance.now() - started) / 1000;
+    return { result, seconds, records: proxy.requests() };
+  }
+
+  try {
+    for (const size of sizes) {
+      await aws.reset();
+      const volumes = await launchFleet(direct, size);
+      const now = Date.now();
+      const slot = (daysAgo: number) =>
+        new Date(Math.floor(now / DAY) * DAY - daysAgo * DAY + 3 * 3_600_000);
+      const config = loadConfig(env({ AWS_ENDPOINT_URL: proxy.endpoint }));
+      const deps = (runId: string, ec2: Ec2Gateway) => ({
+        ec2,
+        config,
+        clock: () => new Date(),
+        runId,
+        logger: silentLogger,
+        journal: logJournal(silentLogger),
+      });
+
+      // 1. snapkeeper backup, one invocation.
+      const ours = await measure(() =>
+        runBackupJob(
+          { schedule: 'daily', scheduledTime: slot(3), dryRun: false, trigger: 'schedule' },
+          deps(`bench-${size}-a`, gatewayFor(config, proxy.endpoint, true)),
+        ),
+      );
+      const oursMade = await allSnapshots(direct, [
+        { Name: 'tag:snapkeeper:run-id', Values: [`bench-${size}-a`] },
+      ]);
+      print(
+        backupFigures(
+          size,
+          'snapkeeper',
+          ours.seconds,
+          ours.records,
+          volumes - oursMade.length,
+          size,
+        ),
+      );
+
+      // 2. Cloud Custodian backup.
+      if (custodian) {
+        const c7n = await measure(() =>
+          runCustodian({
+            custodian,
+            endpoint: proxy.endpoint,
+            region: REGION,
+            job: 'backup',
+            tagKey: TAG,
+            workDir: join(PROJECT_ROOT, '.bench-c7n', `backup-${size}`),
+          }),
+        );
+        const made = await allSnapshots(direct, [
+          { Name: 'tag-key', Values: ['custodian_snapshot'] },
+        ]);
+        print(backupFigures(size, 'c7n', c7n.seconds, c7n.records, volumes - made.length, size));
+      }
+
+      // 3. snapkeeper backup through the fan-out, several workers at once.
+      const fanOut = await measure(() => fanOutBackup(size, slot(2), proxy.endpoint, aws.endpoint));
+      print({
+        ...backupFigures(
+          size,
+          `snapkeeper fan-out x${workers}`,
+          fanOut.seconds,
+          fanOut.records,
+          fanOut.result.notMade(volumes),
+          size,
+        ),
+      });
+
+      // 4. snapkeeper retention: a third set (not measured), then keep 2 of 3.
+      await runBackupJob(
+        { schedule: 'daily', scheduledTime: slot(1), dryRun: false, trigger: 'schedule' },
+        deps(
+          `bench-${size}-c`,
+          gatewayFor(loadConfig(env({ AWS_ENDPOINT_URL: aws.endpoint })), aws.endpoint, false),
+        ),
+      );
+      const retention = await measure(() =>
+        runRetentionJob(
+          { schedule: 'daily', dryRun: false, trigger: 'schedule' },
+          deps(`bench-${size}-r`, gatewayFor(config, proxy.endpoint, true)),
+        ),
+      );
+      const report = retention.result;
+      print(
+        retentionFigures(
+          size,
+          'snapkeeper',
+          retention.seconds,
+          retention.records,
+          report.counts.planned,
+          report.counts.planned - report.counts.deleted,
+          4,
+        ),
+      );
+
+      // 5. Cloud Custodian deletes as many: the fan-out's sets, tagged for it.
+      if (custodian) {
+        const marked = (
+          await allSnapshots(direct, [
+            { Name: 'tag:snapkeeper:run-id', Values: [fanOut.result.runId] },
+          ])
+        ).map((s) => s.SnapshotId ?? '');
+        for (let i = 0; i < marked.length; i += 1000) {
+          await direct.send(
+            new CreateTagsCommand({
+              Resources: marked.slice(i, i + 1000),
+              Tags: [{ Key: 'bench-delete', Value: 'yes' }],
+            }),
+          );
+        }
+        const c7n = await measure(() =>
+          runCustodian({
+            custodian,
+            endpoint: proxy.endpoint,
+            region: REGION,
+            job: 'retention',
+            tagKey: TAG,
+            deleteTag: { key: 'bench-delete', value: 'yes' },
+            workDir: join(PROJECT_ROOT, '.bench-c7n', `retention-${size}`),
+          }),
+        );
+        const left = await allSnapshots(direct, [{ Name: 'tag:bench-delete', Values: ['yes'] }]);
+        print(
+          retentionFigures(size, 'c7n', c7n.seconds, c7n.records, marked.length, left.length, 2),
+        );
+      }
+    }
+  } finally {
+    await proxy.stop();
+    await aws.stop();
+  }
+
+  let planner: unknown;
+  if (withPlanner) {
+    const result = await runPlannerBench();
+    planner = result;
+    console.log('');
+    console.log(formatPlannerBench(result));
+  }
+  await mkdir(join(PROJECT_ROOT, 'reports'), { recursive: true });
+  await writeFile(
+    join(PROJECT_ROOT, 'reports', 'bench.json'),
+    `${JSON.stringify({ timeScale, workers, runs, planner }, null, 2)}\n`,
+  );
+  console.log('\nfigures written to reports/bench.json');
+
+  /** The fan-out: planner, then `workers` workers at once, each with its share of the rate. */
+  async function fanOutBackup(
+    size: number,
+    scheduledTime: Date,
+    endpoint: string,
+    motoEndpoint: string,
+  ) {
+    const table = `bench-${size}-runs`;
+    await createLocalHistoryTable(
+      new DynamoDBClient({ region: REGION, endpoint: motoEndpoint }),
+      table,
+    );
+    const sqs = new SQSClient({ region: REGION, endpoint: motoEndpoint });
+    const queueUrl =
+      (await sqs.send(new CreateQueueCommand({ QueueName: `bench-${size}` }))).QueueUrl ?? '';
+    const base = env({
+      AWS_ENDPOINT_URL: endpoint,
+      HISTORY_TABLE: table,
+      FANOUT_QUEUE_URL: queueUrl,
+      FANOUT_BATCH_SIZE: '200',
+      FANOUT_WORKERS: String(workers),
+    });
+    const plannerConfig = loadConfig(base);
+    const history = createRunHistoryGateway(
+      { ...plannerConfig, endpoint: motoEndpoint },
+      table,
+      30,
+    );
+    const runId = `bench-${size}-fanout`;
+    await history.startRun({
+      runId,
+      deployment: 'bench',
+      job: 'backup',
+      trigger: 'schedule',
+      dryRun: false,
+      startedAt: new Date().toISOString(),
+      status: 'running',
+    });
+    const slot = scheduledTime.toISOString().replace('.000Z', 'Z');
+    const plannerTargets = new TargetGateways(plannerConfig);
+    const dispatched = await planFanOut(
+      {
+        job: 'backup',
+        schedule: 'daily',
+        slot,
+        dryRun: false,
+        trigger: 'schedule',
+        resuming: false,
+      },
+      {
+        targets: planTargets(['self'], [REGION]),
+        ec2For: (target) => plannerTargets.ec2(target),
+        queue: new FanOutQueueGateway(sqs, queueUrl),
+        history,
+        config: plannerConfig,
+        clock: () => new Date(),
+        runId,
+        logger: silentLogger,
+      },
+    );
+    if (process.env.BENCH_DEBUG) console.log(JSON.stringify(dispatched));
+    const workerConfig = loadConfig({ ...base, EC2_RATE_SHARE: String(1 / workers) });
+    const worker = async (id: number) => {
+      const targets = new TargetGateways(workerConfig);
+      for (;;) {
+        const received = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: 1,
+            VisibilityTimeout: 30,
+          }),
+        );
+        const messages: Message[] = received.Messages ?? [];
+        if (messages.length === 0) {
+          if (process.env.BENCH_DEBUG)
+            console.log(`worker ${id} found none, run ${(await history.getRun(runId))?.status}`);
+          // Like Lambda's pollers: keep polling until the run is finished.
+          if ((await history.getRun(runId))?.status !== 'running') return;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          continue;
+        }
+        for (const message of messages) {
+          if (process.env.BENCH_DEBUG)
+            console.log(
+              `worker ${id} takes a batch at ${new Date().toISOString()} of ${messages.length}`,
+            );
+          try {
+            await runFanOutBatch(parseBatchMessage(JSON.parse(message.Body ?? '')), {
+              history,
+              ec2For: (target) => targets.ec2(target),
+              config: workerConfig,
+              clock: () => new Date(),
+              logger: silentLogger,
+              journal: logJournal(silentLogger),
+            });
+            await sqs.send(
+              new DeleteMessageCommand({
+                QueueUrl: queueUrl,
+                ReceiptHandle: message.ReceiptHandle,
+              }),
+            );
+          } catch (error) {
+            if (!(error instanceof BatchRetryError)) throw error;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: workers }, (_, id) => worker(id)));
+    const run = await history.getRun(runId);
+    return {
+      runId,
+      status: run?.status,
+      notMade: (volumes: number) => volumes - Number(run?.counts?.snapshots ?? 0),
+    };
+  }
+}
+
+function backupFigures(
+  size: number,
+  tool: string,
+  seconds: number,
+  records: readonly ProxyRecord[],
+  failed: number,
+  instances: number,
+): RunFigures {
+  const ec2Calls = ec2CallsByAction(records);
+  const total = Object.values(ec2Calls).reduce((a, b) => a + b, 0);
+  // One CreateSnapshots per instance, plus one describe of instances (and of volumes
+  // for the skip tag) per 1000: moto answers each in one page.
+  const minimum = instances + Math.ceil(instances / 1000) + 1;
+  return {
+    size,
+    job: 'backup',
+    tool,
+    seconds,
+    writes: ec2Calls.CreateSnapshots ?? 0,
+    rate: rateOf(
+      records,
+      'CreateSnapshots',
+      buckets.CreateSnapshots ?? { burst: 100, refillPerSecond: 5 },
+    ),
+    ec2Calls,
+    totalEc2Calls: total,
+    minimumCalls: minimum,
+    failed,
+  };
+}
+
+function retentionFigures(
+  size: number,
+  tool: string,
+  seconds: number,
+  records: readonly ProxyRecord[],
+  deletions: number,
+  failed: number,
+  reads: number,
+): RunFigures {
+  const ec2Calls = ec2CallsByAction(records);
+  const total = Object.values(ec2Calls).reduce((a, b) => a + b, 0);
+  return {
+    size,
+    job: 'retention',
+    tool,
+    seconds,
+    writes: ec2Calls.DeleteSnapshot ?? 0,
+    rate: rateOf(
+      records,
+      'DeleteSnapshot',
+      buckets.DeleteSnapshot ?? { burst: 100, refillPerSecond: 5 },
+    ),
+    ec2Calls,
+    totalEc2Calls: total,
+    // One DeleteSnapshot per deletion, plus the reads the job needs, one page each.
+    minimumCalls: deletions + reads,
+    failed,
+  };
+}
+
+function formatRun(run: RunFigures): string {
+  const fixed = (n: number | undefined, digits = 2) =>
+    n === undefined ? 'n/a' : n.toFixed(digits);
+  return [
+    `${run.job.padEnd(9)} ${String(run.size).padStart(5)} instances  ${run.tool.padEnd(22)}`,
+    `${fixed(run.seconds, 1).padStart(6)} s`,
+    `rate/refill ${fixed(run.rate.ofRefill).padStart(4)} (slowest 5 s ${fixed(run.rate.slowestWindowOfRefill)})`,
+    `throttled ${String(run.rate.throttled).padStart(4)}`,
+    `failed ${String(run.failed).padStart(3)}`,
+    `calls/minimum ${fixed(run.totalEc2Calls / run.minimumCalls, 3)} (${run.totalEc2Calls}/${run.minimumCalls})`,
+  ].join('  ');
+}
+
+await main();
