@@ -17,4 +17,6 @@ done
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 npx --no-install osls package --stage "$stage" --region "$region"
 .venv-aws/bin/cfn-lint --non-zero-exit-code error .serverless/cloudformation-template-update-stack.json
+# The role to create in each target account of a fan-out deployment.
+.venv-aws/bin/cfn-lint --non-zero-exit-code error deploy/target-account-role.yml
 echo "package: .serverless/cloudformation-template-update-stack.json (stage $stage, region $region) passes cfn-lint"
