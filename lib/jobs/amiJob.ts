@@ -34,6 +34,7 @@ import {
   type ReportedError,
   type RunStatus,
   type RunTrigger,
+  reportForLog,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 
@@ -442,7 +443,7 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   metrics.count('SnapshotsDeleted', counts.snapshotsDeleted);
   metrics.count(status === 'failed' ? 'AmiRunsFailed' : 'AmiRunsSucceeded', 1);
   (status === 'succeeded' ? logger.info : logger.warn).call(logger, `AMI run ${status}`, {
-    report,
+    report: reportForLog(report),
   });
   return report;
 }

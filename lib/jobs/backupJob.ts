@@ -13,7 +13,7 @@ import {
 import { previousFireTime, resolveJobSchedule } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { LoggerPort, MetricsPort, ReportedError, RunStatus, RunTrigger } from './ports.ts';
-import { type ActionJournal, logJournal, noMetrics } from './ports.ts';
+import { type ActionJournal, logJournal, noMetrics, reportForLog } from './ports.ts';
 import { deleteSnapshotRecorded } from './recordedDeletion.ts';
 
 /** What a backup run is asked to do. */
@@ -363,7 +363,7 @@ export async function runBackupJob(
   metrics.count('InstancesFailed', counts.failed);
   metrics.count(status === 'failed' ? 'BackupRunsFailed' : 'BackupRunsSucceeded', 1);
   const log = status === 'succeeded' ? logger.info : logger.warn;
-  log.call(logger, `backup run ${status}`, { report });
+  log.call(logger, `backup run ${status}`, { report: reportForLog(report) });
   return report;
 }
 

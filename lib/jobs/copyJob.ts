@@ -22,6 +22,7 @@ import {
   type ReportedError,
   type RunStatus,
   type RunTrigger,
+  reportForLog,
 } from './ports.ts';
 
 /** At most this many copies in flight into one destination region (an EBS limit). */
@@ -561,7 +562,7 @@ export async function runCopyJob(
   metrics.count('SnapshotsCopied', counts.copied);
   metrics.count('PublicBackups', counts.publicFindings);
   (status === 'succeeded' ? logger.info : logger.warn).call(logger, `copy run ${status}`, {
-    report,
+    report: reportForLog(report),
   });
   return report;
 }

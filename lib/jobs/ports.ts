@@ -86,3 +86,39 @@ export function logJournal(logger: LoggerPort): ActionJournal {
     },
   };
 }
+
+/** A log line's report above this many bytes of JSON is logged as a summary. */
+export const MAX_LOGGED_REPORT_BYTES = 200_000;
+
+/** How many entries of each list a summarised report keeps. */
+const LOGGED_ENTRIES = 25;
+
+/**
+ * The form of a report for its log line: the report itself, or, when its JSON is above
+ * `maxBytes` (CloudWatch Logs takes 256 KB an event; a retention run over 100,000
+ * snapshots reports megabytes), every field but the lists, the first entries of each
+ * list, and how many were left out. The whole report is still returned and recorded.
+ *
+ * @example
+ * logger.info('retention run succeeded', { report: reportForLog(report) });
+ */
+export function reportForLog(report: object, maxBytes = MAX_LOGGED_REPORT_BYTES): object {
+  const size = Buffer.byteLength(JSON.stringify(report));
+  if (size <= maxBytes) return report;
+  const summary: Record<string, unknown> = {};
+  const omitted: Record<string, number> = {};
+  for (const [key, value] of Object.entries(report)) {
+    if (Array.isArray(value) && value.length > LOGGED_ENTRIES) {
+      summary[key] = value.slice(0, LOGGED_ENTRIES);
+      omitted[key] = value.length - LOGGED_ENTRIES;
+    } else {
+      summary[key] = value;
+    }
+  }
+  return {
+    ...summary,
+    logged: `summary of a ${Math.round(size / 1024)} KB report: ${Object.entries(omitted)
+      .map(([key, n]) => `${n} more ${key}`)
+      .join(', ')} left out of this line; the run history holds the counts and every action`,
+  };
+}

@@ -22,6 +22,7 @@ import {
   type ReportedError,
   type RunStatus,
   type RunTrigger,
+  reportForLog,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 
@@ -310,7 +311,7 @@ export async function runRetentionJob(
   metrics.count('SnapshotDeletionsFailed', counts.failed);
   metrics.count(status === 'failed' ? 'RetentionRunsFailed' : 'RetentionRunsSucceeded', 1);
   const log = status === 'succeeded' ? logger.info : logger.warn;
-  log.call(logger, `retention run ${status}`, { report });
+  log.call(logger, `retention run ${status}`, { report: reportForLog(report) });
   return report;
 }
 

@@ -16,6 +16,7 @@ import {
   type ReportedError,
   type RunStatus,
   type RunTrigger,
+  reportForLog,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 
@@ -263,7 +264,9 @@ export async function runSweepJob(
   };
   metrics.count('SnapshotsDeleted', counts.deleted);
   await publishRecoveryPointAges(deps, metrics);
-  (status === 'succeeded' ? logger.info : logger.warn).call(logger, `sweep ${status}`, { report });
+  (status === 'succeeded' ? logger.info : logger.warn).call(logger, `sweep ${status}`, {
+    report: reportForLog(report),
+  });
   return report;
 }
 
