@@ -9,13 +9,21 @@ import { join } from 'node:path';
 import {
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
+  EC2Client,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import FakeTimers from '@sinonjs/fake-timers';
 import { lambdaContext } from '../test/support/lambdaContext.ts';
 import { history } from './history.ts';
 import { PROJECT_ROOT } from './localAws.ts';
-import { ROOT_DEVICE } from './localFleet.ts';
+import { launchFleet, ROOT_DEVICE } from './localFleet.ts';
 import { DEMO_FLEET, startLocalStack } from './localStack.ts';
 import { writeCoverageReport } from './report.ts';
 
@@ -278,6 +286,8 @@ async function main(): Promise<void> {
     ]);
     console.log(`  ${page}  (open it in a browser: one self-contained file)`);
 
+    await demoFanOut(aws.endpoint, clock, FIRST_DAY + DAYS * 86_400_000);
+
     heading('Done');
     console.log(
       'untagged legacy-1 got nothing; typo-1 was reported by key and value in every run (so every daily run is "partial");\n' +
@@ -287,6 +297,109 @@ async function main(): Promise<void> {
     clock.uninstall();
     await aws.stop();
   }
+}
+
+/**
+ * The fan-out: the next day's slot across two regions, split into batches on a queue
+ * and run by two workers at once, one run id, finished by the last batch.
+ */
+async function demoFanOut(
+  endpoint: string,
+  clock: { setSystemTime(now: number): void },
+  midnight: number,
+): Promise<void> {
+  const other = 'eu-west-1';
+  heading(`Past one invocation: the fan-out over ${REGION} and ${other}, two workers at once`);
+  const sqs = new SQSClient({ region: REGION, endpoint });
+  const queueUrl =
+    (await sqs.send(new CreateQueueCommand({ QueueName: 'snapkeeper-demo-fanout' }))).QueueUrl ??
+    '';
+  Object.assign(process.env, {
+    FANOUT_QUEUE_URL: queueUrl,
+    TARGET_REGIONS: `${REGION},${other}`,
+    FANOUT_WORKERS: '2',
+    FANOUT_BATCH_SIZE: '2',
+  });
+  const remote = await launchFleet(new EC2Client({ region: other, endpoint }), [
+    { name: 'eu-web-1', tags: { 'snapkeeper:backup': 'true' } },
+    { name: 'eu-web-2', tags: { 'snapkeeper:backup': 'true' } },
+    {
+      name: 'eu-db-1',
+      tags: { 'snapkeeper:backup': 'daily' },
+      dataVolumes: [{ device: '/dev/sdf', sizeGiB: 50 }],
+    },
+  ]);
+  console.log(
+    dim(`  ${other}: ${[...remote.keys()].join(', ')} opted in (a second region, same deployment)`),
+  );
+  const load = async (name: string) =>
+    ((await import(`../functions/${name}.ts`)) as unknown as { handler: Handler }).handler;
+  const fanOut = await load('fanout');
+  const worker = (await import('../functions/worker.ts')).handler as unknown as (
+    event: unknown,
+    context: unknown,
+  ) => Promise<{ batchItemFailures: unknown[] }>;
+
+  const slot = new Date(midnight + 3 * 3_600_000).toISOString();
+  clock.setSystemTime(midnight + 3 * 3_600_000 + 5_000);
+  const planned = await invoke(
+    fanOut,
+    { job: 'backup', schedule: 'daily', scheduledTime: slot },
+    'fanout',
+  );
+  const runId = String(planned.runId);
+  for (const t of planned.targets as {
+    account: string;
+    region: string;
+    instances: number;
+    batches: number;
+  }[]) {
+    console.log(
+      `  planner: ${t.account}/${t.region}: ${t.instances} instances due, ${t.batches} batches queued`,
+    );
+  }
+  console.log(`  run ${runId} is ${String(planned.status)} until its last batch is done`);
+
+  const take = async (): Promise<Message[]> =>
+    (await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1 })))
+      .Messages ?? [];
+  for (let round = 1; ; round += 1) {
+    const messages = [...(await take()), ...(await take())];
+    if (messages.length === 0) break;
+    await Promise.all(
+      messages.map(async (m, i) => {
+        const body = JSON.parse(m.Body ?? '{}') as { batchId: string; instanceIds: string[] };
+        await worker(
+          {
+            Records: [
+              {
+                messageId: m.MessageId,
+                receiptHandle: m.ReceiptHandle,
+                body: m.Body,
+                attributes: { ApproximateReceiveCount: '1' },
+                messageAttributes: {},
+                eventSource: 'aws:sqs',
+              },
+            ],
+          },
+          lambdaContext(`snapkeeper-demo-worker-${i + 1}`),
+        );
+        await sqs.send(
+          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }),
+        );
+        console.log(
+          `  round ${round}, worker ${i + 1}: batch ${body.batchId} (${body.instanceIds.length} instances)`,
+        );
+      }),
+    );
+  }
+  heading(`The fan-out run and its batches (npm run history -- --run ${runId})`);
+  const shown = (await history(['--run', runId])).split('\n');
+  console.log(
+    shown
+      .slice(0, 6 + Number(planned.counts && (planned.counts as { batches: number }).batches))
+      .join('\n'),
+  );
 }
 
 await main();

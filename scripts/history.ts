@@ -62,7 +62,8 @@ export async function history(
   if (values.run) {
     const run = await gateway.getRun(values.run);
     const actions = await gateway.runActions(values.run);
-    if (values.json) return JSON.stringify({ run, actions }, null, 2);
+    const batches = await gateway.runBatches(values.run);
+    if (values.json) return JSON.stringify({ run, batches, actions }, null, 2);
     rows = actions.map((a) => ({
       at: a.at,
       action: a.action,
@@ -72,7 +73,23 @@ export async function history(
       reason: a.reason,
       error: a.error ? `${a.error.code}: ${a.error.message}` : '',
     }));
-    return `${formatRun(run ? { ...run } : { runId: values.run, status: 'not found' })}\n${formatTable(rows)}`;
+    // A fan-out run: its batches, each with its status and attempts.
+    const batchTable =
+      batches.length > 0
+        ? `${formatTable(
+            batches.map((b) => ({
+              batch: b.batchId,
+              status: b.status,
+              attempts: b.attempts,
+              counts: Object.entries(b.counts ?? {})
+                .filter(([, n]) => n > 0)
+                .map(([k, n]) => `${k} ${n}`)
+                .join(', '),
+              problems: b.errorSummary ?? '',
+            })),
+          )}\n`
+        : '';
+    return `${formatRun(run ? { ...run } : { runId: values.run, status: 'not found' })}\n${batchTable}${formatTable(rows)}`;
   }
   if (resource) {
     const actions = await gateway.resourceHistory(resource, options);

@@ -119,8 +119,10 @@ export class RateLimiter {
     } = {},
   ) {
     this.#specs = { ...EC2_BUCKETS, ...(options.overrides ?? {}) };
-    this.#share = Math.min(1, Math.max(0.01, options.share ?? 1));
-    this.#headroom = Math.min(1, Math.max(0.5, options.headroom ?? 1));
+    const within = (value: number | undefined, min: number) =>
+      value !== undefined && Number.isFinite(value) ? Math.min(1, Math.max(min, value)) : 1;
+    this.#share = within(options.share, 0.01);
+    this.#headroom = within(options.headroom, 0.5);
     this.#clock = options.clock ?? Date.now;
     this.#sleep = options.sleep;
   }

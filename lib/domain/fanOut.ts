@@ -93,23 +93,30 @@ export function targetLabel(target: Target): string {
 }
 
 /**
- * Splits one target's opted-in instances into batches of at most `batchSize`, each
- * carrying the skip-tagged volumes of its own instances. Instance order is kept, so the
- * same fleet always gives the same batches.
+ * Splits one target's due instances into `batchCount` batches of near-equal size (they
+ * differ by one at most), each carrying the skip-tagged volumes of its own instances.
+ * Instance order is kept, so the same fleet always gives the same batches. The count is
+ * kept between 1 and the number of instances.
  *
  * @example
- * planInstanceBatches({ account: 'self', region: 'eu-west-1' }, instances, new Map(), 200);
+ * planInstanceBatches({ account: 'self', region: 'eu-west-1' }, instances, new Map(), 4);
  */
 export function planInstanceBatches(
   target: Target,
   instances: readonly { instanceId: string; volumeIds: readonly string[] }[],
   volumeTags: ReadonlyMap<string, Readonly<Record<string, string>>>,
-  batchSize: number,
+  batchCount: number,
 ): BatchSpec[] {
-  const size = Math.max(1, Math.floor(batchSize));
+  if (instances.length === 0) return [];
+  const count = Math.min(instances.length, Math.max(1, Math.floor(batchCount) || 1));
+  const base = Math.floor(instances.length / count);
+  const larger = instances.length % count;
   const batches: BatchSpec[] = [];
-  for (let start = 0; start < instances.length; start += size) {
+  let start = 0;
+  for (let index = 0; index < count; index += 1) {
+    const size = base + (index < larger ? 1 : 0);
     const slice = instances.slice(start, start + size);
+    start += size;
     const tags: Record<string, Readonly<Record<string, string>>> = {};
     for (const instance of slice) {
       for (const volumeId of instance.volumeIds) {
@@ -118,7 +125,7 @@ export function planInstanceBatches(
       }
     }
     batches.push({
-      batchId: `${targetLabel(target)}/${String(batches.length + 1).padStart(4, '0')}`,
+      batchId: `${targetLabel(target)}/${String(index + 1).padStart(4, '0')}`,
       target,
       instanceIds: slice.map((i) => i.instanceId),
       ...(Object.keys(tags).length > 0 ? { volumeTags: tags } : {}),
@@ -128,20 +135,20 @@ export function planInstanceBatches(
 }
 
 /**
- * The batch size for one target: at most `maxBatch` instances, and a number of batches
- * that is a multiple of the workers running at once, in batches of equal size, so that
- * every worker stays busy to the end (each has only its share of the target's rate, so
- * a worker left idle is rate left unused).
+ * How many batches one target's due instances make: none above `maxBatch` instances,
+ * and a whole number of rounds of the workers running at once, so every worker stays
+ * busy to the end (each has only its share of the target's rate, so a worker left idle
+ * is rate left unused). Fewer due instances than workers make one batch each.
  *
  * @example
- * batchSizeFor(300, 200, 4); // 75: four batches, one per worker
- * batchSizeFor(2000, 200, 4); // 167: twelve batches, three rounds of four
+ * batchCountFor(300, 200, 4); // 4: one round of four batches of 75
+ * batchCountFor(2000, 200, 4); // 12: three rounds of four
  */
-export function batchSizeFor(due: number, maxBatch: number, workers: number): number {
-  const perRound = Math.max(1, Math.floor(workers));
-  const byMax = Math.ceil(due / Math.max(1, Math.floor(maxBatch)));
-  const batches = Math.max(perRound, Math.ceil(byMax / perRound) * perRound);
-  return Math.max(1, Math.min(maxBatch, Math.ceil(due / batches)));
+export function batchCountFor(due: number, maxBatch: number, workers: number): number {
+  if (due <= 0) return 0;
+  const perRound = Math.max(1, Math.floor(workers) || 1);
+  const byLimit = Math.ceil(due / Math.max(1, Math.floor(maxBatch) || 1));
+  return Math.min(due, Math.ceil(byLimit / perRound) * perRound);
 }
 
 /** The outcome of a whole fan-out run, from its batches. */

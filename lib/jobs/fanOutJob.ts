@@ -9,7 +9,7 @@ import {
   type BatchMessage,
   type BatchSpec,
   type BatchStatus,
-  batchSizeFor,
+  batchCountFor,
   type FanOutJob,
   type FanOutProgress,
   fanOutProgress,
@@ -54,8 +54,11 @@ export interface FanOutReport {
   readonly slot: string;
   readonly trigger: RunTrigger;
   readonly dryRun: boolean;
-  /** `running`: batches sent; `succeeded`: nothing to do; `failed`: nothing could be sent. */
-  readonly status: 'running' | 'succeeded' | 'failed';
+  /**
+   * `running`: batches sent; `succeeded`: nothing to do; `partial`: nothing to do where
+   * the targets could be read, and some could not; `failed`: nothing could be sent.
+   */
+  readonly status: 'running' | 'succeeded' | 'partial' | 'failed';
   readonly startedAt: string;
   readonly endedAt: string;
   readonly counts: {
@@ -144,8 +147,8 @@ export async function planFanOut(
           volumeIds: instance.volumes.map((v) => v.volumeId),
         });
       }
-      const size = batchSizeFor(due.length, config.fanOutBatchSize, config.fanOutWorkers);
-      const planned = planInstanceBatches(target, due, volumeTags, size);
+      const count = batchCountFor(due.length, config.fanOutBatchSize, config.fanOutWorkers);
+      const planned = planInstanceBatches(target, due, volumeTags, count);
       batches.push(...planned);
       dispatches.push({ ...target, instances: due.length, batches: planned.length });
     } catch (error) {
@@ -188,7 +191,12 @@ export async function planFanOut(
 
   if (batches.length === 0) {
     const error = failedTargets[0]?.error;
-    const report = finish(error ? 'failed' : 'succeeded', error);
+    const status = !error
+      ? 'succeeded'
+      : failedTargets.length < deps.targets.length
+        ? 'partial'
+        : 'failed';
+    const report = finish(status, error);
     logger.info(`fan-out ${input.job} run: nothing to send`, { report });
     return report;
   }
@@ -211,7 +219,7 @@ export async function planFanOut(
       await deps.history.finishBatch(deps.runId, failed.batchId, {
         status: 'failed',
         endedAt: deps.clock().toISOString(),
-        errorSummary: `${failed.error.code}: ${failed.error.message}`,
+        errorSummary: failed.error.message,
       });
     }
   } catch (error) {
@@ -297,7 +305,7 @@ export interface BatchOutcome {
 export interface BatchDependencies {
   readonly history: Pick<
     RunHistoryGateway,
-    'claimBatch' | 'finishBatch' | 'runBatches' | 'completeRun' | 'renewLease'
+    'claimBatch' | 'finishBatch' | 'runBatches' | 'completeRun' | 'renewLease' | 'getRun'
   >;
   readonly ec2For: (target: Target) => Ec2Gateway;
   readonly config: SnapkeeperConfig;
@@ -334,15 +342,18 @@ export async function runFanOutBatch(
   const staleBefore = new Date(now.getTime() - config.functionTimeoutMs - 120_000);
   const claim = await history.claimBatch(message.runId, message.batchId, now, staleBefore);
   if (claim.kind === 'final') {
-    logger.info('duplicate delivery of a finished batch: nothing done', {
+    logger.info('duplicate delivery of a finished batch: nothing done again', {
       batchId: message.batchId,
       status: claim.checkpoint.status,
     });
+    // The first delivery may have died between its checkpoint and finishing the run.
+    const run = await completeIfLast(message, deps);
     return {
       runId: message.runId,
       batchId: message.batchId,
       status: 'duplicate',
       attempt: claim.checkpoint.attempts,
+      ...(run ? { run } : {}),
     };
   }
   if (claim.kind === 'busy') {
@@ -444,41 +455,7 @@ async function finishBatch(
     });
     throw new BatchRetryError(message.batchId, errorSummary ?? 'failed');
   }
-  const progress = fanOutProgress(message.batches, await history.runBatches(message.runId));
-  let run: FanOutProgress | undefined;
-  if (progress.status !== 'running') {
-    const endedAt = deps.clock().toISOString();
-    const won = await history.completeRun(message.runId, {
-      status: progress.status,
-      endedAt,
-      counts: progress.counts,
-      errorSummary: progress.errorSummary,
-    });
-    if (won) {
-      run = progress;
-      logger.info(`fan-out ${message.job} run ${progress.status}`, { progress });
-      await deps.events
-        ?.publishRunFinished({
-          runId: message.runId,
-          deployment: deps.config.deployment,
-          job: message.job,
-          trigger: 'schedule',
-          schedule: message.schedule,
-          slot: message.slot,
-          dryRun: message.dryRun,
-          status: progress.status,
-          startedAt: message.slot,
-          endedAt,
-          counts: progress.counts,
-          errorSummary: progress.errorSummary,
-        })
-        .catch((error: unknown) =>
-          logger.error('could not publish the run-finished event', {
-            error: error instanceof Error ? error.message : String(error),
-          }),
-        );
-    }
-  }
+  const run = await completeIfLast(message, deps);
   return {
     runId: message.runId,
     batchId: message.batchId,
@@ -488,6 +465,52 @@ async function finishBatch(
     ...(errorSummary ? { errorSummary } : {}),
     ...(run ? { run } : {}),
   };
+}
+
+/**
+ * Finishes the run when every batch is final, once (a conditional write only the first
+ * caller wins), and announces it.
+ *
+ * @returns the run's final progress when this call finished it.
+ */
+async function completeIfLast(
+  message: BatchMessage,
+  deps: BatchDependencies,
+): Promise<FanOutProgress | undefined> {
+  const { history, logger } = deps;
+  const progress = fanOutProgress(message.batches, await history.runBatches(message.runId));
+  if (progress.status === 'running') return undefined;
+  const endedAt = deps.clock().toISOString();
+  const won = await history.completeRun(message.runId, {
+    status: progress.status,
+    endedAt,
+    counts: progress.counts,
+    errorSummary: progress.errorSummary,
+  });
+  if (!won) return undefined;
+  logger.info(`fan-out ${message.job} run ${progress.status}`, { progress });
+  const startedAt = (await history.getRun(message.runId).catch(() => undefined))?.startedAt;
+  await deps.events
+    ?.publishRunFinished({
+      runId: message.runId,
+      deployment: deps.config.deployment,
+      job: message.job,
+      trigger: 'schedule',
+      schedule: message.schedule,
+      slot: message.slot,
+      dryRun: message.dryRun,
+      status: progress.status,
+      startedAt: startedAt ?? message.slot,
+      endedAt,
+      counts: progress.counts,
+      errorSummary: progress.errorSummary,
+    })
+    .catch((error: unknown) =>
+      logger.error('could not publish the run-finished event', {
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
+  return progress;
 }
 
 function numericCounts(counts: object): Record<string, number> {

@@ -1,0 +1,257 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { TargetGateways } from '../../../lib/aws/TargetGateways.ts';
+import { loadConfig, type SnapkeeperConfig } from '../../../lib/config/environment.ts';
+import type { Target } from '../../../lib/domain/fanOut.ts';
+
+const OTHER_ACCOUNT = '210987654321';
+const SELF_IRELAND: Target = { account: 'self', region: 'eu-west-1' };
+const OTHER_IRELAND: Target = { account: OTHER_ACCOUNT, region: 'eu-west-1' };
+
+function configWith(env: Record<string, string> = {}): SnapkeeperConfig {
+  return loadConfig({ AWS_REGION: 'eu-west-1', DEPLOYMENT: 'prod', ...env });
+}
+
+describe('Class: TargetGateways', () => {
+  describe('Method: roleArn', () => {
+    it("reaches the deployment's own account with the function's credentials", () => {
+      // Prepare
+      const gateways = new TargetGateways(configWith());
+
+      // Act
+      const arn = gateways.roleArn(SELF_IRELAND);
+
+      // Assess
+      expect(arn).toBeUndefined();
+    });
+
+    it('reaches another account through the default target role', () => {
+      // Prepare
+      const gateways = new TargetGateways(configWith());
+
+      // Act
+      const arn = gateways.roleArn(OTHER_IRELAND);
+
+      // Assess
+      expect(arn).toBe(`arn:aws:iam::${OTHER_ACCOUNT}:role/snapkeeper-target`);
+    });
+
+    it('reaches another account through the role TARGET_ROLE_NAME names', () => {
+      // Prepare
+      const gateways = new TargetGateways(configWith({ TARGET_ROLE_NAME: 'backup-operator' }));
+
+      // Act
+      const arn = gateways.roleArn(OTHER_IRELAND);
+
+      // Assess
+      expect(arn).toBe(`arn:aws:iam::${OTHER_ACCOUNT}:role/backup-operator`);
+    });
+
+    it.each([
+      ['us-east-1', 'aws'],
+      ['eu-west-1', 'aws'],
+      ['ap-southeast-2', 'aws'],
+      ['cn-north-1', 'aws-cn'],
+      ['cn-northwest-1', 'aws-cn'],
+      ['us-gov-west-1', 'aws-us-gov'],
+      ['us-gov-east-1', 'aws-us-gov'],
+    ])('names the role of a target in %s in the %s partition', (region, partition) => {
+      // Prepare
+      const gateways = new TargetGateways(configWith());
+
+      // Act
+      const arn = gateways.roleArn({ account: OTHER_ACCOUNT, region });
+
+      // Assess
+      expect(arn).toBe(`arn:${partition}:iam::${OTHER_ACCOUNT}:role/snapkeeper-target`);
+    });
+
+    it('never names a role for the own account, whatever the partition', () => {
+      // Prepare
+      const gateways = new TargetGateways(configWith());
+
+      // Act
+      const arns = ['cn-north-1', 'us-gov-west-1'].map((region) =>
+        gateways.roleArn({ account: 'self', region }),
+      );
+
+      // Assess
+      expect(arns).toEqual([undefined, undefined]);
+    });
+  });
+
+  describe('Method: ec2', () => {
+    it('builds one gateway per target and hands it out again for the same target', () => {
+      // Prepare
+      const wrapped: EC2Client[] = [];
+      const gateways = new TargetGateways(configWith(), (client) => {
+        wrapped.push(client as unknown as EC2Client);
+        return client;
+      });
+
+      // Act
+      const first = gateways.ec2(SELF_IRELAND);
+      const again = gateways.ec2({ account: 'self', region: 'eu-west-1' });
+
+      // Assess
+      expect(again).toBe(first);
+      expect(wrapped).toHaveLength(1);
+    });
+
+    it('builds a gateway of its own for each other region or account', () => {
+      // Prepare
+      const gateways = new TargetGateways(configWith());
+
+      // Act
+      const built = [
+        gateways.ec2(SELF_IRELAND),
+        gateways.ec2({ account: 'self', region: 'us-east-1' }),
+        gateways.ec2(OTHER_IRELAND),
+        gateways.ec2({ account: OTHER_ACCOUNT, region: 'us-east-1' }),
+      ];
+
+      // Assess
+      expect(new Set(built).size).toBe(4);
+      expect(gateways.ec2(OTHER_IRELAND)).toBe(built[2]);
+    });
+
+    it("points each target's client at the target's region", async () => {
+      // Prepare
+      const wrapped: EC2Client[] = [];
+      const gateways = new TargetGateways(configWith(), (client) => {
+        wrapped.push(client as unknown as EC2Client);
+        return client;
+      });
+
+      // Act
+      gateways.ec2({ account: 'self', region: 'ap-southeast-2' });
+      gateways.ec2({ account: OTHER_ACCOUNT, region: 'us-gov-west-1' });
+
+      // Assess
+      const regions = await Promise.all(wrapped.map((client) => client.config.region()));
+      expect(regions).toEqual(['ap-southeast-2', 'us-gov-west-1']);
+    });
+  });
+
+  describe('given calls through a gateway (against a local endpoint)', () => {
+    /** A stand-in for STS and EC2 on localhost: answers AssumeRole and DescribeVolumes. */
+    let server: Server;
+    let endpoint: string;
+    const requests: { action: string; body: URLSearchParams; authorization: string }[] = [];
+
+    const readBody = async (request: IncomingMessage): Promise<string> => {
+      let body = '';
+      for await (const chunk of request) body += String(chunk);
+      return body;
+    };
+
+    beforeEach(async () => {
+      requests.length = 0;
+      vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDFUNCTION');
+      vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'function-secret');
+      vi.stubEnv('AWS_SESSION_TOKEN', '');
+      vi.stubEnv('AWS_PROFILE', '');
+      server = createServer((request, response) => {
+        void readBody(request).then((text) => {
+          const body = new URLSearchParams(text);
+          const action = body.get('Action') ?? '';
+          requests.push({ action, body, authorization: request.headers.authorization ?? '' });
+          response.setHeader('content-type', 'text/xml');
+          if (action === 'AssumeRole') {
+            response.end(
+              '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>' +
+                '<Credentials><AccessKeyId>ASIAASSUMED</AccessKeyId><SecretAccessKey>assumed-secret</SecretAccessKey>' +
+                '<SessionToken>assumed-token</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>' +
+                `<AssumedRoleUser><Arn>arn:aws:sts::${OTHER_ACCOUNT}:assumed-role/snapkeeper-target/s</Arn>` +
+                '<AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser></AssumeRoleResult>' +
+                '<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></AssumeRoleResponse>',
+            );
+            return;
+          }
+          response.end(
+            '<DescribeVolumesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">' +
+              '<requestId>r-2</requestId><volumeSet/></DescribeVolumesResponse>',
+          );
+        });
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+
+    afterEach(async () => {
+      vi.unstubAllEnvs();
+      server.close();
+      await once(server, 'close');
+    });
+
+    function localConfig(env: Record<string, string> = {}): SnapkeeperConfig {
+      return configWith({ AWS_ENDPOINT_URL: endpoint, AWS_MAX_ATTEMPTS: '1', ...env });
+    }
+
+    it("calls the own account's EC2 with the function's credentials, assuming no role", async () => {
+      // Prepare
+      const gateways = new TargetGateways(localConfig());
+
+      // Act
+      await gateways.ec2({ account: 'self', region: 'us-east-1' }).volumeTagsWithKey('k');
+
+      // Assess
+      expect(requests.map((r) => r.action)).toEqual(['DescribeVolumes']);
+      expect(requests[0]?.authorization).toContain('Credential=AKIDFUNCTION/');
+      expect(requests[0]?.authorization).toContain('/us-east-1/ec2/aws4_request');
+    });
+
+    it("assumes the target role, with the external id, and calls the target's EC2 as that role", async () => {
+      // Prepare
+      const gateways = new TargetGateways(
+        localConfig({ TARGET_ROLE_NAME: 'backup-operator', TARGET_EXTERNAL_ID: 'ext-42' }),
+      );
+
+      // Act
+      await gateways.ec2({ account: OTHER_ACCOUNT, region: 'us-east-1' }).volumeTagsWithKey('k');
+
+      // Assess
+      expect(requests.map((r) => r.action)).toEqual(['AssumeRole', 'DescribeVolumes']);
+      const assume = requests[0]?.body;
+      expect(assume?.get('RoleArn')).toBe(`arn:aws:iam::${OTHER_ACCOUNT}:role/backup-operator`);
+      expect(assume?.get('ExternalId')).toBe('ext-42');
+      expect(assume?.get('RoleSessionName')).toBe('snapkeeper-prod');
+      expect(assume?.get('DurationSeconds')).toBe('3600');
+      expect(requests[0]?.authorization).toContain('Credential=AKIDFUNCTION/');
+      expect(requests[1]?.authorization).toContain('Credential=ASIAASSUMED/');
+      expect(requests[1]?.authorization).toContain('/us-east-1/ec2/aws4_request');
+    });
+
+    it('sends no external id when none is configured', async () => {
+      // Prepare
+      const gateways = new TargetGateways(localConfig());
+
+      // Act
+      await gateways.ec2(OTHER_IRELAND).volumeTagsWithKey('k');
+
+      // Assess
+      expect(requests[0]?.action).toBe('AssumeRole');
+      expect(requests[0]?.body.has('ExternalId')).toBe(false);
+    });
+
+    it('assumes the role once for the calls of a reused gateway', async () => {
+      // Prepare
+      const gateways = new TargetGateways(localConfig());
+
+      // Act
+      await gateways.ec2(OTHER_IRELAND).volumeTagsWithKey('k');
+      await gateways.ec2(OTHER_IRELAND).volumeTagsWithKey('k');
+
+      // Assess
+      expect(requests.map((r) => r.action)).toEqual([
+        'AssumeRole',
+        'DescribeVolumes',
+        'DescribeVolumes',
+      ]);
+    });
+  });
+});
