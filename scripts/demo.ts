@@ -2,7 +2,8 @@
  * The demo: a simulated fortnight of a small fleet in the local AWS (moto). Every day
  * the schedules fire through the real Lambda handlers (backup, AMIs, retention), with
  * the clock moved forward; along the way an instance is retired, a slot is delivered
- * twice, and the run history fills up. Run with `npm run demo`.
+ * twice, and the run history fills up. Then a restore drill, a restore, the report, the
+ * coverage page, and a fan-out of one slot over two regions. Run with `npm run demo`.
  */
 
 import { join } from 'node:path';
@@ -309,7 +310,7 @@ async function demoFanOut(
   midnight: number,
 ): Promise<void> {
   const other = 'eu-west-1';
-  heading(`Past one invocation: the fan-out over ${REGION} and ${other}, two workers at once`);
+  heading(`Past one invocation: the fan-out over ${REGION} and ${other}, two workers a round`);
   const sqs = new SQSClient({ region: REGION, endpoint });
   const queueUrl =
     (await sqs.send(new CreateQueueCommand({ QueueName: 'snapkeeper-demo-fanout' }))).QueueUrl ??
@@ -366,40 +367,45 @@ async function demoFanOut(
   for (let round = 1; ; round += 1) {
     const messages = [...(await take()), ...(await take())];
     if (messages.length === 0) break;
-    await Promise.all(
-      messages.map(async (m, i) => {
-        const body = JSON.parse(m.Body ?? '{}') as { batchId: string; instanceIds: string[] };
-        await worker(
-          {
-            Records: [
-              {
-                messageId: m.MessageId,
-                receiptHandle: m.ReceiptHandle,
-                body: m.Body,
-                attributes: { ApproximateReceiveCount: '1' },
-                messageAttributes: {},
-                eventSource: 'aws:sqs',
-              },
-            ],
-          },
-          lambdaContext(`snapkeeper-demo-worker-${i + 1}`),
-        );
-        await sqs.send(
-          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }),
-        );
-        console.log(
-          `  round ${round}, worker ${i + 1}: batch ${body.batchId} (${body.instanceIds.length} instances)`,
-        );
-      }),
-    );
+    // Lambda runs the round's workers at once, each in its own process; here they take
+    // their turns in this one (one Powertools Metrics buffer per process).
+    for (const [i, m] of messages.entries()) {
+      const body = JSON.parse(m.Body ?? '{}') as { batchId: string; instanceIds: string[] };
+      await worker(
+        {
+          Records: [
+            {
+              messageId: m.MessageId,
+              receiptHandle: m.ReceiptHandle,
+              body: m.Body,
+              attributes: { ApproximateReceiveCount: '1' },
+              messageAttributes: {},
+              eventSource: 'aws:sqs',
+            },
+          ],
+        },
+        lambdaContext(`snapkeeper-demo-worker-${i + 1}`),
+      );
+      await sqs.send(
+        new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }),
+      );
+      console.log(
+        `  round ${round}, worker ${i + 1}: batch ${body.batchId} (${body.instanceIds.length} instances)`,
+      );
+    }
   }
   heading(`The fan-out run and its batches (npm run history -- --run ${runId})`);
   const shown = (await history(['--run', runId])).split('\n');
-  console.log(
-    shown
-      .slice(0, 6 + Number(planned.counts && (planned.counts as { batches: number }).batches))
-      .join('\n'),
-  );
+  const header = shown.findIndex((line) => /^batch\s/.test(line));
+  const table = header < 0 ? [] : [shown[header], shown[header + 1]];
+  for (const line of shown.slice(header + 2)) {
+    if (!line.startsWith('self/')) break;
+    table.push(line);
+  }
+  for (const line of shown) {
+    if (/^(status|counts|errorSummary):/.test(line)) console.log(`  ${line.slice(0, 150)}`);
+  }
+  for (const line of table) console.log(`  ${String(line).slice(0, 150)}`);
 }
 
 await main();

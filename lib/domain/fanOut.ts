@@ -135,20 +135,28 @@ export function planInstanceBatches(
 }
 
 /**
+ * Each batch costs one describe of its instances: below this many instances a batch,
+ * spreading a target over more workers would cost more than 1% extra calls.
+ */
+export const MIN_SPREAD_BATCH = 100;
+
+/**
  * How many batches one target's due instances make: none above `maxBatch` instances,
- * and a whole number of rounds of the workers running at once, so every worker stays
- * busy to the end (each has only its share of the target's rate, so a worker left idle
- * is rate left unused). Fewer due instances than workers make one batch each.
+ * and, as far as batches of at least {@link MIN_SPREAD_BATCH} allow, a whole number of
+ * rounds of the workers running at once, so that every worker stays busy to the end
+ * (each has only its share of the target's rate, so a worker left idle is rate unused).
  *
  * @example
- * batchCountFor(300, 200, 4); // 4: one round of four batches of 75
- * batchCountFor(2000, 200, 4); // 12: three rounds of four
+ * batchCountFor(2000, 200, 4); // 12: three rounds of four batches of 167
+ * batchCountFor(300, 200, 4); // 3: batches of 100, one worker idle (a small target)
  */
 export function batchCountFor(due: number, maxBatch: number, workers: number): number {
   if (due <= 0) return 0;
   const perRound = Math.max(1, Math.floor(workers) || 1);
   const byLimit = Math.ceil(due / Math.max(1, Math.floor(maxBatch) || 1));
-  return Math.min(due, Math.ceil(byLimit / perRound) * perRound);
+  const rounds = Math.ceil(byLimit / perRound) * perRound;
+  const affordable = Math.max(1, Math.floor(due / MIN_SPREAD_BATCH));
+  return Math.max(byLimit, Math.min(rounds, affordable));
 }
 
 /** The outcome of a whole fan-out run, from its batches. */

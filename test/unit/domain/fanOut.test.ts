@@ -8,6 +8,7 @@ import {
   batchCountFor,
   FINAL_BATCH_STATUSES,
   fanOutProgress,
+  MIN_SPREAD_BATCH,
   parseBatchMessage,
   planInstanceBatches,
   planTargets,
@@ -328,24 +329,31 @@ describe('Function: planInstanceBatches', () => {
 describe('Function: batchCountFor', () => {
   it.each([
     // due, maxBatch, workers, batches
-    [300, 200, 4, 4],
     [2000, 200, 4, 12],
+    [1000, 200, 4, 8],
     [800, 200, 4, 4],
     [1600, 200, 4, 8],
+    [400, 200, 4, 4],
+    [300, 200, 4, 3],
+    [100, 200, 4, 1],
     [150, 200, 1, 1],
     [400, 200, 1, 2],
     [401, 200, 1, 3],
-    [4, 200, 3, 3],
-    [5, 200, 4, 4],
-    [150, 200, 100, 100],
-    [2401, 200, 50, 50],
-    [3, 200, 10, 3],
+    [4, 200, 3, 1],
+    [5, 2, 4, 3],
+    [2401, 200, 50, 24],
+    [10_000, 200, 50, 50],
   ])(
     'makes %i due instances, at most %i a batch, over %i workers into %i batches',
     (due, maxBatch, workers, batches) => {
       expect(batchCountFor(due, maxBatch, workers)).toBe(batches);
     },
   );
+
+  it('never spreads a target into batches of fewer than 100 instances unless the limit forces it', () => {
+    expect(batchCountFor(399, 200, 8)).toBe(3);
+    expect(batchCountFor(399, 50, 8)).toBe(8);
+  });
 
   it('makes no batch when nothing is due', () => {
     expect(batchCountFor(0, 200, 4)).toBe(0);
@@ -366,20 +374,26 @@ describe('Function: batchCountFor', () => {
       workers: fc.integer({ min: 1, max: 64 }),
     });
 
-    it('plans whole rounds of the workers whenever there are instances enough to fill them', () => {
+    it('plans whole rounds of the workers whenever batches of 100 or more can fill them', () => {
       fc.assert(
         fc.property(scenario, ({ due, maxBatch, workers }) => {
-          const instances = fleet(Math.min(due, 1500));
-          const rounds = Math.ceil(Math.ceil(instances.length / maxBatch) / workers);
-          fc.pre(instances.length >= rounds * workers);
-          const batches = planInstanceBatches(
-            SELF_IRELAND,
-            instances,
-            new Map(),
-            batchCountFor(instances.length, maxBatch, workers),
-          );
+          const rounds = Math.ceil(Math.ceil(due / maxBatch) / workers);
+          fc.pre(due >= rounds * workers * MIN_SPREAD_BATCH);
 
-          expect(batches).toHaveLength(rounds * workers);
+          expect(batchCountFor(due, maxBatch, workers)).toBe(rounds * workers);
+        }),
+        PROPERTY_RUNS,
+      );
+    });
+
+    it('costs at most one batch per 100 instances beyond what the batch limit forces', () => {
+      fc.assert(
+        fc.property(scenario, ({ due, maxBatch, workers }) => {
+          const count = batchCountFor(due, maxBatch, workers);
+          const forced = Math.ceil(due / maxBatch);
+
+          expect(count).toBeGreaterThanOrEqual(forced);
+          if (count > forced) expect(count).toBeLessThanOrEqual(Math.floor(due / MIN_SPREAD_BATCH));
         }),
         PROPERTY_RUNS,
       );

@@ -309,7 +309,26 @@ describe('Function: planFanOut', () => {
       expect(world.metrics.counts).toContainEqual(['FanOutBatchesSent', 3]);
     });
 
-    it('spreads the batches over the workers running at once', async () => {
+    it('spreads a large target over the workers running at once, in whole rounds', async () => {
+      // Prepare
+      const world = plannerWorld(
+        [
+          [
+            SELF_IRELAND,
+            { instances: Array.from({ length: 800 }, (_, n) => instance(instanceId(n + 1))) },
+          ],
+        ],
+        { FANOUT_WORKERS: '4' },
+      );
+
+      // Act
+      await planFanOut(dailyBackup(), world.deps);
+
+      // Assess
+      expect(world.queue.sent.map((m) => m.instanceIds?.length)).toEqual([200, 200, 200, 200]);
+    });
+
+    it('keeps a small target in one batch rather than pay a describe per worker', async () => {
       // Prepare
       const world = plannerWorld(
         [
@@ -325,7 +344,7 @@ describe('Function: planFanOut', () => {
       await planFanOut(dailyBackup(), world.deps);
 
       // Assess
-      expect(world.queue.sent.map((m) => m.instanceIds?.length)).toEqual([2, 2, 2, 2]);
+      expect(world.queue.sent.map((m) => m.instanceIds?.length)).toEqual([8]);
     });
 
     it('reads each target once: one describe of opted-in instances, one of skip-tagged volumes', async () => {
