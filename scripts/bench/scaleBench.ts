@@ -25,7 +25,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  CreateSnapshotCommand,
   CreateTagsCommand,
+  DescribeInstancesCommand,
   DescribeSnapshotsCommand,
   EC2Client,
   RunInstancesCommand,
@@ -38,6 +40,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import pLimit from 'p-limit';
 import { createEc2Client } from '../../lib/aws/clients.ts';
 import { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
 import { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
@@ -72,6 +75,8 @@ const timeScale = Number(process.env.BENCH_TIME_SCALE ?? '10');
 const workers = Number(process.env.BENCH_WORKERS ?? '4');
 const withCustodian = process.env.BENCH_CUSTODIAN !== 'false';
 const withPlanner = process.env.BENCH_PLANNER !== 'false';
+const withNaive = process.env.BENCH_NAIVE !== 'false';
+const naiveMaxSize = Number(process.env.BENCH_NAIVE_MAX ?? '1000');
 const buckets = scaledBuckets(timeScale);
 
 /** One measured run. */
@@ -253,6 +258,22 @@ async function main(): Promise<void> {
           { Name: 'tag-key', Values: ['custodian_snapshot'] },
         ]);
         print(backupFigures(size, 'c7n', c7n.seconds, c7n.records, volumes - made.length, size));
+      }
+
+      // 2b. A naive per-volume loop with the SDK's defaults, as many scripts do it.
+      if (withNaive && size <= naiveMaxSize) {
+        const naive = await measure(() => naiveBackup(proxy.endpoint));
+        print(
+          backupFigures(
+            size,
+            'naive per-volume loop',
+            naive.seconds,
+            naive.records,
+            naive.result.lost,
+            size,
+            volumes,
+          ),
+        );
       }
 
       // 3. snapkeeper backup through the fan-out, several workers at once.
@@ -470,6 +491,7 @@ function backupFigures(
   records: readonly ProxyRecord[],
   failed: number,
   instances: number,
+  perVolume?: number,
 ): RunFigures {
   const ec2Calls = ec2CallsByAction(records);
   const total = Object.values(ec2Calls).reduce((a, b) => a + b, 0);
@@ -481,10 +503,12 @@ function backupFigures(
     job: 'backup',
     tool,
     seconds,
-    writes: ec2Calls.CreateSnapshots ?? 0,
+    // A per-volume loop makes CreateSnapshot calls, which share the same bucket size.
+    writes:
+      perVolume === undefined ? (ec2Calls.CreateSnapshots ?? 0) : (ec2Calls.CreateSnapshot ?? 0),
     rate: rateOf(
       records,
-      'CreateSnapshots',
+      perVolume === undefined ? 'CreateSnapshots' : 'CreateSnapshot',
       buckets.CreateSnapshots ?? { burst: 100, refillPerSecond: 5 },
     ),
     ec2Calls,
@@ -492,6 +516,47 @@ function backupFigures(
     minimumCalls: minimum,
     failed,
   };
+}
+
+/**
+ * The naive way: list the tagged instances, then one CreateSnapshot per volume, ten at a
+ * time, with the SDK's default retries (3 attempts) and no limiter of its own.
+ */
+async function naiveBackup(endpoint: string): Promise<{ lost: number }> {
+  const ec2 = new EC2Client({ region: REGION, endpoint });
+  const volumes: string[] = [];
+  const described = await ec2.send(
+    new DescribeInstancesCommand({ Filters: [{ Name: 'tag-key', Values: [TAG] }] }),
+  );
+  for (const reservation of described.Reservations ?? []) {
+    for (const instance of reservation.Instances ?? []) {
+      for (const mapping of instance.BlockDeviceMappings ?? []) {
+        if (mapping.Ebs?.VolumeId) volumes.push(mapping.Ebs.VolumeId);
+      }
+    }
+  }
+  const limit = pLimit(10);
+  let lost = 0;
+  await Promise.all(
+    volumes.map((volumeId) =>
+      limit(async () => {
+        try {
+          await ec2.send(
+            new CreateSnapshotCommand({
+              VolumeId: volumeId,
+              TagSpecifications: [
+                { ResourceType: 'snapshot', Tags: [{ Key: 'naive', Value: 'yes' }] },
+              ],
+            }),
+          );
+        } catch {
+          lost += 1;
+        }
+      }),
+    ),
+  );
+  ec2.destroy();
+  return { lost };
 }
 
 function retentionFigures(
