@@ -3,6 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import { createFanOutQueueGateway } from '../lib/aws/FanOutQueueGateway.ts';
+import { TargetGateways } from '../lib/aws/TargetGateways.ts';
 import { ConfigurationError } from '../lib/domain/errors.ts';
 import { planTargets } from '../lib/domain/fanOut.ts';
 import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
@@ -17,6 +18,7 @@ const { config } = runtime;
 if (!config.fanOutQueueUrl) throw new ConfigurationError('FANOUT_QUEUE_URL', 'is required');
 const queue = createFanOutQueueGateway(config, config.fanOutQueueUrl);
 const targets = planTargets(config.targetAccounts, config.targetRegions);
+const gateways = new TargetGateways(config, (client) => runtime.tracer.captureAWSv3Client(client));
 
 /**
  * Fan-out planner: `{ "job": "backup", "schedule": "daily", "scheduledTime": "..." }` →
@@ -44,7 +46,7 @@ async function fanOut(event: unknown): Promise<unknown> {
         },
         {
           targets,
-          ec2For: (target) => runtime.targets.ec2(target),
+          ec2For: (target) => gateways.ec2(target),
           queue,
           history: runtime.history,
           config,

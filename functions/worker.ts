@@ -4,6 +4,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { TargetGateways } from '../lib/aws/TargetGateways.ts';
 import { parseBatchMessage } from '../lib/domain/fanOut.ts';
 import { type BatchOutcome, runFanOutBatch } from '../lib/jobs/fanOutJob.ts';
 import { remainingTime } from '../lib/runtime/invocation.ts';
@@ -11,6 +12,10 @@ import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 
 const runtime = createLambdaRuntime('worker', process.env);
 const processor = new BatchProcessor(EventType.SQS);
+// One EC2 gateway (and rate limiter) per target account and region, reused while warm.
+const targets = new TargetGateways(runtime.config, (client) =>
+  runtime.tracer.captureAWSv3Client(client),
+);
 
 /**
  * Fan-out worker: each SQS record is one batch of a fan-out run, processed in turn and
@@ -23,7 +28,7 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
     runtime.logger.appendKeys({ runId: message.runId, batchId: message.batchId });
     return runFanOutBatch(message, {
       history: runtime.history,
-      ec2For: (target) => runtime.targets.ec2(target),
+      ec2For: (target) => targets.ec2(target),
       config: runtime.config,
       clock: runtime.clock,
       logger: runtime.logger,

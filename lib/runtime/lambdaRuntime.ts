@@ -7,7 +7,6 @@ import { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { createRunEventsGateway } from '../aws/RunEventsGateway.ts';
 import { createRunHistoryGateway, type RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
 import { RateLimiter, withRateLimit } from '../aws/rateLimiter.ts';
-import { TargetGateways } from '../aws/TargetGateways.ts';
 import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
 import { type ActionJournal, logJournal, type MetricsPort, newRunId } from '../jobs/ports.ts';
 import type { RunEventsPort } from '../jobs/slotRun.ts';
@@ -24,8 +23,6 @@ export interface LambdaRuntime {
   /** X-Ray tracing of the handler and every AWS client (off outside Lambda). */
   readonly tracer: Tracer;
   readonly ec2: Ec2Gateway;
-  /** The EC2 gateway of each fan-out target (account and region), built when first used. */
-  readonly targets: TargetGateways;
   /** Adapts Powertools metrics to the jobs' metrics port. */
   readonly metricsPort: MetricsPort;
   readonly clock: () => Date;
@@ -90,7 +87,6 @@ export function createLambdaRuntime(
     logger,
     metrics,
     ec2,
-    targets: new TargetGateways(config, (client) => tracer.captureAWSv3Client(client)),
     tracer,
     metricsPort: {
       count: (name, value) => metrics.addMetric(name, MetricUnit.Count, value),
