@@ -4,8 +4,9 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { createFanOutQueueGateway } from '../lib/aws/FanOutQueueGateway.ts';
 import { TargetGateways } from '../lib/aws/TargetGateways.ts';
-import { parseBatchMessage } from '../lib/domain/fanOut.ts';
+import { type BatchMessage, parseBatchMessage } from '../lib/domain/fanOut.ts';
 import { type BatchOutcome, runFanOutBatch } from '../lib/jobs/fanOutJob.ts';
 import { remainingTime } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
@@ -28,7 +29,8 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
     runtime.logger.appendKeys({ runId: message.runId, batchId: message.batchId });
     return runFanOutBatch(message, {
       history: runtime.history,
-      ec2For: (target) => targets.ec2(target),
+      ec2For: (target, share) => targets.ec2(target, share),
+      ...(queue ? { requeue: async (message: BatchMessage) => sendAgain(message) } : {}),
       config: runtime.config,
       clock: runtime.clock,
       logger: runtime.logger,
@@ -42,6 +44,16 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
     context,
     processInParallel: false,
   });
+}
+
+// A batch out of time after some progress continues in a new message.
+const queue = runtime.config.fanOutQueueUrl
+  ? createFanOutQueueGateway(runtime.config, runtime.config.fanOutQueueUrl)
+  : undefined;
+
+async function sendAgain(message: BatchMessage): Promise<void> {
+  const unsent = (await queue?.send([message])) ?? [message.batchId];
+  if (unsent.length > 0) throw new Error(`batch ${message.batchId} could not be sent again`);
 }
 
 function parseBody(body: string): unknown {

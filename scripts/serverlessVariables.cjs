@@ -600,7 +600,13 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName) {
     {
       Sid: 'ReceiveFanOutBatches',
       Effect: 'Allow',
-      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      // SendMessage: a batch out of time continues in a new message.
+      Action: [
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:SendMessage',
+      ],
       Resource: { 'Fn::GetAtt': ['FanOutQueue', 'Arn'] },
     },
   ];

@@ -53,9 +53,13 @@ export class TargetGateways {
     return `arn:${partition}:iam::${target.account}:role/${this.#config.targetRoleName}`;
   }
 
-  /** The target's EC2 gateway (built once, then reused by later invocations). */
-  public ec2(target: Target): Ec2Gateway {
-    const label = targetLabel(target);
+  /**
+   * The target's EC2 gateway (built once, then reused by later invocations), limited to
+   * `share` of the target's rate (the configured `EC2_RATE_SHARE` when absent).
+   */
+  public ec2(target: Target, share?: number): Ec2Gateway {
+    const rateShare = share ?? this.#config.ec2RateShare;
+    const label = `${targetLabel(target)}@${rateShare}`;
     const known = this.#gateways.get(label);
     if (known) return known;
     const settings = { ...this.#config, region: target.region };
@@ -65,7 +69,7 @@ export class TargetGateways {
       ...(roleArn ? { credentials: this.#assumed(roleArn, target.region) } : {}),
     });
     const limiter = new RateLimiter({
-      share: this.#config.ec2RateShare,
+      share: rateShare,
       headroom: this.#config.ec2RateHeadroom,
       overrides: this.#config.ec2RateLimits,
     });

@@ -26,6 +26,12 @@ export interface BatchSpec {
   readonly instanceIds?: readonly string[] | undefined;
   /** Backup: tags of this batch's volumes that carry the skip tag (read once by the planner). */
   readonly volumeTags?: Readonly<Record<string, Readonly<Record<string, string>>>> | undefined;
+  /**
+   * The share of the target's EC2 rate this batch may use, when not the worker's
+   * default (1/workers). A retention run is one batch per target, and DeleteSnapshot
+   * has a bucket of its own, so its batch takes the whole rate.
+   */
+  readonly rateShare?: number | undefined;
 }
 
 /** The SQS message a worker receives: the batch and the run it belongs to. */
@@ -231,6 +237,7 @@ const batchMessageSchema = z.object({
   instanceIds: z.optional(idList),
   volumeTags: z.optional(z.record(z.string(), z.record(z.string(), z.string()))),
   reconcile: z.optional(z.boolean()),
+  rateShare: z.optional(z.number().check(z.gt(0), z.lte(1))),
 });
 
 /**

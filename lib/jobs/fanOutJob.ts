@@ -120,7 +120,8 @@ export async function planFanOut(
 
   for (const target of deps.targets) {
     if (input.job === 'retention') {
-      batches.push({ batchId: `${targetLabel(target)}/0001`, target });
+      // One batch per target, at the whole DeleteSnapshot rate (a bucket of its own).
+      batches.push({ batchId: `${targetLabel(target)}/0001`, target, rateShare: 1 });
       dispatches.push({ ...target, batches: 1 });
       continue;
     }
@@ -307,7 +308,12 @@ export interface BatchDependencies {
     RunHistoryGateway,
     'claimBatch' | 'finishBatch' | 'runBatches' | 'completeRun' | 'renewLease' | 'getRun'
   >;
-  readonly ec2For: (target: Target) => Ec2Gateway;
+  readonly ec2For: (target: Target, rateShare?: number) => Ec2Gateway;
+  /**
+   * Sends a batch again as a new message: a batch that made progress but ran out of
+   * time continues in the next delivery without using up its attempts.
+   */
+  readonly requeue?: ((message: BatchMessage) => Promise<void>) | undefined;
   readonly config: SnapkeeperConfig;
   readonly clock: () => Date;
   readonly logger: LoggerPort;
@@ -362,7 +368,7 @@ export async function runFanOutBatch(
   const attempt = claim.checkpoint.attempts;
   await history.renewLease(message.runId, now).catch(() => undefined);
   const resuming = message.reconcile === true || attempt > 1;
-  const ec2 = deps.ec2For(message.target);
+  const ec2 = deps.ec2For(message.target, message.rateShare);
   const common = {
     ec2,
     config,
@@ -420,6 +426,23 @@ export async function runFanOutBatch(
     report.status === 'incomplete'
       ? `incomplete: ${report.remaining?.length ?? 0} left for the next delivery`
       : summary;
+  // Out of time after some progress: continue in a new message, attempts not used up.
+  const progressed = (counts.backedUp ?? 0) + (counts.covered ?? 0) + (counts.deleted ?? 0) > 0;
+  if (report.status === 'incomplete' && progressed && deps.requeue) {
+    await history.finishBatch(message.runId, message.batchId, {
+      status: 'retry',
+      endedAt: deps.clock().toISOString(),
+      counts,
+      errorSummary: why,
+    });
+    await deps.requeue(message);
+    metrics.count('FanOutBatchesContinued', 1);
+    logger.info('batch out of time: continued in a new message', {
+      batchId: message.batchId,
+      remaining: report.remaining?.length ?? 0,
+    });
+    return { runId: message.runId, batchId: message.batchId, status: 'retry', attempt, counts };
+  }
   // Failed instances or deletions are worth another delivery; bad tags are not.
   const retriable = status === 'failed' || (counts.failed ?? 0) > 0;
   return finishBatch(message, attempt, status, retriable, counts, why, deps, metrics);

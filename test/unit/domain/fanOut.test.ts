@@ -673,6 +673,21 @@ describe('Function: parseBatchMessage', () => {
     return copy;
   }
 
+  it('reads a retention batch with its own rate share', () => {
+    expect(
+      parseBatchMessage({ ...without('instanceIds'), job: 'retention', rateShare: 1 }),
+    ).toMatchObject({
+      job: 'retention',
+      rateShare: 1,
+    });
+  });
+
+  it.each([0, 1.5, -0.25, 'all'])('rejects a rate share of %s by name', (rateShare) => {
+    expect(() => parseBatchMessage({ ...valid, rateShare })).toThrow(
+      /^fan-out batch message: rateShare /,
+    );
+  });
+
   it('reads a valid backup message as it was sent', () => {
     // Prepare
     const body: unknown = JSON.parse(JSON.stringify(valid));

@@ -607,6 +607,7 @@ describe('Function: planFanOut', () => {
           slot: SLOT,
           dryRun: false,
           batches: 2,
+          rateShare: 1,
         },
         {
           batchId: `${OTHER_ACCOUNT}/eu-west-1/0001`,
@@ -617,6 +618,7 @@ describe('Function: planFanOut', () => {
           slot: SLOT,
           dryRun: false,
           batches: 2,
+          rateShare: 1,
         },
       ]);
       expect(report.targets).toEqual([
@@ -967,8 +969,10 @@ function workerWorld(
   const targetsAsked: string[] = [];
   const deps: BatchDependencies = {
     history,
-    ec2For: (target) => {
-      targetsAsked.push(targetLabel(target));
+    ec2For: (target, share) => {
+      targetsAsked.push(
+        share === undefined ? targetLabel(target) : `${targetLabel(target)}@${share}`,
+      );
       // The job uses only the methods of BackupEc2; the gateway class has private state.
       return ec2 as unknown as Ec2Gateway;
     },
@@ -1151,6 +1155,72 @@ describe('Function: runFanOutBatch', () => {
         startedAt: PLANNER_STARTED_AT,
       });
       expect(ec2.calls).toEqual([]);
+    });
+  });
+
+  describe('given a batch that runs out of time after some progress', () => {
+    /** Time enough for the first instance only. */
+    const runningOut = () => {
+      let calls = 0;
+      return () => (calls++ === 0 ? 600_000 : 1_000);
+    };
+
+    it('continues it in a new message, without using up an attempt or failing the record', async () => {
+      // Prepare
+      const ec2 = new FakeWorkerEc2([instance(instanceId(1)), instance(instanceId(2))]);
+      const world = workerWorld(ec2);
+      const requeued: BatchMessage[] = [];
+      const deps: BatchDependencies = {
+        ...world.deps,
+        remainingMs: runningOut(),
+        requeue: async (message) => {
+          requeued.push(message);
+        },
+      };
+
+      // Act
+      const outcome = await runFanOutBatch(batchMessage(), deps);
+
+      // Assess
+      expect(outcome).toMatchObject({
+        status: 'retry',
+        attempt: 1,
+        counts: { backedUp: 1, deferred: 1 },
+      });
+      expect(requeued).toEqual([batchMessage()]);
+      expect(world.history.statusOf(`${OTHER_ACCOUNT}/eu-west-1/0001`)).toBe('retry');
+      expect(world.history.completeAttempts).toBe(0);
+    });
+
+    it('asks the queue for another delivery when it cannot send a new message', async () => {
+      // Prepare
+      const ec2 = new FakeWorkerEc2([instance(instanceId(1)), instance(instanceId(2))]);
+      const world = workerWorld(ec2);
+
+      // Act
+      const error = await retryError(
+        runFanOutBatch(batchMessage(), { ...world.deps, remainingMs: runningOut() }),
+      );
+
+      // Assess
+      expect(error.message).toMatch(/incomplete: 1 left for the next delivery/);
+    });
+  });
+
+  describe('given a batch with a rate share of its own (retention)', () => {
+    it('reaches the target with that share of the rate', async () => {
+      // Prepare
+      const ec2 = new FakeWorkerEc2([instance(instanceId(1))]);
+      const world = workerWorld(ec2);
+
+      // Act
+      await runFanOutBatch(
+        batchMessage({ instanceIds: [instanceId(1)], rateShare: 1 }),
+        world.deps,
+      );
+
+      // Assess
+      expect(world.targetsAsked).toEqual([`${OTHER_ACCOUNT}/eu-west-1@1`]);
     });
   });
 
