@@ -66,6 +66,19 @@ describe('Handlers: functions/fanout.ts and functions/worker.ts against the loca
     return responses;
   }
 
+  async function snapshotsOfDeployment(ec2: EC2Client) {
+    const response = await ec2.send(
+      new DescribeSnapshotsCommand({
+        OwnerIds: ['self'],
+        Filters: [
+          { Name: 'tag:snapkeeper:deployment', Values: ['fanout'] },
+          { Name: 'tag:snapkeeper:schedule', Values: ['daily'] },
+        ],
+      }),
+    );
+    return response.Snapshots ?? [];
+  }
+
   async function snapshotsOfRun(ec2: EC2Client, runId: string) {
     const response = await ec2.send(
       new DescribeSnapshotsCommand({
@@ -88,6 +101,11 @@ describe('Handlers: functions/fanout.ts and functions/worker.ts against the loca
       FANOUT_MAX_ATTEMPTS: '3',
       AWS_MAX_ATTEMPTS: '2',
       EVENT_BUS_NAME: '',
+      SCHEDULES: JSON.stringify([
+        { name: 'daily', cron: 'cron(0 3 * * ? *)', timezone: 'UTC', retain: 2 },
+        { name: 'weekly', cron: 'cron(0 4 ? * SUN *)', timezone: 'UTC', retain: 4 },
+      ]),
+      MAX_DELETIONS: '100%',
     });
     await useLocalHistoryTable(moto, HOME);
     sqs = new SQSClient({ region: HOME, endpoint: moto });
@@ -299,6 +317,56 @@ describe('Handlers: functions/fanout.ts and functions/worker.ts against the loca
     expect(proxy.calls('CreateSnapshots')).toBe(0);
     expect(proxy.calls('DescribeInstances')).toBe(0);
     await drain();
+  });
+
+  it('runs retention as one batch per target, each at the whole DeleteSnapshot rate, keeping 2 of the 3 sets', async () => {
+    // Prepare: every instance has the sets of three slots by now
+    const before = {
+      home: await snapshotsOfDeployment(homeEc2),
+      other: await snapshotsOfDeployment(otherEc2),
+      remote: await snapshotsOfDeployment(remoteEc2),
+    };
+
+    // Act
+    const report = await fanOut(
+      { job: 'retention', schedule: 'daily', scheduledTime: '2026-11-25T04:00:00Z' },
+      lambdaContext('snapkeeper-test-fanout'),
+    );
+    const peeked = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 0,
+      }),
+    );
+    await drain();
+
+    // Assess: four targets, four batches, each marked to take the whole rate
+    expect(report.counts).toMatchObject({ targets: 4, batches: 4 });
+    expect(
+      (peeked.Messages ?? []).map(
+        (m) => (JSON.parse(m.Body ?? '{}') as { rateShare?: number }).rateShare,
+      ),
+    ).toEqual(Array((peeked.Messages ?? []).length).fill(1));
+    expect(peeked.Messages?.length).toBeGreaterThan(0);
+    const run = await history.getRun(report.runId);
+    expect(run?.status).toBe('succeeded');
+    const after = {
+      home: await snapshotsOfDeployment(homeEc2),
+      other: await snapshotsOfDeployment(otherEc2),
+      remote: await snapshotsOfDeployment(remoteEc2),
+    };
+    for (const key of ['home', 'other', 'remote'] as const) {
+      const perVolume = new Map<string, number>();
+      for (const s of after[key])
+        perVolume.set(s.VolumeId ?? '', (perVolume.get(s.VolumeId ?? '') ?? 0) + 1);
+      expect(
+        [...perVolume.values()].every((n) => n === 2),
+        key,
+      ).toBe(true);
+      expect(after[key].length).toBeLessThan(before[key].length);
+    }
+    expect(run?.counts).toMatchObject({ deleted: 16, failed: 0 });
   });
 
   it('rejects a malformed batch message by name, and only that record fails', async () => {
