@@ -18,8 +18,8 @@ import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts'
 import { lambdaContext } from '../support/lambdaContext.ts';
 import { tagsOf, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
-const HOME = 'us-east-2';
-const OTHER = 'ap-northeast-2';
+const HOME = 'me-south-1';
+const OTHER = 'il-central-1';
 const TARGET_ACCOUNT = '111111111111';
 const SLOT = '2026-11-23T03:00:00Z';
 
