@@ -20,7 +20,11 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/browser/**/*.test.ts'],
+          include: [
+            'test/integration/**/*.test.ts',
+            'test/browser/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+          ],
           env: quietEnvironment,
           globalSetup: ['test/support/globalSetup.ts'],
           // One moto server is shared; files run one at a time and each uses its own region.
