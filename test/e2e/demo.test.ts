@@ -23,7 +23,9 @@ async function runDemo(): Promise<{ code: number | null; output: string }> {
       output += chunk.toString();
     });
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output: output.replace(/\x1b\[[0-9;]*m/g, '') }));
+    // The demo's bold and dim styles: ESC [ ... m.
+    const styles = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+    child.on('close', (code) => resolve({ code, output: output.replace(styles, '') }));
   });
 }
 
