@@ -37,6 +37,7 @@ export function coverageDependencies(
       tagAfterCreate: runtime.config.localTagAfterCreate,
     }),
     restore: new Ec2RestoreGateway(runtime.ec2.client),
+    destination: runtime.ec2In,
     history: runtime.history,
     config: runtime.config,
     clock: runtime.clock,

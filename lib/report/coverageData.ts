@@ -1,3 +1,4 @@
+import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import type { ActionItem, RunHistoryGateway, RunRecord } from '../aws/RunHistoryGateway.ts';
 import type { ConsoleRecoveryReport, OpsDependencies } from '../jobs/consoleOps.ts';
 import { runConsoleOperation } from '../jobs/consoleOps.ts';
@@ -6,6 +7,11 @@ import type { CoverageData, CoverageRun, RunError, RunTotals } from './htmlRepor
 /** What the page's data is read through: the console's dependencies and the run history. */
 export interface CoverageDependencies extends Omit<OpsDependencies, 'history'> {
   readonly history: Pick<RunHistoryGateway, 'runActions' | 'latestRuns'>;
+  /**
+   * Each copy destination region's snapshots, for the copies column. Without it, or
+   * without destination regions, the column shows —.
+   */
+  readonly destination?: ((region: string) => Pick<Ec2Gateway, 'listSnapshotsTagged'>) | undefined;
 }
 
 /** Options of {@link collectCoverageData}. */
@@ -54,12 +60,21 @@ export async function collectCoverageData(
     const actions = troubled ? await deps.history.runActions(record.runId) : [];
     runs.push(toCoverageRun(record, actions));
   }
+  const copies = await countCopies(deps);
   return {
     generatedAt: now.toISOString(),
     deployment: deps.config.deployment,
     region: deps.config.region,
     days,
-    recovery: { instances: report.instances, orphaned: report.orphaned },
+    recovery: {
+      instances: copies
+        ? report.instances.map((i) => ({
+            ...i,
+            copiesInOtherRegions: copies.get(i.instanceId) ?? 0,
+          }))
+        : report.instances,
+      orphaned: report.orphaned,
+    },
     runs,
     ...(records.length > maxRuns ? { runsTruncated: true } : {}),
     blocked: report.blocked,
@@ -67,6 +82,55 @@ export async function collectCoverageData(
     blockedNote: report.note,
     publicFindings: [],
   };
+}
+
+/**
+ * The regions copies go to: every schedule's `copyTo` and every region with a copy key
+ * (`COPY_KMS_KEYS`), less the deployment's own.
+ *
+ * @example
+ * copyRegions(config); // ['eu-west-1', 'us-west-2']
+ */
+export function copyRegions(
+  config: Pick<CoverageDependencies['config'], 'catalog' | 'copyKmsKeys' | 'region'>,
+): string[] {
+  const named = [
+    ...[...config.catalog.schedules.values()].flatMap((s) => s.copyTo ?? []),
+    ...Object.keys(config.copyKmsKeys),
+  ];
+  return [...new Set(named)].filter((region) => region !== config.region).sort();
+}
+
+/**
+ * This deployment's copies of this region's backups in every destination region, by
+ * instance (copies carry their source's instance id and region). Undefined when there
+ * is nothing to read, or a region cannot be read: the column then shows — rather than
+ * a count that may be short.
+ */
+async function countCopies(deps: CoverageDependencies): Promise<Map<string, number> | undefined> {
+  const regions = copyRegions(deps.config);
+  if (!deps.destination || regions.length === 0) return undefined;
+  const { keys, deployment, region } = deps.config;
+  const counts = new Map<string, number>();
+  try {
+    for (const destination of regions) {
+      for await (const copy of deps.destination(destination).listSnapshotsTagged({
+        [keys.managed]: 'true',
+        [keys.deployment]: deployment,
+        [keys.sourceRegion]: region,
+      })) {
+        const instanceId = copy.tags[keys.instanceId];
+        if (!instanceId || copy.state === 'error') continue;
+        counts.set(instanceId, (counts.get(instanceId) ?? 0) + 1);
+      }
+    }
+  } catch (error) {
+    deps.logger.warn('copies in other regions could not be read: the column shows —', {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return undefined;
+  }
+  return counts;
 }
 
 /**

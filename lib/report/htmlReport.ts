@@ -7,7 +7,10 @@ import {
 
 /** One opted-in instance on the page: its recovery picture and its copies elsewhere. */
 export interface CoverageInstance extends InstanceRecovery {
-  /** Recovery points copied to other regions; undefined until copies exist (shown as —). */
+  /**
+   * Snapshots of the instance copied to other regions; undefined (shown as —) when no
+   * copy region is configured or one could not be read.
+   */
   readonly copiesInOtherRegions?: number | undefined;
 }
 

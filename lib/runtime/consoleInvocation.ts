@@ -147,6 +147,7 @@ async function withCoveragePage(
     {
       ...gateways,
       ec2: runtime.ec2,
+      destination: runtime.ec2In,
       history: runtime.history,
       config: runtime.config,
       clock: runtime.clock,

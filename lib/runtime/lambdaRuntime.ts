@@ -23,6 +23,8 @@ export interface LambdaRuntime {
   /** X-Ray tracing of the handler and every AWS client (off outside Lambda). */
   readonly tracer: Tracer;
   readonly ec2: Ec2Gateway;
+  /** This account's EC2 gateway in another region (its own rate limiter), built once. */
+  readonly ec2In: (region: string) => Ec2Gateway;
   /** Adapts Powertools metrics to the jobs' metrics port. */
   readonly metricsPort: MetricsPort;
   readonly clock: () => Date;
@@ -67,6 +69,22 @@ export function createLambdaRuntime(
       snapshotRateRetries: config.snapshotRateRetries,
     },
   );
+  const regional = new Map<string, Ec2Gateway>();
+  const ec2In = (region: string): Ec2Gateway => {
+    if (region === config.region) return ec2;
+    let gateway = regional.get(region);
+    if (!gateway) {
+      const client = createEc2Client({ ...config, region });
+      const regionLimiter = new RateLimiter({
+        share: config.ec2RateShare,
+        headroom: config.ec2RateHeadroom,
+        overrides: config.ec2RateLimits,
+      });
+      gateway = new Ec2Gateway(tracer.captureAWSv3Client(withRateLimit(client, regionLimiter)));
+      regional.set(region, gateway);
+    }
+    return gateway;
+  };
   const clock = () => new Date();
   const history = config.historyTable
     ? createRunHistoryGateway(config, config.historyTable, config.historyRetentionDays)
@@ -87,6 +105,7 @@ export function createLambdaRuntime(
     logger,
     metrics,
     ec2,
+    ec2In,
     tracer,
     metricsPort: {
       count: (name, value) => metrics.addMetric(name, MetricUnit.Count, value),

@@ -1,3 +1,9 @@
+import {
+  CreateSnapshotCommand,
+  CreateVolumeCommand,
+  EC2Client,
+  type Tag,
+} from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchFleet } from '../../scripts/localFleet.ts';
@@ -6,6 +12,8 @@ import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.t
 
 const REGION = 'ap-south-1';
 const BUCKET = 'itest-coverage-pages';
+/** The copy region (COPY_KMS_KEYS names it), with two copies of page-web-1's backups. */
+const COPY_REGION = 'me-central-1';
 
 type Handler = (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
 
@@ -21,6 +29,7 @@ describe('Console action: report with "page": true', () => {
       REPORT_PREFIX: 'pages/',
       RECYCLE_BIN_CHECK: 'false',
       LOCAL_TAG_AFTER_CREATE: 'true',
+      COPY_KMS_KEYS: JSON.stringify({ [COPY_REGION]: 'alias/itest-copies' }),
     });
     await useLocalHistoryTable(endpoint, REGION);
     s3 = new S3Client({ region: REGION, endpoint, forcePathStyle: true });
@@ -30,7 +39,29 @@ describe('Console action: report with "page": true', () => {
         CreateBucketConfiguration: { LocationConstraint: REGION },
       }),
     );
-    await launchFleet(ec2, [{ name: 'page-web-1', tags: { 'snapkeeper:backup': 'true' } }]);
+    const fleet = await launchFleet(ec2, [
+      { name: 'page-web-1', tags: { 'snapkeeper:backup': 'true' } },
+    ]);
+    // Two copies in the copy region, tagged as the copy job tags them (and one of
+    // another deployment, which does not count).
+    const remote = new EC2Client({ region: COPY_REGION, endpoint });
+    const volume = await remote.send(
+      new CreateVolumeCommand({ AvailabilityZone: `${COPY_REGION}a`, Size: 8 }),
+    );
+    const copyTags = (deployment: string): Tag[] => [
+      { Key: 'snapkeeper:managed', Value: 'true' },
+      { Key: 'snapkeeper:deployment', Value: deployment },
+      { Key: 'snapkeeper:source-region', Value: REGION },
+      { Key: 'snapkeeper:instance-id', Value: fleet.get('page-web-1')?.instanceId ?? '' },
+    ];
+    for (const deployment of ['itest-page', 'itest-page', 'someone-else']) {
+      await remote.send(
+        new CreateSnapshotCommand({
+          VolumeId: volume.VolumeId,
+          TagSpecifications: [{ ResourceType: 'snapshot', Tags: copyTags(deployment) }],
+        }),
+      );
+    }
     const backup = ((await import('../../functions/backup.ts')) as unknown as { handler: Handler })
       .handler;
     await backup({ schedule: 'daily' }, lambdaContext());
@@ -50,6 +81,10 @@ describe('Console action: report with "page": true', () => {
     };
     expect(page.runs.map((r) => r.job)).toContain('backup');
     expect(page.recovery.instances.map((i) => i.name)).toContain('page-web-1');
+    const web = (
+      page.recovery.instances as { name?: string; copiesInOtherRegions?: number }[]
+    ).find((i) => i.name === 'page-web-1');
+    expect(web?.copiesInOtherRegions).toBe(2);
     // Assess: the page in S3
     expect(answer.pageUri).toMatch(
       new RegExp(`^s3://${BUCKET}/pages/coverage-\\d{4}-\\d{2}-\\d{2}\\.html$`),
@@ -59,6 +94,7 @@ describe('Console action: report with "page": true', () => {
     const html = (await object.Body?.transformToString()) ?? '';
     expect(object.ContentType).toContain('text/html');
     expect(html).toContain('page-web-1');
+    expect(html).toMatch(/<td class="num copies">2<\/td>/);
     expect(html).toMatch(/^<!doctype html>/i);
   });
 
