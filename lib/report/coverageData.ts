@@ -2,7 +2,13 @@ import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import type { ActionItem, RunHistoryGateway, RunRecord } from '../aws/RunHistoryGateway.ts';
 import type { ConsoleRecoveryReport, OpsDependencies } from '../jobs/consoleOps.ts';
 import { runConsoleOperation } from '../jobs/consoleOps.ts';
-import type { CoverageData, CoverageRun, RunError, RunTotals } from './htmlReport.ts';
+import type {
+  CoverageData,
+  CoverageRun,
+  PublicFinding,
+  RunError,
+  RunTotals,
+} from './htmlReport.ts';
 
 /** What the page's data is read through: the console's dependencies and the run history. */
 export interface CoverageDependencies extends Omit<OpsDependencies, 'history'> {
@@ -80,7 +86,66 @@ export async function collectCoverageData(
     blocked: report.blocked,
     blockedGiB: report.blockedGiB,
     blockedNote: report.note,
-    publicFindings: [],
+    ...exposureFrom(records),
+  };
+}
+
+/**
+ * The public exposure findings of the newest finished copy run among the page's runs
+ * (the copy job looks for public snapshots and AMIs). A stored report too large to keep
+ * its list still gives the count, as one finding that says where to look.
+ *
+ * @example
+ * exposureFrom(records).publicFindings; // [{ resourceId: 'snap-1', kind: 'public snapshot', detail: '...' }]
+ */
+export function exposureFrom(records: readonly RunRecord[]): {
+  publicFindings: PublicFinding[];
+  exposureCheckedBy?: { runId: string; at: string };
+} {
+  const run = records.find(
+    (r) => r.job === 'copy' && !r.dryRun && r.status !== 'running' && r.status !== 'failed',
+  );
+  if (!run) return { publicFindings: [] };
+  const checkedBy = { runId: run.runId, at: run.endedAt ?? run.startedAt };
+  let stored: { publicFindings?: unknown } = {};
+  try {
+    stored = run.report ? (JSON.parse(run.report) as typeof stored) : {};
+  } catch {
+    stored = {};
+  }
+  const listed = Array.isArray(stored.publicFindings)
+    ? (stored.publicFindings as {
+        resourceId?: string;
+        kind?: string;
+        managed?: boolean;
+        madePrivate?: boolean;
+      }[])
+    : undefined;
+  if (listed) {
+    return {
+      exposureCheckedBy: checkedBy,
+      publicFindings: listed.map((f) => ({
+        resourceId: f.resourceId ?? '?',
+        kind: `public ${f.kind ?? 'resource'}`,
+        detail: `${f.managed ? 'made by this deployment' : 'not made by snapkeeper'}; ${
+          f.madePrivate ? 'made private again (MAKE_PRIVATE)' : 'still public'
+        }`,
+      })),
+    };
+  }
+  const count = run.counts?.publicFindings ?? 0;
+  return {
+    exposureCheckedBy: checkedBy,
+    publicFindings:
+      count > 0
+        ? [
+            {
+              resourceId: run.runId,
+              kind: `${count} public backups`,
+              detail: `the list was too long to keep with the run: npm run history -- --run ${run.runId} --json`,
+            },
+          ]
+        : [],
   };
 }
 

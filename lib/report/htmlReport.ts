@@ -54,7 +54,7 @@ export interface BlockedDeletion {
   readonly sizeGiB?: number | undefined;
 }
 
-/** A resource shared publicly (none are looked for yet). */
+/** A snapshot or AMI shared publicly, as the latest copy run found it. */
 export interface PublicFinding {
   readonly resourceId: string;
   readonly kind: string;
@@ -81,6 +81,8 @@ export interface CoverageData {
   /** Why the GiB held may be more than a deletion frees. */
   readonly blockedNote: string;
   readonly publicFindings: readonly PublicFinding[];
+  /** The copy run the findings come from; absent when none ran in the page's days. */
+  readonly exposureCheckedBy?: { readonly runId: string; readonly at: string } | undefined;
 }
 
 /** How an RPO reads at a glance: every colour comes with one of these words. */
@@ -224,6 +226,13 @@ function worstLevel(levels: readonly RpoLevel[]): RpoLevel {
 
 const SEVERITY: Record<RpoLevel, number> = { missed: 0, 'due-soon': 1, met: 2 };
 
+/** Where the exposure findings come from: the copy run that looked, or that none did. */
+function exposureSource(data: CoverageData) {
+  return data.exposureCheckedBy
+    ? html` Checked by copy run <span class="id">${data.exposureCheckedBy.runId}</span> at ${when(data.exposureCheckedBy.at)}.`
+    : html` No copy run in these ${data.days} days looked (the copy function finds public backups).`;
+}
+
 /**
  * Renders the coverage and history page: one self-contained HTML document (inline CSS
  * and hand-written inline SVG, no script, no request to anywhere: its Content Security
@@ -310,11 +319,11 @@ ${orphanedTable(data.recovery.orphaned)}
 <h2 id="exposure-h">Public exposure</h2>
 ${
   data.publicFindings.length === 0
-    ? html`<p class="empty" data-findings="0">${cue('ok', 'none found')} No snapshot or AMI of this deployment was found shared publicly.</p>`
+    ? html`<p class="empty" data-findings="0">${cue('ok', 'none found')} No snapshot or AMI of this deployment was found shared publicly.${exposureSource(data)}</p>`
     : html`<table><thead><tr><th scope="col">Resource</th><th scope="col">Finding</th><th scope="col">Detail</th></tr></thead><tbody>${data.publicFindings.map(
         (f) =>
           html`<tr><td class="id">${f.resourceId}</td><td>${cue('bad', f.kind)}</td><td>${f.detail}</td></tr>`,
-      )}</tbody></table>`
+      )}</tbody></table><p class="sub">${exposureSource(data)}</p>`
 }
 </section>
 </main>

@@ -441,11 +441,36 @@ describe('Function: renderCoverageHtml', () => {
   });
 
   describe('public exposure', () => {
-    it('says none found while there are no findings', () => {
+    it('says none found, and that no copy run looked, when none ran in the page’s days', () => {
       const page = renderCoverageHtml(data());
 
       expect(text(elementById(page, 'exposure'))).toBe(
-        'Public exposure ✓ none found No snapshot or AMI of this deployment was found shared publicly.',
+        `Public exposure ✓ none found No snapshot or AMI of this deployment was found shared publicly. No copy run in these ${data().days} days looked (the copy function finds public backups).`,
+      );
+    });
+
+    it('names the copy run that looked', () => {
+      const page = renderCoverageHtml({
+        ...data(),
+        exposureCheckedBy: { runId: '20261123T070001Z-c0ffee00', at: '2026-11-23T07:00:09Z' },
+      });
+
+      expect(text(elementById(page, 'exposure'))).toMatch(
+        /none found .* Checked by copy run 20261123T070001Z-c0ffee00 at 2026-11-23 07:00/,
+      );
+    });
+
+    it('lists each finding', () => {
+      const page = renderCoverageHtml({
+        ...data(),
+        publicFindings: [
+          { resourceId: 'snap-0abc', kind: 'public snapshot', detail: 'still public' },
+        ],
+        exposureCheckedBy: { runId: 'r-copy', at: '2026-11-23T07:00:09Z' },
+      });
+
+      expect(text(elementById(page, 'exposure'))).toMatch(
+        /snap-0abc .*public snapshot still public.*Checked by copy run r-copy/,
       );
     });
   });
