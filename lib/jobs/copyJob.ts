@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import type { Ec2CopyGateway } from '../aws/Ec2CopyGateway.ts';
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
-import { SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aws/errors.ts';
+import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
 import { type CopyPolicy, copyTags, planShare, readCopyPolicy } from '../domain/copyPolicy.ts';
@@ -24,6 +24,7 @@ import {
   type RunTrigger,
   reportForLog,
 } from './ports.ts';
+import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 
 /** At most this many copies in flight into one destination region (an EBS limit). */
 export const MAX_CONCURRENT_COPIES = 20;
@@ -651,6 +652,18 @@ async function retainCopies(
         reason: `${decision.reason} (copies in ${region})`,
         details: { region },
       };
+      if (group.kind === 'snapshot') {
+        const attempt = await deleteSnapshotRecorded(
+          record,
+          () => dest.ec2.deleteSnapshot(decision.id),
+          journal,
+          deps.logger,
+          (a) =>
+            a.kind === 'deleted' ? record.reason : `${record.reason}; not deleted: ${a.kind}`,
+        );
+        results.push(retentionResult(region, decision.id, decision.reason, attempt));
+        continue;
+      }
       try {
         await journal.record({ ...record, phase: 'before' });
       } catch (error) {
@@ -658,62 +671,90 @@ async function retainCopies(
           region,
           resourceId: decision.id,
           action: 'failed',
-          reason: `not deleted: its record could not be written (${toAwsCallError('RecordAction', error).message})`,
+          reason: `not deregistered: its record could not be written (${toAwsCallError('RecordAction', error).message})`,
         });
         continue;
       }
       try {
-        if (group.kind === 'snapshot') {
-          await dest.ec2.deleteSnapshot(decision.id);
-          results.push({
-            region,
-            resourceId: decision.id,
-            action: 'deleted',
-            reason: decision.reason,
-          });
-        } else {
-          await dest.images.deregisterImage(decision.id);
-          results.push({
-            region,
-            resourceId: decision.id,
-            action: 'deregistered',
-            reason: decision.reason,
-          });
-          const image = imageById.get(decision.id);
-          for (const snapshotId of image?.snapshotIds ?? []) {
-            try {
-              await dest.ec2.deleteSnapshot(snapshotId);
-              results.push({
-                region,
-                resourceId: snapshotId,
-                action: 'deleted',
-                reason: `behind deregistered copy ${decision.id}`,
-              });
-            } catch (error) {
-              results.push({
-                region,
-                resourceId: snapshotId,
-                action: 'skipped',
-                reason: `behind ${decision.id}: ${toAwsCallError('DeleteSnapshot', error).code}`,
-              });
-            }
-          }
-        }
-        await journal.record({ ...record, phase: 'after', outcome: 'done' }).catch(() => undefined);
+        await dest.images.deregisterImage(decision.id);
       } catch (error) {
-        const skipped =
-          error instanceof SnapshotInUseError || error instanceof SnapshotNotFoundError;
+        const failure = toAwsCallError('DeregisterImage', error);
         results.push({
           region,
           resourceId: decision.id,
-          action: skipped ? 'skipped' : 'failed',
-          reason: toAwsCallError('Delete', error).message,
+          action: 'failed',
+          reason: failure.message,
         });
         await journal
-          .record({ ...record, phase: 'after', outcome: skipped ? 'skipped' : 'failed' })
+          .record({
+            ...record,
+            phase: 'after',
+            outcome: 'failed',
+            error: { code: failure.code, message: failure.message },
+          })
           .catch(() => undefined);
+        continue;
+      }
+      results.push({
+        region,
+        resourceId: decision.id,
+        action: 'deregistered',
+        reason: decision.reason,
+      });
+      await journal.record({ ...record, phase: 'after', outcome: 'done' }).catch(() => undefined);
+      // The deregistered copy's snapshots: each recorded before and after, like any deletion.
+      for (const snapshotId of imageById.get(decision.id)?.snapshotIds ?? []) {
+        const reason = `behind deregistered copy ${decision.id} (copies in ${region})`;
+        const attempt = await deleteSnapshotRecorded(
+          {
+            runId: deps.runId,
+            job: 'copy',
+            action: 'delete-snapshot',
+            resourceId: snapshotId,
+            reason,
+            details: { region, imageId: decision.id },
+          },
+          () => dest.ec2.deleteSnapshot(snapshotId),
+          journal,
+          deps.logger,
+          (a) => (a.kind === 'deleted' ? reason : `${reason}; not deleted: ${a.kind}`),
+        );
+        results.push(
+          retentionResult(region, snapshotId, `behind deregistered copy ${decision.id}`, attempt),
+        );
       }
     }
   }
   return results;
+}
+
+/** A recorded deletion as the copy report's destination retention shows it. */
+function retentionResult(
+  region: string,
+  resourceId: string,
+  reason: string,
+  attempt: DeletionAttempt,
+): CopyReport['destinationRetention'][number] {
+  switch (attempt.kind) {
+    case 'deleted':
+      return { region, resourceId, action: 'deleted', reason };
+    case 'in-use':
+      return { region, resourceId, action: 'skipped', reason: `${reason}; an image uses it now` };
+    case 'gone':
+      return { region, resourceId, action: 'skipped', reason: `${reason}; already gone` };
+    case 'unrecorded':
+      return {
+        region,
+        resourceId,
+        action: 'failed',
+        reason: `not deleted: its record could not be written (${attempt.error.message})`,
+      };
+    default:
+      return {
+        region,
+        resourceId,
+        action: 'failed',
+        reason: `${attempt.error.code}: ${attempt.error.message}`,
+      };
+  }
 }

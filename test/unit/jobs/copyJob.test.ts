@@ -1099,6 +1099,17 @@ describe('Function: runCopyJob', () => {
       expect(w.dest(DEST).deregistered).toEqual(['ami-c-2']);
       expect(w.dest(DEST).deleted).toEqual(['snap-behind-ami-c-2']);
       expect(report.counts.imageCopiesDeregistered).toBe(1);
+      // Every destructive call is recorded before and after: the image, then its snapshot.
+      expect(
+        w.journal.records
+          .filter((r) => r.action === 'deregister-image' || r.action === 'delete-snapshot')
+          .map((r) => `${r.action} ${r.resourceId} ${r.phase}${r.outcome ? ` ${r.outcome}` : ''}`),
+      ).toEqual([
+        'deregister-image ami-c-2 before',
+        'deregister-image ami-c-2 after done',
+        'delete-snapshot snap-behind-ami-c-2 before',
+        'delete-snapshot snap-behind-ami-c-2 after done',
+      ]);
     });
   });
 
