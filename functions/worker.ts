@@ -30,7 +30,12 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
     return runFanOutBatch(message, {
       history: runtime.history,
       ec2For: (target, share) => targets.ec2(target, share),
-      ...(queue ? { requeue: async (message: BatchMessage) => sendAgain(message) } : {}),
+      ...(queue
+        ? {
+            requeue: async (message: BatchMessage, delaySeconds?: number) =>
+              sendAgain(message, delaySeconds),
+          }
+        : {}),
       config: runtime.config,
       clock: runtime.clock,
       logger: runtime.logger,
@@ -51,8 +56,8 @@ const queue = runtime.config.fanOutQueueUrl
   ? createFanOutQueueGateway(runtime.config, runtime.config.fanOutQueueUrl)
   : undefined;
 
-async function sendAgain(message: BatchMessage): Promise<void> {
-  const unsent = (await queue?.send([message])) ?? [message.batchId];
+async function sendAgain(message: BatchMessage, delaySeconds?: number): Promise<void> {
+  const unsent = (await queue?.send([message], delaySeconds)) ?? [message.batchId];
   if (unsent.length > 0) throw new Error(`batch ${message.batchId} could not be sent again`);
 }
 

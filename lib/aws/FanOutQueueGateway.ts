@@ -24,12 +24,17 @@ export class FanOutQueueGateway {
   }
 
   /**
-   * Sends every message; resolves with the batch ids that could not be sent after
-   * three rounds (empty when all went).
+   * Sends every message (each held back `delaySeconds`, at most 900, when given);
+   * resolves with the batch ids that could not be sent after three rounds (empty when
+   * all went).
    *
    * @throws {AwsCallError} when SQS refuses the calls themselves.
    */
-  public async send(messages: readonly BatchMessage[]): Promise<string[]> {
+  public async send(messages: readonly BatchMessage[], delaySeconds?: number): Promise<string[]> {
+    const delay =
+      delaySeconds === undefined
+        ? {}
+        : { DelaySeconds: Math.min(900, Math.max(0, Math.floor(delaySeconds))) };
     let pending = [...messages];
     for (let round = 0; round < 3 && pending.length > 0; round += 1) {
       const failed: BatchMessage[] = [];
@@ -42,6 +47,7 @@ export class FanOutQueueGateway {
               Entries: chunk.map((message, index) => ({
                 Id: String(index),
                 MessageBody: JSON.stringify(message),
+                ...delay,
               })),
             }),
           );

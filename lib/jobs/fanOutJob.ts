@@ -278,6 +278,9 @@ export async function planFanOut(
   return report;
 }
 
+/** How long a batch running in another worker waits before it is looked at again. */
+export const BUSY_RECHECK_SECONDS = 300;
+
 /** A batch the worker could not finish this time: the queue delivers it again. */
 export class BatchRetryError extends SnapkeeperError {
   public readonly batchId: string;
@@ -293,7 +296,10 @@ export class BatchRetryError extends SnapkeeperError {
 export interface BatchOutcome {
   readonly runId: string;
   readonly batchId: string;
-  /** `duplicate`: the batch was already final; nothing was done again. */
+  /**
+   * `duplicate`: the batch was already final; nothing was done again. `running`: another
+   * worker has it now; a new message looks again later.
+   */
   readonly status: BatchStatus | 'duplicate';
   readonly attempt: number;
   readonly counts?: Readonly<Record<string, number>> | undefined;
@@ -313,7 +319,7 @@ export interface BatchDependencies {
    * Sends a batch again as a new message: a batch that made progress but ran out of
    * time continues in the next delivery without using up its attempts.
    */
-  readonly requeue?: ((message: BatchMessage) => Promise<void>) | undefined;
+  readonly requeue?: ((message: BatchMessage, delaySeconds?: number) => Promise<void>) | undefined;
   readonly config: SnapkeeperConfig;
   readonly clock: () => Date;
   readonly logger: LoggerPort;
@@ -363,6 +369,21 @@ export async function runFanOutBatch(
     };
   }
   if (claim.kind === 'busy') {
+    // Another worker runs it now: look again later in a new message, rather than use up
+    // one of this message's deliveries (the queue would dead-letter a healthy batch).
+    if (deps.requeue) {
+      await deps.requeue(message, BUSY_RECHECK_SECONDS);
+      logger.info('batch is running in another worker: checking again later', {
+        batchId: message.batchId,
+        delaySeconds: BUSY_RECHECK_SECONDS,
+      });
+      return {
+        runId: message.runId,
+        batchId: message.batchId,
+        status: 'running',
+        attempt: claim.checkpoint.attempts,
+      };
+    }
     throw new BatchRetryError(message.batchId, 'another worker is running it now');
   }
   const attempt = claim.checkpoint.attempts;

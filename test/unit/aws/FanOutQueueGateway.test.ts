@@ -61,6 +61,23 @@ describe('Class: FanOutQueueGateway', () => {
     expect(sqsMock).toHaveReceivedCommandWith(SendMessageBatchCommand, { QueueUrl: QUEUE });
   });
 
+  it('holds every message back the delay asked, at most the 900 s SQS allows', async () => {
+    // Prepare
+    sqsMock.on(SendMessageBatchCommand).resolves({ Failed: [] });
+
+    // Act
+    await gateway().send([message(1)], 300);
+    await gateway().send([message(2)], 5000);
+
+    // Assess
+    const delays = sqsMock
+      .commandCalls(SendMessageBatchCommand)
+      .map(
+        (call) => (call.args[0].input as SendMessageBatchCommandInput).Entries?.[0]?.DelaySeconds,
+      );
+    expect(delays).toEqual([300, 900]);
+  });
+
   it('sends again the entries SQS did not take, and only those', async () => {
     // Prepare: the first call takes 2 of 3
     sqsMock

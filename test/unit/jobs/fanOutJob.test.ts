@@ -17,6 +17,7 @@ import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
 import {
   type BatchDependencies,
   BatchRetryError,
+  BUSY_RECHECK_SECONDS,
   type FanOutDependencies,
   type FanOutInput,
   planFanOut,
@@ -1221,6 +1222,37 @@ describe('Function: runFanOutBatch', () => {
 
       // Assess
       expect(world.targetsAsked).toEqual([`${OTHER_ACCOUNT}/eu-west-1@1`]);
+    });
+  });
+
+  describe('given a batch another worker is running, and a queue to send to', () => {
+    it('looks again later in a new message instead of using up a delivery, touching nothing', async () => {
+      // Prepare
+      const ec2 = new FakeWorkerEc2([instance(instanceId(1))]);
+      const world = workerWorld(ec2);
+      world.history.seed(`${OTHER_ACCOUNT}/eu-west-1/0001`, 'running', 1, { leaseAt: NOW });
+      const requeued: { batchId: string; delaySeconds?: number | undefined }[] = [];
+
+      // Act
+      const outcome = await runFanOutBatch(batchMessage(), {
+        ...world.deps,
+        requeue: async (message, delaySeconds) => {
+          requeued.push({ batchId: message.batchId, delaySeconds });
+        },
+      });
+
+      // Assess
+      expect(outcome).toEqual({
+        runId: RUN_ID,
+        batchId: `${OTHER_ACCOUNT}/eu-west-1/0001`,
+        status: 'running',
+        attempt: 1,
+      });
+      expect(requeued).toEqual([
+        { batchId: `${OTHER_ACCOUNT}/eu-west-1/0001`, delaySeconds: BUSY_RECHECK_SECONDS },
+      ]);
+      expect(ec2.calls).toEqual([]);
+      expect(world.history.statusOf(`${OTHER_ACCOUNT}/eu-west-1/0001`)).toBe('running');
     });
   });
 
