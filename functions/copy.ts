@@ -3,11 +3,10 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { createEc2Client } from '../lib/aws/clients.ts';
+import { createRateLimitedEc2Client } from '../lib/aws/clients.ts';
 import { Ec2CopyGateway } from '../lib/aws/Ec2CopyGateway.ts';
 import { Ec2Gateway } from '../lib/aws/Ec2Gateway.ts';
 import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
-import { RateLimiter, withRateLimit } from '../lib/aws/rateLimiter.ts';
 import { type RegionGateways, runCopyJob } from '../lib/jobs/copyJob.ts';
 import { parseCopyEvent } from '../lib/jobs/events.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
@@ -24,13 +23,7 @@ const destination = (region: string): RegionGateways => {
   let gateways = destinations.get(region);
   if (!gateways) {
     // Each destination region has its own EC2 buckets.
-    const client = withRateLimit(
-      createEc2Client({ ...runtime.config, region }),
-      new RateLimiter({
-        share: runtime.config.ec2RateShare,
-        overrides: runtime.config.ec2RateLimits,
-      }),
-    );
+    const client = createRateLimitedEc2Client(runtime.config, { region });
     gateways = {
       ec2: new Ec2Gateway(client),
       images: new Ec2ImageGateway(client, { tagAfterCreate: runtime.config.localTagAfterCreate }),

@@ -1,11 +1,9 @@
-import { EC2Client } from '@aws-sdk/client-ec2';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { Target } from '../domain/fanOut.ts';
 import { targetLabel } from '../domain/fanOut.ts';
-import { clientSettings } from './clients.ts';
+import { createRateLimitedEc2Client } from './clients.ts';
 import { Ec2Gateway } from './Ec2Gateway.ts';
-import { RateLimiter, withRateLimit } from './rateLimiter.ts';
 
 type TargetConfig = Pick<
   SnapkeeperConfig,
@@ -62,18 +60,13 @@ export class TargetGateways {
     const label = `${targetLabel(target)}@${rateShare}`;
     const known = this.#gateways.get(label);
     if (known) return known;
-    const settings = { ...this.#config, region: target.region };
     const roleArn = this.roleArn(target);
-    const client = new EC2Client({
-      ...clientSettings(settings),
-      ...(roleArn ? { credentials: this.#assumed(roleArn, target.region) } : {}),
-    });
-    const limiter = new RateLimiter({
+    const client = createRateLimitedEc2Client(this.#config, {
+      region: target.region,
       share: rateShare,
-      headroom: this.#config.ec2RateHeadroom,
-      overrides: this.#config.ec2RateLimits,
+      credentials: roleArn ? this.#assumed(roleArn, target.region) : undefined,
     });
-    const gateway = new Ec2Gateway(this.#wrap(withRateLimit(client, limiter)), {
+    const gateway = new Ec2Gateway(this.#wrap(client), {
       snapshotRateRetryMs: this.#config.snapshotRateRetryMs,
       snapshotRateRetries: this.#config.snapshotRateRetries,
     });

@@ -1,5 +1,6 @@
-import { EC2Client } from '@aws-sdk/client-ec2';
+import { EC2Client, type EC2ClientConfig } from '@aws-sdk/client-ec2';
 import type { SnapkeeperConfig } from '../config/environment.ts';
+import { RateLimiter, withRateLimit } from './rateLimiter.ts';
 
 type ClientSettings = Pick<
   SnapkeeperConfig,
@@ -36,4 +37,36 @@ export function clientSettings(config: ClientSettings) {
  */
 export function createEc2Client(config: ClientSettings): EC2Client {
   return new EC2Client(clientSettings(config));
+}
+
+type RateSettings = ClientSettings &
+  Pick<SnapkeeperConfig, 'ec2RateShare' | 'ec2RateHeadroom' | 'ec2RateLimits'>;
+
+/**
+ * The EC2 client of one account and region behind a rate limiter of its own (EC2 keeps
+ * its buckets per account and region): the configuration's share, headroom and raised
+ * limits, in the configuration's region unless another is given.
+ *
+ * @example
+ * const ec2 = createRateLimitedEc2Client(config, { region: 'eu-west-1', share: 0.25 });
+ */
+export function createRateLimitedEc2Client(
+  config: RateSettings,
+  options: {
+    region?: string | undefined;
+    /** The share of the rate, when not `EC2_RATE_SHARE`. */
+    share?: number | undefined;
+    credentials?: EC2ClientConfig['credentials'] | undefined;
+  } = {},
+): EC2Client {
+  const client = new EC2Client({
+    ...clientSettings({ ...config, region: options.region ?? config.region }),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+  });
+  const limiter = new RateLimiter({
+    share: options.share ?? config.ec2RateShare,
+    headroom: config.ec2RateHeadroom,
+    overrides: config.ec2RateLimits,
+  });
+  return withRateLimit(client, limiter);
 }

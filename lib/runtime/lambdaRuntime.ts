@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { createEc2Client } from '../aws/clients.ts';
+import { createRateLimitedEc2Client } from '../aws/clients.ts';
 import { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { createRunEventsGateway } from '../aws/RunEventsGateway.ts';
 import { createRunHistoryGateway, type RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
-import { RateLimiter, withRateLimit } from '../aws/rateLimiter.ts';
 import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
 import { type ActionJournal, logJournal, type MetricsPort, newRunId } from '../jobs/ports.ts';
 import type { RunEventsPort } from '../jobs/slotRun.ts';
@@ -57,32 +56,16 @@ export function createLambdaRuntime(
     defaultDimensions: { deployment: config.deployment, job: functionName },
   });
   const tracer = new Tracer({ serviceName });
-  const limiter = new RateLimiter({
-    share: config.ec2RateShare,
-    headroom: config.ec2RateHeadroom,
-    overrides: config.ec2RateLimits,
-  });
-  const ec2 = new Ec2Gateway(
-    tracer.captureAWSv3Client(withRateLimit(createEc2Client(config), limiter)),
-    {
+  const gatewayIn = (region: string) =>
+    new Ec2Gateway(tracer.captureAWSv3Client(createRateLimitedEc2Client(config, { region })), {
       snapshotRateRetryMs: config.snapshotRateRetryMs,
       snapshotRateRetries: config.snapshotRateRetries,
-    },
-  );
-  const regional = new Map<string, Ec2Gateway>();
+    });
+  const ec2 = gatewayIn(config.region);
+  const regional = new Map<string, Ec2Gateway>([[config.region, ec2]]);
   const ec2In = (region: string): Ec2Gateway => {
-    if (region === config.region) return ec2;
-    let gateway = regional.get(region);
-    if (!gateway) {
-      const client = createEc2Client({ ...config, region });
-      const regionLimiter = new RateLimiter({
-        share: config.ec2RateShare,
-        headroom: config.ec2RateHeadroom,
-        overrides: config.ec2RateLimits,
-      });
-      gateway = new Ec2Gateway(tracer.captureAWSv3Client(withRateLimit(client, regionLimiter)));
-      regional.set(region, gateway);
-    }
+    const gateway = regional.get(region) ?? gatewayIn(region);
+    regional.set(region, gateway);
     return gateway;
   };
   const clock = () => new Date();

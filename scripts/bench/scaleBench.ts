@@ -41,11 +41,10 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
-import { createEc2Client } from '../../lib/aws/clients.ts';
+import { createEc2Client, createRateLimitedEc2Client } from '../../lib/aws/clients.ts';
 import { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
 import { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
 import { createRunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
-import { RateLimiter, withRateLimit } from '../../lib/aws/rateLimiter.ts';
 import { TargetGateways } from '../../lib/aws/TargetGateways.ts';
 import { loadConfig, type SnapkeeperConfig } from '../../lib/config/environment.ts';
 import { parseBatchMessage, planTargets } from '../../lib/domain/fanOut.ts';
@@ -110,13 +109,9 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function gatewayFor(config: SnapkeeperConfig, endpoint: string, limited: boolean): Ec2Gateway {
-  const client = createEc2Client({ ...config, endpoint });
-  const limiter = new RateLimiter({
-    share: config.ec2RateShare,
-    headroom: config.ec2RateHeadroom,
-    overrides: config.ec2RateLimits,
-  });
-  return new Ec2Gateway(limited ? withRateLimit(client, limiter) : client, {
+  const settings = { ...config, endpoint };
+  const client = limited ? createRateLimitedEc2Client(settings) : createEc2Client(settings);
+  return new Ec2Gateway(client, {
     snapshotRateRetryMs: config.snapshotRateRetryMs,
     snapshotRateRetries: config.snapshotRateRetries,
   });
