@@ -10,6 +10,7 @@ import {
   paginateDescribeSnapshots,
   paginateDescribeVolumes,
   type Tag as SdkTag,
+  type Snapshot,
 } from '@aws-sdk/client-ec2';
 import type { InstanceFacts, SnapshotSetRequest } from '../domain/backupPlan.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
@@ -262,18 +263,7 @@ export class Ec2Gateway {
         for (const snapshot of page.Snapshots ?? []) {
           if (!snapshot.SnapshotId) continue;
           if (ownerId && snapshot.OwnerId && snapshot.OwnerId !== ownerId) continue;
-          yield {
-            snapshotId: snapshot.SnapshotId,
-            volumeId: snapshot.VolumeId ?? 'vol-ffffffff',
-            state: snapshot.State ?? 'pending',
-            startTime: snapshot.StartTime ?? new Date(0),
-            tags: toTagMap(snapshot.Tags),
-            sizeGiB: snapshot.VolumeSize,
-            description: snapshot.Description,
-            ownerId: snapshot.OwnerId,
-            encrypted: snapshot.Encrypted,
-            kmsKeyId: snapshot.KmsKeyId,
-          };
+          yield toSnapshotFacts(snapshot, snapshot.SnapshotId);
         }
       }
     } catch (error) {
@@ -300,18 +290,7 @@ export class Ec2Gateway {
         );
         for (const snapshot of response.Snapshots ?? []) {
           if (!snapshot.SnapshotId) continue;
-          result.push({
-            snapshotId: snapshot.SnapshotId,
-            volumeId: snapshot.VolumeId ?? 'vol-ffffffff',
-            state: snapshot.State ?? 'pending',
-            startTime: snapshot.StartTime ?? new Date(0),
-            tags: toTagMap(snapshot.Tags),
-            sizeGiB: snapshot.VolumeSize,
-            description: snapshot.Description,
-            ownerId: snapshot.OwnerId,
-            encrypted: snapshot.Encrypted,
-            kmsKeyId: snapshot.KmsKeyId,
-          });
+          result.push(toSnapshotFacts(snapshot, snapshot.SnapshotId));
         }
       } catch (error) {
         throw toAwsCallError('DescribeSnapshots', error);
@@ -402,6 +381,22 @@ export interface ImageFacts {
   readonly state: string;
   readonly snapshotIds: readonly string[];
   readonly tags: TagMap;
+}
+
+/** A described snapshot in the domain's form (its id already checked). */
+function toSnapshotFacts(snapshot: Snapshot, snapshotId: string): SnapshotFacts {
+  return {
+    snapshotId,
+    volumeId: snapshot.VolumeId ?? 'vol-ffffffff',
+    state: snapshot.State ?? 'pending',
+    startTime: snapshot.StartTime ?? new Date(0),
+    tags: toTagMap(snapshot.Tags),
+    sizeGiB: snapshot.VolumeSize,
+    description: snapshot.Description,
+    ownerId: snapshot.OwnerId,
+    encrypted: snapshot.Encrypted,
+    kmsKeyId: snapshot.KmsKeyId,
+  };
 }
 
 /**
