@@ -53,6 +53,17 @@ export interface ActionItem extends ActionRecord {
   readonly volumeId?: string | undefined;
 }
 
+/** A run's outcome, as finishing it writes it. */
+interface RunResult {
+  readonly status: RunRecordStatus;
+  readonly endedAt: string;
+  readonly counts?: Readonly<Record<string, number>> | undefined;
+  readonly errorSummary?: string | undefined;
+  /** What is left, for an `incomplete` run. */
+  readonly remaining?: readonly string[] | undefined;
+  readonly report?: unknown;
+}
+
 /** Who holds a slot. */
 export interface SlotClaim {
   readonly runId: string;
@@ -226,41 +237,7 @@ export class RunHistoryGateway {
       report?: unknown;
     },
   ): Promise<void> {
-    const names: Record<string, string> = { '#status': 'status' };
-    const values: Record<string, unknown> = {
-      ':status': result.status,
-      ':endedAt': result.endedAt,
-    };
-    const sets = ['#status = :status', 'endedAt = :endedAt'];
-    if (result.counts) {
-      sets.push('counts = :counts');
-      values[':counts'] = result.counts;
-    }
-    if (result.errorSummary) {
-      sets.push('errorSummary = :error');
-      values[':error'] = result.errorSummary.slice(0, 2000);
-    }
-    if (result.remaining) {
-      sets.push('remaining = :remaining');
-      values[':remaining'] = result.remaining.slice(0, 1000);
-    }
-    if (result.report !== undefined) {
-      sets.push('report = :report');
-      values[':report'] = fitReport(result.report);
-    }
-    try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { PK: `RUN#${runId}`, SK: 'RUN' },
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      );
-    } catch (error) {
-      throw toAwsCallError('UpdateItem', error);
-    }
+    await this.#updateRun(runId, result, false);
   }
 
   /**
@@ -509,23 +486,7 @@ export class RunHistoryGateway {
 
   /** A fan-out run's batch checkpoints (strongly consistent). */
   public async runBatches(runId: string): Promise<BatchCheckpoint[]> {
-    const items: BatchCheckpoint[] = [];
-    try {
-      const pages = paginateQuery(
-        { client: this.#doc },
-        {
-          TableName: this.#table,
-          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :batch)',
-          ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':batch': 'BATCH#' },
-          ConsistentRead: true,
-        },
-      );
-      for await (const page of pages)
-        for (const item of page.Items ?? []) items.push(toCheckpoint(item));
-    } catch (error) {
-      throw toAwsCallError('Query', error);
-    }
-    return items;
+    return (await this.#itemsOfRun(runId, 'BATCH#', true)).map(toCheckpoint);
   }
 
   /**
@@ -571,28 +532,7 @@ export class RunHistoryGateway {
       errorSummary?: string | undefined;
     },
   ): Promise<boolean> {
-    try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { PK: `RUN#${runId}`, SK: 'RUN' },
-          UpdateExpression: `SET #status = :status, endedAt = :endedAt, counts = :counts${result.errorSummary ? ', errorSummary = :error' : ''}`,
-          ConditionExpression: '#status = :running',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':status': result.status,
-            ':endedAt': result.endedAt,
-            ':counts': result.counts,
-            ':running': 'running',
-            ...(result.errorSummary ? { ':error': result.errorSummary.slice(0, 2000) } : {}),
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (awsErrorCode(error) === 'ConditionalCheckFailedException') return false;
-      throw toAwsCallError('UpdateItem', error);
-    }
+    return this.#updateRun(runId, result, true);
   }
 
   /** The latest runs of the deployment, newest first. */
@@ -663,18 +603,74 @@ export class RunHistoryGateway {
 
   /** A run's actions, in the order they happened. */
   public async runActions(runId: string): Promise<ActionItem[]> {
-    const items: ActionItem[] = [];
+    return (await this.#itemsOfRun(runId, 'ACTION#', false)) as unknown as ActionItem[];
+  }
+
+  /**
+   * Writes a run's outcome: status and end, and the counts, error summary, what is left
+   * and the report when given. With `onlyWhileRunning`, only a run still `running` is
+   * changed, and false says it was not.
+   */
+  async #updateRun(runId: string, result: RunResult, onlyWhileRunning: boolean): Promise<boolean> {
+    const values: Record<string, unknown> = {
+      ':status': result.status,
+      ':endedAt': result.endedAt,
+    };
+    const sets = ['#status = :status', 'endedAt = :endedAt'];
+    if (result.counts) {
+      sets.push('counts = :counts');
+      values[':counts'] = result.counts;
+    }
+    if (result.errorSummary) {
+      sets.push('errorSummary = :error');
+      values[':error'] = result.errorSummary.slice(0, 2000);
+    }
+    if (result.remaining) {
+      sets.push('remaining = :remaining');
+      values[':remaining'] = result.remaining.slice(0, 1000);
+    }
+    if (result.report !== undefined) {
+      sets.push('report = :report');
+      values[':report'] = fitReport(result.report);
+    }
+    if (onlyWhileRunning) values[':running'] = 'running';
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { PK: `RUN#${runId}`, SK: 'RUN' },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ...(onlyWhileRunning ? { ConditionExpression: '#status = :running' } : {}),
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (onlyWhileRunning && awsErrorCode(error) === 'ConditionalCheckFailedException')
+        return false;
+      throw toAwsCallError('UpdateItem', error);
+    }
+  }
+
+  /** Every item under a run whose sort key starts with `prefix` (its actions, its batches). */
+  async #itemsOfRun(
+    runId: string,
+    prefix: 'ACTION#' | 'BATCH#',
+    consistentRead: boolean,
+  ): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
     try {
       const pages = paginateQuery(
         { client: this.#doc },
         {
           TableName: this.#table,
-          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :action)',
-          ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':action': 'ACTION#' },
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+          ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':prefix': prefix },
+          ...(consistentRead ? { ConsistentRead: true } : {}),
         },
       );
-      for await (const page of pages)
-        for (const item of page.Items ?? []) items.push(item as ActionItem);
+      for await (const page of pages) items.push(...(page.Items ?? []));
     } catch (error) {
       throw toAwsCallError('Query', error);
     }
