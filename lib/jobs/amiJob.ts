@@ -35,6 +35,7 @@ import {
   type RunStatus,
   type RunTrigger,
   reportForLog,
+  runStatus,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 
@@ -416,14 +417,11 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     ...created.filter((c) => c.outcome === 'deferred').map((c) => c.instanceId),
     ...retired.filter((r) => r.outcome === 'deferred').map((r) => r.imageId),
   ];
-  const status: RunStatus =
-    (cap.exceeded && !input.dryRun) || nothingDone
-      ? 'failed'
-      : remaining.length > 0
-        ? 'incomplete'
-        : hasErrors
-          ? 'partial'
-          : 'succeeded';
+  const status = runStatus({
+    failed: (cap.exceeded && !input.dryRun) || nothingDone,
+    incomplete: remaining.length > 0,
+    hasErrors,
+  });
   const report: AmiReport = {
     ...base,
     status,

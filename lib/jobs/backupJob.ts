@@ -13,7 +13,7 @@ import {
 import { previousFireTime, resolveJobSchedule } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { LoggerPort, MetricsPort, ReportedError, RunStatus, RunTrigger } from './ports.ts';
-import { type ActionJournal, logJournal, noMetrics, reportForLog } from './ports.ts';
+import { type ActionJournal, logJournal, noMetrics, reportForLog, runStatus } from './ports.ts';
 import { deleteSnapshotRecorded } from './recordedDeletion.ts';
 
 /** What a backup run is asked to do. */
@@ -339,13 +339,11 @@ export async function runBackupJob(
     );
   const nothingDone =
     counts.failed > 0 && counts.backedUp === 0 && counts.skipped === 0 && counts.covered === 0;
-  const status: RunStatus = nothingDone
-    ? 'failed'
-    : remaining.length > 0
-      ? 'incomplete'
-      : hasErrors
-        ? 'partial'
-        : 'succeeded';
+  const status = runStatus({
+    failed: nothingDone,
+    incomplete: remaining.length > 0,
+    hasErrors,
+  });
   const report: BackupReport = {
     ...base,
     status,

@@ -30,6 +30,24 @@ export const noMetrics: MetricsPort = { count: () => undefined };
 /** The outcome of a whole run. */
 export type RunStatus = 'succeeded' | 'partial' | 'failed' | 'incomplete';
 
+/**
+ * A run's status from what happened, in order of precedence: `failed` (nothing could
+ * be done, or a cap stopped it), `incomplete` (work left for the next invocation),
+ * `partial` (done, with errors or problems), else `succeeded`.
+ *
+ * @example
+ * runStatus({ failed: false, incomplete: false, hasErrors: true }); // 'partial'
+ */
+export function runStatus(outcome: {
+  readonly failed: boolean;
+  readonly incomplete: boolean;
+  readonly hasErrors: boolean;
+}): RunStatus {
+  if (outcome.failed) return 'failed';
+  if (outcome.incomplete) return 'incomplete';
+  return outcome.hasErrors ? 'partial' : 'succeeded';
+}
+
 /** How a run was started. */
 export type RunTrigger = 'schedule' | 'console' | 'retry';
 

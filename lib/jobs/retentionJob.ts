@@ -23,6 +23,7 @@ import {
   type RunStatus,
   type RunTrigger,
   reportForLog,
+  runStatus,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 
@@ -287,14 +288,11 @@ export async function runRetentionJob(
   };
   const warnings = volumes.some((v) => v.failing !== undefined || (v.problems?.length ?? 0) > 0);
   const deferred = all.filter((d) => d.outcome === 'deferred').map((d) => d.snapshotId);
-  const status: RunStatus =
-    cap.exceeded && !input.dryRun
-      ? 'failed'
-      : deferred.length > 0
-        ? 'incomplete'
-        : counts.failed > 0 || warnings
-          ? 'partial'
-          : 'succeeded';
+  const status = runStatus({
+    failed: cap.exceeded && !input.dryRun,
+    incomplete: deferred.length > 0,
+    hasErrors: counts.failed > 0 || warnings,
+  });
   const report: RetentionReport = {
     ...base,
     status,

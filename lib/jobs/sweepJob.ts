@@ -17,6 +17,7 @@ import {
   type RunStatus,
   type RunTrigger,
   reportForLog,
+  runStatus,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 
@@ -243,12 +244,11 @@ export async function runSweepJob(
     blockedGiB: sum(plan.blocked),
     reportedOnlyGiB: sum(plan.reportOnly),
   };
-  const status: RunStatus =
-    cap.exceeded && !input.dryRun
-      ? 'failed'
-      : counts.failed > 0 || warnings.length > 0
-        ? 'partial'
-        : 'succeeded';
+  const status = runStatus({
+    failed: cap.exceeded && !input.dryRun,
+    incomplete: false,
+    hasErrors: counts.failed > 0 || warnings.length > 0,
+  });
   const report: SweepReport = {
     ...base,
     status,
