@@ -1,7 +1,3 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { createAutoScalingGateway } from '../lib/aws/AutoScalingGateway.ts';
 import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
@@ -13,6 +9,7 @@ import { runOnce } from '../lib/jobs/slotRun.ts';
 import { runSweepJob } from '../lib/jobs/sweepJob.ts';
 import { answer, remainingTime, slotRunDependencies } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
+import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
 const runtime = createLambdaRuntime('amis', process.env);
 const images = new Ec2ImageGateway(runtime.ec2.client, {
@@ -75,7 +72,4 @@ async function amis(event: unknown, context: Context): Promise<unknown> {
   return answer(outcome, runtime.metricsPort);
 }
 
-export const handler = middy(amis)
-  .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
-  .use(captureLambdaHandler(runtime.tracer))
-  .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));
+export const handler = powertoolsHandler(runtime, amis);

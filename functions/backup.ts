@@ -1,7 +1,3 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
 import { runBackupJob } from '../lib/jobs/backupJob.ts';
@@ -9,6 +5,7 @@ import { parseScheduledEvent } from '../lib/jobs/events.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
 import { answer, remainingTime, slotRunDependencies } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
+import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
 const runtime = createLambdaRuntime('backup', process.env);
 
@@ -53,7 +50,4 @@ async function backup(event: unknown, context: Context): Promise<unknown> {
   return answer(outcome, runtime.metricsPort);
 }
 
-export const handler = middy(backup)
-  .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
-  .use(captureLambdaHandler(runtime.tracer))
-  .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));
+export const handler = powertoolsHandler(runtime, backup);

@@ -1,7 +1,3 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { createRateLimitedEc2Client } from '../lib/aws/clients.ts';
 import { Ec2CopyGateway } from '../lib/aws/Ec2CopyGateway.ts';
@@ -12,6 +8,7 @@ import { parseCopyEvent } from '../lib/jobs/events.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
 import { answer, slotRunDependencies } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
+import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
 const runtime = createLambdaRuntime('copy', process.env);
 const images = new Ec2ImageGateway(runtime.ec2.client, {
@@ -67,7 +64,4 @@ async function copy(event: unknown, _context: Context): Promise<unknown> {
   return answer(outcome, runtime.metricsPort);
 }
 
-export const handler = middy(copy)
-  .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
-  .use(captureLambdaHandler(runtime.tracer))
-  .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));
+export const handler = powertoolsHandler(runtime, copy);

@@ -1,7 +1,3 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import { createFanOutQueueGateway } from '../lib/aws/FanOutQueueGateway.ts';
 import { TargetGateways } from '../lib/aws/TargetGateways.ts';
 import { ConfigurationError } from '../lib/domain/errors.ts';
@@ -12,6 +8,7 @@ import { planFanOut } from '../lib/jobs/fanOutJob.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
 import { answer, slotRunDependencies } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
+import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
 const runtime = createLambdaRuntime('fanout', process.env);
 const { config } = runtime;
@@ -60,7 +57,4 @@ async function fanOut(event: unknown): Promise<unknown> {
   return answer(outcome, runtime.metricsPort);
 }
 
-export const handler = middy(fanOut)
-  .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
-  .use(captureLambdaHandler(runtime.tracer))
-  .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));
+export const handler = powertoolsHandler(runtime, fanOut);

@@ -1,13 +1,10 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { createAutoScalingGateway } from '../lib/aws/AutoScalingGateway.ts';
 import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
 import { Ec2RestoreGateway } from '../lib/aws/Ec2RestoreGateway.ts';
 import { handleConsolePayload } from '../lib/runtime/consoleInvocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
+import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
 const runtime = createLambdaRuntime('ops', process.env);
 const gateways = {
@@ -30,7 +27,4 @@ async function ops(event: unknown, _context: Context): Promise<unknown> {
   return handleConsolePayload(event, runtime, gateways);
 }
 
-export const handler = middy(ops)
-  .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
-  .use(captureLambdaHandler(runtime.tracer))
-  .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));
+export const handler = powertoolsHandler(runtime, ops);

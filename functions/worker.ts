@@ -1,8 +1,4 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { createFanOutQueueGateway } from '../lib/aws/FanOutQueueGateway.ts';
 import { TargetGateways } from '../lib/aws/TargetGateways.ts';
@@ -10,6 +6,7 @@ import { type BatchMessage, parseBatchMessage } from '../lib/domain/fanOut.ts';
 import { type BatchOutcome, runFanOutBatch } from '../lib/jobs/fanOutJob.ts';
 import { remainingTime } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
+import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
 const runtime = createLambdaRuntime('worker', process.env);
 const processor = new BatchProcessor(EventType.SQS);
@@ -70,7 +67,4 @@ function parseBody(body: string): unknown {
   }
 }
 
-export const handler = middy(worker)
-  .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
-  .use(captureLambdaHandler(runtime.tracer))
-  .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));
+export const handler = powertoolsHandler(runtime, worker);

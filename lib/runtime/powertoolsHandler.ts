@@ -1,0 +1,24 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import type { LambdaRuntime } from './lambdaRuntime.ts';
+
+/**
+ * Wraps a function's handler in middy with the same Powertools middleware everywhere:
+ * the Lambda context in every log line (keys reset per invocation), X-Ray tracing, and
+ * the metrics flushed at the end (with the cold-start metric).
+ *
+ * @example
+ * export const handler = powertoolsHandler(runtime, backup);
+ */
+export function powertoolsHandler<E, R>(
+  runtime: Pick<LambdaRuntime, 'logger' | 'tracer' | 'metrics'>,
+  handler: (event: E, context: Context) => Promise<R>,
+) {
+  return middy(handler)
+    .use(injectLambdaContext(runtime.logger, { resetKeys: true }))
+    .use(captureLambdaHandler(runtime.tracer))
+    .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }));
+}
