@@ -266,7 +266,7 @@ async function main(): Promise<void> {
             naive.records,
             naive.result.lost,
             size,
-            volumes,
+            'CreateSnapshot',
           ),
         );
       }
@@ -402,7 +402,7 @@ async function main(): Promise<void> {
     });
     const slot = scheduledTime.toISOString().replace('.000Z', 'Z');
     const plannerTargets = new TargetGateways(plannerConfig);
-    const dispatched = await planFanOut(
+    await planFanOut(
       {
         job: 'backup',
         schedule: 'daily',
@@ -422,9 +422,8 @@ async function main(): Promise<void> {
         logger: silentLogger,
       },
     );
-    if (process.env.BENCH_DEBUG) console.log(JSON.stringify(dispatched));
     const workerConfig = loadConfig({ ...base, EC2_RATE_SHARE: String(1 / workers) });
-    const worker = async (id: number) => {
+    const worker = async () => {
       const targets = new TargetGateways(workerConfig);
       for (;;) {
         const received = await sqs.send(
@@ -436,18 +435,12 @@ async function main(): Promise<void> {
         );
         const messages: Message[] = received.Messages ?? [];
         if (messages.length === 0) {
-          if (process.env.BENCH_DEBUG)
-            console.log(`worker ${id} found none, run ${(await history.getRun(runId))?.status}`);
           // Like Lambda's pollers: keep polling until the run is finished.
           if ((await history.getRun(runId))?.status !== 'running') return;
           await new Promise((resolve) => setTimeout(resolve, 50));
           continue;
         }
         for (const message of messages) {
-          if (process.env.BENCH_DEBUG)
-            console.log(
-              `worker ${id} takes a batch at ${new Date().toISOString()} of ${messages.length}`,
-            );
           try {
             await runFanOutBatch(parseBatchMessage(JSON.parse(message.Body ?? '')), {
               history,
@@ -469,7 +462,7 @@ async function main(): Promise<void> {
         }
       }
     };
-    await Promise.all(Array.from({ length: workers }, (_, id) => worker(id)));
+    await Promise.all(Array.from({ length: workers }, () => worker()));
     const run = await history.getRun(runId);
     return {
       runId,
@@ -486,31 +479,17 @@ function backupFigures(
   records: readonly ProxyRecord[],
   failed: number,
   instances: number,
-  perVolume?: number,
+  /** A per-volume loop makes CreateSnapshot calls (a bucket of the same size). */
+  writeAction: 'CreateSnapshots' | 'CreateSnapshot' = 'CreateSnapshots',
 ): RunFigures {
-  const ec2Calls = ec2CallsByAction(records);
-  const total = Object.values(ec2Calls).reduce((a, b) => a + b, 0);
   // One CreateSnapshots per instance, plus one describe of instances (and of volumes
   // for the skip tag) per 1000: moto answers each in one page.
-  const minimum = instances + Math.ceil(instances / 1000) + 1;
-  return {
-    size,
-    job: 'backup',
-    tool,
-    seconds,
-    // A per-volume loop makes CreateSnapshot calls, which share the same bucket size.
-    writes:
-      perVolume === undefined ? (ec2Calls.CreateSnapshots ?? 0) : (ec2Calls.CreateSnapshot ?? 0),
-    rate: rateOf(
-      records,
-      perVolume === undefined ? 'CreateSnapshots' : 'CreateSnapshot',
-      buckets.CreateSnapshots ?? { burst: 100, refillPerSecond: 5 },
-    ),
-    ec2Calls,
-    totalEc2Calls: total,
-    minimumCalls: minimum,
-    failed,
-  };
+  const minimumCalls = instances + Math.ceil(instances / 1000) + 1;
+  return figures(
+    { size, job: 'backup', tool, seconds, failed, minimumCalls },
+    records,
+    writeAction,
+  );
 }
 
 /**
@@ -563,24 +542,28 @@ function retentionFigures(
   failed: number,
   reads: number,
 ): RunFigures {
+  // One DeleteSnapshot per deletion, plus the reads the job needs, one page each.
+  const minimumCalls = deletions + reads;
+  return figures(
+    { size, job: 'retention', tool, seconds, failed, minimumCalls },
+    records,
+    'DeleteSnapshot',
+  );
+}
+
+/** A measured run's figures: its EC2 calls, and the rate of its writes against their bucket. */
+function figures(
+  run: Omit<RunFigures, 'writes' | 'rate' | 'ec2Calls' | 'totalEc2Calls'>,
+  records: readonly ProxyRecord[],
+  writeAction: string,
+): RunFigures {
   const ec2Calls = ec2CallsByAction(records);
-  const total = Object.values(ec2Calls).reduce((a, b) => a + b, 0);
   return {
-    size,
-    job: 'retention',
-    tool,
-    seconds,
-    writes: ec2Calls.DeleteSnapshot ?? 0,
-    rate: rateOf(
-      records,
-      'DeleteSnapshot',
-      buckets.DeleteSnapshot ?? { burst: 100, refillPerSecond: 5 },
-    ),
+    ...run,
+    writes: ec2Calls[writeAction] ?? 0,
+    rate: rateOf(records, writeAction, buckets[writeAction] ?? { burst: 100, refillPerSecond: 5 }),
     ec2Calls,
-    totalEc2Calls: total,
-    // One DeleteSnapshot per deletion, plus the reads the job needs, one page each.
-    minimumCalls: deletions + reads,
-    failed,
+    totalEc2Calls: Object.values(ec2Calls).reduce((a, b) => a + b, 0),
   };
 }
 
