@@ -1,5 +1,6 @@
 import { type DeletionCap, parseDeletionCap } from '../domain/deletionCap.ts';
 import { ConfigurationError, SnapkeeperError } from '../domain/errors.ts';
+import { REGION_NAME, TARGET_ACCOUNT } from '../domain/fanOut.ts';
 import {
   DEFAULT_SCHEDULES,
   parseScheduleCatalog,
@@ -173,14 +174,14 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
 
   const targetRegions = list(env.TARGET_REGIONS, [region]);
   const targetAccounts = list(env.TARGET_ACCOUNTS, ['self']);
-  const badAccount = targetAccounts.find((a) => !/^(self|\d{12})$/.test(a));
+  const badAccount = targetAccounts.find((a) => !TARGET_ACCOUNT.test(a));
   if (badAccount !== undefined) {
     throw new ConfigurationError(
       'TARGET_ACCOUNTS',
       `must list 12-digit account ids or "self"; got ${JSON.stringify(badAccount)}`,
     );
   }
-  const badRegion = targetRegions.find((r) => !/^[a-z]{2}(-[a-z]+)+-\d$/.test(r));
+  const badRegion = targetRegions.find((r) => !REGION_NAME.test(r));
   if (badRegion !== undefined) {
     throw new ConfigurationError(
       'TARGET_REGIONS',

@@ -67,8 +67,10 @@ export interface BatchCheckpoint {
   readonly errorSummary?: string | undefined;
 }
 
-const ACCOUNT = /^(self|\d{12})$/;
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+/** A fan-out target account: a 12-digit id, or `self`. */
+export const TARGET_ACCOUNT = /^(self|\d{12})$/;
+/** A region name, like `eu-west-1`. */
+export const REGION_NAME = /^[a-z]{2}(-[a-z]+)+-\d$/;
 
 /**
  * The targets of a deployment: every listed account in every listed region. Without a
@@ -80,7 +82,9 @@ const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
  */
 export function planTargets(accounts: readonly string[], regions: readonly string[]): Target[] {
   const bad =
-    accounts.find((a) => !ACCOUNT.test(a)) ?? regions.find((r) => !REGION.test(r)) ?? undefined;
+    accounts.find((a) => !TARGET_ACCOUNT.test(a)) ??
+    regions.find((r) => !REGION_NAME.test(r)) ??
+    undefined;
   if (bad !== undefined) {
     throw new InvalidEventError(
       `${JSON.stringify(bad)} is not a 12-digit account id, "self", or a region name like eu-west-1`,
@@ -231,8 +235,8 @@ const batchMessageSchema = z.object({
   batches: z.number().check(z.int(), z.minimum(1)),
   batchId: z.string().check(z.minLength(1)),
   target: z.object({
-    account: z.string().check(z.regex(ACCOUNT, 'must be a 12-digit account id or "self"')),
-    region: z.string().check(z.regex(REGION, 'must be a region name like eu-west-1')),
+    account: z.string().check(z.regex(TARGET_ACCOUNT, 'must be a 12-digit account id or "self"')),
+    region: z.string().check(z.regex(REGION_NAME, 'must be a region name like eu-west-1')),
   }),
   instanceIds: z.optional(idList),
   volumeTags: z.optional(z.record(z.string(), z.record(z.string(), z.string()))),
