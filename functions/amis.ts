@@ -2,12 +2,17 @@ import type { Context } from 'aws-lambda';
 import { createAutoScalingGateway } from '../lib/aws/AutoScalingGateway.ts';
 import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
 import { createRecycleBinGateway } from '../lib/aws/RecycleBinGateway.ts';
-import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
+import { resolveSchedule } from '../lib/domain/schedules.ts';
 import { runAmiJob } from '../lib/jobs/amiJob.ts';
 import { parseAmiEvent } from '../lib/jobs/events.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
 import { runSweepJob } from '../lib/jobs/sweepJob.ts';
-import { answer, remainingTime, slotRunDependencies } from '../lib/runtime/invocation.ts';
+import {
+  answer,
+  remainingTime,
+  scheduledSlot,
+  slotRunDependencies,
+} from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -51,7 +56,7 @@ async function amis(event: unknown, context: Context): Promise<unknown> {
     return answer(outcome, runtime.metricsPort);
   }
   const schedule = resolveSchedule(runtime.config.catalog, invocation.schedule);
-  const slot = slotOf(schedule, invocation.scheduledTime, runtime.clock());
+  const slot = scheduledSlot(runtime, schedule, invocation.scheduledTime, 'amis');
   const outcome = await runOnce(
     { job: 'amis', runId, trigger: 'schedule', dryRun, schedule: schedule.name, slot },
     dependencies,

@@ -1,9 +1,14 @@
 import type { Context } from 'aws-lambda';
-import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
+import { resolveSchedule } from '../lib/domain/schedules.ts';
 import { runBackupJob } from '../lib/jobs/backupJob.ts';
 import { parseScheduledEvent } from '../lib/jobs/events.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
-import { answer, remainingTime, slotRunDependencies } from '../lib/runtime/invocation.ts';
+import {
+  answer,
+  remainingTime,
+  scheduledSlot,
+  slotRunDependencies,
+} from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -20,7 +25,7 @@ async function backup(event: unknown, context: Context): Promise<unknown> {
   const schedule = resolveSchedule(runtime.config.catalog, invocation.schedule);
   const dryRun = invocation.dryRun || runtime.config.dryRun;
   const runId = runtime.newRunId();
-  const slot = slotOf(schedule, invocation.scheduledTime, runtime.clock());
+  const slot = scheduledSlot(runtime, schedule, invocation.scheduledTime, 'backup');
   const outcome = await runOnce(
     { job: 'backup', runId, trigger: 'schedule', dryRun, schedule: schedule.name, slot },
     slotRunDependencies(runtime, { historyRequired: false }),

@@ -2,11 +2,11 @@ import { createFanOutQueueGateway } from '../lib/aws/FanOutQueueGateway.ts';
 import { TargetGateways } from '../lib/aws/TargetGateways.ts';
 import { ConfigurationError } from '../lib/domain/errors.ts';
 import { planTargets } from '../lib/domain/fanOut.ts';
-import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
+import { resolveSchedule } from '../lib/domain/schedules.ts';
 import { parseFanOutEvent } from '../lib/jobs/events.ts';
 import { planFanOut } from '../lib/jobs/fanOutJob.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
-import { answer, slotRunDependencies } from '../lib/runtime/invocation.ts';
+import { answer, scheduledSlot, slotRunDependencies } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -27,7 +27,7 @@ async function fanOut(event: unknown): Promise<unknown> {
   const schedule = resolveSchedule(config.catalog, invocation.schedule);
   const dryRun = invocation.dryRun || config.dryRun;
   const runId = runtime.newRunId();
-  const slot = slotOf(schedule, invocation.scheduledTime, runtime.clock());
+  const slot = scheduledSlot(runtime, schedule, invocation.scheduledTime, invocation.job);
   const outcome = await runOnce(
     { job: invocation.job, runId, trigger: 'schedule', dryRun, schedule: schedule.name, slot },
     slotRunDependencies(runtime, { historyRequired: true }),

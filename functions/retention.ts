@@ -1,9 +1,14 @@
 import type { Context } from 'aws-lambda';
-import { resolveSchedule, slotOf } from '../lib/domain/schedules.ts';
+import { resolveSchedule } from '../lib/domain/schedules.ts';
 import { parseRetentionEvent } from '../lib/jobs/events.ts';
 import { runRetentionJob } from '../lib/jobs/retentionJob.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
-import { answer, remainingTime, slotRunDependencies } from '../lib/runtime/invocation.ts';
+import {
+  answer,
+  remainingTime,
+  scheduledSlot,
+  slotRunDependencies,
+} from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -21,7 +26,7 @@ async function retention(event: unknown, context: Context): Promise<unknown> {
   const dryRun = invocation.dryRun || runtime.config.dryRun;
   const runId = runtime.newRunId();
   const slot = invocation.scheduledTime
-    ? slotOf(schedule, invocation.scheduledTime, runtime.clock())
+    ? scheduledSlot(runtime, schedule, invocation.scheduledTime, 'retention')
     : undefined;
   const outcome = await runOnce(
     { job: 'retention', runId, trigger: 'schedule', dryRun, schedule: schedule.name, slot },

@@ -104,7 +104,11 @@ export class RunHistoryGateway {
     slot: SlotKey,
     runId: string,
     now: Date,
+    options: { readonly lapsedBefore?: Date | undefined } = {},
   ): Promise<{ claimed: true } | { claimed: false; holder: SlotClaim }> {
+    // `lapsedBefore`: a claim made before it has lapsed and is replaced in the same
+    // conditional write, so two racing claimers still get one winner.
+    const lapsed = options.lapsedBefore;
     try {
       await this.#doc.send(
         new PutCommand({
@@ -117,7 +121,12 @@ export class RunHistoryGateway {
             claimedAt: now.toISOString(),
             expiresAt: expiresAt(now, this.#retentionDays),
           },
-          ConditionExpression: 'attribute_not_exists(PK)',
+          ...(lapsed
+            ? {
+                ConditionExpression: 'attribute_not_exists(PK) OR claimedAt < :lapsed',
+                ExpressionAttributeValues: { ':lapsed': lapsed.toISOString() },
+              }
+            : { ConditionExpression: 'attribute_not_exists(PK)' }),
         }),
       );
       return { claimed: true };
@@ -126,7 +135,7 @@ export class RunHistoryGateway {
         throw toAwsCallError('PutItem', error);
     }
     const holder = await this.getSlotClaim(slot);
-    if (!holder) return this.claimSlot(slot, runId, now);
+    if (!holder) return this.claimSlot(slot, runId, now, options);
     return { claimed: false, holder };
   }
 

@@ -55,6 +55,11 @@ export interface SnapkeeperConfig {
   readonly restoreWaitMs: number;
   /** A changing console payload repeated within this window runs once. */
   readonly consoleDedupeMs: number;
+  /**
+   * How late a delivery's `scheduledTime` may be and still be served, beyond the one
+   * interval of its schedule always allowed (SLOT_CATCH_UP_SECONDS, default 0).
+   */
+  readonly slotCatchUpMs: number;
   /** The bucket the console `report` action writes the coverage page to; off when absent. */
   readonly reportBucket?: string | undefined;
   /** Key prefix of the coverage pages in that bucket. */
@@ -215,6 +220,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     manualRetainDays: integer(env, 'MANUAL_RETAIN_DAYS', 30, 1, 36_500),
     restoreWaitMs: integer(env, 'RESTORE_WAIT_SECONDS', 600, 1, 840) * 1000,
     consoleDedupeMs: integer(env, 'CONSOLE_DEDUPE_SECONDS', 300, 1, 86_400) * 1000,
+    slotCatchUpMs: integer(env, 'SLOT_CATCH_UP_SECONDS', 0, 0, 315_360_000) * 1000,
     reportBucket: env.REPORT_BUCKET?.trim() || undefined,
     reportPrefix: env.REPORT_PREFIX ?? 'snapkeeper/',
     copyKmsKeys: kmsKeys(env.COPY_KMS_KEYS),

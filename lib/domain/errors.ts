@@ -78,6 +78,21 @@ export class RunFailedError extends SnapkeeperError {
 }
 
 /**
+ * Thrown by a handler when its slot is held by a run that is still alive (its lease
+ * fresh): the delivery fails so that Lambda's retry comes back, and takes the slot over
+ * if the holder has died by then, or gets its report if it finished.
+ */
+export class SlotInProgressError extends SnapkeeperError {
+  public readonly heldBy: string;
+
+  public constructor(message: string, heldBy: string) {
+    super(`${message}; failing this delivery so that its retry checks again`);
+    this.name = 'SlotInProgressError';
+    this.heldBy = heldBy;
+  }
+}
+
+/**
  * Thrown by a handler after a run that stopped short of the Lambda deadline, so that
  * Lambda's retry of the same event takes the slot over and resumes where it stopped.
  */

@@ -150,3 +150,77 @@ export function isAbandoned(
   if (run.status !== 'running' || !run.leaseRenewedAt) return false;
   return now.getTime() - Date.parse(run.leaseRenewedAt) > timeoutMs + marginMs;
 }
+
+/** How many renewal periods a running run's lease may miss before the run is dead. */
+export const LEASE_STALE_RENEWALS = 3;
+
+/**
+ * Allowance for the clocks of two Lambda containers (the holder's, which wrote its
+ * lease, and the reader's). Lambda's clocks are kept by Amazon Time Sync, far closer.
+ */
+export const LEASE_CLOCK_SKEW_MS = 10_000;
+
+/** How the liveness of a run's lease is judged. */
+export interface LeaseRules {
+  /** How often a running run renews its lease. */
+  readonly renewMs: number;
+  /** The function's timeout. */
+  readonly timeoutMs: number;
+  /** Added to the timeout for runs whose lease only moves now and then (fan-out). */
+  readonly marginMs: number;
+  /** Allowance for clock differences; default {@link LEASE_CLOCK_SKEW_MS}. */
+  readonly skewMs?: number | undefined;
+}
+
+/**
+ * Whether a `running` run has handed its work to fan-out workers: its dispatch report is
+ * written, it stays `running` by design, and its lease moves only when a worker claims
+ * or finishes a batch.
+ *
+ * @example
+ * isDispatched({ status: 'running', report: '{"status":"running"}' }); // true
+ */
+export function isDispatched(run: { status: string; report?: string | undefined }): boolean {
+  return run.status === 'running' && run.report !== undefined;
+}
+
+/**
+ * How long a run's lease may go unrenewed before the run is dead:
+ * {@link LEASE_STALE_RENEWALS} renewal periods plus the clock allowance for a run that
+ * renews its own lease (never more than the timeout plus the margin), and the timeout
+ * plus the margin for a dispatched fan-out run (its workers renew it between batches).
+ *
+ * @example
+ * leaseStaleAfterMs({ status: 'running' }, { renewMs: 30_000, timeoutMs: 900_000, marginMs: 120_000 }); // 100_000
+ */
+export function leaseStaleAfterMs(
+  run: { status: string; report?: string | undefined },
+  rules: LeaseRules,
+): number {
+  const ceiling = rules.timeoutMs + rules.marginMs;
+  if (isDispatched(run)) return ceiling;
+  return Math.min(
+    LEASE_STALE_RENEWALS * rules.renewMs + (rules.skewMs ?? LEASE_CLOCK_SKEW_MS),
+    ceiling,
+  );
+}
+
+/**
+ * Whether a run still marked `running` is dead: its lease has not been renewed for
+ * {@link leaseStaleAfterMs}. A live run renews its lease every `renewMs` while it works,
+ * so a crashed one (killed, out of memory) is known within a few renewal periods and the
+ * next delivery of its slot takes it over and resumes.
+ *
+ * @example
+ * isLeaseDead({ status: 'running', leaseRenewedAt: '2026-11-23T03:00:00Z' }, now, rules);
+ */
+export function isLeaseDead(
+  run: { status: string; leaseRenewedAt?: string | undefined; report?: string | undefined },
+  now: Date,
+  rules: LeaseRules,
+): boolean {
+  if (run.status !== 'running' || !run.leaseRenewedAt) return false;
+  const renewed = Date.parse(run.leaseRenewedAt);
+  if (Number.isNaN(renewed)) return false;
+  return now.getTime() - renewed > leaseStaleAfterMs(run, rules);
+}

@@ -1,5 +1,9 @@
 import awsCronParser from 'aws-cron-parser';
-import { InvalidScheduleDefinitionError, UnknownScheduleError } from './errors.ts';
+import {
+  InvalidEventError,
+  InvalidScheduleDefinitionError,
+  UnknownScheduleError,
+} from './errors.ts';
 import * as z from './schema.ts';
 
 /**
@@ -330,6 +334,138 @@ export function slotOf(
 ): string {
   const time = scheduledTime ?? previousFireTime(schedule, now);
   return `${time.toISOString().slice(0, 19)}Z`;
+}
+
+/**
+ * How far ahead of this function's clock a delivered `scheduledTime` may be. Scheduler
+ * and Lambda clocks are synchronised far closer than this; a time up to this much before
+ * a fire time also belongs to that fire time.
+ */
+export const SCHEDULED_TIME_SKEW_MS = 60_000;
+
+/** The years AWS cron expressions cover: a scheduled time outside them is no slot. */
+const CRON_YEARS = { first: 1970, last: 2199 } as const;
+
+/** How a delivered `scheduledTime` is held to its schedule (see {@link deliveredSlot}). */
+export interface DeliveryWindow {
+  /** How far ahead of the clock a scheduled time may be; default {@link SCHEDULED_TIME_SKEW_MS}. */
+  readonly skewMs?: number | undefined;
+  /**
+   * How late after its slot a delivery is still served. The window is never shorter
+   * than one interval of the schedule (until its next fire time), so a delayed delivery
+   * and Lambda's retries still count; default 0 (exactly one interval).
+   */
+  readonly catchUpMs?: number | undefined;
+}
+
+/**
+ * The slot a delivery serves, held to the schedule:
+ * - no `scheduledTime` (a classic rule's constant input): the latest fire time;
+ * - a `scheduledTime` more than the skew ahead of the clock is rejected (a delivery
+ *   for a later slot never claims it early);
+ * - any other time maps to the fire time it belongs to: the latest fire time at or
+ *   before it (a time up to the skew before a fire time belongs to that one), so
+ *   03:05 for a 03:00 daily is the 03:00 slot, never a new one;
+ * - a slot whose catch-up window has passed (its next fire time, or `catchUpMs` after
+ *   it if later) is rejected; years outside 1970-2199 are rejected.
+ *
+ * @throws {InvalidEventError} naming `scheduledTime`, the limit and the clock.
+ * @example
+ * deliveredSlot(daily, new Date('2026-11-23T03:05:00Z'), new Date('2026-11-23T03:06:00Z'));
+ * // '2026-11-23T03:00:00Z'
+ */
+export function deliveredSlot(
+  schedule: ScheduleDefinition,
+  scheduledTime: Date | undefined,
+  now: Date,
+  window: DeliveryWindow = {},
+): string {
+  if (scheduledTime === undefined) return formatSlot(previousFireTime(schedule, now));
+  const skewMs = window.skewMs ?? SCHEDULED_TIME_SKEW_MS;
+  const shown = formatSlot(scheduledTime);
+  const clock = `the clock reads ${formatSlot(now)}`;
+  const year = scheduledTime.getUTCFullYear();
+  if (Number.isNaN(scheduledTime.getTime()) || year < CRON_YEARS.first || year > CRON_YEARS.last) {
+    throw new InvalidEventError(
+      `field "scheduledTime": ${shown} is outside the years a schedule can fire (${CRON_YEARS.first}-${CRON_YEARS.last}); send the slot's own time, as Scheduler's <aws.scheduler.scheduled-time> does`,
+    );
+  }
+  const ahead = scheduledTime.getTime() - now.getTime();
+  if (ahead > skewMs) {
+    throw new InvalidEventError(
+      `field "scheduledTime": ${shown} is ${describeDuration(ahead)} ahead of the clock (${clock}); a slot is served when it comes, at most ${describeDuration(skewMs)} early`,
+    );
+  }
+  let slot: Date;
+  try {
+    slot = previousFireTime(schedule, new Date(scheduledTime.getTime() + skewMs));
+  } catch (error) {
+    if (!(error instanceof InvalidScheduleDefinitionError)) throw error;
+    throw new InvalidEventError(
+      `field "scheduledTime": schedule "${schedule.name}" never fires at or before ${shown}`,
+      { cause: error },
+    );
+  }
+  if (slot.getTime() - now.getTime() > skewMs) {
+    throw new InvalidEventError(
+      `field "scheduledTime": ${shown} belongs to the slot ${formatSlot(slot)}, which has not come yet (${clock})`,
+    );
+  }
+  let nextFire: number;
+  try {
+    nextFire = nextFireTime(schedule, slot).getTime();
+  } catch {
+    // The schedule's last fire time (a cron with an end year): a day to catch up.
+    nextFire = slot.getTime() + 86_400_000;
+  }
+  const until = Math.max(nextFire, slot.getTime() + (window.catchUpMs ?? 0));
+  if (now.getTime() > until) {
+    throw new InvalidEventError(
+      `field "scheduledTime": ${shown} (slot ${formatSlot(slot)}) is older than its catch-up window, which closed at ${formatSlot(new Date(until))} (${clock}); a later slot of "${schedule.name}" has served it`,
+    );
+  }
+  return formatSlot(slot);
+}
+
+/**
+ * The timetable a job of a schedule runs on: the schedule's cron for backups and AMIs,
+ * and for retention its `retentionCron`, or an hour after the backup, as the packaged
+ * retention schedules are made (scripts/serverlessVariables.cjs).
+ *
+ * @example
+ * jobTimetable(daily, 'retention').cron; // 'cron(0 4 * * ? *)'
+ */
+export function jobTimetable(
+  schedule: ScheduleDefinition,
+  job: 'backup' | 'amis' | 'retention',
+): ScheduleDefinition {
+  if (job !== 'retention') return schedule;
+  if (schedule.retentionCron) return { ...schedule, cron: schedule.retentionCron };
+  const fields = /^cron\((.*)\)$/.exec(schedule.cron.trim())?.[1]?.trim().split(/\s+/) ?? [];
+  const [minute, hour] = fields;
+  if (fields.length === 6 && minute && hour && /^\d+$/.test(minute) && /^\d+$/.test(hour)) {
+    if (Number(hour) < 23) {
+      fields[1] = String(Number(hour) + 1);
+      return { ...schedule, cron: `cron(${fields.join(' ')})` };
+    }
+  }
+  return schedule;
+}
+
+/** A slot as the `snapkeeper:slot` tag writes it: ISO 8601 UTC to the second. */
+function formatSlot(time: Date): string {
+  return Number.isNaN(time.getTime()) ? String(time) : `${time.toISOString().slice(0, 19)}Z`;
+}
+
+/** A duration in the largest whole unit that keeps it readable: 45 s, 5 min, 21 h, 3 days. */
+function describeDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 120) return `${seconds} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 120) return `${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return `${hours} h`;
+  return `${Math.round(hours / 24)} days`;
 }
 
 /** The schedule name console backups of named instances carry. */

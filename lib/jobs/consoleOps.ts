@@ -5,6 +5,7 @@ import type { Ec2RestoreGateway } from '../aws/Ec2RestoreGateway.ts';
 import type { RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
 import type { RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
+import { InvalidEventError } from '../domain/errors.ts';
 import { buildRecoveryReport, type RecoveryReport } from '../domain/recoveryReport.ts';
 import { MANUAL_SCHEDULE, nextFireTime, resolveSchedule } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
@@ -97,6 +98,7 @@ export async function runConsoleOperation(
 
   switch (payload.action) {
     case 'backup': {
+      if (payload.instanceIds) await requireInstances(payload.instanceIds, deps);
       const schedule = payload.schedule?.toLowerCase() ?? MANUAL_SCHEDULE;
       const backup = await runBackupJob(
         {
@@ -365,6 +367,24 @@ async function recoveryReport(
     blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
     note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',
   };
+}
+
+/**
+ * Rejects a console backup naming an instance that does not exist here (or is
+ * terminated): the answer names the id, and nothing is backed up.
+ *
+ * @throws {InvalidEventError} naming `instanceIds` and the ids not found.
+ */
+async function requireInstances(ids: readonly string[], deps: OpsDependencies): Promise<void> {
+  const found = new Set<string>();
+  for await (const instance of deps.ec2.listInstancesByIds(ids)) found.add(instance.instanceId);
+  const missing = [...new Set(ids)].filter((id) => !found.has(id));
+  if (missing.length === 0) return;
+  const shown = missing.slice(0, 10).join(', ');
+  const more = missing.length > 10 ? ` and ${missing.length - 10} more` : '';
+  throw new InvalidEventError(
+    `field "instanceIds": ${shown}${more} ${missing.length === 1 ? 'is not an instance' : 'are not instances'} of this account in ${deps.config.region} (unknown or terminated); nothing was backed up`,
+  );
 }
 
 const ORDER: RunStatus[] = ['succeeded', 'partial', 'incomplete', 'failed'];

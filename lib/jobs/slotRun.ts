@@ -2,7 +2,9 @@ import { toAwsCallError } from '../aws/errors.ts';
 import type { RunHistoryGateway, RunRecord } from '../aws/RunHistoryGateway.ts';
 import {
   FINISHED_STATUSES,
-  isAbandoned,
+  isDispatched,
+  isLeaseDead,
+  type LeaseRules,
   RESUMABLE_STATUSES,
   type RunRecordStatus,
   type SlotKey,
@@ -72,6 +74,11 @@ export interface RunParams {
   readonly schedule?: string | undefined;
   /** The slot served; with `schedule`, makes the run exactly-once. */
   readonly slot?: string | undefined;
+  /**
+   * When set, the slot's claim lapses this long after it was made: a later run claims
+   * the slot afresh instead of being its duplicate (the console's dedupe window).
+   */
+  readonly claimLapsesAfterMs?: number | undefined;
   readonly requestedBy?: string | undefined;
 }
 
@@ -94,12 +101,18 @@ export interface RunOnceDependencies {
   readonly clock: () => Date;
   readonly logger: LoggerPort;
   readonly sleep?: (ms: number) => Promise<void>;
-  /** How often a running run renews its lease. */
+  /**
+   * How often a running run renews its lease; a lease not renewed for three periods
+   * (plus a clock allowance) belongs to a dead run (see `leaseStaleAfterMs`).
+   */
   readonly leaseRenewMs?: number;
-  /** The function's timeout: a lease older than this plus the margin is dead. */
+  /** The function's timeout: the longest a dispatched fan-out run's lease may stand still, with the margin. */
   readonly functionTimeoutMs?: number;
   readonly abandonMarginMs?: number;
-  /** How long a duplicate waits for the first delivery to finish before saying it is in progress. */
+  /**
+   * How long a duplicate waits for a live holder to finish before answering `in-progress`
+   * (which a scheduled handler turns into a thrown `SlotInProgressError`).
+   */
   readonly duplicateWaitMs?: number;
   /**
    * When true the run fails loudly if the history cannot be written at start
@@ -110,11 +123,13 @@ export interface RunOnceDependencies {
 
 /**
  * Runs a job once per slot, recorded as it goes:
- * 1. marks dead runs of the job `abandoned` (lease older than timeout plus margin);
- * 2. claims the slot with a conditional write; a duplicate of a finished slot gets the
- *    first run's report, one of a slot still running waits briefly and then says which
- *    run holds it, and one of a failed, incomplete or abandoned slot takes it over and
- *    resumes;
+ * 1. marks dead runs of the job `abandoned` (lease not renewed for three renewal
+ *    periods; a dispatched fan-out run: timeout plus margin);
+ * 2. claims the slot with a conditional write; a duplicate of a finished slot (or of a
+ *    fan-out run handed to its workers) gets the first run's report; one of a slot whose
+ *    holder is alive waits briefly and then answers `in-progress` naming the holder; one
+ *    of a failed, incomplete or abandoned slot, or one whose holder's lease went stale
+ *    (a crashed run), takes it over and resumes;
  * 3. writes the run item (`running`) and renews its lease while the job works;
  * 4. writes the final status and report, and publishes `Snapkeeper Run Finished`.
  *
@@ -128,15 +143,18 @@ export async function runOnce<R extends RunReportLike>(
 ): Promise<SlotOutcome<R>> {
   const { history, logger } = deps;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const timeoutMs = deps.functionTimeoutMs ?? 900_000;
-  const marginMs = deps.abandonMarginMs ?? 120_000;
+  const lease: LeaseRules = {
+    renewMs: deps.leaseRenewMs ?? 30_000,
+    timeoutMs: deps.functionTimeoutMs ?? 900_000,
+    marginMs: deps.abandonMarginMs ?? 120_000,
+  };
   let historyUnavailable = false;
   let trigger = params.trigger;
   let resuming = false;
   let previousRunId: string | undefined;
 
   try {
-    await markDeadRuns(params, deps, timeoutMs, marginMs);
+    await markDeadRuns(params, deps, lease);
   } catch (error) {
     logger.warn('could not check for abandoned runs', {
       error: toAwsCallError('Query', error).message,
@@ -149,7 +167,7 @@ export async function runOnce<R extends RunReportLike>(
       : undefined;
   if (slot) {
     try {
-      const claim = await claimOrResolve(slot, params, deps, sleep, timeoutMs, marginMs);
+      const claim = await claimOrResolve(slot, params, deps, sleep, lease);
       if (claim.kind !== 'claimed') return claim;
       resuming = claim.previousRunId !== undefined;
       previousRunId = claim.previousRunId;
@@ -198,7 +216,7 @@ export async function runOnce<R extends RunReportLike>(
             error: toAwsCallError('UpdateItem', error).message,
           }),
         );
-      }, deps.leaseRenewMs ?? 30_000);
+      }, lease.renewMs);
   timer?.unref?.();
 
   let report: R;
@@ -298,14 +316,19 @@ async function claimOrResolve<R>(
   params: RunParams,
   deps: RunOnceDependencies,
   sleep: (ms: number) => Promise<void>,
-  timeoutMs: number,
-  marginMs: number,
+  lease: LeaseRules,
 ): Promise<{ kind: 'claimed'; previousRunId?: string } | Exclude<SlotOutcome<R>, { kind: 'ran' }>> {
   const { history } = deps;
   const waitMs = deps.duplicateWaitMs ?? 10_000;
   const deadline = deps.clock().getTime() + waitMs;
   for (;;) {
-    const claim = await history.claimSlot(slot, params.runId, deps.clock());
+    const claimedAt = deps.clock();
+    const claim =
+      params.claimLapsesAfterMs === undefined
+        ? await history.claimSlot(slot, params.runId, claimedAt)
+        : await history.claimSlot(slot, params.runId, claimedAt, {
+            lapsedBefore: new Date(claimedAt.getTime() - params.claimLapsesAfterMs),
+          });
     if (claim.claimed) return { kind: 'claimed' };
     const holderId = claim.holder.runId;
     const holder = await history.getRun(holderId);
@@ -322,8 +345,11 @@ async function claimOrResolve<R>(
     }
     const dead =
       (holder && RESUMABLE_STATUSES.includes(holder.status)) ||
-      (holder && isAbandoned(holder, now, timeoutMs, marginMs)) ||
-      (!holder && now.getTime() - Date.parse(claim.holder.claimedAt) > timeoutMs + marginMs);
+      (holder && isLeaseDead(holder, now, lease)) ||
+      // A claim with no run item: its claimer may be going on without a history, so
+      // only the function's timeout proves it dead.
+      (!holder &&
+        now.getTime() - Date.parse(claim.holder.claimedAt) > lease.timeoutMs + lease.marginMs);
     if (dead) {
       if (holder?.status === 'running' && holder.leaseRenewedAt) {
         await history.markAbandoned(holderId, holder.leaseRenewedAt, now, params.runId);
@@ -337,6 +363,15 @@ async function claimOrResolve<R>(
       }
       continue;
     }
+    if (holder && isDispatched(holder) && holder.report) {
+      deps.logger.info(
+        'duplicate delivery of a slot handed to fan-out workers: nothing done again',
+        {
+          heldBy: holderId,
+        },
+      );
+      return { kind: 'duplicate', heldBy: holderId, report: JSON.parse(holder.report) };
+    }
     if (now.getTime() >= deadline) {
       const message = `slot ${slot.schedule} ${slot.slot} of ${slot.job} is held by run ${holderId}, still running; nothing done`;
       deps.logger.info(message);
@@ -349,17 +384,12 @@ async function claimOrResolve<R>(
 async function markDeadRuns(
   params: RunParams,
   deps: RunOnceDependencies,
-  timeoutMs: number,
-  marginMs: number,
+  lease: LeaseRules,
 ): Promise<void> {
   const now = deps.clock();
   const recent = await deps.history.runsOfJob(deps.deployment, params.job, { limit: 50 });
   for (const run of recent) {
-    if (
-      run.runId !== params.runId &&
-      isAbandoned(run, now, timeoutMs, marginMs) &&
-      run.leaseRenewedAt
-    ) {
+    if (run.runId !== params.runId && isLeaseDead(run, now, lease) && run.leaseRenewedAt) {
       if (await deps.history.markAbandoned(run.runId, run.leaseRenewedAt, now, params.runId)) {
         deps.logger.warn('marked a dead run abandoned', {
           abandonedRunId: run.runId,

@@ -65,17 +65,24 @@ export async function handleConsolePayload(
     if (error instanceof InvalidEventError) return reject(error);
     throw error;
   }
+  // DRY_RUN=true: every console operation plans only, as every other entry point does.
+  if (runtime.config.dryRun && hasDryRun(payload) && payload.dryRun !== true) {
+    runtime.logger.info('DRY_RUN is set: the console operation plans only');
+    payload = { ...payload, dryRun: true };
+  }
   const dryRun =
     ('dryRun' in payload && payload.dryRun === true) ||
     payload.action === 'plan' ||
     payload.action === 'report';
-  // A button pressed twice: the same changing payload within one window runs once, and
-  // the second press gets the first one's report (a duplicate of a console action).
+  // A button pressed twice: the same changing payload within CONSOLE_DEDUPE_SECONDS
+  // runs once, wherever the window falls: the claim is keyed on the payload alone and
+  // lapses CONSOLE_DEDUPE_SECONDS after it was made (one conditional write decides).
   const dedupe = dryRun
     ? {}
     : {
         schedule: 'console',
-        slot: consoleSlot(payload, runtime.clock(), runtime.config.consoleDedupeMs),
+        slot: consoleSlot(payload),
+        claimLapsesAfterMs: runtime.config.consoleDedupeMs,
       };
   try {
     const outcome = await runOnce(
@@ -112,14 +119,22 @@ export async function handleConsolePayload(
   }
 }
 
+/** Whether a console action takes `dryRun` (plan and report are dry by nature). */
+function hasDryRun(
+  payload: ReturnType<typeof parseOpsPayload>,
+): payload is Exclude<ReturnType<typeof parseOpsPayload>, { action: 'plan' | 'report' }> {
+  return payload.action !== 'plan' && payload.action !== 'report';
+}
+
 /**
- * The dedupe slot of a changing console payload: a hash of its canonical JSON and the
- * start of the current window.
+ * The dedupe slot of a changing console payload: a hash of its canonical JSON (key order
+ * does not matter). The claim on it lapses after CONSOLE_DEDUPE_SECONDS, so no fixed
+ * bucket edge splits two presses.
  *
  * @example
- * consoleSlot({ action: 'backup', instanceIds: ['i-1'] }, now, 300_000); // '3f2a…@2026-11-23T11:55:00Z'
+ * consoleSlot({ action: 'backup', instanceIds: ['i-1'] }); // 'payload-3f2a9c…'
  */
-export function consoleSlot(payload: unknown, now: Date, windowMs: number): string {
+export function consoleSlot(payload: unknown): string {
   const canonical = JSON.stringify(payload, (_key, value: unknown) =>
     value && typeof value === 'object' && !Array.isArray(value)
       ? Object.fromEntries(
@@ -127,9 +142,8 @@ export function consoleSlot(payload: unknown, now: Date, windowMs: number): stri
         )
       : value,
   );
-  const hash = createHash('sha256').update(canonical).digest('hex').slice(0, 16);
-  const bucket = new Date(Math.floor(now.getTime() / windowMs) * windowMs);
-  return `${hash}@${bucket.toISOString().slice(0, 19)}Z`;
+  const hash = createHash('sha256').update(canonical).digest('hex').slice(0, 32);
+  return `payload-${hash}`;
 }
 
 /**

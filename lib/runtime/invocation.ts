@@ -1,15 +1,9 @@
 import type { Context } from 'aws-lambda';
-import { RunFailedError, RunIncompleteError } from '../domain/errors.ts';
+import { RunFailedError, RunIncompleteError, SlotInProgressError } from '../domain/errors.ts';
+import { deliveredSlot, jobTimetable, type ScheduleDefinition } from '../domain/schedules.ts';
 import type { MetricsPort } from '../jobs/ports.ts';
 import type { RunOnceDependencies, RunReportLike, SlotOutcome } from '../jobs/slotRun.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
-
-/** What a handler returns for a slot delivered twice while the first is still running. */
-export interface InProgressAnswer {
-  readonly status: 'in-progress';
-  readonly heldBy: string;
-  readonly message: string;
-}
 
 /**
  * The dependencies of {@link runOnce} for a function's runtime.
@@ -35,20 +29,22 @@ export function slotRunDependencies(
 
 /**
  * Turns a slot outcome into the handler's answer: the report (or the first run's, for a
- * duplicate), an in-progress note, or a thrown error for a failed run (so Lambda's error
- * metric and failure destination see it) and for an incomplete one (so Lambda's retry
- * resumes it).
+ * duplicate), or a thrown error for a failed run (so Lambda's error metric and failure
+ * destination see it), for an incomplete one (so Lambda's retry resumes it), and for a
+ * slot held by a live run (so Lambda's retry comes back: it takes the slot over if the
+ * holder has died by then, or gets the holder's report if it finished).
  *
+ * @throws {SlotInProgressError} when a live run holds the slot.
  * @example
  * return answer(await runOnce(...));
  */
 export function answer<R extends RunReportLike>(
   outcome: SlotOutcome<R>,
   metrics?: MetricsPort,
-): R | InProgressAnswer | unknown {
+): R | unknown {
   if (outcome.kind !== 'ran') metrics?.count('DuplicateDeliveries', 1);
   if (outcome.kind === 'in-progress') {
-    return { status: 'in-progress', heldBy: outcome.heldBy, message: outcome.message };
+    throw new SlotInProgressError(outcome.message, outcome.heldBy);
   }
   if (outcome.kind === 'duplicate') return outcome.report;
   const { report } = outcome;
@@ -64,6 +60,27 @@ export function answer<R extends RunReportLike>(
     throw new RunIncompleteError(report.job, report.runId, report.remaining?.length ?? 0, report);
   }
   return report;
+}
+
+/**
+ * The slot a scheduled delivery serves, held to the job's timetable (the retention cron
+ * for retention): a `scheduledTime` ahead of the clock, or past its catch-up window
+ * (one interval, or SLOT_CATCH_UP_SECONDS if longer), is rejected by name; an
+ * off-schedule time maps to the fire time it belongs to.
+ *
+ * @throws {InvalidEventError} naming `scheduledTime`.
+ * @example
+ * const slot = scheduledSlot(runtime, schedule, invocation.scheduledTime, 'backup');
+ */
+export function scheduledSlot(
+  runtime: Pick<LambdaRuntime, 'clock' | 'config'>,
+  schedule: ScheduleDefinition,
+  scheduledTime: Date | undefined,
+  job: 'backup' | 'amis' | 'retention',
+): string {
+  return deliveredSlot(jobTimetable(schedule, job), scheduledTime, runtime.clock(), {
+    catchUpMs: runtime.config.slotCatchUpMs,
+  });
 }
 
 /** Milliseconds left in the invocation, from the Lambda context. */
