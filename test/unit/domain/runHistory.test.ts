@@ -6,6 +6,11 @@ import {
   FINISHED_STATUSES,
   HISTORY_INDEXES,
   isAbandoned,
+  isDispatched,
+  isLeaseDead,
+  LEASE_CLOCK_SKEW_MS,
+  LEASE_STALE_RENEWALS,
+  leaseStaleAfterMs,
   RESUMABLE_STATUSES,
   runKeys,
   slotKeys,
@@ -491,5 +496,123 @@ describe('Module: runHistory (the key design)', () => {
         PROPERTY_RUNS,
       );
     });
+  });
+});
+
+describe('Function: leaseStaleAfterMs', () => {
+  const rules = { renewMs: 30_000, timeoutMs: TIMEOUT_MS, marginMs: MARGIN_MS };
+
+  it('allows a self-renewing run three renewal periods plus the clock allowance', () => {
+    // Act & Assess
+    expect(LEASE_STALE_RENEWALS).toBe(3);
+    expect(leaseStaleAfterMs({ status: 'running' }, rules)).toBe(3 * 30_000 + LEASE_CLOCK_SKEW_MS);
+  });
+
+  it('allows a dispatched fan-out run the timeout plus the margin', () => {
+    // Act & Assess
+    expect(leaseStaleAfterMs({ status: 'running', report: '{}' }, rules)).toBe(
+      TIMEOUT_MS + MARGIN_MS,
+    );
+  });
+
+  it('never allows more than the timeout plus the margin, however slow the renewals', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3_600_000 }),
+        fc.integer({ min: 1_000, max: 900_000 }),
+        fc.integer({ min: 0, max: 600_000 }),
+        fc.boolean(),
+        (renewMs, timeoutMs, marginMs, dispatched) => {
+          // Prepare
+          const run = dispatched ? { status: 'running', report: '{}' } : { status: 'running' };
+
+          // Act
+          const limit = leaseStaleAfterMs(run, { renewMs, timeoutMs, marginMs });
+
+          // Assess
+          expect(limit).toBeLessThanOrEqual(timeoutMs + marginMs);
+          expect(limit).toBeGreaterThan(0);
+        },
+      ),
+      PROPERTY_RUNS,
+    );
+  });
+});
+
+describe('Function: isDispatched', () => {
+  it('is true only for a running run whose dispatch report is written', () => {
+    // Act & Assess
+    expect(isDispatched({ status: 'running', report: '{}' })).toBe(true);
+    expect(isDispatched({ status: 'running' })).toBe(false);
+    expect(isDispatched({ status: 'succeeded', report: '{}' })).toBe(false);
+  });
+});
+
+describe('Function: isLeaseDead', () => {
+  const rules = { renewMs: 30_000, timeoutMs: TIMEOUT_MS, marginMs: MARGIN_MS };
+  const leaseAgo = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
+
+  it('calls a crashed run dead long before the timeout: three missed renewals are enough', () => {
+    // Act & Assess
+    expect(isLeaseDead({ status: 'running', leaseRenewedAt: leaseAgo(100_001) }, NOW, rules)).toBe(
+      true,
+    );
+    expect(isLeaseDead({ status: 'running', leaseRenewedAt: leaseAgo(100_000) }, NOW, rules)).toBe(
+      false,
+    );
+  });
+
+  it('keeps a dispatched fan-out run alive until the timeout plus the margin', () => {
+    // Prepare
+    const run = (ms: number) => ({ status: 'running', leaseRenewedAt: leaseAgo(ms), report: '{}' });
+
+    // Act & Assess
+    expect(isLeaseDead(run(TIMEOUT_MS + MARGIN_MS), NOW, rules)).toBe(false);
+    expect(isLeaseDead(run(TIMEOUT_MS + MARGIN_MS + 1), NOW, rules)).toBe(true);
+  });
+
+  it('never calls a lease renewed in the future (another container’s clock ahead) dead', () => {
+    // Act & Assess
+    expect(isLeaseDead({ status: 'running', leaseRenewedAt: leaseAgo(-60_000) }, NOW, rules)).toBe(
+      false,
+    );
+  });
+
+  it.each(['succeeded', 'partial', 'failed', 'incomplete', 'abandoned'])(
+    'never calls a %s run dead, however old its lease',
+    (status) => {
+      // Act & Assess
+      expect(isLeaseDead({ status, leaseRenewedAt: '2020-01-01T00:00:00.000Z' }, NOW, rules)).toBe(
+        false,
+      );
+    },
+  );
+
+  it('never calls a running run without a readable lease dead', () => {
+    // Act & Assess
+    expect(isLeaseDead({ status: 'running' }, NOW, rules)).toBe(false);
+    expect(isLeaseDead({ status: 'running', leaseRenewedAt: 'not a time' }, NOW, rules)).toBe(
+      false,
+    );
+  });
+
+  it('agrees with the lease age at every distance from its limit', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -3_600_000, max: 3_600_000 }),
+        fc.integer({ min: 1_000, max: 120_000 }),
+        fc.boolean(),
+        (offset, renewMs, dispatched) => {
+          // Prepare
+          const shape = dispatched ? { status: 'running', report: '{}' } : { status: 'running' };
+          const limit = leaseStaleAfterMs(shape, { ...rules, renewMs });
+          const run = { ...shape, leaseRenewedAt: leaseAgo(limit + offset) };
+
+          // Act & Assess
+          expect(isLeaseDead(run, NOW, { ...rules, renewMs })).toBe(offset > 0);
+        },
+      ),
+      PROPERTY_RUNS,
+    );
   });
 });

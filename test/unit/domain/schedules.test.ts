@@ -1,18 +1,22 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  InvalidEventError,
   InvalidScheduleDefinitionError,
   SnapkeeperError,
   UnknownScheduleError,
 } from '../../../lib/domain/errors.ts';
 import {
   DEFAULT_SCHEDULES,
+  deliveredSlot,
   fromWallClock,
+  jobTimetable,
   nextFireTime,
   parseScheduleCatalog,
   previousFireTime,
   RESERVED_SCHEDULE_NAMES,
   resolveSchedule,
+  SCHEDULED_TIME_SKEW_MS,
   type ScheduleDefinition,
   scheduleIntervalMs,
   toWallClock,
@@ -605,5 +609,301 @@ describe('Function: fromWallClock', () => {
       ),
       PROPERTY_RUNS,
     );
+  });
+});
+
+describe('Function: deliveredSlot', () => {
+  const MINUTE_MS = 60_000;
+  const slotText = (date: Date) => `${date.toISOString().slice(0, 19)}Z`;
+  const rejection = (act: () => unknown): InvalidEventError => {
+    try {
+      act();
+    } catch (error) {
+      expect(error).toBeInstanceOf(InvalidEventError);
+      return error as InvalidEventError;
+    }
+    throw new Error('expected deliveredSlot to throw');
+  };
+
+  describe('given the time Scheduler sends', () => {
+    it('serves the fire time itself, and Lambda retries of it at +1 and +3 minutes', () => {
+      // Prepare
+      const fire = iso('2026-11-23T03:00:00Z');
+
+      // Act & Assess
+      for (const delay of [0, 7_000, 1 * MINUTE_MS, 3 * MINUTE_MS, 6 * HOUR_MS]) {
+        expect(deliveredSlot(daily, fire, new Date(fire.getTime() + delay))).toBe(
+          '2026-11-23T03:00:00Z',
+        );
+      }
+    });
+
+    it('serves the latest fire time when the event carries no scheduledTime (constant input)', () => {
+      // Act & Assess
+      expect(deliveredSlot(daily, undefined, iso('2026-11-23T10:00:00Z'))).toBe(
+        '2026-11-23T03:00:00Z',
+      );
+    });
+  });
+
+  describe('given an off-schedule time', () => {
+    it('maps 03:05 for the 03:00 daily to the 03:00 slot, never to a new one', () => {
+      // Act & Assess
+      expect(deliveredSlot(daily, iso('2026-11-23T03:05:00Z'), iso('2026-11-23T03:06:00Z'))).toBe(
+        '2026-11-23T03:00:00Z',
+      );
+      expect(deliveredSlot(daily, iso('2026-11-23T21:30:00Z'), iso('2026-11-23T21:31:00Z'))).toBe(
+        '2026-11-23T03:00:00Z',
+      );
+    });
+
+    it('maps a time within the clock allowance before a fire time to that fire time', () => {
+      // Act & Assess
+      expect(deliveredSlot(daily, iso('2026-11-23T02:59:30Z'), iso('2026-11-23T02:59:40Z'))).toBe(
+        '2026-11-23T03:00:00Z',
+      );
+      expect(deliveredSlot(daily, iso('2026-11-23T02:58:00Z'), iso('2026-11-23T02:58:10Z'))).toBe(
+        '2026-11-22T03:00:00Z',
+      );
+    });
+  });
+
+  describe('given a time in the future', () => {
+    it("rejects tomorrow's slot sent today, naming scheduledTime, how far ahead and the clock", () => {
+      // Act
+      const error = rejection(() =>
+        deliveredSlot(daily, iso('2026-11-24T03:00:00Z'), iso('2026-11-23T06:00:00Z')),
+      );
+
+      // Assess
+      expect(error.message).toBe(
+        'field "scheduledTime": 2026-11-24T03:00:00Z is 21 h ahead of the clock (the clock reads 2026-11-23T06:00:00Z); a slot is served when it comes, at most 60 s early',
+      );
+    });
+
+    it('accepts a time up to the clock allowance ahead, and rejects one beyond it', () => {
+      // Prepare
+      const fire = iso('2026-11-23T03:00:00Z');
+
+      // Act & Assess
+      expect(deliveredSlot(daily, fire, new Date(fire.getTime() - SCHEDULED_TIME_SKEW_MS))).toBe(
+        '2026-11-23T03:00:00Z',
+      );
+      rejection(() =>
+        deliveredSlot(daily, fire, new Date(fire.getTime() - SCHEDULED_TIME_SKEW_MS - 1)),
+      );
+    });
+
+    it.each([
+      ['9999-12-31T23:59:59Z'],
+      ['0000-01-01T00:00:00Z'],
+      ['1969-12-31T23:59:59Z'],
+      ['2200-01-01T00:00:00Z'],
+    ])('rejects %s by name: no schedule fires then', (text) => {
+      // Act
+      const error = rejection(() => deliveredSlot(daily, iso(text), iso('2026-11-23T06:00:00Z')));
+
+      // Assess
+      expect(error.message).toMatch(/^field "scheduledTime": /);
+      expect(error.message).toContain('1970-2199');
+    });
+  });
+
+  describe('given a late delivery', () => {
+    it('rejects a slot whose next fire time has passed, naming scheduledTime and when the window closed', () => {
+      // Act
+      const error = rejection(() =>
+        deliveredSlot(daily, iso('2026-11-23T03:00:00Z'), iso('2026-11-24T03:00:01Z')),
+      );
+
+      // Assess
+      expect(error.message).toBe(
+        'field "scheduledTime": 2026-11-23T03:00:00Z (slot 2026-11-23T03:00:00Z) is older than its catch-up window, which closed at 2026-11-24T03:00:00Z (the clock reads 2026-11-24T03:00:01Z); a later slot of "daily" has served it',
+      );
+    });
+
+    it('serves it up to the next fire time of its schedule (one interval: a week for weekly)', () => {
+      // Act & Assess
+      expect(deliveredSlot(daily, iso('2026-11-23T03:00:00Z'), iso('2026-11-24T03:00:00Z'))).toBe(
+        '2026-11-23T03:00:00Z',
+      );
+      expect(deliveredSlot(weekly, iso('2026-11-22T04:00:00Z'), iso('2026-11-29T03:59:00Z'))).toBe(
+        '2026-11-22T04:00:00Z',
+      );
+    });
+
+    it('serves it longer when the catch-up window is set longer than one interval', () => {
+      // Act & Assess
+      expect(
+        deliveredSlot(daily, iso('2026-11-23T03:00:00Z'), iso('2026-11-25T03:00:00Z'), {
+          catchUpMs: 2 * DAY_MS,
+        }),
+      ).toBe('2026-11-23T03:00:00Z');
+      rejection(() =>
+        deliveredSlot(daily, iso('2026-11-23T03:00:00Z'), iso('2026-11-25T03:00:01Z'), {
+          catchUpMs: 2 * DAY_MS,
+        }),
+      );
+    });
+
+    it('never shortens the window below one interval', () => {
+      // Act & Assess
+      expect(
+        deliveredSlot(daily, iso('2026-11-23T03:00:00Z'), iso('2026-11-23T20:00:00Z'), {
+          catchUpMs: HOUR_MS,
+        }),
+      ).toBe('2026-11-23T03:00:00Z');
+    });
+  });
+
+  describe('properties', () => {
+    const schedules = fc.constantFrom(daily, weekly, monthly, parisNightly);
+    const clock = fc.date({
+      min: new Date('2001-01-01T00:00:00Z'),
+      max: new Date('2098-12-31T00:00:00Z'),
+      noInvalidDate: true,
+    });
+
+    it('answers a fire time at most the clock allowance ahead, the one the time belongs to, or rejects by name', () => {
+      fc.assert(
+        fc.property(
+          schedules,
+          clock,
+          fc.integer({ min: -40 * DAY_MS, max: 2 * DAY_MS }),
+          (schedule, now, offset) => {
+            // Prepare
+            const scheduledTime = new Date(now.getTime() + offset);
+            let slot: string;
+
+            // Act
+            try {
+              slot = deliveredSlot(schedule, scheduledTime, now);
+            } catch (error) {
+              // Assess: a rejection names the field
+              expect(error).toBeInstanceOf(InvalidEventError);
+              expect((error as Error).message).toMatch(/^field "scheduledTime": /);
+              return;
+            }
+
+            // Assess: a fire time, not in the future beyond the allowance
+            const at = new Date(slot);
+            expect(slotText(previousFireTime(schedule, at))).toBe(slot);
+            expect(at.getTime() - now.getTime()).toBeLessThanOrEqual(SCHEDULED_TIME_SKEW_MS);
+            // the fire time the delivery belongs to: none between it and the time (+ allowance)
+            expect(at.getTime()).toBeLessThanOrEqual(
+              scheduledTime.getTime() + SCHEDULED_TIME_SKEW_MS,
+            );
+            expect(nextFireTime(schedule, at).getTime()).toBeGreaterThan(
+              scheduledTime.getTime() + SCHEDULED_TIME_SKEW_MS,
+            );
+            // within its catch-up window
+            expect(now.getTime()).toBeLessThanOrEqual(nextFireTime(schedule, at).getTime());
+          },
+        ),
+        PROPERTY_RUNS,
+      );
+    });
+
+    it('rejects every time more than the clock allowance ahead', () => {
+      fc.assert(
+        fc.property(
+          schedules,
+          clock,
+          fc.integer({ min: 1, max: 400 * DAY_MS }),
+          (schedule, now, ahead) => {
+            // Prepare
+            const scheduledTime = new Date(now.getTime() + SCHEDULED_TIME_SKEW_MS + ahead);
+
+            // Act & Assess
+            expect(() => deliveredSlot(schedule, scheduledTime, now)).toThrow(
+              /field "scheduledTime"/,
+            );
+          },
+        ),
+        PROPERTY_RUNS,
+      );
+    });
+
+    it('serves every fire time from its own moment until its next fire time, and nothing after', () => {
+      fc.assert(
+        fc.property(
+          schedules,
+          clock,
+          fc.double({ min: 0, max: 1, noNaN: true }),
+          (schedule, at, share) => {
+            // Prepare
+            const fire = previousFireTime(schedule, at);
+            const next = nextFireTime(schedule, fire);
+            const delay = Math.floor((next.getTime() - fire.getTime()) * share);
+
+            // Act & Assess
+            expect(deliveredSlot(schedule, fire, new Date(fire.getTime() + delay))).toBe(
+              slotText(fire),
+            );
+            expect(() => deliveredSlot(schedule, fire, new Date(next.getTime() + 1))).toThrow(
+              /catch-up window/,
+            );
+          },
+        ),
+        PROPERTY_RUNS,
+      );
+    });
+
+    it('maps every off-schedule time of an interval to the same slot: one set per slot', () => {
+      fc.assert(
+        fc.property(
+          schedules,
+          clock,
+          fc.double({ min: 0, max: 1, noNaN: true }),
+          (schedule, at, share) => {
+            // Prepare: a time between a fire time and the clock allowance before the next one
+            const fire = previousFireTime(schedule, at);
+            const next = nextFireTime(schedule, fire);
+            const span = next.getTime() - fire.getTime() - SCHEDULED_TIME_SKEW_MS;
+            const offSchedule = new Date(fire.getTime() + Math.floor(span * share));
+
+            // Act
+            const slot = deliveredSlot(
+              schedule,
+              offSchedule,
+              new Date(offSchedule.getTime() + 1_000),
+            );
+
+            // Assess
+            expect(slot).toBe(slotText(fire));
+          },
+        ),
+        PROPERTY_RUNS,
+      );
+    });
+  });
+});
+
+describe('Function: jobTimetable', () => {
+  it('runs backups and AMIs on the schedule itself', () => {
+    // Act & Assess
+    expect(jobTimetable(daily, 'backup')).toBe(daily);
+    expect(jobTimetable(daily, 'amis')).toBe(daily);
+  });
+
+  it('runs retention an hour after the backup, as the packaged retention schedules do', () => {
+    // Act & Assess
+    expect(jobTimetable(daily, 'retention').cron).toBe('cron(0 4 * * ? *)');
+    expect(jobTimetable(weekly, 'retention').cron).toBe('cron(0 5 ? * SUN *)');
+  });
+
+  it('runs retention on retentionCron when the schedule sets one', () => {
+    // Act & Assess
+    expect(jobTimetable({ ...daily, retentionCron: 'cron(30 1 * * ? *)' }, 'retention').cron).toBe(
+      'cron(30 1 * * ? *)',
+    );
+  });
+
+  it('keeps the schedule itself when its cron cannot be shifted by an hour', () => {
+    // Prepare
+    const late: ScheduleDefinition = { ...daily, cron: 'cron(0 23 * * ? *)' };
+
+    // Act & Assess
+    expect(jobTimetable(late, 'retention').cron).toBe('cron(0 23 * * ? *)');
   });
 });

@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AwsCallError } from '../../../lib/aws/errors.ts';
 import type { QueryOptions, RunRecord, SlotClaim } from '../../../lib/aws/RunHistoryGateway.ts';
-import { RunFailedError, RunIncompleteError } from '../../../lib/domain/errors.ts';
+import {
+  RunFailedError,
+  RunIncompleteError,
+  SlotInProgressError,
+} from '../../../lib/domain/errors.ts';
 import type { RunRecordStatus, SlotKey } from '../../../lib/domain/runHistory.ts';
 import { type LoggerPort, silentLogger } from '../../../lib/jobs/ports.ts';
 import {
@@ -101,12 +105,17 @@ class FakeHistory implements HistoryPort {
     slot: SlotKey,
     runId: string,
     now: Date,
+    options: { readonly lapsedBefore?: Date | undefined } = {},
   ): Promise<{ claimed: true } | { claimed: false; holder: SlotClaim }> {
     this.calls.push(`claimSlot ${runId}`);
     await yieldTurn();
     if (this.claimError !== undefined) throw this.claimError;
     const holder = this.claims.get(slotId(slot));
-    if (holder)
+    const lapsed =
+      holder !== undefined &&
+      options.lapsedBefore !== undefined &&
+      holder.claimedAt < options.lapsedBefore.toISOString();
+    if (holder && !lapsed)
       return { claimed: false, holder: { runId: holder.runId, claimedAt: holder.claimedAt } };
     this.claims.set(slotId(slot), { runId, claimedAt: now.toISOString() });
     return { claimed: true };
@@ -355,18 +364,47 @@ describe('Function: runOnce', () => {
       expect(events.published).toEqual([]);
     });
 
-    it('answers a second delivery of the slot as in progress while the workers run', async () => {
+    it('answers a second delivery of the slot with the dispatch report while the workers run', async () => {
       // Prepare
-      const { deps } = harness();
+      const { deps, sleeps } = harness();
       await runOnce(params(), deps, recordingWork({ status: 'running' }).work);
       const second = recordingWork();
 
       // Act
       const outcome = await runOnce(params({ runId: 'run-second' }), deps, second.work);
 
-      // Assess
-      expect(outcome.kind).toBe('in-progress');
+      // Assess: the slot's work is with the workers; nothing to wait for, nothing to fail
+      expect(outcome).toMatchObject({
+        kind: 'duplicate',
+        heldBy: 'run-new',
+        report: { runId: 'run-new', status: 'running' },
+      });
       expect(second.work).not.toHaveBeenCalled();
+      expect(sleeps).toEqual([]);
+    });
+
+    it('never takes over a dispatched run whose lease stood still for minutes, within the timeout plus margin', async () => {
+      // Prepare: workers renew the lease only when they claim or finish a batch
+      const history = new FakeHistory();
+      const lease = ago(TIMEOUT_MS + MARGIN_MS - 1_000);
+      history.seedRun({
+        runId: 'run-first',
+        status: 'running',
+        leaseRenewedAt: lease,
+        report: JSON.stringify({ runId: 'run-first', status: 'running' }),
+      });
+      history.seedClaim(SLOT_KEY, 'run-first');
+      const { deps } = harness({ history });
+      const { work } = recordingWork();
+
+      // Act
+      const outcome = await runOnce(params(), deps, work);
+
+      // Assess
+      expect(outcome).toMatchObject({ kind: 'duplicate', heldBy: 'run-first' });
+      expect(work).not.toHaveBeenCalled();
+      expect(history.run('run-first')).toMatchObject({ status: 'running', leaseRenewedAt: lease });
+      expect(history.holderOf(SLOT_KEY)?.runId).toBe('run-first');
     });
   });
 
@@ -587,10 +625,10 @@ describe('Function: runOnce', () => {
       expect(history.holderOf(SLOT_KEY)?.runId).toBe('run-first');
     });
 
-    it('keeps waiting for a holder whose lease is old but within the timeout plus margin', async () => {
-      // Prepare
+    it('keeps waiting for a holder whose lease is within three renewal periods plus the clock allowance', async () => {
+      // Prepare: renewals every 60 s; dead after 3 x 60 s + 10 s; 2 s of waiting
       const history = new FakeHistory();
-      const lease = ago(TIMEOUT_MS + MARGIN_MS - 60_000);
+      const lease = ago(3 * 60_000 + 10_000 - 5_000);
       history.seedRun({ runId: 'run-first', status: 'running', leaseRenewedAt: lease });
       history.seedClaim(SLOT_KEY, 'run-first');
       const { deps } = harness({ history, duplicateWaitMs: 2_000 });
@@ -669,6 +707,72 @@ describe('Function: runOnce', () => {
       expect(marked).toBeGreaterThanOrEqual(0);
       expect(marked).toBeLessThan(history.calls.indexOf('takeOverSlot run-dead->run-new'));
       expect(history.holderOf(SLOT_KEY)?.runId).toBe('run-new');
+    });
+
+    it('takes over a crashed holder whose lease missed three renewals (plus the clock allowance) and resumes', async () => {
+      // Prepare: renewals every 60 s, so dead after 190 s: far sooner than timeout plus margin
+      const history = new FakeHistory();
+      const lease = ago(3 * 60_000 + 10_000 + 1_000);
+      history.seedRun({ runId: 'run-crashed', status: 'running', leaseRenewedAt: lease });
+      history.seedClaim(SLOT_KEY, 'run-crashed');
+      const { deps, sleeps } = harness({ history });
+      const { work, contexts } = recordingWork();
+
+      // Act
+      const outcome = await runOnce(params(), deps, work);
+
+      // Assess
+      expect(ran(outcome).status).toBe('succeeded');
+      expect(sleeps).toEqual([]);
+      expect(history.run('run-crashed')).toMatchObject({
+        status: 'abandoned',
+        errorSummary: `abandoned: lease last renewed ${lease}; marked by run run-new`,
+      });
+      expect(contexts[0]).toMatchObject({
+        resuming: true,
+        previousRunId: 'run-crashed',
+        trigger: 'retry',
+      });
+      expect(history.holderOf(SLOT_KEY)).toMatchObject({
+        runId: 'run-new',
+        previousRunId: 'run-crashed',
+      });
+    });
+
+    it('takes over a holder that dies while a duplicate waits for it', async () => {
+      // Prepare: the lease is fresh enough at first and goes stale during the wait
+      const history = new FakeHistory();
+      const lease = ago(3 * 60_000 + 10_000 - 1_500);
+      history.seedRun({ runId: 'run-first', status: 'running', leaseRenewedAt: lease });
+      history.seedClaim(SLOT_KEY, 'run-first');
+      const { deps } = harness({ history, duplicateWaitMs: 5_000 });
+      const { work, contexts } = recordingWork();
+
+      // Act
+      const outcome = await runOnce(params(), deps, work);
+
+      // Assess
+      expect(outcome.kind).toBe('ran');
+      expect(contexts[0]).toMatchObject({ resuming: true, previousRunId: 'run-first' });
+      expect(history.run('run-first').status).toBe('abandoned');
+    });
+
+    it('judges a lease stale by the renewal period it is given', async () => {
+      // Prepare: renewals every 30 s (the default): dead after 100 s
+      const history = new FakeHistory();
+      history.seedRun({ runId: 'run-a', status: 'running', leaseRenewedAt: ago(95_000) });
+      history.seedClaim(SLOT_KEY, 'run-a');
+      const { deps, clock } = harness({ history, leaseRenewMs: 30_000, duplicateWaitMs: 0 });
+
+      // Act
+      const early = await runOnce(params(), deps, recordingWork().work);
+      clock.advance(10_000);
+      const late = await runOnce(params({ runId: 'run-later' }), deps, recordingWork().work);
+
+      // Assess
+      expect(early).toMatchObject({ kind: 'in-progress', heldBy: 'run-a' });
+      expect(late.kind).toBe('ran');
+      expect(history.holderOf(SLOT_KEY)?.runId).toBe('run-later');
     });
 
     it('still marks and takes over a dead holder when the runs of the job cannot be listed', async () => {
@@ -813,6 +917,71 @@ describe('Function: runOnce', () => {
         'markAbandoned run-dead',
       ]);
       expect(work).toHaveBeenCalledTimes(1);
+    });
+  });
+
+  describe('given a claim that lapses (the console dedupe window)', () => {
+    const WINDOW_MS = 300_000;
+
+    it('answers a repeat within the window with the first report, wherever a fixed bucket would have split them', async () => {
+      // Prepare: a press 1 s before a 300 s bucket edge, the repeat 2 s later
+      const history = new FakeHistory();
+      const { deps, clock } = harness({ history });
+      clock.advance(300_000 - (Date.parse(NOW) % 300_000) - 1_000);
+      const key = { schedule: 'console', slot: 'payload-abc', claimLapsesAfterMs: WINDOW_MS };
+      await runOnce(params({ runId: 'run-first', ...key }), deps, recordingWork().work);
+      clock.advance(2_000);
+      const second = recordingWork();
+
+      // Act
+      const outcome = await runOnce(params({ runId: 'run-second', ...key }), deps, second.work);
+
+      // Assess
+      expect(outcome).toMatchObject({ kind: 'duplicate', heldBy: 'run-first' });
+      expect(second.work).not.toHaveBeenCalled();
+    });
+
+    it('runs again once the window has passed since the first claim', async () => {
+      // Prepare
+      const history = new FakeHistory();
+      const { deps, clock } = harness({ history });
+      const key = { schedule: 'console', slot: 'payload-abc', claimLapsesAfterMs: WINDOW_MS };
+      await runOnce(params({ runId: 'run-first', ...key }), deps, recordingWork().work);
+      clock.advance(WINDOW_MS + 1);
+      const second = recordingWork();
+
+      // Act
+      const outcome = await runOnce(params({ runId: 'run-second', ...key }), deps, second.work);
+
+      // Assess
+      expect(ran(outcome).runId).toBe('run-second');
+      expect(second.contexts[0]).toMatchObject({ resuming: false });
+      expect(
+        history.holderOf({ job: 'backup', schedule: 'console', slot: 'payload-abc' })?.runId,
+      ).toBe('run-second');
+    });
+  });
+
+  describe('given crashed and dispatched runs of the job elsewhere in the history', () => {
+    it('marks a run whose lease missed three renewals abandoned, but not a dispatched fan-out run as old', async () => {
+      // Prepare
+      const history = new FakeHistory();
+      const stale = ago(3 * 60_000 + 10_000 + 1_000);
+      history.seedRun({ runId: 'run-crashed', status: 'running', leaseRenewedAt: stale });
+      history.seedRun({
+        runId: 'run-dispatched',
+        status: 'running',
+        leaseRenewedAt: stale,
+        report: JSON.stringify({ status: 'running' }),
+      });
+      const { deps } = harness({ history });
+
+      // Act
+      await runOnce(params({ slot: '2026-11-24T03:00:00Z' }), deps, recordingWork().work);
+
+      // Assess
+      expect(history.run('run-crashed').status).toBe('abandoned');
+      expect(history.run('run-dispatched').status).toBe('running');
     });
   });
 
@@ -1147,19 +1316,22 @@ describe('Function: answer', () => {
     expect(answer({ kind: 'duplicate', heldBy: 'run-first', report: first })).toBe(first);
   });
 
-  it('answers in-progress, naming the holder, for a duplicate of a slot still running', () => {
+  it('fails the delivery with SlotInProgressError naming the holder when a live run holds the slot', () => {
     // Act
-    const result = answer({
-      kind: 'in-progress',
-      heldBy: 'run-first',
-      message: 'slot daily 2026-11-23T03:00:00Z of backup is held by run run-first',
-    });
+    const act = () =>
+      answer({
+        kind: 'in-progress',
+        heldBy: 'run-first',
+        message: 'slot daily 2026-11-23T03:00:00Z of backup is held by run run-first',
+      });
 
-    // Assess
-    expect(result).toEqual({
-      status: 'in-progress',
-      heldBy: 'run-first',
-      message: 'slot daily 2026-11-23T03:00:00Z of backup is held by run run-first',
-    });
+    // Assess: Lambda retries a thrown error; an answer would end the delivery "successful"
+    expect(act).toThrow(SlotInProgressError);
+    expect(act).toThrow(/held by run run-first.*its retry checks again/);
+    try {
+      act();
+    } catch (error) {
+      expect((error as SlotInProgressError).heldBy).toBe('run-first');
+    }
   });
 });
