@@ -342,24 +342,21 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
       });
     });
 
-    it('reports an unknown instance id per id and still backs up the others', async () => {
+    it('rejects a backup naming an unknown instance id, naming the id, and backs up nothing', async () => {
+      // Prepare
+      const before = await inventory();
+
       // Act
-      const report = await run({ action: 'backup', instanceIds: [UNKNOWN.instance, id('db-1')] });
+      const rejection = await reject({
+        action: 'backup',
+        instanceIds: [UNKNOWN.instance, id('db-1')],
+      });
 
       // Assess
-      const { backup: made } = report.result as BackupResult;
-      expect(report.status).toBe('partial');
-      expect(report.counts).toMatchObject({ snapshots: 1, failed: 1 });
-      expect(made.instances).toContainEqual({
-        instanceId: UNKNOWN.instance,
-        outcome: 'failed',
-        error: {
-          code: 'UnknownInstance',
-          message: `instance ${UNKNOWN.instance} does not exist in this account and region, or is terminated`,
-        },
-      });
-      const snapshots = await snapshotsTagged(ec2, 'snapkeeper:run-id', report.runId);
-      expect(snapshots.map((s) => s.VolumeId)).toEqual([volume('db-1', ROOT_DEVICE)]);
+      expect(rejection.error.message).toBe(
+        `field "instanceIds": ${UNKNOWN.instance} is not an instance of this account in ${REGION} (unknown or terminated); nothing was backed up`,
+      );
+      expect(await inventory()).toEqual(before);
     });
 
     it('creates nothing in a dry run, and says what it would snapshot', async () => {

@@ -167,6 +167,7 @@ describe('Run lifecycle and entry points against the local AWS', () => {
       );
 
       // Assess 1: the delivery failed (so Lambda retries again), naming the holder; nothing done
+      expect((firstRetry as Error | undefined)?.name).toBe('SlotInProgressError');
       expect(firstRetry).toBeInstanceOf(SlotInProgressError);
       expect((firstRetry as SlotInProgressError).heldBy).toBe(crashedRunId);
       expect(await run(crashedRunId)).toMatchObject({ status: 'running' });
@@ -226,6 +227,7 @@ describe('Run lifecycle and entry points against the local AWS', () => {
       );
 
       // Assess
+      expect((outcome as Error).name).toBe('SlotInProgressError');
       expect(outcome).toBeInstanceOf(SlotInProgressError);
       expect((outcome as Error).message).toContain(`held by run ${liveId}`);
       expect(await run(liveId)).toMatchObject({
