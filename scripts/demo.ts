@@ -117,6 +117,10 @@ async function main(): Promise<void> {
           `daily slot delivered twice: the second made nothing and answered with run ${String(again.runId)}`,
         );
       }
+      const images = await invoke(amis, { schedule: 'daily', scheduledTime: slot }, 'amis');
+
+      clock.setSystemTime(midnight + 4 * 3_600_000 + 5_000);
+      // The weekly slot fires at 04:00: delivered before it comes, it would be refused.
       const weekly = sunday
         ? await invoke(
             backup,
@@ -124,9 +128,6 @@ async function main(): Promise<void> {
             'backup',
           )
         : undefined;
-      const images = await invoke(amis, { schedule: 'daily', scheduledTime: slot }, 'amis');
-
-      clock.setSystemTime(midnight + 4 * 3_600_000 + 5_000);
       const kept = await invoke(
         retention,
         { schedule: 'daily', scheduledTime: new Date(midnight + 4 * 3_600_000).toISOString() },
