@@ -50,8 +50,9 @@ const ENVIRONMENT = {
   RECYCLE_BIN_CHECK: 'false',
   DUPLICATE_WAIT_SECONDS: '1',
   CONSOLE_DEDUPE_SECONDS: String(DEDUPE_MS / 1000),
-  // The rule itself, not the long window the replayed samples get.
-  SLOT_CATCH_UP_SECONDS: '0',
+  // The rule itself, not the ten years the replayed samples get: 36 h, so that no test
+  // here depends on the hour it runs at (a fire time passing mid-test).
+  SLOT_CATCH_UP_SECONDS: String(36 * 3600),
 };
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -253,7 +254,8 @@ describe('Run lifecycle and entry points against the local AWS', () => {
 
     it("rejects tomorrow's slot sent today by name, backs up nothing and claims nothing", async () => {
       // Prepare
-      const tomorrow = slotText(new Date(latestFire(2, 30).getTime() + DAY_MS));
+      // The slot after the next one: always a day or more ahead, whatever the hour now.
+      const tomorrow = slotText(new Date(latestFire(2, 30).getTime() + 2 * DAY_MS));
       const before = await snapshotCount();
 
       // Act
@@ -261,11 +263,39 @@ describe('Run lifecycle and entry points against the local AWS', () => {
 
       // Assess
       expect(error.message).toMatch(
-        new RegExp(`^field "scheduledTime": ${tomorrow} is \\d+ h ahead of the clock`),
+        new RegExp(`^field "scheduledTime": ${tomorrow} is \\d+ (h|days) ahead of the clock`),
       );
       expect(await snapshotCount()).toBe(before);
       expect(
         await history.getSlotClaim({ job: 'backup', schedule: 'nightly', slot: tomorrow }),
+      ).toBeUndefined();
+    });
+
+    it.each([
+      ['amis', '../../functions/amis.ts'],
+      ['retention', '../../functions/retention.ts'],
+    ])("rejects tomorrow's slot for %s too, by name, and claims nothing", async (job, module) => {
+      // Prepare: retention fires an hour after the backup (03:30 for nightly)
+      const fire = job === 'retention' ? latestFire(3, 30) : latestFire(2, 30);
+      const tomorrow = slotText(new Date(fire.getTime() + 2 * DAY_MS));
+      const { handler } = (await import(module)) as { handler: Handler };
+
+      // Act
+      const outcome = await handler(
+        { schedule: 'nightly', scheduledTime: tomorrow },
+        lambdaContext(),
+      ).then(
+        (report) => report,
+        (error: unknown) => error,
+      );
+
+      // Assess
+      expect(outcome).toBeInstanceOf(InvalidEventError);
+      expect((outcome as Error).message).toMatch(
+        new RegExp(`^field "scheduledTime": ${tomorrow} is \\d+ (h|days) ahead of the clock`),
+      );
+      expect(
+        await history.getSlotClaim({ job, schedule: 'nightly', slot: tomorrow }),
       ).toBeUndefined();
     });
 
@@ -280,9 +310,9 @@ describe('Run lifecycle and entry points against the local AWS', () => {
       },
     );
 
-    it('rejects a slot older than its catch-up window (one interval) by name', async () => {
-      // Prepare
-      const stale = slotText(new Date(latestFire(2, 30).getTime() - DAY_MS));
+    it('rejects a slot older than its catch-up window by name', async () => {
+      // Prepare: two days old, past the 36 h window (and the one interval of a daily)
+      const stale = slotText(new Date(latestFire(2, 30).getTime() - 2 * DAY_MS));
 
       // Act
       const error = await rejectionOf(stale);
@@ -298,8 +328,14 @@ describe('Run lifecycle and entry points against the local AWS', () => {
       const first = await deliver('nightly', slotText(fire));
       const before = await snapshotCount();
 
-      // Act: the same slot five minutes off-schedule
-      const again = await deliver('nightly', slotText(new Date(fire.getTime() + 5 * MINUTE_MS)));
+      // Act: the same slot five minutes off-schedule (or, minutes after the fire time, 30 s
+      // before it: within the clock allowance, which belongs to the same fire time)
+      const offSchedule = new Date(
+        Date.now() - fire.getTime() > 6 * MINUTE_MS
+          ? fire.getTime() + 5 * MINUTE_MS
+          : fire.getTime() - 30_000,
+      );
+      const again = await deliver('nightly', slotText(offSchedule));
 
       // Assess
       expect(first.status).toBe('succeeded');
@@ -308,13 +344,7 @@ describe('Run lifecycle and entry points against the local AWS', () => {
       expect(await snapshotCount()).toBe(before);
       const sets = await snapshotSetsOfSlot(ec2, DEPLOYMENT, slotText(fire));
       expect([...sets.keys()]).toEqual([instance('night-1').instanceId]);
-      expect(
-        await snapshotSetsOfSlot(
-          ec2,
-          DEPLOYMENT,
-          slotText(new Date(fire.getTime() + 5 * MINUTE_MS)),
-        ),
-      ).toEqual(new Map());
+      expect(await snapshotSetsOfSlot(ec2, DEPLOYMENT, slotText(offSchedule))).toEqual(new Map());
     });
   });
 
