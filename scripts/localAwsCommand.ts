@@ -52,38 +52,33 @@ function describe(state: LocalAwsState, started: boolean): string {
 }
 
 if (isMain(import.meta.url)) {
-  const env = { ...process.env, SNAPKEEPER_LOCAL_AWS: 'off' };
-  process.exitCode = await runCommand(
-    LOCAL_AWS_COMMAND,
-    process.argv.slice(2),
-    async (cli) => {
-      const directory = localAwsDirectory(process.env);
-      if (cli.values.stop && cli.values.status)
-        throw new UsageError('give --stop or --status, not both');
-      if (cli.values.stop) {
-        const stopped = await stopKeptLocalAws(directory);
-        if (cli.json) return { output: JSON.stringify({ stopped: stopped ?? null }, null, 2) };
-        return {
-          output: stopped
-            ? `stopped the local AWS at ${stopped.endpoint} (pid ${stopped.pid})`
-            : 'no local AWS was running',
-        };
-      }
-      if (cli.values.status) {
-        const state = await runningLocalAws(directory);
-        if (cli.json) return { output: JSON.stringify({ running: state ?? null }, null, 2) };
-        return {
-          output: state ? describe(state, false) : 'no local AWS is running (npm run local-aws)',
-          exitCode: state ? 0 : 3,
-        };
-      }
-      const { state, started } = await startKeptLocalAws(
-        directory,
-        String(cli.values.region ?? 'us-east-1'),
-      );
-      return { output: cli.json ? JSON.stringify(state, null, 2) : describe(state, started) };
-    },
-    undefined,
-    env,
-  );
+  // It starts and stops the local AWS: it never runs against one it found.
+  process.env.SNAPKEEPER_LOCAL_AWS = 'off';
+  process.exitCode = await runCommand(LOCAL_AWS_COMMAND, process.argv.slice(2), async (cli) => {
+    const directory = localAwsDirectory(process.env);
+    if (cli.values.stop && cli.values.status)
+      throw new UsageError('give --stop or --status, not both');
+    if (cli.values.stop) {
+      const stopped = await stopKeptLocalAws(directory);
+      if (cli.json) return { output: JSON.stringify({ stopped: stopped ?? null }, null, 2) };
+      return {
+        output: stopped
+          ? `stopped the local AWS at ${stopped.endpoint} (pid ${stopped.pid})`
+          : 'no local AWS was running',
+      };
+    }
+    if (cli.values.status) {
+      const state = await runningLocalAws(directory);
+      if (cli.json) return { output: JSON.stringify({ running: state ?? null }, null, 2) };
+      return {
+        output: state ? describe(state, false) : 'no local AWS is running (npm run local-aws)',
+        exitCode: state ? 0 : 3,
+      };
+    }
+    const { state, started } = await startKeptLocalAws(
+      directory,
+      String(cli.values.region ?? 'us-east-1'),
+    );
+    return { output: cli.json ? JSON.stringify(state, null, 2) : describe(state, started) };
+  });
 }

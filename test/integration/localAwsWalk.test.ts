@@ -68,6 +68,7 @@ describe('The walk: npm run local-aws, then ops backup, history --run, report --
 
   it('local-aws starts moto on a loopback port that stays up, with the demo’s fleet, and prints the exports', () => {
     expect(started.code, started.stderr).toBe(0);
+    expect(started.stderr).toBe('');
     expect(state.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(alive(state.pid)).toBe(true);
     expect(state.fleet.map((i) => i.name)).toEqual([
@@ -135,6 +136,7 @@ describe('The walk: npm run local-aws, then ops backup, history --run, report --
   it('local-aws --stop ends it; then the tools say it is gone instead of asking for credentials', async () => {
     const stopped = await tool(directory, 'localAwsCommand', ['--stop']);
     expect(stopped.code).toBe(0);
+    expect(stopped.stderr).toBe('');
     expect(stopped.stdout.trim()).toBe(
       `stopped the local AWS at ${state.endpoint} (pid ${state.pid})`,
     );
