@@ -159,6 +159,33 @@ describe('The docs and the code stay in step', () => {
     expect(missing).toEqual([]);
   });
 
+  it('every metric the jobs emit and every alarm the stack defines is documented', () => {
+    const reference = read('docs/reference.md');
+    const jobs = readdirSync(join(PROJECT_ROOT, 'lib', 'jobs'))
+      .map((f) => read(`lib/jobs/${f}`))
+      .join('\n');
+    const metrics = new Set(
+      [
+        ...jobs.matchAll(
+          /(?:count|seconds)\(\s*(?:[^'()]*\?\s*)?'([A-Z]\w+)'(?:\s*:\s*'([A-Z]\w+)')?/g,
+        ),
+      ].flatMap((m) => [m[1], m[2]].filter((n): n is string => n !== undefined)),
+    );
+    expect(metrics.size).toBeGreaterThan(15);
+    for (const metric of metrics) expect(reference, metric).toContain(`\`${metric}\``);
+    const stack = `${read('serverless.yml')}\n${read('scripts/serverlessVariables.cjs')}`;
+    const alarms = [
+      ...stack.matchAll(
+        /AlarmName: ['`]?\\?\$\{self:service\}-\\?\$\{sls:stage\}-([\w-]+?)(?:-\$\{s\.name\})?['`,\n]/g,
+      ),
+    ].map((m) => m[1] as string);
+    expect(alarms).toContain('recovery-point-age');
+    expect(alarms).toContain('undelivered-schedules');
+    expect(alarms.length).toBeGreaterThan(6);
+    for (const alarm of alarms)
+      expect(reference, alarm).toMatch(new RegExp(`\`${alarm}(-<schedule>)?\``));
+  });
+
   it('names where things live as the code has them: runStatus in the jobs, amis.ts calling two jobs', () => {
     expect(read('lib/jobs/ports.ts')).toContain('export function runStatus(');
     const architecture = read('docs/architecture.md');
