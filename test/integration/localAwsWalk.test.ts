@@ -131,6 +131,13 @@ describe('The walk: npm run local-aws, then ops backup, history --run, report --
     expect(dryRun.code, dryRun.stderr).toBe(0);
     expect(dryRun.stderr).toBe('');
     expect(JSON.parse(dryRun.stdout)).toMatchObject({ job: 'backup', dryRun: true });
+
+    // The local AWS has no Recycle Bin: the AMI job is told so, and warns of nothing.
+    const amis = await tool(directory, 'invoke', ['amis', 'amis-daily', '--json']);
+    expect(amis.code, amis.stderr).toBe(0);
+    expect(amis.stderr).toBe('');
+    expect(JSON.parse(amis.stdout)).toMatchObject({ job: 'amis', counts: { created: 1 } });
+    expect(amis.stdout).not.toContain('Recycle Bin');
   }, 120_000);
 
   it('local-aws --stop ends it; then the tools say it is gone instead of asking for credentials', async () => {
