@@ -2,12 +2,82 @@
  * Reads the run history: `npm run history -- [--job backup] [--schedule daily]
  * [--instance i-...] [--resource snap-...] [--run <runId>] [--since 7d] [--limit 50] [--json]`.
  *
- * Works against the deployed table with your AWS credentials (HISTORY_TABLE, or
- * `--table`, or `snapkeeper-<--stage>-runs`), or against the local AWS when
- * AWS_ENDPOINT_URL points at it.
+ * Works against the kept-up local AWS when `npm run local-aws` runs, the local AWS that
+ * AWS_ENDPOINT_URL points at, or else the deployed table with your AWS credentials
+ * (HISTORY_TABLE, or `--table`, or `snapkeeper-<--stage>-runs`).
  */
-import { parseArgs } from 'node:util';
 import { createRunHistoryGateway, type QueryOptions } from '../lib/aws/RunHistoryGateway.ts';
+import { type CliSpec, helpText, isMain, parseCommandLine, runCommand, UsageError } from './cli.ts';
+
+/** The command line of `npm run history`. */
+export const HISTORY_COMMAND: CliSpec = {
+  command: 'npm run history --',
+  summary:
+    'Reads the run history: the latest runs, the runs of a job or schedule, one run with its actions\nand batches, or everything that happened to an instance, volume, snapshot or AMI.',
+  options: {
+    job: {
+      type: 'string',
+      value: '<job>',
+      description: 'runs of one job: backup, retention, amis, sweep, copy, ops',
+    },
+    schedule: {
+      type: 'string',
+      value: '<name>',
+      description: 'runs of one schedule (daily, weekly, ...)',
+    },
+    run: {
+      type: 'string',
+      value: '<runId>',
+      description: 'one run: its record, batches and every action',
+    },
+    instance: {
+      type: 'string',
+      value: '<i-...>',
+      description: 'everything that happened to an instance',
+    },
+    resource: {
+      type: 'string',
+      value: '<id>',
+      description: 'everything that happened to a volume, snapshot or AMI',
+    },
+    since: {
+      type: 'string',
+      value: '<7d|24h|30m|ISO>',
+      description: 'only what started since then',
+    },
+    limit: {
+      type: 'string',
+      value: '<n>',
+      default: '50',
+      description: 'at most this many rows (1-1000)',
+    },
+    stage: {
+      type: 'string',
+      value: '<stage>',
+      description: 'the deployment (default $DEPLOYMENT, else dev)',
+    },
+    table: {
+      type: 'string',
+      value: '<name>',
+      description: 'the table (default $HISTORY_TABLE, else snapkeeper-<stage>-runs)',
+    },
+    region: {
+      type: 'string',
+      value: '<region>',
+      description: "the table's region (default $AWS_REGION)",
+    },
+  },
+  notes: [
+    'Reads the local AWS when `npm run local-aws` runs (or AWS_ENDPOINT_URL points at one); otherwise\nthe deployed table with your AWS credentials (AWS_PROFILE). SNAPKEEPER_LOCAL_AWS=off ignores the local AWS.',
+  ],
+  examples: [
+    'npm run history                                  # the latest runs',
+    'npm run history -- --job backup --since 7d',
+    'npm run history -- --run 20261123T030002Z-9f3a12bc',
+    'npm run history -- --instance i-0123456789abcdef0 --since 1d --limit 20',
+    'npm run history -- --stage prod --region eu-west-1 --json',
+  ],
+};
 
 /** Parses `7d`, `24h`, `30m` or an ISO time into an ISO time. */
 export function sinceToIso(since: string, now = new Date()): string {
@@ -19,7 +89,7 @@ export function sinceToIso(since: string, now = new Date()): string {
   }
   const parsed = Date.parse(since);
   if (Number.isNaN(parsed))
-    throw new Error(`--since ${JSON.stringify(since)}: use 7d, 24h, 30m or an ISO time`);
+    throw new UsageError(`--since ${JSON.stringify(since)}: use 7d, 24h, 30m or an ISO time`);
   return new Date(parsed).toISOString();
 }
 
@@ -28,23 +98,15 @@ export async function history(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      job: { type: 'string' },
-      schedule: { type: 'string' },
-      instance: { type: 'string' },
-      resource: { type: 'string' },
-      run: { type: 'string' },
-      since: { type: 'string' },
-      limit: { type: 'string' },
-      table: { type: 'string' },
-      stage: { type: 'string' },
-      region: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
+  const cli = parseCommandLine(HISTORY_COMMAND, argv);
+  if (cli.help) return helpText(HISTORY_COMMAND);
+  const values = cli.values as Record<string, string | undefined> & { json?: boolean };
+  const json = cli.json;
+  const limit = Number(values.limit ?? '50');
+  if (!/^\d+$/.test(values.limit ?? '50') || limit < 1 || limit > 1000)
+    throw new UsageError(
+      `--limit ${JSON.stringify(values.limit)}: use a whole number from 1 to 1000`,
+    );
   const stage = values.stage ?? env.DEPLOYMENT ?? 'dev';
   const table = values.table ?? env.HISTORY_TABLE ?? `snapkeeper-${stage}-runs`;
   const region = values.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
@@ -55,7 +117,7 @@ export async function history(
   );
   const options: QueryOptions = {
     ...(values.since ? { since: sinceToIso(values.since) } : {}),
-    limit: values.limit ? Number(values.limit) : 50,
+    limit,
   };
   const resource = values.instance ?? values.resource;
   let rows: Record<string, unknown>[];
@@ -63,7 +125,7 @@ export async function history(
     const run = await gateway.getRun(values.run);
     const actions = await gateway.runActions(values.run);
     const batches = await gateway.runBatches(values.run);
-    if (values.json) return JSON.stringify({ run, batches, actions }, null, 2);
+    if (json) return JSON.stringify({ run, batches, actions }, null, 2);
     rows = actions.map((a) => ({
       at: a.at,
       action: a.action,
@@ -93,7 +155,7 @@ export async function history(
   }
   if (resource) {
     const actions = await gateway.resourceHistory(resource, options);
-    if (values.json) return JSON.stringify(actions, null, 2);
+    if (json) return JSON.stringify(actions, null, 2);
     rows = actions.map((a) => ({
       at: a.at,
       run: a.runId,
@@ -111,7 +173,7 @@ export async function history(
     : values.schedule
       ? await gateway.runsOfSchedule(stage, values.schedule, options)
       : await gateway.latestRuns(stage, options);
-  if (values.json)
+  if (json)
     return JSON.stringify(
       runs.map(({ report: _report, ...run }) => run),
       null,
@@ -167,11 +229,8 @@ export function formatTable(rows: readonly Record<string, unknown>[]): string {
   ].join('\n');
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '')) {
-  history(process.argv.slice(2))
-    .then((output) => console.log(output))
-    .catch((error: unknown) => {
-      console.error(error instanceof Error ? error.message : String(error));
-      process.exitCode = 1;
-    });
+if (isMain(import.meta.url)) {
+  process.exitCode = await runCommand(HISTORY_COMMAND, process.argv.slice(2), async () => ({
+    output: await history(process.argv.slice(2)),
+  }));
 }

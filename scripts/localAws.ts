@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,22 +61,14 @@ export async function startLocalAws(options: { server?: string } = {}): Promise<
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`moto exited early (${child.exitCode}): ${stderr}`);
-    try {
-      const response = await fetch(`${endpoint}/moto-api/`);
-      if (response.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`moto did not answer on ${endpoint} within 30 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitForMoto(
+    endpoint,
+    () => child.exitCode,
+    () => stderr,
+  ).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
   return {
     endpoint,
     port,
@@ -91,6 +83,77 @@ export async function startLocalAws(options: { server?: string } = {}): Promise<
       if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+/** Whether moto answers on `endpoint` (its management API). */
+export async function motoAnswers(endpoint: string): Promise<boolean> {
+  try {
+    return (await fetch(`${endpoint}/moto-api/`, { signal: AbortSignal.timeout(2000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+async function waitForMoto(
+  endpoint: string,
+  exitCode: () => number | null,
+  output: () => string,
+): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exitCode() !== null) throw new Error(`moto exited early (${exitCode()}): ${output()}`);
+    if (await motoAnswers(endpoint)) return;
+    if (Date.now() > deadline)
+      throw new Error(`moto did not answer on ${endpoint} within 30 s: ${output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Starts moto as a detached process that outlives this one (what `npm run local-aws`
+ * keeps up), its output going to `logFile`. Returns its pid and endpoint once it answers.
+ *
+ * @example
+ * const { pid, endpoint } = await startDetachedLocalAws('.local-aws/moto.log');
+ */
+export async function startDetachedLocalAws(
+  logFile: string,
+): Promise<{ pid: number; port: number; endpoint: string }> {
+  const binary = join(PROJECT_ROOT, '.venv-aws', 'bin', 'moto_server');
+  if (!existsSync(binary)) {
+    throw new Error(`${binary} is missing: run "bash scripts/setup.sh" first`);
+  }
+  const port = await freeLoopbackPort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const log = openSync(logFile, 'a');
+  const child = spawn(binary, ['-H', '127.0.0.1', '-p', String(port)], {
+    env: {
+      ...process.env,
+      MOTO_EC2_LOAD_DEFAULT_AMIS: 'false',
+      MOTO_ALLOW_NONEXISTENT_REGION: 'true',
+    },
+    stdio: ['ignore', log, log],
+    detached: true,
+  });
+  closeSync(log);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${binary}`);
+  await waitForMoto(
+    endpoint,
+    () => child.exitCode,
+    () => {
+      try {
+        return readFileSync(logFile, 'utf8').slice(-2000);
+      } catch {
+        return '';
+      }
+    },
+  ).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+  return { pid, port, endpoint };
 }
 
 /** Points the AWS SDK at the local AWS with dummy credentials; replayed sample slots are served. */

@@ -1,7 +1,16 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { deploymentSchedules } from './deploymentSchedules.ts';
-import { type LocalAws, startLocalAws, useLocalAwsEnvironment } from './localAws.ts';
+import {
+  type LocalAws,
+  motoAnswers,
+  PROJECT_ROOT,
+  startDetachedLocalAws,
+  startLocalAws,
+  useLocalAwsEnvironment,
+} from './localAws.ts';
 import { type InstanceSpec, type LaunchedInstance, launchFleet } from './localFleet.ts';
 import { createLocalHistoryTable } from './localTable.ts';
 
@@ -31,6 +40,39 @@ export const DEMO_FLEET: readonly InstanceSpec[] = [
   { name: 'typo-1', tags: { 'snapkeeper:backup': 'dialy' } },
 ];
 
+/** The history table of a local deployment. */
+export function localTableName(deployment: string): string {
+  return `snapkeeper-${deployment}-runs`;
+}
+
+/**
+ * The environment the functions read, as a deployment named `deployment` would have it,
+ * with the local-only switches on (tagging AMIs after creation, no Recycle Bin) and the
+ * Powertools logger quiet unless POWERTOOLS_LOG_LEVEL says otherwise.
+ *
+ * @example
+ * Object.assign(process.env, localDeploymentEnvironment('local'));
+ */
+export function localDeploymentEnvironment(
+  deployment: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  return {
+    DEPLOYMENT: deployment,
+    SCHEDULES: JSON.stringify(deploymentSchedules()),
+    COPY_TAGS: 'CostCenter',
+    HISTORY_TABLE: localTableName(deployment),
+    LOCAL_TAG_AFTER_CREATE: 'true',
+    RECYCLE_BIN_CHECK: 'false',
+    RESTORE_WAIT_SECONDS: '30',
+    MAX_DELETIONS: env.MAX_DELETIONS ?? '50',
+    POWERTOOLS_LOG_LEVEL: env.POWERTOOLS_LOG_LEVEL ?? 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
+
 /** A running local AWS with the deployment's environment set and its history table made. */
 export interface LocalStack {
   readonly aws: LocalAws;
@@ -54,22 +96,179 @@ export async function startLocalStack(
 ): Promise<LocalStack> {
   const aws = await startLocalAws();
   useLocalAwsEnvironment(aws.endpoint, region);
-  const table = `snapkeeper-${deployment}-runs`;
-  Object.assign(process.env, {
-    DEPLOYMENT: deployment,
-    SCHEDULES: JSON.stringify(deploymentSchedules()),
-    COPY_TAGS: 'CostCenter',
-    HISTORY_TABLE: table,
-    LOCAL_TAG_AFTER_CREATE: 'true',
-    RECYCLE_BIN_CHECK: 'false',
-    RESTORE_WAIT_SECONDS: '30',
-    MAX_DELETIONS: process.env.MAX_DELETIONS ?? '50',
-    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    POWERTOOLS_TRACE_ENABLED: 'false',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  });
+  const table = localTableName(deployment);
+  Object.assign(process.env, localDeploymentEnvironment(deployment));
   await createLocalHistoryTable(new DynamoDBClient({ region, endpoint: aws.endpoint }), table);
   const ec2 = new EC2Client({ region, endpoint: aws.endpoint });
   return { aws, ec2, region, table, launch: (specs = DEMO_FLEET) => launchFleet(ec2, specs) };
+}
+
+/** The deployment name of the local AWS that `npm run local-aws` keeps up. */
+export const LOCAL_DEPLOYMENT = 'local';
+
+/** What `npm run local-aws` writes to `.local-aws/state.json` while moto runs. */
+export interface LocalAwsState {
+  readonly pid: number;
+  readonly port: number;
+  readonly endpoint: string;
+  readonly region: string;
+  readonly deployment: string;
+  readonly table: string;
+  readonly startedAt: string;
+  readonly fleet: readonly LaunchedInstance[];
+}
+
+/** Where the kept-up local AWS keeps its state: `.local-aws/` (or SNAPKEEPER_LOCAL_AWS_DIR). */
+export function localAwsDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SNAPKEEPER_LOCAL_AWS_DIR?.trim() || join(PROJECT_ROOT, '.local-aws');
+}
+
+function stateFile(directory: string): string {
+  return join(directory, 'state.json');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The kept-up local AWS when it runs: its state file exists, its process lives and moto
+ * answers. A state file left by a dead process is removed.
+ *
+ * @example
+ * const local = await runningLocalAws(localAwsDirectory());
+ */
+export async function runningLocalAws(directory: string): Promise<LocalAwsState | undefined> {
+  let state: LocalAwsState;
+  try {
+    state = JSON.parse(readFileSync(stateFile(directory), 'utf8')) as LocalAwsState;
+  } catch {
+    return undefined;
+  }
+  if (typeof state.pid === 'number' && alive(state.pid) && (await motoAnswers(state.endpoint)))
+    return state;
+  rmSync(stateFile(directory), { force: true });
+  return undefined;
+}
+
+/**
+ * Starts the local AWS that stays up (`npm run local-aws`): moto detached, the history
+ * table as serverless.yml defines it, and the demo's fleet; writes the state file. When
+ * one already runs, returns it untouched.
+ *
+ * @example
+ * const { state, started } = await startKeptLocalAws(localAwsDirectory());
+ */
+export async function startKeptLocalAws(
+  directory: string,
+  region = 'us-east-1',
+): Promise<{ state: LocalAwsState; started: boolean }> {
+  const running = await runningLocalAws(directory);
+  if (running) return { state: running, started: false };
+  mkdirSync(directory, { recursive: true });
+  const moto = await startDetachedLocalAws(join(directory, 'moto.log'));
+  try {
+    const deployment = LOCAL_DEPLOYMENT;
+    const table = localTableName(deployment);
+    const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+    await createLocalHistoryTable(
+      new DynamoDBClient({ region, endpoint: moto.endpoint, credentials }),
+      table,
+    );
+    const fleet = await launchFleet(
+      new EC2Client({ region, endpoint: moto.endpoint, credentials }),
+      DEMO_FLEET,
+    );
+    const state: LocalAwsState = {
+      ...moto,
+      region,
+      deployment,
+      table,
+      startedAt: new Date().toISOString(),
+      fleet: [...fleet.values()],
+    };
+    writeFileSync(stateFile(directory), `${JSON.stringify(state, null, 2)}\n`);
+    return { state, started: true };
+  } catch (error) {
+    process.kill(moto.pid, 'SIGTERM');
+    throw error;
+  }
+}
+
+/**
+ * Stops the kept-up local AWS and removes its state; returns what was stopped, if anything.
+ *
+ * @example
+ * await stopKeptLocalAws(localAwsDirectory());
+ */
+export async function stopKeptLocalAws(directory: string): Promise<LocalAwsState | undefined> {
+  const state = await runningLocalAws(directory);
+  if (!state) return undefined;
+  process.kill(state.pid, 'SIGTERM');
+  const deadline = Date.now() + 5000;
+  while (alive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive(state.pid)) process.kill(state.pid, 'SIGKILL');
+  rmSync(stateFile(directory), { force: true });
+  return state;
+}
+
+/** The exports that point a shell (the AWS CLI, a script) at the kept-up local AWS. */
+export function localAwsExports(state: LocalAwsState): string {
+  return [
+    `export AWS_ENDPOINT_URL=${state.endpoint}`,
+    `export AWS_REGION=${state.region}`,
+    'export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing',
+    `export DEPLOYMENT=${state.deployment} HISTORY_TABLE=${state.table}`,
+  ].join('\n');
+}
+
+/**
+ * Points this process at the local AWS when it should. The kept-up local AWS, when it runs
+ * (unless SNAPKEEPER_LOCAL_AWS=off) and AWS_ENDPOINT_URL is unset or names it, with the local
+ * deployment's whole environment and dummy credentials; another loopback AWS_ENDPOINT_URL
+ * with dummy credentials when none are set. Returns a one-line note saying which, or
+ * undefined when the deployed account is used.
+ *
+ * @example
+ * const note = await useLocalAwsIfRunning(process.env);
+ */
+export async function useLocalAwsIfRunning(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LocalAwsInUse | undefined> {
+  const endpoint = env.AWS_ENDPOINT_URL?.trim().replace(/\/$/, '');
+  const off = env.SNAPKEEPER_LOCAL_AWS?.trim().toLowerCase() === 'off';
+  const state = off ? undefined : await runningLocalAws(localAwsDirectory(env));
+  if (state && (!endpoint || endpoint === state.endpoint)) {
+    env.AWS_ENDPOINT_URL = state.endpoint;
+    env.AWS_REGION = state.region;
+    env.AWS_ACCESS_KEY_ID = 'testing';
+    env.AWS_SECRET_ACCESS_KEY = 'testing';
+    env.AWS_SESSION_TOKEN = 'testing';
+    delete env.AWS_PROFILE;
+    Object.assign(env, localDeploymentEnvironment(state.deployment, env));
+    return {
+      note: `using the local AWS at ${state.endpoint} (npm run local-aws; stop it with npm run local-aws -- --stop)`,
+      state,
+    };
+  }
+  if (endpoint && /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(endpoint)) {
+    if (!env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE) {
+      env.AWS_ACCESS_KEY_ID = 'testing';
+      env.AWS_SECRET_ACCESS_KEY = 'testing';
+    }
+    env.RECYCLE_BIN_CHECK ??= 'false';
+    return { note: `using the local AWS at ${endpoint} (AWS_ENDPOINT_URL)` };
+  }
+  return undefined;
+}
+
+/** The local AWS a command uses: a note to print, and the kept-up one's state when it is that. */
+export interface LocalAwsInUse {
+  readonly note: string;
+  readonly state?: LocalAwsState;
 }

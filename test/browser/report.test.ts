@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { writeCoverageReport } from '../../scripts/report.ts';
 import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SCREENSHOT = join(PROJECT_ROOT, 'reports', 'coverage.png');
 const PAGE_COPY = join(PROJECT_ROOT, 'reports', 'coverage.html');
 const REGION = 'eu-south-1';
@@ -118,9 +119,16 @@ describe('Page: the coverage and history report, opened from a file in headless 
   };
 
   beforeAll(async () => {
+    // The project's own setup step installs Debian's chromium the first time (apt-get, as
+    // root), or says in one line why it cannot; then every test here fails with that line.
+    const ensured = spawnSync('bash', [join(PROJECT_ROOT, 'scripts', 'ensure-chromium.sh')], {
+      encoding: 'utf8',
+      env: { ...process.env, CHROMIUM_PATH: CHROMIUM },
+    });
     if (!existsSync(CHROMIUM)) {
       chromiumMissing = new Error(
-        `${CHROMIUM} is missing: this test drives Debian's chromium package, which \`bash .ci/run\` installs when it is missing (apt-get update && apt-get install -y chromium)`,
+        ensured.stderr.trim() ||
+          `${CHROMIUM} is missing: this test drives Debian's chromium package (apt-get install chromium)`,
       );
       return;
     }
