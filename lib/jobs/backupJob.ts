@@ -178,10 +178,12 @@ export interface BackupJobDependencies {
 
 /**
  * The waits before each re-read while looking for a set whose CreateSnapshots answer
- * was lost: the first read is at once, the last about 23 s later. EC2 documents that
- * a describe after a create may not list the new resource for a while.
+ * was lost: the first read is at once, the last 15 s later. EC2 documents that a
+ * describe after a create may not list the new resource for a while, and advises
+ * describing again with exponential back-off. A wait never takes more than half the
+ * invocation's time left before the safety margin.
  */
-export const RECONCILE_WAITS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000, 8_000];
+export const RECONCILE_WAITS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000];
 
 /**
  * The backup use case:
@@ -762,7 +764,8 @@ interface Reconciled {
  * on every snapshot of the set plays its part): lists the run's snapshots of the
  * instance, and, since EC2's describes are eventually consistent, lists again after
  * each of the waits until every volume shows all the sets that can exist (the answered
- * one and one per uncertain attempt) or the waits (or the invocation's time) run out.
+ * one and one per uncertain attempt) or the waits run out (or a wait would take more
+ * than half the invocation's time left).
  * It keeps one snapshot per volume (the one the answer named, else the first made) and
  * deletes the extra copies, recorded before and after. A pending extra copy is kept and
  * reported: pending snapshots are never deleted.
@@ -817,7 +820,8 @@ async function reconcileRetriedSet(
     }
     if (found && allSetsVisible(found, answered, volumes, possible)) break;
     const wait = waits[round];
-    if (wait === undefined || timeLeftMs() - wait <= 0) break;
+    // Half the time left stays for the rest of the run.
+    if (wait === undefined || wait > timeLeftMs() / 2) break;
     await sleep(wait);
     waited += wait;
   }
