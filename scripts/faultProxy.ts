@@ -181,8 +181,10 @@ export type ProxyOutcome =
 
 /** A recorded call: the call, the rule that fired on it (if any) and what happened. */
 export interface ProxyRecord extends ProxyCall {
+  /** The rule that fired (the rewriting rules, comma-separated, when only rewrites did). */
   readonly rule?: string | undefined;
-  readonly effect?: FaultEffect['kind'] | undefined;
+  /** The effect; `rewrite` only when a rewrite changed the answer. */
+  effect?: FaultEffect['kind'] | undefined;
   outcome?: ProxyOutcome | undefined;
 }
 
@@ -457,7 +459,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const record: ProxyRecord = {
       ...call,
       rule: decision.rule ?? (rewriteRules.length > 0 ? rewriteRules.join(', ') : undefined),
-      effect: decision.effect?.kind ?? (rewriteRules.length > 0 ? 'rewrite' : undefined),
+      // A rewrite alone is an effect only once it changed the answer (below).
+      effect: decision.effect?.kind,
       outcome: undefined,
     };
     records.push(record);
@@ -512,7 +515,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
             rewrites: decision.rewrites.map((r) => r.effect),
             call,
             changed: () => {
-              if (!decision.effect) counts.faults += 1;
+              if (decision.effect) return;
+              counts.faults += 1;
+              record.effect = 'rewrite';
             },
             lose,
           }

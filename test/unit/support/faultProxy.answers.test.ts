@@ -186,6 +186,14 @@ describe('Script: faultProxy, answers where AWS differs from the local AWS', () 
         'rewritten',
         'forwarded',
       ]);
+      expect(proxy.requests('DescribeSnapshots').map((r) => r.effect)).toEqual([
+        'rewrite',
+        'rewrite',
+        undefined,
+      ]);
+      expect(proxy.requests('CreateSnapshots')).toMatchObject([
+        { effect: undefined, outcome: 'forwarded' },
+      ]);
     });
 
     it('leaves a created image, and the snapshots CreateImage made for it, out until the lag has passed', async () => {
