@@ -56,10 +56,15 @@ export class CreateSnapshotSetError extends AwsCallError {
 
   public constructor(error: unknown, uncertainAttempts: number) {
     const wrapped = toAwsCallError('CreateSnapshots', error);
-    super('CreateSnapshots', wrapped.code, error instanceof Error ? error.message : String(error), {
-      cause: error,
-      httpStatus: wrapped.httpStatus,
-    });
+    const message = error instanceof Error ? error.message : String(error);
+    // An AwsCallError (a typed refusal) already says which action failed, and how.
+    const prefix = `${wrapped.action} failed: ${wrapped.code}: `;
+    super(
+      'CreateSnapshots',
+      wrapped.code,
+      message.startsWith(prefix) ? message.slice(prefix.length) : message,
+      { cause: error, httpStatus: wrapped.httpStatus },
+    );
     // Named as the AwsCallError it is: reports and logs read `name` and `code`.
     this.uncertainAttempts = uncertainAttempts;
   }

@@ -48,6 +48,7 @@ const SCHEDULES = [
   { name: 'consistency', cron: 'cron(0 1 * * ? *)', timezone: 'UTC', retain: 7 },
   { name: 'describe-down', cron: 'cron(0 2 * * ? *)', timezone: 'UTC', retain: 7 },
   { name: 'undeletable', cron: 'cron(0 3 * * ? *)', timezone: 'UTC', retain: 7 },
+  { name: 'all-lost', cron: 'cron(0 4 * * ? *)', timezone: 'UTC', retain: 7 },
 ];
 /** Set before the handlers are imported (they read the environment once). */
 const ENVIRONMENT = {
@@ -114,6 +115,11 @@ describe('Create reconciliation: lost CreateSnapshots answers and eventually con
       },
       { name: 'describe-down-1', tags: { [KEYS.backup]: 'describe-down' } },
       { name: 'undeletable-1', tags: { [KEYS.backup]: 'undeletable' } },
+      {
+        name: 'all-lost-1',
+        tags: { [KEYS.backup]: 'all-lost' },
+        dataVolumes: [{ device: '/dev/sdf', sizeGiB: 5 }],
+      },
     ]);
     ({ handler: backup } = (await import('../../functions/backup.ts')) as { handler: Handler });
   });
@@ -237,6 +243,36 @@ describe('Create reconciliation: lost CreateSnapshots answers and eventually con
       expect(answered).toHaveLength(made.volumes.length);
       expect(await recordedCreates(report.runId)).toEqual(answered);
       expect((await history.getRun(report.runId))?.status).toBe('partial');
+    });
+  });
+
+  describe('#8: every attempt of the create lost its answer, and each made a set', () => {
+    it('adopts one set (never reports the instance failed), deletes the other copies, and records what it kept', async () => {
+      // Prepare: all three attempts reach EC2 and lose their answers; describes lag.
+      const slot = latestSlot(4);
+      const made = instance('all-lost-1');
+      proxy.rules.add(eventualConsistency({ describes: 1 }));
+      proxy.rules.add(forInstance(made.instanceId, always(loseAnswer())));
+
+      // Act
+      const report = await backupOf('all-lost', slot);
+
+      // Assess
+      expect(proxy.requests('CreateSnapshots').map((r) => r.outcome)).toEqual([
+        'answer-lost',
+        'answer-lost',
+        'answer-lost',
+      ]);
+      expect(report.instances[0]).toMatchObject({ outcome: 'created' });
+      expect(report.status).toBe('succeeded');
+      expect(await extraSnapshotsOfSlot(ec2, DEPLOYMENT, slot)).toBe(0);
+      const kept = snapshotIdsOf(await snapshotSetsOfSlot(ec2, DEPLOYMENT, slot)).sort();
+      expect(kept).toHaveLength(made.volumes.length);
+      expect((report.instances[0]?.snapshots ?? []).map((s) => s.snapshotId).sort()).toEqual(kept);
+      expect(report.instances[0]?.duplicates?.map((d) => d.outcome)).toEqual(
+        [...made.volumes, ...made.volumes].map(() => 'deleted'),
+      );
+      expect(await recordedCreates(report.runId)).toEqual(kept);
     });
   });
 

@@ -143,6 +143,9 @@ describe('Class: Ec2Gateway, the attempts of a CreateSnapshots', () => {
       code: Ec2ErrorCode.ConcurrentSnapshotLimitExceeded,
       uncertainAttempts: 1,
     });
+    expect((error as Error).message).toBe(
+      'CreateSnapshots failed: ConcurrentSnapshotLimitExceeded: earlier snapshots of i-1 are still pending (at most 5 per volume, 1 for st1/sc1); not retried in this run',
+    );
   });
 
   it('counts no uncertain attempt for a client error EC2 answered at once', async () => {
