@@ -6,7 +6,9 @@ import {
   type DescribeImagesCommandInput,
   DescribeLaunchTemplateVersionsCommand,
   type EC2Client,
+  EnableImageBlockPublicAccessCommand,
   type Filter,
+  GetImageBlockPublicAccessStateCommand,
   type Image,
   paginateDescribeImages,
   paginateDescribeInstances,
@@ -17,7 +19,53 @@ import {
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { toTagMap } from './Ec2Gateway.ts';
-import { awsErrorCode, Ec2ErrorCode, ImageGoneError, toAwsCallError } from './errors.ts';
+import {
+  AwsCallError,
+  awsErrorCode,
+  Ec2ErrorCode,
+  ImageGoneError,
+  isNotImplemented,
+  toAwsCallError,
+} from './errors.ts';
+
+/** EC2's answer to a `CreateImage` whose name an image of the account and region has. */
+export const AMI_NAME_DUPLICATE = 'InvalidAMIName.Duplicate';
+
+/**
+ * `CreateImage` refused the name: an image of this account and region already has it.
+ * For a name that holds stage, schedule, slot (and instance), that is most often this
+ * slot's own image, made by an earlier attempt whose answer was lost.
+ */
+export class ImageNameTakenError extends AwsCallError {
+  public readonly imageName: string;
+
+  public constructor(imageName: string, options?: ErrorOptions) {
+    const status = (options?.cause as { $metadata?: { httpStatusCode?: number } } | undefined)
+      ?.$metadata?.httpStatusCode;
+    super(
+      'CreateImage',
+      AMI_NAME_DUPLICATE,
+      `an image named ${JSON.stringify(imageName)} already exists in this account and region`,
+      { ...options, httpStatus: status },
+    );
+    this.name = 'ImageNameTakenError';
+    this.imageName = imageName;
+  }
+}
+
+/**
+ * The account-level block public access for AMIs of one region, as
+ * `GetImageBlockPublicAccessState` answers it: `block-new-sharing` (no AMI of the
+ * account and region can be made public), `unblocked`, or `unknown` when it cannot be
+ * read (no permission, or an endpoint without the API, such as the local AWS).
+ */
+export interface ImageBlockPublicAccess {
+  readonly state: 'block-new-sharing' | 'unblocked' | 'unknown';
+  /** `account` or `declarative-policy` (an organization's policy sets it). */
+  readonly managedBy?: string | undefined;
+  /** Why the state is unknown. */
+  readonly reason?: string | undefined;
+}
 
 /** A machine image the account owns, in domain terms. */
 export type ImageDetails = ImageFacts;
@@ -79,6 +127,7 @@ export class Ec2ImageGateway {
    * Creates an AMI with `CreateImage`, the image and its snapshots tagged in the same
    * call. With the local-only fallback, tags are set right after instead.
    *
+   * @throws {ImageNameTakenError} when an image of the account and region has the name.
    * @example
    * const { imageId } = await images.createImage(decision.request);
    */
@@ -104,6 +153,8 @@ export class Ec2ImageGateway {
       );
       imageId = response.ImageId;
     } catch (error) {
+      if (awsErrorCode(error) === AMI_NAME_DUPLICATE)
+        throw new ImageNameTakenError(request.name, { cause: error });
       throw toAwsCallError('CreateImage', error);
     }
     if (!imageId) throw toAwsCallError('CreateImage', new Error('CreateImage returned no ImageId'));
@@ -121,6 +172,70 @@ export class Ec2ImageGateway {
       }
     }
     return { imageId };
+  }
+
+  /**
+   * The account's image with this exact name (names are unique per account and region),
+   * disabled ones included; undefined when there is none (or EC2 does not show it yet).
+   *
+   * @example
+   * const image = await images.findImageByName('web-1-prod-daily-20261123T0300Z');
+   */
+  public async findImageByName(name: string): Promise<ImageDetails | undefined> {
+    const found = await this.#describe({
+      Owners: ['self'],
+      IncludeDisabled: true,
+      Filters: [{ Name: 'name', Values: [name] }],
+    });
+    return found.find((image) => image.name === name);
+  }
+
+  /**
+   * The account-level block public access for AMIs in this client's region. Never
+   * throws: when it cannot be read (AccessDenied, or an endpoint that lacks the API, as
+   * the local AWS does) the state is `unknown` with the reason, for the report to say.
+   *
+   * @example
+   * const { state } = await images.imageBlockPublicAccess(); // 'block-new-sharing'
+   */
+  public async imageBlockPublicAccess(): Promise<ImageBlockPublicAccess> {
+    try {
+      const response = await this.#client.send(new GetImageBlockPublicAccessStateCommand({}));
+      const state = response.ImageBlockPublicAccessState;
+      if (state !== 'block-new-sharing' && state !== 'unblocked') {
+        return { state: 'unknown', reason: `EC2 answered the state ${JSON.stringify(state)}` };
+      }
+      return { state, ...(response.ManagedBy ? { managedBy: response.ManagedBy } : {}) };
+    } catch (error) {
+      const failure = toAwsCallError('GetImageBlockPublicAccessState', error);
+      return {
+        state: 'unknown',
+        reason: isNotImplemented(error)
+          ? 'this EC2 endpoint does not implement GetImageBlockPublicAccessState'
+          : `${failure.code}: ${failure.message}`,
+      };
+    }
+  }
+
+  /**
+   * Turns on the account-level block public access for AMIs in this client's region
+   * (`block-new-sharing`). EC2 applies it within a few minutes; AMIs already public stay
+   * public until made private.
+   *
+   * @throws {AwsCallError}
+   * @example
+   * await images.enableImageBlockPublicAccess();
+   */
+  public async enableImageBlockPublicAccess(): Promise<void> {
+    try {
+      await this.#client.send(
+        new EnableImageBlockPublicAccessCommand({
+          ImageBlockPublicAccessState: 'block-new-sharing',
+        }),
+      );
+    } catch (error) {
+      throw toAwsCallError('EnableImageBlockPublicAccess', error);
+    }
   }
 
   /**
