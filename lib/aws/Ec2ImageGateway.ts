@@ -78,6 +78,12 @@ export interface Ec2ImageGatewayOptions {
    * Production IAM allows tagging only at creation, so this stays off there.
    */
   readonly tagAfterCreate?: boolean;
+  /**
+   * How long the account-setting read may take, retries included, before its state is
+   * reported unknown (default 1.5 s; EC2 answers in well under one). The local AWS answers
+   * it with HTTP 500, which the SDK would retry for seconds.
+   */
+  readonly settingReadBudgetMs?: number;
 }
 
 /** At most this many values go in one describe filter. */
@@ -93,10 +99,12 @@ const FILTER_VALUES = 200;
 export class Ec2ImageGateway {
   readonly #client: EC2Client;
   readonly #tagAfterCreate: boolean;
+  readonly #settingReadBudgetMs: number;
 
   public constructor(client: EC2Client, options: Ec2ImageGatewayOptions = {}) {
     this.#client = client;
     this.#tagAfterCreate = options.tagAfterCreate ?? false;
+    this.#settingReadBudgetMs = options.settingReadBudgetMs ?? 1_500;
   }
 
   /**
@@ -200,7 +208,9 @@ export class Ec2ImageGateway {
    */
   public async imageBlockPublicAccess(): Promise<ImageBlockPublicAccess> {
     try {
-      const response = await this.#client.send(new GetImageBlockPublicAccessStateCommand({}));
+      const response = await this.#client.send(new GetImageBlockPublicAccessStateCommand({}), {
+        abortSignal: AbortSignal.timeout(this.#settingReadBudgetMs),
+      });
       const state = response.ImageBlockPublicAccessState;
       if (state !== 'block-new-sharing' && state !== 'unblocked') {
         return { state: 'unknown', reason: `EC2 answered the state ${JSON.stringify(state)}` };
@@ -208,11 +218,14 @@ export class Ec2ImageGateway {
       return { state, ...(response.ManagedBy ? { managedBy: response.ManagedBy } : {}) };
     } catch (error) {
       const failure = toAwsCallError('GetImageBlockPublicAccessState', error);
+      const status = failure.httpStatus;
       return {
         state: 'unknown',
         reason: isNotImplemented(error)
           ? 'this EC2 endpoint does not implement GetImageBlockPublicAccessState'
-          : `${failure.code}: ${failure.message}`,
+          : failure.code === 'AbortError' || failure.code === 'TimeoutError'
+            ? `no answer within ${this.#settingReadBudgetMs} ms`
+            : `${failure.code}${status ? ` (HTTP ${status})` : ''}: ${failure.message.slice(0, 200)}`,
       };
     }
   }

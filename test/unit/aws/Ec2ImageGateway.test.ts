@@ -1046,6 +1046,27 @@ describe('Class: Ec2ImageGateway', () => {
       });
     });
 
+    it('bounds the read, retries included, and is unknown when it takes longer (the local AWS answers HTTP 500, retried)', async () => {
+      // Prepare: the SDK rejects with an AbortError when the signal fires.
+      ec2Mock
+        .on(GetImageBlockPublicAccessStateCommand)
+        .rejects(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+      const gateway = new Ec2ImageGateway(new EC2Client({ region: 'eu-west-1' }), {
+        settingReadBudgetMs: 250,
+      });
+
+      // Act
+      const result = await gateway.imageBlockPublicAccess();
+
+      // Assess
+      expect(result).toEqual({ state: 'unknown', reason: 'no answer within 250 ms' });
+      const call = ec2Mock.commandCalls(GetImageBlockPublicAccessStateCommand)[0];
+      const options = (call?.args as unknown[] | undefined)?.[1] as
+        | { abortSignal?: AbortSignal }
+        | undefined;
+      expect(options?.abortSignal).toBeInstanceOf(AbortSignal);
+    });
+
     it('is unknown for a state it does not know', async () => {
       // Prepare
       ec2Mock.on(GetImageBlockPublicAccessStateCommand).resolves({});
