@@ -5,6 +5,7 @@ import { TargetGateways } from '../lib/aws/TargetGateways.ts';
 import { type BatchMessage, parseBatchMessage } from '../lib/domain/fanOut.ts';
 import { type BatchOutcome, runFanOutBatch } from '../lib/jobs/fanOutJob.ts';
 import { remainingTime } from '../lib/runtime/invocation.ts';
+import { jobMetricsPort } from '../lib/runtime/jobMetrics.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -37,6 +38,7 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
       clock: runtime.clock,
       logger: runtime.logger,
       metrics: runtime.metricsPort,
+      metricsFor: (job) => jobMetricsPort(runtime.metrics, job),
       journal: runtime.journal,
       events: runtime.events,
       remainingMs: remainingTime(context),

@@ -107,7 +107,7 @@ async function scheduleResources({ resolveVariable }) {
         Threshold: 0,
         ComparisonOperator: 'GreaterThanThreshold',
         TreatMissingData: 'notBreaching',
-        AlarmActions: [{ Ref: 'AlertsTopic' }],
+        // No action of its own: the failures alarm (alertResources) notifies once.
       },
     },
     SchedulerInvokeRole: {
@@ -641,8 +641,75 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName) {
   return { Resources: resources };
 }
 
+// Where alerts go: the stack's own topic, plus an existing topic of the operator's
+// (custom.alertTopicArn, optional). Validated here so a typo fails the deploy, naming it.
+async function alertTopicArns(resolveVariable) {
+  const arn = String((await resolveVariable('self:custom.alertTopicArn')) ?? '').trim();
+  if (arn && !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(arn))
+    throw new Error(
+      `custom.alertTopicArn must be the ARN of a standard SNS topic (arn:aws:sns:<region>:<account>:<name>) or empty; got ${JSON.stringify(arn)}`,
+    );
+  return [{ Ref: 'AlertsTopic' }, ...(arn ? [arn] : [])];
+}
+
+// The alarms whose state a person must hear about once: a failed backup or retention
+// run (fan-out ones included), any function that threw (a failed or incomplete run, or
+// a crash before any report), an invocation or schedule that failed for good, a fan-out
+// batch dead-lettered. One failure usually sets several of them (a failed run counts
+// BackupRunsFailed and throws, Lambda retries it twice, then dead-letters it), so they
+// notify nobody themselves: this composite alarm notifies once when the first goes into
+// ALARM, and again only after all are OK.
+const FAILURE_ALARMS = [
+  'BackupRunsFailedAlarm',
+  'RetentionRunsFailedAlarm',
+  'LambdaErrorsAlarm',
+  'FailedInvocationsAlarm',
+  'SchedulesDeadLetterAlarm',
+  'FanOutDeadLetterAlarm',
+];
+
+async function alertResources({ resolveVariable }) {
+  const email = String((await resolveVariable('self:custom.alertEmail')) ?? '').trim();
+  if (email && !/^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/.test(email))
+    throw new Error(
+      `custom.alertEmail must be one email address (or empty); got ${JSON.stringify(email)}. For several people, use a mailing list or custom.alertTopicArn`,
+    );
+  const rule = [];
+  FAILURE_ALARMS.forEach((id, i) => {
+    rule.push(`${i > 0 ? ') OR ' : ''}ALARM("`, { Ref: id }, '"');
+  });
+  rule.push(')');
+  const resources = {
+    FailuresAlarm: {
+      Type: 'AWS::CloudWatch::CompositeAlarm',
+      Properties: {
+        AlarmName: '${self:service}-${sls:stage}-failures',
+        AlarmDescription:
+          'snapkeeper ${sls:stage}: a run failed or a function threw. The run history says which and why: npm run history -- --stage ${sls:stage} (partial runs are announced one by one instead)',
+        AlarmRule: { 'Fn::Join': ['', rule] },
+        ActionsEnabled: true,
+        AlarmActions: await alertTopicArns(resolveVariable),
+      },
+    },
+  };
+  if (email) {
+    resources.AlertsEmailSubscription = {
+      Type: 'AWS::SNS::Subscription',
+      Properties: { TopicArn: { Ref: 'AlertsTopic' }, Protocol: 'email', Endpoint: email },
+    };
+  }
+  return { Resources: resources };
+}
+
 module.exports = {
   intervalSeconds,
+  alertResources,
+  // The targets of the rule that announces partial runs: the alerts topic(s).
+  alertRuleTargets: async ({ resolveVariable }) =>
+    (await alertTopicArns(resolveVariable)).map((arn, i) => ({
+      Id: i === 0 ? 'alerts' : 'operator-alerts',
+      Arn: arn,
+    })),
   scheduleResources,
   functionRoles: async ({ resolveVariable }) =>
     functionRoles(
@@ -685,8 +752,8 @@ module.exports = {
           Threshold: 2 * intervalSeconds(s),
           ComparisonOperator: 'GreaterThanThreshold',
           TreatMissingData: 'breaching',
-          AlarmActions: [{ Ref: 'AlertsTopic' }],
-          OKActions: [{ Ref: 'AlertsTopic' }],
+          AlarmActions: await alertTopicArns(resolveVariable),
+          OKActions: await alertTopicArns(resolveVariable),
         },
       };
     }

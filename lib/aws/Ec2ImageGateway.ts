@@ -6,7 +6,9 @@ import {
   type DescribeImagesCommandInput,
   DescribeLaunchTemplateVersionsCommand,
   type EC2Client,
+  EnableImageBlockPublicAccessCommand,
   type Filter,
+  GetImageBlockPublicAccessStateCommand,
   type Image,
   paginateDescribeImages,
   paginateDescribeInstances,
@@ -17,7 +19,53 @@ import {
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { toTagMap } from './Ec2Gateway.ts';
-import { awsErrorCode, Ec2ErrorCode, ImageGoneError, toAwsCallError } from './errors.ts';
+import {
+  AwsCallError,
+  awsErrorCode,
+  Ec2ErrorCode,
+  ImageGoneError,
+  isNotImplemented,
+  toAwsCallError,
+} from './errors.ts';
+
+/** EC2's answer to a `CreateImage` whose name an image of the account and region has. */
+export const AMI_NAME_DUPLICATE = 'InvalidAMIName.Duplicate';
+
+/**
+ * `CreateImage` refused the name: an image of this account and region already has it.
+ * For a name that holds stage, schedule, slot (and instance), that is most often this
+ * slot's own image, made by an earlier attempt whose answer was lost.
+ */
+export class ImageNameTakenError extends AwsCallError {
+  public readonly imageName: string;
+
+  public constructor(imageName: string, options?: ErrorOptions) {
+    const status = (options?.cause as { $metadata?: { httpStatusCode?: number } } | undefined)
+      ?.$metadata?.httpStatusCode;
+    super(
+      'CreateImage',
+      AMI_NAME_DUPLICATE,
+      `an image named ${JSON.stringify(imageName)} already exists in this account and region`,
+      { ...options, httpStatus: status },
+    );
+    this.name = 'ImageNameTakenError';
+    this.imageName = imageName;
+  }
+}
+
+/**
+ * The account-level block public access for AMIs of one region, as
+ * `GetImageBlockPublicAccessState` answers it: `block-new-sharing` (no AMI of the
+ * account and region can be made public), `unblocked`, or `unknown` when it cannot be
+ * read (no permission, or an endpoint without the API, such as the local AWS).
+ */
+export interface ImageBlockPublicAccess {
+  readonly state: 'block-new-sharing' | 'unblocked' | 'unknown';
+  /** `account` or `declarative-policy` (an organization's policy sets it). */
+  readonly managedBy?: string | undefined;
+  /** Why the state is unknown. */
+  readonly reason?: string | undefined;
+}
 
 /** A machine image the account owns, in domain terms. */
 export type ImageDetails = ImageFacts;
@@ -30,6 +78,12 @@ export interface Ec2ImageGatewayOptions {
    * Production IAM allows tagging only at creation, so this stays off there.
    */
   readonly tagAfterCreate?: boolean;
+  /**
+   * How long the account-setting read may take, retries included, before its state is
+   * reported unknown (default 1.5 s; EC2 answers in well under one). The local AWS answers
+   * it with HTTP 500, which the SDK would retry for seconds.
+   */
+  readonly settingReadBudgetMs?: number;
 }
 
 /** At most this many values go in one describe filter. */
@@ -45,10 +99,12 @@ const FILTER_VALUES = 200;
 export class Ec2ImageGateway {
   readonly #client: EC2Client;
   readonly #tagAfterCreate: boolean;
+  readonly #settingReadBudgetMs: number;
 
   public constructor(client: EC2Client, options: Ec2ImageGatewayOptions = {}) {
     this.#client = client;
     this.#tagAfterCreate = options.tagAfterCreate ?? false;
+    this.#settingReadBudgetMs = options.settingReadBudgetMs ?? 1_500;
   }
 
   /**
@@ -79,6 +135,7 @@ export class Ec2ImageGateway {
    * Creates an AMI with `CreateImage`, the image and its snapshots tagged in the same
    * call. With the local-only fallback, tags are set right after instead.
    *
+   * @throws {ImageNameTakenError} when an image of the account and region has the name.
    * @example
    * const { imageId } = await images.createImage(decision.request);
    */
@@ -104,6 +161,8 @@ export class Ec2ImageGateway {
       );
       imageId = response.ImageId;
     } catch (error) {
+      if (awsErrorCode(error) === AMI_NAME_DUPLICATE)
+        throw new ImageNameTakenError(request.name, { cause: error });
       throw toAwsCallError('CreateImage', error);
     }
     if (!imageId) throw toAwsCallError('CreateImage', new Error('CreateImage returned no ImageId'));
@@ -121,6 +180,75 @@ export class Ec2ImageGateway {
       }
     }
     return { imageId };
+  }
+
+  /**
+   * The account's image with this exact name (names are unique per account and region),
+   * disabled ones included; undefined when there is none (or EC2 does not show it yet).
+   *
+   * @example
+   * const image = await images.findImageByName('web-1-prod-daily-20261123T0300Z');
+   */
+  public async findImageByName(name: string): Promise<ImageDetails | undefined> {
+    const found = await this.#describe({
+      Owners: ['self'],
+      IncludeDisabled: true,
+      Filters: [{ Name: 'name', Values: [name] }],
+    });
+    return found.find((image) => image.name === name);
+  }
+
+  /**
+   * The account-level block public access for AMIs in this client's region. Never
+   * throws: when it cannot be read (AccessDenied, or an endpoint that lacks the API, as
+   * the local AWS does) the state is `unknown` with the reason, for the report to say.
+   *
+   * @example
+   * const { state } = await images.imageBlockPublicAccess(); // 'block-new-sharing'
+   */
+  public async imageBlockPublicAccess(): Promise<ImageBlockPublicAccess> {
+    try {
+      const response = await this.#client.send(new GetImageBlockPublicAccessStateCommand({}), {
+        abortSignal: AbortSignal.timeout(this.#settingReadBudgetMs),
+      });
+      const state = response.ImageBlockPublicAccessState;
+      if (state !== 'block-new-sharing' && state !== 'unblocked') {
+        return { state: 'unknown', reason: `EC2 answered the state ${JSON.stringify(state)}` };
+      }
+      return { state, ...(response.ManagedBy ? { managedBy: response.ManagedBy } : {}) };
+    } catch (error) {
+      const failure = toAwsCallError('GetImageBlockPublicAccessState', error);
+      const status = failure.httpStatus;
+      return {
+        state: 'unknown',
+        reason: isNotImplemented(error)
+          ? 'this EC2 endpoint does not implement GetImageBlockPublicAccessState'
+          : failure.code === 'AbortError' || failure.code === 'TimeoutError'
+            ? `no answer within ${this.#settingReadBudgetMs} ms`
+            : `${failure.code}${status ? ` (HTTP ${status})` : ''}: ${failure.message.slice(0, 200)}`,
+      };
+    }
+  }
+
+  /**
+   * Turns on the account-level block public access for AMIs in this client's region
+   * (`block-new-sharing`). EC2 applies it within a few minutes; AMIs already public stay
+   * public until made private.
+   *
+   * @throws {AwsCallError}
+   * @example
+   * await images.enableImageBlockPublicAccess();
+   */
+  public async enableImageBlockPublicAccess(): Promise<void> {
+    try {
+      await this.#client.send(
+        new EnableImageBlockPublicAccessCommand({
+          ImageBlockPublicAccessState: 'block-new-sharing',
+        }),
+      );
+    } catch (error) {
+      throw toAwsCallError('EnableImageBlockPublicAccess', error);
+    }
   }
 
   /**

@@ -1,18 +1,23 @@
 import {
+  type ArchitectureValues,
   AttachVolumeCommand,
+  type BootModeValues,
   CreateTagsCommand,
   CreateVolumeCommand,
   DeleteVolumeCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeVolumesCommand,
   type EC2Client,
   type Instance,
   RegisterImageCommand,
   RunInstancesCommand,
+  type TpmSupportValues,
   type VolumeType,
 } from '@aws-sdk/client-ec2';
 import type { Tag } from '../domain/backupPlan.ts';
 import { SnapkeeperError } from '../domain/errors.ts';
+import { type ImagePlatform, type PlatformFacts, platformFrom } from '../domain/imagePlatform.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 import { toTagMap } from './Ec2Gateway.ts';
 import { awsErrorCode, toAwsCallError } from './errors.ts';
@@ -41,6 +46,8 @@ export interface InstanceDetails {
   readonly rootDeviceName?: string | undefined;
   readonly tags: TagMap;
   readonly volumes: readonly { volumeId: string; deviceName: string }[];
+  /** Architecture, boot mode, ENA, virtualization and TPM, as DescribeInstances says. */
+  readonly platform: PlatformFacts;
 }
 
 /** A volume as a restore sees it. */
@@ -192,13 +199,44 @@ export class Ec2RestoreGateway {
   }
 
   /**
-   * Registers an AMI from snapshots, tagged at creation (or right after, on the local AWS).
+   * The platform of an image (any owner's the account may describe), or undefined when
+   * it no longer exists or does not say its architecture.
+   *
+   * @example
+   * await restore.describeImagePlatform('ami-0abc'); // { architecture: 'arm64', bootMode: 'uefi', ... }
+   */
+  public async describeImagePlatform(imageId: string): Promise<ImagePlatform | undefined> {
+    try {
+      const response = await this.#client.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+      const image = response.Images?.find((i) => i.ImageId === imageId);
+      if (!image) return undefined;
+      return platformFrom(
+        {
+          architecture: image.Architecture,
+          bootMode: image.BootMode,
+          enaSupport: image.EnaSupport,
+          virtualizationType: image.VirtualizationType,
+          tpmSupport: image.TpmSupport,
+          rootDeviceName: image.RootDeviceName,
+        },
+        `AMI ${imageId}`,
+      );
+    } catch (error) {
+      if (/^InvalidAMIID\./.test(awsErrorCode(error))) return undefined;
+      throw toAwsCallError('DescribeImages', error);
+    }
+  }
+
+  /**
+   * Registers an AMI from snapshots for the source's platform (architecture, boot mode,
+   * ENA, virtualization, TPM), tagged at creation (or right after, on the local AWS).
    */
   public async registerImage(
     request: {
       name: string;
       description: string;
       rootDeviceName: string;
+      platform: ImagePlatform;
       mappings: readonly {
         deviceName: string;
         snapshotId: string;
@@ -215,9 +253,15 @@ export class Ec2RestoreGateway {
           Name: request.name,
           Description: request.description,
           RootDeviceName: request.rootDeviceName,
-          Architecture: 'x86_64',
-          VirtualizationType: 'hvm',
-          EnaSupport: true,
+          Architecture: request.platform.architecture as ArchitectureValues,
+          VirtualizationType: request.platform.virtualizationType,
+          EnaSupport: request.platform.enaSupport,
+          ...(request.platform.bootMode
+            ? { BootMode: request.platform.bootMode as BootModeValues }
+            : {}),
+          ...(request.platform.tpmSupport
+            ? { TpmSupport: request.platform.tpmSupport as TpmSupportValues }
+            : {}),
           BlockDeviceMappings: request.mappings.map((m) => ({
             DeviceName: m.deviceName,
             Ebs: {
@@ -295,5 +339,14 @@ function toDetails(instance: Instance): InstanceDetails {
         ? [{ volumeId: m.Ebs.VolumeId, deviceName: m.DeviceName }]
         : [],
     ),
+    platform: {
+      architecture: instance.Architecture,
+      bootMode: instance.BootMode,
+      currentBootMode: instance.CurrentInstanceBootMode,
+      enaSupport: instance.EnaSupport,
+      virtualizationType: instance.VirtualizationType,
+      tpmSupport: instance.TpmSupport,
+      rootDeviceName: instance.RootDeviceName,
+    },
   };
 }

@@ -68,6 +68,8 @@ export interface SnapkeeperConfig {
   readonly copyKmsKeys: Readonly<Record<string, string>>;
   /** Opt-in: make this deployment's public snapshots and AMIs private again. */
   readonly makePrivate: boolean;
+  /** Opt-in: turn on the account's block public access for AMIs where it is off. */
+  readonly blockPublicAmis: boolean;
   /** This process's share of the account's EC2 request rate (1; 1/N with N workers at once). */
   readonly ec2RateShare: number;
   /** The fraction of each EC2 bucket our limiter uses (`EC2_RATE_HEADROOM`, 0.98). */
@@ -225,6 +227,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     reportPrefix: env.REPORT_PREFIX ?? 'snapkeeper/',
     copyKmsKeys: kmsKeys(env.COPY_KMS_KEYS),
     makePrivate: boolean(env, 'MAKE_PRIVATE', false),
+    blockPublicAmis: boolean(env, 'BLOCK_PUBLIC_AMIS', false),
     ec2RateShare: rateShare(env.EC2_RATE_SHARE),
     ec2RateLimits: rateLimits(env.EC2_RATE_LIMITS),
     ec2RateHeadroom: headroom(env.EC2_RATE_HEADROOM),

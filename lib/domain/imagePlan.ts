@@ -63,27 +63,33 @@ export interface ImageContext {
 const AMI_NAME_DISALLOWED = /[^A-Za-z0-9()[\]. /\-'@_]/g;
 
 /**
- * A readable AMI name: `<instance Name>-<schedule>-20261123T0300Z` (the instance id
- * without a Name), reduced to what AMI names allow (3-128 letters, digits and
- * `()[] ./-'@_`). The slot keeps one instance's runs apart, so a retried slot finds
- * its image; {@link withUniqueNames} keeps instances that share a Name apart.
+ * A readable AMI name: `<instance Name>-<stage>-<schedule>-20261123T0300Z` (the instance
+ * id without a Name), reduced to what AMI names allow (3-128 letters, digits and
+ * `()[] ./-'@_`). AMI names are unique per account and region, so the name holds the
+ * stage (two stages of one account and region never ask for the same name), the
+ * schedule and the slot (a retried slot asks for its own name again, and EC2's
+ * `InvalidAMIName.Duplicate` then means the image is made); {@link withUniqueNames}
+ * keeps instances that share a Name apart. Stage, schedule and slot are never cut.
  *
  * @example
- * amiName('web 1', 'i-0abc', 'daily', '2026-11-23T03:00:00Z'); // 'web 1-daily-20261123T0300Z'
+ * amiName('web 1', 'i-0abc', 'prod', 'daily', '2026-11-23T03:00:00Z'); // 'web 1-prod-daily-20261123T0300Z'
  */
 export function amiName(
   instanceName: string | undefined,
   instanceId: string,
+  deployment: string,
   schedule: string,
   slot: string,
   disambiguate = false,
 ): string {
   const stamp = `${slot.slice(0, 4)}${slot.slice(5, 7)}${slot.slice(8, 10)}T${slot.slice(11, 13)}${slot.slice(14, 16)}Z`;
   const id = disambiguate ? `-${instanceId}` : '';
-  const suffix = `-${schedule}-${stamp}${id}`.replace(AMI_NAME_DISALLOWED, '_');
+  const suffix = `-${deployment}-${schedule}-${stamp}${id}`.replace(AMI_NAME_DISALLOWED, '_');
   const base = (instanceName ?? '').replace(AMI_NAME_DISALLOWED, '_').trim() || instanceId;
   if (!instanceName?.trim() && disambiguate)
-    return `${instanceId}-${schedule}-${stamp}`.slice(0, 128);
+    return `${instanceId}-${deployment}-${schedule}-${stamp}`
+      .replace(AMI_NAME_DISALLOWED, '_')
+      .slice(0, 128);
   const room = 128 - suffix.length;
   return `${base.slice(0, Math.max(3, room))}${suffix}`.slice(0, 128).padEnd(3, '_');
 }
@@ -93,11 +99,11 @@ export function amiName(
  * Name (an Auto Scaling group's, say), each of their names gets the instance id.
  *
  * @example
- * withUniqueNames(decisions, context); // 'web-daily-20261123T0300Z-i-0aaa', 'web-daily-20261123T0300Z-i-0bbb'
+ * withUniqueNames(decisions, context); // 'web-prod-daily-20261123T0300Z-i-0aaa', 'web-prod-daily-20261123T0300Z-i-0bbb'
  */
 export function withUniqueNames<D extends InstanceImageDecision>(
   decisions: readonly D[],
-  context: Pick<ImageContext, 'schedule' | 'slot'>,
+  context: Pick<ImageContext, 'deployment' | 'schedule' | 'slot'>,
 ): D[] {
   const counts = new Map<string, number>();
   for (const d of decisions) {
@@ -109,7 +115,14 @@ export function withUniqueNames<D extends InstanceImageDecision>(
           ...d,
           request: {
             ...d.request,
-            name: amiName(d.name, d.instanceId, context.schedule, context.slot, true),
+            name: amiName(
+              d.name,
+              d.instanceId,
+              context.deployment,
+              context.schedule,
+              context.slot,
+              true,
+            ),
           },
         }
       : d,
@@ -170,7 +183,7 @@ export function planInstanceImage(
     problems,
     request: {
       instanceId: instance.instanceId,
-      name: amiName(name, instance.instanceId, context.schedule, context.slot),
+      name: amiName(name, instance.instanceId, context.deployment, context.schedule, context.slot),
       description:
         `snapkeeper ${context.schedule} AMI of ${instance.instanceId}${name ? ` (${name})` : ''} for ${context.slot}`.slice(
           0,

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import type { AutoScalingGateway } from '../aws/AutoScalingGateway.ts';
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
-import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
+import { type Ec2ImageGateway, ImageNameTakenError } from '../aws/Ec2ImageGateway.ts';
 import { ImageGoneError, toAwsCallError } from '../aws/errors.ts';
 import type { RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
@@ -9,6 +9,7 @@ import { formatSlot, type InstanceFacts } from '../domain/backupPlan.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
 import {
   type ImageFacts,
+  type ImageRequest,
   type InstanceImageDecision,
   planInstanceImage,
   withUniqueNames,
@@ -136,6 +137,7 @@ export interface AmiJobDependencies {
     | 'listImagesTagged'
     | 'listOwnImages'
     | 'createImage'
+    | 'findImageByName'
     | 'deregisterImage'
     | 'instancesUsingImages'
     | 'imagesInLaunchTemplates'
@@ -503,6 +505,25 @@ async function createOne(
       ...withProblems,
     };
   } catch (error) {
+    if (error instanceof ImageNameTakenError) {
+      const made = await slotImageNamed(request, deps);
+      if (made) {
+        deps.logger.info('AMI already made for this slot (CreateImage: name taken by it)', {
+          instanceId: decision.instanceId,
+          imageId: made.imageId,
+          imageName: request.name,
+        });
+        return {
+          instanceId: decision.instanceId,
+          name: decision.name,
+          outcome: 'exists',
+          imageId: made.imageId,
+          imageName: request.name,
+          reason: `already has ${made.imageId} for this slot (CreateImage answered InvalidAMIName.Duplicate: an earlier attempt made it)`,
+          ...withProblems,
+        };
+      }
+    }
     const failure = toAwsCallError('CreateImage', error);
     deps.logger.error('AMI creation failed', {
       instanceId: decision.instanceId,
@@ -518,6 +539,33 @@ async function createOne(
       ...withProblems,
     };
   }
+}
+
+/**
+ * The image that holds a refused name, when it is this slot's own: managed, of this
+ * deployment, schedule and slot, and of this instance (the tags `CreateImage` set on
+ * it). Anything else holding the name (another stage's or a person's image, or one EC2
+ * does not show yet) is not claimed: the creation then stays failed and is reported.
+ */
+async function slotImageNamed(
+  request: ImageRequest,
+  deps: AmiJobDependencies,
+): Promise<ImageFacts | undefined> {
+  const { keys } = deps.config;
+  const identity = [keys.managed, keys.deployment, keys.schedule, keys.slot, keys.instanceId];
+  const expected = request.tags.filter((t) => identity.includes(t.Key));
+  let image: ImageFacts | undefined;
+  try {
+    image = await deps.images.findImageByName(request.name);
+  } catch (error) {
+    deps.logger.warn('could not look up the image holding the AMI name', {
+      imageName: request.name,
+      error: toAwsCallError('DescribeImages', error).message,
+    });
+    return undefined;
+  }
+  if (!image || expected.length !== identity.length) return undefined;
+  return expected.every((t) => image.tags[t.Key] === t.Value) ? image : undefined;
 }
 
 async function imageUsage(

@@ -14,6 +14,12 @@ import { resolveJobSchedule } from '../domain/schedules.ts';
 import { isManagedBy, type SnapshotFacts, toRecoveryPoint } from '../domain/snapshotFacts.ts';
 import { parseScheduleList } from '../domain/tagPolicy.ts';
 import {
+  type AmiPublicAccessPort,
+  type AmiPublicAccessResult,
+  amiPublicAccessProblems,
+  checkAmiPublicAccess,
+} from './amiPublicAccess.ts';
+import {
   type ActionJournal,
   type LoggerPort,
   logJournal,
@@ -34,7 +40,8 @@ export const COPY_IMAGE_INTERVAL_MS = 1_000;
 /** The gateways of one region. */
 export interface RegionGateways {
   readonly ec2: Pick<Ec2Gateway, 'listSnapshotsTagged' | 'deleteSnapshot' | 'snapshotHolders'>;
-  readonly images: Pick<Ec2ImageGateway, 'listImagesTagged' | 'deregisterImage'>;
+  readonly images: Pick<Ec2ImageGateway, 'listImagesTagged' | 'deregisterImage'> &
+    AmiPublicAccessPort;
   readonly copies: Pick<Ec2CopyGateway, 'copySnapshot' | 'copyImage'>;
 }
 
@@ -44,7 +51,7 @@ export interface CopyJobDependencies {
     Ec2Gateway,
     'listInstancesWithTagKey' | 'listSnapshotsTagged' | 'describeSnapshotsByIds'
   >;
-  readonly images: Pick<Ec2ImageGateway, 'listImagesTagged'>;
+  readonly images: Pick<Ec2ImageGateway, 'listImagesTagged'> & AmiPublicAccessPort;
   /** Shares and public exposure in the source region. */
   readonly sharing: Pick<
     Ec2CopyGateway,
@@ -66,7 +73,8 @@ export interface CopyJobDependencies {
     | 'copyKmsKeys'
     | 'makePrivate'
     | 'localTagAfterCreate'
-  >;
+  > &
+    Partial<Pick<SnapkeeperConfig, 'blockPublicAmis'>>;
   readonly clock: () => Date;
   readonly runId: string;
   readonly logger: LoggerPort;
@@ -136,6 +144,8 @@ export interface CopyReport {
     managed: boolean;
     madePrivate: boolean;
   }[];
+  /** The account's block public access for AMIs, per region (source, then destinations). */
+  readonly amiBlockPublicAccess: readonly AmiPublicAccessResult[];
   readonly problems: readonly string[];
 }
 
@@ -525,6 +535,17 @@ export async function runCopyJob(
     );
   }
 
+  // 5. Block public access for AMIs, where this run keeps images.
+  const amiBlockPublicAccess = await checkAmiPublicAccess(
+    [
+      { region: config.region, images: deps.images },
+      ...[...regions].map((r) => ({ region: r, images: deps.destination(r).images })),
+    ],
+    { enable: config.blockPublicAmis === true, dryRun: input.dryRun },
+    { logger, journal, runId: deps.runId },
+  );
+  problems.push(...amiPublicAccessProblems(amiBlockPublicAccess));
+
   const counts = {
     copied: copies.filter((c) => c.outcome === 'copied').length,
     existing: copies.filter((c) => c.outcome === 'exists').length,
@@ -558,6 +579,7 @@ export async function runCopyJob(
     destinationRetention,
     shares,
     publicFindings,
+    amiBlockPublicAccess,
     problems,
   };
   metrics.count('SnapshotsCopied', counts.copied);

@@ -93,6 +93,31 @@ export interface FanOutDependencies {
   readonly runId: string;
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
+  /** The run's job metrics under that job's own `job` dimension (see {@link runOutcomeMetric}). */
+  readonly metricsFor?: ((job: FanOutJob) => MetricsPort) | undefined;
+}
+
+/**
+ * Counts a fan-out run's outcome as the job's own run would (`BackupRunsFailed`,
+ * `RetentionRunsSucceeded`, ...), once per run, through the job's metrics: the failure
+ * alarms watch `job=backup` and `job=retention`, not the planner's or the worker's.
+ *
+ * @example
+ * runOutcomeMetric('backup', 'failed', metrics); // BackupRunsFailed 1
+ */
+export function runOutcomeMetric(job: FanOutJob, status: string, metrics: MetricsPort): void {
+  const prefix = job === 'backup' ? 'Backup' : 'Retention';
+  metrics.count(`${prefix}Runs${status === 'failed' ? 'Failed' : 'Succeeded'}`, 1);
+}
+
+/** A batch is not a run: its job's run-outcome counts are left to the run's end. */
+function batchMetrics(metrics: MetricsPort): MetricsPort {
+  return {
+    count: (name, value) => {
+      if (!/Runs(Failed|Succeeded)$/.test(name)) metrics.count(name, value);
+    },
+    ...(metrics.seconds ? { seconds: metrics.seconds.bind(metrics) } : {}),
+  };
 }
 
 /**
@@ -181,14 +206,19 @@ export async function planFanOut(
   const finish = (
     status: FanOutReport['status'],
     error?: ReportedError | undefined,
-  ): FanOutReport => ({
-    ...base,
-    status,
-    endedAt: deps.clock().toISOString(),
-    counts,
-    targets: dispatches,
-    ...(error ? { error } : {}),
-  });
+  ): FanOutReport => {
+    // A run the planner ends itself (nothing to send, or nothing could be) counts here.
+    if (status !== 'running')
+      runOutcomeMetric(input.job, status, deps.metricsFor?.(input.job) ?? metrics);
+    return {
+      ...base,
+      status,
+      endedAt: deps.clock().toISOString(),
+      counts,
+      targets: dispatches,
+      ...(error ? { error } : {}),
+    };
+  };
 
   if (batches.length === 0) {
     const error = failedTargets[0]?.error;
@@ -324,6 +354,11 @@ export interface BatchDependencies {
   readonly clock: () => Date;
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
+  /**
+   * The batch's job metrics under that job's own `job` dimension, so the backup and
+   * retention alarms see a fan-out run as they see a single one; without it, `metrics`.
+   */
+  readonly metricsFor?: ((job: FanOutJob) => MetricsPort) | undefined;
   readonly journal?: ActionJournal;
   readonly events?: RunEventsPort | undefined;
   readonly remainingMs?: (() => number) | undefined;
@@ -396,7 +431,7 @@ export async function runFanOutBatch(
     clock: deps.clock,
     runId: message.runId,
     logger,
-    metrics,
+    metrics: batchMetrics(deps.metricsFor?.(message.job) ?? metrics),
     ...(deps.journal ? { journal: deps.journal } : {}),
   };
   let report: BackupReport | RetentionReport;
@@ -533,6 +568,11 @@ async function completeIfLast(
   });
   if (!won) return undefined;
   logger.info(`fan-out ${message.job} run ${progress.status}`, { progress });
+  runOutcomeMetric(
+    message.job,
+    progress.status,
+    deps.metricsFor?.(message.job) ?? deps.metrics ?? noMetrics,
+  );
   const startedAt = (await history.getRun(message.runId).catch(() => undefined))?.startedAt;
   await deps.events
     ?.publishRunFinished({

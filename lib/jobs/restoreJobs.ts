@@ -6,6 +6,7 @@ import type { RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { buildResourceTags, type Tag } from '../domain/backupPlan.ts';
 import { InvalidEventError } from '../domain/errors.ts';
+import { type ImagePlatform, platformFrom } from '../domain/imagePlatform.ts';
 import { effectiveCreatedAt, type SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { ActionJournal, LoggerPort } from './ports.ts';
 
@@ -342,6 +343,8 @@ export interface LaunchResult {
   readonly securityGroupIds: readonly string[];
   readonly keyName?: string | undefined;
   readonly mappings?: readonly { deviceName: string; snapshotId: string }[];
+  /** `restore-instance`: the platform the AMI was registered for, and where it was read. */
+  readonly platform?: ImagePlatform | undefined;
   readonly error?: { code: string; message: string } | undefined;
 }
 
@@ -452,6 +455,7 @@ export async function restoreInstance(
   const source = await describeOrReject(deps, request.instanceId, 'instanceId').catch(
     () => undefined,
   );
+  const platform = await sourcePlatform(request.instanceId, source, deps);
   for (const snapshot of set) {
     if (devices.has(snapshot.snapshotId)) continue;
     const mapping = source?.volumes.find((v) => v.volumeId === snapshot.volumeId);
@@ -467,9 +471,10 @@ export async function restoreInstance(
     deviceName: devices.get(s.snapshotId) ?? '',
     snapshotId: s.snapshotId,
   }));
+  const recordedRoot = source?.rootDeviceName ?? platform.rootDeviceName;
   const rootDeviceName =
-    source?.rootDeviceName && mappings.some((m) => m.deviceName === source.rootDeviceName)
-      ? source.rootDeviceName
+    recordedRoot && mappings.some((m) => m.deviceName === recordedRoot)
+      ? recordedRoot
       : mappings.find((m) => ['/dev/sda1', '/dev/xvda'].includes(m.deviceName))?.deviceName;
   if (!rootDeviceName) {
     throw new InvalidEventError(
@@ -485,6 +490,7 @@ export async function restoreInstance(
       status: 'planned',
       registeredImage: true,
       mappings,
+      platform,
     };
   }
   const tags = buildResourceTags(request.instanceId, source?.tags ?? {}, {
@@ -501,6 +507,7 @@ export async function restoreInstance(
       name,
       description: `snapkeeper restore of ${request.instanceId} from run ${request.runId}`,
       rootDeviceName,
+      platform,
       mappings,
       tags,
     },
@@ -515,11 +522,66 @@ export async function restoreInstance(
       phase: 'after',
       outcome: 'done',
       reason: `registered from the set of run ${request.runId}`,
-      details: { instanceId: request.instanceId, snapshotIds: mappings.map((m) => m.snapshotId) },
+      details: {
+        instanceId: request.instanceId,
+        snapshotIds: mappings.map((m) => m.snapshotId),
+        architecture: platform.architecture,
+        bootMode: platform.bootMode ?? 'default',
+        platformFrom: platform.from,
+      },
     })
     .catch(() => undefined);
   const result = await launch(imageId, source, request.instanceId, request, deps, true);
-  return { ...result, registeredImage: true, mappings };
+  return { ...result, registeredImage: true, mappings, platform };
+}
+
+/**
+ * The platform a restored AMI is registered for, read (in this order) from the source
+ * instance (DescribeInstances keeps a terminated one for a while), the AMI it was
+ * launched from, or the newest AMI this deployment made of it. When none says, the
+ * restore is refused: an AMI registered as x86_64 would not boot an arm64 source, nor
+ * one registered for legacy BIOS a UEFI-only one.
+ *
+ * @throws {InvalidEventError} when no source tells the architecture.
+ */
+async function sourcePlatform(
+  instanceId: string,
+  source: InstanceDetails | undefined,
+  deps: RestoreDependencies,
+): Promise<ImagePlatform> {
+  const fromInstance = source && platformFrom(source.platform, `instance ${instanceId}`);
+  if (fromInstance) return fromInstance;
+  const tried = [source ? `instance ${instanceId} does not say` : `instance ${instanceId} is gone`];
+  const candidates: string[] = source?.imageId ? [source.imageId] : [];
+  const { keys } = deps.config;
+  try {
+    const made = await deps.images.listImagesTagged({
+      [keys.managed]: 'true',
+      [keys.deployment]: deps.config.deployment,
+      [keys.instanceId]: instanceId,
+    });
+    const now = deps.clock();
+    made.sort(
+      (a, b) =>
+        effectiveCreatedAt(b.tags, b.creationDate ?? new Date(0), keys, now).getTime() -
+        effectiveCreatedAt(a.tags, a.creationDate ?? new Date(0), keys, now).getTime(),
+    );
+    candidates.push(...made.filter((i) => i.state === 'available').map((i) => i.imageId));
+  } catch (error) {
+    tried.push(`its AMIs cannot be listed (${toAwsCallError('DescribeImages', error).message})`);
+  }
+  for (const imageId of candidates) {
+    const platform = await deps.restore.describeImagePlatform(imageId).catch((error: unknown) => {
+      tried.push(`${imageId} cannot be read (${toAwsCallError('DescribeImages', error).message})`);
+      return undefined;
+    });
+    if (platform) return platform;
+    tried.push(`${imageId} does not say`);
+  }
+  if (candidates.length === 0) tried.push('no AMI of it is known');
+  throw new InvalidEventError(
+    `field "instanceId": the architecture and boot mode of ${instanceId} are unknown (${tried.join('; ')}); an AMI registered for the wrong architecture or boot mode would not boot. Restore its volumes with "restore-volume" instead`,
+  );
 }
 
 function launchPlan(

@@ -101,13 +101,14 @@ export async function collectCoverageData(
 export function exposureFrom(records: readonly RunRecord[]): {
   publicFindings: PublicFinding[];
   exposureCheckedBy?: { runId: string; at: string };
+  amiBlockPublicAccess?: { region: string; state: string; detail?: string }[];
 } {
   const run = records.find(
     (r) => r.job === 'copy' && !r.dryRun && r.status !== 'running' && r.status !== 'failed',
   );
   if (!run) return { publicFindings: [] };
   const checkedBy = { runId: run.runId, at: run.endedAt ?? run.startedAt };
-  let stored: { publicFindings?: unknown } = {};
+  let stored: { publicFindings?: unknown; amiBlockPublicAccess?: unknown } = {};
   try {
     stored = run.report ? (JSON.parse(run.report) as typeof stored) : {};
   } catch {
@@ -121,8 +122,20 @@ export function exposureFrom(records: readonly RunRecord[]): {
         madePrivate?: boolean;
       }[])
     : undefined;
+  const amiBlock = Array.isArray(stored.amiBlockPublicAccess)
+    ? {
+        amiBlockPublicAccess: (
+          stored.amiBlockPublicAccess as { region?: string; state?: string; reason?: string }[]
+        ).map((r) => ({
+          region: r.region ?? '?',
+          state: r.state ?? 'unknown',
+          ...(r.reason ? { detail: r.reason } : {}),
+        })),
+      }
+    : {};
   if (listed) {
     return {
+      ...amiBlock,
       exposureCheckedBy: checkedBy,
       publicFindings: listed.map((f) => ({
         resourceId: f.resourceId ?? '?',
@@ -135,6 +148,7 @@ export function exposureFrom(records: readonly RunRecord[]): {
   }
   const count = run.counts?.publicFindings ?? 0;
   return {
+    ...amiBlock,
     exposureCheckedBy: checkedBy,
     publicFindings:
       count > 0

@@ -83,6 +83,10 @@ export interface CoverageData {
   readonly publicFindings: readonly PublicFinding[];
   /** The copy run the findings come from; absent when none ran in the page's days. */
   readonly exposureCheckedBy?: { readonly runId: string; readonly at: string } | undefined;
+  /** That copy run's account-level block public access for AMIs, per region. */
+  readonly amiBlockPublicAccess?:
+    | readonly { readonly region: string; readonly state: string; readonly detail?: string }[]
+    | undefined;
 }
 
 /** How an RPO reads at a glance: every colour comes with one of these words. */
@@ -233,6 +237,15 @@ function exposureSource(data: CoverageData) {
     : html` No copy run in these ${data.days} days looked (the copy function finds public backups).`;
 }
 
+function amiBlockLine(data: CoverageData) {
+  const regions = data.amiBlockPublicAccess ?? [];
+  if (regions.length === 0) return '';
+  return html`<p class="sub" data-ami-block="${regions.every((r) => r.state === 'block-new-sharing') ? 'on' : 'not-on'}">Block public access for AMIs: ${regions.map(
+    (r, i) =>
+      html`${i > 0 ? '; ' : ''}${r.region} ${r.state === 'block-new-sharing' ? cue('ok', 'on (block-new-sharing)') : cue('bad', r.state)}${r.detail ? ` (${r.detail})` : ''}`,
+  )}.</p>`;
+}
+
 /**
  * Renders the coverage and history page: one self-contained HTML document (inline CSS
  * and hand-written inline SVG, no script, no request to anywhere: its Content Security
@@ -325,6 +338,7 @@ ${
           html`<tr><td class="id">${f.resourceId}</td><td>${cue('bad', f.kind)}</td><td>${f.detail}</td></tr>`,
       )}</tbody></table><p class="sub">${exposureSource(data)}</p>`
 }
+${amiBlockLine(data)}
 </section>
 </main>
 <footer><p>snapkeeper · ${data.deployment} · ${data.region} · this file is self-contained and makes no network request.</p></footer>

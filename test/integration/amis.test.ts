@@ -88,7 +88,7 @@ describe('Handler: functions/amis.ts against the local AWS, over several simulat
     expect(report.status).toBe('partial'); // typo-1
     expect(byInstance(report, 'web-1')).toMatchObject({
       outcome: 'created',
-      imageName: 'web-1-daily-20261101T0300Z',
+      imageName: 'web-1-itest-ami-daily-20261101T0300Z',
       noReboot: true,
     });
     expect(byInstance(report, 'app-1')).toMatchObject({ outcome: 'created', noReboot: false });

@@ -207,6 +207,16 @@ describe('Handler: functions/copy.ts, copies to another region against the local
     expect(report.status).toBe('partial');
   });
 
+  it('reports the block public access for AMIs as unknown where the local AWS lacks the API, and goes on', async () => {
+    const report = await copy({ copy: true }, lambdaContext());
+
+    expect(report.amiBlockPublicAccess.length).toBeGreaterThan(0);
+    for (const region of report.amiBlockPublicAccess) {
+      expect(region).toMatchObject({ state: 'unknown', reason: expect.any(String) });
+    }
+    expect(report.problems.join('; ')).not.toContain('block public access');
+  });
+
   it('copies a managed AMI to the region, tagged with its source', async () => {
     // Prepare
     const image = await ec2.send(

@@ -541,7 +541,9 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
         ),
       );
       expect(daily?.lines).toContainEqual(
-        expect.stringMatching(new RegExp(`^create AMI web-1-daily-\\d{8}T0300Z of ${id('web-1')}`)),
+        expect.stringMatching(
+          new RegExp(`^create AMI web-1-${DEPLOYMENT}-daily-\\d{8}T0300Z of ${id('web-1')}`),
+        ),
       );
       expect(daily?.lines).toContainEqual(expect.stringMatching(/^keep snap-\w+ of vol-\w+: /));
       expect(daily?.lines).toContainEqual(expect.stringMatching(/^keep ami-\w+: /));

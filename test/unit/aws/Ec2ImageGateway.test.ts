@@ -10,12 +10,18 @@ import {
   type DescribeLaunchTemplateVersionsCommandInput,
   DescribeSnapshotsCommand,
   EC2Client,
+  EnableImageBlockPublicAccessCommand,
+  GetImageBlockPublicAccessStateCommand,
   type Image,
   ListImagesInRecycleBinCommand,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ec2ImageGateway, type Ec2ImageGatewayOptions } from '../../../lib/aws/Ec2ImageGateway.ts';
+import {
+  Ec2ImageGateway,
+  type Ec2ImageGatewayOptions,
+  ImageNameTakenError,
+} from '../../../lib/aws/Ec2ImageGateway.ts';
 import { AwsCallError, Ec2ErrorCode, ImageGoneError } from '../../../lib/aws/errors.ts';
 import type { ImageRequest } from '../../../lib/domain/imagePlan.ts';
 
@@ -913,6 +919,199 @@ describe('Class: Ec2ImageGateway', () => {
       // Assess
       expect(failure).toBeInstanceOf(AwsCallError);
       expect(failure).toMatchObject({ action: 'DescribeSnapshots' });
+    });
+  });
+
+  describe('Method: createImage (name taken)', () => {
+    it('answers InvalidAMIName.Duplicate with an ImageNameTakenError naming the image name', async () => {
+      // Prepare: EC2's answer when an image of the account and region has the name.
+      ec2Mock
+        .on(CreateImageCommand)
+        .rejects(
+          sdkError(
+            'InvalidAMIName.Duplicate',
+            'AMI name web-1-prod-daily-20261123T0300Z is already in use by AMI ami-0earlier',
+          ),
+        );
+      const gateway = newGateway();
+
+      // Act
+      const failure = await gateway
+        .createImage(imageRequest({ name: 'web-1-prod-daily-20261123T0300Z' }))
+        .catch((error: unknown) => error);
+
+      // Assess
+      expect(failure).toBeInstanceOf(ImageNameTakenError);
+      expect(failure).toBeInstanceOf(AwsCallError);
+      expect(failure).toMatchObject({
+        action: 'CreateImage',
+        code: 'InvalidAMIName.Duplicate',
+        imageName: 'web-1-prod-daily-20261123T0300Z',
+      });
+    });
+  });
+
+  describe('Method: findImageByName', () => {
+    it('asks DescribeImages for own images (disabled ones included) with that exact name', async () => {
+      // Prepare
+      ec2Mock.on(DescribeImagesCommand).resolves({
+        Images: [
+          { ImageId: 'ami-0earlier', Name: 'web-1-prod-daily-20261123T0300Z', State: 'pending' },
+        ],
+      });
+      const gateway = newGateway();
+
+      // Act
+      const image = await gateway.findImageByName('web-1-prod-daily-20261123T0300Z');
+
+      // Assess
+      expect(image).toMatchObject({ imageId: 'ami-0earlier', state: 'pending' });
+      expect(ec2Mock).toHaveReceivedCommandWith(DescribeImagesCommand, {
+        Owners: ['self'],
+        IncludeDisabled: true,
+        Filters: [{ Name: 'name', Values: ['web-1-prod-daily-20261123T0300Z'] }],
+      });
+    });
+
+    it('is undefined when no image has the name (or EC2 does not show it yet)', async () => {
+      // Prepare
+      ec2Mock.on(DescribeImagesCommand).resolves({ Images: [] });
+      const gateway = newGateway();
+
+      // Act
+      const image = await gateway.findImageByName('web-1-prod-daily-20261123T0300Z');
+
+      // Assess
+      expect(image).toBeUndefined();
+    });
+  });
+
+  describe('Method: imageBlockPublicAccess', () => {
+    it.each([
+      ['block-new-sharing', 'account'],
+      ['block-new-sharing', 'declarative-policy'],
+      ['unblocked', 'account'],
+    ] as const)(
+      'reads the state %s managed by %s from GetImageBlockPublicAccessState',
+      async (state, managedBy) => {
+        // Prepare: the answer documented by the EC2 API reference.
+        ec2Mock
+          .on(GetImageBlockPublicAccessStateCommand)
+          .resolves({ ImageBlockPublicAccessState: state, ManagedBy: managedBy });
+        const gateway = newGateway();
+
+        // Act
+        const result = await gateway.imageBlockPublicAccess();
+
+        // Assess
+        expect(result).toEqual({ state, managedBy });
+      },
+    );
+
+    it('is unknown, with the code, when the role may not read it (UnauthorizedOperation); never throws', async () => {
+      // Prepare
+      ec2Mock
+        .on(GetImageBlockPublicAccessStateCommand)
+        .rejects(
+          sdkError(
+            'UnauthorizedOperation',
+            'You are not authorized to perform this operation.',
+            403,
+          ),
+        );
+      const gateway = newGateway();
+
+      // Act
+      const result = await gateway.imageBlockPublicAccess();
+
+      // Assess
+      expect(result.state).toBe('unknown');
+      expect(result.reason).toContain('UnauthorizedOperation');
+    });
+
+    it('is unknown when the endpoint does not implement the call (the local AWS)', async () => {
+      // Prepare
+      ec2Mock
+        .on(GetImageBlockPublicAccessStateCommand)
+        .rejects(sdkError('NotImplemented', 'not implemented', 501));
+      const gateway = newGateway();
+
+      // Act
+      const result = await gateway.imageBlockPublicAccess();
+
+      // Assess
+      expect(result).toEqual({
+        state: 'unknown',
+        reason: 'this EC2 endpoint does not implement GetImageBlockPublicAccessState',
+      });
+    });
+
+    it('bounds the read, retries included, and is unknown when it takes longer (the local AWS answers HTTP 500, retried)', async () => {
+      // Prepare: the SDK rejects with an AbortError when the signal fires.
+      ec2Mock
+        .on(GetImageBlockPublicAccessStateCommand)
+        .rejects(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+      const gateway = new Ec2ImageGateway(new EC2Client({ region: 'eu-west-1' }), {
+        settingReadBudgetMs: 250,
+      });
+
+      // Act
+      const result = await gateway.imageBlockPublicAccess();
+
+      // Assess
+      expect(result).toEqual({ state: 'unknown', reason: 'no answer within 250 ms' });
+      const call = ec2Mock.commandCalls(GetImageBlockPublicAccessStateCommand)[0];
+      const options = (call?.args as unknown[] | undefined)?.[1] as
+        | { abortSignal?: AbortSignal }
+        | undefined;
+      expect(options?.abortSignal).toBeInstanceOf(AbortSignal);
+    });
+
+    it('is unknown for a state it does not know', async () => {
+      // Prepare
+      ec2Mock.on(GetImageBlockPublicAccessStateCommand).resolves({});
+      const gateway = newGateway();
+
+      // Act
+      const result = await gateway.imageBlockPublicAccess();
+
+      // Assess
+      expect(result.state).toBe('unknown');
+    });
+  });
+
+  describe('Method: enableImageBlockPublicAccess', () => {
+    it('asks EnableImageBlockPublicAccess for block-new-sharing', async () => {
+      // Prepare
+      ec2Mock
+        .on(EnableImageBlockPublicAccessCommand)
+        .resolves({ ImageBlockPublicAccessState: 'block-new-sharing' });
+      const gateway = newGateway();
+
+      // Act
+      await gateway.enableImageBlockPublicAccess();
+
+      // Assess
+      expect(ec2Mock).toHaveReceivedCommandWith(EnableImageBlockPublicAccessCommand, {
+        ImageBlockPublicAccessState: 'block-new-sharing',
+      });
+    });
+
+    it('wraps a refusal as an AwsCallError for EnableImageBlockPublicAccess', async () => {
+      // Prepare
+      ec2Mock
+        .on(EnableImageBlockPublicAccessCommand)
+        .rejects(sdkError('UnauthorizedOperation', 'denied', 403));
+      const gateway = newGateway();
+
+      // Act
+      const failure = await gateway.enableImageBlockPublicAccess().catch((e: unknown) => e);
+
+      // Assess
+      expect(failure).toMatchObject({
+        action: 'EnableImageBlockPublicAccess',
+        code: 'UnauthorizedOperation',
+      });
     });
   });
 });

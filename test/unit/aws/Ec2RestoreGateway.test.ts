@@ -4,6 +4,7 @@ import {
   CreateTagsCommand,
   CreateVolumeCommand,
   DeleteVolumeCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeVolumesCommand,
   type DescribeVolumesCommandOutput,
@@ -90,6 +91,11 @@ describe('Class: Ec2RestoreGateway', () => {
                 KeyName: 'ops-key',
                 ImageId: IMAGE,
                 RootDeviceName: '/dev/xvda',
+                Architecture: 'arm64',
+                BootMode: 'uefi',
+                CurrentInstanceBootMode: 'uefi',
+                EnaSupport: true,
+                VirtualizationType: 'hvm',
                 Tags: [
                   { Key: 'Name', Value: 'web-1' },
                   { Key: 'snapkeeper:backup', Value: 'daily' },
@@ -128,6 +134,15 @@ describe('Class: Ec2RestoreGateway', () => {
           { volumeId: 'vol-root', deviceName: '/dev/xvda' },
           { volumeId: 'vol-data', deviceName: '/dev/sdf' },
         ],
+        platform: {
+          architecture: 'arm64',
+          bootMode: 'uefi',
+          currentBootMode: 'uefi',
+          enaSupport: true,
+          virtualizationType: 'hvm',
+          tpmSupport: undefined,
+          rootDeviceName: '/dev/xvda',
+        },
       });
     });
 
@@ -576,6 +591,12 @@ describe('Class: Ec2RestoreGateway', () => {
       name: 'restore-web-1-20261123T030002Z',
       description: 'snapkeeper restore of i-0123456789abcdef0 run 20261123T030002Z-9f3a12bc',
       rootDeviceName: '/dev/xvda',
+      platform: {
+        architecture: 'x86_64',
+        enaSupport: true,
+        virtualizationType: 'hvm',
+        from: 'instance i-0123456789abcdef0',
+      },
       mappings: [
         { deviceName: '/dev/xvda', snapshotId: 'snap-root' },
         { deviceName: '/dev/sdf', snapshotId: 'snap-data', volumeType: 'io2' },
@@ -596,6 +617,9 @@ describe('Class: Ec2RestoreGateway', () => {
         Name: request.name,
         Description: request.description,
         RootDeviceName: '/dev/xvda',
+        Architecture: 'x86_64',
+        EnaSupport: true,
+        VirtualizationType: 'hvm',
         BlockDeviceMappings: [
           {
             DeviceName: '/dev/xvda',
@@ -632,6 +656,46 @@ describe('Class: Ec2RestoreGateway', () => {
       expect(calls).toEqual(['RegisterImageCommand', 'CreateTagsCommand']);
     });
 
+    it('registers an arm64 UEFI image with a NitroTPM as the platform says', async () => {
+      // Prepare
+      ec2Mock.on(RegisterImageCommand).resolves({ ImageId: IMAGE });
+
+      // Act
+      await newGateway().registerImage({
+        ...request,
+        platform: {
+          architecture: 'arm64',
+          bootMode: 'uefi',
+          enaSupport: true,
+          virtualizationType: 'hvm',
+          tpmSupport: 'v2.0',
+          from: 'instance i-0123456789abcdef0',
+        },
+      });
+
+      // Assess
+      expect(ec2Mock).toHaveReceivedCommandWith(RegisterImageCommand, {
+        Architecture: 'arm64',
+        BootMode: 'uefi',
+        TpmSupport: 'v2.0',
+        EnaSupport: true,
+        VirtualizationType: 'hvm',
+      });
+    });
+
+    it('leaves BootMode out when the source does not say (EC2 then takes the instance type default)', async () => {
+      // Prepare
+      ec2Mock.on(RegisterImageCommand).resolves({ ImageId: IMAGE });
+
+      // Act
+      await newGateway().registerImage(request);
+
+      // Assess
+      const input = ec2Mock.commandCalls(RegisterImageCommand)[0]?.args[0].input;
+      expect(input).not.toHaveProperty('BootMode');
+      expect(input).not.toHaveProperty('TpmSupport');
+    });
+
     it('wraps errors into an AwsCallError of RegisterImage', async () => {
       // Prepare
       ec2Mock.on(RegisterImageCommand).rejects(sdkError('InvalidSnapshot.NotFound', 'gone'));
@@ -642,6 +706,65 @@ describe('Class: Ec2RestoreGateway', () => {
       // Assess
       expect(error).toBeInstanceOf(AwsCallError);
       expect(error).toMatchObject({ action: 'RegisterImage', code: 'InvalidSnapshot.NotFound' });
+    });
+  });
+
+  describe('Method: describeImagePlatform', () => {
+    it('reads architecture, boot mode, ENA, virtualization, TPM and root device of an image', async () => {
+      // Prepare
+      ec2Mock.on(DescribeImagesCommand).resolves({
+        Images: [
+          {
+            ImageId: IMAGE,
+            Architecture: 'arm64',
+            BootMode: 'uefi',
+            EnaSupport: true,
+            VirtualizationType: 'hvm',
+            TpmSupport: 'v2.0',
+            RootDeviceName: '/dev/xvda',
+          },
+        ],
+      });
+
+      // Act
+      const platform = await newGateway().describeImagePlatform(IMAGE);
+
+      // Assess
+      expect(ec2Mock).toHaveReceivedCommandWith(DescribeImagesCommand, { ImageIds: [IMAGE] });
+      expect(platform).toEqual({
+        architecture: 'arm64',
+        bootMode: 'uefi',
+        enaSupport: true,
+        virtualizationType: 'hvm',
+        tpmSupport: 'v2.0',
+        rootDeviceName: '/dev/xvda',
+        from: `AMI ${IMAGE}`,
+      });
+    });
+
+    it.each([
+      ['InvalidAMIID.NotFound', `The image id '[${IMAGE}]' does not exist`],
+      ['InvalidAMIID.Unavailable', 'The image is no longer available'],
+    ])('is undefined for an image EC2 answers %s for', async (code, message) => {
+      // Prepare
+      ec2Mock.on(DescribeImagesCommand).rejects(sdkError(code, message));
+
+      // Act
+      const platform = await newGateway().describeImagePlatform(IMAGE);
+
+      // Assess
+      expect(platform).toBeUndefined();
+    });
+
+    it('is undefined for an image that does not say its architecture', async () => {
+      // Prepare
+      ec2Mock.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: IMAGE }] });
+
+      // Act
+      const platform = await newGateway().describeImagePlatform(IMAGE);
+
+      // Assess
+      expect(platform).toBeUndefined();
     });
   });
 

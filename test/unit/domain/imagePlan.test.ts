@@ -84,10 +84,10 @@ describe('Function: amiName', () => {
     const name = 'web-1';
 
     // Act
-    const result = amiName(name, INSTANCE_ID, 'daily', SLOT);
+    const result = amiName(name, INSTANCE_ID, 'prod', 'daily', SLOT);
 
     // Assess
-    expect(result).toBe('web-1-daily-20261123T0300Z');
+    expect(result).toBe('web-1-prod-daily-20261123T0300Z');
   });
 
   it("keeps every character AMI names allow: letters, digits and ()[] ./-'@_", () => {
@@ -95,10 +95,10 @@ describe('Function: amiName', () => {
     const name = "Web 1 (prod) [eu]./a-b'c@d_e";
 
     // Act
-    const result = amiName(name, INSTANCE_ID, 'weekly', '2026-11-29T04:00:00Z');
+    const result = amiName(name, INSTANCE_ID, 'prod', 'weekly', '2026-11-29T04:00:00Z');
 
     // Assess
-    expect(result).toBe("Web 1 (prod) [eu]./a-b'c@d_e-weekly-20261129T0400Z");
+    expect(result).toBe("Web 1 (prod) [eu]./a-b'c@d_e-prod-weekly-20261129T0400Z");
   });
 
   it.each([
@@ -111,10 +111,10 @@ describe('Function: amiName', () => {
     ['名前', '__'],
   ])('replaces the characters AMI names disallow in %j with underscores', (name, expected) => {
     // Prepare
-    const suffix = '-daily-20261123T0300Z';
+    const suffix = '-prod-daily-20261123T0300Z';
 
     // Act
-    const result = amiName(name, INSTANCE_ID, 'daily', SLOT);
+    const result = amiName(name, INSTANCE_ID, 'prod', 'daily', SLOT);
 
     // Assess
     expect(result).toBe(`${expected}${suffix}`);
@@ -130,10 +130,10 @@ describe('Function: amiName', () => {
     const instanceId = 'i-0fedcba9876543210';
 
     // Act
-    const result = amiName(name, instanceId, 'daily', SLOT);
+    const result = amiName(name, instanceId, 'prod', 'daily', SLOT);
 
     // Assess
-    expect(result).toBe('i-0fedcba9876543210-daily-20261123T0300Z');
+    expect(result).toBe('i-0fedcba9876543210-prod-daily-20261123T0300Z');
   });
 
   it('trims the blanks around a Name', () => {
@@ -141,10 +141,10 @@ describe('Function: amiName', () => {
     const name = '  web-1  ';
 
     // Act
-    const result = amiName(name, INSTANCE_ID, 'daily', SLOT);
+    const result = amiName(name, INSTANCE_ID, 'prod', 'daily', SLOT);
 
     // Assess
-    expect(result).toBe('web-1-daily-20261123T0300Z');
+    expect(result).toBe('web-1-prod-daily-20261123T0300Z');
   });
 
   it('cuts a long Name so the name is 128 characters and still ends with schedule and slot', () => {
@@ -152,13 +152,13 @@ describe('Function: amiName', () => {
     const name = 'x'.repeat(500);
 
     // Act
-    const result = amiName(name, INSTANCE_ID, 'monthly', '2026-12-01T05:00:00Z');
+    const result = amiName(name, INSTANCE_ID, 'prod', 'monthly', '2026-12-01T05:00:00Z');
 
     // Assess
     expect(result).toHaveLength(128);
-    expect(result.endsWith('-monthly-20261201T0500Z')).toBe(true);
+    expect(result.endsWith('-prod-monthly-20261201T0500Z')).toBe(true);
     expect(result).toBe(
-      `${'x'.repeat(128 - '-monthly-20261201T0500Z'.length)}-monthly-20261201T0500Z`,
+      `${'x'.repeat(128 - '-prod-monthly-20261201T0500Z'.length)}-prod-monthly-20261201T0500Z`,
     );
   });
 
@@ -169,7 +169,7 @@ describe('Function: amiName', () => {
     // Act & Assess
     fc.assert(
       fc.property(input, ([name, schedule, slot]) => {
-        const result = amiName(name, INSTANCE_ID, schedule, slot);
+        const result = amiName(name, INSTANCE_ID, 'prod', schedule, slot);
         expect(result).toMatch(VALID_AMI_NAME);
       }),
       PROPERTY_RUNS,
@@ -184,8 +184,8 @@ describe('Function: amiName', () => {
     fc.assert(
       fc.property(input, ([name, schedule, slot]) => {
         const stamp = `${slot.slice(0, 4)}${slot.slice(5, 7)}${slot.slice(8, 10)}T${slot.slice(11, 13)}${slot.slice(14, 16)}Z`;
-        const result = amiName(name, INSTANCE_ID, schedule, slot);
-        expect(result.endsWith(`-${schedule}-${stamp}`)).toBe(true);
+        const result = amiName(name, INSTANCE_ID, 'prod', schedule, slot);
+        expect(result.endsWith(`-prod-${schedule}-${stamp}`)).toBe(true);
       }),
       PROPERTY_RUNS,
     );
@@ -202,7 +202,7 @@ describe('Function: amiName', () => {
     // Act & Assess
     fc.assert(
       fc.property(input, ([name, schedule, slots]) => {
-        const names = slots.map((slot) => amiName(name, INSTANCE_ID, schedule, slot));
+        const names = slots.map((slot) => amiName(name, INSTANCE_ID, 'prod', schedule, slot));
         expect(new Set(names).size).toBe(slots.length);
       }),
       PROPERTY_RUNS,
@@ -214,10 +214,41 @@ describe('Function: amiName', () => {
     const schedules = ['daily', 'weekly', 'monthly'];
 
     // Act
-    const names = schedules.map((schedule) => amiName('web-1', INSTANCE_ID, schedule, SLOT));
+    const names = schedules.map((schedule) =>
+      amiName('web-1', INSTANCE_ID, 'prod', schedule, SLOT),
+    );
 
     // Assess
     expect(new Set(names).size).toBe(3);
+  });
+
+  it('gives two stages of one account and region different names for the same instance, schedule and slot (EC2 answers InvalidAMIName.Duplicate otherwise)', () => {
+    // Prepare
+    const facts = instance({ tags: { 'snapkeeper:ami': 'daily', Name: 'web-1' } });
+
+    // Act
+    const prod = requestOf(planInstanceImage(facts, imageContext({ deployment: 'prod' })));
+    const staging = requestOf(planInstanceImage(facts, imageContext({ deployment: 'staging' })));
+
+    // Assess
+    expect(prod.name).toBe('web-1-prod-daily-20261123T0300Z');
+    expect(staging.name).toBe('web-1-staging-daily-20261123T0300Z');
+  });
+
+  it('never cuts the stage, whatever the instance Name, and stays a valid AMI name', () => {
+    // Prepare
+    const stage = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_-]{0,20}$/);
+    const input = fc.tuple(instanceNameArbitrary, stage, scheduleArbitrary, slotArbitrary);
+
+    // Act & Assess
+    fc.assert(
+      fc.property(input, ([name, deployment, schedule, slot]) => {
+        const result = amiName(name, INSTANCE_ID, deployment, schedule, slot);
+        expect(result).toMatch(VALID_AMI_NAME);
+        expect(result).toContain(`-${deployment}-${schedule}-`);
+      }),
+      PROPERTY_RUNS,
+    );
   });
 
   it('gives two instances that share a Name different names in the same slot (AMI names are unique per account and region)', () => {
@@ -254,9 +285,9 @@ describe('Function: amiName', () => {
 
     // Assess
     expect(names).toEqual([
-      'web-daily-20261123T0300Z-i-0aaaaaaaaaaaaaaaa',
-      'web-daily-20261123T0300Z-i-0bbbbbbbbbbbbbbbb',
-      'db-daily-20261123T0300Z',
+      'web-prod-daily-20261123T0300Z-i-0aaaaaaaaaaaaaaaa',
+      'web-prod-daily-20261123T0300Z-i-0bbbbbbbbbbbbbbbb',
+      'db-prod-daily-20261123T0300Z',
     ]);
   });
 });
@@ -277,7 +308,7 @@ describe('Function: planInstanceImage', () => {
       problems: [],
       request: {
         instanceId: INSTANCE_ID,
-        name: 'web-1-daily-20261123T0300Z',
+        name: 'web-1-prod-daily-20261123T0300Z',
         description: `snapkeeper daily AMI of ${INSTANCE_ID} (web-1) for ${SLOT}`,
         noReboot: true,
         tags: [
@@ -499,7 +530,7 @@ describe('Function: planInstanceImage', () => {
 
       // Assess
       expect(decision).toMatchObject({ kind: 'create', name: undefined });
-      expect(requestOf(decision).name).toBe(`${INSTANCE_ID}-daily-20261123T0300Z`);
+      expect(requestOf(decision).name).toBe(`${INSTANCE_ID}-prod-daily-20261123T0300Z`);
       expect(requestOf(decision).description).toBe(
         `snapkeeper daily AMI of ${INSTANCE_ID} for ${SLOT}`,
       );

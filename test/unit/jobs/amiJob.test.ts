@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PinnedTemplateVersion } from '../../../lib/aws/AutoScalingGateway.ts';
+import { ImageNameTakenError } from '../../../lib/aws/Ec2ImageGateway.ts';
 import {
   AwsCallError,
   ImageGoneError,
@@ -175,6 +176,8 @@ interface FakeImagesOptions {
   /** Per image id: what DeregisterImage throws. */
   readonly deregisterErrors?: ReadonlyMap<string, Error>;
   readonly listError?: unknown;
+  /** Images that tag filters do not find yet (EC2's tags are eventually consistent). */
+  readonly notYetInTagFilters?: readonly string[];
   readonly usageError?: unknown;
   readonly ownImagesError?: unknown;
   /** DescribeImages still lists a deregistered image for a while (eventual consistency). */
@@ -190,6 +193,7 @@ class FakeImages implements ImagesPort {
   public readonly tagQueries: Record<string, string>[] = [];
   public readonly createRequests: ImageRequest[] = [];
   public readonly deregisterCalls: string[] = [];
+  public readonly nameQueries: string[] = [];
   public readonly deregistered: string[] = [];
   public readonly usageQueries: string[][] = [];
   public readonly pinnedQueries: PinnedTemplateVersion[][] = [];
@@ -206,8 +210,10 @@ class FakeImages implements ImagesPort {
   public async listImagesTagged(tags: Readonly<Record<string, string>>): Promise<ImageFacts[]> {
     this.tagQueries.push({ ...tags });
     if (this.#options.listError !== undefined) throw this.#options.listError;
-    const matching = this.#live().filter((image) =>
-      Object.entries(tags).every(([key, value]) => image.tags[key] === value),
+    const matching = this.#live().filter(
+      (image) =>
+        !this.#options.notYetInTagFilters?.includes(image.imageId) &&
+        Object.entries(tags).every(([key, value]) => image.tags[key] === value),
     );
     return keys.slot in tags ? matching : [...matching, ...(this.#options.strays ?? [])];
   }
@@ -237,6 +243,11 @@ class FakeImages implements ImagesPort {
       isPublic: false,
     });
     return { imageId };
+  }
+
+  public async findImageByName(name: string): Promise<ImageFacts | undefined> {
+    this.nameQueries.push(name);
+    return this.#live().find((image) => image.name === name);
   }
 
   public async deregisterImage(imageId: string): Promise<void> {
@@ -458,7 +469,7 @@ describe('Function: runAmiJob', () => {
       expect(images.createRequests).toEqual([
         {
           instanceId: 'i-web',
-          name: 'web-1-daily-20261123T0300Z',
+          name: 'web-1-prod-daily-20261123T0300Z',
           description: 'snapkeeper daily AMI of i-web (web-1) for 2026-11-23T03:00:00Z',
           noReboot: true,
           tags: [
@@ -479,9 +490,110 @@ describe('Function: runAmiJob', () => {
           name: 'web-1',
           outcome: 'created',
           imageId: 'ami-new-web',
-          imageName: 'web-1-daily-20261123T0300Z',
+          imageName: 'web-1-prod-daily-20261123T0300Z',
           noReboot: true,
         },
+      ]);
+    });
+
+    it("takes InvalidAMIName.Duplicate for the slot's own name as that slot's AMI already made (an earlier attempt's answer was lost), not as a failure", async () => {
+      // Prepare: the earlier attempt's image, not yet found by the slot's tag filters.
+      const made = ami('i-web', 0, {
+        imageId: 'ami-earlier',
+        name: 'web-1-prod-daily-20261123T0300Z',
+        state: 'pending',
+        tags: ourTags('i-web', 0, { [keys.runId]: 'run-earlier' }),
+      });
+      const ec2 = new FakeEc2({ instances: [webInstance()] });
+      const images = new FakeImages({
+        images: [made],
+        notYetInTagFilters: ['ami-earlier'],
+        createErrors: new Map([
+          [
+            'i-web',
+            new ImageNameTakenError('web-1-prod-daily-20261123T0300Z', {
+              cause: sdkError(
+                'InvalidAMIName.Duplicate',
+                'AMI name web-1-prod-daily-20261123T0300Z is already in use by AMI ami-earlier',
+              ),
+            }),
+          ],
+        ]),
+      });
+
+      // Act
+      const report = await runAmiJob(dailyRun(), dependencies(ec2, images));
+
+      // Assess
+      expect(images.nameQueries).toEqual(['web-1-prod-daily-20261123T0300Z']);
+      expect(report.created).toEqual([
+        expect.objectContaining({
+          instanceId: 'i-web',
+          outcome: 'exists',
+          imageId: 'ami-earlier',
+          imageName: 'web-1-prod-daily-20261123T0300Z',
+        }),
+      ]);
+      expect(report.created[0]?.reason).toContain('InvalidAMIName.Duplicate');
+      expect(report.counts).toMatchObject({ due: 1, created: 0, failed: 0 });
+      expect(report.status).toBe('succeeded');
+    });
+
+    it.each([
+      ['another stage', { [keys.deployment]: 'staging' }],
+      ['another slot', { [keys.slot]: '2026-11-22T03:00:00Z' }],
+      ['another instance', { [keys.instanceId]: 'i-other' }],
+      ['no snapkeeper tags (a person made it)', { [keys.managed]: 'false' }],
+    ])(
+      'reports a failure, claiming nothing, when the name is held by an image of %s',
+      async (_case, tags) => {
+        // Prepare
+        const holder = ami('i-web', 0, {
+          imageId: 'ami-holder',
+          name: 'web-1-prod-daily-20261123T0300Z',
+          tags: ourTags('i-web', 0, tags),
+        });
+        const ec2 = new FakeEc2({ instances: [webInstance()] });
+        const images = new FakeImages({
+          images: [holder],
+          notYetInTagFilters: ['ami-holder'],
+          createErrors: new Map([
+            ['i-web', new ImageNameTakenError('web-1-prod-daily-20261123T0300Z')],
+          ]),
+        });
+
+        // Act
+        const report = await runAmiJob(dailyRun(), dependencies(ec2, images));
+
+        // Assess
+        expect(report.created).toEqual([
+          expect.objectContaining({
+            instanceId: 'i-web',
+            outcome: 'failed',
+            error: expect.objectContaining({ code: 'InvalidAMIName.Duplicate' }),
+          }),
+        ]);
+        expect(report.created[0]?.imageId).toBeUndefined();
+        expect(report.counts).toMatchObject({ failed: 1 });
+        expect(report.status).toBe('failed');
+      },
+    );
+
+    it('reports a failure when the image holding the name cannot be seen yet', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({ instances: [webInstance()] });
+      const images = new FakeImages({
+        createErrors: new Map([
+          ['i-web', new ImageNameTakenError('web-1-prod-daily-20261123T0300Z')],
+        ]),
+      });
+
+      // Act
+      const report = await runAmiJob(dailyRun(), dependencies(ec2, images));
+
+      // Assess
+      expect(report.created.map((c) => [c.outcome, c.error?.code])).toEqual([
+        ['failed', 'InvalidAMIName.Duplicate'],
       ]);
     });
 
@@ -1043,7 +1155,7 @@ describe('Function: runAmiJob', () => {
           instanceId: 'i-web',
           name: 'web-1',
           outcome: 'planned',
-          imageName: 'web-1-daily-20261123T0300Z',
+          imageName: 'web-1-prod-daily-20261123T0300Z',
           noReboot: true,
         },
       ]);

@@ -1637,3 +1637,100 @@ describe('Function: runFanOutBatch', () => {
     });
   });
 });
+
+describe('Fan-out metrics: the job they belong to (the failure alarms watch job=backup and job=retention)', () => {
+  /** The worker's own metrics and those it publishes under each job's dimension. */
+  function metricsByJob() {
+    const own = new RecordingMetrics();
+    const byJob = new Map<string, RecordingMetrics>();
+    const metricsFor = (job: string) => {
+      const recorder = byJob.get(job) ?? new RecordingMetrics();
+      byJob.set(job, recorder);
+      return recorder;
+    };
+    return { own, byJob, metricsFor };
+  }
+
+  it('counts BackupRunsFailed once, under job=backup, when the last batch ends the run failed', async () => {
+    // Prepare: the other batch failed for good; this one fails on its last attempt.
+    const ec2 = new FakeWorkerEc2([instance(instanceId(1)), instance(instanceId(2))]);
+    ec2.failing.add(instanceId(1));
+    ec2.failing.add(instanceId(2));
+    const world = workerWorld(ec2);
+    world.history.seed('self/eu-west-1/0001', 'failed', 3);
+    world.history.seed(`${OTHER_ACCOUNT}/eu-west-1/0001`, 'retry', 2);
+    const metrics = metricsByJob();
+
+    // Act
+    const outcome = await runFanOutBatch(batchMessage({ batches: 2 }), {
+      ...world.deps,
+      metrics: metrics.own,
+      metricsFor: metrics.metricsFor,
+    });
+
+    // Assess
+    expect(outcome.run?.status).toBe('failed');
+    const backup = metrics.byJob.get('backup')?.counts ?? [];
+    expect(backup.filter(([name]) => /Runs(Failed|Succeeded)$/.test(name))).toEqual([
+      ['BackupRunsFailed', 1],
+    ]);
+    expect(backup).toContainEqual(['InstancesFailed', 2]);
+    expect(metrics.own.counts.map(([name]) => name)).not.toContain('BackupRunsFailed');
+    expect(metrics.own.counts).toContainEqual(['FanOutBatchesFinished', 1]);
+  });
+
+  it('counts no run outcome for a batch that is not the run’s last (a batch is not a run)', async () => {
+    // Prepare
+    const ec2 = new FakeWorkerEc2([instance(instanceId(1))]);
+    ec2.failing.add(instanceId(1));
+    const world = workerWorld(ec2);
+    world.history.seed('self/eu-west-1/0001', 'retry', 1);
+    world.history.seed(`${OTHER_ACCOUNT}/eu-west-1/0001`, 'retry', 2);
+    const metrics = metricsByJob();
+
+    // Act
+    await runFanOutBatch(batchMessage({ batches: 2, instanceIds: [instanceId(1)] }), {
+      ...world.deps,
+      metrics: metrics.own,
+      metricsFor: metrics.metricsFor,
+    });
+
+    // Assess
+    const all = [...metrics.own.counts, ...(metrics.byJob.get('backup')?.counts ?? [])];
+    expect(all.map(([name]) => name).filter((n) => /Runs(Failed|Succeeded)$/.test(n))).toEqual([]);
+  });
+
+  it('counts RetentionRunsSucceeded under job=retention when a retention run ends', async () => {
+    // Prepare: its only batch is final; the delivery that made it so died before the end.
+    const world = workerWorld(new FakeWorkerEc2([]));
+    world.history.seed(`${OTHER_ACCOUNT}/eu-west-1/0001`, 'succeeded', 1);
+    const metrics = metricsByJob();
+
+    // Act
+    const outcome = await runFanOutBatch(
+      batchMessage({ job: 'retention', instanceIds: undefined, batches: 1 }),
+      { ...world.deps, metrics: metrics.own, metricsFor: metrics.metricsFor },
+    );
+
+    // Assess
+    expect(outcome.run?.status).toBe('succeeded');
+    expect(metrics.byJob.get('retention')?.counts).toEqual([['RetentionRunsSucceeded', 1]]);
+  });
+
+  it('counts BackupRunsFailed under job=backup when the planner can send nothing', async () => {
+    // Prepare
+    const world = plannerWorld([[SELF_IRELAND, { instances: [instance(instanceId(1))] }]]);
+    world.queue.sendError = sdkError('ServiceUnavailable', 'SQS is unavailable', 503);
+    const metrics = metricsByJob();
+
+    // Act
+    const report = await planFanOut(dailyBackup(), {
+      ...world.deps,
+      metricsFor: metrics.metricsFor,
+    });
+
+    // Assess
+    expect(report.status).toBe('failed');
+    expect(metrics.byJob.get('backup')?.counts).toEqual([['BackupRunsFailed', 1]]);
+  });
+});

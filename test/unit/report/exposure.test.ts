@@ -104,3 +104,31 @@ describe('Function: exposureFrom', () => {
     expect(exposureFrom([run({ runId: 'b', job: 'backup' })])).toEqual({ publicFindings: [] });
   });
 });
+
+describe('Function: exposureFrom (block public access for AMIs)', () => {
+  it('takes the block public access for AMIs the newest finished copy run read, per region', () => {
+    // Prepare
+    const records = [
+      run({
+        runId: 'copy-new',
+        job: 'copy',
+        report: JSON.stringify({
+          publicFindings: [],
+          amiBlockPublicAccess: [
+            { region: 'eu-west-1', state: 'block-new-sharing', managedBy: 'account' },
+            { region: 'us-east-1', state: 'unknown', reason: 'UnauthorizedOperation: denied' },
+          ],
+        }),
+      }),
+    ];
+
+    // Act
+    const exposure = exposureFrom(records);
+
+    // Assess
+    expect(exposure.amiBlockPublicAccess).toEqual([
+      { region: 'eu-west-1', state: 'block-new-sharing' },
+      { region: 'us-east-1', state: 'unknown', detail: 'UnauthorizedOperation: denied' },
+    ]);
+  });
+});

@@ -449,6 +449,21 @@ describe('Function: renderCoverageHtml', () => {
       );
     });
 
+    it('says per region whether the block public access for AMIs is on, as the copy run read it', () => {
+      const page = renderCoverageHtml({
+        ...data(),
+        exposureCheckedBy: { runId: 'r-copy', at: '2026-11-23T07:00:09Z' },
+        amiBlockPublicAccess: [
+          { region: 'eu-west-1', state: 'block-new-sharing' },
+          { region: 'us-east-1', state: 'unknown', detail: 'UnauthorizedOperation: denied' },
+        ],
+      });
+
+      expect(text(elementById(page, 'exposure'))).toMatch(
+        /Block public access for AMIs: eu-west-1 ✓ on \(block-new-sharing\)\s*; us-east-1 ✕ unknown \(UnauthorizedOperation: denied\)\./,
+      );
+    });
+
     it('names the copy run that looked', () => {
       const page = renderCoverageHtml({
         ...data(),

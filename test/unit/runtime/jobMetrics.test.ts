@@ -1,0 +1,72 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { describe, expect, it } from 'vitest';
+import { jobMetricsPort } from '../../../lib/runtime/jobMetrics.ts';
+
+/** The worker's metrics: each single metric it makes is kept to read its EMF back. */
+function workerMetrics() {
+  const made: Metrics[] = [];
+  const make = () =>
+    new Metrics({
+      namespace: 'Snapkeeper',
+      serviceName: 'snapkeeper',
+      defaultDimensions: { deployment: 'prod', job: 'worker' },
+    });
+  return {
+    made,
+    metrics: {
+      singleMetric: () => {
+        const metric = make();
+        made.push(metric);
+        return metric;
+      },
+    },
+  };
+}
+
+/** The dimensions and values of a metric as CloudWatch would read its EMF. */
+function emf(metric: Metrics) {
+  const output = metric.serializeMetrics() as unknown as Record<string, unknown> & {
+    _aws: { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[] };
+  };
+  const [directive] = output._aws.CloudWatchMetrics;
+  const dimensions = Object.fromEntries(
+    (directive?.Dimensions[0] ?? []).map((name) => [name, output[name]]),
+  );
+  const values = Object.fromEntries(
+    (directive?.Metrics ?? []).map((m) => [m.Name, output[m.Name]]),
+  );
+  return { dimensions, values };
+}
+
+describe('Function: jobMetricsPort', () => {
+  it("publishes a count under the job's own dimension, keeping service and deployment", () => {
+    // Prepare
+    const { made, metrics } = workerMetrics();
+
+    // Act
+    jobMetricsPort(metrics, 'backup').count('BackupRunsFailed', 1);
+
+    // Assess
+    expect(made).toHaveLength(1);
+    expect(emf(made[0] as Metrics)).toEqual({
+      dimensions: { service: 'snapkeeper', deployment: 'prod', job: 'backup' },
+      values: { BackupRunsFailed: 1 },
+    });
+  });
+
+  it('publishes a duration with its extra dimensions too', () => {
+    // Prepare
+    const { made, metrics } = workerMetrics();
+
+    // Act
+    jobMetricsPort(metrics, 'retention').seconds?.('RecoveryPointAge', 60, { schedule: 'daily' });
+
+    // Assess
+    expect(emf(made[0] as Metrics).dimensions).toEqual({
+      service: 'snapkeeper',
+      deployment: 'prod',
+      job: 'retention',
+      schedule: 'daily',
+    });
+  });
+});
