@@ -101,7 +101,10 @@ export interface BackupReport {
   readonly endedAt: string;
   readonly counts: {
     readonly due: number;
+    /** Instances whose snapshot set was made (0 in a dry run). */
     readonly backedUp: number;
+    /** Dry runs only: instances whose snapshot set a real run would make. */
+    readonly wouldBackUp?: number;
     readonly skipped: number;
     readonly failed: number;
     readonly snapshots: number;
@@ -318,7 +321,8 @@ export async function runBackupJob(
   }
   const counts = {
     due: results.length,
-    backedUp: results.filter((r) => r.outcome === 'created' || r.outcome === 'planned').length,
+    backedUp: results.filter((r) => r.outcome === 'created').length,
+    ...(input.dryRun ? { wouldBackUp: results.filter((r) => r.outcome === 'planned').length } : {}),
     skipped: results.filter((r) => r.outcome === 'skipped').length,
     failed: results.filter((r) => r.outcome === 'failed').length,
     snapshots: results.reduce(
@@ -338,7 +342,10 @@ export async function runBackupJob(
       (r) => r.outcome === 'failed' || r.error !== undefined || (r.problems?.length ?? 0) > 0,
     );
   const nothingDone =
-    counts.failed > 0 && counts.backedUp === 0 && counts.skipped === 0 && counts.covered === 0;
+    counts.failed > 0 &&
+    counts.backedUp + (counts.wouldBackUp ?? 0) === 0 &&
+    counts.skipped === 0 &&
+    counts.covered === 0;
   const status = runStatus({
     failed: nothingDone,
     incomplete: remaining.length > 0,
