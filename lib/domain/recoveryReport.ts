@@ -234,3 +234,37 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
     },
   };
 }
+
+/**
+ * An age in hours as a report prints it: "none" when there is nothing to be old (no
+ * snapshot or AMI yet), never "- h".
+ *
+ * @example
+ * formatAge(12.5); // '12.5 h'
+ * formatAge(undefined); // 'none'
+ */
+export function formatAge(hours: number | undefined): string {
+  return hours === undefined || !Number.isFinite(hours) ? 'none' : `${hours} h`;
+}
+
+/**
+ * One instance of the report as a line of text: its recovery points, the age of its
+ * newest snapshot and AMI ("none" when there is none) and each schedule's RPO.
+ *
+ * @example
+ * recoveryLine(instance); // 'web-1  3 recovery points, newest snapshot 2.1 h, newest AMI none; RPO daily met (2.1 h)'
+ */
+export function recoveryLine(
+  instance: Pick<
+    InstanceRecovery,
+    'instanceId' | 'name' | 'recoveryPoints' | 'newestSnapshot' | 'newestImage' | 'rpo'
+  >,
+): string {
+  const rpo = instance.rpo
+    .map(
+      (r) =>
+        `${r.schedule} ${r.met ? 'met' : 'MISSED'}${r.newestAgeHours !== undefined ? ` (${formatAge(r.newestAgeHours)})` : ''}`,
+    )
+    .join(', ');
+  return `${(instance.name ?? instance.instanceId).padEnd(9)} ${String(instance.recoveryPoints).padStart(2)} recovery points, newest snapshot ${formatAge(instance.newestSnapshot?.ageHours)}, newest AMI ${formatAge(instance.newestImage?.ageHours)}; RPO ${rpo}`;
+}

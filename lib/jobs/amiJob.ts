@@ -534,7 +534,7 @@ async function imageUsage(
   if (images.length === 0) return usage;
   merge(await deps.images.instancesUsingImages(images.map((i) => i.imageId)));
   const asg = deps.autoScaling ? await deps.autoScaling.imageHolders() : undefined;
-  merge(await deps.images.imagesInLaunchTemplates(asg?.pinned ?? []));
+  merge(await deps.images.imagesInLaunchTemplates(asg?.pinned ?? [], asg?.followed ?? []));
   if (asg) merge(asg.launchConfigurationImages);
   return usage;
 }

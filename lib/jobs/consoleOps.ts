@@ -359,6 +359,28 @@ async function recoveryReport(
       heldBy: b.heldBy ?? [],
       sizeGiB: b.sizeGiB,
     });
+  // AMIs retention would deregister but an instance, launch template, Auto Scaling
+  // group, protection or the disabled state holds (a dry AMI run per schedule).
+  for (const name of schedule ? [schedule] : [...catalog.schedules.keys()]) {
+    const amis = await runAmiJob(
+      { schedule: name, dryRun: true, trigger: 'console' },
+      {
+        ...common,
+        ec2: deps.ec2,
+        images: deps.images,
+        autoScaling: deps.autoScaling,
+        recycleBin: deps.recycleBin,
+      },
+    );
+    for (const b of amis.blocked)
+      if (!blocked.some((x) => x.resourceId === b.imageId))
+        blocked.push({
+          resourceId: b.imageId,
+          reason: b.reason,
+          heldBy: b.heldBy,
+          sizeGiB: b.sizeGiB,
+        });
+  }
   return {
     ...report,
     blocked,
