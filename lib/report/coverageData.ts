@@ -65,7 +65,7 @@ export async function collectCoverageData(
   });
   const runs: CoverageRun[] = [];
   for (const record of records.slice(0, maxRuns)) {
-    const troubled = !['succeeded', 'running'].includes(record.status);
+    const troubled = !['succeeded', 'running', 'rejected'].includes(record.status);
     const actions = troubled ? await deps.history.runActions(record.runId) : [];
     runs.push(toCoverageRun(record, actions));
   }
@@ -281,13 +281,31 @@ export function toCoverageRun(record: RunRecord, actions: readonly ActionItem[] 
     schedule: record.schedule,
     trigger: record.trigger,
     dryRun: record.dryRun === true,
-    status: record.status,
+    status: isRejectedPayload(record) ? 'rejected' : record.status,
     startedAt: record.startedAt,
     endedAt: record.endedAt,
     totals: runTotals(record.counts),
     errorSummary: record.errorSummary,
     errors,
   };
+}
+
+/**
+ * A console payload that was rejected: recorded `rejected`, or, by runs recorded before
+ * that status existed, a failed console run whose error is `InvalidPayload`.
+ *
+ * @example
+ * isRejectedPayload({ job: 'ops', status: 'failed', errorSummary: 'InvalidPayload: field "x" ...' }); // true
+ */
+export function isRejectedPayload(
+  record: Pick<RunRecord, 'job' | 'status' | 'errorSummary'>,
+): boolean {
+  if (record.status === 'rejected') return true;
+  return (
+    /^ops(:|$)/.test(record.job) &&
+    record.status === 'failed' &&
+    (record.errorSummary ?? '').startsWith('InvalidPayload:')
+  );
 }
 
 const RESOURCE_KEYS = ['snapshotId', 'imageId', 'volumeId', 'instanceId'] as const;
