@@ -238,6 +238,23 @@ describe('Reports that tell the whole truth, against the local AWS', () => {
     expect(answer.page.runs.filter((r) => r.status === 'failed')).toEqual([]);
   });
 
+  it('checks a rejected changing payload again when it is sent again in the same window', async () => {
+    const payload = {
+      action: 'restore-volume',
+      snapshotId: 'snap-0123456789abcdef0',
+      confirm: true,
+    };
+
+    const first = await ops(payload, lambdaContext());
+    const again = await ops(payload, lambdaContext());
+
+    for (const answer of [first, again])
+      expect(answer).toMatchObject({
+        status: 'rejected',
+        error: { message: expect.stringContaining('does not exist') },
+      });
+  });
+
   it('says what a dry-run backup would do: wouldBackUp, never backedUp', async () => {
     const answer = (await ops(
       { action: 'backup', schedule: 'daily', dryRun: true },
