@@ -318,12 +318,16 @@ async function recoveryReport(
     ),
   ];
   const otherLiveInstanceIds = new Set<string>();
+  const otherLiveVolumeIds = new Set<string>();
   if (candidates.length > 0) {
-    for await (const i of deps.ec2.listInstancesByIds(candidates))
+    for await (const i of deps.ec2.listInstancesByIds(candidates)) {
       otherLiveInstanceIds.add(i.instanceId);
+      for (const v of i.volumes) otherLiveVolumeIds.add(v.volumeId);
+    }
   }
   const report = buildRecoveryReport({
     otherLiveInstanceIds,
+    otherLiveVolumeIds,
     instances: [...instances.values()].flat(),
     snapshots,
     images,
