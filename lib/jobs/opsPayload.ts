@@ -119,6 +119,7 @@ const schemas = {
     ),
     sizeGiB: z.optional(whole('must be a whole number of GiB', 1, 65_536)),
     iops: z.optional(whole('must be a whole number', 100, 256_000)),
+    throughput: z.optional(whole('must be a whole number of MiB/s', 125, 2000)),
     kmsKeyId: z.optional(kmsKeyId),
     attachTo: z.optional(
       z.strictObject(
@@ -273,6 +274,10 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
       if (data.attachTo)
         needConfirm('attaching the restored volume ("attachTo")', data.dryRun, data.confirm);
       checkIops(data.volumeType ?? 'gp3', data.iops);
+      if (data.throughput !== undefined && (data.volumeType ?? 'gp3') !== 'gp3')
+        throw new InvalidEventError(
+          `field "throughput" is only for volumeType gp3 (125 to 2000 MiB/s); remove it for ${data.volumeType}`,
+        );
       return;
     }
     case 'duplicate-instance':
@@ -307,13 +312,15 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
 /**
  * The IOPS CreateVolume accepts per volume type (EC2 API reference, CreateVolume `Iops`):
  * required for io1 and io2, optional for gp3 (3,000 when absent), refused for the others.
+ * gp3's ceiling is the current one (80,000, with throughput up to 2,000 MiB/s); where
+ * a region still has the older 16,000, EC2's refusal is reported as the restore's error.
  */
 export const IOPS_RANGES: Readonly<
   Record<string, { min: number; max: number; required: boolean; perGiB: number }>
 > = {
   io1: { min: 100, max: 64_000, required: true, perGiB: 50 },
   io2: { min: 100, max: 256_000, required: true, perGiB: 1000 },
-  gp3: { min: 3000, max: 16_000, required: false, perGiB: 500 },
+  gp3: { min: 3000, max: 80_000, required: false, perGiB: 500 },
 };
 
 /**

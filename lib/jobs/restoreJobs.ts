@@ -154,6 +154,7 @@ export async function restoreVolume(
     volumeType?: string | undefined;
     sizeGiB?: number | undefined;
     iops?: number | undefined;
+    throughput?: number | undefined;
     kmsKeyId?: string | undefined;
     attachTo?: { instanceId: string; device: string } | undefined;
     dryRun?: boolean | undefined;
@@ -247,6 +248,7 @@ export async function restoreVolume(
     volumeType,
     sizeGiB,
     iops: request.iops,
+    throughput: request.throughput,
     kmsKeyId: request.kmsKeyId,
     tags,
   });

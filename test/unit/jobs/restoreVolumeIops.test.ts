@@ -85,8 +85,8 @@ describe('restore-volume IOPS, as CreateVolume takes them', () => {
     it.each([
       ['io1', 64_001, 'from 100 to 64000'],
       ['io2', 99, 'from 100 to 256000'],
-      ['gp3', 2999, 'from 3000 to 16000'],
-      ['gp3', 16_001, 'from 3000 to 16000'],
+      ['gp3', 2999, 'from 3000 to 80000'],
+      ['gp3', 80_001, 'from 3000 to 80000'],
     ])('rejects %s with iops %i, out of its range', (volumeType, iops, range) => {
       // Act
       const error = rejection(() => checkIops(volumeType, iops));
@@ -127,6 +127,45 @@ describe('restore-volume IOPS, as CreateVolume takes them', () => {
           CATALOG,
         ),
       ).toMatchObject({ volumeType: 'io2', iops: 20_000 });
+    });
+  });
+
+  describe('throughput', () => {
+    it('takes throughput for gp3 from 125 to 2000 MiB/s, and passes it to CreateVolume', async () => {
+      // Prepare
+      const deps = restoreDeps(100);
+      const payload = parseOpsPayload(
+        { action: 'restore-volume', snapshotId: SNAPSHOT, throughput: 500, dryRun: true },
+        CATALOG,
+      );
+
+      // Act
+      await restoreVolume({ snapshotId: SNAPSHOT, throughput: 500 }, deps);
+
+      // Assess
+      expect(payload).toMatchObject({ throughput: 500 });
+      expect(deps.created).toEqual([expect.objectContaining({ throughput: 500 })]);
+    });
+
+    it.each([
+      [{ throughput: 124 }, 'field "throughput" must be at least 125'],
+      [{ throughput: 2001 }, 'field "throughput" must be at most 2000'],
+      [{ throughput: 'fast' }, 'field "throughput" must be a whole number of MiB/s'],
+      [
+        { volumeType: 'io2', iops: 1000, throughput: 500 },
+        'field "throughput" is only for volumeType gp3 (125 to 2000 MiB/s); remove it for io2',
+      ],
+    ])('rejects %o, naming throughput', (fields, message) => {
+      // Act
+      const error = rejection(() =>
+        parseOpsPayload(
+          { action: 'restore-volume', snapshotId: SNAPSHOT, dryRun: true, ...fields },
+          CATALOG,
+        ),
+      );
+
+      // Assess
+      expect(error.message).toContain(message);
     });
   });
 
