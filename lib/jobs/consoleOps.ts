@@ -278,6 +278,8 @@ export interface ConsoleRecoveryReport extends RecoveryReport {
   }[];
   readonly blockedGiB: number;
   readonly note: string;
+  /** What could not be read: the blocked list may then be short. */
+  readonly blockedWarnings?: readonly string[];
 }
 
 async function recoveryReport(
@@ -338,11 +340,16 @@ async function recoveryReport(
     schedule,
   });
   const blocked: ConsoleRecoveryReport['blocked'][number][] = [];
+  const blockedWarnings: string[] = [];
   for (const name of schedule ? [schedule] : [...catalog.schedules.keys()]) {
     const retention = await runRetentionJob(
       { schedule: name, dryRun: true, trigger: 'console' },
       { ...common, ec2: deps.ec2 },
     );
+    if (retention.status === 'failed')
+      blockedWarnings.push(
+        `snapshots held for ${name} could not be read (${retention.error?.message ?? 'no error given'}): the list may be short`,
+      );
     for (const v of retention.volumes)
       for (const b of v.blocked)
         blocked.push({
@@ -376,6 +383,10 @@ async function recoveryReport(
         recycleBin: deps.recycleBin,
       },
     );
+    if (amis.status === 'failed')
+      blockedWarnings.push(
+        `AMIs held for ${name} could not be read (${amis.error?.message ?? 'no error given'}): the list may be short`,
+      );
     for (const b of amis.blocked)
       if (!blocked.some((x) => x.resourceId === b.imageId))
         blocked.push({
@@ -390,6 +401,7 @@ async function recoveryReport(
     blocked,
     blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
     note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',
+    ...(blockedWarnings.length > 0 ? { blockedWarnings } : {}),
   };
 }
 

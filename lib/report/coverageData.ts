@@ -89,6 +89,7 @@ export async function collectCoverageData(
     blocked: report.blocked,
     blockedGiB: report.blockedGiB,
     blockedNote: report.note,
+    ...(report.blockedWarnings ? { blockedWarnings: report.blockedWarnings } : {}),
     ...exposureFrom(records),
   };
 }

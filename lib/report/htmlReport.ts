@@ -80,6 +80,8 @@ export interface CoverageData {
   readonly blockedGiB: number;
   /** Why the GiB held may be more than a deletion frees. */
   readonly blockedNote: string;
+  /** What could not be read for the blocked list: it may be short. */
+  readonly blockedWarnings?: readonly string[] | undefined;
   readonly publicFindings: readonly PublicFinding[];
   /** The copy run the findings come from; absent when none ran in the page's days. */
   readonly exposureCheckedBy?: { readonly runId: string; readonly at: string } | undefined;
@@ -526,8 +528,12 @@ ${
 }
 
 function blockedTable(data: CoverageData): SafeHtml {
-  const note = html`<p class="note">${data.blockedNote}</p>`;
-  if (data.blocked.length === 0) return html`<p class="empty">No deletion is blocked.</p>${note}`;
+  const warnings = data.blockedWarnings ?? [];
+  const note = html`${warnings.map((w) => html`<p class="blocked-warning">${cue('warn', 'incomplete')} ${w}</p>`)}<p class="note">${data.blockedNote}</p>`;
+  if (data.blocked.length === 0)
+    return warnings.length > 0
+      ? html`<p class="empty">No blocked deletion was found, but not everything could be read.</p>${note}`
+      : html`<p class="empty">No deletion is blocked.</p>${note}`;
   return html`<div class="scroll"><table class="blocked">
 <thead><tr><th scope="col">Resource</th><th scope="col">Held by</th><th scope="col">Why</th><th scope="col" class="num">GiB</th></tr></thead>
 <tbody>${data.blocked.map(
