@@ -17,6 +17,36 @@ export interface RejectedPayload {
   readonly actions: readonly string[];
 }
 
+/** The recorded run of a rejected payload. */
+interface RejectedRun {
+  readonly runId: string;
+  readonly job: string;
+  readonly status: 'rejected';
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly dryRun: boolean;
+  readonly error: { readonly code: 'InvalidPayload'; readonly message: string };
+}
+
+function rejectedRun(
+  runId: string,
+  job: string,
+  startedAt: string,
+  now: Date,
+  dryRun: boolean,
+  error: InvalidEventError,
+): RejectedRun {
+  return {
+    runId,
+    job,
+    status: 'rejected',
+    startedAt,
+    endedAt: now.toISOString(),
+    dryRun,
+    error: { code: 'InvalidPayload', message: error.message },
+  };
+}
+
 /**
  * Handles one console payload: validates it, runs the action as a recorded console run,
  * and answers with its report. A payload to fix (bad field, unknown id, nothing to
@@ -130,36 +160,6 @@ export async function handleConsolePayload(
     if (error instanceof InvalidEventError) return reject(error, true);
     throw error;
   }
-}
-
-/** The recorded run of a rejected payload. */
-interface RejectedRun {
-  readonly runId: string;
-  readonly job: string;
-  readonly status: 'rejected';
-  readonly startedAt: string;
-  readonly endedAt: string;
-  readonly dryRun: boolean;
-  readonly error: { readonly code: 'InvalidPayload'; readonly message: string };
-}
-
-function rejectedRun(
-  runId: string,
-  job: string,
-  startedAt: string,
-  now: Date,
-  dryRun: boolean,
-  error: InvalidEventError,
-): RejectedRun {
-  return {
-    runId,
-    job,
-    status: 'rejected',
-    startedAt,
-    endedAt: now.toISOString(),
-    dryRun,
-    error: { code: 'InvalidPayload', message: error.message },
-  };
 }
 
 /**

@@ -274,13 +274,6 @@ describe('Page: the coverage and history report, opened from a file in headless 
         });
       await invoke(amis, { schedule: 'daily', scheduledTime: slot });
       if (day === 0) heldSnapshot = await holdBySomeoneElsesImage('web-1', midnight + 3 * HOUR);
-      if (day === 0) heldImages.pinned = await holdByAutoScaling();
-      if (day === 1) {
-        const held = await holdByInstance();
-        heldImages.running = held.imageId;
-        heldImages.runner = held.instanceId;
-      }
-      if (day === 2) for (const payload of MISTYPED) await invoke(ops, payload);
       vi.setSystemTime(midnight + 4 * HOUR + 5_000);
       if (day === DAYS - 1)
         await expect(
@@ -290,6 +283,14 @@ describe('Page: the coverage and history report, opened from a file in headless 
         schedule: 'daily',
         scheduledTime: new Date(midnight + 4 * HOUR).toISOString(),
       });
+      // The day's AMI of db-1 is still there (the AMI job retires it days later): hold it.
+      if (day === 0) heldImages.pinned = await holdByAutoScaling();
+      if (day === 1) {
+        const held = await holdByInstance();
+        heldImages.running = held.imageId;
+        heldImages.runner = held.instanceId;
+      }
+      if (day === 2) for (const payload of MISTYPED) await invoke(ops, payload);
     }
     // late-1 opts in after the last backups: never backed up, its RPO missed.
     const late = await launchFleet(ec2, [
