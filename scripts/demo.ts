@@ -21,6 +21,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import FakeTimers from '@sinonjs/fake-timers';
+import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { lambdaContext } from '../test/support/lambdaContext.ts';
 import { history } from './history.ts';
 import { PROJECT_ROOT } from './localAws.ts';
@@ -236,25 +237,20 @@ async function main(): Promise<void> {
       instances: {
         name?: string;
         instanceId: string;
-        newestSnapshot?: { ageHours: number };
-        newestImage?: { ageHours: number };
+        newestSnapshot?: {
+          snapshotId: string;
+          createdAt: string;
+          ageHours: number;
+          schedule: string;
+        };
+        newestImage?: { imageId: string; createdAt: string; ageHours: number; schedule: string };
         recoveryPoints: number;
-        rpo: { schedule: string; met: boolean; newestAgeHours?: number }[];
+        rpo: { schedule: string; intervalHours: number; met: boolean; newestAgeHours?: number }[];
       }[];
       orphaned: { instanceId: string; name?: string; snapshots: number; sizeGiB: number }[];
       neverBackedUp: { instanceId: string }[];
     };
-    for (const i of report.instances) {
-      const rpo = i.rpo
-        .map(
-          (r) =>
-            `${r.schedule} ${r.met ? 'met' : 'MISSED'}${r.newestAgeHours !== undefined ? ` (${r.newestAgeHours} h)` : ''}`,
-        )
-        .join(', ');
-      console.log(
-        `  ${(i.name ?? i.instanceId).padEnd(9)} ${String(i.recoveryPoints).padStart(2)} recovery points, newest snapshot ${i.newestSnapshot?.ageHours ?? '-'} h, newest AMI ${i.newestImage?.ageHours ?? '-'} h; RPO ${rpo}`,
-      );
-    }
+    for (const i of report.instances) console.log(`  ${recoveryLine(i)}`);
     for (const o of report.orphaned) {
       console.log(
         `  orphaned: ${o.name ?? ''} ${o.instanceId} (gone) still has ${o.snapshots} managed snapshots, ${o.sizeGiB} GiB`,

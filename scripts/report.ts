@@ -10,6 +10,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { createAutoScalingGateway } from '../lib/aws/AutoScalingGateway.ts';
 import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
 import { Ec2RestoreGateway } from '../lib/aws/Ec2RestoreGateway.ts';
 import { type CoverageDependencies, collectCoverageData } from '../lib/report/coverageData.ts';
@@ -70,6 +71,8 @@ export function coverageDependencies(
       tagAfterCreate: runtime.config.localTagAfterCreate,
     }),
     restore: new Ec2RestoreGateway(runtime.ec2.client),
+    // Auto Scaling holds on AMIs name their group in the blocked deletions.
+    autoScaling: createAutoScalingGateway(runtime.config),
     destination: runtime.ec2In,
     history: runtime.history,
     config: runtime.config,

@@ -15,10 +15,18 @@ export interface PinnedTemplateVersion {
   readonly group: string;
 }
 
+/** A launch template an Auto Scaling group follows by `$Default` or `$Latest` (no version: `$Default`). */
+export interface FollowedTemplate {
+  readonly launchTemplateId?: string | undefined;
+  readonly launchTemplateName?: string | undefined;
+  readonly version: '$Default' | '$Latest';
+  readonly group: string;
+}
+
 /**
  * What Auto Scaling groups hold: launch template versions they pin (by number; `$Default`
- * and `$Latest` are read from the templates themselves) and the images of their
- * launch configurations.
+ * and `$Latest` are read from the templates themselves, and `followed` says which groups
+ * use them, so a hold names its group) and the images of their launch configurations.
  *
  * @example
  * const asg = new AutoScalingGateway(new AutoScalingClient({}));
@@ -39,9 +47,12 @@ export class AutoScalingGateway {
    */
   public async imageHolders(): Promise<{
     pinned: PinnedTemplateVersion[];
+    /** Absent from older fakes; the gateway always reads it. */
+    followed?: FollowedTemplate[];
     launchConfigurationImages: Map<string, string[]>;
   }> {
     const pinned: PinnedTemplateVersion[] = [];
+    const followed: FollowedTemplate[] = [];
     const configurations = new Map<string, string[]>();
     try {
       const pages = paginateDescribeAutoScalingGroups({ client: this.#client, pageSize: 100 }, {});
@@ -56,8 +67,16 @@ export class AutoScalingGateway {
             ),
           ];
           for (const spec of specs) {
-            if (!spec?.Version || spec.Version === '$Latest' || spec.Version === '$Default')
+            if (!spec || (!spec.LaunchTemplateId && !spec.LaunchTemplateName)) continue;
+            if (!spec.Version || spec.Version === '$Latest' || spec.Version === '$Default') {
+              followed.push({
+                launchTemplateId: spec.LaunchTemplateId,
+                launchTemplateName: spec.LaunchTemplateName,
+                version: spec.Version === '$Latest' ? '$Latest' : '$Default',
+                group: name,
+              });
               continue;
+            }
             pinned.push({
               launchTemplateId: spec.LaunchTemplateId,
               launchTemplateName: spec.LaunchTemplateName,
@@ -97,7 +116,7 @@ export class AutoScalingGateway {
     } catch (error) {
       throw toAwsCallError('DescribeLaunchConfigurations', error);
     }
-    return { pinned, launchConfigurationImages };
+    return { pinned, followed, launchConfigurationImages };
   }
 }
 

@@ -313,16 +313,25 @@ export class Ec2ImageGateway {
 
   /**
    * Images named by the default or latest version of any launch template, plus any
-   * extra versions given (those an Auto Scaling group pins).
+   * extra versions given (those an Auto Scaling group pins, named with the group). The
+   * groups that follow a template's `$Default` or `$Latest` are named on those holds.
    *
    * @example
-   * await images.imagesInLaunchTemplates([{ launchTemplateId: 'lt-1', version: '3' }]);
+   * await images.imagesInLaunchTemplates([{ launchTemplateId: 'lt-1', version: '3', group: 'web' }]);
+   * // 'launch template lt-1 (web-lt) version 3, pinned by Auto Scaling group web'
    */
   public async imagesInLaunchTemplates(
     pinned: readonly {
       launchTemplateId?: string | undefined;
       launchTemplateName?: string | undefined;
       version: string;
+      group?: string | undefined;
+    }[] = [],
+    followed: readonly {
+      launchTemplateId?: string | undefined;
+      launchTemplateName?: string | undefined;
+      version: '$Default' | '$Latest';
+      group: string;
     }[] = [],
   ): Promise<Map<string, string[]>> {
     const usage = new Map<string, string[]>();
@@ -342,10 +351,25 @@ export class Ec2ImageGateway {
               Versions: ['$Default', '$Latest'],
             }),
           );
-          for (const version of versions.LaunchTemplateVersions ?? []) {
+          const listed = versions.LaunchTemplateVersions ?? [];
+          const latest =
+            template.LatestVersionNumber ??
+            Math.max(0, ...listed.map((version) => version.VersionNumber ?? 0));
+          for (const version of listed) {
+            const groups = followed
+              .filter(
+                (f) =>
+                  (f.launchTemplateId === template.LaunchTemplateId ||
+                    (f.launchTemplateName !== undefined &&
+                      f.launchTemplateName === template.LaunchTemplateName)) &&
+                  (f.version === '$Default'
+                    ? version.DefaultVersion === true
+                    : version.VersionNumber === latest),
+              )
+              .map((f) => `${f.group} (${f.version})`);
             add(
               version.LaunchTemplateData?.ImageId,
-              `launch template ${template.LaunchTemplateId} (${template.LaunchTemplateName ?? ''}) version ${version.VersionNumber}${version.DefaultVersion ? ' (default)' : ''}`,
+              `launch template ${template.LaunchTemplateId} (${template.LaunchTemplateName ?? ''}) version ${version.VersionNumber}${version.DefaultVersion ? ' (default)' : ''}${groups.length > 0 ? `, used by Auto Scaling group ${[...new Set(groups)].join(', ')}` : ''}`,
             );
           }
         }
@@ -362,7 +386,7 @@ export class Ec2ImageGateway {
         for (const version of versions.LaunchTemplateVersions ?? []) {
           add(
             version.LaunchTemplateData?.ImageId,
-            `launch template ${version.LaunchTemplateId} version ${version.VersionNumber} (pinned by an Auto Scaling group)`,
+            `launch template ${version.LaunchTemplateId}${version.LaunchTemplateName ? ` (${version.LaunchTemplateName})` : ''} version ${version.VersionNumber}, pinned by Auto Scaling group ${pin.group ?? '(unnamed)'}`,
           );
         }
       }

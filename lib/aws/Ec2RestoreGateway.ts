@@ -125,6 +125,8 @@ export class Ec2RestoreGateway {
     volumeType: string;
     sizeGiB: number;
     iops?: number | undefined;
+    /** gp3 only, MiB/s. */
+    throughput?: number | undefined;
     kmsKeyId?: string | undefined;
     tags: readonly Tag[];
   }): Promise<string> {
@@ -136,6 +138,7 @@ export class Ec2RestoreGateway {
           VolumeType: request.volumeType as VolumeType,
           Size: request.sizeGiB,
           ...(request.iops ? { Iops: request.iops } : {}),
+          ...(request.throughput ? { Throughput: request.throughput } : {}),
           ...(request.kmsKeyId ? { Encrypted: true, KmsKeyId: request.kmsKeyId } : {}),
           TagSpecifications: [
             { ResourceType: 'volume', Tags: request.tags.map((t) => ({ ...t })) },

@@ -83,6 +83,11 @@ export interface RecoveryReportInput {
   readonly schedule?: string | undefined;
   /** Instances that still exist without an opt-in tag: their snapshots are not orphaned. */
   readonly otherLiveInstanceIds?: ReadonlySet<string> | undefined;
+  /**
+   * Volumes attached to instances that still exist (besides the opted-in instances'
+   * own): a snapshot of one is not orphaned, whatever instance its tag names.
+   */
+  readonly otherLiveVolumeIds?: ReadonlySet<string> | undefined;
 }
 
 const HOUR = 3_600_000;
@@ -92,7 +97,8 @@ const round = (hours: number) => Math.round(hours * 10) / 10;
  * The recovery-point report: per opted-in instance, its newest completed snapshot and
  * AMI, their age against each schedule's interval (RPO met or missed), how many
  * recovery points exist; the tagged instances never backed up; the managed snapshots
- * whose instance is gone. Pure arithmetic over what was read.
+ * whose instance is gone (never those of a volume a live instance has). Pure
+ * arithmetic over what was read.
  *
  * @example
  * const report = buildRecoveryReport({ instances, snapshots, images, catalog, keys, deployment, now });
@@ -195,9 +201,16 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
   }
 
   const live = new Set(input.instances.map((i) => i.instanceId));
+  const liveVolumes = new Set([
+    ...input.instances.flatMap((i) => i.volumes.map((v) => v.volumeId)),
+    ...(input.otherLiveVolumeIds ?? []),
+  ]);
   const orphaned: OrphanedHistory[] = [];
-  for (const [instanceId, snapshots] of byInstance) {
+  for (const [instanceId, ofInstance] of byInstance) {
     if (live.has(instanceId) || input.otherLiveInstanceIds?.has(instanceId)) continue;
+    // A volume now attached to a live instance is that instance's, not an orphan's.
+    const snapshots = ofInstance.filter((s) => !liveVolumes.has(s.volumeId));
+    if (snapshots.length === 0) continue;
     if (input.schedule && !snapshots.some((s) => s.tags[keys.schedule] === input.schedule))
       continue;
     orphaned.push({
@@ -233,4 +246,38 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
       managedImages: managedImages.length,
     },
   };
+}
+
+/**
+ * An age in hours as a report prints it: "none" when there is nothing to be old (no
+ * snapshot or AMI yet), never "- h".
+ *
+ * @example
+ * formatAge(12.5); // '12.5 h'
+ * formatAge(undefined); // 'none'
+ */
+export function formatAge(hours: number | undefined): string {
+  return hours === undefined || !Number.isFinite(hours) ? 'none' : `${hours} h`;
+}
+
+/**
+ * One instance of the report as a line of text: its recovery points, the age of its
+ * newest snapshot and AMI ("none" when there is none) and each schedule's RPO.
+ *
+ * @example
+ * recoveryLine(instance); // 'web-1  3 recovery points, newest snapshot 2.1 h, newest AMI none; RPO daily met (2.1 h)'
+ */
+export function recoveryLine(
+  instance: Pick<
+    InstanceRecovery,
+    'instanceId' | 'name' | 'recoveryPoints' | 'newestSnapshot' | 'newestImage' | 'rpo'
+  >,
+): string {
+  const rpo = instance.rpo
+    .map(
+      (r) =>
+        `${r.schedule} ${r.met ? 'met' : 'MISSED'}${r.newestAgeHours !== undefined ? ` (${formatAge(r.newestAgeHours)})` : ''}`,
+    )
+    .join(', ');
+  return `${(instance.name ?? instance.instanceId).padEnd(9)} ${String(instance.recoveryPoints).padStart(2)} recovery points, newest snapshot ${formatAge(instance.newestSnapshot?.ageHours)}, newest AMI ${formatAge(instance.newestImage?.ageHours)}; RPO ${rpo}`;
 }

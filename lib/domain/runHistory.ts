@@ -22,13 +22,23 @@ export type RunRecordStatus =
   | 'partial'
   | 'failed'
   | 'incomplete'
-  | 'abandoned';
+  | 'abandoned'
+  /** A console payload to fix: nothing was done. Not a failure: no alert, counted apart. */
+  | 'rejected';
 
 /** Statuses after which a slot's work is done: a duplicate gets the first report. */
 export const FINISHED_STATUSES: readonly RunRecordStatus[] = ['succeeded', 'partial'];
 
-/** Statuses after which a later invocation of the slot takes over and resumes. */
-export const RESUMABLE_STATUSES: readonly RunRecordStatus[] = ['failed', 'incomplete', 'abandoned'];
+/**
+ * Statuses after which a later invocation of the slot takes over and resumes (a
+ * rejected payload sent again is checked again).
+ */
+export const RESUMABLE_STATUSES: readonly RunRecordStatus[] = [
+  'failed',
+  'incomplete',
+  'abandoned',
+  'rejected',
+];
 
 /** Identifies one schedule slot of one job. */
 export interface SlotKey {

@@ -243,6 +243,8 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     ),
   );
 
+  if (!input.dryRun) await recordCreations(created, slot, deps, journal);
+
   // 2. Retire.
   let images: ImageFacts[];
   let usage: Map<string, string[]>;
@@ -580,7 +582,7 @@ async function imageUsage(
   if (images.length === 0) return usage;
   merge(await deps.images.instancesUsingImages(images.map((i) => i.imageId)));
   const asg = deps.autoScaling ? await deps.autoScaling.imageHolders() : undefined;
-  merge(await deps.images.imagesInLaunchTemplates(asg?.pinned ?? []));
+  merge(await deps.images.imagesInLaunchTemplates(asg?.pinned ?? [], asg?.followed ?? []));
   if (asg) merge(asg.launchConfigurationImages);
   return usage;
 }
@@ -806,6 +808,57 @@ async function deleteImageSnapshot(
     (a) => toResult(a).reason,
   );
   return toResult(attempt);
+}
+
+/**
+ * Writes each creation outcome to the run history as an item of its resource, so the
+ * history of an AMI or an instance shows it: an AMI made (under the AMI, and the
+ * instance), an instance skipped or whose creation failed (under the instance). An AMI
+ * already made for the slot was recorded by the run that made it; deferred instances
+ * are left to the retry that does them. A record that cannot be written is logged.
+ */
+async function recordCreations(
+  created: readonly ImageCreateResult[],
+  slot: string,
+  deps: AmiJobDependencies,
+  journal: ActionJournal,
+): Promise<void> {
+  for (const result of created) {
+    if (!['created', 'skipped', 'failed'].includes(result.outcome)) continue;
+    const resourceId =
+      result.outcome === 'created' && result.imageId ? result.imageId : result.instanceId;
+    const outcome =
+      result.outcome === 'created' ? 'done' : result.outcome === 'failed' ? 'failed' : 'skipped';
+    const reason =
+      result.outcome === 'created'
+        ? `scheduled AMI of ${result.instanceId}`
+        : (result.reason ?? result.error?.message ?? result.outcome);
+    await journal
+      .record({
+        runId: deps.runId,
+        job: 'amis',
+        action: result.outcome === 'skipped' ? 'skip-instance' : 'create-image',
+        resourceId,
+        phase: 'after',
+        outcome,
+        reason,
+        details: {
+          instanceId: result.instanceId,
+          slot,
+          ...(result.imageName ? { imageName: result.imageName } : {}),
+          ...(result.noReboot !== undefined ? { noReboot: result.noReboot } : {}),
+          ...(result.problems && result.problems.length > 0 ? { problems: result.problems } : {}),
+        },
+        ...(result.error ? { error: result.error } : {}),
+      })
+      .catch((error: unknown) =>
+        deps.logger.error('AMI outcome not recorded in the run history', {
+          instanceId: result.instanceId,
+          imageId: result.imageId,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
+  }
 }
 
 function failedReport(

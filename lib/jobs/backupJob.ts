@@ -107,7 +107,10 @@ export interface BackupReport {
   readonly endedAt: string;
   readonly counts: {
     readonly due: number;
+    /** Instances whose snapshot set was made (0 in a dry run). */
     readonly backedUp: number;
+    /** Dry runs only: instances whose snapshot set a real run would make. */
+    readonly wouldBackUp?: number;
     readonly skipped: number;
     readonly failed: number;
     readonly snapshots: number;
@@ -347,7 +350,8 @@ export async function runBackupJob(
   }
   const counts = {
     due: results.length,
-    backedUp: results.filter((r) => r.outcome === 'created' || r.outcome === 'planned').length,
+    backedUp: results.filter((r) => r.outcome === 'created').length,
+    ...(input.dryRun ? { wouldBackUp: results.filter((r) => r.outcome === 'planned').length } : {}),
     skipped: results.filter((r) => r.outcome === 'skipped').length,
     failed: results.filter((r) => r.outcome === 'failed').length,
     snapshots: results.reduce(
@@ -372,7 +376,10 @@ export async function runBackupJob(
         (r.duplicates ?? []).some((d) => d.outcome !== 'deleted'),
     );
   const nothingDone =
-    counts.failed > 0 && counts.backedUp === 0 && counts.skipped === 0 && counts.covered === 0;
+    counts.failed > 0 &&
+    counts.backedUp + (counts.wouldBackUp ?? 0) === 0 &&
+    counts.skipped === 0 &&
+    counts.covered === 0;
   const status = runStatus({
     failed: nothingDone,
     incomplete: remaining.length > 0,

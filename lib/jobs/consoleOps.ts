@@ -280,6 +280,8 @@ export interface ConsoleRecoveryReport extends RecoveryReport {
   }[];
   readonly blockedGiB: number;
   readonly note: string;
+  /** What could not be read: the blocked list may then be short. */
+  readonly blockedWarnings?: readonly string[];
 }
 
 async function recoveryReport(
@@ -320,12 +322,16 @@ async function recoveryReport(
     ),
   ];
   const otherLiveInstanceIds = new Set<string>();
+  const otherLiveVolumeIds = new Set<string>();
   if (candidates.length > 0) {
-    for await (const i of deps.ec2.listInstancesByIds(candidates))
+    for await (const i of deps.ec2.listInstancesByIds(candidates)) {
       otherLiveInstanceIds.add(i.instanceId);
+      for (const v of i.volumes) otherLiveVolumeIds.add(v.volumeId);
+    }
   }
   const report = buildRecoveryReport({
     otherLiveInstanceIds,
+    otherLiveVolumeIds,
     instances: [...instances.values()].flat(),
     snapshots,
     images,
@@ -336,11 +342,16 @@ async function recoveryReport(
     schedule,
   });
   const blocked: ConsoleRecoveryReport['blocked'][number][] = [];
+  const blockedWarnings: string[] = [];
   for (const name of schedule ? [schedule] : [...catalog.schedules.keys()]) {
     const retention = await runRetentionJob(
       { schedule: name, dryRun: true, trigger: 'console' },
       { ...common, ec2: deps.ec2 },
     );
+    if (retention.status === 'failed')
+      blockedWarnings.push(
+        `snapshots held for ${name} could not be read (${retention.error?.message ?? 'no error given'}): the list may be short`,
+      );
     for (const v of retention.volumes)
       for (const b of v.blocked)
         blocked.push({
@@ -361,11 +372,38 @@ async function recoveryReport(
       heldBy: b.heldBy ?? [],
       sizeGiB: b.sizeGiB,
     });
+  // AMIs retention would deregister but an instance, launch template, Auto Scaling
+  // group, protection or the disabled state holds (a dry AMI run per schedule).
+  for (const name of schedule ? [schedule] : [...catalog.schedules.keys()]) {
+    const amis = await runAmiJob(
+      { schedule: name, dryRun: true, trigger: 'console' },
+      {
+        ...common,
+        ec2: deps.ec2,
+        images: deps.images,
+        autoScaling: deps.autoScaling,
+        recycleBin: deps.recycleBin,
+      },
+    );
+    if (amis.status === 'failed')
+      blockedWarnings.push(
+        `AMIs held for ${name} could not be read (${amis.error?.message ?? 'no error given'}): the list may be short`,
+      );
+    for (const b of amis.blocked)
+      if (!blocked.some((x) => x.resourceId === b.imageId))
+        blocked.push({
+          resourceId: b.imageId,
+          reason: b.reason,
+          heldBy: b.heldBy,
+          sizeGiB: b.sizeGiB,
+        });
+  }
   return {
     ...report,
     blocked,
     blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
     note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',
+    ...(blockedWarnings.length > 0 ? { blockedWarnings } : {}),
   };
 }
 

@@ -119,6 +119,7 @@ const schemas = {
     ),
     sizeGiB: z.optional(whole('must be a whole number of GiB', 1, 65_536)),
     iops: z.optional(whole('must be a whole number', 100, 256_000)),
+    throughput: z.optional(whole('must be a whole number of MiB/s', 125, 2000)),
     kmsKeyId: z.optional(kmsKeyId),
     attachTo: z.optional(
       z.strictObject(
@@ -272,6 +273,11 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
       }
       if (data.attachTo)
         needConfirm('attaching the restored volume ("attachTo")', data.dryRun, data.confirm);
+      checkIops(data.volumeType ?? 'gp3', data.iops);
+      if (data.throughput !== undefined && (data.volumeType ?? 'gp3') !== 'gp3')
+        throw new InvalidEventError(
+          `field "throughput" is only for volumeType gp3 (125 to 2000 MiB/s); remove it for ${data.volumeType}`,
+        );
       return;
     }
     case 'duplicate-instance':
@@ -301,4 +307,49 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
       }
       return;
   }
+}
+
+/**
+ * The IOPS CreateVolume accepts per volume type (EC2 API reference, CreateVolume `Iops`):
+ * required for io1 and io2, optional for gp3 (3,000 when absent), refused for the others.
+ * gp3's ceiling is the current one (80,000, with throughput up to 2,000 MiB/s); where
+ * a region still has the older 16,000, EC2's refusal is reported as the restore's error.
+ */
+export const IOPS_RANGES: Readonly<
+  Record<string, { min: number; max: number; required: boolean; perGiB: number }>
+> = {
+  io1: { min: 100, max: 64_000, required: true, perGiB: 50 },
+  io2: { min: 100, max: 256_000, required: true, perGiB: 1000 },
+  gp3: { min: 3000, max: 80_000, required: false, perGiB: 500 },
+};
+
+/**
+ * Checks `iops` against the volume type, as CreateVolume would, naming the field and
+ * the range; the size ratio is checked once the snapshot's size is known.
+ *
+ * @throws {InvalidEventError}
+ * @example
+ * checkIops('io2', undefined); // throws: field "iops" is required for volumeType io2: a whole number from 100 to 256000
+ */
+export function checkIops(volumeType: string, iops: number | undefined): void {
+  const range = IOPS_RANGES[volumeType];
+  if (!range) {
+    if (iops !== undefined)
+      throw new InvalidEventError(
+        `field "iops" is not accepted for volumeType ${volumeType} (only gp3, io1 and io2 take it); remove it or choose one of those`,
+      );
+    return;
+  }
+  const span = `a whole number from ${range.min} to ${range.max}`;
+  if (iops === undefined) {
+    if (range.required)
+      throw new InvalidEventError(
+        `field "iops" is required for volumeType ${volumeType}: ${span} (at most ${range.perGiB} per GiB of the volume)`,
+      );
+    return;
+  }
+  if (iops < range.min || iops > range.max)
+    throw new InvalidEventError(
+      `field "iops": ${iops} is out of range for volumeType ${volumeType}: ${span}`,
+    );
 }

@@ -8,6 +8,7 @@ import { buildResourceTags, type Tag } from '../domain/backupPlan.ts';
 import { InvalidEventError } from '../domain/errors.ts';
 import { type ImagePlatform, platformFrom } from '../domain/imagePlatform.ts';
 import { effectiveCreatedAt, type SnapshotFacts } from '../domain/snapshotFacts.ts';
+import { checkIops, IOPS_RANGES } from './opsPayload.ts';
 import type { ActionJournal, LoggerPort } from './ports.ts';
 
 /** What the restore actions read and act through. */
@@ -154,6 +155,7 @@ export async function restoreVolume(
     volumeType?: string | undefined;
     sizeGiB?: number | undefined;
     iops?: number | undefined;
+    throughput?: number | undefined;
     kmsKeyId?: string | undefined;
     attachTo?: { instanceId: string; device: string } | undefined;
     dryRun?: boolean | undefined;
@@ -193,6 +195,17 @@ export async function restoreVolume(
   }
   const volumeType = request.volumeType ?? 'gp3';
   const sizeGiB = request.sizeGiB ?? snapshotSize;
+  checkIops(volumeType, request.iops);
+  // gp3's 3,000 baseline is allowed at any size; above it, and for io1/io2, IOPS per GiB are capped.
+  const iopsRange = IOPS_RANGES[volumeType];
+  const iopsCap = iopsRange
+    ? Math.max(iopsRange.perGiB * sizeGiB, iopsRange.required ? 0 : iopsRange.min)
+    : 0;
+  if (iopsRange && request.iops !== undefined && request.iops > iopsCap) {
+    throw new InvalidEventError(
+      `field "iops": ${request.iops} is more than ${volumeType} allows for ${sizeGiB} GiB (${iopsRange.perGiB} per GiB: at most ${iopsCap}); lower "iops" or raise "sizeGiB"`,
+    );
+  }
   const base = {
     source: {
       snapshotId: snapshot.snapshotId,
@@ -236,6 +249,7 @@ export async function restoreVolume(
     volumeType,
     sizeGiB,
     iops: request.iops,
+    throughput: request.throughput,
     kmsKeyId: request.kmsKeyId,
     tags,
   });

@@ -1,5 +1,8 @@
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import type { ActionItem, RunHistoryGateway, RunRecord } from '../aws/RunHistoryGateway.ts';
+import type { InstanceFacts } from '../domain/backupPlan.ts';
+import { readCopyPolicy } from '../domain/copyPolicy.ts';
+import type { TagKeys } from '../domain/tagKeys.ts';
 import type { ConsoleRecoveryReport, OpsDependencies } from '../jobs/consoleOps.ts';
 import { runConsoleOperation } from '../jobs/consoleOps.ts';
 import type {
@@ -62,7 +65,7 @@ export async function collectCoverageData(
   });
   const runs: CoverageRun[] = [];
   for (const record of records.slice(0, maxRuns)) {
-    const troubled = !['succeeded', 'running'].includes(record.status);
+    const troubled = !['succeeded', 'running', 'rejected'].includes(record.status);
     const actions = troubled ? await deps.history.runActions(record.runId) : [];
     runs.push(toCoverageRun(record, actions));
   }
@@ -86,6 +89,7 @@ export async function collectCoverageData(
     blocked: report.blocked,
     blockedGiB: report.blockedGiB,
     blockedNote: report.note,
+    ...(report.blockedWarnings ? { blockedWarnings: report.blockedWarnings } : {}),
     ...exposureFrom(records),
   };
 }
@@ -164,20 +168,41 @@ export function exposureFrom(records: readonly RunRecord[]): {
 }
 
 /**
- * The regions copies go to: every schedule's `copyTo` and every region with a copy key
- * (`COPY_KMS_KEYS`), less the deployment's own.
+ * The regions copies go to: every schedule's `copyTo`, every region with a copy key
+ * (`COPY_KMS_KEYS`) and the regions instances name in their `snapkeeper:copy-to` tags
+ * (`tagged`, see {@link taggedCopyRegions}), less the deployment's own.
  *
  * @example
- * copyRegions(config); // ['eu-west-1', 'us-west-2']
+ * copyRegions(config, ['ap-south-1']); // ['ap-south-1', 'eu-west-1', 'us-west-2']
  */
 export function copyRegions(
   config: Pick<CoverageDependencies['config'], 'catalog' | 'copyKmsKeys' | 'region'>,
+  tagged: readonly string[] = [],
 ): string[] {
   const named = [
     ...[...config.catalog.schedules.values()].flatMap((s) => s.copyTo ?? []),
     ...Object.keys(config.copyKmsKeys),
+    ...tagged,
   ];
   return [...new Set(named)].filter((region) => region !== config.region).sort();
+}
+
+/**
+ * The regions instances ask copies in with their `snapkeeper:copy-to` tag, read as the
+ * copy job reads it (a bad region is left out, as the copy job leaves it out).
+ *
+ * @example
+ * taggedCopyRegions([{ instanceId: 'i-1', tags: { 'snapkeeper:copy-to': 'eu-west-1' } }], keys, 'us-east-1'); // ['eu-west-1']
+ */
+export function taggedCopyRegions(
+  instances: readonly Pick<InstanceFacts, 'instanceId' | 'tags'>[],
+  keys: TagKeys,
+  region: string,
+): string[] {
+  const regions = instances.flatMap(
+    (i) => readCopyPolicy(i.instanceId, i.tags, keys, region, {}).regions,
+  );
+  return [...new Set(regions)].sort();
 }
 
 /**
@@ -187,11 +212,15 @@ export function copyRegions(
  * a count that may be short.
  */
 async function countCopies(deps: CoverageDependencies): Promise<Map<string, number> | undefined> {
-  const regions = copyRegions(deps.config);
-  if (!deps.destination || regions.length === 0) return undefined;
+  if (!deps.destination) return undefined;
   const { keys, deployment, region } = deps.config;
   const counts = new Map<string, number>();
   try {
+    const tagged: InstanceFacts[] = [];
+    for await (const instance of deps.ec2.listInstancesWithTagKey(keys.copyTo))
+      tagged.push(instance);
+    const regions = copyRegions(deps.config, taggedCopyRegions(tagged, keys, region));
+    if (regions.length === 0) return undefined;
     for (const destination of regions) {
       for await (const copy of deps.destination(destination).listSnapshotsTagged({
         [keys.managed]: 'true',
@@ -267,13 +296,31 @@ export function toCoverageRun(record: RunRecord, actions: readonly ActionItem[] 
     schedule: record.schedule,
     trigger: record.trigger,
     dryRun: record.dryRun === true,
-    status: record.status,
+    status: isRejectedPayload(record) ? 'rejected' : record.status,
     startedAt: record.startedAt,
     endedAt: record.endedAt,
     totals: runTotals(record.counts),
     errorSummary: record.errorSummary,
     errors,
   };
+}
+
+/**
+ * A console payload that was rejected: recorded `rejected`, or, by runs recorded before
+ * that status existed, a failed console run whose error is `InvalidPayload`.
+ *
+ * @example
+ * isRejectedPayload({ job: 'ops', status: 'failed', errorSummary: 'InvalidPayload: field "x" ...' }); // true
+ */
+export function isRejectedPayload(
+  record: Pick<RunRecord, 'job' | 'status' | 'errorSummary'>,
+): boolean {
+  if (record.status === 'rejected') return true;
+  return (
+    /^ops(:|$)/.test(record.job) &&
+    record.status === 'failed' &&
+    (record.errorSummary ?? '').startsWith('InvalidPayload:')
+  );
 }
 
 const RESOURCE_KEYS = ['snapshotId', 'imageId', 'volumeId', 'instanceId'] as const;

@@ -37,7 +37,7 @@ export interface CoverageRun {
   readonly schedule?: string | undefined;
   readonly trigger: string;
   readonly dryRun: boolean;
-  /** running, succeeded, partial, failed, incomplete or abandoned. */
+  /** running, succeeded, partial, failed, incomplete, abandoned or rejected (a console payload to fix). */
   readonly status: string;
   readonly startedAt: string;
   readonly endedAt?: string | undefined;
@@ -80,6 +80,8 @@ export interface CoverageData {
   readonly blockedGiB: number;
   /** Why the GiB held may be more than a deletion frees. */
   readonly blockedNote: string;
+  /** What could not be read for the blocked list: it may be short. */
+  readonly blockedWarnings?: readonly string[] | undefined;
   readonly publicFindings: readonly PublicFinding[];
   /** The copy run the findings come from; absent when none ran in the page's days. */
   readonly exposureCheckedBy?: { readonly runId: string; readonly at: string } | undefined;
@@ -169,6 +171,8 @@ const STATUS_LEVEL: Record<string, 'ok' | 'warn' | 'bad' | 'info'> = {
   running: 'info',
   failed: 'bad',
   abandoned: 'bad',
+  // A console payload to fix: nothing was done, nothing failed.
+  rejected: 'info',
 };
 const STATUS_ICON = { ok: '✓', warn: '!', bad: '✕', info: '…' } as const;
 const RPO_CUE = { met: 'ok', 'due-soon': 'warn', missed: 'bad' } as const;
@@ -271,6 +275,7 @@ export function renderCoverageHtml(data: CoverageData): string {
   const allLevels = instances.flatMap((i) => i.levels);
   const count = (level: RpoLevel) => allLevels.filter((l) => l === level).length;
   const failedRuns = data.runs.filter((r) => STATUS_LEVEL[r.status] === 'bad');
+  const rejectedRuns = data.runs.filter((r) => r.status === 'rejected');
   const title = `Backup coverage — ${data.deployment} (${data.region})`;
 
   const page = html`<!doctype html>
@@ -297,6 +302,7 @@ ${card('Due soon', count('due-soon'), 'in the last quarter of the window', count
 ${card('RPO missed', count('missed'), 'schedules', count('missed') > 0 ? cue('bad', 'missed') : undefined)}
 ${card(`Runs, ${data.days} d`, data.runs.length, data.runsTruncated ? 'newest shown; more exist' : 'recorded', undefined)}
 ${card('Failed runs', failedRuns.length, 'failed or abandoned', failedRuns.length > 0 ? cue('bad', 'failed') : undefined)}
+${card('Rejected payloads', rejectedRuns.length, 'console payloads to fix; nothing done', rejectedRuns.length > 0 ? cue('info', 'rejected') : undefined)}
 ${card('Blocked GiB', gib(data.blockedGiB), `${data.blocked.length} deletion${data.blocked.length === 1 ? '' : 's'} held`, undefined)}
 ${card('Public exposure', data.publicFindings.length === 0 ? 'none' : data.publicFindings.length, data.publicFindings.length === 0 ? 'none found' : 'findings', data.publicFindings.length > 0 ? cue('bad', 'public') : undefined)}
 </section>
@@ -361,7 +367,7 @@ ${instances.map(
 <th scope="row"><span class="name">${i.name ?? '(no Name tag)'}</span><br><span class="id">${i.instanceId}</span></th>
 <td class="rpo">${i.rpo.map((r) => rpoCell(r))}</td>
 <td class="newest-snapshot">${i.newestSnapshot ? html`<span class="id">${i.newestSnapshot.snapshotId}</span><br><span class="sub">${when(i.newestSnapshot.createdAt)} · ${hours(i.newestSnapshot.ageHours)} ago · ${i.newestSnapshot.schedule}</span>` : html`<span class="none">never</span>`}</td>
-<td class="newest-image">${i.newestImage ? html`<span class="id">${i.newestImage.imageId}</span><br><span class="sub">${when(i.newestImage.createdAt)} · ${hours(i.newestImage.ageHours)} ago · ${i.newestImage.schedule}</span>` : html`<span class="none">—</span>`}</td>
+<td class="newest-image">${i.newestImage ? html`<span class="id">${i.newestImage.imageId}</span><br><span class="sub">${when(i.newestImage.createdAt)} · ${hours(i.newestImage.ageHours)} ago · ${i.newestImage.schedule}</span>` : html`<span class="sub no-image">none</span>`}</td>
 <td class="num recovery-points">${i.recoveryPoints}</td>
 <td class="num images">${i.images}</td>
 <td class="num copies">${i.copiesInOtherRegions ?? '—'}</td>
@@ -536,8 +542,12 @@ ${
 }
 
 function blockedTable(data: CoverageData): SafeHtml {
-  const note = html`<p class="note">${data.blockedNote}</p>`;
-  if (data.blocked.length === 0) return html`<p class="empty">No deletion is blocked.</p>${note}`;
+  const warnings = data.blockedWarnings ?? [];
+  const note = html`${warnings.map((w) => html`<p class="blocked-warning">${cue('warn', 'incomplete')} ${w}</p>`)}<p class="note">${data.blockedNote}</p>`;
+  if (data.blocked.length === 0)
+    return warnings.length > 0
+      ? html`<p class="empty">No blocked deletion was found, but not everything could be read.</p>${note}`
+      : html`<p class="empty">No deletion is blocked.</p>${note}`;
   return html`<div class="scroll"><table class="blocked">
 <thead><tr><th scope="col">Resource</th><th scope="col">Held by</th><th scope="col">Why</th><th scope="col" class="num">GiB</th></tr></thead>
 <tbody>${data.blocked.map(

@@ -17,11 +17,42 @@ export interface RejectedPayload {
   readonly actions: readonly string[];
 }
 
+/** The recorded run of a rejected payload. */
+interface RejectedRun {
+  readonly runId: string;
+  readonly job: string;
+  readonly status: 'rejected';
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly dryRun: boolean;
+  readonly error: { readonly code: 'InvalidPayload'; readonly message: string };
+}
+
+function rejectedRun(
+  runId: string,
+  job: string,
+  startedAt: string,
+  now: Date,
+  dryRun: boolean,
+  error: InvalidEventError,
+): RejectedRun {
+  return {
+    runId,
+    job,
+    status: 'rejected',
+    startedAt,
+    endedAt: now.toISOString(),
+    dryRun,
+    error: { code: 'InvalidPayload', message: error.message },
+  };
+}
+
 /**
  * Handles one console payload: validates it, runs the action as a recorded console run,
  * and answers with its report. A payload to fix (bad field, unknown id, nothing to
- * restore) is answered with a rejection naming the field, logged, and recorded as a
- * failed run; nothing is changed.
+ * restore) is answered with a rejection naming the field, logged, counted
+ * (`ConsolePayloadsRejected`) and recorded as a `rejected` run, not a failed one: the
+ * failed-run alerts and the page's failed runs leave it out; nothing is changed.
  *
  * @example
  * return handleConsolePayload(event, runtime, gateways);
@@ -33,23 +64,16 @@ export async function handleConsolePayload(
 ): Promise<OpsReport | RejectedPayload> {
   const runId = runtime.newRunId();
   runtime.metricsPort.count('ConsoleOperations', 1);
-  // `recorded`: a rejection found while the action ran is already in its failed run.
+  // `recorded`: a rejection found while the action ran is already in its rejected run.
   const reject = async (error: InvalidEventError, recorded = false): Promise<RejectedPayload> => {
     runtime.logger.warn('console payload rejected', { runId, error: error.message });
+    runtime.metricsPort.count('ConsolePayloadsRejected', 1);
     const startedAt = runtime.clock().toISOString();
     if (!recorded)
       await runOnce(
         { job: 'ops', runId, trigger: 'console', dryRun: true },
         slotRunDependencies(runtime, { historyRequired: false }),
-        async () => ({
-          runId,
-          job: 'ops',
-          status: 'failed' as const,
-          startedAt,
-          endedAt: runtime.clock().toISOString(),
-          dryRun: true,
-          error: { code: 'InvalidPayload', message: error.message },
-        }),
+        async () => rejectedRun(runId, 'ops', startedAt, runtime.clock(), true, error),
       ).catch(() => undefined);
     return {
       status: 'rejected',
@@ -88,19 +112,39 @@ export async function handleConsolePayload(
     const outcome = await runOnce(
       { job: `ops:${payload.action}`, runId, trigger: 'console', dryRun, ...dedupe },
       slotRunDependencies(runtime, { historyRequired: payload.action === 'retention' && !dryRun }),
-      () =>
-        runConsoleOperation(payload, {
-          ...gateways,
-          ec2: runtime.ec2,
-          history: runtime.history,
-          config: runtime.config,
-          clock: runtime.clock,
-          runId,
-          logger: runtime.logger,
-          metrics: runtime.metricsPort,
-          journal: runtime.journal,
-        }),
+      async (): Promise<OpsReport | RejectedRun> => {
+        const startedAt = runtime.clock().toISOString();
+        try {
+          return await runConsoleOperation(payload, {
+            ...gateways,
+            ec2: runtime.ec2,
+            history: runtime.history,
+            config: runtime.config,
+            clock: runtime.clock,
+            runId,
+            logger: runtime.logger,
+            metrics: runtime.metricsPort,
+            journal: runtime.journal,
+          });
+        } catch (error) {
+          // Found while the action ran (an unknown id, nothing to restore): its run is rejected.
+          if (error instanceof InvalidEventError)
+            return rejectedRun(
+              runId,
+              `ops:${payload.action}`,
+              startedAt,
+              runtime.clock(),
+              dryRun,
+              error,
+            );
+          throw error;
+        }
+      },
     );
+    if (outcome.kind === 'ran' && outcome.report.status === 'rejected') {
+      const { error } = outcome.report as RejectedRun;
+      return reject(new InvalidEventError(error.message), true);
+    }
     if (outcome.kind === 'duplicate') return outcome.report as OpsReport;
     if (outcome.kind === 'in-progress') {
       return {
@@ -110,9 +154,15 @@ export async function handleConsolePayload(
       } as unknown as OpsReport;
     }
     if (payload.action === 'report' && payload.page) {
-      return await withCoveragePage(outcome.report, payload.days ?? 14, runtime, gateways, runId);
+      return await withCoveragePage(
+        outcome.report as OpsReport,
+        payload.days ?? 14,
+        runtime,
+        gateways,
+        runId,
+      );
     }
-    return outcome.report;
+    return outcome.report as OpsReport;
   } catch (error) {
     if (error instanceof InvalidEventError) return reject(error, true);
     throw error;

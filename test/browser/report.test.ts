@@ -3,11 +3,17 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { AutoScalingClient, CreateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import {
   CreateImageCommand,
+  CreateLaunchTemplateCommand,
+  CreateSnapshotCommand,
   CreateTagsCommand,
+  CreateVolumeCommand,
   DescribeImagesCommand,
-  type EC2Client,
+  EC2Client,
+  type Image,
+  RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
@@ -26,6 +32,14 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SCREENSHOT = join(PROJECT_ROOT, 'reports', 'coverage.png');
 const PAGE_COPY = join(PROJECT_ROOT, 'reports', 'coverage.html');
 const REGION = 'eu-south-1';
+/** Named only by web-2's snapkeeper:copy-to tag (no schedule copyTo, no COPY_KMS_KEYS). */
+const TAG_COPY_REGION = 'il-central-1';
+/** Mistyped console payloads sent during the week: rejected, never failed runs. */
+const MISTYPED = [
+  { action: 'reprot' },
+  { action: 'backup', schedule: 'dialy' },
+  { action: 'restore-volume', snapshotId: 'snap-0123456789abcdef0', volumeType: 'io2' },
+];
 const DEPLOYMENT = 'btest-report';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -51,6 +65,8 @@ function expectedNumbers(run: RunRecord) {
       };
     case 'retention':
       return { created: 0, deleted: c('deleted'), skipped: c('skipped') };
+    case 'ops':
+      return { created: 0, deleted: 0, skipped: 0 };
     default:
       throw new Error(`the seeded history holds no ${run.job} run`);
   }
@@ -83,6 +99,99 @@ describe('Page: the coverage and history report, opened from a file in headless 
 
   let heldSnapshot: string;
   let chromiumMissing: Error | undefined;
+  /** db-1's AMI of day 0 (a launch template version an Auto Scaling group pins) and of day 1 (an instance runs it). */
+  const heldImages: { pinned: string; running: string; runner: string } = {
+    pinned: '',
+    running: '',
+    runner: '',
+  };
+
+  /** db-1's newest managed AMI. */
+  const newestAmiOfDb = async (): Promise<string> => {
+    const described = await ec2.send(
+      new DescribeImagesCommand({
+        Owners: ['self'],
+        Filters: [
+          { Name: 'tag:snapkeeper:instance-id', Values: [fleet.get('db-1')?.instanceId ?? ''] },
+        ],
+      }),
+    );
+    const slot = (i: Image) => i.Tags?.find((t) => t.Key === 'snapkeeper:slot')?.Value ?? '';
+    return (
+      [...(described.Images ?? [])].sort((a, b) => slot(b).localeCompare(slot(a)))[0]?.ImageId ?? ''
+    );
+  };
+
+  /** Holds db-1's day-0 AMI by a launch template version an Auto Scaling group pins. */
+  const holdByAutoScaling = async (): Promise<string> => {
+    const imageId = await newestAmiOfDb();
+    const template = await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: 'btest-golden',
+        LaunchTemplateData: { ImageId: imageId, InstanceType: 't3.micro' },
+      }),
+    );
+    await new AutoScalingClient({ region: REGION, endpoint: inject('awsEndpoint') }).send(
+      new CreateAutoScalingGroupCommand({
+        AutoScalingGroupName: 'btest-web-asg',
+        LaunchTemplate: {
+          LaunchTemplateId: template.LaunchTemplate?.LaunchTemplateId,
+          Version: '1',
+        },
+        MinSize: 0,
+        MaxSize: 1,
+        DesiredCapacity: 0,
+        AvailabilityZones: [`${REGION}a`],
+      }),
+    );
+    return imageId;
+  };
+
+  /** Holds db-1's day-1 AMI by an instance launched from it. */
+  const holdByInstance = async (): Promise<{ imageId: string; instanceId: string }> => {
+    const imageId = await newestAmiOfDb();
+    const launched = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: imageId,
+        InstanceType: 't3.micro',
+        MinCount: 1,
+        MaxCount: 1,
+      }),
+    );
+    return { imageId, instanceId: launched.Instances?.[0]?.InstanceId ?? '' };
+  };
+
+  /** Copies of web-2's backups in the region its snapkeeper:copy-to tag names, tagged as the copy job tags them. */
+  const copiesForTheTag = async (count: number) => {
+    const web2 = fleet.get('web-2')?.instanceId ?? '';
+    await ec2.send(
+      new CreateTagsCommand({
+        Resources: [web2],
+        Tags: [{ Key: 'snapkeeper:copy-to', Value: TAG_COPY_REGION }],
+      }),
+    );
+    const remote = new EC2Client({ region: TAG_COPY_REGION, endpoint: inject('awsEndpoint') });
+    const volume = await remote.send(
+      new CreateVolumeCommand({ AvailabilityZone: `${TAG_COPY_REGION}a`, Size: 20 }),
+    );
+    for (let n = 0; n < count; n += 1)
+      await remote.send(
+        new CreateSnapshotCommand({
+          VolumeId: volume.VolumeId,
+          TagSpecifications: [
+            {
+              ResourceType: 'snapshot',
+              Tags: Object.entries({
+                'snapkeeper:managed': 'true',
+                'snapkeeper:deployment': DEPLOYMENT,
+                'snapkeeper:source-region': REGION,
+                'snapkeeper:instance-id': web2,
+              }).map(([Key, Value]) => ({ Key, Value })),
+            },
+          ],
+        }),
+      );
+  };
 
   /**
    * An AMI made by hand of an instance, whose snapshot carries this deployment's tags as a
@@ -183,12 +292,21 @@ describe('Page: the coverage and history report, opened from a file in headless 
         schedule: 'daily',
         scheduledTime: new Date(midnight + 4 * HOUR).toISOString(),
       });
+      // The day's AMI of db-1 is still there (the AMI job retires it days later): hold it.
+      if (day === 0) heldImages.pinned = await holdByAutoScaling();
+      if (day === 1) {
+        const held = await holdByInstance();
+        heldImages.running = held.imageId;
+        heldImages.runner = held.instanceId;
+      }
+      if (day === 2) for (const payload of MISTYPED) await invoke(ops, payload);
     }
     // late-1 opts in after the last backups: never backed up, its RPO missed.
     const late = await launchFleet(ec2, [
       { name: 'late-1', tags: { 'snapkeeper:backup': 'daily' } },
     ]);
     for (const [name, instance] of late) fleet.set(name, instance);
+    await copiesForTheTag(3);
     vi.setSystemTime(REPORT_TIME);
 
     // Act: `npm run report -- --html <file> --days 14`, as an operator runs it.
@@ -255,7 +373,8 @@ describe('Page: the coverage and history report, opened from a file in headless 
       image: i.newestImage?.imageId ?? null,
       recoveryPoints: i.recoveryPoints,
       images: i.images,
-      copies: '—',
+      // web-2's snapkeeper:copy-to names a region: every row counts its copies there.
+      copies: i.instanceId === fleet.get('web-2')?.instanceId ? '3' : '0',
     }));
     const byId = (a: { instanceId: string | null }, b: { instanceId: string | null }) =>
       String(a.instanceId).localeCompare(String(b.instanceId));
@@ -407,6 +526,59 @@ describe('Page: the coverage and history report, opened from a file in headless 
     );
     expect(recovery.blockedGiB).toBeGreaterThan(0);
     expect(await page.locator('#blocked').innerText()).toContain(recovery.note);
+  });
+
+  it('lists the AMIs an Auto Scaling group and an instance hold among the blocked deletions, naming the group, template, version and instance', async () => {
+    const held = await page.$$eval('#blocked tbody tr', (trs) =>
+      Object.fromEntries(
+        trs.map((tr) => [
+          tr.getAttribute('data-resource-id'),
+          tr.querySelector('.held-by')?.textContent ?? '',
+        ]),
+      ),
+    );
+
+    expect(held[heldImages.pinned]).toMatch(
+      /launch template lt-\w+ \(btest-golden\) version 1, pinned by Auto Scaling group btest-web-asg/,
+    );
+    expect(held[heldImages.running]).toContain(`instance ${heldImages.runner}`);
+    expect(await page.locator('#blocked').innerText()).not.toContain('No deletion is blocked');
+    expect(recovery.blocked.map((b) => b.resourceId)).toEqual(
+      expect.arrayContaining([heldImages.pinned, heldImages.running]),
+    );
+  });
+
+  it('counts the copies made for a snapkeeper:copy-to tag in the copies column', async () => {
+    const web2 = fleet.get('web-2')?.instanceId;
+
+    const copies = await page
+      .locator(`#instances tr[data-instance-id="${web2}"] .copies`)
+      .innerText();
+
+    expect(copies).toBe('3');
+  });
+
+  it('counts mistyped console payloads apart as rejected, not as failed runs', async () => {
+    const cardValue = (label: string) =>
+      page
+        .locator('.card', { has: page.locator('.card-label', { hasText: label }) })
+        .locator('.card-value')
+        .innerText();
+    const rejectedRuns = runs.filter((r) => r.status === 'rejected');
+    const failedRuns = runs.filter((r) => ['failed', 'abandoned'].includes(r.status));
+
+    expect(rejectedRuns).toHaveLength(MISTYPED.length);
+    expect(rejectedRuns.every((r) => r.job.startsWith('ops'))).toBe(true);
+    expect(await cardValue('Rejected payloads')).toBe(String(MISTYPED.length));
+    expect(await cardValue('Failed runs')).toBe(String(failedRuns.length));
+    expect(failedRuns.map((r) => r.job)).toEqual(['retention']);
+    for (const run of rejectedRuns) {
+      const row = page.locator(`.runs-table tr[data-run-id="${run.runId}"]`);
+      expect(await row.locator('.status').innerText()).toBe('… rejected');
+      expect(
+        await page.locator(`#timeline-chart [data-run-id="${run.runId}"] .fail-label`).count(),
+      ).toBe(0);
+    }
   });
 
   it('says no public exposure was found', async () => {

@@ -177,7 +177,8 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
 
   /**
    * A rejection as the console shows it: the code, a message matching `message`, the
-   * valid actions; nothing changed in EC2; a failed run in the history with the message.
+   * valid actions; nothing changed in EC2; a rejected run (not a failed one) in the history
+   * with the message.
    */
   const expectRejection = async (
     payload: unknown,
@@ -195,7 +196,7 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
     else expect(rejection.error.message).toMatch(message);
     expect(await inventory()).toEqual(before);
     const record = await runRecord(rejection.runId);
-    expect(record).toMatchObject({ status: 'failed', trigger: 'console' });
+    expect(record).toMatchObject({ status: 'rejected', trigger: 'console' });
     expect(record?.job).toMatch(/^ops(:|$)/);
     expect(record?.errorSummary).toContain(rejection.error.message);
     return rejection;
@@ -1376,7 +1377,7 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
       const record = await runRecord(rejection.runId);
       expect(record).toMatchObject({
         job: 'ops',
-        status: 'failed',
+        status: 'rejected',
         errorSummary: `InvalidPayload: ${rejection.error.message}`,
       });
     });
@@ -1390,7 +1391,7 @@ describe('Handler: functions/ops.ts (console operations) against the local AWS',
         `the payload is ${size} bytes; at most 16384 are accepted`,
       );
 
-      expect(await runRecord(rejection.runId)).toMatchObject({ job: 'ops', status: 'failed' });
+      expect(await runRecord(rejection.runId)).toMatchObject({ job: 'ops', status: 'rejected' });
     });
   });
 });

@@ -135,6 +135,51 @@ describe('Class: AutoScalingGateway', () => {
       ]);
     });
 
+    it('lists the groups that follow a template by $Latest or $Default (no version: $Default), for the holds to name them', async () => {
+      // Prepare
+      autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves({
+        AutoScalingGroups: [
+          group('web', { LaunchTemplate: { LaunchTemplateId: 'lt-1', Version: '$Latest' } }),
+          group('api', { LaunchTemplate: { LaunchTemplateName: 'api' } }),
+          group('batch', {
+            MixedInstancesPolicy: {
+              LaunchTemplate: {
+                LaunchTemplateSpecification: { LaunchTemplateId: 'lt-9', Version: '$Default' },
+              },
+            },
+          }),
+          group('pinned', { LaunchTemplate: { LaunchTemplateId: 'lt-1', Version: '4' } }),
+        ],
+      });
+      const gateway = newGateway();
+
+      // Act
+      const { followed, pinned } = await gateway.imageHolders();
+
+      // Assess
+      expect(followed).toEqual([
+        {
+          launchTemplateId: 'lt-1',
+          launchTemplateName: undefined,
+          version: '$Latest',
+          group: 'web',
+        },
+        {
+          launchTemplateId: undefined,
+          launchTemplateName: 'api',
+          version: '$Default',
+          group: 'api',
+        },
+        {
+          launchTemplateId: 'lt-9',
+          launchTemplateName: undefined,
+          version: '$Default',
+          group: 'batch',
+        },
+      ]);
+      expect(pinned.map((p) => p.group)).toEqual(['pinned']);
+    });
+
     it('maps the image of each launch configuration to the groups that use it', async () => {
       // Prepare
       autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves({

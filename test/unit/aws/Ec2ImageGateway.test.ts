@@ -704,8 +704,8 @@ describe('Class: Ec2ImageGateway', () => {
 
       // Act
       const usage = await gateway.imagesInLaunchTemplates([
-        { launchTemplateId: 'lt-1', version: '2' },
-        { launchTemplateName: 'batch', version: '7' },
+        { launchTemplateId: 'lt-1', version: '2', group: 'web-asg' },
+        { launchTemplateName: 'batch', version: '7', group: 'batch-asg' },
       ]);
 
       // Assess
@@ -719,8 +719,11 @@ describe('Class: Ec2ImageGateway', () => {
             ],
           ],
           ['ami-0latest', ['launch template lt-1 (web) version 5']],
-          ['ami-0pinned', ['launch template lt-1 version 2 (pinned by an Auto Scaling group)']],
-          ['ami-0batch', ['launch template lt-9 version 7 (pinned by an Auto Scaling group)']],
+          ['ami-0pinned', ['launch template lt-1 version 2, pinned by Auto Scaling group web-asg']],
+          [
+            'ami-0batch',
+            ['launch template lt-9 (batch) version 7, pinned by Auto Scaling group batch-asg'],
+          ],
         ]),
       );
       expect(ec2Mock).toHaveReceivedCommandTimes(DescribeLaunchTemplatesCommand, 2);
@@ -738,6 +741,45 @@ describe('Class: Ec2ImageGateway', () => {
         { LaunchTemplateId: 'lt-1', Versions: ['2'] },
         { LaunchTemplateName: 'batch', Versions: ['7'] },
       ]);
+    });
+
+    it("names the Auto Scaling groups that follow a template's $Default or $Latest on those holds", async () => {
+      // Prepare
+      ec2Mock.on(DescribeLaunchTemplatesCommand).resolves({
+        LaunchTemplates: [
+          { LaunchTemplateId: 'lt-1', LaunchTemplateName: 'web', LatestVersionNumber: 5 },
+        ],
+      });
+      ec2Mock.on(DescribeLaunchTemplateVersionsCommand).callsFake(versionsFor);
+      const gateway = newGateway();
+
+      // Act
+      const usage = await gateway.imagesInLaunchTemplates(
+        [],
+        [
+          { launchTemplateId: 'lt-1', version: '$Default', group: 'web-asg' },
+          { launchTemplateName: 'web', version: '$Latest', group: 'canary-asg' },
+          { launchTemplateId: 'lt-other', version: '$Latest', group: 'other-asg' },
+        ],
+      );
+
+      // Assess
+      expect(usage).toEqual(
+        new Map([
+          [
+            'ami-0default',
+            [
+              'launch template lt-1 (web) version 3 (default), used by Auto Scaling group web-asg ($Default)',
+            ],
+          ],
+          [
+            'ami-0latest',
+            [
+              'launch template lt-1 (web) version 5, used by Auto Scaling group canary-asg ($Latest)',
+            ],
+          ],
+        ]),
+      );
     });
 
     it('finds no holder in an account without launch templates', async () => {

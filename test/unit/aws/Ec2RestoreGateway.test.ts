@@ -345,6 +345,33 @@ describe('Class: Ec2RestoreGateway', () => {
       );
     });
 
+    it('sends Throughput only when given', async () => {
+      // Prepare
+      ec2Mock.on(CreateVolumeCommand).resolves({ VolumeId: 'vol-0new' });
+
+      // Act
+      await newGateway().createVolume({
+        snapshotId: SNAPSHOT,
+        availabilityZone: 'eu-west-1c',
+        volumeType: 'gp3',
+        sizeGiB: 50,
+        throughput: 500,
+        tags: TAGS,
+      });
+      await newGateway().createVolume({
+        snapshotId: SNAPSHOT,
+        availabilityZone: 'eu-west-1c',
+        volumeType: 'gp3',
+        sizeGiB: 50,
+        tags: TAGS,
+      });
+
+      // Assess
+      const [withIt, without] = ec2Mock.commandCalls(CreateVolumeCommand);
+      expect(withIt?.args[0].input).toMatchObject({ Throughput: 500, VolumeType: 'gp3' });
+      expect(without?.args[0].input).not.toHaveProperty('Throughput');
+    });
+
     it('sends Encrypted and KmsKeyId only when a key is given', async () => {
       // Prepare
       ec2Mock.on(CreateVolumeCommand).resolves({ VolumeId: 'vol-0new' });

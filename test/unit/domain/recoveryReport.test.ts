@@ -593,6 +593,73 @@ describe('Function: buildRecoveryReport', () => {
       expect(result.orphaned).toEqual([]);
     });
 
+    it("never label a live instance's volume orphaned, whatever instance its snapshots' tag names", () => {
+      // Prepare: GONE's old volume now hangs on web-1; another of its volumes on a live,
+      // untagged instance; a third volume is gone with it.
+      const moved = {
+        ...snapshot({ instanceId: GONE, schedule: 'daily', ageMs: 30 * HOUR }),
+        volumeId: 'vol-0moved00000000001',
+      };
+      const elsewhere = {
+        ...snapshot({ instanceId: GONE, schedule: 'daily', ageMs: 30 * HOUR }),
+        volumeId: 'vol-0elsewhere000001',
+      };
+      const gone = {
+        ...snapshot({ instanceId: GONE, schedule: 'daily', ageMs: 30 * HOUR, sizeGiB: 5 }),
+        volumeId: 'vol-0gone0000000001',
+      };
+      const web = {
+        ...instance(WEB, daily),
+        volumes: [{ volumeId: 'vol-0moved00000000001', deviceName: '/dev/sdf' }],
+      };
+
+      // Act
+      const result = report({
+        instances: [web],
+        snapshots: [moved, elsewhere, gone],
+        otherLiveVolumeIds: new Set(['vol-0elsewhere000001']),
+      });
+      const allLive = report({ instances: [web], snapshots: [moved] });
+
+      // Assess
+      expect(result.orphaned).toEqual([
+        expect.objectContaining({ instanceId: GONE, snapshots: 1, sizeGiB: 5 }),
+      ]);
+      expect(allLive.orphaned).toEqual([]);
+    });
+
+    it('property: no orphaned history counts a snapshot of a live volume', () => {
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.record({
+              volume: fc.integer({ min: 0, max: 5 }),
+              owner: fc.constantFrom(GONE, GONE_TOO, WEB),
+            }),
+            { maxLength: 20 },
+          ),
+          fc.subarray([0, 1, 2, 3, 4, 5]),
+          (specs, attached) => {
+            const volumeId = (n: number) => `vol-0${String(n).padStart(16, '0')}`;
+            const snapshots = specs.map((spec) => ({
+              ...snapshot({ instanceId: spec.owner, schedule: 'daily', ageMs: HOUR }),
+              volumeId: volumeId(spec.volume),
+            }));
+            const web = {
+              ...instance(WEB, daily),
+              volumes: attached.map((n) => ({ volumeId: volumeId(n), deviceName: '/dev/sdf' })),
+            };
+            const result = report({ instances: [web], snapshots });
+            const counted = result.orphaned.reduce((n, o) => n + o.snapshots, 0);
+            const expected = specs.filter(
+              (s) => s.owner !== WEB && !attached.includes(s.volume),
+            ).length;
+            expect(counted).toBe(expected);
+          },
+        ),
+      );
+    });
+
     it("leave out other deployments' and unmanaged snapshots", () => {
       // Prepare
       const snapshots = [

@@ -1326,6 +1326,96 @@ describe('Function: runAmiJob', () => {
     });
   });
 
+  describe('History: every AMI made, skipped or failed is an item of its resource', () => {
+    it('records an AMI made under the AMI (and its instance), a skipped instance and a failed creation under the instance', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [
+          webInstance(),
+          webInstance({ [keys.ami]: 'dialy' }, 'i-typo'),
+          webInstance({}, 'i-quota'),
+        ],
+      });
+      const images = new FakeImages({
+        createErrors: new Map([
+          ['i-quota', sdkError('ResourceLimitExceeded', 'You have reached your AMI quota')],
+        ]),
+      });
+      const journal = new RecordingJournal();
+
+      // Act
+      await runAmiJob(dailyRun(), dependencies(ec2, images, { journal }));
+
+      // Assess
+      const byResource = new Map(journal.records.map((r) => [r.resourceId, r]));
+      expect(byResource.get('ami-new-web')).toEqual({
+        runId: RUN_ID,
+        job: 'amis',
+        action: 'create-image',
+        resourceId: 'ami-new-web',
+        phase: 'after',
+        outcome: 'done',
+        reason: 'scheduled AMI of i-web',
+        details: {
+          instanceId: 'i-web',
+          slot: '2026-11-23T03:00:00Z',
+          imageName: expect.stringContaining('web-1'),
+          noReboot: true,
+        },
+      });
+      expect(byResource.get('i-typo')).toMatchObject({
+        action: 'skip-instance',
+        phase: 'after',
+        outcome: 'skipped',
+        reason: expect.stringContaining('dialy'),
+        details: { instanceId: 'i-typo' },
+      });
+      expect(byResource.get('i-quota')).toMatchObject({
+        action: 'create-image',
+        outcome: 'failed',
+        error: { code: 'ResourceLimitExceeded' },
+        details: { instanceId: 'i-quota' },
+      });
+      expect(journal.records).toHaveLength(3);
+    });
+
+    it('records nothing in a dry run, and nothing for an AMI the slot already has', async () => {
+      // Prepare
+      const { ec2, images } = fleet({}, amis('i-web', [0]));
+      const dryJournal = new RecordingJournal();
+      const journal = new RecordingJournal();
+
+      // Act
+      await runAmiJob(
+        dailyRun({ dryRun: true }),
+        dependencies(ec2, new FakeImages(), { journal: dryJournal }),
+      );
+      await runAmiJob(dailyRun(), dependencies(ec2, images, { journal }));
+
+      // Assess
+      expect(dryJournal.records).toEqual([]);
+      expect(journal.records).toEqual([]);
+    });
+
+    it('keeps the AMI and logs when its record cannot be written', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({ instances: [webInstance()] });
+      const images = new FakeImages();
+      const journal: ActionJournal = {
+        record: async () => {
+          throw sdkError('ProvisionedThroughputExceededException', 'slow down');
+        },
+      };
+
+      // Act
+      const report = await runAmiJob(dailyRun(), dependencies(ec2, images, { journal }));
+
+      // Assess
+      expect(report.created[0]).toMatchObject({ outcome: 'created', imageId: 'ami-new-web' });
+      expect(images.deregisterCalls).toEqual([]);
+    });
+  });
+
   describe('Journal: every deregistration and deletion recorded before and after', () => {
     it('records the snapshot ids, deregisters, then deletes each snapshot between its own records', async () => {
       // Prepare

@@ -765,7 +765,7 @@ describe('Function: runBackupJob', () => {
   });
 
   describe('A dry run', () => {
-    it('creates nothing and reports what it would create as planned', async () => {
+    it('creates nothing, reports what it would create as planned and counts it as wouldBackUp, never backedUp', async () => {
       // Prepare
       const metrics = new RecordingMetrics();
       const ec2 = new FakeEc2({
@@ -797,7 +797,8 @@ describe('Function: runBackupJob', () => {
       expect(report.instances[1]?.outcome).toBe('planned');
       expect(report.counts).toEqual({
         due: 2,
-        backedUp: 2,
+        backedUp: 0,
+        wouldBackUp: 2,
         skipped: 0,
         failed: 0,
         snapshots: 0,
