@@ -31,6 +31,8 @@ export interface StackNames {
   readonly failedInvocationsQueue: string;
   /** The account the recording ran in. */
   readonly account: string;
+  /** A region the packaged stage lets EC2 use KMS keys in (its own). */
+  readonly kmsRegion?: string | undefined;
 }
 
 type Tags = Record<string, string>;
@@ -46,6 +48,8 @@ const text = (value: unknown): string | undefined =>
 export function accountOfRole(arn: string): string {
   return arn.split(':')[4] ?? '';
 }
+
+const accountOfKey = (arn: string): string => arn.split(':')[4] ?? '';
 
 /** Tags as the packaged stage would carry them: the prefix and the stage renamed. */
 function normalTags(call: RecordedCall, tags: Tags, names: StackNames): Tags {
@@ -314,6 +318,37 @@ export function requestsOf(
       default:
         // Describe*, Get*, List*: wildcard-only actions.
         add(ec2(call.action), '*');
+    }
+    // EC2 uses the KMS key for the caller when the call names one (or asks for
+    // encryption with the account's default key): through EC2 in the call's region.
+    const keyId = text(field(input, 'KmsKeyId'));
+    if (
+      ['CopySnapshot', 'CopyImage', 'CreateVolume', 'RunInstances', 'RegisterImage'].includes(
+        call.action,
+      ) &&
+      (keyId !== undefined || field(input, 'Encrypted') === true)
+    ) {
+      const key = keyId?.startsWith('arn:')
+        ? keyId.replace(/:alias\/.*$/, ':key/00000000-0000-0000-0000-000000000000')
+        : `arn:aws:kms:${region}:${account}:key/${keyId && !keyId.startsWith('alias/') ? keyId : '00000000-0000-0000-0000-000000000000'}`;
+      // The packaged stage lists only its own region; the recording's regions are the
+      // ones its configuration reaches (copy destinations), so they are read as a stage
+      // region. That EC2 in any other region is refused is the negative set's to prove.
+      const via = { 'kms:ViaService': `ec2.${names.kmsRegion ?? region}.amazonaws.com` };
+      for (const action of [
+        'kms:DescribeKey',
+        'kms:Decrypt',
+        'kms:GenerateDataKeyWithoutPlaintext',
+        'kms:ReEncryptFrom',
+        'kms:ReEncryptTo',
+      ])
+        add(action, key, via, accountOfKey(key));
+      add(
+        'kms:CreateGrant',
+        key,
+        { ...via, 'kms:GrantIsForAWSResource': 'true' },
+        accountOfKey(key),
+      );
     }
     return requests;
   }

@@ -110,6 +110,22 @@ function packagedRegion(roles: Map<string, ResolvedRole>, stage: string): string
   return match?.[1] ?? 'us-east-1';
 }
 
+/** The default key policy: the account (root) may use the key, so IAM policies decide. */
+export function defaultKeyPolicy(account: string): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'EnableIamPolicies',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${account}:root` },
+        Action: 'kms:*',
+        Resource: '*',
+      } as Statement,
+    ],
+  };
+}
+
 class Evaluator {
   readonly #cache = new Map<string, string>();
 
@@ -118,7 +134,12 @@ class Evaluator {
     request: IamRequest,
     resourcePolicy?: PolicyDocument,
   ): Promise<string> {
-    const key = JSON.stringify([role.arn, role.policies, request, resourcePolicy ?? null]);
+    // A KMS key answers only through its key policy: the default one, which lets the
+    // account's IAM policies decide, is what a customer key for EC2 volumes has.
+    const policy =
+      resourcePolicy ??
+      (request.action.startsWith('kms:') ? defaultKeyPolicy(request.resourceAccount) : undefined);
+    const key = JSON.stringify([role.arn, role.policies, request, policy ?? null]);
     const known = this.#cache.get(key);
     if (known) return known;
     const result = await runSimulation(
@@ -132,7 +153,7 @@ class Evaluator {
         identityPolicies: role.policies.map((p) => ({ name: p.name, policy: p.policy })),
         serviceControlPolicies: [],
         resourceControlPolicies: [],
-        ...(resourcePolicy ? { resourcePolicy } : {}),
+        ...(policy ? { resourcePolicy: policy } : {}),
       },
       {},
     );
@@ -374,7 +395,6 @@ export async function simulate(
   targetTemplate: CfnTemplate,
   recordings: readonly (readonly RecordedCall[])[],
 ): Promise<SimulationReport> {
-  const names = namesOf(template);
   const evaluator = new Evaluator();
   const verdicts: Verdict[] = [];
   const skipped: string[] = [];
@@ -387,7 +407,9 @@ export async function simulate(
     }
     return roles;
   };
-  const deploymentRegion = packagedRegion(rolesIn('us-east-1'), names.stage);
+  const stage = packagedStage(template);
+  const deploymentRegion = packagedRegion(rolesIn('us-east-1'), stage);
+  const names = { ...namesOf(template), kmsRegion: deploymentRegion };
   const target = (account: string) =>
     targetRole(targetTemplate, {
       account,
