@@ -253,6 +253,19 @@ export function functionRoles(
   return roles;
 }
 
+/** Every IAM role of the template (function roles and others), by logical id. */
+export function templateRoles(
+  template: CfnTemplate,
+  where: { account: string; region: string },
+): Map<string, ResolvedRole> {
+  const scope: Scope = { ...where, template };
+  return new Map(
+    Object.entries(template.Resources)
+      .filter(([, resource]) => resource.Type === 'AWS::IAM::Role')
+      .map(([logicalId]) => [logicalId, roleOf(scope, logicalId)]),
+  );
+}
+
 /** The stage the packaged template was packaged for (its functions' DEPLOYMENT). */
 export function packagedStage(template: CfnTemplate): string {
   for (const resource of Object.values(template.Resources)) {

@@ -24,6 +24,7 @@ import {
   type ResolvedRole,
   type Statement,
   targetRole,
+  templateRoles,
 } from './policies.ts';
 import {
   accountOfRole,
@@ -514,7 +515,11 @@ export async function simulate(
   }
 
   const unsupportedKeys: UnsupportedKey[] = [];
-  for (const [roleName, role] of allRoles)
+  const everyRole = new Map<string, ResolvedRole>([
+    ...templateRoles(template, { account: ACCOUNT, region }),
+    ['target', target(OTHER_ACCOUNT)],
+  ]);
+  for (const [roleName, role] of everyRole)
     for (const policy of role.policies)
       unsupportedKeys.push(
         ...(await unsupportedConditionKeys(`${roleName}/${policy.name}`, policy.policy)),
