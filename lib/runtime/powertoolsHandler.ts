@@ -3,14 +3,14 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { runAsCaller } from '../aws/callRecorder.ts';
+import { RECORD_CALLS_VARIABLE, runAsCaller } from '../aws/callRecorder.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 
 /**
  * Wraps a function's handler in middy with the same Powertools middleware everywhere:
  * the Lambda context in every log line (keys reset per invocation), X-Ray tracing, and
- * the metrics flushed at the end (with the cold-start metric). Every AWS call the
- * handler makes is attributed to the function (for recorded calls, see callRecorder).
+ * the metrics flushed at the end (with the cold-start metric). When the test harness
+ * records calls, every AWS call the handler makes is attributed to the function.
  *
  * @example
  * export const handler = powertoolsHandler(runtime, backup);
@@ -21,8 +21,9 @@ export function powertoolsHandler<E, R>(
   handler: (event: E, context: Context) => Promise<R>,
 ) {
   const { functionName, config } = runtime;
+  // Only when the test harness records calls: Lambda never pays for the async context.
   const attributed =
-    functionName && config
+    functionName && config && process.env[RECORD_CALLS_VARIABLE]
       ? (event: E, context: Context) =>
           runAsCaller(
             {
