@@ -359,11 +359,14 @@ function grantsIn(role: string, action: string): boolean {
   return permissionStatements().some((p) => p.role === role && allows(p.statement, action));
 }
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's placeholder, literally.
+const PARTITION_PLACEHOLDER = '${AWS::Partition}';
+
 /** A statement's resources, `${AWS::Partition}` read as the commercial partition `aws`. */
 function resourcesOf(statement: Statement): string[] {
   return asArray(statement.Resource)
     .map(render)
-    .map((arn) => arn.replaceAll('${AWS::Partition}', 'aws'));
+    .map((arn) => arn.replaceAll(PARTITION_PLACEHOLDER, 'aws'));
 }
 
 function stringEquals(statement: Statement, key: string): readonly unknown[] {
