@@ -6,6 +6,7 @@
  * does not support it. Test-only code: the library is AGPL-3.0 and a devDependency.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
   getGlobalConditionKeyByName,
@@ -109,6 +110,57 @@ function packagedRegion(roles: Map<string, ResolvedRole>, stage: string): string
   const name = roles.values().next().value?.name ?? '';
   const match = new RegExp(`^snapkeeper-${stage}-(.+)-[a-z]+$`).exec(name);
   return match?.[1] ?? 'us-east-1';
+}
+
+type GeneratedRoles = {
+  Resources: Record<string, { Properties: { Policies: { PolicyDocument: PolicyDocument }[] } }>;
+};
+type Resolver = { resolveVariable: (name: string) => Promise<unknown> };
+const serverlessVariables = createRequire(import.meta.url)(
+  '../../scripts/serverlessVariables.cjs',
+) as { functionRoles: (options: Resolver) => Promise<GeneratedRoles> };
+
+/**
+ * The role with the report-bucket statement that serverless.yml generates for a stage
+ * whose custom.reportBucket is `bucket` and reportPrefix `prefix`, added.
+ */
+async function withReportBucket(
+  role: ResolvedRole,
+  fn: string,
+  bucket: string,
+  prefix: string,
+  stage: string,
+): Promise<ResolvedRole> {
+  const values: Record<string, unknown> = {
+    'self:custom.reportBucket': bucket,
+    'self:custom.reportPrefix': prefix,
+    'self:custom.fanOut.roleName': 'snapkeeper-target',
+    'aws:region': 'us-east-1',
+    'self:custom.fanOut.regions': '',
+    'self:custom.schedules': [{ name: 'daily', cron: 'cron(0 3 * * ? *)', retain: 7 }],
+    'self:custom.copyKmsKeys': '{}',
+    'self:custom.kmsRegions': '',
+  };
+  const generated = await serverlessVariables.functionRoles({
+    resolveVariable: async (name) => values[name],
+  });
+  const logical = `${fn.charAt(0).toUpperCase()}${fn.slice(1)}Role`;
+  const statements = (generated.Resources[logical]?.Properties.Policies ?? []).flatMap((p) =>
+    asArray(p.PolicyDocument.Statement),
+  );
+  const s3 = JSON.parse(
+    JSON.stringify(statements.filter((st) => asArray(st.Action).some((a) => a.startsWith('s3:'))))
+      .replace(/\$\{AWS::Partition\}/g, 'aws')
+      .replace(/\$\{sls:stage\}/g, stage),
+    (key, value) => (key === 'Resource' && value?.['Fn::Sub'] ? value['Fn::Sub'] : value),
+  ) as Statement[];
+  return {
+    ...role,
+    policies: [
+      ...role.policies,
+      { name: 'report-bucket', policy: { Version: '2012-10-17', Statement: s3 } },
+    ],
+  };
 }
 
 /** The default key policy: the account (root) may use the key, so IAM policies decide. */
@@ -449,11 +501,26 @@ export async function simulate(
         skipped.push(`${fn}: ${call.service}:${call.action} (no role for '${fn}' in the template)`);
         continue;
       }
+      let callRole = role;
       if (call.service === 's3' && !JSON.stringify(role.policies).includes('s3:PutObject')) {
-        skipped.push(
-          `${fn}: s3:${call.action} (the packaged stage sets no custom.reportBucket, so its role has no statement for it)`,
+        // The packaged stage sets no custom.reportBucket: the call is evaluated against
+        // the statement a stage with the recorded bucket gets (serverlessVariables.cjs).
+        const { Bucket, Key } = call.input as { Bucket?: unknown; Key?: unknown };
+        // The page's key is the configured prefix and a file name.
+        const prefix = String(Key ?? '').replace(/[^/]*$/, '');
+        callRole = await withReportBucket(role, fn, String(Bucket ?? ''), prefix, stage);
+        await record(
+          fn,
+          callRole,
+          {
+            action: 's3:PutObject',
+            resource: `arn:aws:s3:::${String(Bucket ?? '')}/outside-the-prefix.html`,
+            resourceAccount: ACCOUNT,
+            context: {},
+          },
+          'denied',
+          'PutObject outside the report prefix',
         );
-        continue;
       }
       if (call.assumedRole && !assumed.has(`${fn} ${call.assumedRole}`)) {
         assumed.add(`${fn} ${call.assumedRole}`);
@@ -481,7 +548,7 @@ export async function simulate(
       for (const request of requests)
         await record(
           call.assumedRole ? 'target' : fn,
-          role,
+          callRole,
           request,
           'allowed',
           `${fn} ${call.service}:${call.action}${call.error ? ` (answered ${call.error})` : ''}`,
