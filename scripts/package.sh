@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Packages the stack without credentials (osls + serverless-esbuild) and validates the
-# CloudFormation template with cfn-lint, failing on errors.
+# Packages the stack without credentials (osls + serverless-esbuild), validates the
+# CloudFormation template with cfn-lint and lints every role's policy with parliament
+# (condition keys an action does not support, malformed statements), failing on errors.
 # Usage: npm run package [-- --stage prod --region eu-west-1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,4 +20,9 @@ npx --no-install osls package --stage "$stage" --region "$region"
 .venv-aws/bin/cfn-lint --non-zero-exit-code error .serverless/cloudformation-template-update-stack.json
 # The role to create in each target account of a fan-out deployment.
 .venv-aws/bin/cfn-lint --non-zero-exit-code error deploy/target-account-role.yml
-echo "package: .serverless/cloudformation-template-update-stack.json (stage $stage, region $region) passes cfn-lint"
+# Every role policy, resolved, through parliament: MEDIUM and above fail (known false
+# positives are listed with their reasons in scripts/parliament.yaml).
+npx --no-install tsx test/iam/writePolicies.ts .serverless/iam-policies >/dev/null
+.venv-aws/bin/parliament --directory .serverless/iam-policies --include_policy_extension .json \
+  --config scripts/parliament.yaml --minimum_severity MEDIUM
+echo "package: .serverless/cloudformation-template-update-stack.json (stage $stage, region $region) passes cfn-lint and parliament"

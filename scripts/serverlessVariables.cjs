@@ -225,7 +225,49 @@ async function scheduleResources({ resolveVariable }) {
   return { Resources: resources };
 }
 
-// Least privilege: each function gets its own role with only the calls it makes.
+// ARNs in the stack's own partition (aws, aws-cn, aws-us-gov), never a literal `aws`.
+const arn = (rest) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:${rest}` });
+const SNAPSHOTS = arn('ec2:*::snapshot/*');
+const IMAGES = arn('ec2:*::image/*');
+const INSTANCES = arn('ec2:*:*:instance/*');
+const VOLUMES = arn('ec2:*:*:volume/*');
+const MANAGED_BY_STAGE = {
+  'aws:ResourceTag/snapkeeper:managed': 'true',
+  'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
+};
+const REQUESTED_FOR_STAGE = {
+  'aws:RequestTag/snapkeeper:managed': 'true',
+  'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
+};
+
+// The EC2 endpoints of the stage's regions, for `kms:ViaService`: the stack's region, the
+// fan-out regions, every schedule's copyTo, the regions of copyKmsKeys and kmsRegions.
+async function stageRegions(resolveVariable) {
+  const regions = new Set([String(await resolveVariable('aws:region'))]);
+  const add = (list) => {
+    for (const r of String(list ?? '').split(',')) if (r.trim()) regions.add(r.trim());
+  };
+  add(await resolveVariable('self:custom.fanOut.regions'));
+  for (const s of await schedules(resolveVariable))
+    add(Array.isArray(s.copyTo) ? s.copyTo.join(',') : s.copyTo);
+  const keys = await resolveVariable('self:custom.copyKmsKeys');
+  try {
+    add(Object.keys(typeof keys === 'string' ? JSON.parse(keys || '{}') : (keys ?? {})).join(','));
+  } catch {
+    throw new Error('custom.copyKmsKeys must be JSON: {"<region>": "<key id or ARN>"}');
+  }
+  add(await resolveVariable('self:custom.kmsRegions'));
+  for (const r of regions)
+    if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(r))
+      throw new Error(
+        `kmsRegions/copyTo/fanOut.regions: "${r}" is not a region name (e.g. eu-west-1)`,
+      );
+  return [...regions].sort();
+}
+
+// Least privilege: each function gets its own role with only the calls it makes. Every
+// condition key is one the action supports for that resource type (AWS's Service
+// Authorization Reference); `npm test` proves it (test/iam) and parliament lints it.
 const STATEMENTS = {
   describeFleet: (actions) => ({
     Sid: 'DescribeOnly',
@@ -238,39 +280,30 @@ const STATEMENTS = {
       Sid: 'CreateManagedSnapshotSets',
       Effect: 'Allow',
       Action: 'ec2:CreateSnapshots',
-      Resource: 'arn:aws:ec2:*::snapshot/*',
-      Condition: {
-        StringEquals: {
-          'aws:RequestTag/snapkeeper:managed': 'true',
-          'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
-        },
-      },
+      Resource: SNAPSHOTS,
+      Condition: { StringEquals: REQUESTED_FOR_STAGE },
     },
     {
       Sid: 'CreateSnapshotSetsFromInstances',
       Effect: 'Allow',
       Action: 'ec2:CreateSnapshots',
-      Resource: ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*'],
+      Resource: [INSTANCES, VOLUMES],
     },
   ],
   createImages: [
     {
+      // CreateImage supports request tags on both the image and its snapshots.
       Sid: 'CreateManagedImages',
       Effect: 'Allow',
       Action: 'ec2:CreateImage',
-      Resource: ['arn:aws:ec2:*::image/*', 'arn:aws:ec2:*::snapshot/*'],
-      Condition: {
-        StringEquals: {
-          'aws:RequestTag/snapkeeper:managed': 'true',
-          'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
-        },
-      },
+      Resource: [IMAGES, SNAPSHOTS],
+      Condition: { StringEquals: REQUESTED_FOR_STAGE },
     },
     {
       Sid: 'CreateImagesFromInstances',
       Effect: 'Allow',
       Action: 'ec2:CreateImage',
-      Resource: 'arn:aws:ec2:*:*:instance/*',
+      Resource: INSTANCES,
     },
   ],
   tagAtCreation: (createActions, resources) => ({
@@ -284,32 +317,65 @@ const STATEMENTS = {
     Sid: 'DeleteOnlyOwnManagedSnapshots',
     Effect: 'Allow',
     Action: 'ec2:DeleteSnapshot',
-    Resource: 'arn:aws:ec2:*::snapshot/*',
-    Condition: {
-      StringEquals: {
-        'aws:ResourceTag/snapkeeper:managed': 'true',
-        'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
-      },
-    },
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
   },
   deregisterManagedImages: {
     Sid: 'DeregisterOnlyOwnManagedImages',
     Effect: 'Allow',
     Action: 'ec2:DeregisterImage',
-    Resource: 'arn:aws:ec2:*::image/*',
-    Condition: {
-      StringEquals: {
-        'aws:ResourceTag/snapkeeper:managed': 'true',
-        'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
-      },
-    },
+    Resource: IMAGES,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
   },
-  neverPublic: {
-    Sid: 'NeverMakeAnythingPublic',
+  // ModifySnapshotAttribute supports ec2:Add/group, so adding the group `all` (public)
+  // is denied outright.
+  neverPublicSnapshots: {
+    Sid: 'NeverMakeSnapshotsPublic',
     Effect: 'Deny',
-    Action: ['ec2:ModifySnapshotAttribute', 'ec2:ModifyImageAttribute'],
+    Action: 'ec2:ModifySnapshotAttribute',
     Resource: '*',
     Condition: { StringEquals: { 'ec2:Add/group': 'all' } },
+  },
+  // ModifyImageAttribute supports no key that names the group added, so no condition can
+  // tell a share from making an AMI public: every role but copy's may not call it at all
+  // (copy's share flow is limited to this stage's own AMIs; the account-level block
+  // public access for AMIs is what stops `all`).
+  neverModifyImages: {
+    Sid: 'NeverModifyImages',
+    Effect: 'Deny',
+    Action: 'ec2:ModifyImageAttribute',
+    Resource: '*',
+  },
+  // EC2 uses the key for an encrypted volume, snapshot copy or AMI copy on the caller's
+  // behalf: only through EC2, only in the stage's regions, grants only for AWS resources.
+  kmsThroughEc2: (regions) => {
+    const viaEc2 = { 'kms:ViaService': regions.map((r) => `ec2.${r}.amazonaws.com`) };
+    return [
+      {
+        Sid: 'UseKeysThroughEc2InStageRegions',
+        Effect: 'Allow',
+        Action: [
+          'kms:Decrypt',
+          'kms:DescribeKey',
+          'kms:Encrypt',
+          'kms:GenerateDataKeyWithoutPlaintext',
+          'kms:ReEncryptFrom',
+          'kms:ReEncryptTo',
+        ],
+        Resource: arn('kms:*:*:key/*'),
+        Condition: { StringEquals: viaEc2 },
+      },
+      {
+        Sid: 'GrantKeysToEc2InStageRegions',
+        Effect: 'Allow',
+        Action: 'kms:CreateGrant',
+        Resource: arn('kms:*:*:key/*'),
+        Condition: {
+          StringEquals: viaEc2,
+          Bool: { 'kms:GrantIsForAWSResource': 'true' },
+        },
+      },
+    ];
   },
   runHistory: {
     Sid: 'RunHistoryTableOnly',
@@ -330,7 +396,7 @@ const STATEMENTS = {
     Sid: 'AssumeTheTargetAccountRoleOnly',
     Effect: 'Allow',
     Action: 'sts:AssumeRole',
-    Resource: `arn:aws:iam::*:role/${roleName}`,
+    Resource: arn(`iam::*:role/${roleName}`),
   }),
   runEvents: {
     Sid: 'PublishRunEventsOnDefaultBus',
@@ -362,14 +428,15 @@ const STATEMENTS = {
   }),
 };
 
-function functionRoles(reportBucket, reportPrefix, targetRoleName) {
+function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, blockPublicAmis) {
   const common = (fn) => [
     STATEMENTS.logs(fn),
     STATEMENTS.tracing,
     STATEMENTS.runHistory,
     STATEMENTS.runEvents,
     STATEMENTS.failureDestination,
-    STATEMENTS.neverPublic,
+    STATEMENTS.neverPublicSnapshots,
+    ...(fn === 'copy' ? [] : [STATEMENTS.neverModifyImages]),
   ];
   const statements = {
     backup: [
@@ -379,7 +446,7 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName) {
         'ec2:DescribeSnapshots',
       ]),
       ...STATEMENTS.createSnapshotSets,
-      STATEMENTS.tagAtCreation(['CreateSnapshots'], 'arn:aws:ec2:*::snapshot/*'),
+      STATEMENTS.tagAtCreation(['CreateSnapshots'], SNAPSHOTS),
       // Only to remove the extra copy of a duplicate set for a slot.
       STATEMENTS.deleteManagedSnapshots,
     ],
@@ -406,10 +473,7 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName) {
         'rbin:GetRule',
       ]),
       ...STATEMENTS.createImages,
-      STATEMENTS.tagAtCreation(
-        ['CreateImage'],
-        ['arn:aws:ec2:*::image/*', 'arn:aws:ec2:*::snapshot/*'],
-      ),
+      STATEMENTS.tagAtCreation(['CreateImage'], [IMAGES, SNAPSHOTS]),
       STATEMENTS.deregisterManagedImages,
       STATEMENTS.deleteManagedSnapshots,
     ],
@@ -436,26 +500,26 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName) {
         Sid: 'RestoreVolumesTaggedForThisStage',
         Effect: 'Allow',
         Action: 'ec2:CreateVolume',
-        Resource: 'arn:aws:ec2:*:*:volume/*',
+        Resource: VOLUMES,
         Condition: { StringEquals: { 'aws:RequestTag/snapkeeper:deployment': '${sls:stage}' } },
       },
       {
         Sid: 'RestoreFromSnapshots',
         Effect: 'Allow',
         Action: 'ec2:CreateVolume',
-        Resource: 'arn:aws:ec2:*::snapshot/*',
+        Resource: SNAPSHOTS,
       },
       {
         Sid: 'AttachRestoredVolumes',
         Effect: 'Allow',
         Action: 'ec2:AttachVolume',
-        Resource: ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*'],
+        Resource: [INSTANCES, VOLUMES],
       },
       {
         Sid: 'DeleteOnlyDrillVolumes',
         Effect: 'Allow',
         Action: 'ec2:DeleteVolume',
-        Resource: 'arn:aws:ec2:*:*:volume/*',
+        Resource: VOLUMES,
         Condition: {
           StringEquals: {
             'aws:ResourceTag/snapkeeper:restore-drill': 'true',
@@ -463,23 +527,27 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName) {
           },
         },
       },
+      // RegisterImage authorizes the new image (request tags) and each snapshot it is
+      // registered from (resource tags: only this stage's own backups), separately.
       {
-        Sid: 'RegisterManagedImagesFromSnapshots',
+        Sid: 'RegisterManagedImages',
         Effect: 'Allow',
         Action: 'ec2:RegisterImage',
-        Resource: ['arn:aws:ec2:*::image/*', 'arn:aws:ec2:*::snapshot/*'],
-        Condition: {
-          StringEquals: {
-            'aws:RequestTag/snapkeeper:managed': 'true',
-            'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
-          },
-        },
+        Resource: IMAGES,
+        Condition: { StringEquals: REQUESTED_FOR_STAGE },
+      },
+      {
+        Sid: 'RegisterImagesFromOwnManagedSnapshots',
+        Effect: 'Allow',
+        Action: 'ec2:RegisterImage',
+        Resource: SNAPSHOTS,
+        Condition: { StringEquals: MANAGED_BY_STAGE },
       },
       {
         Sid: 'LaunchOnlyTaggedDuplicates',
         Effect: 'Allow',
         Action: 'ec2:RunInstances',
-        Resource: 'arn:aws:ec2:*:*:instance/*',
+        Resource: INSTANCES,
         Condition: { StringLike: { 'aws:RequestTag/snapkeeper:source-image': 'ami-*' } },
       },
       {
@@ -487,13 +555,13 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName) {
         Effect: 'Allow',
         Action: 'ec2:RunInstances',
         Resource: [
-          'arn:aws:ec2:*::image/*',
-          'arn:aws:ec2:*::snapshot/*',
-          'arn:aws:ec2:*:*:volume/*',
-          'arn:aws:ec2:*:*:network-interface/*',
-          'arn:aws:ec2:*:*:subnet/*',
-          'arn:aws:ec2:*:*:security-group/*',
-          'arn:aws:ec2:*:*:key-pair/*',
+          IMAGES,
+          SNAPSHOTS,
+          VOLUMES,
+          arn('ec2:*:*:network-interface/*'),
+          arn('ec2:*:*:subnet/*'),
+          arn('ec2:*:*:security-group/*'),
+          arn('ec2:*:*:key-pair/*'),
         ],
       },
       ...(reportBucket
@@ -502,24 +570,20 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName) {
               Sid: 'WriteCoveragePagesOnly',
               Effect: 'Allow',
               Action: 's3:PutObject',
-              Resource: `arn:aws:s3:::${reportBucket}/${reportPrefix}*`,
+              Resource: arn(`s3:::${reportBucket}/${reportPrefix}*`),
             },
           ]
         : []),
       STATEMENTS.tagAtCreation(
         ['CreateSnapshots', 'CreateImage', 'CreateVolume', 'RunInstances', 'RegisterImage'],
-        [
-          'arn:aws:ec2:*::snapshot/*',
-          'arn:aws:ec2:*::image/*',
-          'arn:aws:ec2:*:*:volume/*',
-          'arn:aws:ec2:*:*:instance/*',
-        ],
+        [SNAPSHOTS, IMAGES, VOLUMES, INSTANCES],
       ),
+      ...STATEMENTS.kmsThroughEc2(kmsRegions),
     ],
   };
   // Copies: CopySnapshot/CopyImage tagged managed for this stage, from our own managed
-  // sources; deletion of our own copies; shares to listed accounts only (the explicit
-  // deny in every role forbids adding 'all').
+  // sources; deletion of our own copies; shares to listed accounts only (snapshots: the
+  // explicit deny forbids adding 'all'; AMIs: only this stage's own).
   statements.copy = [
     STATEMENTS.describeFleet([
       'ec2:DescribeInstances',
@@ -528,50 +592,42 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName) {
       'ec2:DescribeSnapshotAttribute',
       'ec2:DescribeImageAttribute',
     ]),
+    // The account's block public access for AMIs: read on every copy run; turned on only
+    // when the stage asks for it (custom.blockPublicAmis). Account-level: no resource ARN.
+    {
+      Sid: 'ImageBlockPublicAccess',
+      Effect: 'Allow',
+      Action: [
+        'ec2:GetImageBlockPublicAccessState',
+        ...(blockPublicAmis ? ['ec2:EnableImageBlockPublicAccess'] : []),
+      ],
+      Resource: '*',
+    },
     {
       Sid: 'CopyIntoManagedCopies',
       Effect: 'Allow',
       Action: ['ec2:CopySnapshot', 'ec2:CopyImage'],
-      Resource: ['arn:aws:ec2:*::snapshot/*', 'arn:aws:ec2:*::image/*'],
-      Condition: {
-        StringEquals: {
-          'aws:RequestTag/snapkeeper:managed': 'true',
-          'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
-        },
-      },
+      Resource: [SNAPSHOTS, IMAGES],
+      Condition: { StringEquals: REQUESTED_FOR_STAGE },
     },
-    STATEMENTS.tagAtCreation(
-      ['CopySnapshot', 'CopyImage'],
-      ['arn:aws:ec2:*::snapshot/*', 'arn:aws:ec2:*::image/*'],
-    ),
+    STATEMENTS.tagAtCreation(['CopySnapshot', 'CopyImage'], [SNAPSHOTS, IMAGES]),
     STATEMENTS.deleteManagedSnapshots,
     STATEMENTS.deregisterManagedImages,
     {
-      Sid: 'ShareOnlyOwnManagedBackups',
+      Sid: 'ShareOnlyOwnManagedSnapshots',
       Effect: 'Allow',
-      Action: ['ec2:ModifySnapshotAttribute', 'ec2:ModifyImageAttribute'],
-      Resource: ['arn:aws:ec2:*::snapshot/*', 'arn:aws:ec2:*::image/*'],
-      Condition: {
-        StringEquals: {
-          'aws:ResourceTag/snapkeeper:managed': 'true',
-          'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
-        },
-      },
+      Action: 'ec2:ModifySnapshotAttribute',
+      Resource: SNAPSHOTS,
+      Condition: { StringEquals: MANAGED_BY_STAGE },
     },
     {
-      Sid: 'EncryptCopiesThroughEc2Only',
+      Sid: 'ShareOnlyOwnManagedImages',
       Effect: 'Allow',
-      Action: [
-        'kms:CreateGrant',
-        'kms:Decrypt',
-        'kms:DescribeKey',
-        'kms:Encrypt',
-        'kms:GenerateDataKeyWithoutPlaintext',
-        'kms:ReEncrypt*',
-      ],
-      Resource: '*',
-      Condition: { StringLike: { 'kms:ViaService': 'ec2.*.amazonaws.com' } },
+      Action: 'ec2:ModifyImageAttribute',
+      Resource: IMAGES,
+      Condition: { StringEquals: MANAGED_BY_STAGE },
     },
+    ...STATEMENTS.kmsThroughEc2(kmsRegions),
   ];
   // The fan-out planner reads each target's fleet and sends batches; the worker does
   // what backup and retention do, in this account or through the target role.
@@ -594,7 +650,7 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName) {
       'ec2:DescribeImages',
     ]),
     ...STATEMENTS.createSnapshotSets,
-    STATEMENTS.tagAtCreation(['CreateSnapshots'], 'arn:aws:ec2:*::snapshot/*'),
+    STATEMENTS.tagAtCreation(['CreateSnapshots'], SNAPSHOTS),
     STATEMENTS.deleteManagedSnapshots,
     STATEMENTS.assumeTargetRoles(targetRoleName),
     {
@@ -710,12 +766,15 @@ module.exports = {
       Id: i === 0 ? 'alerts' : 'operator-alerts',
       Arn: arn,
     })),
+  stageRegions,
   scheduleResources,
   functionRoles: async ({ resolveVariable }) =>
     functionRoles(
       await resolveVariable('self:custom.reportBucket'),
       await resolveVariable('self:custom.reportPrefix'),
       await resolveVariable('self:custom.fanOut.roleName'),
+      await stageRegions(resolveVariable),
+      String(await resolveVariable('self:custom.blockPublicAmis')) === 'true',
     ),
   // Each worker's share of the account's EC2 rate: 1 / the workers running at once.
   workerRateShare: async ({ resolveVariable }) => {

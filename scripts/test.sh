@@ -15,8 +15,19 @@ npx --no-install biome check . || status=1
 echo "== package the stack and lint its template (osls, cfn-lint)"
 bash scripts/package.sh >/dev/null || { echo "packaging failed"; status=1; }
 echo "== tests (vitest)"
-rm -f reports/vitest.json
+rm -rf reports/vitest.json reports/iam-calls
 npx --no-install vitest run "$@" || status=1
+# The IAM simulation over every AWS call the integration tests and the demo recorded
+# (reports/iam-calls), against the packaged roles; counted as one more test below.
+echo "== IAM simulation (test/iam)"
+iam=0
+if [ $# -eq 0 ] || [ -d reports/iam-calls ]; then
+  npx --no-install tsx test/iam/run.ts | tail -n 40 || iam=1
+else
+  echo "skipped (no integration tests ran)"
+  iam=2
+fi
+[ $iam -eq 1 ] && status=1
 
 node -e '
   const fs = require("node:fs");
@@ -26,7 +37,9 @@ node -e '
     passed = r.numPassedTests; failed = r.numFailedTests + (r.numFailedTestSuites || 0);
     skipped = (r.numPendingTests || 0) + (r.numTodoTests || 0);
   } catch { failed = 1; }
+  if (process.argv[2] === "0") passed += 1;
+  if (process.argv[2] === "1") failed += 1;
   if (process.argv[1] === "1" && failed === 0) failed = 1;
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
-' "$status"
+' "$status" "$iam"
 exit $status

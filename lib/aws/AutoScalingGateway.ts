@@ -4,6 +4,7 @@ import {
   paginateDescribeAutoScalingGroups,
 } from '@aws-sdk/client-auto-scaling';
 import type { SnapkeeperConfig } from '../config/environment.ts';
+import { recordCalls } from './callRecorder.ts';
 import { clientSettings } from './clients.ts';
 import { toAwsCallError } from './errors.ts';
 
@@ -129,5 +130,5 @@ export class AutoScalingGateway {
 export function createAutoScalingGateway(
   config: Pick<SnapkeeperConfig, 'region' | 'maxAttempts' | 'requestTimeoutMs' | 'endpoint'>,
 ): AutoScalingGateway {
-  return new AutoScalingGateway(new AutoScalingClient(clientSettings(config)));
+  return new AutoScalingGateway(recordCalls(new AutoScalingClient(clientSettings(config))));
 }

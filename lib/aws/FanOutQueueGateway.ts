@@ -1,6 +1,7 @@
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { BatchMessage } from '../domain/fanOut.ts';
+import { recordCalls } from './callRecorder.ts';
 import { clientSettings } from './clients.ts';
 import { toAwsCallError } from './errors.ts';
 
@@ -75,5 +76,5 @@ export function createFanOutQueueGateway(
   config: Pick<SnapkeeperConfig, 'region' | 'maxAttempts' | 'requestTimeoutMs' | 'endpoint'>,
   queueUrl: string,
 ): FanOutQueueGateway {
-  return new FanOutQueueGateway(new SQSClient(clientSettings(config)), queueUrl);
+  return new FanOutQueueGateway(recordCalls(new SQSClient(clientSettings(config))), queueUrl);
 }

@@ -1,6 +1,7 @@
 import { GetRuleCommand, paginateListRules, RbinClient } from '@aws-sdk/client-rbin';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { RecycleBinRule } from '../domain/recycleBin.ts';
+import { recordCalls } from './callRecorder.ts';
 import { clientSettings } from './clients.ts';
 import { toAwsCallError } from './errors.ts';
 
@@ -66,5 +67,5 @@ export class RecycleBinGateway {
 export function createRecycleBinGateway(
   config: Pick<SnapkeeperConfig, 'region' | 'maxAttempts' | 'requestTimeoutMs' | 'endpoint'>,
 ): RecycleBinGateway {
-  return new RecycleBinGateway(new RbinClient(clientSettings(config)));
+  return new RecycleBinGateway(recordCalls(new RbinClient(clientSettings(config))));
 }

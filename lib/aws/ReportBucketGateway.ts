@@ -1,5 +1,6 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SnapkeeperConfig } from '../config/environment.ts';
+import { recordCalls } from './callRecorder.ts';
 import { clientSettings } from './clients.ts';
 import { toAwsCallError } from './errors.ts';
 
@@ -43,7 +44,9 @@ export function createReportBucketGateway(
   bucket: string,
 ): ReportBucketGateway {
   return new ReportBucketGateway(
-    new S3Client({ ...clientSettings(config), forcePathStyle: config.endpoint !== undefined }),
+    recordCalls(
+      new S3Client({ ...clientSettings(config), forcePathStyle: config.endpoint !== undefined }),
+    ),
     bucket,
   );
 }

@@ -1,6 +1,7 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { RunEventsPort, RunSummary } from '../jobs/slotRun.ts';
+import { recordCalls } from './callRecorder.ts';
 import { clientSettings } from './clients.ts';
 import { toAwsCallError } from './errors.ts';
 
@@ -64,5 +65,5 @@ export function createRunEventsGateway(
   config: Pick<SnapkeeperConfig, 'region' | 'maxAttempts' | 'requestTimeoutMs' | 'endpoint'>,
   busName = 'default',
 ): RunEventsGateway {
-  return new RunEventsGateway(new EventBridgeClient(clientSettings(config)), busName);
+  return new RunEventsGateway(recordCalls(new EventBridgeClient(clientSettings(config))), busName);
 }

@@ -19,6 +19,7 @@ import {
   slotKeys,
 } from '../domain/runHistory.ts';
 import type { ActionRecord } from '../jobs/ports.ts';
+import { recordCalls } from './callRecorder.ts';
 import { clientSettings } from './clients.ts';
 import { awsErrorCode, toAwsCallError } from './errors.ts';
 
@@ -741,7 +742,7 @@ export function createRunHistoryGateway(
   tableName: string,
   retentionDays: number,
 ): RunHistoryGateway {
-  const doc = DynamoDBDocumentClient.from(new DynamoDBClient(clientSettings(config)), {
+  const doc = DynamoDBDocumentClient.from(recordCalls(new DynamoDBClient(clientSettings(config))), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
   });
   return new RunHistoryGateway(doc, tableName, retentionDays);

@@ -65,6 +65,7 @@ export class TargetGateways {
       region: target.region,
       share: rateShare,
       credentials: roleArn ? this.#assumed(roleArn, target.region) : undefined,
+      assumedRole: roleArn,
     });
     const gateway = new Ec2Gateway(this.#wrap(client), {
       snapshotRateRetryMs: this.#config.snapshotRateRetryMs,

@@ -1,5 +1,6 @@
 import { EC2Client, type EC2ClientConfig } from '@aws-sdk/client-ec2';
 import type { SnapkeeperConfig } from '../config/environment.ts';
+import { recordCalls } from './callRecorder.ts';
 import { RateLimiter, withRateLimit } from './rateLimiter.ts';
 
 type ClientSettings = Pick<
@@ -36,7 +37,7 @@ export function clientSettings(config: ClientSettings) {
  * const ec2 = createEc2Client(loadConfig(process.env));
  */
 export function createEc2Client(config: ClientSettings): EC2Client {
-  return new EC2Client(clientSettings(config));
+  return recordCalls(new EC2Client(clientSettings(config)));
 }
 
 type RateSettings = ClientSettings &
@@ -57,12 +58,17 @@ export function createRateLimitedEc2Client(
     /** The share of the rate, when not `EC2_RATE_SHARE`. */
     share?: number | undefined;
     credentials?: EC2ClientConfig['credentials'] | undefined;
+    /** The role the credentials assume (a target account's), for recorded calls. */
+    assumedRole?: string | undefined;
   } = {},
 ): EC2Client {
-  const client = new EC2Client({
-    ...clientSettings({ ...config, region: options.region ?? config.region }),
-    ...(options.credentials ? { credentials: options.credentials } : {}),
-  });
+  const client = recordCalls(
+    new EC2Client({
+      ...clientSettings({ ...config, region: options.region ?? config.region }),
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    }),
+    { assumedRole: options.assumedRole },
+  );
   const limiter = new RateLimiter({
     share: options.share ?? config.ec2RateShare,
     headroom: config.ec2RateHeadroom,

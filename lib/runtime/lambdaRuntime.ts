@@ -16,6 +16,8 @@ import type { RunEventsPort } from '../jobs/slotRun.ts';
  * A bad configuration throws here, naming the variable, before any event is handled.
  */
 export interface LambdaRuntime {
+  /** The function this runtime belongs to (backup, retention, ...). */
+  readonly functionName: string;
   readonly config: SnapkeeperConfig;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -81,6 +83,7 @@ export function createLambdaRuntime(
   };
   if (!config.historyTable) logger.warn('HISTORY_TABLE is not set: runs are not recorded');
   return {
+    functionName,
     history,
     journal,
     ...(config.eventBusName ? { events: createRunEventsGateway(config, config.eventBusName) } : {}),

@@ -359,8 +359,14 @@ function grantsIn(role: string, action: string): boolean {
   return permissionStatements().some((p) => p.role === role && allows(p.statement, action));
 }
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's placeholder, literally.
+const PARTITION_PLACEHOLDER = '${AWS::Partition}';
+
+/** A statement's resources, `${AWS::Partition}` read as the commercial partition `aws`. */
 function resourcesOf(statement: Statement): string[] {
-  return asArray(statement.Resource).map(render);
+  return asArray(statement.Resource)
+    .map(render)
+    .map((arn) => arn.replaceAll(PARTITION_PLACEHOLDER, 'aws'));
 }
 
 function stringEquals(statement: Statement, key: string): readonly unknown[] {
@@ -791,13 +797,23 @@ describe(`Stack: the packaged CloudFormation template (stage ${STAGE})`, () => {
             createdResources.some((arn) => wildcardMatches(pattern, arn, false)),
           ),
       );
+      // RegisterImage authorizes the snapshots an image is registered from as sources:
+      // those carry the resource tags of this stage's own backups instead.
+      const registeredFromOwnSnapshots = ({ statement }: { statement: Statement }) =>
+        asArray(statement.Action).join() === 'ec2:RegisterImage' &&
+        resourcesOf(statement).join() === 'arn:aws:ec2:*::snapshot/*' &&
+        JSON.stringify(stringEquals(statement, `aws:ResourceTag/${MANAGED_TAG}`)) ===
+          JSON.stringify(['true']) &&
+        JSON.stringify(stringEquals(statement, `aws:ResourceTag/${DEPLOYMENT_TAG}`)) ===
+          JSON.stringify([STAGE]);
       const offenders = creating
         .filter(
-          ({ statement }) =>
-            JSON.stringify(stringEquals(statement, `aws:RequestTag/${MANAGED_TAG}`)) !==
+          (entry) =>
+            !registeredFromOwnSnapshots(entry) &&
+            (JSON.stringify(stringEquals(entry.statement, `aws:RequestTag/${MANAGED_TAG}`)) !==
               JSON.stringify(['true']) ||
-            JSON.stringify(stringEquals(statement, `aws:RequestTag/${DEPLOYMENT_TAG}`)) !==
-              JSON.stringify([STAGE]),
+              JSON.stringify(stringEquals(entry.statement, `aws:RequestTag/${DEPLOYMENT_TAG}`)) !==
+                JSON.stringify([STAGE])),
         )
         .map(({ label }) => label);
 
@@ -827,32 +843,69 @@ describe(`Stack: the packaged CloudFormation template (stage ${STAGE})`, () => {
       expect(offenders).toEqual([]);
     });
 
-    it('denies every function role sharing a snapshot or image with everyone (ec2:Add/group all)', () => {
+    it('denies every function role sharing a snapshot with everyone (ec2:Add/group all)', () => {
       // Prepare
       const roles = functionRoles().map(([, role]) => role);
 
       // Act
-      const deniedByRole = roles.map((role) => {
-        const denials = permissionStatements().filter(
+      const deniedByRole = roles.map((role) => [
+        role,
+        permissionStatements().some(
           (p) =>
             p.role === role &&
             p.statement.Effect === 'Deny' &&
+            asArray(p.statement.Action).includes('ec2:ModifySnapshotAttribute') &&
             JSON.stringify(stringEquals(p.statement, 'ec2:Add/group')) ===
               JSON.stringify(['all']) &&
             resourcesOf(p.statement).includes('*'),
-        );
-        const denied = denials.flatMap(({ statement }) => asArray(statement.Action));
-        return [
-          role,
-          ['ec2:ModifySnapshotAttribute', 'ec2:ModifyImageAttribute'].every((a) =>
-            denied.includes(a),
-          ),
-        ];
-      });
+        ),
+      ]);
 
       // Assess
       expect(roles).toEqual(expect.arrayContaining(FUNCTIONS.map(({ role }) => role)));
       expect(deniedByRole).toEqual(roles.map((role) => [role, true]));
+    });
+
+    it("denies ModifyImageAttribute outright to every role but copy, which may change only its own stage's AMIs (the action supports no ec2:Add/group)", () => {
+      // Prepare
+      const roles = functionRoles().map(([, role]) => role);
+
+      // Act
+      const unconditionalDeny = (role: string) =>
+        permissionStatements().some(
+          (p) =>
+            p.role === role &&
+            p.statement.Effect === 'Deny' &&
+            asArray(p.statement.Action).includes('ec2:ModifyImageAttribute') &&
+            p.statement.Condition === undefined &&
+            resourcesOf(p.statement).includes('*'),
+        );
+      const imageGrants = permissionStatements().filter(({ statement }) =>
+        allows(statement, 'ec2:ModifyImageAttribute'),
+      );
+      const deniesOnAddGroup = permissionStatements().filter(
+        ({ statement }) =>
+          asArray(statement.Action).includes('ec2:ModifyImageAttribute') &&
+          stringEquals(statement, 'ec2:Add/group').length > 0,
+      );
+
+      // Assess
+      expect(roles.filter((role) => role !== 'CopyRole' && !unconditionalDeny(role))).toEqual([]);
+      expect(imageGrants.map(({ role }) => role)).toEqual(['CopyRole']);
+      for (const { statement } of imageGrants) {
+        expect(resourcesOf(statement)).toEqual(['arn:aws:ec2:*::image/*']);
+        expect(stringEquals(statement, `aws:ResourceTag/${MANAGED_TAG}`)).toEqual(['true']);
+        expect(stringEquals(statement, `aws:ResourceTag/${DEPLOYMENT_TAG}`)).toEqual([STAGE]);
+      }
+      expect(deniesOnAddGroup.map(({ label }) => label)).toEqual([]);
+    });
+
+    it('writes every ARN in the partition the stack is deployed in, never a literal arn:aws', () => {
+      // Act
+      const literal = JSON.stringify(template()).match(/"arn:aws:[^"]*"/g) ?? [];
+
+      // Assess
+      expect(literal).toEqual([]);
     });
 
     it('allows DynamoDB actions on the run-history table and its indexes only', () => {
