@@ -165,5 +165,11 @@ export function useLocalAwsEnvironment(endpoint: string, region = 'us-east-1'): 
   process.env.AWS_SESSION_TOKEN = 'testing';
   // The sample events (events/*.json) and the campaign replay fixed slots of 2026: serve
   // them however late they are replayed. A test of the catch-up window sets its own.
-  process.env.SLOT_CATCH_UP_SECONDS = String(10 * 365 * 86_400);
+  process.env.SLOT_CATCH_UP_SECONDS = LOCAL_SLOT_CATCH_UP_SECONDS;
 }
+
+/**
+ * How late a replayed slot may be served locally: 10 years, so that the sample events
+ * (events/*.json, dated 2026) and the campaign's fixed slots replay however late they are run.
+ */
+export const LOCAL_SLOT_CATCH_UP_SECONDS = String(10 * 365 * 86_400);

@@ -5,6 +5,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { deploymentSchedules } from './deploymentSchedules.ts';
 import {
   type LocalAws,
+  LOCAL_SLOT_CATCH_UP_SECONDS,
   motoAnswers,
   PROJECT_ROOT,
   startDetachedLocalAws,
@@ -250,6 +251,7 @@ export async function useLocalAwsIfRunning(
     env.AWS_SECRET_ACCESS_KEY = 'testing';
     env.AWS_SESSION_TOKEN = 'testing';
     delete env.AWS_PROFILE;
+    env.SLOT_CATCH_UP_SECONDS ??= LOCAL_SLOT_CATCH_UP_SECONDS;
     Object.assign(env, localDeploymentEnvironment(state.deployment, env));
     return {
       note: `using the local AWS at ${state.endpoint} (npm run local-aws; stop it with npm run local-aws -- --stop)`,
@@ -262,6 +264,7 @@ export async function useLocalAwsIfRunning(
       env.AWS_SECRET_ACCESS_KEY = 'testing';
     }
     env.RECYCLE_BIN_CHECK ??= 'false';
+    env.SLOT_CATCH_UP_SECONDS ??= LOCAL_SLOT_CATCH_UP_SECONDS;
     return { note: `using the local AWS at ${endpoint} (AWS_ENDPOINT_URL)` };
   }
   return undefined;
