@@ -1,5 +1,6 @@
 import type { ImageFacts } from './imagePlan.ts';
 import { imageIdFromSnapshotDescription } from './imagePlan.ts';
+import { type Ownership, ownershipOf } from './provenance.ts';
 import type { PointState, RecoveryPoint } from './retentionPlan.ts';
 import {
   effectiveCreatedAt,
@@ -75,6 +76,11 @@ export interface SweepInput {
   readonly holders: ReadonlyMap<string, readonly string[]>;
   readonly keys: TagKeys;
   readonly deployment: string;
+  /**
+   * What the run history recorded as created: a snapshot tagged as ours is deleted only
+   * when its AMI was recorded (or predates the records); absent, the tags alone decide.
+   */
+  readonly ownership?: Ownership | undefined;
 }
 
 /**
@@ -101,8 +107,21 @@ export function planOrphanSweep(input: SweepInput): SweepPlan {
       });
       continue;
     }
+    const verdict = ownershipOf(
+      imageId,
+      'image',
+      snapshot.startTime,
+      input.ownership ?? { kind: 'tags' },
+    );
     const heldBy = input.holders.get(snapshot.snapshotId) ?? [];
-    if (heldBy.length > 0) {
+    if (!verdict.owned && input.ownership?.kind === 'unreadable') {
+      blocked.push({ ...base, reason: `${gone}; ${verdict.reason}`, heldBy: ['run history'] });
+    } else if (!verdict.owned) {
+      reportOnly.push({
+        ...base,
+        reason: `${gone}; tagged as this deployment's but the run history has no record of creating ${imageId}, so only reported`,
+      });
+    } else if (heldBy.length > 0) {
       blocked.push({ ...base, reason: `${gone}, but used by ${heldBy.join(', ')}`, heldBy });
     } else if (input.imagesInRecycleBin.has(imageId)) {
       blocked.push({
