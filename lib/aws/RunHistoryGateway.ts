@@ -536,7 +536,7 @@ export class RunHistoryGateway implements CreationLedger {
               `${keys.length} creation records stayed unprocessed after ${round} tries`,
             );
           }
-          if (round > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** round));
+          if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** round)));
           const response = await this.#doc.send(
             new BatchGetCommand({
               RequestItems: { [this.#table]: { Keys: keys, ConsistentRead: true } },
