@@ -136,7 +136,12 @@ describe('Ownership and policy of what retention deletes, against the local AWS'
     const motoEndpoint = inject('awsEndpoint');
     proxy = await startFaultProxy({ target: motoEndpoint });
     // The handlers talk to EC2 and DynamoDB through the proxy; this file arranges and checks moto directly.
-    useLocalAws(proxy.endpoint, REGION, { DEPLOYMENT, MAX_DELETIONS: '100' });
+    useLocalAws(proxy.endpoint, REGION, {
+      DEPLOYMENT,
+      MAX_DELETIONS: '100',
+      // The local AWS has no Recycle Bin.
+      RECYCLE_BIN_CHECK: 'false',
+    });
     ec2 = new EC2Client({ region: REGION, endpoint: motoEndpoint });
     const table = await useLocalHistoryTable(motoEndpoint, REGION);
     history = createRunHistoryGateway(
