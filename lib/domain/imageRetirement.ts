@@ -48,6 +48,35 @@ export function toImagePoint(
   };
 }
 
+/**
+ * The AMI retention policy recorded at creation on an instance's AMIs (`ami-retain`,
+ * `retain-days`, `retain-tiers`): the tags of the newest AMI that carries any, or
+ * undefined when none does (made before policies were recorded). Retention of an orphan
+ * (instance terminated, untagged or opted out) applies it, never a smaller default.
+ *
+ * @example
+ * recordedImagePolicy(images, keys)?.['snapkeeper:ami-retain']; // '5'
+ */
+export function recordedImagePolicy(
+  images: readonly ImageFacts[],
+  keys: TagKeys,
+): Record<string, string> | undefined {
+  const policyKeys = [keys.amiRetain, keys.retainDays, keys.retainTiers];
+  let best: ImageFacts | undefined;
+  for (const image of images) {
+    if (!policyKeys.some((key) => Object.hasOwn(image.tags, key))) continue;
+    const at = image.creationDate?.getTime() ?? 0;
+    if (!best || at > (best.creationDate?.getTime() ?? 0)) best = image;
+  }
+  if (!best) return undefined;
+  const tags: Record<string, string> = {};
+  for (const key of policyKeys) {
+    const value = best.tags[key];
+    if (value !== undefined && Object.hasOwn(best.tags, key)) tags[key] = value;
+  }
+  return tags;
+}
+
 /** One snapshot the orphan sweep looked at. */
 export interface SweepItem {
   readonly snapshotId: string;

@@ -13,7 +13,7 @@ import {
   planInstanceImage,
   withUniqueNames,
 } from '../domain/imagePlan.ts';
-import { toImagePoint } from '../domain/imageRetirement.ts';
+import { recordedImagePolicy, toImagePoint } from '../domain/imageRetirement.ts';
 import { ownershipOf } from '../domain/provenance.ts';
 import { type RecycleBinRule, recycleBinRuleFor } from '../domain/recycleBin.ts';
 import { keepAll, planRetention, type RetentionPlan } from '../domain/retentionPlan.ts';
@@ -337,9 +337,12 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
       });
       continue;
     }
+    // A live opted-in instance's tags are the operator's intent; an orphan keeps the policy
+    // recorded on its AMIs at creation (when there is one), never a smaller default.
+    const recordedPolicy = optedIn ? undefined : recordedImagePolicy(history, keys);
     const rule = retentionRuleFor(
       amiSchedule,
-      instance?.tags,
+      recordedPolicy ?? instance?.tags,
       instanceId,
       keys,
       config.catalog,

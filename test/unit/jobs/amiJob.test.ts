@@ -1584,3 +1584,43 @@ describe('Function: runAmiJob, ownership by the run history (issue 15, defect 11
     );
   });
 });
+
+describe('Function: runAmiJob, an orphan keeps the AMI policy recorded at creation (issue 15, defect 3)', () => {
+  it('keeps the ami-retain=5 recorded on a terminated instance’s AMIs, not the schedule’s default of 7', async () => {
+    // Prepare: the instance is gone; its 9 AMIs recorded ami-retain=5 when they were made.
+    const history = range(9).map((d) =>
+      ami('i-gone', d, { tags: ourTags('i-gone', d, { [keys.amiRetain]: '5' }) }),
+    );
+    const ec2 = new FakeEc2({ instances: [], snapshots: snapshotsOf(history) });
+    const images = new FakeImages({ images: history });
+
+    // Act
+    await runAmiJob(dailyRun(), dependencies(ec2, images));
+
+    // Assess
+    expect(images.deregistered).toEqual([
+      'ami-gone-d5',
+      'ami-gone-d6',
+      'ami-gone-d7',
+      'ami-gone-d8',
+    ]);
+  });
+
+  it('keeps 12 AMIs of an instance whose opt-in tag was removed, as ami-retain=12 recorded', async () => {
+    // Prepare: still running, no longer opted in; the schedule alone would keep 7.
+    const history = range(14).map((d) =>
+      ami('i-web', d, { tags: ourTags('i-web', d, { [keys.amiRetain]: '12' }) }),
+    );
+    const ec2 = new FakeEc2({
+      instances: [{ ...webInstance(), tags: { Name: 'web-1' } }],
+      snapshots: snapshotsOf(history),
+    });
+    const images = new FakeImages({ images: history });
+
+    // Act
+    await runAmiJob(dailyRun(), dependencies(ec2, images));
+
+    // Assess
+    expect(images.deregistered).toEqual(['ami-web-d12', 'ami-web-d13']);
+  });
+});
