@@ -8,6 +8,7 @@ import {
   paginateQuery,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import pLimit from 'p-limit';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { type BatchCheckpoint, type BatchStatus, FINAL_BATCH_STATUSES } from '../domain/fanOut.ts';
 import { CREATION_ACTIONS, type CreationRecord } from '../domain/provenance.ts';
@@ -72,6 +73,9 @@ export interface SlotClaim {
   readonly runId: string;
   readonly claimedAt: string;
 }
+
+/** BatchGetItem calls of creation records in flight at once. */
+export const CREATION_READ_CONCURRENCY = 4;
 
 /** Reports above this size are stored cut, with a note (DynamoDB items hold 400 KB). */
 export const MAX_REPORT_BYTES = 300_000;
@@ -527,29 +531,35 @@ export class RunHistoryGateway implements CreationLedger {
   public async recordedCreations(ids: readonly string[]): Promise<Map<string, CreationRecord>> {
     const found = new Map<string, CreationRecord>();
     const unique = [...new Set(ids)];
-    try {
-      for (let i = 0; i < unique.length; i += 100) {
-        let keys: Record<string, unknown>[] = unique.slice(i, i + 100).map(creationKeys);
-        for (let round = 0; keys.length > 0; round += 1) {
-          if (round > 8) {
-            throw new Error(
-              `${keys.length} creation records stayed unprocessed after ${round} tries`,
-            );
-          }
-          if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** round)));
-          const response = await this.#doc.send(
-            new BatchGetCommand({
-              RequestItems: { [this.#table]: { Keys: keys, ConsistentRead: true } },
-            }),
+    const chunks: string[][] = [];
+    for (let i = 0; i < unique.length; i += 100) chunks.push(unique.slice(i, i + 100));
+    // A few batches at once: 100,000 ids are 1,000 calls.
+    const limit = pLimit(CREATION_READ_CONCURRENCY);
+    const readChunk = async (chunk: readonly string[]): Promise<void> => {
+      let keys: Record<string, unknown>[] = chunk.map(creationKeys);
+      for (let round = 0; keys.length > 0; round += 1) {
+        if (round > 8) {
+          throw new Error(
+            `${keys.length} creation records stayed unprocessed after ${round} tries`,
           );
-          for (const item of response.Responses?.[this.#table] ?? []) {
-            const record = toCreation(item);
-            if (record) found.set(record.resourceId, record);
-          }
-          keys = (response.UnprocessedKeys?.[this.#table]?.Keys ?? []) as Record<string, unknown>[];
         }
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** round)));
+        const response = await this.#doc.send(
+          new BatchGetCommand({
+            RequestItems: { [this.#table]: { Keys: keys, ConsistentRead: true } },
+          }),
+        );
+        for (const item of response.Responses?.[this.#table] ?? []) {
+          const record = toCreation(item);
+          if (record) found.set(record.resourceId, record);
+        }
+        keys = (response.UnprocessedKeys?.[this.#table]?.Keys ?? []) as Record<string, unknown>[];
       }
+    };
+    try {
+      await Promise.all(chunks.map((chunk) => limit(() => readChunk(chunk))));
     } catch (error) {
+      limit.clearQueue();
       throw toAwsCallError('BatchGetItem', error);
     }
     return found;
