@@ -103,12 +103,18 @@ export interface ScheduleRetentionPlan {
 }
 
 /**
- * Plans one schedule's retention run: groups the snapshots by source volume, finds
- * each volume's lineage (the live instance that opts it in, or an orphan), chooses
- * the rule (the instance's retention tags over the schedule's defaults; manual backups
- * always keep MANUAL_RETAIN_DAYS) and plans each volume with {@link planRetention},
- * or keeps everything when the opt-in or retention tags cannot be read. Pure: every
- * fact comes in as an argument. Linear in the number of snapshots (plus a sort per volume).
+ * Plans one schedule's retention run. First it sets aside, kept and reported in
+ * `excluded`, what this retention does not own: disaster-recovery copies (the copy
+ * job's), snapshots made by CreateImage (AMI retention's), snapshots of an unknown
+ * volume (`vol-ffffffff` with no recorded volume), and snapshots tagged as ours that
+ * the run history never recorded creating. It groups the rest by source volume (the
+ * recorded one first), finds each volume's lineage (the live instance that opts it in,
+ * or an orphan), chooses the rule (the opted-in instance's retention tags; for an
+ * orphan, the policy recorded on its snapshots at creation; else the schedule's
+ * defaults; manual backups always keep MANUAL_RETAIN_DAYS) and plans each volume with
+ * {@link planRetention}, or keeps everything when the opt-in or retention tags, or the
+ * history, cannot be read. Pure: every fact comes in as an argument. Linear in the
+ * number of snapshots (plus a sort per volume).
  *
  * @example
  * const plan = planScheduleRetention({ schedule, snapshots, holders, instances, volumeTags, keys, catalog, deployment: 'prod', now });
