@@ -162,9 +162,10 @@ export interface AmiJobDependencies {
   readonly journal?: ActionJournal;
   /**
    * The history's creation records: only AMIs it recorded as created by this
-   * deployment (or made before it kept them) are deregistered; absent, the tags decide.
+   * deployment (or made before it kept them) are deregistered. Required (every handler
+   * passes the history); `undefined` lets the tags decide.
    */
-  readonly ledger?: CreationLedger | undefined;
+  readonly ledger: CreationLedger | undefined;
 }
 
 /**

@@ -89,7 +89,7 @@ export async function runConsoleOperation(
     logger: deps.logger,
     journal: deps.journal,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
-    ...(deps.ledger ? { ledger: deps.ledger } : {}),
+    ledger: deps.ledger,
   };
   const restoreDeps = {
     ...common,
@@ -203,6 +203,7 @@ interface Common {
   readonly logger: LoggerPort;
   readonly journal: ActionJournal;
   readonly metrics?: MetricsPort;
+  readonly ledger: CreationLedger | undefined;
 }
 
 /** One schedule's plan: what every job would do, one reason per line, and when it runs next. */

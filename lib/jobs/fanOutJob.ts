@@ -430,7 +430,7 @@ export async function runFanOutBatch(
               remainingMs: deps.remainingMs,
               safetyMarginMs: config.safetyMarginMs,
             },
-            { ...common, ...(deps.ledger ? { ledger: deps.ledger } : {}) },
+            { ...common, ledger: deps.ledger },
           );
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

@@ -138,10 +138,10 @@ export interface RetentionJobDependencies {
   readonly journal?: ActionJournal;
   /**
    * The run history's creation records: only what it recorded as created by this
-   * deployment is deleted. Every handler passes the history; absent (unit tests of
-   * other rules), the tags alone decide.
+   * deployment is deleted. Required, so that no caller forgets it: every handler passes
+   * the history; `undefined` (benches, unit tests of other rules) lets the tags decide.
    */
-  readonly ledger?: CreationLedger | undefined;
+  readonly ledger: CreationLedger | undefined;
 }
 
 /**

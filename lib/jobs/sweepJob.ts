@@ -82,8 +82,11 @@ export interface SweepJobDependencies {
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
   readonly journal?: ActionJournal;
-  /** The history's creation records: only snapshots of AMIs it recorded are deleted; absent, the tags decide. */
-  readonly ledger?: CreationLedger | undefined;
+  /**
+   * The history's creation records: only snapshots of AMIs it recorded are deleted.
+   * Required (every handler passes the history); `undefined` lets the tags decide.
+   */
+  readonly ledger: CreationLedger | undefined;
 }
 
 const SIZE_NOTE =
