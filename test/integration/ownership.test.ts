@@ -1,3 +1,5 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   CreateImageCommand,
   CreateSnapshotCommand,
@@ -35,8 +37,78 @@ const keys = tagKeys();
 
 type Handler<R> = (event: unknown, context: unknown) => Promise<R>;
 
+/**
+ * Where moto differs from AWS: EC2 reports `vol-ffffffff` as the volume of every
+ * cross-region copy (and of snapshots whose volume it does not know); moto reports the
+ * source volume. This loopback proxy, in front of the fault proxy, rewrites the volume
+ * of the listed snapshots in DescribeSnapshots answers, as AWS would answer.
+ */
+async function startUnknownVolumeProxy(
+  target: string,
+  unknown: ReadonlySet<string>,
+): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const upstream = new URL(target);
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const describing = body.toString('utf8').includes('Action=DescribeSnapshots');
+      const forwarded = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+        },
+        (answer) => {
+          const parts: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => parts.push(chunk));
+          answer.on('end', () => {
+            let payload = Buffer.concat(parts);
+            if (describing)
+              payload = Buffer.from(rewriteVolumes(payload.toString('utf8'), unknown));
+            const headers = { ...answer.headers, 'content-length': String(payload.length) };
+            res.writeHead(answer.statusCode ?? 500, headers);
+            res.end(payload);
+          });
+        },
+      );
+      forwarded.on('error', () => res.destroy());
+      forwarded.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Sets the `<volumeId>` of each listed snapshot's item to `vol-ffffffff`. */
+function rewriteVolumes(xml: string, unknown: ReadonlySet<string>): string {
+  let out = xml;
+  for (const id of unknown) {
+    const at = out.indexOf(`<snapshotId>${id}</snapshotId>`);
+    if (at < 0) continue;
+    const next = out.indexOf('<snapshotId>', at + 1);
+    const end = next < 0 ? out.length : next;
+    const volume = /<volumeId>vol-[0-9a-f]+<\/volumeId>/.exec(out.slice(at, end));
+    if (volume?.index !== undefined) {
+      const start = at + volume.index;
+      out = `${out.slice(0, start)}<volumeId>vol-ffffffff</volumeId>${out.slice(start + volume[0].length)}`;
+    }
+  }
+  return out;
+}
+
 describe('Ownership and policy of what retention deletes, against the local AWS', () => {
   let proxy: FaultProxy;
+  let rewriter: { endpoint: string; stop: () => Promise<void> };
+  /** Snapshots EC2 reports on `vol-ffffffff` (as AWS does for copies), whatever moto says. */
+  const unknownVolume = new Set<string>();
   let ec2: EC2Client;
   let history: RunHistoryGateway;
   let fleet: Map<string, LaunchedInstance>;
@@ -135,8 +207,9 @@ describe('Ownership and policy of what retention deletes, against the local AWS'
   beforeAll(async () => {
     const motoEndpoint = inject('awsEndpoint');
     proxy = await startFaultProxy({ target: motoEndpoint });
-    // The handlers talk to EC2 and DynamoDB through the proxy; this file arranges and checks moto directly.
-    useLocalAws(proxy.endpoint, REGION, {
+    rewriter = await startUnknownVolumeProxy(proxy.endpoint, unknownVolume);
+    // The handlers talk to EC2 and DynamoDB through both proxies; this file arranges and checks moto directly.
+    useLocalAws(rewriter.endpoint, REGION, {
       DEPLOYMENT,
       MAX_DELETIONS: '100',
       // The local AWS has no Recycle Bin.
@@ -172,8 +245,9 @@ describe('Ownership and policy of what retention deletes, against the local AWS'
     await seed('web-1', 20, 'hand-made');
 
     // gone-1 (terminated, retain=10 and retain-days=30 recorded on its sets): 14 days.
+    // EC2 reports them on vol-ffffffff: the lineage is the volume the history recorded.
     for (let age = 0; age < 14; age += 1) {
-      await seed('gone-1', age, 'set', { record: 'create-snapshot' });
+      unknownVolume.add(await seed('gone-1', age, 'set', { record: 'create-snapshot' }));
     }
 
     // Disaster-recovery copies into this region, as the copy job tags and records them:
@@ -188,7 +262,7 @@ describe('Ownership and policy of what retention deletes, against the local AWS'
           12,
         ).map((t) => [t.Key, t.Value]),
       );
-      await seed('src-1', age, 'copy', { tags, record: 'copy-snapshot' });
+      unknownVolume.add(await seed('src-1', age, 'copy', { tags, record: 'copy-snapshot' }));
     }
 
     // Two AMIs of web-1 deregistered by hand, their snapshots tagged as ours: only one
@@ -241,7 +315,16 @@ describe('Ownership and policy of what retention deletes, against the local AWS'
   }, 120_000);
 
   afterAll(async () => {
+    await rewriter?.stop();
     await proxy?.stop();
+  });
+
+  it('answers as AWS does: copies and the snapshots of an unknown volume on vol-ffffffff', async () => {
+    const asAws = new EC2Client({ region: REGION, endpoint: rewriter.endpoint });
+    const response = await asAws.send(
+      new DescribeSnapshotsCommand({ OwnerIds: ['self'], SnapshotIds: [...unknownVolume] }),
+    );
+    expect(new Set(response.Snapshots?.map((s) => s.VolumeId))).toEqual(new Set(['vol-ffffffff']));
   });
 
   it('deletes nothing and reports partial while the run history cannot be read (BatchGetItem refused)', async () => {
@@ -291,8 +374,10 @@ describe('Ownership and policy of what retention deletes, against the local AWS'
     );
     // Defect 3: the terminated instance's sets keep their recorded retain=10, retain-days=30.
     for (const id of ids('gone-1', 'set')) expect(left).toContain(id);
+    // Keyed on the recorded volume although EC2 reports vol-ffffffff.
     const gone = report.volumes.find((v) => v.volumeId === rootOf('gone-1'));
     expect(gone?.orphan).toBe(true);
+    expect(gone?.kept).toHaveLength(14);
     expect(gone?.rule).toEqual({ count: 10, minAgeDays: 30 });
     // Defect 2: the copies are the copy job's: all 12 stay.
     for (const id of ids('src-1', 'copy')) expect(left).toContain(id);
