@@ -298,7 +298,7 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   const warnings: string[] = [...unrecordedWarnings];
   const ownership = await readOwnership(
     deps.ledger,
-    images.map((i) => ({ id: i.imageId, createdByEc2At: i.creationDate ?? new Date(0) })),
+    images.map((i) => ({ id: i.imageId, createdByEc2At: i.creationDate ?? now })),
     now,
     logger,
   );
@@ -309,12 +309,7 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   const notOwned = new Map<string, string>();
   for (const image of images) {
     if (!isManagedBy(image.tags, keys, config.deployment)) continue;
-    const verdict = ownershipOf(
-      image.imageId,
-      'image',
-      image.creationDate ?? new Date(0),
-      ownership,
-    );
+    const verdict = ownershipOf(image.imageId, 'image', image.creationDate ?? now, ownership);
     if (!verdict.owned) notOwned.set(image.imageId, verdict.reason);
   }
   const plans: { instanceId: string; plan: RetentionPlan }[] = [];
