@@ -85,7 +85,9 @@ export function ownershipOf(
       reason: `kept: the run history records it as a ${record.kind} (run ${record.runId}), not a ${kind} this job owns`,
     };
   }
-  if (createdByEc2At.getTime() < ownership.ledgerStart.getTime()) {
+  // EC2's time unknown (the epoch, as the gateways fill a missing one) is never "before".
+  const at = createdByEc2At.getTime();
+  if (at > 0 && at < ownership.ledgerStart.getTime()) {
     return { owned: true, basis: 'legacy' };
   }
   return {

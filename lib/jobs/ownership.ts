@@ -50,7 +50,9 @@ export async function readOwnership(
     const ids = candidates
       .filter(
         (c) =>
-          c.createdByEc2At.getTime() >= ledgerStart.getTime() || c.volumeId === UNKNOWN_VOLUME_ID,
+          c.createdByEc2At.getTime() >= ledgerStart.getTime() ||
+          c.createdByEc2At.getTime() <= 0 ||
+          c.volumeId === UNKNOWN_VOLUME_ID,
       )
       .map((c) => c.id);
     const recorded = ids.length > 0 ? await ledger.recordedCreations(ids) : new Map();

@@ -181,6 +181,11 @@ describe('Provenance: who owns a snapshot', () => {
     });
   });
 
+  it('never judges a resource whose EC2 time is unknown as made before the records', () => {
+    const ownership: Ownership = { kind: 'history', recorded: new Map(), ledgerStart: NOW };
+    expect(ownershipOf('snap-x', 'snapshot', new Date(0), ownership).owned).toBe(false);
+  });
+
   it('owns nothing when the history cannot be read', () => {
     const verdict = ownershipOf('snap-1', 'snapshot', dailyAt(30), {
       kind: 'unreadable',
