@@ -40,6 +40,7 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
       metrics: runtime.metricsPort,
       metricsFor: (job) => jobMetricsPort(runtime.metrics, job),
       journal: runtime.journal,
+      ledger: runtime.history,
       events: runtime.events,
       remainingMs: remainingTime(context),
     });

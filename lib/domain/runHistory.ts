@@ -13,6 +13,8 @@
  * | what happened to a snapshot or AMI | GSI1 | `RES#<id>`, by time |
  * | ... to an instance | GSI2 | `RES#<instance id>`, by time |
  * | ... to a volume | GSI3 | `RES#<volume id>`, by time |
+ * | whether this deployment created a resource (no TTL) | table | PK `CREATED#<id>`, SK `CREATED` |
+ * | when creation records began | table | PK `LEDGER`, SK `START` |
  */
 
 /** Every status a run goes through or ends in. */

@@ -14,7 +14,8 @@ import {
   planInstanceImage,
   withUniqueNames,
 } from '../domain/imagePlan.ts';
-import { toImagePoint } from '../domain/imageRetirement.ts';
+import { recordedImagePolicy, toImagePoint } from '../domain/imageRetirement.ts';
+import { ownershipOf } from '../domain/provenance.ts';
 import { type RecycleBinRule, recycleBinRuleFor } from '../domain/recycleBin.ts';
 import { keepAll, planRetention, type RetentionPlan } from '../domain/retentionPlan.ts';
 import { retentionRuleFor } from '../domain/retentionPolicy.ts';
@@ -26,6 +27,7 @@ import {
 } from '../domain/schedules.ts';
 import { isManagedBy, type SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { parseScheduleList } from '../domain/tagPolicy.ts';
+import { type CreationLedger, readOwnership } from './ownership.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -160,6 +162,12 @@ export interface AmiJobDependencies {
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
   readonly journal?: ActionJournal;
+  /**
+   * The history's creation records: only AMIs it recorded as created by this
+   * deployment (or made before it kept them) are deregistered. Required (every handler
+   * passes the history); `undefined` lets the tags decide.
+   */
+  readonly ledger: CreationLedger | undefined;
 }
 
 /**
@@ -243,7 +251,11 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     ),
   );
 
-  if (!input.dryRun) await recordCreations(created, slot, deps, journal);
+  // Every AMI made is recorded as created (retirement deregisters only what the history
+  // holds), and every skip and failure as an item of its instance.
+  const unrecordedWarnings = input.dryRun
+    ? []
+    : await recordCreations(created, slot, deps, journal);
 
   // 2. Retire.
   let images: ImageFacts[];
@@ -267,7 +279,23 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     const owner = image.tags[keys.instanceId] ?? 'unknown';
     byInstance.set(owner, [...(byInstance.get(owner) ?? []), image]);
   }
-  const warnings: string[] = [];
+  const warnings: string[] = [...unrecordedWarnings];
+  const ownership = await readOwnership(
+    deps.ledger,
+    images.map((i) => ({ id: i.imageId, createdByEc2At: i.creationDate ?? now })),
+    now,
+    logger,
+  );
+  if (ownership.kind === 'unreadable') {
+    warnings.push(`the run history could not be read (${ownership.reason}); nothing deregistered`);
+  }
+  /** AMIs tagged as ours that this job may not deregister, by id with the reason. */
+  const notOwned = new Map<string, string>();
+  for (const image of images) {
+    if (!isManagedBy(image.tags, keys, config.deployment)) continue;
+    const verdict = ownershipOf(image.imageId, 'image', image.creationDate ?? now, ownership);
+    if (!verdict.owned) notOwned.set(image.imageId, verdict.reason);
+  }
   const plans: { instanceId: string; plan: RetentionPlan }[] = [];
   for (const [instanceId, history] of byInstance) {
     const instance = live.get(instanceId);
@@ -275,7 +303,10 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
       ? parseScheduleList(instanceId, keys.ami, instance.tags[keys.ami], config.catalog)
       : { schedules: [], problems: [] };
     const optedIn = instance !== undefined && optIn.schedules.includes(schedule.name);
-    const points = history.map((image) => toImagePoint(image, keys, config.deployment, usage, now));
+    const points = history.map((image) => {
+      const point = toImagePoint(image, keys, config.deployment, usage, now);
+      return notOwned.has(image.imageId) ? { ...point, managed: false } : point;
+    });
     if (optIn.problems.length > 0) {
       // A typo in the opt-in tag must not turn a live instance's AMIs into orphans.
       const messages = optIn.problems.map((p) => p.message).join('; ');
@@ -286,9 +317,12 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
       });
       continue;
     }
+    // A live opted-in instance's tags are the operator's intent; an orphan keeps the policy
+    // recorded on its AMIs at creation (when there is one), never a smaller default.
+    const recordedPolicy = optedIn ? undefined : recordedImagePolicy(history, keys);
     const rule = retentionRuleFor(
       amiSchedule,
-      instance?.tags,
+      recordedPolicy ?? instance?.tags,
       instanceId,
       keys,
       config.catalog,
@@ -378,7 +412,9 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
 
   const kept = plans.flatMap(({ instanceId, plan }) =>
     plan.decisions.flatMap((d) =>
-      d.action === 'keep' ? [{ imageId: d.id, instanceId, reason: d.reason }] : [],
+      d.action === 'keep'
+        ? [{ imageId: d.id, instanceId, reason: notOwned.get(d.id) ?? d.reason }]
+        : [],
     ),
   );
   const blocked = plans.flatMap(({ instanceId, plan }) =>
@@ -822,7 +858,8 @@ async function recordCreations(
   slot: string,
   deps: AmiJobDependencies,
   journal: ActionJournal,
-): Promise<void> {
+): Promise<string[]> {
+  const unrecorded: string[] = [];
   for (const result of created) {
     if (!['created', 'skipped', 'failed'].includes(result.outcome)) continue;
     const resourceId =
@@ -851,14 +888,21 @@ async function recordCreations(
         },
         ...(result.error ? { error: result.error } : {}),
       })
-      .catch((error: unknown) =>
+      .catch((error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
         deps.logger.error('AMI outcome not recorded in the run history', {
           instanceId: result.instanceId,
           imageId: result.imageId,
-          error: error instanceof Error ? error.message : String(error),
-        }),
-      );
+          error: message,
+        });
+        if (result.outcome === 'created' && result.imageId) {
+          unrecorded.push(
+            `${result.imageId}: made but its creation could not be recorded (${message}); it is kept until deleted by hand`,
+          );
+        }
+      });
   }
+  return unrecorded;
 }
 
 function failedReport(

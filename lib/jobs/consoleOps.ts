@@ -12,6 +12,7 @@ import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { type AmiReport, runAmiJob } from './amiJob.ts';
 import { type BackupReport, runBackupJob } from './backupJob.ts';
 import type { OpsPayload } from './opsPayload.ts';
+import type { CreationLedger } from './ownership.ts';
 import type { ActionJournal, LoggerPort, MetricsPort, RunStatus } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
@@ -31,6 +32,8 @@ export interface OpsDependencies {
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
   readonly journal: ActionJournal;
+  /** The history's creation records: retention, AMI retirement and the sweep delete only what it recorded. */
+  readonly ledger?: CreationLedger | undefined;
 }
 
 /** The answer to a console operation: also recorded as a console run. */
@@ -87,6 +90,7 @@ export async function runConsoleOperation(
     logger: deps.logger,
     journal: deps.journal,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ledger: deps.ledger,
   };
   const restoreDeps = {
     ...common,
@@ -201,6 +205,7 @@ interface Common {
   readonly logger: LoggerPort;
   readonly journal: ActionJournal;
   readonly metrics?: MetricsPort;
+  readonly ledger: CreationLedger | undefined;
 }
 
 /** One schedule's plan: what every job would do, one reason per line, and when it runs next. */

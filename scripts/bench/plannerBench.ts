@@ -702,6 +702,8 @@ async function measureJob(size: PlannerBenchSize, fleet: SyntheticFleet) {
         clock: () => NOW,
         runId: '20261123T040000Z-bench000',
         logger,
+        // Planning alone: no run history, ownership by the tags.
+        ledger: undefined,
       },
     ),
   );

@@ -214,6 +214,8 @@ async function main(): Promise<void> {
         runId,
         logger: silentLogger,
         journal: logJournal(silentLogger),
+        // No run-history table here: ownership by the tags (the calls to EC2 are measured).
+        ledger: undefined,
       });
 
       // 1. snapkeeper backup, one invocation.

@@ -519,12 +519,15 @@ describe('Page: the coverage and history report, opened from a file in headless 
         sizeGiB: b.sizeGiB === undefined ? '—' : String(b.sizeGiB),
       })),
     );
-    expect(rows.map((r) => r.resourceId)).toContain(heldSnapshot);
-    expect(rows.find((r) => r.resourceId === heldSnapshot)?.heldBy).toMatch(/ami-/);
-    expect(await page.locator('#blocked .blocked-total').innerText()).toBe(
-      String(recovery.blockedGiB),
-    );
-    expect(recovery.blockedGiB).toBeGreaterThan(0);
+    // Issue 15, defect 4: a snapshot CreateImage made belongs to AMI retention: snapshot
+    // retention never plans to delete it, so it is no blocked deletion. (The rows of blocked
+    // deletions are rendered from synthetic reports in test/unit/report/htmlReport.test.ts:
+    // the local AWS has no other way to hold a snapshot.)
+    // Nothing else in this fleet is held: the section says so.
+    expect(recovery.blocked.map((b) => b.resourceId)).not.toContain(heldSnapshot);
+    expect(rows).toEqual([]);
+    expect(recovery.blockedGiB).toBe(0);
+    expect(await page.locator('#blocked').innerText()).toContain('No deletion is blocked.');
     expect(await page.locator('#blocked').innerText()).toContain(recovery.note);
   });
 
