@@ -41,7 +41,7 @@ import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.t
 
 // This file's own regions and deployment on the shared moto server.
 const REGION = 'ap-northeast-3';
-const COPY_REGION = 'eu-south-1';
+const COPY_REGION = 'eu-south-2';
 const DEPLOYMENT = 'itest-reconcile';
 /** One schedule (and one instance) per scenario, so that each slot has one story. */
 const SCHEDULES = [

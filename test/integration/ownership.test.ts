@@ -30,7 +30,7 @@ import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.t
  * tags the creation path writes (`buildResourceTags`, `copyTags`) and recorded in the run
  * history as the backup, AMI and copy jobs record them.
  */
-const REGION = 'ap-northeast-3';
+const REGION = 'ap-southeast-3';
 const DEPLOYMENT = 'itest-own';
 const DAY = 86_400_000;
 const keys = tagKeys();

@@ -27,9 +27,9 @@ import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts'
 import { lambdaContext } from '../support/lambdaContext.ts';
 import { tagsOf, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
-const REGION = 'us-east-2';
+const REGION = 'ca-west-1';
 /** Named only by the instance's snapkeeper:copy-to tag: no schedule copyTo, no COPY_KMS_KEYS. */
-const TAG_COPY_REGION = 'af-south-1';
+const TAG_COPY_REGION = 'ap-southeast-4';
 const DEPLOYMENT = 'itest-truth';
 const day = (n: number) => `2026-11-${String(n).padStart(2, '0')}T03:00:00Z`;
 

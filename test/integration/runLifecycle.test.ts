@@ -25,7 +25,7 @@ import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 // This file's own region and deployment on the shared moto server.
-const REGION = 'ap-northeast-3';
+const REGION = 'ap-south-2';
 const DEPLOYMENT = 'itest-lifecycle';
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
