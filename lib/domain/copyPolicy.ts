@@ -1,6 +1,7 @@
+import { partOf, quoteShort, tagMessage } from './messages.ts';
 import { planRetention, type RecoveryPoint } from './retentionPlan.ts';
 import type { TagKeys } from './tagKeys.ts';
-import { MAX_RETAIN_COUNT, quoteShort, type TagMap, type TagProblem } from './tagPolicy.ts';
+import { MAX_RETAIN_COUNT, type TagMap, type TagProblem } from './tagPolicy.ts';
 
 /** At most this many destination regions per instance. */
 export const MAX_COPY_REGIONS = 3;
@@ -38,8 +39,9 @@ export function readCopyPolicy(
   scheduleRegions: readonly string[] = [],
 ): CopyPolicy {
   const problems: TagProblem[] = [];
+  // Each message prints the value once: a part of a list is named only when there are more.
   const fail = (key: string, value: string, reason: string) =>
-    problems.push({ resourceId, key, value, message: `${key}=${quoteShort(value)} ${reason}` });
+    problems.push({ resourceId, key, value, message: tagMessage(key, value, reason) });
 
   const regions: string[] = [];
   const rawRegions = tags[keys.copyTo];
@@ -51,9 +53,10 @@ export function readCopyPolicy(
   const regionValue = rawRegions ?? scheduleRegions.join(',');
   for (const region of listed) {
     if (!REGION.test(region)) {
-      fail(regionKey, regionValue, `: ${quoteShort(region)} is not a region such as eu-west-1`);
+      fail(regionKey, regionValue, `${partOf(listed, region)} not a region such as eu-west-1`);
     } else if (region === sourceRegion) {
-      fail(regionKey, regionValue, `: ${region} is the source region`);
+      const what = listed.length === 1 ? 'is' : `: ${region} is`;
+      fail(regionKey, regionValue, `${what} the source region`);
     } else if (!regions.includes(region)) {
       regions.push(region);
     }
@@ -92,7 +95,8 @@ export function readCopyPolicy(
       for (const entry of entries) {
         const [region, key, ...rest] = entry.split('=');
         if (!region || !key || rest.length > 0 || !REGION.test(region.trim())) {
-          fail(keys.copyKmsKey, rawKeys, `: entry ${quoteShort(entry)} is not region=key`);
+          const what = entries.length === 1 ? 'is' : `: entry ${quoteShort(entry)} is`;
+          fail(keys.copyKmsKey, rawKeys, `${what} not region=key`);
           continue;
         }
         kmsKeys[region.trim()] = key.trim();
@@ -103,9 +107,10 @@ export function readCopyPolicy(
   const shareWith: string[] = [];
   const rawShare = tags[keys.shareWith];
   if (rawShare !== undefined) {
-    for (const account of list(rawShare)) {
+    const accounts = list(rawShare);
+    for (const account of accounts) {
       if (!ACCOUNT.test(account)) {
-        fail(keys.shareWith, rawShare, `: ${quoteShort(account)} is not a 12-digit account id`);
+        fail(keys.shareWith, rawShare, `${partOf(accounts, account)} not a 12-digit account id`);
       } else if (!shareWith.includes(account)) {
         shareWith.push(account);
       }
