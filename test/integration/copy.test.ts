@@ -160,6 +160,20 @@ describe('Handler: functions/copy.ts, copies to another region against the local
     expect(report.destinationRetention.filter((d) => d.action === 'deleted')).toHaveLength(1);
   });
 
+  it('never copies again a source whose copy retention removed', async () => {
+    // Act: the oldest source's copy went in the run before (copy-retain=2).
+    const report = await copy({ copy: true }, lambdaContext());
+
+    // Assess
+    expect(report.counts.copied).toBe(0);
+    expect(report.copies.find((c) => c.sourceId === sources[0])).toMatchObject({
+      outcome: 'retired',
+      region: DEST,
+    });
+    expect(await copiesIn()).toHaveLength(2);
+    expect(report.destinationRetention.filter((d) => d.action === 'deleted')).toEqual([]);
+  });
+
   it('shares the snapshots with exactly the listed accounts', async () => {
     const grants = await ec2.send(
       new DescribeSnapshotAttributeCommand({
@@ -225,10 +239,37 @@ describe('Handler: functions/copy.ts, copies to another region against the local
       }),
     );
 
+    // On AWS, CreateImage tags the AMI's snapshots like the AMI: they look like a set.
+    const described = await ec2.send(
+      new DescribeImagesCommand({ ImageIds: [image.ImageId ?? ''] }),
+    );
+    const behind = (described.Images?.[0]?.BlockDeviceMappings ?? []).flatMap((m) =>
+      m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [],
+    );
+    expect(behind.length).toBeGreaterThan(0);
+    await ec2.send(
+      new CreateTagsCommand({
+        Resources: behind,
+        Tags: Object.entries({
+          'snapkeeper:managed': 'true',
+          'snapkeeper:deployment': DEPLOYMENT,
+          'snapkeeper:schedule': 'daily',
+          'snapkeeper:instance-id': fleet.get('web-1')?.instanceId ?? '',
+          'snapkeeper:created-at': new Date().toISOString(),
+        }).map(([Key, Value]) => ({ Key, Value })),
+      }),
+    );
+
     // Act
     const report = await copy({ copy: true }, lambdaContext());
 
-    // Assess
+    // Assess: the AMI is copied, and its snapshots only with it (once).
+    expect(report.copies.filter((c) => behind.includes(c.sourceId))).toEqual([]);
+    expect(
+      (await copiesIn()).filter((c) =>
+        behind.includes(tagsOf(c)['snapkeeper:source-snapshot-id'] ?? ''),
+      ),
+    ).toEqual([]);
     const made = report.copies.find((c) => c.kind === 'image' && c.sourceId === image.ImageId);
     expect(made).toMatchObject({ outcome: 'copied', region: DEST });
     const copied = await dest.send(new DescribeImagesCommand({ ImageIds: [made?.copyId ?? ''] }));
