@@ -36,6 +36,7 @@ async function amis(event: unknown, context: Context): Promise<unknown> {
     logger: runtime.logger,
     metrics: runtime.metricsPort,
     journal: runtime.journal,
+    ledger: runtime.history,
   };
   const dependencies = slotRunDependencies(runtime, { historyRequired: true });
   if (invocation.kind === 'sweep') {

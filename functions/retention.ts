@@ -44,6 +44,7 @@ async function retention(event: unknown, context: Context): Promise<unknown> {
           logger: runtime.logger,
           metrics: runtime.metricsPort,
           journal: runtime.journal,
+          ledger: runtime.history,
         },
       ),
   );

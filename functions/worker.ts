@@ -38,6 +38,7 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
       logger: runtime.logger,
       metrics: runtime.metricsPort,
       journal: runtime.journal,
+      ledger: runtime.history,
       events: runtime.events,
       remainingMs: remainingTime(context),
     });

@@ -361,7 +361,9 @@ export interface SeededSnapshot {
 
 /**
  * Seeds managed snapshots of an instance's root volume for a schedule, aged as given
- * (the `snapkeeper:created-at` tag), straight in moto.
+ * (the `snapkeeper:created-at` tag), straight in moto, and records each in the run
+ * history as the backup job records what it creates (retention deletes only what the
+ * history recorded).
  *
  * @example
  * await seedSnapshots(ec2, { deployment: 'prod', schedule: 'weekly', instance, agesDays: [0, 7, 14] });
@@ -373,6 +375,8 @@ export async function seedSnapshots(
     schedule: string;
     instance: LaunchedInstance;
     agesDays: readonly number[];
+    /** Where the creation records go: the deployment's run history. */
+    history: Pick<RunHistoryGateway, 'record'>;
   },
 ): Promise<SeededSnapshot[]> {
   const root = seed.instance.volumes.find((v) => v.device === ROOT_DEVICE);
@@ -399,7 +403,18 @@ export async function seedSnapshots(
         ],
       }),
     );
-    seeded.push({ snapshotId: response.SnapshotId ?? '', ageDays });
+    const snapshotId = response.SnapshotId ?? '';
+    await seed.history.record({
+      runId: 'seeded',
+      job: 'backup',
+      action: 'create-snapshot',
+      resourceId: snapshotId,
+      phase: 'after',
+      outcome: 'done',
+      reason: 'seeded as if made by a backup run',
+      details: { instanceId: seed.instance.instanceId, volumeId: root.volumeId },
+    });
+    seeded.push({ snapshotId, ageDays });
   }
   return seeded;
 }
@@ -619,6 +634,7 @@ const SCENARIOS: readonly Scenario[] = [
       for (const instance of [...fleet.values()].filter((i) => i.name.startsWith('weekly-'))) {
         seeded.push(
           ...(await seedSnapshots(ctx.ec2, {
+            history: ctx.history,
             deployment: ctx.deployment,
             schedule: 'weekly',
             instance,
@@ -666,6 +682,7 @@ const SCENARIOS: readonly Scenario[] = [
       const daily = [...fleet.values()].filter((i) => i.name.startsWith('app-'));
       const weekly = fleet.get('weekly-1') as LaunchedInstance;
       const seeded = await seedSnapshots(ctx.ec2, {
+        history: ctx.history,
         deployment: ctx.deployment,
         schedule: 'weekly',
         instance: weekly,
@@ -850,6 +867,7 @@ const SCENARIOS: readonly Scenario[] = [
       const fleet = await launchFleet(ctx.ec2, [...dailyFleet(3), ...weeklyFleet(1)]);
       const daily = [...fleet.values()].filter((i) => i.name.startsWith('app-'));
       const seeded = await seedSnapshots(ctx.ec2, {
+        history: ctx.history,
         deployment: ctx.deployment,
         schedule: 'weekly',
         instance: fleet.get('weekly-1') as LaunchedInstance,
@@ -902,6 +920,7 @@ const SCENARIOS: readonly Scenario[] = [
       const daily = [...fleet.values()].filter((i) => i.name.startsWith('app-'));
       const weekly = fleet.get('weekly-1') as LaunchedInstance;
       const seeded = await seedSnapshots(ctx.ec2, {
+        history: ctx.history,
         deployment: ctx.deployment,
         schedule: 'weekly',
         instance: weekly,

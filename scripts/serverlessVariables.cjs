@@ -314,7 +314,13 @@ const STATEMENTS = {
   runHistory: {
     Sid: 'RunHistoryTableOnly',
     Effect: 'Allow',
-    Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+    Action: [
+      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+    ],
     Resource: [
       { 'Fn::GetAtt': ['RunHistoryTable', 'Arn'] },
       { 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['RunHistoryTable', 'Arn'] }, 'index', '*']] },

@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -7,8 +8,10 @@ import {
   paginateQuery,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import pLimit from 'p-limit';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { type BatchCheckpoint, type BatchStatus, FINAL_BATCH_STATUSES } from '../domain/fanOut.ts';
+import { CREATION_ACTIONS, type CreationRecord } from '../domain/provenance.ts';
 import {
   actionKeys,
   expiresAt,
@@ -18,6 +21,7 @@ import {
   type SlotKey,
   slotKeys,
 } from '../domain/runHistory.ts';
+import type { CreationLedger } from '../jobs/ownership.ts';
 import type { ActionRecord } from '../jobs/ports.ts';
 import { clientSettings } from './clients.ts';
 import { awsErrorCode, toAwsCallError } from './errors.ts';
@@ -70,6 +74,9 @@ export interface SlotClaim {
   readonly claimedAt: string;
 }
 
+/** BatchGetItem calls of creation records in flight at once. */
+export const CREATION_READ_CONCURRENCY = 4;
+
 /** Reports above this size are stored cut, with a note (DynamoDB items hold 400 KB). */
 export const MAX_REPORT_BYTES = 300_000;
 
@@ -81,11 +88,12 @@ export const MAX_REPORT_BYTES = 300_000;
  * const history = createRunHistoryGateway(config, 'snapkeeper-prod-runs');
  * await history.startRun(run);
  */
-export class RunHistoryGateway {
+export class RunHistoryGateway implements CreationLedger {
   readonly #doc: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #retentionDays: number;
   #sequence = 0;
+  #ledgerStart: Date | undefined;
 
   public constructor(doc: DynamoDBDocumentClient, tableName: string, retentionDays: number) {
     this.#doc = doc;
@@ -307,6 +315,33 @@ export class RunHistoryGateway {
       entry.instanceId ?? (typeof details.instanceId === 'string' ? details.instanceId : undefined);
     const volumeId =
       entry.volumeId ?? (typeof details.volumeId === 'string' ? details.volumeId : undefined);
+    const kind = CREATION_ACTIONS[entry.action];
+    if (kind && entry.phase === 'after' && entry.outcome === 'done') {
+      // The creation record first, never expiring: what retention may ever delete.
+      await this.ledgerStart(new Date(at));
+      try {
+        await this.#doc.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: {
+              ...creationKeys(entry.resourceId),
+              type: 'creation',
+              ...stripUndefined({
+                resourceId: entry.resourceId,
+                kind,
+                runId: entry.runId,
+                job: entry.job,
+                at,
+                instanceId,
+                volumeId,
+              }),
+            },
+          }),
+        );
+      } catch (error) {
+        throw toAwsCallError('PutItem', error);
+      }
+    }
     try {
       await this.#doc.send(
         new PutCommand({
@@ -481,6 +516,92 @@ export class RunHistoryGateway {
       );
     } catch (error) {
       throw toAwsCallError('UpdateItem', error);
+    }
+  }
+
+  /**
+   * The creation records of those of `ids` the history holds: BatchGetItem of 100 keys
+   * a call, strongly consistent, unprocessed keys retried with backoff.
+   *
+   * @throws AwsCallError when a batch fails or keys stay unprocessed: the caller then
+   * knows nothing of ownership and keeps everything.
+   * @example
+   * const recorded = await history.recordedCreations(['snap-1', 'snap-2']);
+   */
+  public async recordedCreations(ids: readonly string[]): Promise<Map<string, CreationRecord>> {
+    const found = new Map<string, CreationRecord>();
+    const unique = [...new Set(ids)];
+    const chunks: string[][] = [];
+    for (let i = 0; i < unique.length; i += 100) chunks.push(unique.slice(i, i + 100));
+    // A few batches at once: 100,000 ids are 1,000 calls.
+    const limit = pLimit(CREATION_READ_CONCURRENCY);
+    const readChunk = async (chunk: readonly string[]): Promise<void> => {
+      let keys: Record<string, unknown>[] = chunk.map(creationKeys);
+      for (let round = 0; keys.length > 0; round += 1) {
+        if (round > 8) {
+          throw new Error(
+            `${keys.length} creation records stayed unprocessed after ${round} tries`,
+          );
+        }
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** round)));
+        const response = await this.#doc.send(
+          new BatchGetCommand({
+            RequestItems: { [this.#table]: { Keys: keys, ConsistentRead: true } },
+          }),
+        );
+        for (const item of response.Responses?.[this.#table] ?? []) {
+          const record = toCreation(item);
+          if (record) found.set(record.resourceId, record);
+        }
+        keys = (response.UnprocessedKeys?.[this.#table]?.Keys ?? []) as Record<string, unknown>[];
+      }
+    };
+    try {
+      await Promise.all(chunks.map((chunk) => limit(() => readChunk(chunk))));
+    } catch (error) {
+      limit.clearQueue();
+      throw toAwsCallError('BatchGetItem', error);
+    }
+    return found;
+  }
+
+  /**
+   * When this history began keeping creation records: written once (conditionally) by
+   * the first caller, read strongly consistent after; resources EC2 made before it are
+   * judged by their tags.
+   *
+   * @example
+   * const start = await history.ledgerStart(new Date());
+   */
+  public async ledgerStart(now: Date): Promise<Date> {
+    if (this.#ledgerStart) return this.#ledgerStart;
+    const key = { PK: 'LEDGER', SK: 'START' };
+    try {
+      await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { ...key, type: 'ledger', startedAt: now.toISOString() },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+      this.#ledgerStart = now;
+      return now;
+    } catch (error) {
+      if (awsErrorCode(error) !== 'ConditionalCheckFailedException')
+        throw toAwsCallError('PutItem', error);
+    }
+    try {
+      const item = (
+        await this.#doc.send(
+          new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: true }),
+        )
+      ).Item;
+      const startedAt = Date.parse(String(item?.startedAt));
+      if (Number.isNaN(startedAt)) throw new Error('the ledger start item has no valid startedAt');
+      this.#ledgerStart = new Date(startedAt);
+      return this.#ledgerStart;
+    } catch (error) {
+      throw toAwsCallError('GetItem', error);
     }
   }
 
@@ -736,6 +857,26 @@ export function createRunHistoryGateway(
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
   });
   return new RunHistoryGateway(doc, tableName, retentionDays);
+}
+
+/** The key of a resource's creation record. */
+function creationKeys(resourceId: string): { PK: string; SK: string } {
+  return { PK: `CREATED#${resourceId}`, SK: 'CREATED' };
+}
+
+function toCreation(item: Record<string, unknown>): CreationRecord | undefined {
+  const resourceId = typeof item.resourceId === 'string' ? item.resourceId : undefined;
+  const kind = item.kind;
+  if (!resourceId || (kind !== 'snapshot' && kind !== 'image' && kind !== 'copy')) return undefined;
+  return {
+    resourceId,
+    kind,
+    runId: String(item.runId ?? ''),
+    job: String(item.job ?? ''),
+    at: String(item.at ?? ''),
+    ...(typeof item.instanceId === 'string' ? { instanceId: item.instanceId } : {}),
+    ...(typeof item.volumeId === 'string' ? { volumeId: item.volumeId } : {}),
+  };
 }
 
 function toCheckpoint(item: Record<string, unknown>): BatchCheckpoint {

@@ -198,9 +198,11 @@ export function planInstanceBackup(
 }
 
 /**
- * The tags every resource snapkeeper creates carries, set at creation: ours first,
- * then the instance's `Name`, then the configured copied tags (never `aws:` keys,
- * never keys under our own prefix), up to EC2's 50 tags.
+ * The tags every resource snapkeeper creates carries, set at creation: ours first
+ * (with the instance's retention tags, `retain`, `retain-days`, `retain-tiers` and
+ * `ami-retain`, as the policy in force for this set: at most 11 of ours), then the
+ * instance's `Name`, then the configured copied tags (never `aws:` keys, never keys
+ * under our own prefix), up to EC2's 50 tags.
  *
  * @example
  * buildResourceTags('i-1', { Name: 'web-1', CostCenter: '42' }, context);
@@ -224,6 +226,13 @@ export function buildResourceTags(
     { Key: keys.runId, Value: context.runId },
     { Key: keys.createdAt, Value: context.createdAt },
   ];
+  // The policy in force when the set is made travels with it: retention of an orphan
+  // (instance terminated, untagged or opted out) applies it, never a smaller default.
+  for (const key of [keys.retain, keys.retainDays, keys.retainTiers, keys.amiRetain]) {
+    const value = instanceTags[key];
+    if (value !== undefined && Object.hasOwn(instanceTags, key))
+      tags.push({ Key: key, Value: value });
+  }
   const seen = new Set(tags.map((t) => t.Key));
   const copy = ['Name', ...context.copyTags];
   for (const key of copy) {

@@ -1,5 +1,6 @@
 import type { ImageFacts } from './imagePlan.ts';
 import { imageIdFromSnapshotDescription } from './imagePlan.ts';
+import { type Ownership, ownershipOf } from './provenance.ts';
 import type { PointState, RecoveryPoint } from './retentionPlan.ts';
 import {
   effectiveCreatedAt,
@@ -47,6 +48,35 @@ export function toImagePoint(
   };
 }
 
+/**
+ * The AMI retention policy recorded at creation on an instance's AMIs (`ami-retain`,
+ * `retain-days`, `retain-tiers`): the tags of the newest AMI that carries any, or
+ * undefined when none does (made before policies were recorded). Retention of an orphan
+ * (instance terminated, untagged or opted out) applies it, never a smaller default.
+ *
+ * @example
+ * recordedImagePolicy(images, keys)?.['snapkeeper:ami-retain']; // '5'
+ */
+export function recordedImagePolicy(
+  images: readonly ImageFacts[],
+  keys: TagKeys,
+): Record<string, string> | undefined {
+  const policyKeys = [keys.amiRetain, keys.retainDays, keys.retainTiers];
+  let best: ImageFacts | undefined;
+  for (const image of images) {
+    if (!policyKeys.some((key) => Object.hasOwn(image.tags, key))) continue;
+    const at = image.creationDate?.getTime() ?? 0;
+    if (!best || at > (best.creationDate?.getTime() ?? 0)) best = image;
+  }
+  if (!best) return undefined;
+  const tags: Record<string, string> = {};
+  for (const key of policyKeys) {
+    const value = best.tags[key];
+    if (value !== undefined && Object.hasOwn(best.tags, key)) tags[key] = value;
+  }
+  return tags;
+}
+
 /** One snapshot the orphan sweep looked at. */
 export interface SweepItem {
   readonly snapshotId: string;
@@ -75,6 +105,11 @@ export interface SweepInput {
   readonly holders: ReadonlyMap<string, readonly string[]>;
   readonly keys: TagKeys;
   readonly deployment: string;
+  /**
+   * What the run history recorded as created: a snapshot tagged as ours is deleted only
+   * when its AMI was recorded (or predates the records); absent, the tags alone decide.
+   */
+  readonly ownership?: Ownership | undefined;
 }
 
 /**
@@ -101,8 +136,21 @@ export function planOrphanSweep(input: SweepInput): SweepPlan {
       });
       continue;
     }
+    const verdict = ownershipOf(
+      imageId,
+      'image',
+      snapshot.startTime,
+      input.ownership ?? { kind: 'tags' },
+    );
     const heldBy = input.holders.get(snapshot.snapshotId) ?? [];
-    if (heldBy.length > 0) {
+    if (!verdict.owned && input.ownership?.kind === 'unreadable') {
+      blocked.push({ ...base, reason: `${gone}; ${verdict.reason}`, heldBy: ['run history'] });
+    } else if (!verdict.owned) {
+      reportOnly.push({
+        ...base,
+        reason: `${gone}; tagged as this deployment's but the run history has no record of creating ${imageId}, so only reported`,
+      });
+    } else if (heldBy.length > 0) {
       blocked.push({ ...base, reason: `${gone}, but used by ${heldBy.join(', ')}`, heldBy });
     } else if (input.imagesInRecycleBin.has(imageId)) {
       blocked.push({

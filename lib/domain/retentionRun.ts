@@ -1,5 +1,14 @@
 import type { InstanceFacts } from './backupPlan.ts';
 import {
+  type CreationRecord,
+  imageOfSnapshot,
+  isDisasterRecoveryCopy,
+  lineageVolumeId,
+  type Ownership,
+  ownershipOf,
+  UNKNOWN_VOLUME_ID,
+} from './provenance.ts';
+import {
   keepAll,
   planRetention,
   type RecoveryPoint,
@@ -13,7 +22,7 @@ import {
   type ScheduleDefinition,
   scheduleIntervalMs,
 } from './schedules.ts';
-import { type SnapshotFacts, toRecoveryPoint } from './snapshotFacts.ts';
+import { isManagedBy, type SnapshotFacts, toRecoveryPoint } from './snapshotFacts.ts';
 import type { TagKeys } from './tagKeys.ts';
 import { parseBooleanTag, readInstancePolicy, type TagMap } from './tagPolicy.ts';
 
@@ -34,6 +43,22 @@ export interface ScheduleRetentionInput {
   readonly deployment: string;
   /** The run's start: ages, the failing-backups guard and the dead-man's switch are measured from it. */
   readonly now: Date;
+  /**
+   * What the run history recorded as created by this deployment; absent means the tags
+   * alone decide (as before creation records existed).
+   */
+  readonly ownership?: Ownership | undefined;
+}
+
+/** Why a snapshot listed with this schedule's tags is not part of any volume's lineage. */
+export type ExclusionKind = 'copy' | 'image-snapshot' | 'unknown-volume' | 'unrecorded';
+
+/** A snapshot left out of the stage's snapshot retention, never deleted by it, with the reason. */
+export interface ExcludedSnapshot {
+  readonly snapshotId: string;
+  readonly kind: ExclusionKind;
+  readonly reason: string;
+  readonly sizeGiB?: number | undefined;
 }
 
 /** Whose history one volume's snapshots are, and whether it still opts in. */
@@ -48,6 +73,8 @@ export interface VolumeLineage {
   readonly rule?: RetentionRule | undefined;
   /** Unreadable opt-in or retention tags, one message each; non-empty means everything is kept. */
   readonly problems: readonly string[];
+  /** Where the rule came from: the live instance, the policy recorded at creation, or the schedule. */
+  readonly policyFrom?: 'instance' | 'recorded' | 'schedule' | undefined;
 }
 
 /** One volume's plan. */
@@ -62,6 +89,12 @@ export interface ScheduleRetentionPlan {
   readonly volumes: readonly PlannedVolumeRetention[];
   /** Deletions planned over all volumes (what the deletion cap is checked against). */
   readonly plannedDeletes: number;
+  /**
+   * Snapshots this retention does not own, kept and reported: disaster-recovery copies
+   * (the copy job's), AMI snapshots (AMI retention's), snapshots of an unknown volume,
+   * and snapshots tagged as ours that the run history never recorded creating.
+   */
+  readonly excluded: readonly ExcludedSnapshot[];
   /**
    * The dead-man's switch: the age in whole seconds of the oldest "newest completed
    * snapshot" across the volumes that still opt in; absent when none has one.
@@ -84,11 +117,51 @@ export interface ScheduleRetentionPlan {
 export function planScheduleRetention(input: ScheduleRetentionInput): ScheduleRetentionPlan {
   const { schedule, keys, catalog, now } = input;
   const intervalMs = scheduleIntervalMs(schedule, now);
+  const ownership: Ownership = input.ownership ?? { kind: 'tags' };
+  const recorded: ReadonlyMap<string, CreationRecord> =
+    ownership.kind === 'history' ? ownership.recorded : new Map();
   const byVolume = new Map<string, SnapshotFacts[]>();
+  const excluded: ExcludedSnapshot[] = [];
+  const exclude = (snapshot: SnapshotFacts, kind: ExclusionKind, reason: string) =>
+    excluded.push({ snapshotId: snapshot.snapshotId, kind, reason, sizeGiB: snapshot.sizeGiB });
   for (const snapshot of input.snapshots) {
-    const history = byVolume.get(snapshot.volumeId);
+    const record = recorded.get(snapshot.snapshotId);
+    if (isDisasterRecoveryCopy(snapshot.tags, keys) || record?.kind === 'copy') {
+      exclude(
+        snapshot,
+        'copy',
+        "kept: a disaster-recovery copy; only the copy job's retention (copy-retain) removes copies",
+      );
+      continue;
+    }
+    const imageId = imageOfSnapshot(snapshot.description);
+    if (imageId !== undefined || record?.kind === 'image') {
+      exclude(
+        snapshot,
+        'image-snapshot',
+        `kept: made by CreateImage${imageId ? ` for ${imageId}` : ''}; it belongs to AMI retention and never counts toward a volume's snapshots`,
+      );
+      continue;
+    }
+    const volumeId = lineageVolumeId(snapshot.volumeId, record);
+    if (volumeId === undefined) {
+      exclude(
+        snapshot,
+        'unknown-volume',
+        `kept: EC2 reports its volume as ${UNKNOWN_VOLUME_ID} and the run history records no source volume, so it belongs to no lineage`,
+      );
+      continue;
+    }
+    if (isManagedBy(snapshot.tags, keys, input.deployment)) {
+      const verdict = ownershipOf(snapshot.snapshotId, 'snapshot', snapshot.startTime, ownership);
+      if (!verdict.owned && ownership.kind !== 'unreadable') {
+        exclude(snapshot, 'unrecorded', verdict.reason);
+        continue;
+      }
+    }
+    const history = byVolume.get(volumeId);
     if (history) history.push(snapshot);
-    else byVolume.set(snapshot.volumeId, [snapshot]);
+    else byVolume.set(volumeId, [snapshot]);
   }
 
   const volumes: PlannedVolumeRetention[] = [];
@@ -100,20 +173,30 @@ export function planScheduleRetention(input: ScheduleRetentionInput): ScheduleRe
       toRecoveryPoint(s, keys, input.deployment, input.holders, now),
     );
     // Manual backups keep MANUAL_RETAIN_DAYS whatever the instance's own retention tags say.
+    const manual = schedule.name === MANUAL_SCHEDULE;
     const rule =
-      found.policySource && schedule.name !== MANUAL_SCHEDULE
+      found.policySource && !manual
         ? retentionRuleFor(
             schedule,
             found.policySource.tags,
-            found.policySource.instanceId,
+            found.policySource.resourceId,
             keys,
             catalog,
           )
         : retentionRuleFor(schedule, undefined, volumeId, keys, catalog);
     const optInUnreadable = found.problems.length > 0;
-    const problems = [...found.problems, ...rule.problems.map((p) => p.message)];
-    const plan =
-      rule.rule && !optInUnreadable
+    const historyUnreadable =
+      ownership.kind === 'unreadable'
+        ? `the run history cannot be read (${ownership.reason}), so what this deployment created is unknown`
+        : undefined;
+    const problems = [
+      ...found.problems,
+      ...rule.problems.map((p) => p.message),
+      ...(historyUnreadable ? [historyUnreadable] : []),
+    ];
+    const plan = historyUnreadable
+      ? keepAll(points, `kept: ${historyUnreadable}`)
+      : rule.rule && !optInUnreadable
         ? planRetention(points, rule.rule, {
             now,
             timezone: schedule.timezone,
@@ -141,6 +224,7 @@ export function planScheduleRetention(input: ScheduleRetentionInput): ScheduleRe
         orphan: found.orphan,
         rule: rule.rule,
         problems,
+        policyFrom: manual || !found.policySource ? 'schedule' : found.policySource.from,
       },
       plan,
     });
@@ -148,6 +232,7 @@ export function planScheduleRetention(input: ScheduleRetentionInput): ScheduleRe
   return {
     volumes,
     plannedDeletes,
+    excluded,
     ...(oldestAgeMs !== undefined
       ? { oldestRecoveryPointAgeSeconds: Math.round(oldestAgeMs / 1000) }
       : {}),
@@ -165,10 +250,21 @@ export function planScheduleRetention(input: ScheduleRetentionInput): ScheduleRe
  */
 export function retentionSnapshot(snapshot: SnapshotFacts, keys: TagKeys): SnapshotFacts {
   const tags: Record<string, string> = {};
-  for (const key of [keys.managed, keys.deployment, keys.createdAt, keys.instanceId, 'Name']) {
+  for (const key of [
+    keys.managed,
+    keys.deployment,
+    keys.createdAt,
+    keys.instanceId,
+    'Name',
+    ...recordedPolicyKeys(keys),
+    keys.sourceRegion,
+    keys.sourceSnapshotId,
+    keys.sourceImageId,
+  ]) {
     const value = snapshot.tags[key];
     if (value !== undefined && Object.hasOwn(snapshot.tags, key)) tags[key] = value;
   }
+  const imageId = imageOfSnapshot(snapshot.description);
   return {
     snapshotId: snapshot.snapshotId,
     volumeId: snapshot.volumeId,
@@ -176,15 +272,55 @@ export function retentionSnapshot(snapshot: SnapshotFacts, keys: TagKeys): Snaps
     startTime: snapshot.startTime,
     tags,
     sizeGiB: snapshot.sizeGiB,
+    // Only what planning reads of the description: whether CreateImage made it, for which AMI.
+    ...(imageId ? { description: `Created by CreateImage() for ${imageId}` } : {}),
   };
+}
+
+/** The retention tags recorded on a snapshot at creation (see `buildResourceTags`). */
+function recordedPolicyKeys(keys: TagKeys): readonly string[] {
+  return [keys.retain, keys.retainDays, keys.retainTiers];
+}
+
+/**
+ * The retention policy recorded at creation on a lineage's snapshots: the tags of the
+ * newest snapshot that carries any of them, or undefined when none does (made before
+ * policies were recorded).
+ *
+ * @example
+ * recordedPolicy(history, keys)?.tags['snapkeeper:retain']; // '10'
+ */
+export function recordedPolicy(
+  history: readonly SnapshotFacts[],
+  keys: TagKeys,
+): { snapshotId: string; tags: TagMap } | undefined {
+  let best: SnapshotFacts | undefined;
+  for (const snapshot of history) {
+    const has = recordedPolicyKeys(keys).some((key) => Object.hasOwn(snapshot.tags, key));
+    if (!has) continue;
+    if (!best || snapshot.startTime.getTime() > best.startTime.getTime()) best = snapshot;
+  }
+  if (!best) return undefined;
+  const tags: Record<string, string> = {};
+  for (const key of recordedPolicyKeys(keys)) {
+    const value = best.tags[key];
+    if (value !== undefined && Object.hasOwn(best.tags, key)) tags[key] = value;
+  }
+  return { snapshotId: best.snapshotId, tags };
 }
 
 interface FoundLineage {
   readonly instanceId?: string | undefined;
   readonly name?: string | undefined;
   readonly orphan: boolean;
-  /** Whose tags give the retention rule: the live instance, when there is one. */
-  readonly policySource?: { instanceId: string; tags: TagMap } | undefined;
+  /**
+   * Whose tags give the retention rule: the live instance that opts the volume in (the
+   * operator's intent now), else the policy recorded on the snapshots at creation, else
+   * (nothing recorded) the instance that still exists.
+   */
+  readonly policySource?:
+    | { resourceId: string; tags: TagMap; from: 'instance' | 'recorded' }
+    | undefined;
   /** Problems of the opt-in tag: a live volume's history is then kept whole. */
   readonly problems: readonly string[];
 }
@@ -203,7 +339,13 @@ function describeLineage(
   const instanceId = newest?.tags[keys.instanceId];
   const name = newest?.tags.Name;
   const instance = instanceId ? input.instances.get(instanceId) : undefined;
-  if (!instance || !instanceId) return { instanceId, name, orphan: true, problems: [] };
+  const recorded = recordedPolicy(history, keys);
+  const recordedSource = recorded
+    ? { resourceId: recorded.snapshotId, tags: recorded.tags, from: 'recorded' as const }
+    : undefined;
+  if (!instance || !instanceId) {
+    return { instanceId, name, orphan: true, policySource: recordedSource, problems: [] };
+  }
   const policy = readInstancePolicy(instanceId, instance.tags, keys, catalog);
   const attachment = instance.volumes.find((v) => v.volumeId === volumeId);
   const skipped = parseBooleanTag(
@@ -222,7 +364,11 @@ function describeLineage(
     instanceId,
     name: instance.tags.Name ?? name,
     orphan: !optedIn,
-    policySource: { instanceId, tags: instance.tags },
+    // An orphan keeps the policy its snapshots were made under, never a smaller default.
+    policySource:
+      optedIn || !recordedSource
+        ? { resourceId: instanceId, tags: instance.tags, from: 'instance' as const }
+        : recordedSource,
     // A typo in the opt-in tag must not turn a live volume's history into an orphan.
     problems: policy.problems.filter((p) => p.key === keys.backup).map((p) => p.message),
   };

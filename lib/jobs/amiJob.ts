@@ -13,7 +13,8 @@ import {
   planInstanceImage,
   withUniqueNames,
 } from '../domain/imagePlan.ts';
-import { toImagePoint } from '../domain/imageRetirement.ts';
+import { recordedImagePolicy, toImagePoint } from '../domain/imageRetirement.ts';
+import { ownershipOf } from '../domain/provenance.ts';
 import { type RecycleBinRule, recycleBinRuleFor } from '../domain/recycleBin.ts';
 import { keepAll, planRetention, type RetentionPlan } from '../domain/retentionPlan.ts';
 import { retentionRuleFor } from '../domain/retentionPolicy.ts';
@@ -25,6 +26,7 @@ import {
 } from '../domain/schedules.ts';
 import { isManagedBy, type SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { parseScheduleList } from '../domain/tagPolicy.ts';
+import { type CreationLedger, readOwnership } from './ownership.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -158,6 +160,11 @@ export interface AmiJobDependencies {
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
   readonly journal?: ActionJournal;
+  /**
+   * The history's creation records: only AMIs it recorded as created by this
+   * deployment (or made before it kept them) are deregistered; absent, the tags decide.
+   */
+  readonly ledger?: CreationLedger | undefined;
 }
 
 /**
@@ -241,6 +248,30 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     ),
   );
 
+  // Every AMI made is recorded as created: retirement deregisters only what the history holds.
+  const unrecordedWarnings: string[] = [];
+  for (const made of created) {
+    if (made.outcome !== 'created' || !made.imageId) continue;
+    await journal
+      .record({
+        runId: deps.runId,
+        job: 'amis',
+        action: 'create-image',
+        resourceId: made.imageId,
+        phase: 'after',
+        outcome: 'done',
+        reason: `AMI of ${made.instanceId} for ${schedule.name} ${slot}`,
+        details: { instanceId: made.instanceId, imageName: made.imageName },
+      })
+      .catch((error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        logger.error('AMI made but not recorded', { imageId: made.imageId, error: message });
+        unrecordedWarnings.push(
+          `${made.imageId}: made but its creation could not be recorded (${message}); it is kept until deleted by hand`,
+        );
+      });
+  }
+
   // 2. Retire.
   let images: ImageFacts[];
   let usage: Map<string, string[]>;
@@ -263,7 +294,28 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     const owner = image.tags[keys.instanceId] ?? 'unknown';
     byInstance.set(owner, [...(byInstance.get(owner) ?? []), image]);
   }
-  const warnings: string[] = [];
+  const warnings: string[] = [...unrecordedWarnings];
+  const ownership = await readOwnership(
+    deps.ledger,
+    images.map((i) => ({ id: i.imageId, createdByEc2At: i.creationDate ?? new Date(0) })),
+    now,
+    logger,
+  );
+  if (ownership.kind === 'unreadable') {
+    warnings.push(`the run history could not be read (${ownership.reason}); nothing deregistered`);
+  }
+  /** AMIs tagged as ours that this job may not deregister, by id with the reason. */
+  const notOwned = new Map<string, string>();
+  for (const image of images) {
+    if (!isManagedBy(image.tags, keys, config.deployment)) continue;
+    const verdict = ownershipOf(
+      image.imageId,
+      'image',
+      image.creationDate ?? new Date(0),
+      ownership,
+    );
+    if (!verdict.owned) notOwned.set(image.imageId, verdict.reason);
+  }
   const plans: { instanceId: string; plan: RetentionPlan }[] = [];
   for (const [instanceId, history] of byInstance) {
     const instance = live.get(instanceId);
@@ -271,7 +323,10 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
       ? parseScheduleList(instanceId, keys.ami, instance.tags[keys.ami], config.catalog)
       : { schedules: [], problems: [] };
     const optedIn = instance !== undefined && optIn.schedules.includes(schedule.name);
-    const points = history.map((image) => toImagePoint(image, keys, config.deployment, usage, now));
+    const points = history.map((image) => {
+      const point = toImagePoint(image, keys, config.deployment, usage, now);
+      return notOwned.has(image.imageId) ? { ...point, managed: false } : point;
+    });
     if (optIn.problems.length > 0) {
       // A typo in the opt-in tag must not turn a live instance's AMIs into orphans.
       const messages = optIn.problems.map((p) => p.message).join('; ');
@@ -282,9 +337,12 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
       });
       continue;
     }
+    // A live opted-in instance's tags are the operator's intent; an orphan keeps the policy
+    // recorded on its AMIs at creation (when there is one), never a smaller default.
+    const recordedPolicy = optedIn ? undefined : recordedImagePolicy(history, keys);
     const rule = retentionRuleFor(
       amiSchedule,
-      instance?.tags,
+      recordedPolicy ?? instance?.tags,
       instanceId,
       keys,
       config.catalog,
@@ -374,7 +432,9 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
 
   const kept = plans.flatMap(({ instanceId, plan }) =>
     plan.decisions.flatMap((d) =>
-      d.action === 'keep' ? [{ imageId: d.id, instanceId, reason: d.reason }] : [],
+      d.action === 'keep'
+        ? [{ imageId: d.id, instanceId, reason: notOwned.get(d.id) ?? d.reason }]
+        : [],
     ),
   );
   const blocked = plans.flatMap(({ instanceId, plan }) =>

@@ -11,6 +11,7 @@ import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { type AmiReport, runAmiJob } from './amiJob.ts';
 import { type BackupReport, runBackupJob } from './backupJob.ts';
 import type { OpsPayload } from './opsPayload.ts';
+import type { CreationLedger } from './ownership.ts';
 import type { ActionJournal, LoggerPort, MetricsPort, RunStatus } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
@@ -30,6 +31,8 @@ export interface OpsDependencies {
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
   readonly journal: ActionJournal;
+  /** The history's creation records: retention, AMI retirement and the sweep delete only what it recorded. */
+  readonly ledger?: CreationLedger | undefined;
 }
 
 /** The answer to a console operation: also recorded as a console run. */
@@ -86,6 +89,7 @@ export async function runConsoleOperation(
     logger: deps.logger,
     journal: deps.journal,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.ledger ? { ledger: deps.ledger } : {}),
   };
   const restoreDeps = {
     ...common,

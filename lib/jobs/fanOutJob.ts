@@ -19,6 +19,7 @@ import {
 } from '../domain/fanOut.ts';
 import { resolveJobSchedule } from '../domain/schedules.ts';
 import { type BackupReport, runBackupJob } from './backupJob.ts';
+import type { CreationLedger } from './ownership.ts';
 import type { ActionJournal, LoggerPort, MetricsPort, ReportedError, RunTrigger } from './ports.ts';
 import { noMetrics } from './ports.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
@@ -325,6 +326,8 @@ export interface BatchDependencies {
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
   readonly journal?: ActionJournal;
+  /** The history's creation records: a retention batch deletes only what it recorded. */
+  readonly ledger?: CreationLedger | undefined;
   readonly events?: RunEventsPort | undefined;
   readonly remainingMs?: (() => number) | undefined;
 }
@@ -427,7 +430,7 @@ export async function runFanOutBatch(
               remainingMs: deps.remainingMs,
               safetyMarginMs: config.safetyMarginMs,
             },
-            common,
+            { ...common, ...(deps.ledger ? { ledger: deps.ledger } : {}) },
           );
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

@@ -6,6 +6,7 @@ import type { InstanceFacts } from '../domain/backupPlan.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
 import type { RetentionRule } from '../domain/retentionPlan.ts';
 import {
+  type ExcludedSnapshot,
   planScheduleRetention,
   retentionSnapshot,
   type VolumeLineage,
@@ -13,6 +14,7 @@ import {
 import { resolveJobSchedule } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
+import { type CreationLedger, readOwnership } from './ownership.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -92,6 +94,8 @@ export interface RetentionReport {
     readonly failed: number;
     /** GiB of source volume size held by blocked deletions (bytes freed may be less: snapshots are incremental). */
     readonly blockedGiB: number;
+    /** Snapshots with this schedule's tags that this retention does not own (see `excluded`). */
+    readonly excluded?: number;
   };
   readonly cap: CapCheck;
   /** Snapshots left for the next run of an `incomplete` one. */
@@ -103,6 +107,12 @@ export interface RetentionReport {
    */
   readonly oldestRecoveryPointAgeSeconds?: number;
   readonly volumes: readonly VolumeRetentionResult[];
+  /**
+   * Kept and only reported, by id with the reason: disaster-recovery copies, AMI
+   * snapshots, snapshots of an unknown volume, and snapshots tagged as ours that the run
+   * history never recorded creating.
+   */
+  readonly excluded?: readonly ExcludedSnapshot[];
   readonly error?: ReportedError;
 }
 
@@ -126,6 +136,12 @@ export interface RetentionJobDependencies {
   readonly metrics?: MetricsPort;
   /** Where each deletion is recorded before and after; logs when absent. */
   readonly journal?: ActionJournal;
+  /**
+   * The run history's creation records: only what it recorded as created by this
+   * deployment is deleted. Every handler passes the history; absent (unit tests of
+   * other rules), the tags alone decide.
+   */
+  readonly ledger?: CreationLedger | undefined;
 }
 
 /**
@@ -198,12 +214,19 @@ export async function runRetentionJob(
     return report;
   }
 
-  // 2. Plan per volume.
+  // 2. Plan per volume, deleting only what the history recorded as ours.
   const now = startedAt;
+  const ownership = await readOwnership(
+    deps.ledger,
+    snapshots.map((s) => ({ id: s.snapshotId, createdByEc2At: s.startTime, volumeId: s.volumeId })),
+    now,
+    logger,
+  );
   const {
     volumes: planned,
     plannedDeletes,
     oldestRecoveryPointAgeSeconds,
+    excluded,
   } = planScheduleRetention({
     schedule,
     snapshots,
@@ -214,7 +237,14 @@ export async function runRetentionJob(
     catalog: config.catalog,
     deployment: config.deployment,
     now,
+    ownership,
   });
+  if (excluded.length > 0) {
+    logger.warn("snapshots with this schedule's tags kept: not this retention's to delete", {
+      excluded: excluded.slice(0, 25),
+      total: excluded.length,
+    });
+  }
 
   // 3. The cap.
   const cap = checkDeletionCap(
@@ -285,6 +315,7 @@ export async function runRetentionJob(
       (n, v) => n + v.blocked.reduce((m, b) => m + (b.sizeGiB ?? 0), 0),
       0,
     ),
+    excluded: excluded.length,
   };
   const warnings = volumes.some((v) => v.failing !== undefined || (v.problems?.length ?? 0) > 0);
   const deferred = all.filter((d) => d.outcome === 'deferred').map((d) => d.snapshotId);
@@ -302,6 +333,7 @@ export async function runRetentionJob(
     ...(deferred.length > 0 ? { remaining: deferred } : {}),
     ...(oldestRecoveryPointAgeSeconds !== undefined ? { oldestRecoveryPointAgeSeconds } : {}),
     volumes,
+    excluded,
     ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
   };
   metrics.count('SnapshotsDeleted', counts.deleted);

@@ -4,9 +4,11 @@ import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
+import { imageIdFromSnapshotDescription } from '../domain/imagePlan.ts';
 import { planOrphanSweep, type SweepItem } from '../domain/imageRetirement.ts';
 import { buildRecoveryReport } from '../domain/recoveryReport.ts';
 import { isManagedBy } from '../domain/snapshotFacts.ts';
+import { type CreationLedger, readOwnership } from './ownership.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -80,6 +82,8 @@ export interface SweepJobDependencies {
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
   readonly journal?: ActionJournal;
+  /** The history's creation records: only snapshots of AMIs it recorded are deleted; absent, the tags decide. */
+  readonly ledger?: CreationLedger | undefined;
 }
 
 const SIZE_NOTE =
@@ -139,7 +143,22 @@ export async function runSweepJob(
         );
       }
     }
+    const ownership = await readOwnership(
+      deps.ledger,
+      snapshots.flatMap((s) => {
+        const imageId = imageIdFromSnapshotDescription(s.description);
+        return imageId ? [{ id: imageId, createdByEc2At: s.startTime }] : [];
+      }),
+      startedAt,
+      logger,
+    );
+    if (ownership.kind === 'unreadable') {
+      warnings.push(
+        `the run history could not be read (${ownership.reason}); snapshots of gone AMIs kept`,
+      );
+    }
     plan = planOrphanSweep({
+      ownership,
       snapshots,
       existingImageIds: new Set(images.map((i) => i.imageId)),
       imagesInRecycleBin: inBin,

@@ -86,6 +86,7 @@ export async function handleConsolePayload(
           ...gateways,
           ec2: runtime.ec2,
           history: runtime.history,
+          ledger: runtime.history,
           config: runtime.config,
           clock: runtime.clock,
           runId,

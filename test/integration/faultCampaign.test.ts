@@ -89,7 +89,13 @@ describe('Fault campaign: throttling, timeouts, duplicate deliveries and races, 
     (await retention({ schedule }, lambdaContext())) as RetentionReport;
   const setsOf = (slot: string): Promise<SnapshotSets> => snapshotSetsOfSlot(ec2, DEPLOYMENT, slot);
   const seedOn = (name: string, schedule: string, agesDays = SIX_DAYS) =>
-    seedSnapshots(ec2, { deployment: DEPLOYMENT, schedule, instance: instance(name), agesDays });
+    seedSnapshots(ec2, {
+      history,
+      deployment: DEPLOYMENT,
+      schedule,
+      instance: instance(name),
+      agesDays,
+    });
   const idsOf = (seeded: readonly SeededSnapshot[], predicate: (ageDays: number) => boolean) =>
     seeded.filter((s) => predicate(s.ageDays)).map((s) => s.snapshotId);
 

@@ -386,6 +386,7 @@ describe('Fault campaign: crashes mid-run and a run-history table that is down',
 
     beforeAll(async () => {
       seeded = await seedSnapshots(ec2, {
+        history,
         deployment: DEPLOYMENT,
         schedule: 'ret-down',
         instance: instance('down-1'),

@@ -877,6 +877,13 @@ describe(`Stack: the packaged CloudFormation template (stage ${STAGE})`, () => {
       expect(offenders).toEqual([]);
     });
 
+    it.each(FUNCTIONS)(
+      'lets $name read the creation records in batches (dynamodb:BatchGetItem): only what the history recorded is deleted',
+      ({ role }) => {
+        expect(grantsIn(role, 'dynamodb:BatchGetItem')).toBe(true);
+      },
+    );
+
     it('allows events:PutEvents on the default event bus only', () => {
       // Prepare
       const defaultBus =

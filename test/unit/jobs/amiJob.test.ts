@@ -20,6 +20,7 @@ import {
   type ImageRetireResult,
   runAmiJob,
 } from '../../../lib/jobs/amiJob.ts';
+import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
 import { type ActionJournal, type ActionRecord, silentLogger } from '../../../lib/jobs/ports.ts';
 
 const keys = tagKeys();
@@ -1500,5 +1501,126 @@ describe('Function: runAmiJob, near the deadline', () => {
       'deleted',
     );
     expect(report.remaining).toEqual(expect.arrayContaining(['ami-web-d2', 'ami-web-d3']));
+  });
+});
+
+/** A run history that holds the creation records of `recorded` (started long before). */
+function ledger(recorded: readonly string[] | Error): CreationLedger {
+  return {
+    ledgerStart: async () => new Date('2025-01-01T00:00:00Z'),
+    recordedCreations: async (ids) => {
+      if (recorded instanceof Error) throw recorded;
+      return new Map(
+        ids
+          .filter((id) => recorded.includes(id))
+          .map((id) => [
+            id,
+            { resourceId: id, kind: 'image' as const, runId: 'r0', job: 'amis', at: '' },
+          ]),
+      );
+    },
+  };
+}
+
+describe('Function: runAmiJob, ownership by the run history (issue 15, defect 11)', () => {
+  it('records every AMI it creates as created, so that its own retirement may take it later', async () => {
+    // Prepare
+    const { ec2, images } = fleet({}, []);
+    const journal = new RecordingJournal();
+
+    // Act
+    await runAmiJob(dailyRun(), dependencies(ec2, images, { journal }));
+
+    // Assess
+    expect(journal.records.filter((r) => r.action === 'create-image')).toEqual([
+      expect.objectContaining({
+        action: 'create-image',
+        resourceId: 'ami-new-web',
+        phase: 'after',
+        outcome: 'done',
+        details: expect.objectContaining({ instanceId: 'i-web' }),
+      }),
+    ]);
+  });
+
+  it('deregisters only AMIs the history recorded; one merely tagged as ours is kept and reported', async () => {
+    // Prepare: retain 1; d1 and d2 are beyond it, but d2 was never recorded (made by hand with our tags).
+    const { ec2, images } = fleet({ [keys.amiRetain]: '1' }, amis('i-web', range(3)));
+
+    // Act
+    const report = await runAmiJob(
+      dailyRun(),
+      dependencies(ec2, images, { ledger: ledger(['ami-web-d0', 'ami-web-d1']) }),
+    );
+
+    // Assess
+    expect(images.deregistered).toEqual(['ami-web-d1']);
+    expect(report.kept).toContainEqual({
+      imageId: 'ami-web-d2',
+      instanceId: 'i-web',
+      reason: expect.stringContaining('no record of creating it'),
+    });
+    expect(ec2.deleted).not.toContain('snap-web-d2-root');
+  });
+
+  it('deregisters nothing and reports partial when the history cannot be read', async () => {
+    // Prepare
+    const { ec2, images } = fleet({ [keys.amiRetain]: '1' }, amis('i-web', range(3)));
+
+    // Act
+    const report = await runAmiJob(
+      dailyRun(),
+      dependencies(ec2, images, {
+        ledger: ledger(sdkError('ProvisionedThroughputExceededException', 'slow down')),
+      }),
+    );
+
+    // Assess
+    expect(images.deregistered).toEqual([]);
+    expect(ec2.deleted).toEqual([]);
+    expect(report.status).toBe('partial');
+    expect(report.warnings).toContainEqual(
+      expect.stringContaining('run history could not be read'),
+    );
+  });
+});
+
+describe('Function: runAmiJob, an orphan keeps the AMI policy recorded at creation (issue 15, defect 3)', () => {
+  it('keeps the ami-retain=5 recorded on a terminated instance’s AMIs, not the schedule’s default of 7', async () => {
+    // Prepare: the instance is gone; its 9 AMIs recorded ami-retain=5 when they were made.
+    const history = range(9).map((d) =>
+      ami('i-gone', d, { tags: ourTags('i-gone', d, { [keys.amiRetain]: '5' }) }),
+    );
+    const ec2 = new FakeEc2({ instances: [], snapshots: snapshotsOf(history) });
+    const images = new FakeImages({ images: history });
+
+    // Act
+    await runAmiJob(dailyRun(), dependencies(ec2, images));
+
+    // Assess
+    expect(images.deregistered).toEqual([
+      'ami-gone-d5',
+      'ami-gone-d6',
+      'ami-gone-d7',
+      'ami-gone-d8',
+    ]);
+  });
+
+  it('keeps 12 AMIs of an instance whose opt-in tag was removed, as ami-retain=12 recorded', async () => {
+    // Prepare: still running, no longer opted in; the schedule alone would keep 7.
+    const history = range(14).map((d) =>
+      ami('i-web', d, { tags: ourTags('i-web', d, { [keys.amiRetain]: '12' }) }),
+    );
+    const ec2 = new FakeEc2({
+      instances: [{ ...webInstance(), tags: { Name: 'web-1' } }],
+      snapshots: snapshotsOf(history),
+    });
+    const images = new FakeImages({ images: history });
+
+    // Act
+    await runAmiJob(dailyRun(), dependencies(ec2, images));
+
+    // Assess
+    expect(images.deregistered).toEqual(['ami-web-d12', 'ami-web-d13']);
   });
 });

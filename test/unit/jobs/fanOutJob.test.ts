@@ -23,6 +23,7 @@ import {
   planFanOut,
   runFanOutBatch,
 } from '../../../lib/jobs/fanOutJob.ts';
+import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
 import { type MetricsPort, silentLogger } from '../../../lib/jobs/ports.ts';
 import type { RunEventsPort, RunSummary } from '../../../lib/jobs/slotRun.ts';
 
@@ -1635,5 +1636,62 @@ describe('Function: runFanOutBatch', () => {
       expect(outcome.run?.status).toBe('succeeded');
       expect(world.history.runStatus).toBe('succeeded');
     });
+  });
+});
+
+/** The worker's EC2 for a retention batch: it also answers which images hold snapshots. */
+class FakeRetentionEc2 extends FakeWorkerEc2 {
+  public async snapshotHolders(): Promise<Map<string, string[]>> {
+    this.calls.push('snapshotHolders');
+    return new Map();
+  }
+}
+
+describe('Function: runFanOutBatch, a retention batch deletes only what the history recorded (issue 15)', () => {
+  /** Nine daily snapshots of instance 1's root volume, d0 the newest; d8 made by hand with our tags. */
+  const days = Array.from({ length: 9 }, (_, d) => d);
+  const snapshots: SnapshotFacts[] = days.map((d) => ({
+    snapshotId: `snap-root-d${d}`,
+    volumeId: `vol-${instanceId(1).slice(2)}-root`,
+    state: 'completed',
+    startTime: new Date(Date.parse(NOW) - d * 86_400_000),
+    sizeGiB: 8,
+    tags: {
+      [keys.managed]: 'true',
+      [keys.deployment]: 'prod',
+      [keys.schedule]: 'daily',
+      [keys.instanceId]: instanceId(1),
+      [keys.createdAt]: new Date(Date.parse(NOW) - d * 86_400_000).toISOString(),
+    },
+  }));
+  const ledger = (recorded: readonly string[]): CreationLedger => ({
+    ledgerStart: async () => new Date('2025-01-01T00:00:00Z'),
+    recordedCreations: async (ids) =>
+      new Map(
+        ids
+          .filter((id) => recorded.includes(id))
+          .map((id) => [
+            id,
+            { resourceId: id, kind: 'snapshot' as const, runId: 'r0', job: 'backup', at: '' },
+          ]),
+      ),
+  });
+
+  it('keeps and never deletes a snapshot with our tags that the history never recorded', async () => {
+    // Prepare
+    const ec2 = new FakeRetentionEc2([instance(instanceId(1))], snapshots);
+    const world = workerWorld(ec2);
+    const recorded = snapshots.map((s) => s.snapshotId).filter((id) => id !== 'snap-root-d8');
+
+    // Act
+    await runFanOutBatch(batchMessage({ job: 'retention', instanceIds: [], rateShare: 1 }), {
+      ...world.deps,
+      ledger: ledger(recorded),
+    });
+
+    // Assess: default 7 kept; d7 goes, d8 (unrecorded) stays.
+    expect(ec2.calls.filter((c) => c.startsWith('deleteSnapshot'))).toEqual([
+      'deleteSnapshot snap-root-d7',
+    ]);
   });
 });

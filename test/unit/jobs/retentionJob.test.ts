@@ -11,6 +11,7 @@ import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
 import { parseRetentionEvent } from '../../../lib/jobs/events.ts';
+import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
 import type {
   ActionJournal,
   ActionRecord,
@@ -1339,5 +1340,102 @@ describe('Function: parseRetentionEvent', () => {
     expect(error.message).toBe(
       'unexpected field(s) "force"; the event takes schedule, scheduledTime, dryRun, maxDeletions and confirm only',
     );
+  });
+});
+
+/** A run history whose creation records hold `recorded` (it began long before), or that fails. */
+function ledger(recorded: readonly SnapshotFacts[] | Error): CreationLedger & { asked: string[] } {
+  const asked: string[] = [];
+  return {
+    asked,
+    ledgerStart: async () => new Date('2025-01-01T00:00:00Z'),
+    recordedCreations: async (ids) => {
+      asked.push(...ids);
+      if (recorded instanceof Error) throw recorded;
+      const byId = new Map(recorded.map((s) => [s.snapshotId, s]));
+      return new Map(
+        ids.flatMap((id) => {
+          const s = byId.get(id);
+          return s
+            ? [
+                [
+                  id,
+                  {
+                    resourceId: id,
+                    kind: 'snapshot' as const,
+                    runId: 'r0',
+                    job: 'backup',
+                    at: '',
+                    volumeId: s.volumeId,
+                  },
+                ] as const,
+              ]
+            : [];
+        }),
+      );
+    },
+  };
+}
+
+describe('Function: runRetentionJob, what it owns (issue 15)', () => {
+  it('never deletes a disaster-recovery copy carrying the stage tags (defect 2)', async () => {
+    // Prepare: 12 copies in this region (vol-ffffffff, source markers) and no snapshot of its own.
+    const copies = history('vol-data', 'i-web', range(12)).map((s, i) => ({
+      ...s,
+      snapshotId: `snap-copy-${i}`,
+      volumeId: 'vol-ffffffff',
+      tags: { ...s.tags, [keys.sourceRegion]: 'us-east-1', [keys.sourceSnapshotId]: s.snapshotId },
+    }));
+    const ec2 = new FakeEc2({ snapshots: copies });
+
+    // Act
+    const report = await runRetentionJob(input(), dependencies(ec2, { ledger: ledger([]) }));
+
+    // Assess
+    expect(ec2.deleted).toEqual([]);
+    expect(report.counts.excluded).toBe(12);
+    expect(report.excluded?.every((e) => e.kind === 'copy')).toBe(true);
+  });
+
+  it('deletes only snapshots recorded as created, and reports the others by id (defect 11)', async () => {
+    // Prepare: 9 days of the data volume, retain 7 (default), d8 was never recorded.
+    const snaps = history('vol-data', 'i-web', range(9));
+    const ec2 = new FakeEc2({ snapshots: snaps, instances: [webInstance()] });
+    const recorded = snaps.filter((s) => s.snapshotId !== 'snap-data-d8');
+
+    // Act
+    const report = await runRetentionJob(input(), dependencies(ec2, { ledger: ledger(recorded) }));
+
+    // Assess
+    expect(ec2.deleted).toEqual(['snap-data-d7']);
+    expect(report.excluded).toEqual([
+      {
+        snapshotId: 'snap-data-d8',
+        kind: 'unrecorded',
+        reason: expect.stringContaining('no record of creating it'),
+        sizeGiB: 8,
+      },
+    ]);
+  });
+
+  it('deletes nothing, and reports partial, when the history cannot be read (defect 11)', async () => {
+    // Prepare
+    const snaps = history('vol-data', 'i-web', range(12));
+    const ec2 = new FakeEc2({ snapshots: snaps, instances: [webInstance()] });
+    const failing = ledger(
+      Object.assign(new Error('Throughput exceeds the current capacity'), {
+        name: 'ProvisionedThroughputExceededException',
+      }),
+    );
+
+    // Act
+    const report = await runRetentionJob(input(), dependencies(ec2, { ledger: failing }));
+
+    // Assess
+    expect(ec2.deleted).toEqual([]);
+    expect(report.status).toBe('partial');
+    expect(volumeOf(report, 'vol-data').problems).toEqual([
+      expect.stringContaining('run history cannot be read'),
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import type { ImageFacts } from '../../../lib/domain/imagePlan.ts';
 import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
+import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
 import { type ActionJournal, type ActionRecord, silentLogger } from '../../../lib/jobs/ports.ts';
 import {
   runSweepJob,
@@ -610,5 +611,67 @@ describe('Function: runSweepJob', () => {
       expect(report.note).toMatch(/bytes actually freed may be less/);
       expect(report.note).toMatch(/incremental/);
     });
+  });
+});
+
+describe('Function: runSweepJob, ownership by the run history (issue 15, defect 11)', () => {
+  const ledger = (recorded: readonly string[] | Error): CreationLedger => ({
+    ledgerStart: async () => new Date('2025-01-01T00:00:00Z'),
+    recordedCreations: async (ids) => {
+      if (recorded instanceof Error) throw recorded;
+      return new Map(
+        ids
+          .filter((id) => recorded.includes(id))
+          .map((id) => [
+            id,
+            { resourceId: id, kind: 'image' as const, runId: 'r0', job: 'amis', at: '' },
+          ]),
+      );
+    },
+  });
+
+  it('only reports the snapshots of a gone AMI the history never recorded creating', async () => {
+    // Prepare
+    const images = new FakeImages(ourOrphans());
+    const ec2 = new FakeEc2();
+
+    // Act
+    const report = await runSweepJob(sweep(), dependencies(ec2, images, { ledger: ledger([]) }));
+
+    // Assess
+    expect(ec2.deleted).toEqual([]);
+    expect(report.reportedOnly.map((r) => r.snapshotId).sort()).toEqual([
+      'snap-gone-data',
+      'snap-gone-root',
+    ]);
+  });
+
+  it('deletes them when the history recorded their AMI', async () => {
+    // Prepare
+    const images = new FakeImages(ourOrphans());
+    const ec2 = new FakeEc2();
+
+    // Act
+    await runSweepJob(sweep(), dependencies(ec2, images, { ledger: ledger([GONE_AMI]) }));
+
+    // Assess
+    expect(ec2.deleted.sort()).toEqual(['snap-gone-data', 'snap-gone-root']);
+  });
+
+  it('deletes nothing, and reports partial, when the history cannot be read', async () => {
+    // Prepare
+    const images = new FakeImages(ourOrphans());
+    const ec2 = new FakeEc2();
+
+    // Act
+    const report = await runSweepJob(
+      sweep(),
+      dependencies(ec2, images, { ledger: ledger(new Error('socket hang up')) }),
+    );
+
+    // Assess
+    expect(ec2.deleted).toEqual([]);
+    expect(report.status).toBe('partial');
+    expect(report.blocked).toHaveLength(2);
   });
 });
