@@ -16,6 +16,7 @@ import {
 } from '../domain/copyPolicy.ts';
 import type { ImageFacts } from '../domain/imagePlan.ts';
 import { toImagePoint } from '../domain/imageRetirement.ts';
+import { type Ownership, ownershipOf } from '../domain/provenance.ts';
 import { planRetention, type RecoveryPoint } from '../domain/retentionPlan.ts';
 import { retentionRuleFor } from '../domain/retentionPolicy.ts';
 import { resolveJobSchedule } from '../domain/schedules.ts';
@@ -26,6 +27,7 @@ import {
   toRecoveryPoint,
 } from '../domain/snapshotFacts.ts';
 import { parseScheduleList } from '../domain/tagPolicy.ts';
+import { type CreationLedger, readOwnership } from './ownership.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -85,6 +87,12 @@ export interface CopyJobDependencies {
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
   readonly journal?: ActionJournal;
+  /**
+   * The run history's creation records: destination retention deletes only the copies
+   * it recorded making (`copy-snapshot`, `copy-image`), or made before it kept records.
+   * Without it, the tags alone decide.
+   */
+  readonly ledger?: CreationLedger | undefined;
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
@@ -478,6 +486,19 @@ export async function runCopyJob(
         );
         inFlight += 1;
         copies.push({ ...base, outcome: 'copied', copyId, encryptedWith: kmsKeyId });
+        // The creation record: what this copy job may ever deregister.
+        await journal
+          .record({
+            runId: deps.runId,
+            job: 'copy',
+            action: 'copy-image',
+            resourceId: copyId,
+            phase: 'after',
+            outcome: 'done',
+            reason: `copy of ${image.imageId} into ${region}`,
+            details: { imageId: image.imageId, region, instanceId: image.tags[keys.instanceId] },
+          })
+          .catch(() => undefined);
       } catch (error) {
         const failure = toAwsCallError('CopyImage', error);
         copies.push({
@@ -489,10 +510,25 @@ export async function runCopyJob(
     }
 
     // Destination retention, with the count the copies carry.
+    // Only the copies the run history recorded making (or made before it kept records)
+    // are this job's to delete; the others are kept and reported.
+    const ownership = await readOwnership(
+      deps.ledger,
+      [
+        ...existing.map((c) => ({ id: c.snapshotId, createdByEc2At: c.startTime })),
+        ...existingImages.map((i) => ({
+          id: i.imageId,
+          createdByEc2At: i.creationDate ?? new Date(0),
+        })),
+      ],
+      deps.clock(),
+      logger,
+    );
     const retention = await retainCopies(
       region,
       existing,
       existingImages,
+      ownership,
       input.dryRun,
       deps,
       journal,
@@ -667,6 +703,7 @@ async function retainCopies(
   region: string,
   copies: readonly SnapshotFacts[],
   images: readonly ImageFacts[],
+  ownership: Ownership,
   dryRun: boolean,
   deps: CopyJobDependencies,
   journal: ActionJournal,
@@ -692,9 +729,32 @@ async function retainCopies(
       problems,
     };
   }
+  if (ownership.kind === 'unreadable') {
+    const reason = `kept: the run history cannot be read (${ownership.reason}), so which copies this job made is unknown; nothing deleted`;
+    return {
+      results: [{ region, resourceId: region, action: 'skipped', reason }],
+      problems: [`${region}: ${reason}`],
+    };
+  }
+  // The snapshots behind an AMI copy go with it: judged by their image, not one by one.
+  const unowned = new Map<string, string>();
+  for (const c of copies) {
+    if (c.tags[keys.sourceImageId] !== undefined) continue;
+    const verdict = ownershipOf(c.snapshotId, 'copy', c.startTime, ownership);
+    if (!verdict.owned && isManagedBy(c.tags, keys, deployment))
+      unowned.set(c.snapshotId, verdict.reason);
+  }
+  for (const i of images) {
+    const verdict = ownershipOf(i.imageId, 'copy', i.creationDate ?? new Date(0), ownership);
+    if (!verdict.owned && isManagedBy(i.tags, keys, deployment))
+      unowned.set(i.imageId, verdict.reason);
+  }
+  for (const [id, reason] of unowned) {
+    results.push({ region, resourceId: id, action: 'skipped', reason });
+  }
   const { lineages: groups, unkeyed } = copyLineages(
-    copies,
-    images,
+    copies.filter((c) => !unowned.has(c.snapshotId)),
+    images.filter((i) => !unowned.has(i.imageId)),
     keys,
     deployment,
     now,

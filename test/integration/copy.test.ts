@@ -2,6 +2,7 @@ import {
   CreateImageCommand,
   CreateSnapshotCommand,
   CreateTagsCommand,
+  CreateVolumeCommand,
   DescribeImagesCommand,
   DescribeSnapshotAttributeCommand,
   DescribeSnapshotsCommand,
@@ -172,6 +173,54 @@ describe('Handler: functions/copy.ts, copies to another region against the local
     });
     expect(await copiesIn()).toHaveLength(2);
     expect(report.destinationRetention.filter((d) => d.action === 'deleted')).toEqual([]);
+  });
+
+  it('never deletes a snapshot in the destination that carries our copy tags but that it never made', async () => {
+    // Prepare: an operator's snapshot there, tagged like an old copy of web-1's root volume,
+    // made after the history began keeping creation records (the local AWS keeps whole
+    // seconds of StartTime: wait past the second the records began in).
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const volume = await dest.send(
+      new CreateVolumeCommand({ AvailabilityZone: `${DEST}a`, Size: 8 }),
+    );
+    const handMade =
+      (
+        await dest.send(
+          new CreateSnapshotCommand({
+            VolumeId: volume.VolumeId,
+            TagSpecifications: [
+              {
+                ResourceType: 'snapshot',
+                Tags: Object.entries({
+                  'snapkeeper:managed': 'true',
+                  'snapkeeper:deployment': DEPLOYMENT,
+                  'snapkeeper:schedule': 'daily',
+                  'snapkeeper:instance-id': fleet.get('web-1')?.instanceId ?? '',
+                  'snapkeeper:created-at': new Date(Date.now() - 9 * DAY).toISOString(),
+                  'snapkeeper:source-volume-id': root('web-1'),
+                  'snapkeeper:source-snapshot-id': 'snap-0123456789abcdef0',
+                  'snapkeeper:source-region': SOURCE,
+                  'snapkeeper:copy-retain': '2',
+                }).map(([Key, Value]) => ({ Key, Value })),
+              },
+            ],
+          }),
+        )
+      ).SnapshotId ?? '';
+
+    // Act
+    const report = await copy({ copy: true }, lambdaContext());
+
+    // Assess: kept and reported; the copies the job made are untouched too (2 of 2).
+    expect(report.destinationRetention).toEqual([
+      expect.objectContaining({
+        resourceId: handMade,
+        action: 'skipped',
+        reason: expect.stringContaining('no record of creating it'),
+      }),
+    ]);
+    expect((await copiesIn()).map((c) => c.SnapshotId)).toContain(handMade);
+    expect(await copiesIn()).toHaveLength(3);
   });
 
   it('shares the snapshots with exactly the listed accounts', async () => {

@@ -4,6 +4,7 @@ import { AwsCallError } from '../../../lib/aws/errors.ts';
 import type { InstanceFacts } from '../../../lib/domain/backupPlan.ts';
 import { InvalidEventError } from '../../../lib/domain/errors.ts';
 import type { ImageFacts } from '../../../lib/domain/imagePlan.ts';
+import type { CreationKind, CreationRecord } from '../../../lib/domain/provenance.ts';
 import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../../lib/domain/schedules.ts';
 import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
@@ -18,6 +19,7 @@ import {
   runCopyJob,
 } from '../../../lib/jobs/copyJob.ts';
 import { parseCopyEvent } from '../../../lib/jobs/events.ts';
+import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
 import type { ActionJournal, ActionRecord, LoggerPort } from '../../../lib/jobs/ports.ts';
 
 const keys = tagKeys();
@@ -1362,6 +1364,162 @@ describe('Function: runCopyJob (copies are kept by their recorded lineage)', () 
       // Assess
       expect(w.dest(DEST).deleted).toEqual([]);
       expect(report.destinationRetention).toEqual([]);
+    });
+  });
+
+  describe('Destination retention deletes only the copies the run history recorded making', () => {
+    /** The run history's creation records, as h15c's RunHistoryGateway answers them. */
+    const ledger = (
+      recorded: Readonly<Record<string, CreationKind>>,
+      start = new Date(Date.parse(NOW) - 30 * DAY_MS),
+    ): CreationLedger & { asked: string[][] } => {
+      const asked: string[][] = [];
+      return {
+        asked,
+        recordedCreations: async (ids) => {
+          asked.push([...ids]);
+          return new Map(
+            ids.flatMap((id) => {
+              const kind = recorded[id];
+              return kind
+                ? [
+                    [
+                      id,
+                      {
+                        resourceId: id,
+                        kind,
+                        runId: 'r-1',
+                        job: 'copy',
+                        at: NOW,
+                      } as CreationRecord,
+                    ] as const,
+                  ]
+                : [];
+            }),
+          );
+        },
+        ledgerStart: async () => start,
+      };
+    };
+    const fourCopies = () => [
+      existingCopy('snap-c-4', 'vol-data', 4),
+      existingCopy('snap-c-3', 'vol-data', 3),
+      existingCopy('snap-c-2', 'vol-data', 2),
+      existingCopy('snap-c-1', 'vol-data', 1),
+    ];
+
+    it('keeps and reports a copy tagged as ours that the history never recorded, without counting it', async () => {
+      // Prepare
+      const w = world({
+        instances: [web()],
+        destinations: { [DEST]: { copies: fourCopies() } },
+      });
+      const deps = {
+        ...w.deps,
+        ledger: ledger({ 'snap-c-4': 'copy', 'snap-c-2': 'copy', 'snap-c-1': 'copy' }),
+      };
+
+      // Act
+      const report = await runCopyJob({ trigger: 'schedule', dryRun: false }, deps);
+
+      // Assess: c-3 is not ours to delete; c-4 is beyond the count of 2 among the recorded.
+      expect(w.dest(DEST).deleted).toEqual(['snap-c-4']);
+      expect(report.destinationRetention).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            resourceId: 'snap-c-3',
+            action: 'skipped',
+            reason: expect.stringContaining('no record of creating it'),
+          }),
+        ]),
+      );
+    });
+
+    it('never deletes a copy the history records as something else (a snapshot set)', async () => {
+      // Prepare
+      const w = world({ instances: [web()], destinations: { [DEST]: { copies: fourCopies() } } });
+      const deps = {
+        ...w.deps,
+        ledger: ledger({
+          'snap-c-4': 'snapshot',
+          'snap-c-3': 'copy',
+          'snap-c-2': 'copy',
+          'snap-c-1': 'copy',
+        }),
+      };
+
+      // Act
+      await runCopyJob({ trigger: 'schedule', dryRun: false }, deps);
+
+      // Assess
+      expect(w.dest(DEST).deleted).toEqual(['snap-c-3']);
+    });
+
+    it('deletes unrecorded copies made before the history kept creation records (by their tags)', async () => {
+      // Prepare: EC2 made them before the ledger started.
+      const old = new Date(Date.parse(NOW) - 60 * DAY_MS);
+      const w = world({
+        instances: [web()],
+        destinations: {
+          [DEST]: {
+            copies: fourCopies().map((c) => ({ ...c, startTime: old })),
+          },
+        },
+      });
+
+      // Act
+      await runCopyJob({ trigger: 'schedule', dryRun: false }, { ...w.deps, ledger: ledger({}) });
+
+      // Assess
+      expect(w.dest(DEST).deleted.sort()).toEqual(['snap-c-3', 'snap-c-4']);
+    });
+
+    it('deletes nothing in a region, and reports partial, when the history cannot be read', async () => {
+      // Prepare
+      const w = world({ instances: [web()], destinations: { [DEST]: { copies: fourCopies() } } });
+      const unreadable: CreationLedger = {
+        recordedCreations: async () => {
+          throw new AwsCallError(
+            'BatchGetItem',
+            'ProvisionedThroughputExceededException',
+            'slow down',
+          );
+        },
+        ledgerStart: async () => new Date(Date.parse(NOW) - 30 * DAY_MS),
+      };
+
+      // Act
+      const report = await runCopyJob(
+        { trigger: 'schedule', dryRun: false },
+        { ...w.deps, ledger: unreadable },
+      );
+
+      // Assess
+      expect(w.dest(DEST).deleted).toEqual([]);
+      expect(report.destinationRetention).toEqual([
+        expect.objectContaining({ resourceId: DEST, action: 'skipped' }),
+      ]);
+      expect(report.problems.join(' ')).toContain('the run history cannot be read');
+      expect(report.status).toBe('partial');
+    });
+
+    it('records each AMI copy it makes, so that it may later deregister it', async () => {
+      // Prepare
+      const w = world({ instances: [web({ [keys.ami]: 'daily' })], images: [image('ami-1')] });
+
+      // Act
+      await run(w);
+
+      // Assess
+      expect(w.journal.records).toEqual([
+        expect.objectContaining({
+          action: 'copy-image',
+          resourceId: 'ami-copy-of-ami-1',
+          phase: 'after',
+          outcome: 'done',
+          details: expect.objectContaining({ imageId: 'ami-1', region: DEST }),
+        }),
+      ]);
     });
   });
 
