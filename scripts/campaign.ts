@@ -36,11 +36,13 @@ import {
   type AwsErrorEffect,
   always,
   awsError,
+  eventualConsistency,
   type FaultDecider,
   type FaultProxy,
   type FaultRule,
   firstCalls,
   hang,
+  loseAnswer,
   type ProxyCall,
   reset,
   seededRandom,
@@ -1006,6 +1008,40 @@ const SCENARIOS: readonly Scenario[] = [
         seeded.filter((s) => s.ageDays >= 28).map((s) => s.snapshotId),
         seeded.filter((s) => s.ageDays < 28).map((s) => s.snapshotId),
       );
+    },
+  },
+  {
+    // Issue 15 #7: creates whose answers are lost after EC2 acted, while describes lag
+    // two describes behind creates (EC2's eventual consistency, which moto lacks).
+    name: 'lost answers + lagging describes',
+    region: 'ap-northeast-2',
+    env: { AWS_REQUEST_TIMEOUT_MS: '1000', AWS_MAX_ATTEMPTS: '3' },
+    async run(ctx, tally) {
+      const daily = [...(await launchFleet(ctx.ec2, dailyFleet(4))).values()];
+      const lag = eventualConsistency({ describes: 2 });
+      ctx.proxy.rules.add(lag);
+      const lost = daily.slice(0, 3);
+      for (const instance of lost) {
+        ctx.proxy.rules.add(forInstance(instance.instanceId, firstCalls(1, loseAnswer())));
+      }
+      const slot = '2026-10-08T03:00:00Z';
+      const backup = await settle(
+        (await ctx.handler('backup'))({ schedule: 'daily', scheduledTime: slot }, lambdaContext()),
+      );
+      ctx.proxy.rules.clear();
+      const report = backup.ok ? (backup.value as BackupReport) : undefined;
+      const lostIds = new Set(lost.map((i) => i.instanceId));
+      const reconciled =
+        report?.instances.filter(
+          (i) =>
+            lostIds.has(i.instanceId) &&
+            (i.duplicates?.length ?? 0) > 0 &&
+            i.duplicates?.every((d) => d.outcome === 'deleted'),
+        ).length ?? 0;
+      check(tally, 'describes lagged behind the creates', lag.hidden() > 0);
+      check(tally, 'every lost set found and its copy deleted', reconciled === lost.length);
+      check(tally, 'backup succeeded', report?.status === 'succeeded');
+      await tallyBackups(ctx, tally, slot, daily, 0);
     },
   },
 ];

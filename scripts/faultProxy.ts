@@ -3,6 +3,7 @@ import {
   Agent,
   createServer,
   request as httpRequest,
+  type IncomingHttpHeaders,
   type IncomingMessage,
   type Server,
   type ServerResponse,
@@ -12,9 +13,25 @@ import type { AddressInfo } from 'node:net';
 /**
  * A small HTTP fault-injection proxy for tests: it sits between the AWS SDK and the
  * local AWS (moto), reads which API action each call is, lets rules answer some calls
- * with AWS errors (in the wire format the SDK expects), delay them, hang them or cut
- * the connection, and forwards everything else unchanged. It listens on 127.0.0.1 only
- * and forwards to a loopback target only.
+ * with AWS errors (in the wire format the SDK expects), delay them, hang them, cut
+ * the connection or rewrite the target's answer, and forwards everything else
+ * unchanged. It listens on 127.0.0.1 only and forwards to a loopback target only.
+ *
+ * Two ready-made rules simulate where AWS differs from the local AWS (moto) in answers
+ * rather than in errors:
+ * - {@link eventualConsistency}: EC2 documents that describes are eventually consistent
+ *   after a create. The rule watches the answers of `CreateSnapshot`, `CreateSnapshots`,
+ *   `CopySnapshot`, `CreateImage`, `CopyImage` and `RegisterImage` and drops the
+ *   resources they made from `DescribeSnapshots` and `DescribeImages` answers for
+ *   `lagMs` after the create answered, or from the first `describes` answers that
+ *   would have listed them (an AMI's snapshots, described `... for ami-...`, follow
+ *   their AMI).
+ * - {@link copiesReportUnknownVolume}: on AWS a snapshot made by `CopySnapshot` reports
+ *   the volume id `vol-ffffffff`; moto reports the source's volume. The rule rewrites
+ *   the `volumeId` of copies in `DescribeSnapshots` answers (snapshots a `CopySnapshot`
+ *   through the proxy answered, those of chosen regions, or those a predicate picks by
+ *   description or tags), and drops them from answers filtered by another `volume-id`,
+ *   as AWS would.
  */
 
 /** The wire protocol of a call, as far as the proxy can tell. */
@@ -82,8 +99,47 @@ export interface ResetEffect {
   readonly kind: 'reset';
 }
 
-/** What happens to a call a rule decided on. */
-export type FaultEffect = AwsErrorEffect | DelayEffect | HangEffect | ResetEffect;
+/** The target's answer to a forwarded call, as a rewrite sees it. */
+export interface ProxyAnswer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** The answer's body as UTF-8 text (the proxy asks the target for an unencoded body). */
+  readonly body: string;
+}
+
+/**
+ * Forward the call, then give the client `rewrite`'s body instead of the target's
+ * (the content length is fixed up). Returning the body unchanged makes the rule an
+ * observer: the call counts as a fault only when the body changed.
+ */
+export interface RewriteEffect {
+  readonly kind: 'rewrite';
+  readonly rewrite: (answer: ProxyAnswer, call: ProxyCall) => string;
+}
+
+/**
+ * Forward the call (EC2 acts on it), then never deliver the answer: hold the
+ * connection for `ms` (or until the client gives up, when `ms` is absent), then close
+ * it. This is the lost answer of a call that took effect; rewrites of earlier rules
+ * still see the answer (so {@link eventualConsistency} learns what was made).
+ */
+export interface LoseAnswerEffect {
+  readonly kind: 'lose-answer';
+  readonly ms?: number | undefined;
+}
+
+/**
+ * What happens to a call a rule decided on. Rewrites compose: a rule that returns a
+ * rewrite lets later rules decide too, and the first other effect wins (a delay or a
+ * lost answer still runs the rewrites on the answer; an error, hang or reset skips them).
+ */
+export type FaultEffect =
+  | AwsErrorEffect
+  | DelayEffect
+  | HangEffect
+  | ResetEffect
+  | RewriteEffect
+  | LoseAnswerEffect;
 
 /**
  * Decides on a call: an effect, or undefined to let later rules (and finally the
@@ -118,13 +174,17 @@ export type ProxyOutcome =
   | 'delayed'
   | 'hang'
   | 'reset'
+  | 'rewritten'
+  | 'answer-lost'
   | 'abandoned'
   | 'upstream-error';
 
 /** A recorded call: the call, the rule that fired on it (if any) and what happened. */
 export interface ProxyRecord extends ProxyCall {
+  /** The rule that fired (the rewriting rules, comma-separated, when only rewrites did). */
   readonly rule?: string | undefined;
-  readonly effect?: FaultEffect['kind'] | undefined;
+  /** The effect; `rewrite` only when a rewrite changed the answer. */
+  effect?: FaultEffect['kind'] | undefined;
   outcome?: ProxyOutcome | undefined;
 }
 
@@ -142,7 +202,10 @@ export interface FaultProxy {
   };
   /** Calls received (faulted or not), of one action or of all. */
   calls(action?: string): number;
-  /** Calls a rule answered with an effect (errors, delays, hangs, resets), of one action or of all. */
+  /**
+   * Calls a rule answered with an effect (errors, delays, hangs, resets, and rewrites
+   * that changed the answer), of one action or of all.
+   */
   faults(action?: string): number;
   /** Every recorded call, of one action or of all, in arrival order. */
   requests(action?: string): readonly ProxyRecord[];
@@ -234,17 +297,28 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     return counts;
   };
 
-  const decide = (call: ProxyCall): { effect: FaultEffect; rule: string } | undefined => {
+  interface Decision {
+    /** The first effect other than a rewrite, and its rule. */
+    readonly effect?: Exclude<FaultEffect, RewriteEffect> | undefined;
+    readonly rule?: string | undefined;
+    /** Rewrites of the rules before it, in rule order. */
+    readonly rewrites: readonly { effect: RewriteEffect; rule: string }[];
+  }
+  const decide = (call: ProxyCall): Decision => {
+    const rewrites: { effect: RewriteEffect; rule: string }[] = [];
     for (const state of [...rules]) {
       if (state.removed || !filterMatches(state.rule.action, call.action)) continue;
       state.matched += 1;
       const effect = state.rule.decide(call, state.matched);
-      if (effect) {
-        state.fired += 1;
-        return { effect, rule: state.name };
+      if (!effect) continue;
+      state.fired += 1;
+      if (effect.kind === 'rewrite') {
+        rewrites.push({ effect, rule: state.name });
+        continue;
       }
+      return { effect, rule: state.name, rewrites };
     }
-    return undefined;
+    return { rewrites };
   };
 
   const wait = (ms: number) =>
@@ -256,23 +330,90 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       timers.add(timer);
     });
 
-  const forward = (record: ProxyRecord, req: IncomingMessage, res: ServerResponse, body: Buffer) =>
+  const forward = (
+    record: ProxyRecord,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    rewrite?: {
+      rewrites: readonly RewriteEffect[];
+      call: ProxyCall;
+      changed: () => void;
+      /** Deliver nothing: hold the connection this long (or until the client gives up). */
+      lose?: LoseAnswerEffect | undefined;
+    },
+  ) =>
     new Promise<void>((resolve) => {
+      const headers = { ...req.headers };
+      // A rewrite reads the answer as text: ask the target for an unencoded body.
+      if (rewrite) delete headers['accept-encoding'];
       const upstream = httpRequest(
         {
           host: target.hostname.replace(/^\[|\]$/g, ''),
           port: target.port || 80,
           method: req.method,
           path: req.url,
-          headers: req.headers,
+          headers,
           agent,
         },
         (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
-          answer.pipe(res);
-          answer.on('end', resolve);
+          if (!rewrite) {
+            res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
+            answer.pipe(res);
+            answer.on('end', resolve);
+            answer.on('error', () => {
+              res.destroy();
+              resolve();
+            });
+            return;
+          }
+          const chunks: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
           answer.on('error', () => {
             res.destroy();
+            resolve();
+          });
+          answer.on('end', () => {
+            const original = Buffer.concat(chunks).toString('utf8');
+            let text = original;
+            try {
+              for (const effect of rewrite.rewrites) {
+                text = effect.rewrite(
+                  { status: answer.statusCode ?? 502, headers: answer.headers, body: text },
+                  rewrite.call,
+                );
+              }
+            } catch (error) {
+              res.writeHead(500, { 'content-type': 'text/plain' });
+              res.end(
+                `fault proxy: rewrite failed: ${error instanceof Error ? error.message : error}`,
+              );
+              resolve();
+              return;
+            }
+            if (text !== original) {
+              record.outcome = 'rewritten';
+              rewrite.changed();
+            }
+            if (rewrite.lose) {
+              record.outcome = 'answer-lost';
+              const gone = new Promise<void>((done) => res.once('close', () => done()));
+              const ms = rewrite.lose.ms;
+              void (ms === undefined ? gone : Promise.race([gone, wait(ms)])).then(() => {
+                req.socket.destroy();
+                resolve();
+              });
+              return;
+            }
+            const out: Record<string, string | string[]> = {};
+            for (const [key, value] of Object.entries(answer.headers)) {
+              if (value === undefined) continue;
+              if (key === 'content-length' || key === 'transfer-encoding') continue;
+              out[key] = value;
+            }
+            out['content-length'] = String(Buffer.byteLength(text));
+            res.writeHead(answer.statusCode ?? 502, answer.statusMessage, out);
+            res.end(text);
             resolve();
           });
         },
@@ -306,7 +447,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       actionSeq: counts.calls,
       receivedAt: Date.now(),
     };
-    let decision: { effect: FaultEffect; rule: string } | undefined;
+    let decision: Decision;
     try {
       decision = decide(call);
     } catch (error) {
@@ -314,17 +455,20 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       res.end(`fault proxy: rule failed: ${error instanceof Error ? error.message : error}`);
       return;
     }
+    const rewriteRules = decision.rewrites.map((r) => r.rule);
     const record: ProxyRecord = {
       ...call,
-      rule: decision?.rule,
-      effect: decision?.effect.kind,
+      rule: decision.rule ?? (rewriteRules.length > 0 ? rewriteRules.join(', ') : undefined),
+      // A rewrite alone is an effect only once it changed the answer (below).
+      effect: decision.effect?.kind,
       outcome: undefined,
     };
     records.push(record);
     if (records.length > maxRecords) records = records.slice(records.length - maxRecords);
-    if (decision) counts.faults += 1;
+    // A rewrite alone counts as a fault only if it changed the answer (see below).
+    if (decision.effect) counts.faults += 1;
 
-    const effect = decision?.effect;
+    const effect = decision.effect;
     if (effect?.kind === 'error') {
       record.outcome = 'error';
       const answer = errorAnswer(call, effect);
@@ -360,7 +504,25 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     } else {
       record.outcome = 'forwarded';
     }
-    await forward(record, req, res, body);
+    const lose = effect?.kind === 'lose-answer' ? effect : undefined;
+    await forward(
+      record,
+      req,
+      res,
+      body,
+      decision.rewrites.length > 0 || lose
+        ? {
+            rewrites: decision.rewrites.map((r) => r.effect),
+            call,
+            changed: () => {
+              if (decision.effect) return;
+              counts.faults += 1;
+              record.effect = 'rewrite';
+            },
+            lose,
+          }
+        : undefined,
+    );
   };
 
   const server: Server = createServer((req, res) => {
@@ -462,6 +624,17 @@ export function hang(ms?: number): HangEffect {
 }
 
 /**
+ * Let EC2 act on the call, then lose its answer: hold the connection for `ms` (or until
+ * the client gives up), then close it.
+ *
+ * @example
+ * proxy.rules.add({ action: 'CreateSnapshots', decide: firstCalls(1, loseAnswer()) });
+ */
+export function loseAnswer(ms?: number): LoseAnswerEffect {
+  return { kind: 'lose-answer', ms };
+}
+
+/**
  * Cut the connection without an answer.
  *
  * @example
@@ -531,6 +704,314 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
+}
+
+// ---------------------------------------------------------------------------------
+// Answers where AWS differs from the local AWS
+
+/**
+ * Forward the call, then send `rewrite`'s body instead of the target's answer.
+ *
+ * @example
+ * proxy.rules.add({ action: 'DescribeRegions', decide: always(rewriteAnswer((a) => a.body.replace('us-east-1', 'xx'))) });
+ */
+export function rewriteAnswer(rewrite: RewriteEffect['rewrite']): RewriteEffect {
+  return { kind: 'rewrite', rewrite };
+}
+
+/** The create actions whose answers {@link eventualConsistency} watches. */
+export const CREATE_ACTIONS = [
+  'CreateSnapshot',
+  'CreateSnapshots',
+  'CopySnapshot',
+  'CreateImage',
+  'CopyImage',
+  'RegisterImage',
+] as const;
+
+/** Options of {@link eventualConsistency}: give `lagMs`, `describes`, or both (hidden while either holds). */
+export interface EventualConsistencyOptions {
+  /** Hide a created resource from describes until this many ms after its create answered. */
+  readonly lagMs?: number | undefined;
+  /** Hide a created resource from the first this-many describe answers that would have listed it. */
+  readonly describes?: number | undefined;
+  /** Which describes lag; default both. */
+  readonly resources?: readonly ('snapshots' | 'images')[] | undefined;
+  /** Clock, for tests. Default `Date.now`. */
+  readonly now?: (() => number) | undefined;
+}
+
+/** The eventual-consistency rule, with what it has done so far. */
+export interface EventualConsistencyRule extends FaultRule {
+  /** Snapshot and image ids whose create answer the rule saw, by id: when it answered. */
+  readonly created: ReadonlyMap<string, number>;
+  /** How many times an item was left out of a describe answer. */
+  readonly hidden: () => number;
+}
+
+/**
+ * A rule that simulates EC2's eventual consistency after creates: a snapshot or image
+ * made through the proxy is left out of `DescribeSnapshots` / `DescribeImages` answers
+ * (whatever their filters) for `lagMs` after its create answered, and/or from the first
+ * `describes` answers that would have listed it. A snapshot that CreateImage made
+ * (described `... for ami-...`) follows its AMI. It only rewrites answers, so rules
+ * added after it on the same actions (errors, lost answers) still fire; add it first
+ * so that it sees every create answer, lost ones included.
+ *
+ * @example
+ * const lag = eventualConsistency({ describes: 2 });
+ * proxy.rules.add(lag);
+ * // the next two DescribeSnapshots that would list a new snapshot leave it out
+ */
+export function eventualConsistency(options: EventualConsistencyOptions): EventualConsistencyRule {
+  const { lagMs, describes } = options;
+  if (lagMs === undefined && describes === undefined) {
+    throw new RangeError('eventualConsistency needs lagMs, describes, or both');
+  }
+  for (const [name, value] of [
+    ['lagMs', lagMs],
+    ['describes', describes],
+  ] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0)) {
+      throw new RangeError(
+        `eventualConsistency ${name} must be a whole number from 0; got ${value}`,
+      );
+    }
+  }
+  const now = options.now ?? Date.now;
+  const resources = new Set(options.resources ?? ['snapshots', 'images']);
+  const created = new Map<string, number>();
+  const timesHidden = new Map<string, number>();
+  let hidden = 0;
+
+  const stillHidden = (id: string, at: number): boolean => {
+    const madeAt = created.get(id);
+    if (madeAt === undefined) return false;
+    const byTime = lagMs !== undefined && at - madeAt < lagMs;
+    const byCount = describes !== undefined && (timesHidden.get(id) ?? 0) < describes;
+    if (!byTime && !byCount) return false;
+    timesHidden.set(id, (timesHidden.get(id) ?? 0) + 1);
+    hidden += 1;
+    return true;
+  };
+
+  const observe = (answer: ProxyAnswer): string => {
+    if (answer.status < 300) {
+      const at = now();
+      for (const match of answer.body.matchAll(/<(?:snapshotId|imageId)>([^<]+)</g)) {
+        const id = match[1] as string;
+        if (!created.has(id)) created.set(id, at);
+      }
+    }
+    return answer.body;
+  };
+
+  const filterDescribe =
+    (set: 'snapshotSet' | 'imagesSet') =>
+    (answer: ProxyAnswer): string => {
+      if (answer.status >= 300) return answer.body;
+      const at = now();
+      return rewriteXmlItems(answer.body, set, (item) => {
+        const id = xmlValue(item, set === 'snapshotSet' ? 'snapshotId' : 'imageId');
+        if (id === undefined) return item;
+        if (set === 'snapshotSet' && !created.has(id)) {
+          // An AMI's snapshot, which CreateImage's answer does not name, follows its AMI.
+          const ami = /\bfor (ami-[0-9a-f]+)/.exec(xmlValue(item, 'description') ?? '')?.[1];
+          const amiMadeAt = ami === undefined ? undefined : created.get(ami);
+          if (amiMadeAt !== undefined) created.set(id, amiMadeAt);
+        }
+        return stillHidden(id, at) ? undefined : item;
+      });
+    };
+
+  const actions = new Set<string>(CREATE_ACTIONS);
+  if (resources.has('snapshots')) actions.add('DescribeSnapshots');
+  if (resources.has('images')) actions.add('DescribeImages');
+  return {
+    name: 'eventual consistency',
+    action: (action) => actions.has(action),
+    decide: (call) => {
+      if (call.action === 'DescribeSnapshots') return rewriteAnswer(filterDescribe('snapshotSet'));
+      if (call.action === 'DescribeImages') return rewriteAnswer(filterDescribe('imagesSet'));
+      return rewriteAnswer(observe);
+    },
+    created,
+    hidden: () => hidden,
+  };
+}
+
+/** A described snapshot, as {@link copiesReportUnknownVolume}'s predicate sees it. */
+export interface DescribedSnapshotItem {
+  readonly snapshotId: string;
+  readonly volumeId?: string | undefined;
+  readonly description?: string | undefined;
+  readonly tags: Readonly<Record<string, string>>;
+  /** The signing region of the describe call. */
+  readonly region?: string | undefined;
+}
+
+/** Options of {@link copiesReportUnknownVolume}. */
+export interface CopiedVolumeOptions {
+  /** Every snapshot described in these regions is a copy (e.g. a disaster-recovery region). */
+  readonly regions?: readonly string[] | undefined;
+  /** Picks copies by description or tags, e.g. those with a source-snapshot tag. */
+  readonly isCopy?: ((snapshot: DescribedSnapshotItem) => boolean) | undefined;
+}
+
+/** The copied-volume rule, with what it has done so far. */
+export interface CopiedVolumeRule extends FaultRule {
+  /** Snapshot ids a `CopySnapshot` through the proxy answered. */
+  readonly copies: ReadonlySet<string>;
+  /** How many described snapshots had their volume id rewritten. */
+  readonly rewritten: () => number;
+}
+
+/** The volume id AWS reports for a snapshot made by CopySnapshot. */
+export const COPIED_VOLUME_ID = 'vol-ffffffff';
+
+/**
+ * A rule that makes `DescribeSnapshots` report copies as AWS does: a snapshot made by
+ * `CopySnapshot` has the volume id `vol-ffffffff` (moto reports the source's volume).
+ * Copies are the snapshots a `CopySnapshot` through the proxy answered, every snapshot
+ * described in `regions`, and those `isCopy` picks. A describe filtered by `volume-id`
+ * loses the copies unless it asked for `vol-ffffffff`, as on AWS.
+ *
+ * @example
+ * proxy.rules.add(copiesReportUnknownVolume({ isCopy: (s) => 'snapkeeper:source-snapshot' in s.tags }));
+ */
+export function copiesReportUnknownVolume(options: CopiedVolumeOptions = {}): CopiedVolumeRule {
+  const copies = new Set<string>();
+  const regions = new Set(options.regions ?? []);
+  let rewritten = 0;
+  return {
+    name: 'copies report vol-ffffffff',
+    action: ['CopySnapshot', 'DescribeSnapshots'],
+    decide: (call) => {
+      if (call.action === 'CopySnapshot') {
+        return rewriteAnswer((answer) => {
+          const id = answer.status < 300 ? xmlValue(answer.body, 'snapshotId') : undefined;
+          if (id !== undefined) copies.add(id);
+          return answer.body;
+        });
+      }
+      const volumeFilter = queryFilterValues(call.params, 'volume-id');
+      return rewriteAnswer((answer) => {
+        if (answer.status >= 300) return answer.body;
+        return rewriteXmlItems(answer.body, 'snapshotSet', (item) => {
+          const snapshotId = xmlValue(item, 'snapshotId');
+          if (snapshotId === undefined) return item;
+          const described: DescribedSnapshotItem = {
+            snapshotId,
+            volumeId: xmlValue(item, 'volumeId'),
+            description: xmlValue(item, 'description'),
+            tags: xmlTags(item),
+            region: call.region,
+          };
+          const isCopy =
+            copies.has(snapshotId) ||
+            (call.region !== undefined && regions.has(call.region)) ||
+            (options.isCopy?.(described) ?? false);
+          if (!isCopy) return item;
+          if (volumeFilter && !volumeFilter.includes(COPIED_VOLUME_ID)) return undefined;
+          if (described.volumeId === COPIED_VOLUME_ID) return item;
+          rewritten += 1;
+          return described.volumeId === undefined
+            ? item.replace(/<\/item>\s*$/, `<volumeId>${COPIED_VOLUME_ID}</volumeId></item>`)
+            : item.replace(
+                /<volumeId>[^<]*<\/volumeId>/,
+                `<volumeId>${COPIED_VOLUME_ID}</volumeId>`,
+              );
+        });
+      });
+    },
+    copies,
+    rewritten: () => rewritten,
+  };
+}
+
+/**
+ * Rewrites the direct `<item>` children of the first `<set>` element of an EC2 XML
+ * answer: `change` returns the item's new text, or undefined to drop it. Nested
+ * `<item>`s (tags, block device mappings) stay with their parent. The rest of the
+ * answer is left byte for byte. Exported for the proxy's own unit tests.
+ *
+ * @example
+ * rewriteXmlItems(body, 'snapshotSet', (item) => (item.includes('snap-1') ? undefined : item));
+ */
+export function rewriteXmlItems(
+  body: string,
+  set: string,
+  change: (item: string) => string | undefined,
+): string {
+  const open = body.search(new RegExp(`<${set}>`));
+  if (open < 0) return body;
+  const start = open + set.length + 2;
+  const close = body.indexOf(`</${set}>`, start);
+  if (close < 0) return body;
+  const inner = body.slice(start, close);
+  const token = /<(\/?)item>|<item\/>/g;
+  let out = '';
+  let depth = 0;
+  let itemStart = -1;
+  let last = 0;
+  for (let match = token.exec(inner); match; match = token.exec(inner)) {
+    if (match[0] === '<item/>') continue;
+    if (match[1] === '') {
+      if (depth === 0) itemStart = match.index;
+      depth += 1;
+      continue;
+    }
+    depth -= 1;
+    if (depth !== 0) continue;
+    const end = match.index + match[0].length;
+    const changed = change(inner.slice(itemStart, end));
+    out += inner.slice(last, itemStart) + (changed ?? '');
+    last = end;
+  }
+  out += inner.slice(last);
+  return body.slice(0, start) + out + body.slice(close);
+}
+
+/** The text of the first `<name>` element at any depth (unescaped), if any. */
+function xmlValue(xmlText: string, name: string): string | undefined {
+  const match = new RegExp(`<${name}>([^<]*)</${name}>`).exec(xmlText);
+  return match ? unxml(match[1] as string) : undefined;
+}
+
+/** The tags of a described item (`<tagSet><item><key>..</key><value>..</value></item>...`). */
+function xmlTags(item: string): Record<string, string> {
+  const tags: Record<string, string> = {};
+  const tagSet = /<tagSet>([\s\S]*?)<\/tagSet>/.exec(item)?.[1] ?? '';
+  for (const tag of tagSet.matchAll(/<item>([\s\S]*?)<\/item>/g)) {
+    const key = xmlValue(tag[1] as string, 'key');
+    if (key !== undefined) tags[key] = xmlValue(tag[1] as string, 'value') ?? '';
+  }
+  return tags;
+}
+
+/** The values of an EC2 query filter (`Filter.N.Name` / `Filter.N.Value.M`), if the call has it. */
+function queryFilterValues(
+  params: Readonly<Record<string, string>>,
+  name: string,
+): string[] | undefined {
+  for (const [key, value] of Object.entries(params)) {
+    const match = /^Filter\.(\d+)\.Name$/.exec(key);
+    if (!match || value !== name) continue;
+    const prefix = `Filter.${match[1]}.Value.`;
+    return Object.entries(params)
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([, v]) => v);
+  }
+  return undefined;
+}
+
+function unxml(text: string): string {
+  return text
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 // ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import type { InstanceFacts, SnapshotSetRequest } from '../domain/backupPlan.ts'
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 import {
+  AwsCallError,
   awsErrorCode,
   ConcurrentSnapshotLimitError,
   Ec2ErrorCode,
@@ -38,6 +39,65 @@ export interface CreatedSnapshot {
    * reconciles.
    */
   readonly attempts?: number;
+  /**
+   * Set with `attempts`: how many of the failed attempts may have made a set all the
+   * same (a timeout, a cut connection or a 5xx: EC2 may have acted before the answer was
+   * lost). Throttled and other 4xx attempts were refused, so they count 0.
+   */
+  readonly uncertainAttempts?: number;
+}
+
+/**
+ * `CreateSnapshots` failed after the SDK's retries; `uncertainAttempts` of its attempts
+ * may have made a set all the same (their answers were lost), so the caller looks.
+ */
+export class CreateSnapshotSetError extends AwsCallError {
+  public readonly uncertainAttempts: number;
+
+  public constructor(error: unknown, uncertainAttempts: number) {
+    const wrapped = toAwsCallError('CreateSnapshots', error);
+    const message = error instanceof Error ? error.message : String(error);
+    // An AwsCallError (a typed refusal) already says which action failed, and how.
+    const prefix = `${wrapped.action} failed: ${wrapped.code}: `;
+    super(
+      'CreateSnapshots',
+      wrapped.code,
+      message.startsWith(prefix) ? message.slice(prefix.length) : message,
+      { cause: error, httpStatus: wrapped.httpStatus },
+    );
+    // Named as the AwsCallError it is: reports and logs read `name` and `code`.
+    this.uncertainAttempts = uncertainAttempts;
+  }
+}
+
+/** Codes of an attempt EC2 refused before acting on it. */
+const REFUSED_ATTEMPT_CODES = new Set([
+  Ec2ErrorCode.RequestLimitExceeded,
+  Ec2ErrorCode.SnapshotCreationPerVolumeRateExceeded,
+  Ec2ErrorCode.ConcurrentSnapshotLimitExceeded,
+  'Throttling',
+  'ThrottlingException',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * Whether a failed attempt of a mutating call may have taken effect all the same: true
+ * for timeouts, cut connections, 5xx answers and anything unknown (the safe side);
+ * false for throttling, refused connections and 4xx client errors, which EC2 answers
+ * before acting.
+ *
+ * @example
+ * attemptMayHaveTakenEffect(Object.assign(new Error('x'), { name: 'TimeoutError' })); // true
+ * attemptMayHaveTakenEffect(Object.assign(new Error('x'), { name: 'RequestLimitExceeded', $metadata: { httpStatusCode: 503 } })); // false
+ */
+export function attemptMayHaveTakenEffect(error: unknown): boolean {
+  const code = awsErrorCode(error);
+  if (REFUSED_ATTEMPT_CODES.has(code)) return false;
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+    ?.httpStatusCode;
+  return !(status !== undefined && status >= 400 && status < 500 && !/Timeout/i.test(code));
 }
 
 /** Options of the EC2 gateway; the defaults suit production. */
@@ -181,8 +241,11 @@ export class Ec2Gateway {
    * tagged at creation (no separate CreateTags). `RequestLimitExceeded` and 5xx are
    * retried by the SDK; `SnapshotCreationPerVolumeRateExceeded` is retried here after
    * a pause and then deferred; `ConcurrentSnapshotLimitExceeded` is not retried.
+   * Every attempt's failure is watched (a middleware inside the SDK's retry loop), so
+   * that the caller learns how many attempts may have made a set whose answer was lost
+   * (`uncertainAttempts`, on the snapshots or on a {@link CreateSnapshotSetError}).
    *
-   * @throws {ConcurrentSnapshotLimitError | SnapshotRateDeferredError | AwsCallError}
+   * @throws {ConcurrentSnapshotLimitError | SnapshotRateDeferredError | CreateSnapshotSetError}
    * @example
    * const snapshots = await gateway.createSnapshotSet(decision.request);
    */
@@ -203,10 +266,31 @@ export class Ec2Gateway {
         },
       ],
     });
+    // Inside the SDK's retry loop (the deserialize step runs once per attempt). Kept
+    // across the per-volume rate retries: an attempt of an earlier send may have made a set.
+    const failedAttempts: unknown[] = [];
+    let unseenFailures = 0;
+    command.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (error) {
+          failedAttempts.push(error);
+          throw error;
+        }
+      },
+      { step: 'deserialize', name: 'snapkeeperAttemptFailures', priority: 'high' },
+    );
+    // Attempts the middleware did not see (a client without the SDK's stack) count as uncertain.
+    const uncertain = () =>
+      failedAttempts.filter(attemptMayHaveTakenEffect).length + unseenFailures;
     for (let attempt = 1; ; attempt += 1) {
+      const seenBefore = failedAttempts.length;
       try {
         const response = await this.#client.send(command);
         const attempts = response.$metadata?.attempts ?? 1;
+        unseenFailures += Math.max(0, attempts - 1 - (failedAttempts.length - seenBefore));
+        const uncertainAttempts = uncertain();
         return (response.Snapshots ?? []).flatMap((s) =>
           s.SnapshotId && s.VolumeId
             ? [
@@ -217,23 +301,36 @@ export class Ec2Gateway {
                   state: s.State ?? 'pending',
                   startTime: s.StartTime?.toISOString(),
                   ...(attempts > 1 ? { attempts } : {}),
+                  ...(attempts > 1 || uncertainAttempts > 0 ? { uncertainAttempts } : {}),
                 },
               ]
             : [],
         );
       } catch (error) {
+        const seen = failedAttempts.length - seenBefore;
+        if (seen === 0) {
+          // Not seen by the middleware: the failure itself, and any attempts before it.
+          failedAttempts.push(error);
+          const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts;
+          unseenFailures += Math.max(0, (attempts ?? 1) - 1);
+        }
         const code = awsErrorCode(error);
+        // A refusal after an attempt whose answer was lost: that attempt may have made the set.
+        const typed = (failure: AwsCallError) =>
+          uncertain() > 0 ? new CreateSnapshotSetError(failure, uncertain()) : failure;
         if (code === Ec2ErrorCode.ConcurrentSnapshotLimitExceeded) {
-          throw new ConcurrentSnapshotLimitError(request.instanceId, { cause: error });
+          throw typed(new ConcurrentSnapshotLimitError(request.instanceId, { cause: error }));
         }
         if (code === Ec2ErrorCode.SnapshotCreationPerVolumeRateExceeded) {
           if (attempt > this.#rateRetries) {
-            throw new SnapshotRateDeferredError(request.instanceId, attempt, { cause: error });
+            throw typed(
+              new SnapshotRateDeferredError(request.instanceId, attempt, { cause: error }),
+            );
           }
           await this.#sleep(this.#rateRetryMs);
           continue;
         }
-        throw toAwsCallError('CreateSnapshots', error);
+        throw new CreateSnapshotSetError(error, uncertain());
       }
     }
   }

@@ -1,5 +1,9 @@
 import pLimit from 'p-limit';
-import type { CreatedSnapshot, Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import {
+  type CreatedSnapshot,
+  CreateSnapshotSetError,
+  type Ec2Gateway,
+} from '../aws/Ec2Gateway.ts';
 import type { AwsCallError } from '../aws/errors.ts';
 import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
@@ -79,7 +83,9 @@ export interface InstanceBackupResult {
   readonly problems?: readonly string[];
   /**
    * Extra snapshots of this run for the instance, made by an attempt whose answer was
-   * lost (the SDK retried CreateSnapshots), and what became of them.
+   * lost (the SDK retried CreateSnapshots), and what became of them. `kept` (pending:
+   * never deleted) and `failed` ones are recorded in the run history and make the run
+   * `partial`.
    */
   readonly duplicates?: readonly {
     snapshotId: string;
@@ -126,13 +132,17 @@ export interface RetriedDuplicate {
   readonly outcome: 'deleted' | 'kept' | 'failed';
 }
 
-/** A second snapshot set of one instance for one slot, and what became of it. */
+/**
+ * A second snapshot set of one instance for one slot, and what became of it: `planned`
+ * in a dry run; `kept` when a snapshot of it is still pending (never deleted); `failed`
+ * when a deletion failed. `kept` and `failed` make the run `partial`.
+ */
 export interface DuplicateSet {
   readonly instanceId: string;
   readonly runId: string;
   readonly kept: string;
   readonly snapshotIds: readonly string[];
-  readonly outcome: 'deleted' | 'planned' | 'failed';
+  readonly outcome: 'deleted' | 'planned' | 'kept' | 'failed';
 }
 
 /** What the backup job reads and acts through. */
@@ -156,7 +166,25 @@ export interface BackupJobDependencies {
   readonly metrics?: MetricsPort;
   /** Where what was made (and any duplicate removed) is recorded; logs when absent. */
   readonly journal?: ActionJournal;
+  /**
+   * How long to look for a set whose CreateSnapshots answer was lost: the waits before
+   * each re-read of the run's snapshots (EC2's describes are eventually consistent).
+   * Defaults to {@link RECONCILE_WAITS_MS}; `sleep` is injectable for tests.
+   */
+  readonly reconcile?: {
+    readonly waitsMs?: readonly number[];
+    readonly sleep?: (ms: number) => Promise<void>;
+  };
 }
+
+/**
+ * The waits before each re-read while looking for a set whose CreateSnapshots answer
+ * was lost: the first read is at once, the last 15 s later. EC2 documents that a
+ * describe after a create may not list the new resource for a while, and advises
+ * describing again with exponential back-off. A wait never takes more than half the
+ * invocation's time left before the safety margin.
+ */
+export const RECONCILE_WAITS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000];
 
 /**
  * The backup use case:
@@ -310,9 +338,10 @@ export async function runBackupJob(
             reason: 'not started: too little time left in this invocation; the next one resumes',
           };
         }
-        const result = await executeDecision(decision, input.dryRun, deps, journal);
-        if (result.outcome === 'created') await recordCreated(result, deps, journal);
-        return result;
+        // What was made is recorded inside, as soon as the create answered.
+        return executeDecision(decision, input.dryRun, deps, journal, () =>
+          input.remainingMs ? input.remainingMs() - margin : Number.POSITIVE_INFINITY,
+        );
       }),
     ),
   );
@@ -347,11 +376,16 @@ export async function runBackupJob(
   };
   const remaining = results.filter((r) => r.outcome === 'deferred').map((r) => r.instanceId);
   const warnings = [...(input.historyUnavailable ? [HISTORY_UNAVAILABLE] : []), ...scanWarnings];
+  // A duplicate that could not be deleted (failed, or pending and kept) is an error: the alert fires.
   const hasErrors =
     warnings.length > 0 ||
-    duplicates.some((d) => d.outcome === 'failed') ||
+    duplicates.some((d) => d.outcome === 'failed' || d.outcome === 'kept') ||
     results.some(
-      (r) => r.outcome === 'failed' || r.error !== undefined || (r.problems?.length ?? 0) > 0,
+      (r) =>
+        r.outcome === 'failed' ||
+        r.error !== undefined ||
+        (r.problems?.length ?? 0) > 0 ||
+        (r.duplicates ?? []).some((d) => d.outcome !== 'deleted'),
     );
   const nothingDone =
     counts.failed > 0 && counts.backedUp === 0 && counts.skipped === 0 && counts.covered === 0;
@@ -386,6 +420,7 @@ async function executeDecision(
   dryRun: boolean,
   deps: BackupJobDependencies,
   journal: ActionJournal,
+  timeLeftMs: () => number,
 ): Promise<InstanceBackupResult> {
   const { logger } = deps;
   const problems = decision.problems.map((p) => p.message);
@@ -428,53 +463,98 @@ async function executeDecision(
     };
   }
 
-  let created: CreatedSnapshot[];
-  let duplicates: InstanceBackupResult['duplicates'];
+  const toResults = (made: readonly CreatedSnapshot[]): SnapshotResult[] =>
+    made.map((s) => ({
+      volumeId: s.volumeId,
+      deviceName:
+        devices.get(s.volumeId) ??
+        excludedVolumes.find((e) => e.volumeId === s.volumeId)?.deviceName,
+      snapshotId: s.snapshotId,
+      sizeGiB: s.sizeGiB,
+      state: s.state,
+      ...(excludedIds.has(s.volumeId) ? { unexpected: true as const } : {}),
+    }));
+
+  let answered: CreatedSnapshot[] = [];
+  let failure: AwsCallError | undefined;
+  let uncertain: number;
   try {
-    created = await deps.ec2.createSnapshotSet(request);
-    if (created.some((s) => (s.attempts ?? 1) > 1)) {
-      const reconciled = await reconcileRetriedSet(decision.instanceId, created, deps, journal);
-      duplicates = reconciled.duplicates;
-    }
+    answered = await deps.ec2.createSnapshotSet(request);
+    uncertain = Math.max(
+      0,
+      ...answered.map((s) => s.uncertainAttempts ?? Math.max(0, (s.attempts ?? 1) - 1)),
+    );
   } catch (error) {
-    const failure: AwsCallError = toAwsCallError('CreateSnapshots', error);
+    failure = toAwsCallError('CreateSnapshots', error);
     // A create that failed after retries may still have made a set whose answer was lost.
-    const adopted = RETRIED_FAILURES.test(failure.code)
-      ? await reconcileRetriedSet(decision.instanceId, [], deps, journal).catch(() => undefined)
-      : undefined;
-    if (adopted && adopted.kept.length > 0) {
+    uncertain =
+      error instanceof CreateSnapshotSetError
+        ? error.uncertainAttempts
+        : Number(RETRIED_FAILURES.test(failure.code));
+  }
+  // What the create answered is recorded at once, whatever happens after (issue 15 #8).
+  if (answered.length > 0) {
+    await recordCreated(
+      { instanceId: decision.instanceId, outcome: 'created', snapshots: toResults(answered) },
+      deps,
+      journal,
+    );
+  }
+
+  let created = answered;
+  let duplicates: RetriedDuplicate[] = [];
+  let reconcileError: ReportedError | undefined;
+  if (uncertain > 0) {
+    const reconciled = await reconcileRetriedSet(
+      decision.instanceId,
+      request.included.map((v) => v.volumeId),
+      answered,
+      uncertain,
+      deps,
+      journal,
+      timeLeftMs,
+    );
+    duplicates = reconciled.duplicates;
+    reconcileError = reconciled.error;
+    const adopted = reconciled.kept.filter(
+      (s) => !answered.some((a) => a.snapshotId === s.snapshotId),
+    );
+    if (adopted.length > 0) {
+      await recordCreated(
+        { instanceId: decision.instanceId, outcome: 'created', snapshots: toResults(adopted) },
+        deps,
+        journal,
+        'scheduled backup; made by a CreateSnapshots attempt whose answer was lost, found by the run',
+      );
+    }
+    created = [...answered, ...adopted];
+    if (failure && adopted.length > 0) {
       logger.warn('CreateSnapshots failed after its retries, but a set was made: adopted', {
         instanceId: decision.instanceId,
         code: failure.code,
       });
-      created = adopted.kept;
-      duplicates = adopted.duplicates;
-    } else {
-      logger.error('snapshot set failed', {
-        instanceId: decision.instanceId,
-        code: failure.code,
-        error: failure.message,
-      });
-      return {
-        instanceId: decision.instanceId,
-        name: decision.name,
-        outcome: 'failed',
-        error: { code: failure.code, message: failure.message },
-        ...(excludedVolumes.length > 0 ? { excludedVolumes } : {}),
-        ...withProblems,
-      };
     }
   }
 
-  const snapshots: SnapshotResult[] = created.map((s) => ({
-    volumeId: s.volumeId,
-    deviceName:
-      devices.get(s.volumeId) ?? excludedVolumes.find((e) => e.volumeId === s.volumeId)?.deviceName,
-    snapshotId: s.snapshotId,
-    sizeGiB: s.sizeGiB,
-    state: s.state,
-    ...(excludedIds.has(s.volumeId) ? { unexpected: true as const } : {}),
-  }));
+  if (failure && created.length === 0) {
+    const { code, message } = failure;
+    logger.error('snapshot set failed', {
+      instanceId: decision.instanceId,
+      code,
+      error: message,
+    });
+    return {
+      instanceId: decision.instanceId,
+      name: decision.name,
+      outcome: 'failed',
+      error: { code, message },
+      ...(excludedVolumes.length > 0 ? { excludedVolumes } : {}),
+      ...(duplicates.length > 0 ? { duplicates } : {}),
+      ...withProblems,
+    };
+  }
+
+  const snapshots = toResults(created);
   for (const snapshot of snapshots) {
     if (snapshot.unexpected) {
       logger.warn('EC2 snapshotted a volume the request excluded', {
@@ -494,7 +574,8 @@ async function executeDecision(
     outcome: 'created',
     snapshots,
     ...(excludedVolumes.length > 0 ? { excludedVolumes } : {}),
-    ...(duplicates && duplicates.length > 0 ? { duplicates } : {}),
+    ...(duplicates.length > 0 ? { duplicates } : {}),
+    ...(reconcileError ? { error: reconcileError } : {}),
     ...withProblems,
   };
 }
@@ -603,7 +684,7 @@ async function removeDuplicateSets(
     const [keep, ...extra] = [...byRun.entries()].sort(oldestSetFirst);
     for (const [runId, set] of extra) {
       const snapshotIds = set.map((s) => s.snapshotId);
-      if (dryRun || set.some((s) => s.state !== 'completed')) {
+      if (dryRun) {
         duplicates.push({
           instanceId,
           runId,
@@ -611,6 +692,16 @@ async function removeDuplicateSets(
           snapshotIds,
           outcome: 'planned',
         });
+        continue;
+      }
+      if (set.some((s) => s.state !== 'completed')) {
+        // Pending snapshots are never deleted: kept, recorded, and the run is partial.
+        deps.logger.warn('duplicate snapshot set for the slot is still pending: kept', {
+          instanceId,
+          runId,
+        });
+        await recordDuplicateSet(instanceId, runId, set, 'still pending, so kept', deps, journal);
+        duplicates.push({ instanceId, runId, kept: keep?.[0] ?? '', snapshotIds, outcome: 'kept' });
         continue;
       }
       let outcome: DuplicateSet['outcome'] = 'deleted';
@@ -630,13 +721,49 @@ async function removeDuplicateSets(
           deps.logger,
           () => reason,
         );
-        if (attempt.kind !== 'deleted') outcome = 'failed';
+        if (attempt.kind !== 'deleted' && attempt.kind !== 'gone') outcome = 'failed';
+      }
+      if (outcome === 'failed') {
+        await recordDuplicateSet(
+          instanceId,
+          runId,
+          set,
+          'its deletion failed, so it is kept',
+          deps,
+          journal,
+        );
       }
       deps.logger.warn('duplicate snapshot set for the slot', { instanceId, runId, outcome });
       duplicates.push({ instanceId, runId, kept: keep?.[0] ?? '', snapshotIds, outcome });
     }
   }
   return duplicates;
+}
+
+/** Records a duplicate set left in place as made (by the run that made it), so that nothing of it is unknown. */
+async function recordDuplicateSet(
+  instanceId: string,
+  runId: string,
+  set: readonly SnapshotFacts[],
+  why: string,
+  deps: BackupJobDependencies,
+  journal: ActionJournal,
+): Promise<void> {
+  await recordCreated(
+    {
+      instanceId,
+      outcome: 'created',
+      snapshots: set.map((s) => ({
+        volumeId: s.volumeId,
+        snapshotId: s.snapshotId,
+        sizeGiB: s.sizeGiB,
+        state: s.state,
+      })),
+    },
+    deps,
+    journal,
+    `duplicate set for the slot, made by run ${runId}; ${why}`,
+  );
 }
 
 async function recordCreated(
@@ -672,50 +799,117 @@ async function recordCreated(
   }
 }
 
-/** Failures after which a set may exist all the same (the SDK retried, or an answer was lost). */
+/**
+ * Failures after which a set may exist all the same (the SDK retried, or an answer was
+ * lost), for a gateway that does not count its uncertain attempts.
+ */
 const RETRIED_FAILURES =
   /^(TimeoutError|RequestTimeout|RequestTimeoutException|ETIMEDOUT|ECONNRESET|EPIPE|InternalError|InternalFailure|ServiceUnavailable|Unavailable|RequestLimitExceeded|UnknownError)$/;
 
+/** What the reconciliation of a retried CreateSnapshots found and did. */
+interface Reconciled {
+  /** One snapshot per volume: the answered one, else the first made. */
+  readonly kept: CreatedSnapshot[];
+  readonly duplicates: RetriedDuplicate[];
+  /** Why the run cannot say the instance has exactly one set; the run is partial. */
+  readonly error?: ReportedError | undefined;
+}
+
 /**
- * After a CreateSnapshots the SDK had to retry (CreateSnapshots takes no client token):
- * lists this run's snapshots of the instance once, keeps one per volume (the one the
- * answer named, else the first made), and deletes the extra copies, recorded before and
- * after. A pending extra copy is kept and reported: pending snapshots are never deleted.
+ * After a CreateSnapshots some of whose attempts may have made a set whose answer was
+ * lost (`uncertain` of them; CreateSnapshots takes no client token, so the run id tag
+ * on every snapshot of the set plays its part): lists the run's snapshots of the
+ * instance, and, since EC2's describes are eventually consistent, lists again after
+ * each of the waits until every volume shows all the sets that can exist (the answered
+ * one and one per uncertain attempt) or the waits run out (or a wait would take more
+ * than half the invocation's time left).
+ * It keeps one snapshot per volume (the one the answer named, else the first made) and
+ * deletes the extra copies, recorded before and after. A pending extra copy is kept and
+ * reported: pending snapshots are never deleted.
+ *
+ * Every fallback reports: a listing that fails every time, or waits that run out with
+ * fewer sets than the uncertain attempts could have made, set `error` (the run is
+ * partial), naming the run id tag an extra set would carry.
  */
 async function reconcileRetriedSet(
   instanceId: string,
+  volumeIds: readonly string[],
   answered: readonly CreatedSnapshot[],
+  uncertain: number,
   deps: BackupJobDependencies,
   journal: ActionJournal,
-): Promise<{
-  kept: CreatedSnapshot[];
-  duplicates: NonNullable<InstanceBackupResult['duplicates']>;
-}> {
+  timeLeftMs: () => number,
+): Promise<Reconciled> {
   const { keys, deployment } = deps.config;
-  const found: SnapshotFacts[] = [];
-  for await (const snapshot of deps.ec2.listSnapshotsTagged({
-    [keys.managed]: 'true',
-    [keys.deployment]: deployment,
-    [keys.runId]: deps.runId,
-    [keys.instanceId]: instanceId,
-  })) {
-    found.push(snapshot);
-  }
+  const waits = deps.reconcile?.waitsMs ?? RECONCILE_WAITS_MS;
+  const sleep =
+    deps.reconcile?.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const answeredIds = new Set(answered.map((s) => s.snapshotId));
+  // The sets that can exist for each volume: the answered one, and one per uncertain attempt.
+  const possible = (answered.length > 0 ? 1 : 0) + uncertain;
+  // The volumes the answer named (EC2 makes one snapshot per volume), else those requested.
+  const volumes = new Set(answered.length > 0 ? answered.map((s) => s.volumeId) : volumeIds);
+
+  let found: SnapshotFacts[] | undefined;
+  let lastError: AwsCallError | undefined;
+  let reads = 0;
+  let waited = 0;
+  for (let round = 0; ; round += 1) {
+    try {
+      reads += 1;
+      const listed: SnapshotFacts[] = [];
+      for await (const snapshot of deps.ec2.listSnapshotsTagged({
+        [keys.managed]: 'true',
+        [keys.deployment]: deployment,
+        [keys.runId]: deps.runId,
+        [keys.instanceId]: instanceId,
+      })) {
+        listed.push(snapshot);
+      }
+      found = listed;
+      lastError = undefined;
+    } catch (error) {
+      lastError = toAwsCallError('DescribeSnapshots', error);
+      deps.logger.warn('could not list the run’s snapshots of the instance; trying again', {
+        instanceId,
+        code: lastError.code,
+      });
+    }
+    if (found && allSetsVisible(found, answered, volumes, possible)) break;
+    const wait = waits[round];
+    // Half the time left stays for the rest of the run.
+    if (wait === undefined || wait > timeLeftMs() / 2) break;
+    await sleep(wait);
+    waited += wait;
+  }
+
+  const kept: CreatedSnapshot[] = [...answered];
+  const duplicates: RetriedDuplicate[] = [];
+  if (!found) {
+    const code = lastError?.code ?? 'UnknownError';
+    return {
+      kept,
+      duplicates,
+      error: {
+        code,
+        message: `could not list this run’s snapshots of ${instanceId} (${reads} tries over ${seconds(waited)}: ${lastError?.message ?? code}) to look for a second set from a CreateSnapshots attempt whose answer was lost; ${answered.length > 0 ? 'the answered set is recorded; ' : ''}look for snapshots tagged ${keys.runId}=${deps.runId} and ${keys.instanceId}=${instanceId}`,
+      },
+    };
+  }
+
   const byVolume = new Map<string, SnapshotFacts[]>();
   for (const snapshot of found) {
     byVolume.set(snapshot.volumeId, [...(byVolume.get(snapshot.volumeId) ?? []), snapshot]);
   }
-  const kept: CreatedSnapshot[] = [...answered];
-  const duplicates: RetriedDuplicate[] = [];
   for (const [volumeId, sets] of byVolume) {
+    const answeredHere = answered.find((s) => s.volumeId === volumeId);
     const ordered = [...sets].sort(
       (a, b) =>
-        Number(answeredIds.has(b.snapshotId)) - Number(answeredIds.has(a.snapshotId)) ||
-        a.startTime.getTime() - b.startTime.getTime() ||
-        a.snapshotId.localeCompare(b.snapshotId),
+        a.startTime.getTime() - b.startTime.getTime() || a.snapshotId.localeCompare(b.snapshotId),
     );
-    const [keep, ...extra] = ordered;
+    // The answered snapshot is kept even when the describe does not list it yet.
+    const keepId = answeredHere?.snapshotId ?? ordered[0]?.snapshotId;
+    const keep = ordered.find((s) => s.snapshotId === keepId);
     if (keep && !answeredIds.has(keep.snapshotId)) {
       kept.push({
         snapshotId: keep.snapshotId,
@@ -724,12 +918,13 @@ async function reconcileRetriedSet(
         state: keep.state,
       });
     }
-    for (const snapshot of extra) {
+    for (const snapshot of ordered) {
+      if (snapshot.snapshotId === keepId) continue;
       if (snapshot.state !== 'completed') {
         duplicates.push({ snapshotId: snapshot.snapshotId, volumeId, outcome: 'kept' });
         continue;
       }
-      const reason = `duplicate of ${keep?.snapshotId} from a retried CreateSnapshots whose answer was lost`;
+      const reason = `duplicate of ${keepId} from a retried CreateSnapshots whose answer was lost`;
       const attempt = await deleteSnapshotRecorded(
         {
           runId: deps.runId,
@@ -747,9 +942,59 @@ async function reconcileRetriedSet(
       duplicates.push({
         snapshotId: snapshot.snapshotId,
         volumeId,
-        outcome: attempt.kind === 'deleted' ? 'deleted' : 'failed',
+        outcome: attempt.kind === 'deleted' || attempt.kind === 'gone' ? 'deleted' : 'failed',
       });
     }
   }
-  return { kept, duplicates };
+  // An extra copy left in place is recorded as made by this run, so that nothing of it is unknown.
+  for (const duplicate of duplicates) {
+    if (duplicate.outcome === 'deleted') continue;
+    await recordCreated(
+      {
+        instanceId,
+        outcome: 'created',
+        snapshots: [
+          { volumeId: duplicate.volumeId, snapshotId: duplicate.snapshotId, state: 'extra' },
+        ],
+      },
+      deps,
+      journal,
+      duplicate.outcome === 'kept'
+        ? `extra copy from a retried CreateSnapshots whose answer was lost; still pending, so kept (pending snapshots are never deleted)`
+        : `extra copy from a retried CreateSnapshots whose answer was lost; its deletion failed, so it is kept`,
+    );
+  }
+
+  // Fewer sets than the lost answers could have made: one may still appear (eventual consistency).
+  if (kept.length === 0 || allSetsVisible(found, answered, volumes, possible)) {
+    return { kept, duplicates };
+  }
+  return {
+    kept,
+    duplicates,
+    error: {
+      code: 'DuplicateUnconfirmed',
+      message: `CreateSnapshots for ${instanceId} was retried, and ${uncertain} attempt${uncertain === 1 ? '' : 's'} may have made a set whose answer was lost; after ${reads} listings over ${seconds(waited)} fewer sets are visible than could exist, and EC2's describes are eventually consistent: look for snapshots tagged ${keys.runId}=${deps.runId} and ${keys.instanceId}=${instanceId} other than ${kept.map((s) => s.snapshotId).join(', ')}`,
+    },
+  };
+}
+
+/** Whether every volume shows every set that can exist (an answered snapshot counts even before it is listed). */
+function allSetsVisible(
+  found: readonly SnapshotFacts[],
+  answered: readonly CreatedSnapshot[],
+  volumes: ReadonlySet<string>,
+  possible: number,
+): boolean {
+  for (const volumeId of volumes) {
+    const seen = new Set(found.filter((s) => s.volumeId === volumeId).map((s) => s.snapshotId));
+    for (const snapshot of answered)
+      if (snapshot.volumeId === volumeId) seen.add(snapshot.snapshotId);
+    if (seen.size < possible) return false;
+  }
+  return true;
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }

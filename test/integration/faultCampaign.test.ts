@@ -310,9 +310,11 @@ describe('Fault campaign: throttling, timeouts, duplicate deliveries and races, 
       // Act
       const report = await backupOf(slot, lambdaContext('snapkeeper-itest-faults', deadlineMs));
 
-      // Assess: the hung calls were cut by the client, not by the proxy
+      // Assess: the hung calls were cut by the client, not by the proxy. The run also
+      // looks for sets the hung creates may have made (EC2's describes lag behind
+      // creates: issue 15 #7), re-reading for at most half the time it has left.
       const elapsed = Date.now() - started;
-      expect(elapsed, 'the run should end well before its 30 s deadline').toBeLessThan(15_000);
+      expect(elapsed, 'the run should end well before its 30 s deadline').toBeLessThan(22_000);
       expect(proxy.requests('DescribeInstances').map((r) => r.outcome)).toEqual([
         'hang',
         'forwarded',

@@ -1,5 +1,5 @@
 import { describe, expect, it, type Mock, vi } from 'vitest';
-import type { CreatedSnapshot } from '../../../lib/aws/Ec2Gateway.ts';
+import { type CreatedSnapshot, CreateSnapshotSetError } from '../../../lib/aws/Ec2Gateway.ts';
 import { AwsCallError, ConcurrentSnapshotLimitError } from '../../../lib/aws/errors.ts';
 import type { InstanceFacts, SnapshotSetRequest } from '../../../lib/domain/backupPlan.ts';
 import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../../lib/domain/schedules.ts';
@@ -38,6 +38,15 @@ interface FakeEc2Options {
   readonly latencyMs?: number;
   /** Snapshots already made for the slot (what a resumed run finds). */
   readonly slotSnapshots?: readonly SnapshotFacts[];
+  /**
+   * What the n-th listing (1-based) answers instead of `slotSnapshots`: the snapshots
+   * it lists (EC2's describes are eventually consistent), or an error it throws.
+   */
+  readonly listing?: (n: number) => readonly SnapshotFacts[] | Error;
+  /** Thrown by every DeleteSnapshot. */
+  readonly deleteError?: Error;
+  /** Every call, in order, for tests of what happens before what. */
+  readonly events?: string[];
 }
 
 class FakeEc2 implements GatewayPort {
@@ -72,7 +81,10 @@ class FakeEc2 implements GatewayPort {
     tags: Readonly<Record<string, string>>,
   ): AsyncGenerator<SnapshotFacts> {
     this.snapshotQueries.push(tags);
-    for (const snapshot of this.#options.slotSnapshots ?? []) yield snapshot;
+    this.#options.events?.push('list');
+    const listed = this.#options.listing?.(this.snapshotQueries.length);
+    if (listed instanceof Error) throw listed;
+    for (const snapshot of listed ?? this.#options.slotSnapshots ?? []) yield snapshot;
   }
 
   public readonly idQueries: (readonly string[])[] = [];
@@ -85,6 +97,8 @@ class FakeEc2 implements GatewayPort {
   }
 
   public async deleteSnapshot(snapshotId: string): Promise<void> {
+    this.#options.events?.push(`delete ${snapshotId}`);
+    if (this.#options.deleteError) throw this.#options.deleteError;
     this.deleted.push(snapshotId);
   }
 
@@ -178,6 +192,8 @@ function dependencies(
     clock: fixedClock(NOW),
     runId: RUN_ID,
     logger: recordingLogger(),
+    // The re-reads after a lost CreateSnapshots answer wait on a fake clock.
+    reconcile: { sleep: async () => undefined },
     ...rest,
   };
 }
@@ -1251,5 +1267,319 @@ describe('Function: runBackupJob, a CreateSnapshots the SDK had to retry', () =>
     await runBackupJob(dailyRun(), dependencies(ec2));
 
     expect(ec2.snapshotQueries).toEqual([]);
+  });
+});
+
+describe('Function: runBackupJob, a lost CreateSnapshots answer and eventually consistent describes (issue 15 #7, #8, #9)', () => {
+  const ofThisRun = (
+    snapshotId: string,
+    startedAt: string,
+    state = 'completed',
+    volumeId = 'vol-i-1-root',
+  ): SnapshotFacts => ({
+    snapshotId,
+    volumeId,
+    state,
+    startTime: new Date(startedAt),
+    sizeGiB: 8,
+    tags: {
+      [keys.managed]: 'true',
+      [keys.deployment]: 'prod',
+      [keys.runId]: RUN_ID,
+      [keys.instanceId]: 'i-1',
+    },
+  });
+  /** The second attempt's answer; the first attempt's answer was lost (it may have made a set). */
+  const answeredAfterLostAttempt = (uncertainAttempts = 1): CreatedSnapshot[] => [
+    {
+      snapshotId: 'snap-answered',
+      volumeId: 'vol-i-1-root',
+      sizeGiB: 8,
+      state: 'pending',
+      attempts: 2,
+      uncertainAttempts,
+    },
+  ];
+  const lost = ofThisRun('snap-lost', '2026-11-23T03:00:07Z');
+  const answered = ofThisRun('snap-answered', '2026-11-23T03:00:09Z', 'pending');
+  const recording = (events?: string[]) => {
+    const records: ActionRecord[] = [];
+    const journal = {
+      record: async (r: ActionRecord) => {
+        records.push(r);
+        events?.push(`record ${r.action} ${r.resourceId} ${r.phase}`);
+      },
+    };
+    return { records, journal };
+  };
+
+  describe('#7: the describe has not caught up yet', () => {
+    it('lists again after each wait until the lost set appears, then deletes it and keeps the answered one', async () => {
+      // Prepare: the first two listings show nothing yet (eventual consistency).
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        outcomes: new Map([['i-1', answeredAfterLostAttempt()]]),
+        listing: (n) => (n <= 2 ? [] : [lost, answered]),
+      });
+      const sleeps: number[] = [];
+      const { records, journal } = recording();
+
+      // Act
+      const report = await runBackupJob(
+        dailyRun(),
+        dependencies(ec2, {
+          journal,
+          reconcile: { waitsMs: [100, 200, 400], sleep: async (ms) => void sleeps.push(ms) },
+        }),
+      );
+
+      // Assess
+      expect(ec2.snapshotQueries).toHaveLength(3);
+      expect(sleeps).toEqual([100, 200]);
+      expect(ec2.deleted).toEqual(['snap-lost']);
+      expect(report.instances[0]).toMatchObject({
+        outcome: 'created',
+        snapshots: [expect.objectContaining({ snapshotId: 'snap-answered' })],
+        duplicates: [{ snapshotId: 'snap-lost', volumeId: 'vol-i-1-root', outcome: 'deleted' }],
+      });
+      expect(report.status).toBe('succeeded');
+      expect(records.map((r) => [r.action, r.resourceId, r.phase])).toEqual([
+        ['create-snapshot', 'snap-answered', 'after'],
+        ['delete-snapshot', 'snap-lost', 'before'],
+        ['delete-snapshot', 'snap-lost', 'after'],
+      ]);
+    });
+
+    it('ends partial, naming the run id to look for, when the waits run out before every possible set is visible', async () => {
+      // Prepare: only the answered set ever shows.
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        outcomes: new Map([['i-1', answeredAfterLostAttempt()]]),
+        listing: () => [answered],
+      });
+      const sleeps: number[] = [];
+
+      // Act
+      const report = await runBackupJob(
+        dailyRun(),
+        dependencies(ec2, {
+          reconcile: { waitsMs: [100, 200], sleep: async (ms) => void sleeps.push(ms) },
+        }),
+      );
+
+      // Assess
+      expect(ec2.snapshotQueries).toHaveLength(3);
+      expect(sleeps).toEqual([100, 200]);
+      expect(report.status).toBe('partial');
+      expect(report.instances[0]).toMatchObject({
+        outcome: 'created',
+        snapshots: [expect.objectContaining({ snapshotId: 'snap-answered' })],
+        error: { code: 'DuplicateUnconfirmed' },
+      });
+      expect(report.instances[0]?.error?.message).toContain(`${keys.runId}=${RUN_ID}`);
+      expect(report.counts).toMatchObject({ backedUp: 1, failed: 0 });
+    });
+
+    it('never spends more than half the time the invocation has left (before its margin) on a wait', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        outcomes: new Map([['i-1', answeredAfterLostAttempt()]]),
+        listing: () => [answered],
+      });
+      const sleeps: number[] = [];
+
+      // Act
+      await runBackupJob(
+        dailyRun({ remainingMs: () => 33_000, safetyMarginMs: 30_000 }),
+        dependencies(ec2, {
+          reconcile: { waitsMs: [1_000, 2_000], sleep: async (ms) => void sleeps.push(ms) },
+        }),
+      );
+
+      // Assess
+      expect(sleeps).toEqual([1_000]);
+      expect(ec2.snapshotQueries).toHaveLength(2);
+    });
+
+    it('adopts the sets a failed CreateSnapshots made after all, keeping the first of two and deleting the other', async () => {
+      // Prepare: two attempts lost their answers; the sets appear on the second listing.
+      const failure = new CreateSnapshotSetError(
+        Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }),
+        2,
+      );
+      const second = ofThisRun('snap-second', '2026-11-23T03:00:12Z');
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        outcomes: new Map([['i-1', failure]]),
+        listing: (n) => (n === 1 ? [] : [second, lost]),
+      });
+      const { records, journal } = recording();
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2, { journal }));
+
+      // Assess
+      expect(ec2.deleted).toEqual(['snap-second']);
+      expect(report.instances[0]).toMatchObject({
+        outcome: 'created',
+        snapshots: [expect.objectContaining({ snapshotId: 'snap-lost' })],
+      });
+      expect(report.status).toBe('succeeded');
+      expect(records).toContainEqual(
+        expect.objectContaining({ action: 'create-snapshot', resourceId: 'snap-lost' }),
+      );
+    });
+
+    it('lists nothing when the only retried attempts were throttled (EC2 refused them)', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        outcomes: new Map([['i-1', answeredAfterLostAttempt(0)]]),
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(ec2.snapshotQueries).toEqual([]);
+      expect(report.status).toBe('succeeded');
+    });
+  });
+
+  describe('#8: every describe after the create fails', () => {
+    it('reports the answered set as created and records it, and the run is partial with the reason', async () => {
+      // Prepare
+      const describeDown = new AwsCallError('DescribeSnapshots', 'InternalError', 'boom');
+      const events: string[] = [];
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        outcomes: new Map([['i-1', answeredAfterLostAttempt()]]),
+        listing: () => describeDown,
+        events,
+      });
+      const { records, journal } = recording(events);
+
+      // Act
+      const report = await runBackupJob(
+        dailyRun(),
+        dependencies(ec2, { journal, reconcile: { waitsMs: [10, 20], sleep: async () => {} } }),
+      );
+
+      // Assess
+      expect(report.instances[0]).toMatchObject({
+        outcome: 'created',
+        snapshots: [expect.objectContaining({ snapshotId: 'snap-answered', state: 'pending' })],
+        error: { code: 'InternalError' },
+      });
+      expect(report.instances[0]?.error?.message).toContain('the answered set is recorded');
+      expect(report.counts).toMatchObject({ backedUp: 1, failed: 0, snapshots: 1 });
+      expect(report.status).toBe('partial');
+      expect(records).toEqual([
+        expect.objectContaining({
+          action: 'create-snapshot',
+          resourceId: 'snap-answered',
+          phase: 'after',
+          outcome: 'done',
+        }),
+      ]);
+      // Recorded as soon as the create answered, before any listing.
+      expect(events).toEqual([
+        'record create-snapshot snap-answered after',
+        'list',
+        'list',
+        'list',
+      ]);
+    });
+  });
+
+  describe('#9: a duplicate that cannot be deleted', () => {
+    it('makes the run partial when deleting the extra copy fails, and records the copy as made', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        outcomes: new Map([['i-1', answeredAfterLostAttempt()]]),
+        listing: () => [lost, answered],
+        deleteError: new AwsCallError('DeleteSnapshot', 'UnauthorizedOperation', 'denied'),
+      });
+      const { records, journal } = recording();
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2, { journal }));
+
+      // Assess
+      expect(report.instances[0]).toMatchObject({
+        outcome: 'created',
+        duplicates: [{ snapshotId: 'snap-lost', outcome: 'failed' }],
+      });
+      expect(report.status).toBe('partial');
+      expect(records).toContainEqual(
+        expect.objectContaining({
+          action: 'create-snapshot',
+          resourceId: 'snap-lost',
+          reason: expect.stringContaining('its deletion failed'),
+        }),
+      );
+    });
+
+    it('makes the run partial when the extra copy is still pending (never deleted)', async () => {
+      // Prepare
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        outcomes: new Map([['i-1', answeredAfterLostAttempt()]]),
+        listing: () => [ofThisRun('snap-lost', '2026-11-23T03:00:07Z', 'pending'), answered],
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(ec2.deleted).toEqual([]);
+      expect(report.instances[0]?.duplicates).toEqual([
+        { snapshotId: 'snap-lost', volumeId: 'vol-i-1-root', outcome: 'kept' },
+      ]);
+      expect(report.status).toBe('partial');
+    });
+
+    it('makes a resumed run partial when a duplicate set of the slot is pending, reported as kept', async () => {
+      // Prepare
+      const slotTags = (runId: string) => ({
+        [keys.managed]: 'true',
+        [keys.deployment]: 'prod',
+        [keys.schedule]: 'daily',
+        [keys.slot]: '2026-11-23T03:00:00Z',
+        [keys.instanceId]: 'i-1',
+        [keys.runId]: runId,
+      });
+      const ec2 = new FakeEc2({
+        instances: [optedIn('i-1')],
+        slotSnapshots: [
+          { ...lost, snapshotId: 'snap-first', tags: slotTags('run-1') },
+          {
+            ...lost,
+            snapshotId: 'snap-second',
+            state: 'pending',
+            startTime: new Date('2026-11-23T03:02:00Z'),
+            tags: slotTags('run-2'),
+          },
+        ],
+      });
+
+      // Act
+      const report = await runBackupJob(dailyRun({ resuming: true }), dependencies(ec2));
+
+      // Assess
+      expect(ec2.deleted).toEqual([]);
+      expect(report.duplicates).toEqual([
+        {
+          instanceId: 'i-1',
+          runId: 'run-2',
+          kept: 'run-1',
+          snapshotIds: ['snap-second'],
+          outcome: 'kept',
+        },
+      ]);
+      expect(report.status).toBe('partial');
+    });
   });
 });
