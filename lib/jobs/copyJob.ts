@@ -226,7 +226,17 @@ export async function runCopyJob(
   }
   // The snapshots behind an AMI of ours (tagged like a snapshot set on AWS) are copied
   // with their AMI by CopyImage, never a second time on their own.
-  const ownImages = (await deps.images.listImagesTagged(ours)).filter((i) => !isCopy(i.tags));
+  let ownImages: ImageFacts[] = [];
+  try {
+    ownImages = (await deps.images.listImagesTagged(ours)).filter((i) => !isCopy(i.tags));
+  } catch (error) {
+    // The scheduled run cannot go on without its AMIs; an EBS event copies its snapshots,
+    // leaving those EC2 describes as made by CreateImage to their AMI, and says so.
+    if (!input.snapshotIds) throw error;
+    problems.push(
+      `AMIs could not be listed (${toAwsCallError('DescribeImages', error).message}); snapshots are told from AMI snapshots by their description only`,
+    );
+  }
   const behindImages = new Set(ownImages.flatMap((i) => i.snapshotIds));
   const sources = snapshots.filter(
     (s) =>

@@ -1690,6 +1690,30 @@ describe('Function: runCopyJob (copies are kept by their recorded lineage)', () 
       expect(w.dest(DEST).imageCopies.map((c) => c.request.sourceImageId)).toEqual(['ami-1']);
     });
 
+    it('still copies what an EBS event names when the AMIs cannot be listed, and says so', async () => {
+      // Prepare
+      const w = world({
+        instances: [web({ [keys.ami]: 'daily' })],
+        snapshots: [
+          source('snap-set'),
+          source('snap-by-createimage', 'i-web', {
+            description: 'Created by CreateImage(i-web) for ami-1',
+          }),
+        ],
+      });
+      w.images.listImagesTagged = async () => {
+        throw new AwsCallError('DescribeImages', 'RequestLimitExceeded', 'slow down');
+      };
+
+      // Act
+      const report = await run(w, { snapshotIds: ['snap-set', 'snap-by-createimage'] });
+
+      // Assess
+      expect(w.dest(DEST).snapshotCopies.map((c) => c.sourceSnapshotId)).toEqual(['snap-set']);
+      expect(report.problems).toEqual([expect.stringContaining('AMIs could not be listed')]);
+      expect(report.status).toBe('partial');
+    });
+
     it('leaves the snapshots behind an AMI to CopyImage on an EBS event too', async () => {
       // Prepare
       const w = world({
