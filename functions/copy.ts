@@ -58,6 +58,7 @@ async function copy(event: unknown, _context: Context): Promise<unknown> {
           logger: runtime.logger,
           metrics: runtime.metricsPort,
           journal: runtime.journal,
+          ledger: runtime.history,
         },
       ),
   );

@@ -29,6 +29,7 @@ import { createRunHistoryGateway, type RunHistoryGateway } from '../lib/aws/RunH
 import { tagKeys } from '../lib/domain/tagKeys.ts';
 import type { AmiReport } from '../lib/jobs/amiJob.ts';
 import type { BackupReport } from '../lib/jobs/backupJob.ts';
+import type { CopyReport } from '../lib/jobs/copyJob.ts';
 import type { RetentionReport } from '../lib/jobs/retentionJob.ts';
 import type { SweepReport } from '../lib/jobs/sweepJob.ts';
 import { lambdaContext } from '../test/support/lambdaContext.ts';
@@ -36,6 +37,7 @@ import {
   type AwsErrorEffect,
   always,
   awsError,
+  copiesReportUnknownVolume,
   eventualConsistency,
   type FaultDecider,
   type FaultProxy,
@@ -503,7 +505,7 @@ export async function settle(call: Promise<unknown>): Promise<Settled> {
 // The campaign's scenarios (compact; the integration tests hold the exact expectations)
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
-type FunctionName = 'backup' | 'retention' | 'amis';
+type FunctionName = 'backup' | 'retention' | 'amis' | 'copy';
 
 interface ScenarioContext {
   readonly proxy: FaultProxy;
@@ -1042,6 +1044,120 @@ const SCENARIOS: readonly Scenario[] = [
       check(tally, 'every lost set found and its copy deleted', reconciled === lost.length);
       check(tally, 'backup succeeded', report?.status === 'succeeded');
       await tallyBackups(ctx, tally, slot, daily, 0);
+    },
+  },
+  {
+    // Issue 15 #12: an opt-in key that misses ours is never read; the run must say so.
+    name: 'tag-key near misses',
+    region: 'ca-central-1',
+    async run(ctx, tally) {
+      const misses = [
+        'Snapkeeper:backup',
+        'snapkeeper:Backup',
+        'snapkeeper:backups',
+        'snapkeeper:backup ',
+      ];
+      const fleet = await launchFleet(ctx.ec2, [
+        ...dailyFleet(2),
+        ...misses.map((key, i) => ({ name: `typo-${i + 1}`, tags: { [key]: 'daily' } })),
+        { name: 'vendor-1', tags: { Backup: 'true', backup: 'daily', 'dlm:managed': 'true' } },
+      ]);
+      const good = [...fleet.values()].filter((i) => i.name.startsWith('app-'));
+      const typos = [...fleet.values()].filter((i) => i.name.startsWith('typo-'));
+      ctx.proxy.rules.add(ec2Weather({ seed: 41 }).rule);
+      const slot = '2026-10-09T03:00:00Z';
+      const backup = await settle(
+        (await ctx.handler('backup'))({ schedule: 'daily', scheduledTime: slot }, lambdaContext()),
+      );
+      ctx.proxy.rules.clear();
+      const report = backup.ok ? (backup.value as BackupReport) : undefined;
+      const named = typos.filter((t) =>
+        report?.instances.some(
+          (r) =>
+            r.instanceId === t.instanceId &&
+            r.error?.code === 'InvalidTag' &&
+            (r.problems ?? []).some((p) => misses.some((key) => p.startsWith(`${key}=`))),
+        ),
+      );
+      check(tally, 'each near-miss key named by instance and key', named.length === typos.length);
+      check(
+        tally,
+        "other vendors' keys not reported",
+        !report?.instances.some((r) => r.name === 'vendor-1'),
+      );
+      check(tally, 'backup partial (the alert fires)', report?.status === 'partial');
+      // The typo'd instances were meant to be backed up: not made, but reported.
+      await tallyBackups(ctx, tally, slot, [...good, ...typos], named.length);
+    },
+  },
+  {
+    // Issue 15 #2 (copy side) and "a source is copied once": every copy reports
+    // vol-ffffffff (as on AWS), under EC2 weather; copy-retain applies per source volume.
+    name: 'DR copies: vol-ffffffff, retired sources',
+    region: 'eu-central-1',
+    async run(ctx, tally) {
+      const DEST = 'ap-southeast-1';
+      const dest = new EC2Client({ region: DEST, endpoint: ctx.target });
+      const copyTo = { [KEYS.copyTo]: DEST, [KEYS.copyRetain]: '2' };
+      const fleet = await launchFleet(ctx.ec2, [
+        { name: 'dr-1', tags: { [KEYS.backup]: 'daily', ...copyTo } },
+        { name: 'dr-2', tags: { [KEYS.backup]: 'daily', ...copyTo } },
+      ]);
+      const seeded: SeededSnapshot[] = [];
+      for (const instance of fleet.values()) {
+        seeded.push(
+          ...(await seedSnapshots(ctx.ec2, {
+            history: ctx.history,
+            deployment: ctx.deployment,
+            schedule: 'daily',
+            instance,
+            agesDays: [3, 2, 1],
+          })),
+        );
+      }
+      const vff = copiesReportUnknownVolume({ regions: [DEST] });
+      ctx.proxy.rules.add(vff);
+      ctx.proxy.rules.add(ec2Weather({ seed: 57 }).rule);
+      const copy = await ctx.handler('copy');
+      const reports: CopyReport[] = [];
+      for (let run = 0; run < 4; run += 1) {
+        const result = await settle(copy({ copy: true }, lambdaContext()));
+        if (result.ok) reports.push(result.value as CopyReport);
+      }
+      ctx.proxy.rules.clear();
+      const copies =
+        (
+          await dest.send(
+            new DescribeSnapshotsCommand({
+              OwnerIds: ['self'],
+              Filters: [{ Name: `tag:${KEYS.deployment}`, Values: [ctx.deployment] }],
+            }),
+          )
+        ).Snapshots ?? [];
+      const sourceOf = (c: (typeof copies)[number]) =>
+        c.Tags?.find((t) => t.Key === KEYS.sourceSnapshotId)?.Value ?? '';
+      const copied = reports.flatMap((r) => r.copies.filter((c) => c.outcome === 'copied'));
+      check(tally, 'every run answered', reports.length === 4);
+      check(tally, 'copies reported vol-ffffffff', vff.rewritten() > 0);
+      check(
+        tally,
+        'each source copied once (never again after copy retention)',
+        new Set(copied.map((c) => c.sourceId)).size === copied.length,
+      );
+      // Due: the copies of the oldest source of each volume; kept: the two newest each.
+      const due = seeded.filter((s) => s.ageDays === 3).map((s) => s.snapshotId);
+      const kept = seeded.filter((s) => s.ageDays < 3).map((s) => s.snapshotId);
+      const present = new Set(copies.map(sourceOf));
+      tally.deletionsDue += due.length;
+      tally.deletionsDone += due.filter((id) => !present.has(id)).length;
+      tally.deletionsReported += due.filter(
+        (id) =>
+          present.has(id) &&
+          reports.some((r) =>
+            r.destinationRetention.some((d) => d.action !== 'deleted' && d.reason !== ''),
+          ),
+      ).length;
+      tally.wrongDeletions += kept.filter((id) => !present.has(id)).length;
     },
   },
 ];

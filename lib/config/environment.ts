@@ -286,7 +286,8 @@ function integer(
   }
   const value = Number(raw.trim());
   if (value < min || value > max) {
-    throw new ConfigurationError(name, `must be from ${min} to ${max}; got ${value}`);
+    // The text as given: a huge number never prints in exponent form (1e+21).
+    throw new ConfigurationError(name, `must be from ${min} to ${max}; got ${raw.trim()}`);
   }
   return value;
 }

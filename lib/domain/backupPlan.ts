@@ -116,9 +116,12 @@ export function planInstanceBackup(
   const due = context.ignoreOptIn === true || policy.schedules.includes(context.schedule);
 
   if (!due) {
-    // Only an unreadable opt-in tag concerns every schedule's run; other tag problems
-    // are reported in the runs the instance is due in.
-    const optInProblems = problems.filter((p) => p.key === keys.backup);
+    // Only an unreadable opt-in tag, or a key that misses it (`Snapkeeper:backup`),
+    // concerns every schedule's run; other tag problems are reported in the runs the
+    // instance is due in.
+    const optInProblems = problems.filter(
+      (p) => p.key === keys.backup || p.intendedKey === keys.backup,
+    );
     if (optInProblems.length > 0) {
       return {
         kind: 'skip',

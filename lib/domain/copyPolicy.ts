@@ -1,5 +1,7 @@
+import { partOf, quoteShort, tagMessage } from './messages.ts';
+import { planRetention, type RecoveryPoint } from './retentionPlan.ts';
 import type { TagKeys } from './tagKeys.ts';
-import { MAX_RETAIN_COUNT, quoteShort, type TagMap, type TagProblem } from './tagPolicy.ts';
+import { MAX_RETAIN_COUNT, type TagMap, type TagProblem } from './tagPolicy.ts';
 
 /** At most this many destination regions per instance. */
 export const MAX_COPY_REGIONS = 3;
@@ -37,8 +39,9 @@ export function readCopyPolicy(
   scheduleRegions: readonly string[] = [],
 ): CopyPolicy {
   const problems: TagProblem[] = [];
+  // Each message prints the value once: a part of a list is named only when there are more.
   const fail = (key: string, value: string, reason: string) =>
-    problems.push({ resourceId, key, value, message: `${key}=${quoteShort(value)} ${reason}` });
+    problems.push({ resourceId, key, value, message: tagMessage(key, value, reason) });
 
   const regions: string[] = [];
   const rawRegions = tags[keys.copyTo];
@@ -50,9 +53,10 @@ export function readCopyPolicy(
   const regionValue = rawRegions ?? scheduleRegions.join(',');
   for (const region of listed) {
     if (!REGION.test(region)) {
-      fail(regionKey, regionValue, `: ${quoteShort(region)} is not a region such as eu-west-1`);
+      fail(regionKey, regionValue, `${partOf(listed, region)} not a region such as eu-west-1`);
     } else if (region === sourceRegion) {
-      fail(regionKey, regionValue, `: ${region} is the source region`);
+      const what = listed.length === 1 ? 'is' : `: ${region} is`;
+      fail(regionKey, regionValue, `${what} the source region`);
     } else if (!regions.includes(region)) {
       regions.push(region);
     }
@@ -91,7 +95,8 @@ export function readCopyPolicy(
       for (const entry of entries) {
         const [region, key, ...rest] = entry.split('=');
         if (!region || !key || rest.length > 0 || !REGION.test(region.trim())) {
-          fail(keys.copyKmsKey, rawKeys, `: entry ${quoteShort(entry)} is not region=key`);
+          const what = entries.length === 1 ? 'is' : `: entry ${quoteShort(entry)} is`;
+          fail(keys.copyKmsKey, rawKeys, `${what} not region=key`);
           continue;
         }
         kmsKeys[region.trim()] = key.trim();
@@ -102,9 +107,10 @@ export function readCopyPolicy(
   const shareWith: string[] = [];
   const rawShare = tags[keys.shareWith];
   if (rawShare !== undefined) {
-    for (const account of list(rawShare)) {
+    const accounts = list(rawShare);
+    for (const account of accounts) {
       if (!ACCOUNT.test(account)) {
-        fail(keys.shareWith, rawShare, `: ${quoteShort(account)} is not a 12-digit account id`);
+        fail(keys.shareWith, rawShare, `${partOf(accounts, account)} not a 12-digit account id`);
       } else if (!shareWith.includes(account)) {
         shareWith.push(account);
       }
@@ -130,7 +136,7 @@ export function copyTags(
     imageId?: string | undefined;
   },
   sourceRegion: string,
-  retain: number,
+  retain: number | undefined,
 ): { Key: string; Value: string }[] {
   const reserved = new Set([
     keys.sourceVolumeId,
@@ -147,9 +153,90 @@ export function copyTags(
     ...(source.snapshotId ? [{ Key: keys.sourceSnapshotId, Value: source.snapshotId }] : []),
     ...(source.imageId ? [{ Key: keys.sourceImageId, Value: source.imageId }] : []),
     { Key: keys.sourceRegion, Value: sourceRegion },
-    { Key: keys.copyRetain, Value: String(retain) },
+    // No count when the source's rule could not be read: destination retention keeps all.
+    ...(retain !== undefined ? [{ Key: keys.copyRetain, Value: String(retain) }] : []),
   ];
   return [...tags.slice(0, 50 - added.length), ...added];
+}
+
+/** The volume id EC2 reports for every copied snapshot: it names no real volume. */
+export const COPY_VOLUME_ID = 'vol-ffffffff';
+
+const VOLUME_ID = /^vol-[\w-]+$/;
+
+/**
+ * The lineage a copy in a destination belongs to, for its retention: snapshot copies by
+ * the source volume recorded on the copy (`source-volume-id`) and schedule, AMI copies by
+ * instance and schedule. Never the copy's own volume id, which EC2 reports as
+ * `vol-ffffffff` for every copy. A copy without a usable record has no lineage
+ * (`undefined`): it is kept and reported, never pooled with others.
+ *
+ * @example
+ * copyLineageKey('snapshot', { 'snapkeeper:source-volume-id': 'vol-0a1b2c3d', 'snapkeeper:schedule': 'daily' }, keys);
+ * // 'snapshot|vol-0a1b2c3d|daily'
+ */
+export function copyLineageKey(
+  kind: 'snapshot' | 'image',
+  tags: TagMap,
+  keys: TagKeys,
+): string | undefined {
+  const schedule = tags[keys.schedule];
+  if (!schedule) return undefined;
+  if (kind === 'image') {
+    const instanceId = tags[keys.instanceId];
+    return instanceId && /^i-[\w-]+$/.test(instanceId)
+      ? `image|${instanceId}|${schedule}`
+      : undefined;
+  }
+  const volumeId = tags[keys.sourceVolumeId];
+  if (!volumeId || volumeId === COPY_VOLUME_ID || !VOLUME_ID.test(volumeId)) return undefined;
+  return `snapshot|${volumeId}|${schedule}`;
+}
+
+/**
+ * The count a copy carries (`copy-retain`, a whole number from 1 to 1000), or
+ * `undefined` when it carries none or an unreadable one: its lineage is then kept whole,
+ * never trimmed to a guessed count.
+ *
+ * @example
+ * readCarriedCount({ 'snapkeeper:copy-retain': '10' }, keys); // 10
+ * readCarriedCount({ 'snapkeeper:copy-retain': '1e3' }, keys); // undefined
+ */
+export function readCarriedCount(tags: TagMap, keys: TagKeys): number | undefined {
+  const raw = tags[keys.copyRetain]?.trim();
+  if (raw === undefined || !/^\d{1,4}$/.test(raw)) return undefined;
+  const count = Number(raw);
+  return count >= 1 && count <= MAX_RETAIN_COUNT ? count : undefined;
+}
+
+/**
+ * Whether a copy of `candidate` made now would survive the destination's retention of
+ * its lineage (the copies already there, with the lineage's count): a source whose copy
+ * retention removed, or would remove at once, is not copied again. With no count, or
+ * while the lineage is failing, everything stays and the copy is made.
+ *
+ * @example
+ * copyWouldBeKept({ id: 'snap-old', createdAt: tenDaysAgo }, copies, 3, now); // false
+ */
+export function copyWouldBeKept(
+  candidate: { readonly id: string; readonly createdAt: Date },
+  copies: readonly RecoveryPoint[],
+  count: number | undefined,
+  now: Date,
+): boolean {
+  if (count === undefined) return true;
+  const point: RecoveryPoint = {
+    id: `candidate:${candidate.id}`,
+    state: 'completed',
+    createdAt: candidate.createdAt,
+    managed: true,
+  };
+  const plan = planRetention(
+    [...copies.filter((c) => c.id !== point.id), point],
+    { count },
+    { now, timezone: 'UTC', orphan: true, intervalMs: 86_400_000 },
+  );
+  return plan.decisions.find((d) => d.id === point.id)?.action !== 'delete';
 }
 
 /** What to grant and revoke to share a resource with exactly the listed accounts. */

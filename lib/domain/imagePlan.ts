@@ -1,6 +1,7 @@
 import { buildResourceTags, type InstanceFacts, type Tag } from './backupPlan.ts';
 import type { ScheduleCatalog } from './schedules.ts';
 import type { TagKeys } from './tagKeys.ts';
+import { nearMissProblems } from './tagKeyTypos.ts';
 import { parseBooleanTag, parseScheduleList, type TagMap, type TagProblem } from './tagPolicy.ts';
 
 /** A machine image the account owns, in domain terms. */
@@ -153,17 +154,24 @@ export function planInstanceImage(
     instance.tags[keys.amiReboot],
     false,
   );
-  const problems = [...optIn.problems, ...reboot.problems];
+  // A key that misses an AMI key (`Snapkeeper:ami`, `snapkeeper:ami-reboots`) is not read.
+  const misses = nearMissProblems(instance.instanceId, instance.tags, keys, [
+    keys.ami,
+    keys.amiReboot,
+    keys.amiRetain,
+  ]);
+  const problems = [...optIn.problems, ...reboot.problems, ...misses];
   if (!optIn.schedules.includes(context.schedule)) {
-    // Only an unreadable opt-in tag concerns every schedule's run.
-    if (optIn.problems.length === 0) return { kind: 'not-due', instanceId: instance.instanceId };
+    // Only an unreadable opt-in tag, or a key that misses it, concerns every schedule's run.
+    const optInProblems = [...optIn.problems, ...misses.filter((p) => p.intendedKey === keys.ami)];
+    if (optInProblems.length === 0) return { kind: 'not-due', instanceId: instance.instanceId };
     return {
       kind: 'skip',
       instanceId: instance.instanceId,
       name,
-      reason: `no AMI for schedule ${context.schedule}: ${optIn.problems.map((p) => p.message).join('; ')}`,
+      reason: `no AMI for schedule ${context.schedule}: ${optInProblems.map((p) => p.message).join('; ')}`,
       isError: true,
-      problems: optIn.problems,
+      problems: optInProblems,
     };
   }
   if (!['pending', 'running', 'stopping', 'stopped'].includes(instance.state)) {

@@ -2,6 +2,7 @@ import type { RetentionRule, TierCounts } from './retentionPlan.ts';
 import { TIERS } from './retentionPlan.ts';
 import type { ScheduleCatalog, ScheduleDefinition } from './schedules.ts';
 import type { TagKeys } from './tagKeys.ts';
+import { nearMissProblems } from './tagKeyTypos.ts';
 import {
   MAX_RETAIN_COUNT,
   parseRetainCounts,
@@ -83,8 +84,8 @@ export function parseTierCounts(
 
 /**
  * The retention rule for one schedule of one source: the source's tags override the
- * schedule's defaults. Any malformed retention tag yields no rule, only problems, and
- * the caller keeps everything.
+ * schedule's defaults. Any malformed retention tag, or a key that misses one (case,
+ * spaces, a typo), yields no rule, only problems, and the caller keeps everything.
  *
  * @example
  * retentionRuleFor(daily, { 'snapkeeper:retain': 'daily=14' }, 'i-1', keys, catalog).rule;
@@ -106,11 +107,19 @@ export function retentionRuleFor(
     schedule.retainTiers !== undefined
       ? parseTierCounts(`schedule ${schedule.name}`, 'retainTiers', schedule.retainTiers)
       : { problems: [] };
+  // A key that misses a retention key (`Snapkeeper:retain=30`) may ask for more than the
+  // default: like an unreadable value, it leaves no rule, and everything is kept.
+  const misses = nearMissProblems(resourceId, source, keys, [
+    countKey,
+    keys.retainDays,
+    keys.retainTiers,
+  ]);
   const problems = [
     ...counts.problems,
     ...days.problems,
     ...tiers.problems,
     ...defaultTiers.problems,
+    ...misses,
   ];
   if (problems.length > 0) return { problems };
   const count = counts.retain?.bySchedule[schedule.name] ?? counts.retain?.all ?? schedule.retain;

@@ -1,5 +1,9 @@
+import { formatNumber, partOf, quoteShort, tagMessage } from './messages.ts';
 import type { ScheduleCatalog } from './schedules.ts';
 import type { TagKeys } from './tagKeys.ts';
+import { nearMissProblems } from './tagKeyTypos.ts';
+
+export { quoteShort } from './messages.ts';
 
 /** Tags of an AWS resource as a plain key → value record. */
 export type TagMap = Readonly<Record<string, string>>;
@@ -13,6 +17,8 @@ export interface TagProblem {
   readonly key: string;
   readonly value: string;
   readonly message: string;
+  /** For a key that is not read but looks meant for one that is: that key. */
+  readonly intendedKey?: string | undefined;
 }
 
 /** Per-schedule counts of snapshots to keep, from `snapkeeper:retain`. */
@@ -71,7 +77,7 @@ export function parseScheduleList(
       schedules.push(entry);
     } else {
       unknown.add(entry);
-      const what = entries.length === 1 ? 'is' : `: ${quoteShort(entry)} is`;
+      const what = partOf(entries, entry);
       problems.push(
         problem(resourceId, key, value, `${what} not a known schedule; known: ${known.join(', ')}`),
       );
@@ -190,7 +196,13 @@ export function readInstancePolicy(
   const optIn = parseScheduleList(instanceId, keys.backup, tags[keys.backup], catalog);
   const excludeBoot = parseBooleanTag(instanceId, keys.excludeBoot, tags[keys.excludeBoot], false);
   const retain = parseRetainCounts(instanceId, keys.retain, tags[keys.retain], catalog);
-  const problems = [...optIn.problems, ...excludeBoot.problems, ...retain.problems];
+  // A key that misses ours (case, spaces, a typo) is not read: reported, never guessed.
+  const problems = [
+    ...optIn.problems,
+    ...excludeBoot.problems,
+    ...retain.problems,
+    ...nearMissProblems(instanceId, tags, keys),
+  ];
   return {
     schedules: optIn.schedules,
     excludeBoot: excludeBoot.value,
@@ -207,18 +219,12 @@ function parseCount(text: string, nameIt = true): number | string {
   }
   const count = Number(text);
   if (count < 1 || count > MAX_RETAIN_COUNT) {
-    return `${count} is out of range; expected 1 to ${MAX_RETAIN_COUNT}`;
+    const what = nameIt ? `${quoteShort(text)} is` : 'is';
+    return `${what} out of range; expected 1 to ${formatNumber(MAX_RETAIN_COUNT)}`;
   }
   return count;
 }
 
 function problem(resourceId: string, key: string, value: string, reason: string): TagProblem {
-  const separator = reason.startsWith(':') ? '' : ' ';
-  return { resourceId, key, value, message: `${key}=${quoteShort(value)}${separator}${reason}` };
-}
-
-/** Quotes a value for a message, cut short so a huge tag never floods a log line. */
-export function quoteShort(value: string, max = 64): string {
-  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
-  return JSON.stringify(cut);
+  return { resourceId, key, value, message: tagMessage(key, value, reason) };
 }

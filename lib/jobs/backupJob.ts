@@ -16,6 +16,7 @@ import {
 } from '../domain/backupPlan.ts';
 import { previousFireTime, resolveJobSchedule } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
+import { nearMissProblems } from '../domain/tagKeyTypos.ts';
 import type { LoggerPort, MetricsPort, ReportedError, RunStatus, RunTrigger } from './ports.ts';
 import { type ActionJournal, logJournal, noMetrics, reportForLog, runStatus } from './ports.ts';
 import { deleteSnapshotRecorded } from './recordedDeletion.ts';
@@ -266,6 +267,20 @@ export async function runBackupJob(
     return report;
   }
 
+  // An instance whose opt-in key misses ours (`Snapkeeper:backup`) is never listed
+  // above: the whole-fleet runs look at every tagged instance once and report each.
+  const mistagged: InstanceBackupResult[] = [];
+  const scanWarnings: string[] = [];
+  if (!(input.instanceIds ?? input.batch?.instanceIds)) {
+    try {
+      mistagged.push(...(await findMistaggedInstances(instances, deps)));
+    } catch (error) {
+      scanWarnings.push(
+        `tag keys that miss ${config.keys.backup} could not be checked (${toAwsCallError('DescribeInstances', error).message}); the backups were made`,
+      );
+    }
+  }
+
   const context: BackupContext = {
     keys: config.keys,
     catalog: config.catalog,
@@ -348,6 +363,7 @@ export async function runBackupJob(
       });
     }
   }
+  results.push(...mistagged);
   const counts = {
     due: results.length,
     backedUp: results.filter((r) => r.outcome === 'created').length,
@@ -363,7 +379,7 @@ export async function runBackupJob(
     duplicatesRemoved: duplicates.filter((d) => d.outcome === 'deleted').length,
   };
   const remaining = results.filter((r) => r.outcome === 'deferred').map((r) => r.instanceId);
-  const warnings = input.historyUnavailable ? [HISTORY_UNAVAILABLE] : [];
+  const warnings = [...(input.historyUnavailable ? [HISTORY_UNAVAILABLE] : []), ...scanWarnings];
   // A duplicate that could not be deleted (failed, or pending and kept) is an error: the alert fires.
   const hasErrors =
     warnings.length > 0 ||
@@ -569,6 +585,47 @@ async function executeDecision(
     ...(reconcileError ? { error: reconcileError } : {}),
     ...withProblems,
   };
+}
+
+/** EC2 filter values take wildcards: this `tag-key` value lists every tagged instance. */
+export const ANY_TAG_KEY = '*';
+
+/**
+ * The instances not listed by the opt-in key whose tags hold a key that misses an opt-in
+ * key (`Snapkeeper:backup`, `snapkeeper:backups`, `snapkeeper:ami `): reported as skipped
+ * with an `InvalidTag` error naming each key and the fix. Never backed up: the safe side
+ * is to report, not to guess what an unread key meant.
+ */
+async function findMistaggedInstances(
+  listed: readonly InstanceFacts[],
+  deps: BackupJobDependencies,
+): Promise<InstanceBackupResult[]> {
+  const { keys } = deps.config;
+  const seen = new Set(listed.map((i) => i.instanceId));
+  const results: InstanceBackupResult[] = [];
+  for await (const instance of deps.ec2.listInstancesWithTagKey(ANY_TAG_KEY)) {
+    if (seen.has(instance.instanceId)) continue;
+    seen.add(instance.instanceId);
+    const misses = nearMissProblems(instance.instanceId, instance.tags, keys, [
+      keys.backup,
+      keys.ami,
+    ]);
+    if (misses.length === 0) continue;
+    const problems = misses.map((p) => p.message);
+    for (const problem of problems) {
+      deps.logger.warn('tag problem', { instanceId: instance.instanceId, problem });
+    }
+    const reason = `not opted in: ${problems.join('; ')}`;
+    results.push({
+      instanceId: instance.instanceId,
+      name: instance.tags.Name,
+      outcome: 'skipped',
+      reason,
+      error: { code: 'InvalidTag', message: reason },
+      problems,
+    });
+  }
+  return results;
 }
 
 const HISTORY_UNAVAILABLE =

@@ -5,14 +5,29 @@ import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
-import { type CopyPolicy, copyTags, planShare, readCopyPolicy } from '../domain/copyPolicy.ts';
+import {
+  type CopyPolicy,
+  copyLineageKey,
+  copyTags,
+  copyWouldBeKept,
+  planShare,
+  readCarriedCount,
+  readCopyPolicy,
+} from '../domain/copyPolicy.ts';
 import type { ImageFacts } from '../domain/imagePlan.ts';
 import { toImagePoint } from '../domain/imageRetirement.ts';
+import { type Ownership, ownershipOf } from '../domain/provenance.ts';
 import { planRetention, type RecoveryPoint } from '../domain/retentionPlan.ts';
 import { retentionRuleFor } from '../domain/retentionPolicy.ts';
 import { resolveJobSchedule } from '../domain/schedules.ts';
-import { isManagedBy, type SnapshotFacts, toRecoveryPoint } from '../domain/snapshotFacts.ts';
+import {
+  effectiveCreatedAt,
+  isManagedBy,
+  type SnapshotFacts,
+  toRecoveryPoint,
+} from '../domain/snapshotFacts.ts';
 import { parseScheduleList } from '../domain/tagPolicy.ts';
+import { type CreationLedger, readOwnership } from './ownership.ts';
 import {
   type AmiPublicAccessPort,
   type AmiPublicAccessResult,
@@ -80,6 +95,12 @@ export interface CopyJobDependencies {
   readonly logger: LoggerPort;
   readonly metrics?: MetricsPort;
   readonly journal?: ActionJournal;
+  /**
+   * The run history's creation records: destination retention deletes only the copies
+   * it recorded making (`copy-snapshot`, `copy-image`), or made before it kept records.
+   * Without it, the tags alone decide.
+   */
+  readonly ledger?: CreationLedger | undefined;
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
@@ -96,7 +117,8 @@ export interface CopyResult {
   readonly kind: 'snapshot' | 'image';
   readonly sourceId: string;
   readonly region: string;
-  readonly outcome: 'copied' | 'exists' | 'waiting' | 'planned' | 'failed';
+  /** `retired`: copy retention removed (or would at once remove) its copy; not copied again. */
+  readonly outcome: 'copied' | 'exists' | 'waiting' | 'planned' | 'retired' | 'failed';
   readonly copyId?: string | undefined;
   readonly encryptedWith?: string | undefined;
   readonly reason?: string | undefined;
@@ -212,38 +234,76 @@ export async function runCopyJob(
   } else {
     for await (const s of deps.ec2.listSnapshotsTagged(ours)) snapshots.push(s);
   }
+  // The snapshots behind an AMI of ours (tagged like a snapshot set on AWS) are copied
+  // with their AMI by CopyImage, never a second time on their own.
+  let ownImages: ImageFacts[] = [];
+  try {
+    ownImages = (await deps.images.listImagesTagged(ours)).filter((i) => !isCopy(i.tags));
+  } catch (error) {
+    // The scheduled run cannot go on without its AMIs; an EBS event copies its snapshots,
+    // leaving those EC2 describes as made by CreateImage to their AMI, and says so.
+    if (!input.snapshotIds) throw error;
+    problems.push(
+      `AMIs could not be listed (${toAwsCallError('DescribeImages', error).message}); snapshots are told from AMI snapshots by their description only`,
+    );
+  }
+  const behindImages = new Set(ownImages.flatMap((i) => i.snapshotIds));
   const sources = snapshots.filter(
-    (s) => isManagedBy(s.tags, keys, config.deployment) && !isCopy(s.tags),
+    (s) =>
+      isManagedBy(s.tags, keys, config.deployment) &&
+      !isCopy(s.tags) &&
+      !behindImages.has(s.snapshotId) &&
+      !(s.description ?? '').startsWith('Created by CreateImage('),
   );
-  const images = input.snapshotIds
-    ? []
-    : (await deps.images.listImagesTagged(ours)).filter((i) => !isCopy(i.tags));
+  const images = input.snapshotIds ? [] : ownImages;
 
+  // The count a copy carries: copy-retain, else the source's own rule. When that rule
+  // cannot be read the copy carries none, and its lineage is kept whole (and reported),
+  // never trimmed to a guessed count.
+  const unreadableRules = new Set<string>();
   const countFor = (
     tags: Readonly<Record<string, string>>,
     policy: CopyPolicy | undefined,
     image: boolean,
-  ): number => {
+  ): number | undefined => {
     if (policy?.retain) return policy.retain;
+    const instanceId = tags[keys.instanceId] ?? '';
+    const countKey = image ? keys.amiRetain : keys.retain;
+    const unreadable = (why: string): undefined => {
+      const message = `${instanceId}: ${why}; its copies carry no ${keys.copyRetain} and are all kept (set ${keys.copyRetain} or fix the tag)`;
+      if (!unreadableRules.has(message)) {
+        unreadableRules.add(message);
+        problems.push(message);
+      }
+      return undefined;
+    };
+    let schedule: ReturnType<typeof resolveJobSchedule>;
     try {
-      const schedule = resolveJobSchedule(
+      schedule = resolveJobSchedule(
         config.catalog,
         tags[keys.schedule] ?? 'manual',
         config.manualRetainDays,
       );
-      const instance = instances.get(tags[keys.instanceId] ?? '');
-      const rule = retentionRuleFor(
-        image ? { ...schedule, retain: schedule.amiRetain ?? schedule.retain } : schedule,
-        instance?.tags,
-        instance?.instanceId ?? '',
-        keys,
-        config.catalog,
-        image ? keys.amiRetain : keys.retain,
+    } catch (error) {
+      return unreadable(
+        `the retention rule cannot be read (${error instanceof Error ? error.message : String(error)})`,
       );
-      return rule.rule?.count ?? schedule.retain;
-    } catch {
-      return 1;
     }
+    const instance = instances.get(instanceId);
+    const rule = retentionRuleFor(
+      image ? { ...schedule, retain: schedule.amiRetain ?? schedule.retain } : schedule,
+      instance?.tags,
+      instance?.instanceId ?? '',
+      keys,
+      config.catalog,
+      countKey,
+    );
+    if (!rule.rule) {
+      return unreadable(
+        `the retention rule cannot be read (${rule.problems.map((p) => p.message).join('; ')})`,
+      );
+    }
+    return rule.rule.count;
   };
 
   // 2. Copy, region by region.
@@ -282,6 +342,30 @@ export async function runCopyJob(
         .filter((i) => !['failed', 'error', 'invalid'].includes(i.state))
         .map((i) => i.tags[keys.sourceImageId]),
     );
+    // A source older than every copy its lineage keeps here was copied before and its copy
+    // retired (or would be retired at once): it is not copied again.
+    const { lineages } = copyLineages(
+      existing,
+      existingImages,
+      keys,
+      config.deployment,
+      deps.clock(),
+    );
+    const retainedLater = (
+      kind: 'snapshot' | 'image',
+      sourceId: string,
+      createdAt: Date,
+      count: number | undefined,
+      lineageTags: Readonly<Record<string, string>>,
+    ): string | undefined => {
+      const key = copyLineageKey(kind, lineageTags, keys);
+      const lineage = key === undefined ? undefined : lineages.get(key);
+      if (!lineage) return undefined;
+      const groupCount = createdAt.getTime() >= lineage.newest ? count : lineage.count;
+      if (copyWouldBeKept({ id: sourceId, createdAt }, lineage.points, groupCount, deps.clock()))
+        return undefined;
+      return `older than the ${groupCount} copies kept in ${region}: copy retention removed (or would remove) its copy, so it is not copied again`;
+    };
     // Snapshot and AMI copies share the 20 copies in flight into a region.
     let inFlight =
       existing.filter((s) => s.state === 'pending').length +
@@ -296,6 +380,17 @@ export async function runCopyJob(
       }
       if (source.state !== 'completed') {
         copies.push({ ...base, outcome: 'waiting', reason: 'the source is still pending' });
+        continue;
+      }
+      const retained = retainedLater(
+        'snapshot',
+        source.snapshotId,
+        effectiveCreatedAt(source.tags, source.startTime, keys, deps.clock()),
+        countFor(source.tags, policy, false),
+        { ...source.tags, [keys.sourceVolumeId]: source.volumeId },
+      );
+      if (retained) {
+        copies.push({ ...base, outcome: 'retired', reason: retained });
         continue;
       }
       if (inFlight >= MAX_CONCURRENT_COPIES) {
@@ -366,6 +461,17 @@ export async function runCopyJob(
         copies.push({ ...base, outcome: 'waiting', reason: `the source AMI is ${image.state}` });
         continue;
       }
+      const imageRetired = retainedLater(
+        'image',
+        image.imageId,
+        effectiveCreatedAt(image.tags, image.creationDate ?? new Date(0), keys, deps.clock()),
+        countFor(image.tags, policy, true),
+        image.tags,
+      );
+      if (imageRetired) {
+        copies.push({ ...base, outcome: 'retired', reason: imageRetired });
+        continue;
+      }
       if (inFlight >= MAX_CONCURRENT_COPIES) {
         copies.push({
           ...base,
@@ -400,6 +506,19 @@ export async function runCopyJob(
         );
         inFlight += 1;
         copies.push({ ...base, outcome: 'copied', copyId, encryptedWith: kmsKeyId });
+        // The creation record: what this copy job may ever deregister.
+        await journal
+          .record({
+            runId: deps.runId,
+            job: 'copy',
+            action: 'copy-image',
+            resourceId: copyId,
+            phase: 'after',
+            outcome: 'done',
+            reason: `copy of ${image.imageId} into ${region}`,
+            details: { imageId: image.imageId, region, instanceId: image.tags[keys.instanceId] },
+          })
+          .catch(() => undefined);
       } catch (error) {
         const failure = toAwsCallError('CopyImage', error);
         copies.push({
@@ -411,9 +530,31 @@ export async function runCopyJob(
     }
 
     // Destination retention, with the count the copies carry.
-    destinationRetention.push(
-      ...(await retainCopies(region, existing, existingImages, input.dryRun, deps, journal)),
+    // Only the copies the run history recorded making (or made before it kept records)
+    // are this job's to delete; the others are kept and reported.
+    const ownership = await readOwnership(
+      deps.ledger,
+      [
+        ...existing.map((c) => ({ id: c.snapshotId, createdByEc2At: c.startTime })),
+        ...existingImages.map((i) => ({
+          id: i.imageId,
+          createdByEc2At: i.creationDate ?? new Date(0),
+        })),
+      ],
+      deps.clock(),
+      logger,
     );
+    const retention = await retainCopies(
+      region,
+      existing,
+      existingImages,
+      ownership,
+      input.dryRun,
+      deps,
+      journal,
+    );
+    destinationRetention.push(...retention.results);
+    problems.push(...retention.problems);
   }
 
   // 3. Shares.
@@ -594,61 +735,78 @@ async function retainCopies(
   region: string,
   copies: readonly SnapshotFacts[],
   images: readonly ImageFacts[],
+  ownership: Ownership,
   dryRun: boolean,
   deps: CopyJobDependencies,
   journal: ActionJournal,
-): Promise<CopyReport['destinationRetention'][number][]> {
+): Promise<{ results: CopyReport['destinationRetention'][number][]; problems: string[] }> {
   const { keys, deployment } = deps.config;
   const dest = deps.destination(region);
   const now = deps.clock();
   const results: CopyReport['destinationRetention'][number][] = [];
+  const problems: string[] = [];
   let holders: Map<string, string[]>;
   try {
     holders = await dest.ec2.snapshotHolders();
   } catch (error) {
-    return [
-      {
-        region,
-        resourceId: region,
-        action: 'skipped',
-        reason: `images could not be listed (${toAwsCallError('DescribeImages', error).message}); nothing deleted`,
-      },
-    ];
+    return {
+      results: [
+        {
+          region,
+          resourceId: region,
+          action: 'skipped',
+          reason: `images could not be listed (${toAwsCallError('DescribeImages', error).message}); nothing deleted`,
+        },
+      ],
+      problems,
+    };
   }
-  const groups = new Map<
-    string,
-    { points: RecoveryPoint[]; count: number; newest: number; kind: 'snapshot' | 'image' }
-  >();
-  const add = (key: string, point: RecoveryPoint, count: number, kind: 'snapshot' | 'image') => {
-    const group = groups.get(key) ?? { points: [], count, newest: 0, kind };
-    group.points.push(point);
-    if (point.createdAt.getTime() >= group.newest) {
-      group.newest = point.createdAt.getTime();
-      group.count = count;
-    }
-    groups.set(key, group);
-  };
-  const countOf = (tags: Readonly<Record<string, string>>) =>
-    Math.max(1, Number(tags[keys.copyRetain] ?? '1') || 1);
-  for (const copy of copies) {
-    add(
-      `snapshot|${copy.tags[keys.sourceVolumeId]}|${copy.tags[keys.schedule]}`,
-      toRecoveryPoint(copy, keys, deployment, holders, now),
-      countOf(copy.tags),
-      'snapshot',
-    );
+  if (ownership.kind === 'unreadable') {
+    const reason = `kept: the run history cannot be read (${ownership.reason}), so which copies this job made is unknown; nothing deleted`;
+    return {
+      results: [{ region, resourceId: region, action: 'skipped', reason }],
+      problems: [`${region}: ${reason}`],
+    };
   }
-  const noUsage = new Map<string, string[]>();
-  for (const image of images) {
-    add(
-      `image|${image.tags[keys.instanceId]}|${image.tags[keys.schedule]}`,
-      toImagePoint(image, keys, deployment, noUsage, now),
-      countOf(image.tags),
-      'image',
-    );
+  // The snapshots behind an AMI copy go with it: judged by their image, not one by one.
+  const unowned = new Map<string, string>();
+  for (const c of copies) {
+    if (c.tags[keys.sourceImageId] !== undefined) continue;
+    const verdict = ownershipOf(c.snapshotId, 'copy', c.startTime, ownership);
+    if (!verdict.owned && isManagedBy(c.tags, keys, deployment))
+      unowned.set(c.snapshotId, verdict.reason);
+  }
+  for (const i of images) {
+    const verdict = ownershipOf(i.imageId, 'copy', i.creationDate ?? new Date(0), ownership);
+    if (!verdict.owned && isManagedBy(i.tags, keys, deployment))
+      unowned.set(i.imageId, verdict.reason);
+  }
+  for (const [id, reason] of unowned) {
+    results.push({ region, resourceId: id, action: 'skipped', reason });
+  }
+  const { lineages: groups, unkeyed } = copyLineages(
+    copies.filter((c) => !unowned.has(c.snapshotId)),
+    images.filter((i) => !unowned.has(i.imageId)),
+    keys,
+    deployment,
+    now,
+    holders,
+  );
+  for (const copy of unkeyed) {
+    const reason = `kept: the ${copy.kind === 'snapshot' ? `source volume (${keys.sourceVolumeId})` : `instance (${keys.instanceId})`} or schedule it was copied from is not recorded on it, so it belongs to no lineage; delete it by hand if it is not needed`;
+    results.push({ region, resourceId: copy.id, action: 'skipped', reason });
+    problems.push(`${region}: copy ${copy.id} ${reason}`);
+  }
+  for (const group of groups.values()) {
+    if (group.count !== undefined) continue;
+    const newest = group.newestId;
+    const reason = `kept: the newest copy of this lineage (${newest}) carries no readable ${keys.copyRetain}, so none of its ${group.points.length} copies is deleted; set ${keys.copyRetain} on the instance`;
+    results.push({ region, resourceId: newest, action: 'skipped', reason });
+    problems.push(`${region}: ${reason}`);
   }
   const imageById = new Map(images.map((i) => [i.imageId, i]));
   for (const group of groups.values()) {
+    if (group.count === undefined) continue;
     // The destination cannot see the instance: like an orphan, the last copy always stays.
     const plan = planRetention(
       group.points,
@@ -747,7 +905,67 @@ async function retainCopies(
       }
     }
   }
-  return results;
+  return { results, problems };
+}
+
+/** The copies of one lineage in a destination, with the count its newest copy carries. */
+interface CopyLineage {
+  readonly kind: 'snapshot' | 'image';
+  readonly points: RecoveryPoint[];
+  /** Undefined when the newest copy carries no readable count: the lineage is kept whole. */
+  count: number | undefined;
+  newest: number;
+  newestId: string;
+}
+
+/**
+ * The destination's copies by lineage ({@link copyLineageKey}): snapshot copies by the
+ * recorded source volume and schedule, never by their own volume id (`vol-ffffffff` on
+ * AWS); the snapshots behind an AMI copy belong to that copy and are left out. Managed
+ * copies that name no lineage come back as `unkeyed`: kept and reported.
+ */
+function copyLineages(
+  copies: readonly SnapshotFacts[],
+  images: readonly ImageFacts[],
+  keys: CopyJobDependencies['config']['keys'],
+  deployment: string,
+  now: Date,
+  holders: ReadonlyMap<string, readonly string[]> = new Map(),
+): {
+  lineages: Map<string, CopyLineage>;
+  unkeyed: { id: string; kind: 'snapshot' | 'image' }[];
+} {
+  const lineages = new Map<string, CopyLineage>();
+  const unkeyed: { id: string; kind: 'snapshot' | 'image' }[] = [];
+  const add = (
+    kind: 'snapshot' | 'image',
+    tags: Readonly<Record<string, string>>,
+    point: RecoveryPoint,
+  ) => {
+    const key = copyLineageKey(kind, tags, keys);
+    if (key === undefined) {
+      if (point.managed) unkeyed.push({ id: point.id, kind });
+      return;
+    }
+    const count = readCarriedCount(tags, keys);
+    const group = lineages.get(key) ?? { kind, points: [], count, newest: 0, newestId: point.id };
+    group.points.push(point);
+    if (point.createdAt.getTime() >= group.newest) {
+      group.newest = point.createdAt.getTime();
+      group.newestId = point.id;
+      group.count = count;
+    }
+    lineages.set(key, group);
+  };
+  for (const copy of copies) {
+    if (copy.tags[keys.sourceImageId] !== undefined) continue;
+    add('snapshot', copy.tags, toRecoveryPoint(copy, keys, deployment, holders, now));
+  }
+  const noUsage = new Map<string, string[]>();
+  for (const image of images) {
+    add('image', image.tags, toImagePoint(image, keys, deployment, noUsage, now));
+  }
+  return { lineages, unkeyed };
 }
 
 /** A recorded deletion as the copy report's destination retention shows it. */

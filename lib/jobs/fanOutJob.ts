@@ -18,7 +18,8 @@ import {
   targetLabel,
 } from '../domain/fanOut.ts';
 import { resolveJobSchedule } from '../domain/schedules.ts';
-import { type BackupReport, runBackupJob } from './backupJob.ts';
+import { nearMissProblems } from '../domain/tagKeyTypos.ts';
+import { ANY_TAG_KEY, type BackupReport, runBackupJob } from './backupJob.ts';
 import type { CreationLedger } from './ownership.ts';
 import type { ActionJournal, LoggerPort, MetricsPort, ReportedError, RunTrigger } from './ports.ts';
 import { noMetrics } from './ports.ts';
@@ -172,6 +173,26 @@ export async function planFanOut(
         due.push({
           instanceId: instance.instanceId,
           volumeIds: instance.volumes.map((v) => v.volumeId),
+        });
+      }
+      // An instance whose opt-in key misses ours (`Snapkeeper:backup`) is not listed above:
+      // it goes to a batch too, whose run reports it by instance and key (never backs it up).
+      const listed = new Set(due.map((d) => d.instanceId));
+      try {
+        for await (const instance of ec2.listInstancesWithTagKey(ANY_TAG_KEY)) {
+          if (listed.has(instance.instanceId)) continue;
+          if (instance.tags[config.keys.backup] !== undefined) continue;
+          const misses = nearMissProblems(instance.instanceId, instance.tags, config.keys, [
+            config.keys.backup,
+          ]);
+          if (misses.length === 0) continue;
+          listed.add(instance.instanceId);
+          due.push({ instanceId: instance.instanceId, volumeIds: [] });
+        }
+      } catch (error) {
+        logger.warn('tag keys that miss the opt-in key could not be checked', {
+          target,
+          error: toAwsCallError('DescribeInstances', error).message,
         });
       }
       const count = batchCountFor(due.length, config.fanOutBatchSize, config.fanOutWorkers);

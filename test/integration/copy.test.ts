@@ -2,6 +2,7 @@ import {
   CreateImageCommand,
   CreateSnapshotCommand,
   CreateTagsCommand,
+  CreateVolumeCommand,
   DescribeImagesCommand,
   DescribeSnapshotAttributeCommand,
   DescribeSnapshotsCommand,
@@ -160,6 +161,68 @@ describe('Handler: functions/copy.ts, copies to another region against the local
     expect(report.destinationRetention.filter((d) => d.action === 'deleted')).toHaveLength(1);
   });
 
+  it('never copies again a source whose copy retention removed', async () => {
+    // Act: the oldest source's copy went in the run before (copy-retain=2).
+    const report = await copy({ copy: true }, lambdaContext());
+
+    // Assess
+    expect(report.counts.copied).toBe(0);
+    expect(report.copies.find((c) => c.sourceId === sources[0])).toMatchObject({
+      outcome: 'retired',
+      region: DEST,
+    });
+    expect(await copiesIn()).toHaveLength(2);
+    expect(report.destinationRetention.filter((d) => d.action === 'deleted')).toEqual([]);
+  });
+
+  it('never deletes a snapshot in the destination that carries our copy tags but that it never made', async () => {
+    // Prepare: an operator's snapshot there, tagged like an old copy of web-1's root volume,
+    // made after the history began keeping creation records (the local AWS keeps whole
+    // seconds of StartTime: wait past the second the records began in).
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const volume = await dest.send(
+      new CreateVolumeCommand({ AvailabilityZone: `${DEST}a`, Size: 8 }),
+    );
+    const handMade =
+      (
+        await dest.send(
+          new CreateSnapshotCommand({
+            VolumeId: volume.VolumeId,
+            TagSpecifications: [
+              {
+                ResourceType: 'snapshot',
+                Tags: Object.entries({
+                  'snapkeeper:managed': 'true',
+                  'snapkeeper:deployment': DEPLOYMENT,
+                  'snapkeeper:schedule': 'daily',
+                  'snapkeeper:instance-id': fleet.get('web-1')?.instanceId ?? '',
+                  'snapkeeper:created-at': new Date(Date.now() - 9 * DAY).toISOString(),
+                  'snapkeeper:source-volume-id': root('web-1'),
+                  'snapkeeper:source-snapshot-id': 'snap-0123456789abcdef0',
+                  'snapkeeper:source-region': SOURCE,
+                  'snapkeeper:copy-retain': '2',
+                }).map(([Key, Value]) => ({ Key, Value })),
+              },
+            ],
+          }),
+        )
+      ).SnapshotId ?? '';
+
+    // Act
+    const report = await copy({ copy: true }, lambdaContext());
+
+    // Assess: kept and reported; the copies the job made are untouched too (2 of 2).
+    expect(report.destinationRetention).toEqual([
+      expect.objectContaining({
+        resourceId: handMade,
+        action: 'skipped',
+        reason: expect.stringContaining('no record of creating it'),
+      }),
+    ]);
+    expect((await copiesIn()).map((c) => c.SnapshotId)).toContain(handMade);
+    expect(await copiesIn()).toHaveLength(3);
+  });
+
   it('shares the snapshots with exactly the listed accounts', async () => {
     const grants = await ec2.send(
       new DescribeSnapshotAttributeCommand({
@@ -235,10 +298,37 @@ describe('Handler: functions/copy.ts, copies to another region against the local
       }),
     );
 
+    // On AWS, CreateImage tags the AMI's snapshots like the AMI: they look like a set.
+    const described = await ec2.send(
+      new DescribeImagesCommand({ ImageIds: [image.ImageId ?? ''] }),
+    );
+    const behind = (described.Images?.[0]?.BlockDeviceMappings ?? []).flatMap((m) =>
+      m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [],
+    );
+    expect(behind.length).toBeGreaterThan(0);
+    await ec2.send(
+      new CreateTagsCommand({
+        Resources: behind,
+        Tags: Object.entries({
+          'snapkeeper:managed': 'true',
+          'snapkeeper:deployment': DEPLOYMENT,
+          'snapkeeper:schedule': 'daily',
+          'snapkeeper:instance-id': fleet.get('web-1')?.instanceId ?? '',
+          'snapkeeper:created-at': new Date().toISOString(),
+        }).map(([Key, Value]) => ({ Key, Value })),
+      }),
+    );
+
     // Act
     const report = await copy({ copy: true }, lambdaContext());
 
-    // Assess
+    // Assess: the AMI is copied, and its snapshots only with it (once).
+    expect(report.copies.filter((c) => behind.includes(c.sourceId))).toEqual([]);
+    expect(
+      (await copiesIn()).filter((c) =>
+        behind.includes(tagsOf(c)['snapkeeper:source-snapshot-id'] ?? ''),
+      ),
+    ).toEqual([]);
     const made = report.copies.find((c) => c.kind === 'image' && c.sourceId === image.ImageId);
     expect(made).toMatchObject({ outcome: 'copied', region: DEST });
     const copied = await dest.send(new DescribeImagesCommand({ ImageIds: [made?.copyId ?? ''] }));

@@ -52,8 +52,13 @@ interface TagCase {
     readonly problemCount?: number;
     /** A documented value read without a problem. */
     readonly accepted?: boolean;
-    /** A key that is not ours (an `aws:` twin, a different case): never read, never a problem. */
+    /** A key that is not ours (an `aws:` twin, another vendor's): never read, never a problem. */
     readonly ignored?: boolean;
+    /**
+     * A key that misses one of ours (case, spaces, a typo): never read, but reported as a
+     * problem naming it, in the runs of the key it was meant to be.
+     */
+    readonly nearMissOf?: string;
   };
   readonly safe: {
     /** Backed up in the runs of `schedules` (default: daily). */
@@ -250,7 +255,7 @@ function allProblems(e: Evaluation): TagProblem[] {
 /** The problems raised by the planner that reads the case's key, in the case's first schedule. */
 function problemsOfReader(c: TagCase, e: Evaluation): readonly TagProblem[] {
   const schedule = c.safe.schedules?.[0] ?? 'daily';
-  switch (c.expect.field) {
+  switch (c.expect.nearMissOf ?? c.expect.field) {
     case keys.backup:
     case keys.excludeBoot:
     case keys.skip:
@@ -259,7 +264,8 @@ function problemsOfReader(c: TagCase, e: Evaluation): readonly TagProblem[] {
     case keys.amiReboot:
       return problemsOf(e.image.get(schedule));
     case keys.amiRetain:
-      return e.amiRetention.problems;
+      // A near miss of the AMI count is reported by the AMI runs too.
+      return c.expect.nearMissOf ? problemsOf(e.image.get(schedule)) : e.amiRetention.problems;
     default:
       return e.retention.problems;
   }
@@ -411,7 +417,11 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
         const decision = evaluation.backup.get(schedule);
         if (c.safe.backedUp) {
           expect(decision?.kind, `backup in the ${schedule} run`).toBe('backup');
-        } else if (c.expect.field === keys.backup && !c.expect.accepted && !c.expect.ignored) {
+        } else if (
+          (c.expect.field === keys.backup || c.expect.nearMissOf === keys.backup) &&
+          !c.expect.accepted &&
+          !c.expect.ignored
+        ) {
           // A wholly unreadable opt-in: reported as an error in every run, never silent.
           expect(decision).toMatchObject({ kind: 'skip', isError: true });
           const reason = decision?.kind === 'skip' ? decision.reason : '';
@@ -444,7 +454,8 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
         expect(decision?.kind, `AMI in the ${schedule} run`).toBe(
           c.safe.imaged
             ? 'create'
-            : c.expect.field === keys.ami && reported.includes(c)
+            : (c.expect.field === keys.ami || c.expect.nearMissOf === keys.ami) &&
+                reported.includes(c)
               ? 'skip'
               : 'not-due',
         );

@@ -23,6 +23,7 @@ import {
 } from '../../../lib/aws/errors.ts';
 import type { SnapshotSetRequest } from '../../../lib/domain/backupPlan.ts';
 import { SnapkeeperError } from '../../../lib/domain/errors.ts';
+import { ANY_TAG_KEY } from '../../../lib/jobs/backupJob.ts';
 
 const ec2Mock = mockClient(EC2Client);
 
@@ -117,6 +118,41 @@ describe('Class: Ec2Gateway', () => {
           { Name: 'tag-key', Values: ['snapkeeper:backup'] },
           { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
         ],
+      });
+    });
+
+    it('lists every tagged instance with the wildcard key, keeping tag keys exactly as EC2 answers them', async () => {
+      // Prepare: EC2 filter values take wildcards; "*" matches every tag key.
+      ec2Mock.on(DescribeInstancesCommand).resolves({
+        Reservations: [
+          {
+            Instances: [
+              {
+                InstanceId: 'i-typo',
+                Tags: [
+                  { Key: 'Snapkeeper:backup', Value: 'daily' },
+                  { Key: 'snapkeeper:backup ', Value: 'true' },
+                ],
+              },
+            ],
+          },
+        ],
+      });
+      const gateway = newGateway();
+
+      // Act
+      const instances = await collect(gateway.listInstancesWithTagKey(ANY_TAG_KEY));
+
+      // Assess
+      expect(ec2Mock).toHaveReceivedCommandWith(DescribeInstancesCommand, {
+        Filters: [
+          { Name: 'tag-key', Values: ['*'] },
+          { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+        ],
+      });
+      expect(instances[0]?.tags).toEqual({
+        'Snapkeeper:backup': 'daily',
+        'snapkeeper:backup ': 'true',
       });
     });
 

@@ -220,6 +220,12 @@ describe('Function: loadConfig (fan-out and rate variables)', () => {
     ],
     ['FANOUT_BATCH_SIZE', '0', 'must be from 1 to 200; got 0'],
     ['FANOUT_BATCH_SIZE', '201', 'must be from 1 to 200; got 201'],
+    // A huge number is printed as given, never in exponent form (1e+21).
+    [
+      'FANOUT_BATCH_SIZE',
+      '1000000000000000000000',
+      'must be from 1 to 200; got 1000000000000000000000',
+    ],
     ['FANOUT_BATCH_SIZE', 'ten', 'must be a whole number from 1 to 200; got "ten"'],
     ['FANOUT_BATCH_SIZE', '12.5', 'must be a whole number from 1 to 200; got "12.5"'],
     ['FANOUT_WORKERS', '0', 'must be from 1 to 1000; got 0'],

@@ -1,11 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  COPY_VOLUME_ID,
+  copyLineageKey,
   copyTags,
+  copyWouldBeKept,
   MAX_COPY_REGIONS,
   planShare,
+  readCarriedCount,
   readCopyPolicy,
 } from '../../../lib/domain/copyPolicy.ts';
+import type { RecoveryPoint } from '../../../lib/domain/retentionPlan.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
 
@@ -411,6 +416,14 @@ describe('Function: copyTags', () => {
     });
   });
 
+  it('writes no count when the source rule could not be read, and drops a copied-over one', () => {
+    // Act
+    const tags = copyTags({ [keys.copyRetain]: '1' }, keys, source, SOURCE_REGION, undefined);
+
+    // Assess
+    expect(asMap(tags)[keys.copyRetain]).toBeUndefined();
+  });
+
   it('names the source image for an AMI copy, and no volume or snapshot', () => {
     // Act
     const tags = asMap(copyTags({ Name: 'web-1' }, keys, { imageId: 'ami-src' }, SOURCE_REGION, 4));
@@ -600,5 +613,113 @@ describe('Function: planShare', () => {
 
     // Assess
     expect(plan).toEqual({ add: [], remove: ['444455556666'] });
+  });
+});
+
+describe('Function: copyLineageKey', () => {
+  it('keys a snapshot copy on the source volume recorded on it and its schedule', () => {
+    // Act
+    const key = copyLineageKey(
+      'snapshot',
+      { [keys.sourceVolumeId]: 'vol-0a1b2c3d', [keys.schedule]: 'daily' },
+      keys,
+    );
+
+    // Assess
+    expect(key).toBe('snapshot|vol-0a1b2c3d|daily');
+  });
+
+  it(`never keys a lineage on ${COPY_VOLUME_ID}, on a missing volume, or without a schedule`, () => {
+    // Assess
+    for (const tags of [
+      { [keys.sourceVolumeId]: COPY_VOLUME_ID, [keys.schedule]: 'daily' },
+      { [keys.schedule]: 'daily' },
+      { [keys.sourceVolumeId]: '', [keys.schedule]: 'daily' },
+      { [keys.sourceVolumeId]: 'undefined', [keys.schedule]: 'daily' },
+      { [keys.sourceVolumeId]: 'vol-0a1b2c3d' },
+    ]) {
+      expect(copyLineageKey('snapshot', tags, keys)).toBeUndefined();
+    }
+  });
+
+  it('keys an AMI copy on its instance and schedule', () => {
+    // Assess
+    expect(
+      copyLineageKey('image', { [keys.instanceId]: INSTANCE, [keys.schedule]: 'weekly' }, keys),
+    ).toBe(`image|${INSTANCE}|weekly`);
+    expect(copyLineageKey('image', { [keys.schedule]: 'weekly' }, keys)).toBeUndefined();
+  });
+});
+
+describe('Function: readCarriedCount', () => {
+  it('reads a whole number from 1 to 1000, trimmed', () => {
+    // Assess
+    expect(readCarriedCount({ [keys.copyRetain]: ' 10 ' }, keys)).toBe(10);
+    expect(readCarriedCount({ [keys.copyRetain]: '1000' }, keys)).toBe(1000);
+  });
+
+  it('reads no count, never 1, from anything else', () => {
+    // Assess
+    for (const value of [undefined, '', '0', '1001', '1e3', '0x10', '-1', '2.5', 'seven', ' ']) {
+      const tags = value === undefined ? {} : { [keys.copyRetain]: value };
+      expect(readCarriedCount(tags, keys)).toBeUndefined();
+    }
+  });
+
+  it('never reads a count outside 1..1000 (property)', () => {
+    fc.assert(
+      fc.property(fc.string(), (value) => {
+        const count = readCarriedCount({ [keys.copyRetain]: value }, keys);
+        return count === undefined || (Number.isInteger(count) && count >= 1 && count <= 1000);
+      }),
+    );
+  });
+});
+
+describe('Function: copyWouldBeKept', () => {
+  const NOW = new Date('2026-11-23T12:00:00Z');
+  const at = (days: number) => new Date(NOW.getTime() - days * 86_400_000);
+  const copy = (id: string, days: number): RecoveryPoint => ({
+    id,
+    state: 'completed',
+    createdAt: at(days),
+    managed: true,
+  });
+
+  it('is false for a source older than the count of copies kept', () => {
+    // Assess
+    expect(
+      copyWouldBeKept({ id: 'snap-3', createdAt: at(3) }, [copy('c1', 1), copy('c2', 2)], 2, NOW),
+    ).toBe(false);
+  });
+
+  it('is true for a source newer than the copies, or while the lineage has room', () => {
+    // Assess
+    expect(
+      copyWouldBeKept({ id: 'snap-0', createdAt: at(0) }, [copy('c1', 1), copy('c2', 2)], 2, NOW),
+    ).toBe(true);
+    expect(copyWouldBeKept({ id: 'snap-3', createdAt: at(3) }, [copy('c1', 1)], 2, NOW)).toBe(true);
+  });
+
+  it('is true when the lineage has no readable count (everything is kept)', () => {
+    // Assess
+    expect(
+      copyWouldBeKept({ id: 'snap-9', createdAt: at(9) }, [copy('c1', 1)], undefined, NOW),
+    ).toBe(true);
+  });
+
+  it('counts no pending or failed copy as kept', () => {
+    // Assess
+    expect(
+      copyWouldBeKept(
+        { id: 'snap-3', createdAt: at(3) },
+        [
+          { ...copy('c1', 1), state: 'pending' },
+          { ...copy('c2', 2), state: 'error' },
+        ],
+        1,
+        NOW,
+      ),
+    ).toBe(true);
   });
 });

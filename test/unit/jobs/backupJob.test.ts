@@ -245,8 +245,8 @@ describe('Function: runBackupJob', () => {
       // Act
       await runBackupJob(dailyRun(), dependencies(ec2));
 
-      // Assess
-      expect(ec2.listedTagKeys).toEqual(['snapkeeper:backup']);
+      // Assess: then every tagged instance once (tag-key "*"), for keys that miss the opt-in.
+      expect(ec2.listedTagKeys).toEqual(['snapkeeper:backup', '*']);
       expect(ec2.volumeTagKeys).toEqual(['snapkeeper:skip']);
     });
 
@@ -272,6 +272,138 @@ describe('Function: runBackupJob', () => {
         { Key: 'Name', Value: 'web-1' },
         { Key: 'CostCenter', Value: '42' },
       ]);
+    });
+  });
+
+  describe('Tag keys that miss the opt-in key (issue 15, defect 12)', () => {
+    /** EC2 as it filters: by the exact (case-sensitive) key, or `*` for any tagged instance. */
+    class FilteringEc2 extends FakeEc2 {
+      readonly #fleet: readonly InstanceFacts[];
+
+      public constructor(fleet: readonly InstanceFacts[]) {
+        super({ instances: fleet });
+        this.#fleet = fleet;
+      }
+
+      public override async *listInstancesWithTagKey(
+        tagKey: string,
+      ): AsyncGenerator<InstanceFacts> {
+        this.listedTagKeys.push(tagKey);
+        for (const i of this.#fleet) {
+          const tagged = Object.keys(i.tags).length > 0;
+          if (tagKey === '*' ? tagged : i.tags[tagKey] !== undefined) yield i;
+        }
+      }
+    }
+
+    it('reports each instance whose only opt-in key is a near miss, by instance and key, and ends partial', async () => {
+      // Prepare
+      const ec2 = new FilteringEc2([
+        optedIn('i-good'),
+        instance('i-case', { 'Snapkeeper:backup': 'daily' }),
+        instance('i-upper', { 'snapkeeper:Backup': 'daily' }),
+        instance('i-plural', { 'snapkeeper:backups': 'daily' }),
+        instance('i-space', { 'snapkeeper:backup ': 'daily' }),
+        instance('i-typo', { 'snapkeper:bakup': 'true' }),
+        instance('i-ami', { 'Snapkeeper:AMI': 'daily' }),
+      ]);
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(ec2.requests.map((r) => r.instanceId)).toEqual(['i-good']);
+      const byId = new Map(report.instances.map((r) => [r.instanceId, r]));
+      for (const [id, key] of [
+        ['i-case', 'Snapkeeper:backup'],
+        ['i-upper', 'snapkeeper:Backup'],
+        ['i-plural', 'snapkeeper:backups'],
+        ['i-space', 'snapkeeper:backup '],
+        ['i-typo', 'snapkeper:bakup'],
+      ] as const) {
+        const result = byId.get(id);
+        expect(result, id).toMatchObject({ outcome: 'skipped', error: { code: 'InvalidTag' } });
+        expect(result?.problems).toEqual([expect.stringContaining(`${key}=`)]);
+        expect(result?.problems?.[0]).toContain('rename it');
+        expect(result?.problems?.[0]).toContain(keys.backup);
+      }
+      expect(byId.get('i-ami')?.problems?.[0]).toContain(keys.ami);
+      expect(report.status).toBe('partial');
+    });
+
+    it("never reports Name, aws: keys, other vendors' keys or an exact key as a near miss", async () => {
+      // Prepare
+      const ec2 = new FilteringEc2([
+        optedIn('i-good'),
+        instance('i-other', {
+          Name: 'web',
+          Backup: 'true',
+          backup: 'daily',
+          'aws:cloudformation:stack-name': 'stack',
+          'aws:snapkeeper:backup': 'true',
+          'kubernetes.io/cluster/prod': 'owned',
+          'dlm:managed': 'true',
+          'snapshot:backup': 'daily',
+          CostCenter: '42',
+        }),
+        instance('i-untagged', {}),
+      ]);
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(report.instances.map((r) => r.instanceId)).toEqual(['i-good']);
+      expect(report.status).toBe('succeeded');
+    });
+
+    it('reports a near-miss opt-in key on an opted-in instance in the runs it is not due in', async () => {
+      // Prepare: daily is read; the weekly key has a typo, so weekly never happens.
+      const ec2 = new FilteringEc2([optedIn('i-1', 'daily', { 'Snapkeeper:backup': 'weekly' })]);
+
+      // Act
+      const report = await runBackupJob(
+        dailyRun({ schedule: 'weekly', scheduledTime: undefined }),
+        dependencies(ec2),
+      );
+
+      // Assess
+      expect(report.instances).toEqual([
+        expect.objectContaining({ instanceId: 'i-1', outcome: 'skipped' }),
+      ]);
+      expect(report.instances[0]?.problems?.[0]).toContain('Snapkeeper:backup="weekly"');
+    });
+
+    it('makes the backups and warns when the fleet cannot be read for near misses', async () => {
+      // Prepare
+      class FailingScan extends FilteringEc2 {
+        public override async *listInstancesWithTagKey(
+          tagKey: string,
+        ): AsyncGenerator<InstanceFacts> {
+          if (tagKey === '*') throw sdkError('UnauthorizedOperation', 'not allowed', 403);
+          yield* super.listInstancesWithTagKey(tagKey);
+        }
+      }
+      const ec2 = new FailingScan([optedIn('i-1')]);
+
+      // Act
+      const report = await runBackupJob(dailyRun(), dependencies(ec2));
+
+      // Assess
+      expect(ec2.requests).toHaveLength(1);
+      expect(report.warnings).toEqual([expect.stringContaining('could not be checked')]);
+      expect(report.status).toBe('partial');
+    });
+
+    it('looks for near misses only in whole-fleet runs, never for named instances', async () => {
+      // Prepare
+      const ec2 = new FilteringEc2([optedIn('i-1')]);
+
+      // Act
+      await runBackupJob(dailyRun({ batch: { instanceIds: ['i-1'] } }), dependencies(ec2));
+
+      // Assess
+      expect(ec2.listedTagKeys).not.toContain('*');
     });
   });
 

@@ -4,6 +4,7 @@ import { AwsCallError } from '../../../lib/aws/errors.ts';
 import type { InstanceFacts } from '../../../lib/domain/backupPlan.ts';
 import { InvalidEventError } from '../../../lib/domain/errors.ts';
 import type { ImageFacts } from '../../../lib/domain/imagePlan.ts';
+import type { CreationKind, CreationRecord } from '../../../lib/domain/provenance.ts';
 import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../../lib/domain/schedules.ts';
 import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
@@ -18,6 +19,7 @@ import {
   runCopyJob,
 } from '../../../lib/jobs/copyJob.ts';
 import { parseCopyEvent } from '../../../lib/jobs/events.ts';
+import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
 import type { ActionJournal, ActionRecord, LoggerPort } from '../../../lib/jobs/ports.ts';
 
 const keys = tagKeys();
@@ -599,7 +601,10 @@ describe('Function: runCopyJob', () => {
       // Assess
       expect(w.ec2.describedIds).toEqual([['snap-b']]);
       expect(w.ec2.snapshotTagRequests).toEqual([]);
-      expect(w.images.requests).toEqual([]);
+      // The AMIs are read only to leave their snapshots to CopyImage (copied once).
+      expect(w.images.requests).toEqual([
+        { [keys.managed]: 'true', [keys.deployment]: DEPLOYMENT },
+      ]);
       expect(report.copies.map((c) => c.sourceId)).toEqual(['snap-b']);
       expect(w.dest(DEST).imageCopies).toEqual([]);
     });
@@ -1241,6 +1246,488 @@ describe('Function: runCopyJob', () => {
         expect.objectContaining({ resourceId: 'snap-pub', madePrivate: true }),
       ]);
       expect(report.status).toBe('succeeded');
+    });
+  });
+});
+
+describe('Function: runCopyJob (copies are kept by their recorded lineage)', () => {
+  describe('Destination retention is keyed on the recorded source volume, never vol-ffffffff', () => {
+    it('trims each source volume on its own although EC2 answers vol-ffffffff for every copy', async () => {
+      // Prepare: EC2 reports every copy's VolumeId as vol-ffffffff (existingCopy does).
+      const w = world({
+        instances: [web()],
+        destinations: {
+          [DEST]: {
+            copies: [
+              existingCopy('snap-c-a-3', 'vol-aaaa', 3),
+              existingCopy('snap-c-a-2', 'vol-aaaa', 2),
+              existingCopy('snap-c-a-1', 'vol-aaaa', 1),
+              existingCopy('snap-c-b-3', 'vol-bbbb', 3),
+              existingCopy('snap-c-b-2', 'vol-bbbb', 2),
+            ],
+          },
+        },
+      });
+
+      // Act
+      await run(w);
+
+      // Assess
+      expect(w.dest(DEST).deleted).toEqual(['snap-c-a-3']);
+    });
+
+    it('keeps and reports a copy that records no source volume, never pooling it with others', async () => {
+      // Prepare: three copies of different volumes whose source-volume-id was lost.
+      const lost = (id: string, age: number) =>
+        existingCopy(
+          id,
+          'unused',
+          age,
+          {},
+          {
+            tags: ourTags('i-web', daysAgo(age), {
+              [keys.sourceSnapshotId]: `snap-src-of-${id}`,
+              [keys.sourceRegion]: SOURCE,
+              [keys.copyRetain]: '1',
+            }),
+          },
+        );
+      const w = world({
+        instances: [web()],
+        destinations: {
+          [DEST]: { copies: [lost('snap-l-3', 3), lost('snap-l-2', 2), lost('snap-l-1', 1)] },
+        },
+      });
+
+      // Act
+      const report = await run(w);
+
+      // Assess
+      expect(w.dest(DEST).deleted).toEqual([]);
+      expect(report.destinationRetention.map((d) => [d.resourceId, d.action])).toEqual([
+        ['snap-l-3', 'skipped'],
+        ['snap-l-2', 'skipped'],
+        ['snap-l-1', 'skipped'],
+      ]);
+      expect(report.destinationRetention[0]?.reason).toContain(keys.sourceVolumeId);
+      expect(report.problems).toHaveLength(3);
+      expect(report.status).toBe('partial');
+    });
+
+    it('keeps a copy whose recorded source volume is vol-ffffffff itself', async () => {
+      // Prepare
+      const w = world({
+        instances: [web()],
+        destinations: {
+          [DEST]: {
+            copies: [
+              existingCopy('snap-f-3', 'vol-ffffffff', 3),
+              existingCopy('snap-f-2', 'vol-ffffffff', 2),
+              existingCopy('snap-f-1', 'vol-ffffffff', 1),
+            ],
+          },
+        },
+      });
+
+      // Act
+      const report = await run(w);
+
+      // Assess
+      expect(w.dest(DEST).deleted).toEqual([]);
+      expect(report.destinationRetention.every((d) => d.action === 'skipped')).toBe(true);
+    });
+
+    it("leaves the snapshots behind an AMI copy to that copy's retention", async () => {
+      // Prepare: CopyImage tags the snapshots it makes like the image (no source volume).
+      const behind = (id: string, age: number) =>
+        existingCopy(
+          id,
+          'unused',
+          age,
+          {},
+          {
+            tags: ourTags('i-web', daysAgo(age), {
+              [keys.sourceImageId]: `ami-src-${id}`,
+              [keys.sourceRegion]: SOURCE,
+              [keys.copyRetain]: '1',
+            }),
+          },
+        );
+      const w = world({
+        instances: [web()],
+        destinations: { [DEST]: { copies: [behind('snap-ami-2', 2), behind('snap-ami-1', 1)] } },
+      });
+
+      // Act
+      const report = await run(w);
+
+      // Assess
+      expect(w.dest(DEST).deleted).toEqual([]);
+      expect(report.destinationRetention).toEqual([]);
+    });
+  });
+
+  describe('Destination retention deletes only the copies the run history recorded making', () => {
+    /** The run history's creation records, as h15c's RunHistoryGateway answers them. */
+    const ledger = (
+      recorded: Readonly<Record<string, CreationKind>>,
+      start = new Date(Date.parse(NOW) - 30 * DAY_MS),
+    ): CreationLedger & { asked: string[][] } => {
+      const asked: string[][] = [];
+      return {
+        asked,
+        recordedCreations: async (ids) => {
+          asked.push([...ids]);
+          return new Map(
+            ids.flatMap((id) => {
+              const kind = recorded[id];
+              return kind
+                ? [
+                    [
+                      id,
+                      {
+                        resourceId: id,
+                        kind,
+                        runId: 'r-1',
+                        job: 'copy',
+                        at: NOW,
+                      } as CreationRecord,
+                    ] as const,
+                  ]
+                : [];
+            }),
+          );
+        },
+        ledgerStart: async () => start,
+      };
+    };
+    const fourCopies = () => [
+      existingCopy('snap-c-4', 'vol-data', 4),
+      existingCopy('snap-c-3', 'vol-data', 3),
+      existingCopy('snap-c-2', 'vol-data', 2),
+      existingCopy('snap-c-1', 'vol-data', 1),
+    ];
+
+    it('keeps and reports a copy tagged as ours that the history never recorded, without counting it', async () => {
+      // Prepare
+      const w = world({
+        instances: [web()],
+        destinations: { [DEST]: { copies: fourCopies() } },
+      });
+      const deps = {
+        ...w.deps,
+        ledger: ledger({ 'snap-c-4': 'copy', 'snap-c-2': 'copy', 'snap-c-1': 'copy' }),
+      };
+
+      // Act
+      const report = await runCopyJob({ trigger: 'schedule', dryRun: false }, deps);
+
+      // Assess: c-3 is not ours to delete; c-4 is beyond the count of 2 among the recorded.
+      expect(w.dest(DEST).deleted).toEqual(['snap-c-4']);
+      expect(report.destinationRetention).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            resourceId: 'snap-c-3',
+            action: 'skipped',
+            reason: expect.stringContaining('no record of creating it'),
+          }),
+        ]),
+      );
+    });
+
+    it('never deletes a copy the history records as something else (a snapshot set)', async () => {
+      // Prepare
+      const w = world({ instances: [web()], destinations: { [DEST]: { copies: fourCopies() } } });
+      const deps = {
+        ...w.deps,
+        ledger: ledger({
+          'snap-c-4': 'snapshot',
+          'snap-c-3': 'copy',
+          'snap-c-2': 'copy',
+          'snap-c-1': 'copy',
+        }),
+      };
+
+      // Act
+      await runCopyJob({ trigger: 'schedule', dryRun: false }, deps);
+
+      // Assess
+      expect(w.dest(DEST).deleted).toEqual(['snap-c-3']);
+    });
+
+    it('deletes unrecorded copies made before the history kept creation records (by their tags)', async () => {
+      // Prepare: EC2 made them before the ledger started.
+      const old = new Date(Date.parse(NOW) - 60 * DAY_MS);
+      const w = world({
+        instances: [web()],
+        destinations: {
+          [DEST]: {
+            copies: fourCopies().map((c) => ({ ...c, startTime: old })),
+          },
+        },
+      });
+
+      // Act
+      await runCopyJob({ trigger: 'schedule', dryRun: false }, { ...w.deps, ledger: ledger({}) });
+
+      // Assess
+      expect(w.dest(DEST).deleted.sort()).toEqual(['snap-c-3', 'snap-c-4']);
+    });
+
+    it('deletes nothing in a region, and reports partial, when the history cannot be read', async () => {
+      // Prepare
+      const w = world({ instances: [web()], destinations: { [DEST]: { copies: fourCopies() } } });
+      const unreadable: CreationLedger = {
+        recordedCreations: async () => {
+          throw new AwsCallError(
+            'BatchGetItem',
+            'ProvisionedThroughputExceededException',
+            'slow down',
+          );
+        },
+        ledgerStart: async () => new Date(Date.parse(NOW) - 30 * DAY_MS),
+      };
+
+      // Act
+      const report = await runCopyJob(
+        { trigger: 'schedule', dryRun: false },
+        { ...w.deps, ledger: unreadable },
+      );
+
+      // Assess
+      expect(w.dest(DEST).deleted).toEqual([]);
+      expect(report.destinationRetention).toEqual([
+        expect.objectContaining({ resourceId: DEST, action: 'skipped' }),
+      ]);
+      expect(report.problems.join(' ')).toContain('the run history cannot be read');
+      expect(report.status).toBe('partial');
+    });
+
+    it('records each AMI copy it makes, so that it may later deregister it', async () => {
+      // Prepare
+      const w = world({ instances: [web({ [keys.ami]: 'daily' })], images: [image('ami-1')] });
+
+      // Act
+      await run(w);
+
+      // Assess
+      expect(w.journal.records).toEqual([
+        expect.objectContaining({
+          action: 'copy-image',
+          resourceId: 'ami-copy-of-ami-1',
+          phase: 'after',
+          outcome: 'done',
+          details: expect.objectContaining({ imageId: 'ami-1', region: DEST }),
+        }),
+      ]);
+    });
+  });
+
+  describe('A rule that cannot be read keeps all copies, never one', () => {
+    for (const [label, extra] of [
+      ['no copy-retain at all', { [keys.copyRetain]: undefined }],
+      ['copy-retain=abc', { [keys.copyRetain]: 'abc' }],
+      ['copy-retain=1e3', { [keys.copyRetain]: '1e3' }],
+      ['copy-retain=0x2', { [keys.copyRetain]: '0x2' }],
+      ['copy-retain=0', { [keys.copyRetain]: '0' }],
+    ] as const) {
+      it(`keeps every copy of a lineage whose newest copy carries ${label}, and reports it`, async () => {
+        // Prepare
+        const newest = existingCopy('snap-c-1', 'vol-data', 1);
+        const tags: Record<string, string> = { ...newest.tags };
+        for (const [key, value] of Object.entries(extra)) {
+          if (value === undefined) delete tags[key];
+          else tags[key] = value;
+        }
+        const w = world({
+          instances: [web()],
+          destinations: {
+            [DEST]: {
+              copies: [
+                existingCopy('snap-c-3', 'vol-data', 3),
+                existingCopy('snap-c-2', 'vol-data', 2),
+                { ...newest, tags },
+              ],
+            },
+          },
+        });
+
+        // Act
+        const report = await run(w);
+
+        // Assess
+        expect(w.dest(DEST).deleted).toEqual([]);
+        expect(report.destinationRetention).toEqual([
+          expect.objectContaining({ resourceId: 'snap-c-1', action: 'skipped' }),
+        ]);
+        expect(report.destinationRetention[0]?.reason).toContain(keys.copyRetain);
+        expect(report.status).toBe('partial');
+      });
+    }
+
+    it("copies with no count, and reports, when the source's retain tag cannot be read", async () => {
+      // Prepare
+      const w = world({
+        instances: [web({ [keys.retain]: 'seven' })],
+        snapshots: [source('snap-a'), source('snap-b')],
+      });
+
+      // Act
+      const report = await run(w);
+
+      // Assess
+      expect(w.dest(DEST).snapshotCopies).toHaveLength(2);
+      for (const copy of w.dest(DEST).snapshotCopies)
+        expect(tagMap(copy.tags)[keys.copyRetain]).toBeUndefined();
+      expect(report.problems).toEqual([
+        expect.stringContaining(`i-web: the retention rule cannot be read (${keys.retain}="seven"`),
+      ]);
+      expect(report.problems[0]).toContain('are all kept');
+      expect(report.status).toBe('partial');
+    });
+
+    it('copies with no count, never 1, when the source names a schedule that no longer exists', async () => {
+      // Prepare
+      const gone = source('snap-a', 'i-web', {
+        tags: ourTags('i-web', daysAgo(0), { [keys.schedule]: 'hourly-retired' }),
+      });
+      const w = world({ instances: [web()], snapshots: [gone] });
+
+      // Act
+      const report = await run(w);
+
+      // Assess
+      expect(tagMap(w.dest(DEST).snapshotCopies[0]?.tags ?? [])[keys.copyRetain]).toBeUndefined();
+      expect(report.problems).toEqual([expect.stringContaining('hourly-retired')]);
+    });
+  });
+
+  describe('Each source is copied once', () => {
+    it('never copies again a source whose copy retention removed', async () => {
+      // Prepare: copy-retain=2 keeps the copies of day 1 and 2; the day-3 copy was retired.
+      const w = world({
+        instances: [web({ [keys.copyRetain]: '2' })],
+        snapshots: [0, 1, 2, 3].map((age) =>
+          source(`snap-day-${age}`, 'i-web', {
+            volumeId: 'vol-data',
+            tags: ourTags('i-web', daysAgo(age)),
+          }),
+        ),
+        destinations: {
+          [DEST]: {
+            copies: [
+              existingCopy('snap-c-2', 'vol-data', 2, { [keys.sourceSnapshotId]: 'snap-day-2' }),
+              existingCopy('snap-c-1', 'vol-data', 1, { [keys.sourceSnapshotId]: 'snap-day-1' }),
+            ],
+          },
+        },
+      });
+
+      // Act
+      const report = await run(w);
+
+      // Assess
+      expect(w.dest(DEST).snapshotCopies.map((c) => c.sourceSnapshotId)).toEqual(['snap-day-0']);
+      expect(outcomes(report)).toEqual({
+        [`${DEST} snap-day-0`]: 'copied',
+        [`${DEST} snap-day-1`]: 'exists',
+        [`${DEST} snap-day-2`]: 'exists',
+        [`${DEST} snap-day-3`]: 'retired',
+      });
+      const retired = report.copies.find((c) => c.outcome === 'retired');
+      expect(retired?.reason).toContain('not copied again');
+    });
+
+    it('never copies again an AMI whose copy retention deregistered', async () => {
+      // Prepare
+      const copyOf = (imageId: string, ageDays: number) =>
+        image(`ami-c-${imageId}`, 'i-web', {
+          tags: ourTags('i-web', daysAgo(ageDays), {
+            [keys.sourceImageId]: imageId,
+            [keys.sourceRegion]: SOURCE,
+            [keys.copyRetain]: '1',
+          }),
+        });
+      const w = world({
+        instances: [web({ [keys.ami]: 'daily', [keys.copyRetain]: '1' })],
+        images: [
+          image('ami-old', 'i-web', { tags: ourTags('i-web', daysAgo(2)) }),
+          image('ami-new', 'i-web', { tags: ourTags('i-web', daysAgo(1)) }),
+        ],
+        destinations: { [DEST]: { imageCopies: [copyOf('ami-new', 1)] } },
+      });
+
+      // Act
+      const report = await run(w);
+
+      // Assess
+      expect(w.dest(DEST).imageCopies).toEqual([]);
+      expect(outcomes(report)).toEqual({
+        [`${DEST} ami-old`]: 'retired',
+        [`${DEST} ami-new`]: 'exists',
+      });
+    });
+
+    it('copies the snapshots behind an AMI only with their AMI, not a second time on their own', async () => {
+      // Prepare: on AWS the AMI's snapshots carry the AMI's tags, so they list as sources.
+      const w = world({
+        instances: [web({ [keys.ami]: 'daily' })],
+        snapshots: [
+          source('snap-set'),
+          source('snap-behind-ami-1'),
+          source('snap-by-createimage', 'i-web', {
+            description: 'Created by CreateImage(i-web) for ami-gone',
+          }),
+        ],
+        images: [image('ami-1')],
+      });
+
+      // Act
+      await run(w);
+
+      // Assess
+      expect(w.dest(DEST).snapshotCopies.map((c) => c.sourceSnapshotId)).toEqual(['snap-set']);
+      expect(w.dest(DEST).imageCopies.map((c) => c.request.sourceImageId)).toEqual(['ami-1']);
+    });
+
+    it('still copies what an EBS event names when the AMIs cannot be listed, and says so', async () => {
+      // Prepare
+      const w = world({
+        instances: [web({ [keys.ami]: 'daily' })],
+        snapshots: [
+          source('snap-set'),
+          source('snap-by-createimage', 'i-web', {
+            description: 'Created by CreateImage(i-web) for ami-1',
+          }),
+        ],
+      });
+      w.images.listImagesTagged = async () => {
+        throw new AwsCallError('DescribeImages', 'RequestLimitExceeded', 'slow down');
+      };
+
+      // Act
+      const report = await run(w, { snapshotIds: ['snap-set', 'snap-by-createimage'] });
+
+      // Assess
+      expect(w.dest(DEST).snapshotCopies.map((c) => c.sourceSnapshotId)).toEqual(['snap-set']);
+      expect(report.problems).toEqual([expect.stringContaining('AMIs could not be listed')]);
+      expect(report.status).toBe('partial');
+    });
+
+    it('leaves the snapshots behind an AMI to CopyImage on an EBS event too', async () => {
+      // Prepare
+      const w = world({
+        instances: [web({ [keys.ami]: 'daily' })],
+        snapshots: [source('snap-behind-ami-1')],
+        images: [image('ami-1')],
+      });
+
+      // Act
+      const report = await run(w, { snapshotIds: ['snap-behind-ami-1'] });
+
+      // Assess
+      expect(w.dest(DEST).snapshotCopies).toEqual([]);
+      expect(report.copies).toEqual([]);
     });
   });
 });

@@ -125,7 +125,11 @@ class FakeTargetEc2 implements PlannerEc2 {
   public async *listInstancesWithTagKey(tagKey: string): AsyncGenerator<InstanceFacts> {
     this.listedTagKeys.push(tagKey);
     if (this.#fleet.error !== undefined) throw this.#fleet.error;
-    for (const item of this.#fleet.instances ?? []) yield item;
+    // As EC2 filters: by the exact (case-sensitive) key, or "*" for any tagged instance.
+    for (const item of this.#fleet.instances ?? []) {
+      const tagged = Object.keys(item.tags).length > 0;
+      if (tagKey === '*' ? tagged : item.tags[tagKey] !== undefined) yield item;
+    }
   }
 
   public async volumeTagsWithKey(tagKey: string): Promise<Map<string, TagMap>> {
@@ -362,7 +366,8 @@ describe('Function: planFanOut', () => {
       // Assess
       expect(world.built).toEqual(['self/eu-west-1', `${OTHER_ACCOUNT}/eu-west-1`]);
       for (const gateway of world.ec2.values()) {
-        expect(gateway.listedTagKeys).toEqual([keys.backup]);
+        // Then every tagged instance once (tag-key "*"), for opt-in keys that miss ours.
+        expect(gateway.listedTagKeys).toEqual([keys.backup, '*']);
         expect(gateway.volumeTagKeys).toEqual([keys.skip]);
       }
     });
@@ -388,6 +393,28 @@ describe('Function: planFanOut', () => {
 
       // Assess
       expect(world.queue.sent.map((m) => m.instanceIds)).toEqual([[instanceId(1), instanceId(4)]]);
+      expect(report.counts.instances).toBe(2);
+    });
+
+    it('sends an instance whose only opt-in key misses ours to a batch, whose run reports it', async () => {
+      // Prepare: EC2 lists i-2 only for "*" (it has no snapkeeper:backup key).
+      const typo: InstanceFacts = {
+        ...instance(instanceId(2)),
+        tags: { 'Snapkeeper:backup': 'daily', Name: 'typo' },
+      };
+      const other: InstanceFacts = { ...instance(instanceId(3)), tags: { Backup: 'true' } };
+      const world = plannerWorld([
+        [SELF_IRELAND, { instances: [instance(instanceId(1)), typo, other] }],
+      ]);
+
+      // Act
+      const report = await planFanOut(dailyBackup(), world.deps);
+
+      // Assess
+      expect(world.queue.sent.flatMap((m) => m.instanceIds)).toEqual([
+        instanceId(1),
+        instanceId(2),
+      ]);
       expect(report.counts.instances).toBe(2);
     });
 

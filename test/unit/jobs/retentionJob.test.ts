@@ -1034,7 +1034,8 @@ describe('Function: runRetentionJob', () => {
   describe('Tags that cannot be read', () => {
     it.each([
       ['seven', '"seven"'],
-      ['0', '0 is out of range'],
+      // The value is printed once: `snapkeeper:retain="0" is out of range`, never `"0" 0 is`.
+      ['0', '"0" is out of range'],
       ['daily=7,dialy=3', '"dialy" is not a known schedule'],
     ])(
       'deletes nothing for an instance whose snapkeeper:retain is %s, and names the key and value',
