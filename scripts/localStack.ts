@@ -4,8 +4,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { deploymentSchedules } from './deploymentSchedules.ts';
 import {
-  type LocalAws,
   LOCAL_SLOT_CATCH_UP_SECONDS,
+  type LocalAws,
   motoAnswers,
   PROJECT_ROOT,
   startDetachedLocalAws,

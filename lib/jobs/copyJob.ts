@@ -27,13 +27,13 @@ import {
   toRecoveryPoint,
 } from '../domain/snapshotFacts.ts';
 import { parseScheduleList } from '../domain/tagPolicy.ts';
-import { type CreationLedger, readOwnership } from './ownership.ts';
 import {
   type AmiPublicAccessPort,
   type AmiPublicAccessResult,
   amiPublicAccessProblems,
   checkAmiPublicAccess,
 } from './amiPublicAccess.ts';
+import { type CreationLedger, readOwnership } from './ownership.ts';
 import {
   type ActionJournal,
   type LoggerPort,
