@@ -357,7 +357,7 @@ export function requestsOf(
     const table = (name: string | undefined) =>
       `arn:aws:dynamodb:${homeRegion}:${names.account}:table/${name ? names.historyTable : 'none'}`;
     const action = dynamoAction(call.action);
-    if (action === 'dynamodb:BatchWriteItem') {
+    if (action === 'dynamodb:BatchWriteItem' || action === 'dynamodb:BatchGetItem') {
       for (const name of Object.keys((field(input, 'RequestItems') as Loose | undefined) ?? {}))
         add(action, table(name));
     } else if (action === 'dynamodb:TransactWriteItems') {
