@@ -47,6 +47,11 @@ export interface LineageContext {
   readonly timezone: string;
   /** The source is gone or no longer opts in: the failing-backups guard does not apply. */
   readonly orphan: boolean;
+  /**
+   * With `orphan`: the source instance still exists and only its volume no longer opts in
+   * (tag removed, volume skipped or excluded). The reasons then say so, never "orphaned".
+   */
+  readonly sourceLive?: boolean | undefined;
   /** For orphans: days after which even the last point may go; off when absent. */
   readonly expireOrphansAfterDays?: number | undefined;
   /** The schedule's interval: no new point in twice this means backups are failing. */
@@ -162,7 +167,7 @@ export function planRetention(
       if (point.state === 'pending') continue;
       remove(
         point,
-        `orphaned and newest point is over ${context.expireOrphansAfterDays} days old (expireOrphansAfterDays)`,
+        `${context.sourceLive ? 'no longer backed up' : 'orphaned'} and newest point is over ${context.expireOrphansAfterDays} days old (expireOrphansAfterDays)`,
       );
     }
     return finish();
@@ -173,7 +178,9 @@ export function planRetention(
     keep(
       point.id,
       index === 0 && context.orphan
-        ? 'kept: last completed point of an orphaned source'
+        ? context.sourceLive
+          ? 'kept: last completed point of a volume no longer backed up (its instance is live)'
+          : 'kept: last completed point of an orphaned source'
         : `kept: newest ${index + 1} of ${count}`,
     );
   });

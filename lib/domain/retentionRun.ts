@@ -207,6 +207,7 @@ export function planScheduleRetention(input: ScheduleRetentionInput): ScheduleRe
             now,
             timezone: schedule.timezone,
             orphan: found.orphan,
+            sourceLive: found.sourceLive,
             expireOrphansAfterDays: schedule.expireOrphansAfterDays,
             intervalMs,
           })
@@ -319,6 +320,8 @@ interface FoundLineage {
   readonly instanceId?: string | undefined;
   readonly name?: string | undefined;
   readonly orphan: boolean;
+  /** The instance the snapshots name still exists (an orphan only because it opts out). */
+  readonly sourceLive: boolean;
   /**
    * Whose tags give the retention rule: the live instance that opts the volume in (the
    * operator's intent now), else the policy recorded on the snapshots at creation, else
@@ -350,7 +353,14 @@ function describeLineage(
     ? { resourceId: recorded.snapshotId, tags: recorded.tags, from: 'recorded' as const }
     : undefined;
   if (!instance || !instanceId) {
-    return { instanceId, name, orphan: true, policySource: recordedSource, problems: [] };
+    return {
+      instanceId,
+      name,
+      orphan: true,
+      sourceLive: false,
+      policySource: recordedSource,
+      problems: [],
+    };
   }
   const policy = readInstancePolicy(instanceId, instance.tags, keys, catalog);
   const attachment = instance.volumes.find((v) => v.volumeId === volumeId);
@@ -370,6 +380,7 @@ function describeLineage(
     instanceId,
     name: instance.tags.Name ?? name,
     orphan: !optedIn,
+    sourceLive: true,
     // An orphan keeps the policy its snapshots were made under, never a smaller default.
     policySource:
       optedIn || !recordedSource

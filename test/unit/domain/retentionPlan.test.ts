@@ -837,6 +837,24 @@ describe('Function: planRetention', () => {
       ]);
     });
 
+    it("never calls a live instance's volume orphaned: its last point is kept as no longer backed up", () => {
+      // Prepare
+      const points = dailyHistory(3);
+
+      // Act
+      const plan = planRetention(points, { count: 2 }, lineage({ orphan: true, sourceLive: true }));
+
+      // Assess
+      expect(rows(plan)).toEqual([
+        kept(
+          'snap-01',
+          'kept: last completed point of a volume no longer backed up (its instance is live)',
+        ),
+        kept('snap-02', 'kept: newest 2 of 2'),
+        deleted('snap-03', 'beyond count 2'),
+      ]);
+    });
+
     it('does not apply the failing rule: an old history is pruned, its last point kept', () => {
       // Prepare
       const points = [
@@ -1131,7 +1149,8 @@ function planOf(history: History): RetentionPlan {
   return planRetention(history.points, history.rule, history.context);
 }
 
-const COUNT_REASON = /^kept: (newest \d+ of \d+|last completed point of an orphaned source)$/;
+const COUNT_REASON =
+  /^kept: (newest \d+ of \d+|last completed point of an orphaned source|last completed point of a volume no longer backed up \(its instance is live\))$/;
 const TIER_REASON = /^kept: (daily|weekly|monthly|yearly) tier /;
 
 describe('Invariants: planRetention over random histories', () => {

@@ -883,9 +883,14 @@ describe('Function: runRetentionJob', () => {
         const volume = volumeOf(report, volumeId);
         expect(volume.orphan).toBe(true);
         expect(volume.instanceId).toBe('i-web');
+        // Issue 17: only a gone instance's volume is called orphaned; a live instance's
+        // volume that no longer opts in is said to be no longer backed up.
         expect(volume.kept[0]).toEqual({
           snapshotId: `${volumeId.replace('vol-', 'snap-')}-d0`,
-          reason: 'kept: last completed point of an orphaned source',
+          reason:
+            instances.length === 0
+              ? 'kept: last completed point of an orphaned source'
+              : 'kept: last completed point of a volume no longer backed up (its instance is live)',
         });
       },
     );
