@@ -2108,7 +2108,7 @@ export const CAMPAIGN_COMMAND: CliSpec = {
   },
   examples: [
     'npm run campaign',
-    'npm run campaign -- --only "#1"',
+    'npm run campaign -- --only "#1)"',
     'npm run campaign -- --list',
     'npm run campaign -- --json > campaign.json',
   ],
