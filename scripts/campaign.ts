@@ -1,8 +1,9 @@
 /**
- * The fault campaign: `npm run campaign`.
+ * The fault campaign: `npm run campaign` (`-- --help` for its options).
  *
  * Starts a local AWS (moto, through scripts/localStack.ts) and runs a compact version of
- * the scenarios of test/integration/faultCampaign*.test.ts against it, each in a child
+ * the scenarios of test/integration/faultCampaign*.test.ts and of issue 15's defects
+ * (runLifecycle, ownership, createReconcile, copyLineage) against it, each in a child
  * process of its own (the handlers read their environment once, at import), each in its
  * own region and behind its own fault proxy. Prints what was injected and what was lost:
  * backups expected vs made, deletions due vs done, duplicate sets, history records
@@ -1932,6 +1933,12 @@ function runInChild(name: string, target: string, verbose: boolean): Promise<Tal
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
+      // The functions' Powertools lines go to stdout: --verbose shows them on stderr.
+      if (verbose) {
+        const lines = chunk.toString().split('\n');
+        const logs = lines.filter((l) => l !== '' && !l.startsWith(RESULT_MARK));
+        if (logs.length > 0) process.stderr.write(`${logs.join('\n')}\n`);
+      }
     });
     child.stderr.on('data', (chunk: Buffer) => {
       if (verbose) process.stderr.write(chunk);
@@ -2149,6 +2156,9 @@ export async function campaignCommand(
       await runChild(scenario, target);
       return 0;
     }
+    // The local stack keeps the functions' Powertools logs silent unless told otherwise.
+    if (cli.verbose && (process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT') === 'SILENT')
+      process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
     const summary = await main(chosen, cli.verbose);
     io.out(cli.json ? JSON.stringify(summary.tallies, null, 2) : summary.text);
     return summary.missed ? 1 : 0;
