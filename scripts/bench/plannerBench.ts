@@ -761,7 +761,7 @@ async function measureSize(bundle: string, size: PlannerBenchSize): Promise<Plan
 /** `npm run bench:planner`'s command line (`--child` is internal: one measuring child). */
 export const PLANNER_BENCH_COMMAND: CliSpec = {
   command: 'npm run bench:planner --',
-  summary: `Planner benchmark (not a test): planner time and peak memory for ${PLANNER_BENCH_SIZES.map((s) => `${s.instances.toLocaleString('en-US')} instances and ${s.snapshots.toLocaleString('en-US')} snapshots`).join(', then ')}, each size in fresh node processes running this file bundled; target ≤ ${PLANNER_TARGETS.cpuSeconds} s CPU and ≤ ${PLANNER_TARGETS.memoryMB} MB for the largest. Takes a minute or two; needs no AWS.`,
+  summary: `Planner benchmark (not a test): planner time and peak memory for ${PLANNER_BENCH_SIZES.map((s) => `${s.instances.toLocaleString('en-US')} instances and ${s.snapshots.toLocaleString('en-US')} snapshots`).join(', then ')}, each size in fresh node processes running this file bundled; target ≤ ${PLANNER_TARGETS.cpuSeconds} s CPU and ≤ ${PLANNER_TARGETS.memoryMB} MB for the largest. Needs no AWS.`,
   options: {},
   examples: ['npm run bench:planner', 'npm run bench:planner -- --json > planner.json'],
   notes: ['--json prints the figures as JSON. --verbose changes nothing. --help measures nothing.'],
