@@ -13,10 +13,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
 import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
 import { parse } from 'yaml';
+import { type CliSpec, errorLine, helpText, isMain, parseCommandLine, UsageError } from './cli.ts';
 import { PROJECT_ROOT } from './localAws.ts';
 
 const BUNDLE_BUDGET_BYTES = 1.5 * 1024 * 1024;
@@ -201,18 +201,86 @@ function verdict(row: Row): string {
   return problems.length === 0 ? 'within budget' : `OVER BUDGET: ${problems.join('; ')}`;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { runs: { type: 'string', default: '20' }, function: { type: 'string' } },
-  });
-  const runs = Number.parseInt(values.runs, 10);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
-  const file = readServerlessFile();
+/** `npm run bench:bundles`'s command line. */
+export const BENCH_BUNDLES_COMMAND: CliSpec = {
+  command: 'npm run bench:bundles --',
+  summary: `Bundle benchmark (not a test): builds each function of serverless.yml as serverless-esbuild does, and the same handler unbundled, and prints the bundle's size and the median cold init of both over fresh node processes, against the budget (bundle ≤ ${BUNDLE_BUDGET_BYTES / 1024 / 1024} MB, init ≤ ${INIT_BUDGET_RATIO * 100}% of the unbundled one). Needs no AWS.`,
+  options: {
+    runs: {
+      type: 'string',
+      value: '<n>',
+      default: '20',
+      description: 'fresh node processes timed per build, 1-1000',
+    },
+    function: {
+      type: 'string',
+      value: '<name>',
+      description: 'only this function of serverless.yml (e.g. backup)',
+    },
+  },
+  examples: [
+    'npm run bench:bundles',
+    'npm run bench:bundles -- --runs 5 --function backup',
+    'npm run bench:bundles -- --json > bundles.json',
+  ],
+  notes: ['--json prints the rows as JSON. --verbose changes nothing. --help builds nothing.'],
+};
+
+/**
+ * Runs `npm run bench:bundles` with a command line; answers the exit code (2 for a bad
+ * command line, 1 when the run failed).
+ *
+ * @example
+ * process.exitCode = await benchBundlesCommand(['--runs', '5']);
+ */
+export async function benchBundlesCommand(
+  argv: readonly string[],
+  io: { out: (text: string) => void; err: (text: string) => void } = {
+    out: (text) => console.log(text),
+    err: (text) => console.error(text),
+  },
+): Promise<number> {
+  try {
+    const cli = parseCommandLine(BENCH_BUNDLES_COMMAND, argv);
+    if (cli.help) {
+      io.out(helpText(BENCH_BUNDLES_COMMAND));
+      return 0;
+    }
+    const text = String(cli.values.runs);
+    const runs = Number(text);
+    if (!/^\d+$/.test(text) || runs < 1 || runs > 1000)
+      throw new UsageError(`--runs ${JSON.stringify(text)}: use a whole number from 1 to 1000`);
+    const file = readServerlessFile();
+    const names = functionEntries(file).map((fn) => fn.name);
+    const only = cli.values.function as string | undefined;
+    if (only !== undefined && !names.includes(only))
+      throw new UsageError(
+        `--function ${JSON.stringify(only)}: not a function of serverless.yml (use one of ${names.join(', ')})`,
+      );
+    const rows = await main(file, runs, only, cli.json ? () => undefined : io.out);
+    if (cli.json)
+      io.out(
+        JSON.stringify(
+          rows.map((row) => ({ ...row, verdict: verdict(row) })),
+          null,
+          2,
+        ),
+      );
+    return 0;
+  } catch (error) {
+    io.err(`bench:bundles: ${errorLine(error)}`);
+    return error instanceof UsageError ? 2 : 1;
+  }
+}
+
+async function main(
+  file: ServerlessFile,
+  runs: number,
+  only: string | undefined,
+  log: (text: string) => void,
+): Promise<Row[]> {
   const { options, extension } = productionOptions(file);
-  const functions = functionEntries(file).filter(
-    (fn) => values.function === undefined || fn.name === values.function,
-  );
-  if (functions.length === 0) throw new Error(`no function ${values.function} in serverless.yml`);
+  const functions = functionEntries(file).filter((fn) => only === undefined || fn.name === only);
 
   // Bundles need nothing beside them; the unbundled builds sit inside the project so
   // that their bare imports resolve to its node_modules.
@@ -228,13 +296,13 @@ async function main(): Promise<void> {
   });
 
   try {
-    console.log(
+    log(
       `esbuild ${esbuildVersion} with serverless.yml custom.esbuild: bundle=${options.bundle} ` +
         `minify=${options.minify} format=${options.format} platform=${options.platform} ` +
         `target=${options.target} mainFields=[${options.mainFields?.join(', ')}] ` +
         `sourcemap=${options.sourcemap ?? false} banner=${options.banner?.js?.includes('createRequire') ? 'createRequire' : 'none'}`,
     );
-    console.log(
+    log(
       `cold init: median of ${runs} fresh node ${process.version} processes, ` +
         '`await import()` timed in the child; unbundled = packages external, unminified\n',
     );
@@ -288,18 +356,16 @@ async function main(): Promise<void> {
       cells
         .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
         .join('  ');
-    console.log(line(header));
-    for (const cells of table) console.log(line(cells));
-    console.log(
+    log(line(header));
+    for (const cells of table) log(line(cells));
+    log(
       `\nbudget: bundle ≤ ${kb(BUNDLE_BUDGET_BYTES)} KB, init ≤ ${INIT_BUDGET_RATIO * 100}% of unbundled`,
     );
-    for (const row of rows) console.log(`${row.name}: ${verdict(row)}`);
+    for (const row of rows) log(`${row.name}: ${verdict(row)}`);
+    return rows;
   } finally {
     cleanUp();
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
-});
+if (isMain(import.meta.url)) process.exitCode = await benchBundlesCommand(process.argv.slice(2));

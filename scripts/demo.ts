@@ -23,6 +23,7 @@ import {
 import FakeTimers from '@sinonjs/fake-timers';
 import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { lambdaContext } from '../test/support/lambdaContext.ts';
+import { type CliSpec, errorLine, helpText, isMain, parseCommandLine, UsageError } from './cli.ts';
 import { history } from './history.ts';
 import { PROJECT_ROOT } from './localAws.ts';
 import { launchFleet, ROOT_DEVICE } from './localFleet.ts';
@@ -405,4 +406,51 @@ async function demoFanOut(
   for (const line of table) console.log(`  ${String(line).slice(0, 150)}`);
 }
 
-await main();
+/** `npm run demo`'s command line. */
+export const DEMO_COMMAND: CliSpec = {
+  command: 'npm run demo --',
+  summary:
+    'The demo: starts a local AWS (moto) and plays a simulated fortnight of a small fleet through the real handlers (backups, AMIs, retention, a retired instance, a slot delivered twice), then a restore drill, a restore, the report, the coverage page and a fan-out over two regions. Needs no AWS account.',
+  options: {},
+  examples: ['npm run demo', 'npm run demo -- --verbose 2> demo-logs.jsonl'],
+  notes: [
+    'It prints a narrative for people: --json is refused. --help starts nothing. The coverage page is written to reports/demo-coverage.html.',
+  ],
+};
+
+/**
+ * Runs `npm run demo` with a command line; answers the exit code (2 for a bad command line).
+ *
+ * @example
+ * process.exitCode = await demoCommand(['--verbose']);
+ */
+export async function demoCommand(
+  argv: readonly string[],
+  io: { out: (text: string) => void; err: (text: string) => void } = {
+    out: (text) => console.log(text),
+    err: (text) => console.error(text),
+  },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  try {
+    const cli = parseCommandLine(DEMO_COMMAND, argv);
+    if (cli.help) {
+      io.out(helpText(DEMO_COMMAND));
+      return 0;
+    }
+    if (cli.json)
+      throw new UsageError(
+        'option --json: the demo prints a narrative, not JSON (see npm run demo -- --help)',
+      );
+    // The local stack keeps the functions' Powertools logs silent unless told otherwise.
+    if (cli.verbose && (env.POWERTOOLS_LOG_LEVEL ?? 'SILENT') === 'SILENT')
+      env.POWERTOOLS_LOG_LEVEL = 'INFO';
+    await main();
+    return 0;
+  } catch (error) {
+    io.err(`demo: ${errorLine(error)}`);
+    return error instanceof UsageError ? 2 : 1;
+  }
+}
+
+if (isMain(import.meta.url)) process.exitCode = await demoCommand(process.argv.slice(2));

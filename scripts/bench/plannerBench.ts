@@ -53,6 +53,7 @@ import { tagKeys } from '../../lib/domain/tagKeys.ts';
 import type { TagMap } from '../../lib/domain/tagPolicy.ts';
 import type { LoggerPort } from '../../lib/jobs/ports.ts';
 import { type RetentionJobDependencies, runRetentionJob } from '../../lib/jobs/retentionJob.ts';
+import type { CliSpec } from '../cli.ts';
 
 /** The budget the planners must fit, for the largest fleet. */
 export const PLANNER_TARGETS = { cpuSeconds: 2, memoryMB: 256 } as const;
@@ -757,17 +758,62 @@ async function measureSize(bundle: string, size: PlannerBenchSize): Promise<Plan
   };
 }
 
+/** `npm run bench:planner`'s command line (`--child` is internal: one measuring child). */
+export const PLANNER_BENCH_COMMAND: CliSpec = {
+  command: 'npm run bench:planner --',
+  summary: `Planner benchmark (not a test): planner time and peak memory for ${PLANNER_BENCH_SIZES.map((s) => `${s.instances.toLocaleString('en-US')} instances and ${s.snapshots.toLocaleString('en-US')} snapshots`).join(', then ')}, each size in fresh node processes running this file bundled; target ≤ ${PLANNER_TARGETS.cpuSeconds} s CPU and ≤ ${PLANNER_TARGETS.memoryMB} MB for the largest. Needs no AWS.`,
+  options: {},
+  examples: ['npm run bench:planner', 'npm run bench:planner -- --json > planner.json'],
+  notes: ['--json prints the figures as JSON. --verbose changes nothing. --help measures nothing.'],
+};
+
+/**
+ * Runs `npm run bench:planner` with a command line; answers the exit code (2 for a bad
+ * command line). The command line helpers are imported here only, at run time, so that
+ * the measuring children's bundle never holds them (nor the AWS SDK they import).
+ *
+ * @example
+ * process.exitCode = await plannerBenchCommand(['--json']);
+ */
+export async function plannerBenchCommand(
+  argv: readonly string[],
+  io: { out: (text: string) => void; err: (text: string) => void } = {
+    out: (text) => console.log(text),
+    err: (text) => console.error(text),
+  },
+): Promise<number> {
+  const cli = (await import(CLI_MODULE)) as typeof import('../cli.ts');
+  try {
+    const parsed = cli.parseCommandLine(PLANNER_BENCH_COMMAND, argv);
+    if (parsed.help) {
+      io.out(cli.helpText(PLANNER_BENCH_COMMAND));
+      return 0;
+    }
+    const result = await runPlannerBench();
+    io.out(parsed.json ? JSON.stringify(result, null, 2) : formatPlannerBench(result));
+    return 0;
+  } catch (error) {
+    io.err(`bench:planner: ${cli.errorLine(error)}`);
+    return error instanceof cli.UsageError ? 2 : 1;
+  }
+}
+
+/** Not a literal: esbuild leaves the import out of the children's bundle. */
+const CLI_MODULE = new URL('../cli.ts', import.meta.url).href;
+
 const invokedPath = process.argv[1];
 if (invokedPath && import.meta.url === pathToFileURL(invokedPath).href) {
-  const { values } = parseArgs({
-    options: { child: { type: 'string' } },
-    allowPositionals: false,
-  });
-  if (values.child !== undefined) {
-    const { step, ...size } = JSON.parse(values.child) as PlannerBenchSize & { step: ChildStep };
+  if (process.argv.includes(CHILD_FLAG)) {
+    const { values } = parseArgs({
+      options: { child: { type: 'string' } },
+      allowPositionals: false,
+    });
+    const { step, ...size } = JSON.parse(values.child ?? '{}') as PlannerBenchSize & {
+      step: ChildStep;
+    };
     const figures = await runChild(size, step);
     process.send?.(figures, () => process.disconnect?.());
   } else {
-    console.log(formatPlannerBench(await runPlannerBench()));
+    process.exitCode = await plannerBenchCommand(process.argv.slice(2));
   }
 }
