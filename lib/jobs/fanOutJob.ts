@@ -175,8 +175,9 @@ export async function planFanOut(
           volumeIds: instance.volumes.map((v) => v.volumeId),
         });
       }
-      // An instance whose opt-in key misses ours (`Snapkeeper:backup`) is not listed above:
-      // it goes to a batch too, whose run reports it by instance and key (never backs it up).
+      // An instance whose opt-in key misses ours (`Snapkeeper:backup`, `Snapkeeper:ami`)
+      // is not listed above: it goes to a batch too, whose run reports it by instance and
+      // key (never backs it up), as a single backup run reports both opt-in keys.
       const listed = new Set(due.map((d) => d.instanceId));
       try {
         for await (const instance of ec2.listInstancesWithTagKey(ANY_TAG_KEY)) {
@@ -184,6 +185,7 @@ export async function planFanOut(
           if (instance.tags[config.keys.backup] !== undefined) continue;
           const misses = nearMissProblems(instance.instanceId, instance.tags, config.keys, [
             config.keys.backup,
+            config.keys.ami,
           ]);
           if (misses.length === 0) continue;
           listed.add(instance.instanceId);

@@ -418,6 +418,25 @@ describe('Function: planFanOut', () => {
       expect(report.counts.instances).toBe(2);
     });
 
+    it('sends an instance whose only AMI opt-in key misses ours to a batch too, as a single run reports it', async () => {
+      // Prepare: no snapkeeper:backup key, and an AMI opt-in key in the wrong case
+      const typo: InstanceFacts = {
+        ...instance(instanceId(2)),
+        tags: { 'Snapkeeper:ami': 'daily', Name: 'ami-typo' },
+      };
+      const world = plannerWorld([[SELF_IRELAND, { instances: [instance(instanceId(1)), typo] }]]);
+
+      // Act
+      const report = await planFanOut(dailyBackup(), world.deps);
+
+      // Assess
+      expect(world.queue.sent.flatMap((m) => m.instanceIds)).toEqual([
+        instanceId(1),
+        instanceId(2),
+      ]);
+      expect(report.counts.instances).toBe(2);
+    });
+
     it('hands each batch the skip tags of its own volumes', async () => {
       // Prepare
       const skipped = `vol-${instanceId(2).slice(2)}-data`;
