@@ -450,6 +450,14 @@ export async function runFanOutBatch(
   const attempt = claim.checkpoint.attempts;
   await history.renewLease(message.runId, now).catch(() => undefined);
   const resuming = message.reconcile === true || attempt > 1;
+  // DRY_RUN=true on the worker plans only, as at every other entry point, whatever the
+  // message says (one sent before DRY_RUN was set, a retry, a requeued batch).
+  const dryRun = message.dryRun || config.dryRun;
+  if (dryRun && !message.dryRun) {
+    logger.warn('DRY_RUN is set: the batch plans only, although its message asked for a live run', {
+      batchId: message.batchId,
+    });
+  }
   const ec2 = deps.ec2For(message.target, message.rateShare);
   const common = {
     ec2,
@@ -468,7 +476,7 @@ export async function runFanOutBatch(
             {
               schedule: message.schedule,
               scheduledTime: new Date(message.slot),
-              dryRun: message.dryRun,
+              dryRun,
               trigger: resuming ? 'retry' : 'schedule',
               resuming,
               batch: {
@@ -483,7 +491,7 @@ export async function runFanOutBatch(
         : await runRetentionJob(
             {
               schedule: message.schedule,
-              dryRun: message.dryRun,
+              dryRun,
               trigger: resuming ? 'retry' : 'schedule',
               remainingMs: deps.remainingMs,
               safetyMarginMs: config.safetyMarginMs,

@@ -1097,6 +1097,39 @@ describe('Function: runFanOutBatch', () => {
       expect(world.history.statusOf(`${OTHER_ACCOUNT}/eu-west-1/0001`)).toBe('succeeded');
     });
 
+    it('plans only when the worker runs with DRY_RUN=true, whatever the message says', async () => {
+      // Prepare: a live message (sent before DRY_RUN was set) read by a DRY_RUN worker
+      const ec2 = new FakeWorkerEc2([instance(instanceId(1))]);
+      const world = workerWorld(ec2, { env: { DRY_RUN: 'true' } });
+
+      // Act
+      const outcome = await runFanOutBatch(
+        batchMessage({ instanceIds: [instanceId(1)], dryRun: false }),
+        world.deps,
+      );
+
+      // Assess
+      expect(ec2.requests).toEqual([]);
+      expect(outcome.counts).toMatchObject({ due: 1, backedUp: 0, snapshots: 0 });
+    });
+
+    it('reports an instance whose only AMI opt-in key misses ours, and backs it up not', async () => {
+      // Prepare: the planner sent it for its near-miss key
+      const typo: InstanceFacts = {
+        ...instance(instanceId(2)),
+        tags: { 'Snapkeeper:ami': 'daily', Name: 'ami-typo' },
+      };
+      const ec2 = new FakeWorkerEc2([instance(instanceId(1)), typo]);
+      const world = workerWorld(ec2);
+
+      // Act
+      const outcome = await runFanOutBatch(batchMessage(), world.deps);
+
+      // Assess
+      expect(ec2.createdFor()).toEqual([instanceId(1)]);
+      expect(outcome).toMatchObject({ status: 'partial', counts: { skipped: 1 } });
+    });
+
     it('tags the snapshots with the fan-out run id and the slot', async () => {
       // Prepare
       const ec2 = new FakeWorkerEc2([instance(instanceId(1))]);
