@@ -246,6 +246,25 @@ describe('Function: planInstanceBackup', () => {
     expect(decision).toEqual({ kind: 'not-due', instanceId: 'i-0123456789abcdef0' });
   });
 
+  it('backs up an instance the console restored, with no problem for the keys the console wrote on it', () => {
+    // Prepare: restored by restore-instance, then opted in by the operator
+    const facts = instance({
+      tags: {
+        'snapkeeper:backup': 'daily',
+        'snapkeeper:restored-from': 'i-0fedcba9876543210',
+        'snapkeeper:source-image': 'ami-0123456789abcdef0',
+        Name: 'web-1-restored',
+      },
+    });
+
+    // Act
+    const decision = planInstanceBackup(facts, backupContext());
+
+    // Assess
+    expect(decision.kind).toBe('backup');
+    expect(decision.kind === 'backup' && decision.problems).toEqual([]);
+  });
+
   it('still backs up the correctly named schedules and reports the bad one', () => {
     // Prepare
     const facts = instance({ tags: { 'snapkeeper:backup': 'daily,dialy' } });
