@@ -118,9 +118,16 @@ export function planInstanceBackup(
   if (!due) {
     // Only an unreadable opt-in tag, or a key that misses it (`Snapkeeper:backup`),
     // concerns every schedule's run; other tag problems are reported in the runs the
-    // instance is due in.
+    // instance is due in. An instance carrying neither opt-in key of ours was reached
+    // only for a key that misses one (a fan-out batch of near misses): a typo of the AMI
+    // opt-in key (`Snapkeeper:ami`) is reported too, as a single backup run reports it.
+    const reachedByNearMiss =
+      instance.tags[keys.backup] === undefined && instance.tags[keys.ami] === undefined;
     const optInProblems = problems.filter(
-      (p) => p.key === keys.backup || p.intendedKey === keys.backup,
+      (p) =>
+        p.key === keys.backup ||
+        p.intendedKey === keys.backup ||
+        (reachedByNearMiss && p.intendedKey === keys.ami),
     );
     if (optInProblems.length > 0) {
       return {

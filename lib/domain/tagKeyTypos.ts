@@ -1,6 +1,6 @@
 import { closest, distance } from 'fastest-levenshtein';
 import { tagMessage } from './messages.ts';
-import type { TagKeys } from './tagKeys.ts';
+import { restoreTagKeys, type TagKeys } from './tagKeys.ts';
 import type { TagMap, TagProblem } from './tagPolicy.ts';
 
 /** A key this many edits (or fewer) from a key snapkeeper reads is taken for a typo of it. */
@@ -49,7 +49,7 @@ export function instanceTagKeys(keys: TagKeys): readonly string[] {
  * or any other key under the prefix in any letter case (`snapkeeper:retention`).
  *
  * Never flagged: a key snapkeeper knows exactly (`known`, which includes the keys it
- * writes), `aws:` keys, and everyone else's keys (`Name`, `Backup`, `backup`,
+ * writes, those on restored and duplicated instances included), `aws:` keys, and everyone else's keys (`Name`, `Backup`, `backup`,
  * `kubernetes.io/...`), which are far more than two edits from any of ours. Short keys
  * (from a short custom prefix) allow one edit per five characters, so that `sk:ami` does
  * not claim `sk:app`.
@@ -63,7 +63,13 @@ export function findNearMissKeys(
   readable: readonly string[],
   keys: TagKeys,
 ): KeyNearMiss[] {
-  const known = new Set<string>([...Object.values(keys), ...readable]);
+  // The keys snapkeeper writes (on backups, copies, and what the console restores) are
+  // known too: an instance restored by the console, then opted in, reports none of them.
+  const known = new Set<string>([
+    ...Object.values(keys),
+    ...Object.values(restoreTagKeys(keys)),
+    ...readable,
+  ]);
   const knownLowered = new Set([...known].map((k) => k.toLowerCase()));
   const lowered = readable.map((k) => k.toLowerCase());
   const prefix = keys.prefix.toLowerCase();

@@ -99,3 +99,42 @@ export function tagKeys(prefix: string = DEFAULT_TAG_PREFIX): TagKeys {
     createdAt: `${prefix}created-at`,
   };
 }
+
+/** The keys the console writes on what it restores or duplicates (never read back). */
+export interface RestoreTagKeys {
+  /** Volume: the snapshot it was restored from. */
+  readonly restoredFromSnapshot: string;
+  /** Volume: the volume that snapshot was taken of. */
+  readonly restoredFromVolume: string;
+  /** Volume: the console run that restored it. */
+  readonly restoredByRun: string;
+  /** Volume: `true` on a restore drill's volume (deleted by the drill). */
+  readonly restoreDrill: string;
+  /** Instance: the instance (or AMI) `restore-instance` restored it from. */
+  readonly restoredFrom: string;
+  /** Instance: the instance (or AMI) `duplicate-instance` duplicated. */
+  readonly duplicatedFrom: string;
+  /** Instance: the AMI it was launched from. */
+  readonly sourceImage: string;
+}
+
+/**
+ * The keys the console writes on restored volumes and on restored or duplicated
+ * instances. They carry the prefix but are no typo of a key snapkeeper reads: an
+ * instance the console restored, then opted in, must not be reported for them.
+ *
+ * @example
+ * restoreTagKeys(tagKeys()).restoredFrom; // 'snapkeeper:restored-from'
+ */
+export function restoreTagKeys(keys: Pick<TagKeys, 'prefix'>): RestoreTagKeys {
+  const { prefix } = keys;
+  return {
+    restoredFromSnapshot: `${prefix}restored-from-snapshot`,
+    restoredFromVolume: `${prefix}restored-from-volume`,
+    restoredByRun: `${prefix}restored-by-run`,
+    restoreDrill: `${prefix}restore-drill`,
+    restoredFrom: `${prefix}restored-from`,
+    duplicatedFrom: `${prefix}duplicated-from`,
+    sourceImage: `${prefix}source-image`,
+  };
+}

@@ -175,8 +175,9 @@ export async function planFanOut(
           volumeIds: instance.volumes.map((v) => v.volumeId),
         });
       }
-      // An instance whose opt-in key misses ours (`Snapkeeper:backup`) is not listed above:
-      // it goes to a batch too, whose run reports it by instance and key (never backs it up).
+      // An instance whose opt-in key misses ours (`Snapkeeper:backup`, `Snapkeeper:ami`)
+      // is not listed above: it goes to a batch too, whose run reports it by instance and
+      // key (never backs it up), as a single backup run reports both opt-in keys.
       const listed = new Set(due.map((d) => d.instanceId));
       try {
         for await (const instance of ec2.listInstancesWithTagKey(ANY_TAG_KEY)) {
@@ -184,6 +185,7 @@ export async function planFanOut(
           if (instance.tags[config.keys.backup] !== undefined) continue;
           const misses = nearMissProblems(instance.instanceId, instance.tags, config.keys, [
             config.keys.backup,
+            config.keys.ami,
           ]);
           if (misses.length === 0) continue;
           listed.add(instance.instanceId);
@@ -448,6 +450,14 @@ export async function runFanOutBatch(
   const attempt = claim.checkpoint.attempts;
   await history.renewLease(message.runId, now).catch(() => undefined);
   const resuming = message.reconcile === true || attempt > 1;
+  // DRY_RUN=true on the worker plans only, as at every other entry point, whatever the
+  // message says (one sent before DRY_RUN was set, a retry, a requeued batch).
+  const dryRun = message.dryRun || config.dryRun;
+  if (dryRun && !message.dryRun) {
+    logger.warn('DRY_RUN is set: the batch plans only, although its message asked for a live run', {
+      batchId: message.batchId,
+    });
+  }
   const ec2 = deps.ec2For(message.target, message.rateShare);
   const common = {
     ec2,
@@ -466,7 +476,7 @@ export async function runFanOutBatch(
             {
               schedule: message.schedule,
               scheduledTime: new Date(message.slot),
-              dryRun: message.dryRun,
+              dryRun,
               trigger: resuming ? 'retry' : 'schedule',
               resuming,
               batch: {
@@ -481,7 +491,7 @@ export async function runFanOutBatch(
         : await runRetentionJob(
             {
               schedule: message.schedule,
-              dryRun: message.dryRun,
+              dryRun,
               trigger: resuming ? 'retry' : 'schedule',
               remainingMs: deps.remainingMs,
               safetyMarginMs: config.safetyMarginMs,

@@ -8,6 +8,7 @@ import { buildResourceTags, type Tag } from '../domain/backupPlan.ts';
 import { InvalidEventError } from '../domain/errors.ts';
 import { type ImagePlatform, platformFrom } from '../domain/imagePlatform.ts';
 import { effectiveCreatedAt, type SnapshotFacts } from '../domain/snapshotFacts.ts';
+import { restoreTagKeys } from '../domain/tagKeys.ts';
 import { checkIops, IOPS_RANGES } from './opsPayload.ts';
 import type { ActionJournal, LoggerPort } from './ports.ts';
 
@@ -227,6 +228,7 @@ export async function restoreVolume(
   if (request.dryRun) return { status: 'planned', ...base, attachedTo: request.attachTo };
 
   const { keys } = deps.config;
+  const written = restoreTagKeys(keys);
   const tags: Tag[] = [
     {
       Key: 'Name',
@@ -236,11 +238,11 @@ export async function restoreVolume(
           255,
         ),
     },
-    { Key: `${keys.prefix}restored-from-snapshot`, Value: snapshot.snapshotId },
-    { Key: `${keys.prefix}restored-from-volume`, Value: resolved.sourceVolumeId },
-    { Key: `${keys.prefix}restored-by-run`, Value: deps.runId },
+    { Key: written.restoredFromSnapshot, Value: snapshot.snapshotId },
+    { Key: written.restoredFromVolume, Value: resolved.sourceVolumeId },
+    { Key: written.restoredByRun, Value: deps.runId },
     { Key: keys.deployment, Value: deps.config.deployment },
-    ...(drill ? [{ Key: `${keys.prefix}restore-drill`, Value: 'true' }] : []),
+    ...(drill ? [{ Key: written.restoreDrill, Value: 'true' }] : []),
   ];
   const started = deps.clock().getTime();
   const volumeId = await deps.restore.createVolume({
@@ -632,6 +634,7 @@ async function launch(
   const plan = launchPlan(imageId, source, sourceId, request);
   if (request.dryRun) return plan;
   const { keys } = deps.config;
+  const written = restoreTagKeys(keys);
   const copied = Object.entries(source?.tags ?? {}).filter(
     ([key]) =>
       key !== 'Name' && !key.toLowerCase().startsWith('aws:') && !key.startsWith(keys.prefix),
@@ -640,10 +643,10 @@ async function launch(
     ...copied.map(([Key, Value]) => ({ Key, Value })),
     { Key: 'Name', Value: plan.name },
     {
-      Key: `${keys.prefix}${restored ? 'restored-from' : 'duplicated-from'}`,
+      Key: restored ? written.restoredFrom : written.duplicatedFrom,
       Value: sourceId ?? imageId,
     },
-    { Key: `${keys.prefix}source-image`, Value: imageId },
+    { Key: written.sourceImage, Value: imageId },
   ].slice(0, 50);
   try {
     const instanceId = await deps.restore.runInstance({

@@ -216,6 +216,55 @@ describe('Function: planInstanceBackup', () => {
     ]);
   });
 
+  it('reports an AMI opt-in key that misses ours on an instance with no opt-in key of ours', () => {
+    // Prepare: only reached through a fan-out batch of near misses (EC2 lists it for "*")
+    const facts = instance({ tags: { 'Snapkeeper:ami': 'daily', Name: 'web-1' } });
+
+    // Act
+    const decision = planInstanceBackup(facts, backupContext());
+
+    // Assess
+    expect(decision).toMatchObject({ kind: 'skip', isError: true });
+    expect(decision.kind === 'skip' && decision.problems.map((p) => p.key)).toEqual([
+      'Snapkeeper:ami',
+    ]);
+    expect(decision.kind === 'skip' && decision.reason).toContain(
+      'rename it to snapkeeper:ami; until it is renamed the instance gets no AMI by it',
+    );
+  });
+
+  it('leaves an AMI key typo to the runs the instance is due in when it opts in correctly', () => {
+    // Prepare: backed up weekly; its AMI key typo is reported by the weekly run
+    const facts = instance({
+      tags: { 'snapkeeper:backup': 'weekly', 'Snapkeeper:ami': 'daily', Name: 'web-1' },
+    });
+
+    // Act
+    const decision = planInstanceBackup(facts, backupContext());
+
+    // Assess
+    expect(decision).toEqual({ kind: 'not-due', instanceId: 'i-0123456789abcdef0' });
+  });
+
+  it('backs up an instance the console restored, with no problem for the keys the console wrote on it', () => {
+    // Prepare: restored by restore-instance, then opted in by the operator
+    const facts = instance({
+      tags: {
+        'snapkeeper:backup': 'daily',
+        'snapkeeper:restored-from': 'i-0fedcba9876543210',
+        'snapkeeper:source-image': 'ami-0123456789abcdef0',
+        Name: 'web-1-restored',
+      },
+    });
+
+    // Act
+    const decision = planInstanceBackup(facts, backupContext());
+
+    // Assess
+    expect(decision.kind).toBe('backup');
+    expect(decision.kind === 'backup' && decision.problems).toEqual([]);
+  });
+
   it('still backs up the correctly named schedules and reports the bad one', () => {
     // Prepare
     const facts = instance({ tags: { 'snapkeeper:backup': 'daily,dialy' } });

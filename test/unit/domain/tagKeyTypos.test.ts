@@ -114,6 +114,28 @@ describe('Function: findNearMissKeys', () => {
       );
     });
 
+    it.each(['snapkeeper:restored-from', 'snapkeeper:duplicated-from', 'snapkeeper:source-image'])(
+      'never flags %s, which the console writes on the instances it restores or duplicates',
+      (key) => {
+        // Assess
+        expect(findNearMissKeys({ [key]: 'i-0123456789abcdef0' }, READABLE, keys)).toEqual([]);
+      },
+    );
+
+    it('never flags the keys the console writes on restored instances under a custom prefix', () => {
+      // Prepare
+      const custom = tagKeys('acme-backup:');
+
+      // Assess
+      expect(
+        findNearMissKeys(
+          { 'acme-backup:restored-from': 'i-1', 'acme-backup:source-image': 'ami-1' },
+          instanceTagKeys(custom),
+          custom,
+        ),
+      ).toEqual([]);
+    });
+
     it('never flags a short key without our prefix (property)', () => {
       fc.assert(
         fc.property(

@@ -418,6 +418,25 @@ describe('Function: planFanOut', () => {
       expect(report.counts.instances).toBe(2);
     });
 
+    it('sends an instance whose only AMI opt-in key misses ours to a batch too, as a single run reports it', async () => {
+      // Prepare: no snapkeeper:backup key, and an AMI opt-in key in the wrong case
+      const typo: InstanceFacts = {
+        ...instance(instanceId(2)),
+        tags: { 'Snapkeeper:ami': 'daily', Name: 'ami-typo' },
+      };
+      const world = plannerWorld([[SELF_IRELAND, { instances: [instance(instanceId(1)), typo] }]]);
+
+      // Act
+      const report = await planFanOut(dailyBackup(), world.deps);
+
+      // Assess
+      expect(world.queue.sent.flatMap((m) => m.instanceIds)).toEqual([
+        instanceId(1),
+        instanceId(2),
+      ]);
+      expect(report.counts.instances).toBe(2);
+    });
+
     it('hands each batch the skip tags of its own volumes', async () => {
       // Prepare
       const skipped = `vol-${instanceId(2).slice(2)}-data`;
@@ -1076,6 +1095,39 @@ describe('Function: runFanOutBatch', () => {
         },
       });
       expect(world.history.statusOf(`${OTHER_ACCOUNT}/eu-west-1/0001`)).toBe('succeeded');
+    });
+
+    it('plans only when the worker runs with DRY_RUN=true, whatever the message says', async () => {
+      // Prepare: a live message (sent before DRY_RUN was set) read by a DRY_RUN worker
+      const ec2 = new FakeWorkerEc2([instance(instanceId(1))]);
+      const world = workerWorld(ec2, { env: { DRY_RUN: 'true' } });
+
+      // Act
+      const outcome = await runFanOutBatch(
+        batchMessage({ instanceIds: [instanceId(1)], dryRun: false }),
+        world.deps,
+      );
+
+      // Assess
+      expect(ec2.requests).toEqual([]);
+      expect(outcome.counts).toMatchObject({ due: 1, backedUp: 0, snapshots: 0 });
+    });
+
+    it('reports an instance whose only AMI opt-in key misses ours, and backs it up not', async () => {
+      // Prepare: the planner sent it for its near-miss key
+      const typo: InstanceFacts = {
+        ...instance(instanceId(2)),
+        tags: { 'Snapkeeper:ami': 'daily', Name: 'ami-typo' },
+      };
+      const ec2 = new FakeWorkerEc2([instance(instanceId(1)), typo]);
+      const world = workerWorld(ec2);
+
+      // Act
+      const outcome = await runFanOutBatch(batchMessage(), world.deps);
+
+      // Assess
+      expect(ec2.createdFor()).toEqual([instanceId(1)]);
+      expect(outcome).toMatchObject({ status: 'partial', counts: { skipped: 1 } });
     });
 
     it('tags the snapshots with the fan-out run id and the slot', async () => {
