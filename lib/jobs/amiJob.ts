@@ -15,7 +15,7 @@ import {
   withUniqueNames,
 } from '../domain/imagePlan.ts';
 import { recordedImagePolicy, toImagePoint } from '../domain/imageRetirement.ts';
-import { ownershipOf } from '../domain/provenance.ts';
+import { isDisasterRecoveryCopy, ownershipOf } from '../domain/provenance.ts';
 import { type RecycleBinRule, recycleBinRuleFor } from '../domain/recycleBin.ts';
 import { keepAll, planRetention, type RetentionPlan } from '../domain/retentionPlan.ts';
 import { retentionRuleFor } from '../domain/retentionPolicy.ts';
@@ -66,6 +66,11 @@ export interface ImageCreateResult {
   readonly reason?: string | undefined;
   readonly error?: ReportedError | undefined;
   readonly problems?: readonly string[] | undefined;
+  /**
+   * `exists` because this run's own CreateImage met its name taken by the slot's image: an
+   * earlier attempt of this delivery made it and its answer was lost, so nothing recorded it.
+   */
+  readonly madeByLostAttempt?: boolean | undefined;
 }
 
 /** The fate of one snapshot behind a deregistered AMI. */
@@ -293,6 +298,15 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
   const notOwned = new Map<string, string>();
   for (const image of images) {
     if (!isManagedBy(image.tags, keys, config.deployment)) continue;
+    // A disaster-recovery copy carries its source's managed, stage and schedule tags: it
+    // belongs to the copy job's retention only, never to this region's AMI retirement.
+    if (isDisasterRecoveryCopy(image.tags, keys)) {
+      notOwned.set(
+        image.imageId,
+        "kept: a disaster-recovery copy (the copy job's retention owns it)",
+      );
+      continue;
+    }
     const verdict = ownershipOf(image.imageId, 'image', image.creationDate ?? now, ownership);
     if (!verdict.owned) notOwned.set(image.imageId, verdict.reason);
   }
@@ -558,6 +572,7 @@ async function createOne(
           imageId: made.imageId,
           imageName: request.name,
           reason: `already has ${made.imageId} for this slot (CreateImage answered InvalidAMIName.Duplicate: an earlier attempt made it)`,
+          madeByLostAttempt: true,
           ...withProblems,
         };
       }
@@ -861,15 +876,19 @@ async function recordCreations(
 ): Promise<string[]> {
   const unrecorded: string[] = [];
   for (const result of created) {
-    if (!['created', 'skipped', 'failed'].includes(result.outcome)) continue;
-    const resourceId =
-      result.outcome === 'created' && result.imageId ? result.imageId : result.instanceId;
-    const outcome =
-      result.outcome === 'created' ? 'done' : result.outcome === 'failed' ? 'failed' : 'skipped';
+    const lostAnswer = result.outcome === 'exists' && result.madeByLostAttempt === true;
+    if (!['created', 'skipped', 'failed'].includes(result.outcome) && !lostAnswer) continue;
+    // An AMI an attempt of this run made whose answer was lost (CreateImage then met its
+    // name taken by it) is recorded as created too, or no retirement could ever take it.
+    const made = (result.outcome === 'created' || lostAnswer) && result.imageId;
+    const resourceId = made && result.imageId ? result.imageId : result.instanceId;
+    const outcome = made ? 'done' : result.outcome === 'failed' ? 'failed' : 'skipped';
     const reason =
       result.outcome === 'created'
         ? `scheduled AMI of ${result.instanceId}`
-        : (result.reason ?? result.error?.message ?? result.outcome);
+        : result.outcome === 'exists' && made
+          ? `scheduled AMI of ${result.instanceId}, already made for this slot`
+          : (result.reason ?? result.error?.message ?? result.outcome);
     await journal
       .record({
         runId: deps.runId,
@@ -895,7 +914,7 @@ async function recordCreations(
           imageId: result.imageId,
           error: message,
         });
-        if (result.outcome === 'created' && result.imageId) {
+        if (made) {
           unrecorded.push(
             `${result.imageId}: made but its creation could not be recorded (${message}); it is kept until deleted by hand`,
           );

@@ -542,6 +542,32 @@ describe('Function: runAmiJob', () => {
       expect(report.status).toBe('succeeded');
     });
 
+    it('records the AMI an earlier attempt made as created, so that its retirement may take it later', async () => {
+      // Prepare: the earlier attempt made the image; its answer (and so its record) was lost.
+      const made = ami('i-web', 0, {
+        imageId: 'ami-earlier',
+        name: 'web-1-prod-daily-20261123T0300Z',
+        tags: ourTags('i-web', 0, { [keys.runId]: 'run-earlier' }),
+      });
+      const ec2 = new FakeEc2({ instances: [webInstance()] });
+      const images = new FakeImages({
+        images: [made],
+        notYetInTagFilters: ['ami-earlier'],
+        createErrors: new Map([
+          ['i-web', new ImageNameTakenError('web-1-prod-daily-20261123T0300Z')],
+        ]),
+      });
+      const journal = new RecordingJournal();
+
+      // Act
+      await runAmiJob(dailyRun(), dependencies(ec2, images, { journal }));
+
+      // Assess
+      expect(journal.records.filter((r) => r.action === 'create-image')).toEqual([
+        expect.objectContaining({ resourceId: 'ami-earlier', phase: 'after', outcome: 'done' }),
+      ]);
+    });
+
     it.each([
       ['another stage', { [keys.deployment]: 'staging' }],
       ['another slot', { [keys.slot]: '2026-11-22T03:00:00Z' }],
@@ -1786,6 +1812,32 @@ describe('Function: runAmiJob, ownership by the run history (issue 15, defect 11
     expect(report.warnings).toContainEqual(
       expect.stringContaining('run history could not be read'),
     );
+  });
+});
+
+describe('Function: runAmiJob, disaster-recovery AMI copies belong to the copy job (issue 15, defect 2)', () => {
+  it('never deregisters an AMI copy in its region, though it carries the source’s managed, stage and schedule tags', async () => {
+    // Prepare: 9 copies of a source instance's AMIs, which has no instance here (an orphan
+    // to this region's AMI job), made before the history kept creation records.
+    const copies = range(9).map((d) =>
+      ami('i-gone', d, {
+        tags: ourTags('i-gone', d, {
+          [keys.sourceRegion]: 'us-east-1',
+          [keys.sourceImageId]: `ami-source-d${d}`,
+        }),
+      }),
+    );
+    const ec2 = new FakeEc2({ instances: [], snapshots: snapshotsOf(copies) });
+    const images = new FakeImages({ images: copies });
+
+    // Act
+    const report = await runAmiJob(dailyRun(), dependencies(ec2, images));
+
+    // Assess
+    expect(images.deregistered).toEqual([]);
+    expect(ec2.deleted).toEqual([]);
+    expect(report.kept).toHaveLength(9);
+    expect(report.kept[0]?.reason).toMatch(/disaster-recovery copy/);
   });
 });
 
