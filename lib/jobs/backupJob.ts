@@ -14,6 +14,7 @@ import {
   type InstanceFacts,
   planInstanceBackup,
 } from '../domain/backupPlan.ts';
+import { imageOfSnapshot, isDisasterRecoveryCopy } from '../domain/provenance.ts';
 import { previousFireTime, resolveJobSchedule } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { nearMissProblems } from '../domain/tagKeyTypos.ts';
@@ -652,6 +653,11 @@ async function readSlotSets(
   for (const chunk of chunks) {
     const tags = chunk ? { ...filter, [keys.instanceId]: chunk } : filter;
     for await (const snapshot of deps.ec2.listSnapshotsTagged(tags)) {
+      // Neither a disaster-recovery copy of the slot (another region's deployment of this
+      // stage copies with the source's tags) nor an AMI's snapshot is a set of this slot:
+      // never covered by them, never removed as duplicates.
+      if (isDisasterRecoveryCopy(snapshot.tags, keys) || imageOfSnapshot(snapshot.description))
+        continue;
       addSlotSnapshot(sets, snapshot, keys.instanceId, keys.runId);
     }
   }

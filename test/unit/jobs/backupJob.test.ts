@@ -1101,6 +1101,44 @@ describe('Function: runBackupJob, resuming a slot', () => {
     expect(ec2.requests).toEqual([]);
   });
 
+  it('never counts, covers with or removes a disaster-recovery copy or an AMI snapshot carrying the slot’s tags', async () => {
+    // Prepare: the slot's set of i-1 (run-1); two sets of copies another region's deployment
+    // of this stage made of the same slot (vol-ffffffff, source markers); an AMI's snapshot.
+    const copy = (snapshotId: string, runId: string, at: string): SnapshotFacts => {
+      const base = slotSnapshot(snapshotId, 'i-1', runId, at);
+      return {
+        ...base,
+        volumeId: 'vol-ffffffff',
+        tags: { ...base.tags, [keys.sourceRegion]: 'us-east-1' },
+      };
+    };
+    const amiSnapshot: SnapshotFacts = {
+      ...slotSnapshot('snap-ami', 'i-2', 'run-ami', '2026-11-23T03:00:09Z'),
+      description: 'Created by CreateImage(i-2) for ami-0abc from vol-i-2-root',
+    };
+    const ec2 = new FakeEc2({
+      instances: [optedIn('i-1'), optedIn('i-2')],
+      slotSnapshots: [
+        slotSnapshot('snap-first', 'i-1', 'run-1', '2026-11-23T03:00:05Z'),
+        copy('snap-copy-a', 'run-src-1', '2026-11-23T03:10:00Z'),
+        copy('snap-copy-b', 'run-src-2', '2026-11-23T03:20:00Z'),
+        amiSnapshot,
+      ],
+    });
+
+    // Act
+    const report = await runBackupJob(dailyRun({ resuming: true }), dependencies(ec2));
+
+    // Assess: nothing deleted; i-1 covered by its own set; i-2 (only an AMI snapshot) backed up.
+    expect(ec2.deleted).toEqual([]);
+    expect(report.duplicates ?? []).toEqual([]);
+    expect(report.instances.find((r) => r.instanceId === 'i-1')).toMatchObject({
+      outcome: 'covered',
+      reason: 'already backed up for this slot by run run-1',
+    });
+    expect(ec2.requests.map((r) => r.instanceId)).toEqual(['i-2']);
+  });
+
   it('stops starting instances below the safety margin and ends incomplete with what is left', async () => {
     // Prepare
     const ec2 = new FakeEc2({ instances: [optedIn('i-1'), optedIn('i-2'), optedIn('i-3')] });
