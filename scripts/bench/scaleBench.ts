@@ -113,6 +113,13 @@ export const BENCH_COMMAND: CliSpec = {
       default: process.env.BENCH_WORKERS ?? '4',
       description: 'fan-out workers at once (BENCH_WORKERS)',
     },
+    jobs: {
+      type: 'string',
+      value: '<backup[,retention]>',
+      default: process.env.BENCH_JOBS ?? 'backup,retention',
+      description:
+        'the jobs measured; backup always runs, it makes what retention deletes (BENCH_JOBS)',
+    },
     'no-custodian': {
       type: 'boolean',
       description: 'skip Cloud Custodian (BENCH_CUSTODIAN=false)',
@@ -156,6 +163,19 @@ const withCustodian = !cli.values['no-custodian'] && process.env.BENCH_CUSTODIAN
 const withPlanner = !cli.values['no-planner'] && process.env.BENCH_PLANNER !== 'false';
 const withNaive = !cli.values['no-naive'] && process.env.BENCH_NAIVE !== 'false';
 const force = cli.values.force === true;
+const jobs = new Set(
+  option('jobs')
+    .split(',')
+    .map((j) => j.trim()),
+);
+for (const job of jobs) {
+  if (job !== 'backup' && job !== 'retention') {
+    console.error(
+      `--jobs takes backup and retention; got ${JSON.stringify(job)} (see npm run bench -- --help)`,
+    );
+    process.exit(2);
+  }
+}
 const naiveMaxSize = Number(process.env.BENCH_NAIVE_MAX ?? '1000');
 for (const [name, value] of [
   ['--scale', timeScale],
@@ -456,6 +476,8 @@ async function main(): Promise<void> {
           size,
         ),
       });
+
+      if (!jobs.has('retention')) continue;
 
       // 4. snapkeeper retention: a third set (not measured), then keep 2 of 3.
       await runBackupJob(
