@@ -677,9 +677,10 @@ function backupFigures(
   /** A per-volume loop makes CreateSnapshot calls (a bucket of the same size). */
   writeAction: 'CreateSnapshots' | 'CreateSnapshot' = 'CreateSnapshots',
 ): RunFigures {
-  // One CreateSnapshots per instance, plus one describe of instances (and of volumes
-  // for the skip tag) per 1000: moto answers each in one page.
-  const minimumCalls = instances + Math.ceil(instances / 1000) + 1;
+  // One CreateSnapshots per instance, plus one describe of the opted-in instances and
+  // one of every tagged instance (the near-miss tag-key scan of issue 15) per 1000, and
+  // one of volumes for the skip tag: moto answers each in one page.
+  const minimumCalls = instances + 2 * Math.ceil(instances / 1000) + 1;
   return figures(
     { size, job: 'backup', tool, seconds, failed, minimumCalls },
     records,
