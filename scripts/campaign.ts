@@ -184,14 +184,23 @@ export function forSnapshot(snapshotId: string, decide: FaultDecider): FaultRule
 }
 
 /**
- * What a DynamoDB `PutItem` writes, from its JSON body: the item's `type` (`slot`,
- * `run`, `action`) and, for an action, its `action` and `phase`.
+ * What a DynamoDB `PutItem` (or `BatchWriteItem`) writes, from its JSON body: the item's
+ * `type` (`slot`, `run`, `action`) and, for an action, its `action` and `phase`.
  *
  * @example
  * dynamoItem(call).type === 'action';
  */
 export function dynamoItem(call: ProxyCall): { type?: string; action?: string; phase?: string } {
-  const item = (call.json as { Item?: Record<string, { S?: string }> } | undefined)?.Item;
+  type Item = Record<string, { S?: string }>;
+  const body = call.json as
+    | { Item?: Item; RequestItems?: Record<string, { PutRequest?: { Item?: Item } }[]> }
+    | undefined;
+  // Since issue 19 the history writes its records in batches (BatchWriteItem): such a
+  // call is read as its first action record (else its first item).
+  const batched = Object.values(body?.RequestItems ?? {})
+    .flat()
+    .flatMap((request) => (request.PutRequest?.Item ? [request.PutRequest.Item] : []));
+  const item = body?.Item ?? batched.find((i) => i.type?.S === 'action') ?? batched[0];
   const text = (key: string) => item?.[key]?.S;
   const found: { type?: string; action?: string; phase?: string } = {};
   const type = text('type');

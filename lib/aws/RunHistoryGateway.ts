@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
 import type { SnapkeeperConfig } from '../config/environment.ts';
+import { SnapkeeperError } from '../domain/errors.ts';
 import { type BatchCheckpoint, type BatchStatus, FINAL_BATCH_STATUSES } from '../domain/fanOut.ts';
 import { CREATION_ACTIONS, type CreationRecord } from '../domain/provenance.ts';
 import {
@@ -77,6 +78,26 @@ export interface SlotClaim {
 
 /** BatchGetItem calls of creation records in flight at once. */
 export const CREATION_READ_CONCURRENCY = 4;
+
+/** Rounds of `BatchWriteItem` for one batch of records before its unprocessed items count as unwritten. */
+export const RECORD_BATCH_ROUNDS = 8;
+
+/** The first back-off before writing unprocessed records again; doubles each round (full jitter). */
+export const RECORD_BATCH_BACKOFF_MS = 50;
+
+/**
+ * Some records of a batch were not written (the others were): `unwritten` holds their
+ * positions in the batch.
+ */
+export class HistoryWriteError extends SnapkeeperError {
+  public readonly unwritten: readonly number[];
+
+  public constructor(unwritten: readonly number[], cause: string) {
+    super(`${unwritten.length} history record(s) not written: ${cause}`);
+    this.name = 'HistoryWriteError';
+    this.unwritten = unwritten;
+  }
+}
 
 /** Reports above this size are stored cut, with a note (DynamoDB items hold 400 KB). */
 export const MAX_REPORT_BYTES = 300_000;
@@ -318,6 +339,117 @@ export class RunHistoryGateway implements CreationLedger {
   public async record(
     entry: ActionRecord & { at?: string; instanceId?: string; volumeId?: string },
   ): Promise<void> {
+    const { creation, action } = this.#itemsOf(entry);
+    if (creation) {
+      // The creation record first, never expiring: what retention may ever delete.
+      await this.ledgerStart(new Date(String(creation.at)));
+      try {
+        await this.#doc.send(new PutCommand({ TableName: this.#table, Item: creation }));
+      } catch (error) {
+        throw toAwsCallError('PutItem', error);
+      }
+    }
+    try {
+      await this.#doc.send(new PutCommand({ TableName: this.#table, Item: action }));
+    } catch (error) {
+      throw toAwsCallError('PutItem', error);
+    }
+  }
+
+  /**
+   * Records many steps at once with `BatchWriteItem` (25 items a call; an entry that
+   * makes a resource also writes its creation record). Unprocessed items are written
+   * again with exponential back-off and jitter; a call that fails outright (after the
+   * SDK's own retries of throttling) leaves its entries unwritten. Resolves when every
+   * entry is written, and otherwise throws a {@link HistoryWriteError} naming the entries
+   * that were not (the others are written).
+   *
+   * @example
+   * await history.recordBatch([before1, before2, after3]);
+   */
+  public async recordBatch(
+    entries: readonly (ActionRecord & { at?: string; instanceId?: string; volumeId?: string })[],
+    options: { readonly sleep?: (ms: number) => Promise<void>; readonly rounds?: number } = {},
+  ): Promise<void> {
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const rounds = options.rounds ?? RECORD_BATCH_ROUNDS;
+    // One item per key (DynamoDB refuses a batch with two puts of one key), with the
+    // entries that need it.
+    const items = new Map<string, { item: Record<string, unknown>; owners: number[] }>();
+    const add = (item: Record<string, unknown>, owner: number) => {
+      const key = `${String(item.PK)}\u0000${String(item.SK)}`;
+      const found = items.get(key);
+      if (found) {
+        found.item = item;
+        found.owners.push(owner);
+      } else items.set(key, { item, owners: [owner] });
+    };
+    let firstCreation: string | undefined;
+    entries.forEach((entry, index) => {
+      const { creation, action } = this.#itemsOf(entry);
+      if (creation) {
+        firstCreation ??= String(creation.at);
+        add(creation, index);
+      }
+      add(action, index);
+    });
+    const unwritten = new Set<number>();
+    let lastError: string | undefined;
+    if (firstCreation) {
+      try {
+        await this.ledgerStart(new Date(firstCreation));
+      } catch (error) {
+        throw new HistoryWriteError(
+          entries.map((_, i) => i),
+          toAwsCallError('PutItem', error).message,
+        );
+      }
+    }
+    let pending = [...items.values()];
+    for (let round = 0; pending.length > 0; round += 1) {
+      if (round >= rounds) {
+        for (const p of pending) for (const owner of p.owners) unwritten.add(owner);
+        lastError ??= `${pending.length} item(s) still unprocessed after ${rounds} rounds`;
+        break;
+      }
+      if (round > 0) await sleep(Math.random() * RECORD_BATCH_BACKOFF_MS * 2 ** (round - 1));
+      const rest: typeof pending = [];
+      for (let i = 0; i < pending.length; i += 25) {
+        const chunk = pending.slice(i, i + 25);
+        try {
+          const response = await this.#doc.send(
+            new BatchWriteCommand({
+              RequestItems: { [this.#table]: chunk.map((c) => ({ PutRequest: { Item: c.item } })) },
+            }),
+          );
+          const left = new Set(
+            (response.UnprocessedItems?.[this.#table] ?? []).map(
+              (r) => `${String(r.PutRequest?.Item?.PK)}\u0000${String(r.PutRequest?.Item?.SK)}`,
+            ),
+          );
+          for (const c of chunk) {
+            if (left.has(`${String(c.item.PK)}\u0000${String(c.item.SK)}`)) rest.push(c);
+          }
+        } catch (error) {
+          lastError = toAwsCallError('BatchWriteItem', error).message;
+          for (const c of chunk) for (const owner of c.owners) unwritten.add(owner);
+        }
+      }
+      pending = rest;
+    }
+    if (unwritten.size > 0) {
+      throw new HistoryWriteError(
+        [...unwritten].sort((a, b) => a - b),
+        lastError ?? 'unknown',
+      );
+    }
+  }
+
+  /** The items one entry writes: its action item, and a creation record for a resource made. */
+  #itemsOf(entry: ActionRecord & { at?: string; instanceId?: string; volumeId?: string }): {
+    creation?: Record<string, unknown>;
+    action: Record<string, unknown>;
+  } {
     this.#sequence += 1;
     const at = entry.at ?? new Date().toISOString();
     const details = entry.details ?? {};
@@ -326,55 +458,37 @@ export class RunHistoryGateway implements CreationLedger {
     const volumeId =
       entry.volumeId ?? (typeof details.volumeId === 'string' ? details.volumeId : undefined);
     const kind = CREATION_ACTIONS[entry.action];
-    if (kind && entry.phase === 'after' && entry.outcome === 'done') {
-      // The creation record first, never expiring: what retention may ever delete.
-      await this.ledgerStart(new Date(at));
-      try {
-        await this.#doc.send(
-          new PutCommand({
-            TableName: this.#table,
-            Item: {
-              ...creationKeys(entry.resourceId),
-              type: 'creation',
-              ...stripUndefined({
-                resourceId: entry.resourceId,
-                kind,
-                runId: entry.runId,
-                job: entry.job,
-                at,
-                instanceId,
-                volumeId,
-              }),
-            },
-          }),
-        );
-      } catch (error) {
-        throw toAwsCallError('PutItem', error);
-      }
-    }
-    try {
-      await this.#doc.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: {
-            ...actionKeys({
-              runId: entry.runId,
-              sequence: this.#sequence,
+    const creation =
+      kind && entry.phase === 'after' && entry.outcome === 'done'
+        ? {
+            ...creationKeys(entry.resourceId),
+            type: 'creation',
+            ...stripUndefined({
               resourceId: entry.resourceId,
-              phase: entry.phase,
+              kind,
+              runId: entry.runId,
+              job: entry.job,
               at,
               instanceId,
               volumeId,
             }),
-            type: 'action',
-            ...stripUndefined({ ...entry, at, sequence: this.#sequence, instanceId, volumeId }),
-            expiresAt: expiresAt(new Date(at), this.#retentionDays),
-          },
-        }),
-      );
-    } catch (error) {
-      throw toAwsCallError('PutItem', error);
-    }
+          }
+        : undefined;
+    const action = {
+      ...actionKeys({
+        runId: entry.runId,
+        sequence: this.#sequence,
+        resourceId: entry.resourceId,
+        phase: entry.phase,
+        at,
+        instanceId,
+        volumeId,
+      }),
+      type: 'action',
+      ...stripUndefined({ ...entry, at, sequence: this.#sequence, instanceId, volumeId }),
+      expiresAt: expiresAt(new Date(at), this.#retentionDays),
+    };
+    return creation ? { creation, action } : { action };
   }
 
   /**

@@ -16,7 +16,7 @@ export interface SnapkeeperConfig {
   readonly keys: TagKeys;
   readonly catalog: ScheduleCatalog;
   readonly copyTags: readonly string[];
-  /** Instances backed up in parallel. */
+  /** Instances backed up in parallel at the start of a run (the number then adapts up to `maxInFlight`). */
   readonly backupConcurrency: number;
   /** Wait before retrying `SnapshotCreationPerVolumeRateExceeded`. */
   readonly snapshotRateRetryMs: number;
@@ -28,8 +28,14 @@ export interface SnapkeeperConfig {
   readonly requestTimeoutMs: number;
   /** Per-run cap on deletions (`MAX_DELETIONS`: `50` or `25%`). */
   readonly maxDeletions: DeletionCap;
-  /** Deletions in flight at once. */
+  /** Deletions in flight at the start of a run (the number then adapts up to `maxInFlight`). */
   readonly deleteConcurrency: number;
+  /**
+   * The most mutating EC2 calls of one job in flight at once (`MAX_IN_FLIGHT`): from
+   * `BACKUP_CONCURRENCY` / `DELETE_CONCURRENCY` the number grows while work waits on
+   * slots, not on the rate limiter's tokens, and halves when EC2 throttles.
+   */
+  readonly maxInFlight: number;
   /**
    * Local-only: create AMIs without TagSpecifications and tag them right after, because
    * the local AWS (moto) answers tags at creation with HTTP 500. Off in production.
@@ -210,6 +216,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     requestTimeoutMs: integer(env, 'AWS_REQUEST_TIMEOUT_MS', 30_000, 100, 300_000),
     maxDeletions,
     deleteConcurrency: integer(env, 'DELETE_CONCURRENCY', 5, 1, 50),
+    maxInFlight: integer(env, 'MAX_IN_FLIGHT', 64, 1, 256),
     localTagAfterCreate: boolean(env, 'LOCAL_TAG_AFTER_CREATE', false),
     recycleBinCheck: boolean(env, 'RECYCLE_BIN_CHECK', true),
     historyTable: env.HISTORY_TABLE?.trim() || undefined,

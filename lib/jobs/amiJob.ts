@@ -1,4 +1,3 @@
-import pLimit from 'p-limit';
 import type { AutoScalingGateway } from '../aws/AutoScalingGateway.ts';
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { type Ec2ImageGateway, ImageNameTakenError } from '../aws/Ec2ImageGateway.ts';
@@ -27,7 +26,9 @@ import {
 } from '../domain/schedules.ts';
 import { isManagedBy, type SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { parseScheduleList } from '../domain/tagPolicy.ts';
+import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
+import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -161,7 +162,8 @@ export interface AmiJobDependencies {
     | 'backupConcurrency'
     | 'maxDeletions'
     | 'deleteConcurrency'
-  >;
+  > &
+    Partial<Pick<SnapkeeperConfig, 'maxInFlight'>>;
   readonly clock: () => Date;
   readonly runId: string;
   readonly logger: LoggerPort;
@@ -240,10 +242,14 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     instances.map((instance) => planInstanceImage(instance, context)),
     context,
   ).filter((d): d is Exclude<InstanceImageDecision, { kind: 'not-due' }> => d.kind !== 'not-due');
-  const createLimit = pLimit(config.backupConcurrency);
+  // The bucket sets the pace (see PacedPool): from BACKUP_CONCURRENCY up to MAX_IN_FLIGHT.
+  const createPool = new PacedPool({
+    initial: config.backupConcurrency,
+    ceiling: config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+  });
   const created = await Promise.all(
     decisions.map((decision) =>
-      createLimit(() =>
+      createPool.run(() =>
         outOfTime(input) && decision.kind === 'create' && !covered.has(decision.instanceId)
           ? Promise.resolve<ImageCreateResult>({
               instanceId: decision.instanceId,
@@ -381,17 +387,24 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
 
   // 3. Deregister, then the snapshots behind.
   const retired: ImageRetireResult[] = [];
-  const deregisterLimit = pLimit(config.deleteConcurrency);
+  // Deregistrations and the snapshot deletions behind them are paced by their buckets
+  // (see PacedPool); their "after" records are written behind them, in batches.
+  const deletePool = new PacedPool({
+    initial: config.deleteConcurrency,
+    ceiling: config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+  });
+  const behind = new Behind();
+  const deleting = new Map<string, Promise<ImageSnapshotResult>>();
   const deregistered = await Promise.all(
     toRetire.map((item) =>
-      deregisterLimit(() =>
+      deletePool.run(() =>
         act && outOfTime(input)
           ? Promise.resolve<Omit<ImageRetireResult, 'snapshots'>>({
               ...item,
               outcome: 'deferred',
               reason: `${item.reason}; deferred: too little time left in this invocation`,
             })
-          : deregisterOne(item, imageById.get(item.imageId), act, deps, journal),
+          : deregisterOne(item, imageById.get(item.imageId), act, deps, journal, behind),
       ),
     ),
   );
@@ -409,20 +422,25 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     }
   }
   const holdersAfter = act ? await snapshotHoldersSafe(deps, warnings) : undefined;
-  for (const result of deregistered) {
-    const image = imageById.get(result.imageId);
-    const snapshots = await retireSnapshots(
-      result,
-      image,
-      act,
-      rules,
-      holdersAfter,
-      deps,
-      journal,
-      warnings,
-    );
-    retired.push({ ...result, snapshots });
-  }
+  retired.push(
+    ...(await Promise.all(
+      deregistered.map(async (result) => ({
+        ...result,
+        snapshots: await retireSnapshots(
+          result,
+          imageById.get(result.imageId),
+          act,
+          rules,
+          holdersAfter,
+          deps,
+          journal,
+          warnings,
+          { pool: deletePool, behind, deleting },
+        ),
+      })),
+    )),
+  );
+  await behind.settled(journal);
 
   const kept = plans.flatMap(({ instanceId, plan }) =>
     plan.decisions.flatMap((d) =>
@@ -644,6 +662,7 @@ async function deregisterOne(
   act: boolean,
   deps: AmiJobDependencies,
   journal: ActionJournal,
+  behind: Behind,
 ): Promise<Omit<ImageRetireResult, 'snapshots'>> {
   const base = { imageId: item.imageId, instanceId: item.instanceId, reason: item.reason };
   if (!act) return { ...base, outcome: 'planned' };
@@ -689,7 +708,7 @@ async function deregisterOne(
       };
     }
   }
-  await journal
+  const after = journal
     .record({
       ...record,
       phase: 'after',
@@ -703,6 +722,7 @@ async function deregisterOne(
         error: error instanceof Error ? error.message : String(error),
       }),
     );
+  behind.add(after);
   return result;
 }
 
@@ -734,6 +754,12 @@ async function retireSnapshots(
   deps: AmiJobDependencies,
   journal: ActionJournal,
   warnings: string[],
+  pacing: {
+    readonly pool: PacedPool;
+    readonly behind: Behind;
+    /** Snapshot deletions started in this run, by id: a shared snapshot is deleted once. */
+    readonly deleting: Map<string, Promise<ImageSnapshotResult>>;
+  },
 ): Promise<ImageSnapshotResult[]> {
   const ids = image?.snapshotIds ?? [];
   if (ids.length === 0) return [];
@@ -781,7 +807,7 @@ async function retireSnapshots(
     warnings.push(`${result.imageId}: ${reason}`);
     return ids.map((id) => ({ snapshotId: id, outcome: 'kept' as const, reason }));
   }
-  const results: ImageSnapshotResult[] = [];
+  const results: (ImageSnapshotResult | Promise<ImageSnapshotResult>)[] = [];
   for (const snapshotId of ids) {
     const snapshot = facts.get(snapshotId);
     const usedBy = (holders.get(snapshotId) ?? []).filter((id) => id !== result.imageId);
@@ -809,12 +835,40 @@ async function retireSnapshots(
         sizeGiB: snapshot.sizeGiB,
       });
     } else {
-      results.push(
-        await deleteImageSnapshot(snapshotId, result.imageId, snapshot.sizeGiB, deps, journal),
+      const claimed = pacing.deleting.get(snapshotId);
+      if (claimed) {
+        // Shared with an AMI retired in the same run: deleted once, by the first.
+        results.push(
+          claimed.then((first) =>
+            first.outcome === 'deleted' || first.outcome === 'skipped'
+              ? { snapshotId, outcome: 'skipped' as const, reason: 'already gone' }
+              : {
+                  snapshotId,
+                  outcome: 'kept' as const,
+                  reason: `also behind an AMI retired in this run, whose deletion of it ended ${first.outcome}`,
+                  sizeGiB: snapshot.sizeGiB,
+                },
+          ),
+        );
+        continue;
+      }
+      const deletion = pacing.pool.run(
+        () =>
+          deleteImageSnapshot(
+            snapshotId,
+            result.imageId,
+            snapshot.sizeGiB,
+            deps,
+            journal,
+            pacing.behind,
+          ),
+        (r) => r.outcome === 'failed' && isThrottleCode(r.error?.code),
       );
+      pacing.deleting.set(snapshotId, deletion);
+      results.push(deletion);
     }
   }
-  return results;
+  return Promise.all(results);
 }
 
 async function deleteImageSnapshot(
@@ -823,6 +877,7 @@ async function deleteImageSnapshot(
   sizeGiB: number | undefined,
   deps: AmiJobDependencies,
   journal: ActionJournal,
+  behind: Behind,
 ): Promise<ImageSnapshotResult> {
   const reason = `behind deregistered ${imageId}`;
   const toResult = (attempt: DeletionAttempt): ImageSnapshotResult => {
@@ -857,6 +912,7 @@ async function deleteImageSnapshot(
     journal,
     deps.logger,
     (a) => toResult(a).reason,
+    behind,
   );
   return toResult(attempt);
 }
@@ -875,6 +931,8 @@ async function recordCreations(
   journal: ActionJournal,
 ): Promise<string[]> {
   const unrecorded: string[] = [];
+  // Written together (a batching journal puts them in a few calls), each failure reported.
+  const writes: Promise<void>[] = [];
   for (const result of created) {
     const lostAnswer = result.outcome === 'exists' && result.madeByLostAttempt === true;
     if (!['created', 'skipped', 'failed'].includes(result.outcome) && !lostAnswer) continue;
@@ -889,7 +947,7 @@ async function recordCreations(
         : result.outcome === 'exists' && made
           ? `scheduled AMI of ${result.instanceId}, already made for this slot`
           : (result.reason ?? result.error?.message ?? result.outcome);
-    await journal
+    const write = journal
       .record({
         runId: deps.runId,
         job: 'amis',
@@ -920,7 +978,9 @@ async function recordCreations(
           );
         }
       });
+    writes.push(write);
   }
+  await Promise.all(writes);
   return unrecorded;
 }
 

@@ -1,4 +1,3 @@
-import pLimit from 'p-limit';
 import {
   type CreatedSnapshot,
   CreateSnapshotSetError,
@@ -18,6 +17,8 @@ import { imageOfSnapshot, isDisasterRecoveryCopy } from '../domain/provenance.ts
 import { previousFireTime, resolveJobSchedule } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { nearMissProblems } from '../domain/tagKeyTypos.ts';
+import { Behind } from './historyPipeline.ts';
+import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import type { LoggerPort, MetricsPort, ReportedError, RunStatus, RunTrigger } from './ports.ts';
 import { type ActionJournal, logJournal, noMetrics, reportForLog, runStatus } from './ports.ts';
 import { deleteSnapshotRecorded } from './recordedDeletion.ts';
@@ -163,7 +164,8 @@ export interface BackupJobDependencies {
   readonly config: Pick<
     SnapkeeperConfig,
     'deployment' | 'keys' | 'catalog' | 'copyTags' | 'backupConcurrency' | 'manualRetainDays'
-  >;
+  > &
+    Partial<Pick<SnapkeeperConfig, 'maxInFlight'>>;
   readonly clock: () => Date;
   readonly runId: string;
   readonly logger: LoggerPort;
@@ -301,54 +303,71 @@ export async function runBackupJob(
   // A resumed slot: instances with a set already are covered; extra sets are removed.
   const duplicates = await removeDuplicateSets(slotSets, input.dryRun, deps, journal);
   const margin = input.safetyMarginMs ?? 0;
-  const limit = pLimit(config.backupConcurrency);
+  // The rate limiter's bucket sets the pace: the number in flight adapts (see PacedPool),
+  // and what was made is recorded behind the creates, in batches.
+  const pool = new PacedPool({
+    initial: config.backupConcurrency,
+    ceiling: config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+  });
+  const behind = new Behind();
   const results = await Promise.all(
     decisions.map((decision) =>
-      limit(async (): Promise<InstanceBackupResult> => {
-        const existing = slotSets.get(decision.instanceId);
-        if (existing && existing.size > 0 && decision.kind === 'backup') {
-          const [runId, set] = [...existing.entries()].sort(oldestSetFirst)[0] as [
-            string,
-            SnapshotFacts[],
-          ];
-          const covered: InstanceBackupResult = {
-            instanceId: decision.instanceId,
-            name: decision.name,
-            outcome: 'covered',
-            reason: `already backed up for this slot by run ${runId}`,
-            snapshots: set.map((s) => ({
-              volumeId: s.volumeId,
-              deviceName: decision.request.included.find((v) => v.volumeId === s.volumeId)
-                ?.deviceName,
-              snapshotId: s.snapshotId,
-              sizeGiB: s.sizeGiB,
-              state: s.state,
-            })),
-          };
-          // The run that made them may have died before recording them: record them now.
-          await recordCreated(
-            covered,
+      pool.run(
+        async (): Promise<InstanceBackupResult> => {
+          const existing = slotSets.get(decision.instanceId);
+          if (existing && existing.size > 0 && decision.kind === 'backup') {
+            const [runId, set] = [...existing.entries()].sort(oldestSetFirst)[0] as [
+              string,
+              SnapshotFacts[],
+            ];
+            const covered: InstanceBackupResult = {
+              instanceId: decision.instanceId,
+              name: decision.name,
+              outcome: 'covered',
+              reason: `already backed up for this slot by run ${runId}`,
+              snapshots: set.map((s) => ({
+                volumeId: s.volumeId,
+                deviceName: decision.request.included.find((v) => v.volumeId === s.volumeId)
+                  ?.deviceName,
+                snapshotId: s.snapshotId,
+                sizeGiB: s.sizeGiB,
+                state: s.state,
+              })),
+            };
+            // The run that made them may have died before recording them: record them now.
+            await recordCreated(
+              covered,
+              deps,
+              journal,
+              `made by run ${runId}; recorded by the run that resumed the slot`,
+              behind,
+            );
+            return covered;
+          }
+          if (decision.kind === 'backup' && input.remainingMs && input.remainingMs() < margin) {
+            return {
+              instanceId: decision.instanceId,
+              name: decision.name,
+              outcome: 'deferred',
+              reason: 'not started: too little time left in this invocation; the next one resumes',
+            };
+          }
+          // What was made is recorded inside, as soon as the create answered.
+          return executeDecision(
+            decision,
+            input.dryRun,
             deps,
             journal,
-            `made by run ${runId}; recorded by the run that resumed the slot`,
+            () => (input.remainingMs ? input.remainingMs() - margin : Number.POSITIVE_INFINITY),
+            behind,
           );
-          return covered;
-        }
-        if (decision.kind === 'backup' && input.remainingMs && input.remainingMs() < margin) {
-          return {
-            instanceId: decision.instanceId,
-            name: decision.name,
-            outcome: 'deferred',
-            reason: 'not started: too little time left in this invocation; the next one resumes',
-          };
-        }
-        // What was made is recorded inside, as soon as the create answered.
-        return executeDecision(decision, input.dryRun, deps, journal, () =>
-          input.remainingMs ? input.remainingMs() - margin : Number.POSITIVE_INFINITY,
-        );
-      }),
+        },
+        (r) => r.outcome === 'failed' && isThrottleCode(r.error?.code),
+      ),
     ),
   );
+  // Every creation record written behind the creates is written (or its failure logged) first.
+  await behind.settled(journal);
 
   if (input.instanceIds) {
     const found = new Set(instances.map((i) => i.instanceId));
@@ -429,6 +448,7 @@ async function executeDecision(
   deps: BackupJobDependencies,
   journal: ActionJournal,
   timeLeftMs: () => number,
+  behind?: Behind,
 ): Promise<InstanceBackupResult> {
   const { logger } = deps;
   const problems = decision.problems.map((p) => p.message);
@@ -506,6 +526,8 @@ async function executeDecision(
       { instanceId: decision.instanceId, outcome: 'created', snapshots: toResults(answered) },
       deps,
       journal,
+      undefined,
+      behind,
     );
   }
 
@@ -784,10 +806,11 @@ async function recordCreated(
   deps: BackupJobDependencies,
   journal: ActionJournal,
   reason = 'scheduled backup',
+  behind?: Behind,
 ): Promise<void> {
   for (const snapshot of result.snapshots ?? []) {
     if (!snapshot.snapshotId) continue;
-    await journal
+    const written = journal
       .record({
         runId: deps.runId,
         job: 'backup',
@@ -809,6 +832,9 @@ async function recordCreated(
           error: error instanceof Error ? error.message : String(error),
         }),
       );
+    // With `behind` the records of a set go out together, written behind the next creates.
+    if (behind) behind.add(written);
+    else await written;
   }
 }
 

@@ -33,7 +33,9 @@ import {
   amiPublicAccessProblems,
   checkAmiPublicAccess,
 } from './amiPublicAccess.ts';
+import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
+import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -89,7 +91,7 @@ export interface CopyJobDependencies {
     | 'makePrivate'
     | 'localTagAfterCreate'
   > &
-    Partial<Pick<SnapkeeperConfig, 'blockPublicAmis'>>;
+    Partial<Pick<SnapkeeperConfig, 'blockPublicAmis' | 'maxInFlight'>>;
   readonly clock: () => Date;
   readonly runId: string;
   readonly logger: LoggerPort;
@@ -308,6 +310,10 @@ export async function runCopyJob(
 
   // 2. Copy, region by region.
   const copies: CopyResult[] = [];
+  const copyPool = new PacedPool({
+    initial: MAX_CONCURRENT_COPIES,
+    ceiling: config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+  });
   const regions = new Set([...policies.values()].flatMap((p) => p.regions));
   const destinationRetention: CopyReport['destinationRetention'][number][] = [];
   for (const region of regions) {
@@ -370,16 +376,20 @@ export async function runCopyJob(
     let inFlight =
       existing.filter((s) => s.state === 'pending').length +
       existingImages.filter((i) => i.state === 'pending').length;
+    // The snapshot copies the plan allows leave together, paced by the CopySnapshot
+    // bucket (see PacedPool), not one after another; their records are written behind.
+    const snapshotCopies: (CopyResult | Promise<CopyResult>)[] = [];
+    const behind = new Behind();
     for (const source of sources) {
       const policy = policies.get(source.tags[keys.instanceId] ?? '');
       if (!policy?.regions.includes(region)) continue;
       const base = { kind: 'snapshot' as const, sourceId: source.snapshotId, region };
       if (copied.has(source.snapshotId)) {
-        copies.push({ ...base, outcome: 'exists' });
+        snapshotCopies.push({ ...base, outcome: 'exists' });
         continue;
       }
       if (source.state !== 'completed') {
-        copies.push({ ...base, outcome: 'waiting', reason: 'the source is still pending' });
+        snapshotCopies.push({ ...base, outcome: 'waiting', reason: 'the source is still pending' });
         continue;
       }
       const retained = retainedLater(
@@ -390,11 +400,11 @@ export async function runCopyJob(
         { ...source.tags, [keys.sourceVolumeId]: source.volumeId },
       );
       if (retained) {
-        copies.push({ ...base, outcome: 'retired', reason: retained });
+        snapshotCopies.push({ ...base, outcome: 'retired', reason: retained });
         continue;
       }
       if (inFlight >= MAX_CONCURRENT_COPIES) {
-        copies.push({
+        snapshotCopies.push({
           ...base,
           outcome: 'waiting',
           reason: `${MAX_CONCURRENT_COPIES} copies already in flight into ${region}`,
@@ -403,51 +413,66 @@ export async function runCopyJob(
       }
       const kmsKeyId = policy.kmsKeys[region];
       if (input.dryRun) {
-        copies.push({ ...base, outcome: 'planned', encryptedWith: kmsKeyId });
+        snapshotCopies.push({ ...base, outcome: 'planned', encryptedWith: kmsKeyId });
         continue;
       }
-      try {
-        const copyId = await dest.copies.copySnapshot({
-          sourceRegion: config.region,
-          sourceSnapshotId: source.snapshotId,
-          description: `snapkeeper copy of ${source.snapshotId} from ${config.region}`,
-          kmsKeyId,
-          tags: copyTags(
-            source.tags,
-            keys,
-            { volumeId: source.volumeId, snapshotId: source.snapshotId },
-            config.region,
-            countFor(source.tags, policy, false),
-          ),
-        });
-        inFlight += 1;
-        copies.push({ ...base, outcome: 'copied', copyId, encryptedWith: kmsKeyId });
-        await journal
-          .record({
-            runId: deps.runId,
-            job: 'copy',
-            action: 'copy-snapshot',
-            resourceId: copyId,
-            phase: 'after',
-            outcome: 'done',
-            reason: `copy of ${source.snapshotId} into ${region}`,
-            details: {
-              snapshotId: source.snapshotId,
-              volumeId: source.volumeId,
-              region,
-              instanceId: source.tags[keys.instanceId],
-            },
-          })
-          .catch(() => undefined);
-      } catch (error) {
-        const failure = toAwsCallError('CopySnapshot', error);
-        copies.push({
-          ...base,
-          outcome: 'failed',
-          error: { code: failure.code, message: failure.message },
-        });
-      }
+      // The slot is taken as the copy is sent: a copy that fails leaves it unused this run.
+      inFlight += 1;
+      const copying = async (): Promise<CopyResult> => {
+        try {
+          const copyId = await dest.copies.copySnapshot({
+            sourceRegion: config.region,
+            sourceSnapshotId: source.snapshotId,
+            description: `snapkeeper copy of ${source.snapshotId} from ${config.region}`,
+            kmsKeyId,
+            tags: copyTags(
+              source.tags,
+              keys,
+              { volumeId: source.volumeId, snapshotId: source.snapshotId },
+              config.region,
+              countFor(source.tags, policy, false),
+            ),
+          });
+          behind.add(
+            journal
+              .record({
+                runId: deps.runId,
+                job: 'copy',
+                action: 'copy-snapshot',
+                resourceId: copyId,
+                phase: 'after',
+                outcome: 'done',
+                reason: `copy of ${source.snapshotId} into ${region}`,
+                details: {
+                  snapshotId: source.snapshotId,
+                  volumeId: source.volumeId,
+                  region,
+                  instanceId: source.tags[keys.instanceId],
+                },
+              })
+              .catch((error: unknown) =>
+                deps.logger.error('copy made but not recorded', {
+                  copyId,
+                  region,
+                  error: error instanceof Error ? error.message : String(error),
+                }),
+              ),
+          );
+          return { ...base, outcome: 'copied', copyId, encryptedWith: kmsKeyId };
+        } catch (error) {
+          const failure = toAwsCallError('CopySnapshot', error);
+          return {
+            ...base,
+            outcome: 'failed',
+            error: { code: failure.code, message: failure.message },
+          };
+        }
+      };
+      snapshotCopies.push(
+        copyPool.run(copying, (r) => r.outcome === 'failed' && isThrottleCode(r.error?.code)),
+      );
     }
+    copies.push(...(await Promise.all(snapshotCopies)));
     let imageCalls = 0;
     for (const image of images) {
       const policy = policies.get(image.tags[keys.instanceId] ?? '');
@@ -528,6 +553,9 @@ export async function runCopyJob(
         });
       }
     }
+
+    // The copies' creation records are written before the ownership below reads them.
+    await behind.settled(journal);
 
     // Destination retention, with the count the copies carry.
     // Only the copies the run history recorded making (or made before it kept records)

@@ -88,7 +88,10 @@ export interface ActionRecord {
  * table implements it; a job refuses to act when the "before" record cannot be written.
  */
 export interface ActionJournal {
+  /** Resolves when the entry is written. */
   record(entry: ActionRecord): Promise<void>;
+  /** Resolves when every entry recorded so far is written or has failed (a batching journal). */
+  flush?(): Promise<void>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { SnapshotInUseError, SnapshotNotFoundError, toAwsCallError } from '../aws/errors.ts';
+import type { Behind } from './historyPipeline.ts';
 import type { ActionJournal, ActionRecord, LoggerPort, ReportedError } from './ports.ts';
 
 /** How one recorded deletion went. */
@@ -17,6 +18,14 @@ export type DeletionAttempt =
  * after. When the "before" record cannot be written nothing is deleted. The callers
  * word their own reasons; `reasonAfter` gives the reason recorded after the call.
  *
+ * With `behind`, the "after" record is not waited for: it is written behind the EC2
+ * work (a batching journal puts it with others in one call) and the job settles it
+ * before reporting; a failure to write it is logged as an error either way. The
+ * "before" record is always waited for: a deletion never leaves before it is written.
+ * A crash between the two leaves a "before" with no "after"; the next run plans from
+ * EC2's own listing, so a snapshot still there is planned (and recorded) again, and
+ * one that is gone is out of its scope (the unmatched "before" marks it possibly deleted).
+ *
  * @example
  * const attempt = await deleteSnapshotRecorded(record, () => ec2.deleteSnapshot(id), journal, logger, (a) => reason);
  */
@@ -26,6 +35,7 @@ export async function deleteSnapshotRecorded(
   journal: ActionJournal,
   logger: LoggerPort,
   reasonAfter: (attempt: DeletionAttempt) => string,
+  behind?: Behind,
 ): Promise<DeletionAttempt> {
   try {
     await journal.record({ ...record, phase: 'before' });
@@ -49,7 +59,7 @@ export async function deleteSnapshotRecorded(
       attempt = { kind: 'failed', error: { code: failure.code, message: failure.message } };
     }
   }
-  await journal
+  const after = journal
     .record({
       ...record,
       phase: 'after',
@@ -65,5 +75,7 @@ export async function deleteSnapshotRecorded(
         error: error instanceof Error ? error.message : String(error),
       }),
     );
+  if (behind) behind.add(after);
+  else await after;
   return attempt;
 }

@@ -1,4 +1,3 @@
-import pLimit from 'p-limit';
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
@@ -14,7 +13,9 @@ import {
 import { resolveJobSchedule } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
+import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
+import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -129,7 +130,8 @@ export interface RetentionJobDependencies {
   readonly config: Pick<
     SnapkeeperConfig,
     'deployment' | 'keys' | 'catalog' | 'maxDeletions' | 'deleteConcurrency' | 'manualRetainDays'
-  >;
+  > &
+    Partial<Pick<SnapkeeperConfig, 'maxInFlight'>>;
   readonly clock: () => Date;
   readonly runId: string;
   readonly logger: LoggerPort;
@@ -257,7 +259,13 @@ export async function runRetentionJob(
 
   // 4. Act.
   const sizes = new Map(snapshots.map((s) => [s.snapshotId, s.sizeGiB]));
-  const limit = pLimit(config.deleteConcurrency);
+  // The rate limiter's bucket sets the pace: the number in flight adapts (see PacedPool),
+  // and the "after" records are written behind the deletions, in batches.
+  const pool = new PacedPool({
+    initial: config.deleteConcurrency,
+    ceiling: config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+  });
+  const behind = new Behind();
   const act = !input.dryRun && !cap.exceeded;
   const volumes = await Promise.all(
     planned.map(async ({ lineage, plan }): Promise<VolumeRetentionResult> => {
@@ -268,15 +276,17 @@ export async function runRetentionJob(
             // Nothing to do but report: no queue entry (and its promises) per planned deletion.
             !act
               ? { snapshotId: d.id, reason: d.reason, sizeGiB: sizes.get(d.id), outcome: 'planned' }
-              : limit(() =>
-                  input.remainingMs && input.remainingMs() < (input.safetyMarginMs ?? 0)
-                    ? Promise.resolve<DeletionResult>({
-                        snapshotId: d.id,
-                        reason: `${d.reason}; deferred: too little time left in this invocation`,
-                        sizeGiB: sizes.get(d.id),
-                        outcome: 'deferred',
-                      })
-                    : deleteOne(d.id, d.reason, lineage, sizes.get(d.id), deps, journal),
+              : pool.run(
+                  () =>
+                    input.remainingMs && input.remainingMs() < (input.safetyMarginMs ?? 0)
+                      ? Promise.resolve<DeletionResult>({
+                          snapshotId: d.id,
+                          reason: `${d.reason}; deferred: too little time left in this invocation`,
+                          sizeGiB: sizes.get(d.id),
+                          outcome: 'deferred',
+                        })
+                      : deleteOne(d.id, d.reason, lineage, sizes.get(d.id), deps, journal, behind),
+                  (r) => r.outcome === 'failed' && isThrottleCode(r.error?.code),
                 ),
           ),
       );
@@ -301,6 +311,8 @@ export async function runRetentionJob(
     }),
   );
 
+  // Every record written behind the deletions is written (or its failure logged) first.
+  await behind.settled(journal);
   const all = volumes.flatMap((v) => v.deletions);
   const counts = {
     volumes: volumes.length,
@@ -352,6 +364,7 @@ async function deleteOne(
   sizeGiB: number | undefined,
   deps: RetentionJobDependencies,
   journal: ActionJournal,
+  behind: Behind,
 ): Promise<DeletionResult> {
   const toResult = (attempt: DeletionAttempt): DeletionResult => {
     switch (attempt.kind) {
@@ -388,6 +401,7 @@ async function deleteOne(
     journal,
     deps.logger,
     (a) => toResult(a).reason,
+    behind,
   );
   return toResult(attempt);
 }

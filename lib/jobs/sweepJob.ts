@@ -1,4 +1,3 @@
-import pLimit from 'p-limit';
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
@@ -8,7 +7,9 @@ import { imageIdFromSnapshotDescription } from '../domain/imagePlan.ts';
 import { planOrphanSweep, type SweepItem } from '../domain/imageRetirement.ts';
 import { buildRecoveryReport } from '../domain/recoveryReport.ts';
 import { isManagedBy } from '../domain/snapshotFacts.ts';
+import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
+import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import {
   type ActionJournal,
   type LoggerPort,
@@ -76,7 +77,7 @@ export interface SweepJobDependencies {
     SnapkeeperConfig,
     'deployment' | 'keys' | 'maxDeletions' | 'deleteConcurrency' | 'recycleBinCheck'
   > &
-    Partial<Pick<SnapkeeperConfig, 'catalog'>>;
+    Partial<Pick<SnapkeeperConfig, 'catalog' | 'maxInFlight'>>;
   readonly clock: () => Date;
   readonly runId: string;
   readonly logger: LoggerPort;
@@ -218,43 +219,53 @@ export async function runSweepJob(
     input.maxDeletions,
   );
   const act = !input.dryRun && !cap.exceeded;
-  const limit = pLimit(config.deleteConcurrency);
+  // The bucket sets the pace (see PacedPool); "after" records are written behind.
+  const pool = new PacedPool({
+    initial: config.deleteConcurrency,
+    ceiling: config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+  });
+  const behind = new Behind();
   const deleted = await Promise.all(
     plan.delete.map((item) =>
-      limit(async () => {
-        if (!act) return { ...item, outcome: 'planned' as const };
-        const reasonOf = (attempt: DeletionAttempt) =>
-          attempt.kind === 'in-use'
-            ? `${item.reason}; skipped: InvalidSnapshot.InUse`
-            : attempt.kind === 'gone'
-              ? `${item.reason}; skipped: InvalidSnapshot.NotFound`
-              : item.reason;
-        const attempt = await deleteSnapshotRecorded(
-          {
-            runId: deps.runId,
-            job: 'sweep',
-            action: 'delete-snapshot',
-            resourceId: item.snapshotId,
-            reason: item.reason,
-            details: { imageId: item.imageId, sizeGiB: item.sizeGiB },
-          },
-          () => deps.ec2.deleteSnapshot(item.snapshotId),
-          journal,
-          deps.logger,
-          reasonOf,
-        );
-        if (attempt.kind === 'unrecorded')
-          return { ...item, outcome: 'failed' as const, error: attempt.error };
-        if (attempt.kind === 'failed')
-          return { ...item, outcome: 'failed' as const, error: attempt.error };
-        return {
-          ...item,
-          reason: reasonOf(attempt),
-          outcome: attempt.kind === 'deleted' ? ('deleted' as const) : ('skipped' as const),
-        };
-      }),
+      pool.run(
+        async () => {
+          if (!act) return { ...item, outcome: 'planned' as const };
+          const reasonOf = (attempt: DeletionAttempt) =>
+            attempt.kind === 'in-use'
+              ? `${item.reason}; skipped: InvalidSnapshot.InUse`
+              : attempt.kind === 'gone'
+                ? `${item.reason}; skipped: InvalidSnapshot.NotFound`
+                : item.reason;
+          const attempt = await deleteSnapshotRecorded(
+            {
+              runId: deps.runId,
+              job: 'sweep',
+              action: 'delete-snapshot',
+              resourceId: item.snapshotId,
+              reason: item.reason,
+              details: { imageId: item.imageId, sizeGiB: item.sizeGiB },
+            },
+            () => deps.ec2.deleteSnapshot(item.snapshotId),
+            journal,
+            deps.logger,
+            reasonOf,
+            behind,
+          );
+          if (attempt.kind === 'unrecorded')
+            return { ...item, outcome: 'failed' as const, error: attempt.error };
+          if (attempt.kind === 'failed')
+            return { ...item, outcome: 'failed' as const, error: attempt.error };
+          return {
+            ...item,
+            reason: reasonOf(attempt),
+            outcome: attempt.kind === 'deleted' ? ('deleted' as const) : ('skipped' as const),
+          };
+        },
+        (r) => r.outcome === 'failed' && isThrottleCode(r.error?.code),
+      ),
     ),
   );
+  await behind.settled(journal);
   const sum = (items: readonly SweepItem[]) => items.reduce((n, i) => n + (i.sizeGiB ?? 0), 0);
   const counts = {
     examined,

@@ -7,6 +7,7 @@ import { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { createRunEventsGateway } from '../aws/RunEventsGateway.ts';
 import { createRunHistoryGateway, type RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
 import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
+import { HistoryPipeline } from '../jobs/historyPipeline.ts';
 import { type ActionJournal, logJournal, type MetricsPort, newRunId } from '../jobs/ports.ts';
 import type { RunEventsPort } from '../jobs/slotRun.ts';
 
@@ -75,12 +76,13 @@ export function createLambdaRuntime(
     ? createRunHistoryGateway(config, config.historyTable, config.historyRetentionDays)
     : unconfiguredHistory();
   const logged = logJournal(logger);
-  const journal: ActionJournal = {
-    record: async (entry) => {
-      logged.record(entry);
-      await history.record(entry);
+  // Records go out in batches (BatchWriteItem), written behind the EC2 work.
+  const journal: ActionJournal = new HistoryPipeline({
+    recordMany: async (entries) => {
+      for (const entry of entries) logged.record(entry);
+      await history.recordBatch(entries);
     },
-  };
+  });
   if (!config.historyTable) logger.warn('HISTORY_TABLE is not set: runs are not recorded');
   return {
     functionName,

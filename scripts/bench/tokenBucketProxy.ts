@@ -92,7 +92,10 @@ export function rateOf(
   spec: BucketSpec,
 ): RateFigures {
   const calls = records.filter((r) => r.action === action);
-  const accepted = calls.filter((r) => r.outcome === 'forwarded').map((r) => r.receivedAt);
+  // A call delayed like AWS (latency ÷ scale) got its token as it arrived, as a forwarded one did.
+  const accepted = calls
+    .filter((r) => r.outcome === 'forwarded' || r.outcome === 'delayed')
+    .map((r) => r.receivedAt);
   const throttled = calls.filter((r) => r.effect === 'error').length;
   const base = { action, accepted: accepted.length, throttled };
   if (accepted.length <= spec.burst + 1) return base;

@@ -30,10 +30,27 @@ import {
   snapshotsOfImage,
   untracedResources,
 } from '../../scripts/campaign.ts';
-import { type FaultProxy, startFaultProxy } from '../../scripts/faultProxy.ts';
+import { type FaultProxy, type ProxyCall, startFaultProxy } from '../../scripts/faultProxy.ts';
 import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
 import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
+
+/** The `type` of every item a `BatchWriteItem` call writes (the history's batched records). */
+function batchItemTypes(call: ProxyCall): string[] {
+  const requests = (
+    call.json as
+      | {
+          RequestItems?: Record<
+            string,
+            { PutRequest?: { Item?: Record<string, { S?: string }> } }[]
+          >;
+        }
+      | undefined
+  )?.RequestItems;
+  return Object.values(requests ?? {})
+    .flat()
+    .map((r) => r.PutRequest?.Item?.type?.S ?? '');
+}
 
 // This file's own region and deployment on the shared moto server.
 const REGION = 'eu-west-3';
@@ -442,8 +459,13 @@ describe('Fault campaign: crashes mid-run and a run-history table that is down',
     });
 
     it('deletes nothing whose "before" record cannot be written when the table goes down mid-run, and reports each refusal', async () => {
-      // Prepare: the run item is written; every action record then fails
-      proxy.rules.add(historyDown((call) => dynamoItem(call).type === 'action'));
+      // Prepare: the run item is written; every action record then fails (written one
+      // by one with PutItem, or in batches with BatchWriteItem since issue 19)
+      proxy.rules.add(
+        historyDown(
+          (call) => dynamoItem(call).type === 'action' || batchItemTypes(call).includes('action'),
+        ),
+      );
 
       // Act
       const report = (await retention(

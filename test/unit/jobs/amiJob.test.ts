@@ -1032,6 +1032,31 @@ describe('Function: runAmiJob', () => {
       });
     });
 
+    it('deletes the snapshots behind the retired AMIs together, paced by the bucket, not one after another', async () => {
+      // Prepare: 6 AMIs to retire, 2 snapshots each, 100 ms a DeleteSnapshot.
+      const { ec2, images } = fleet({ [keys.amiRetain]: '1' }, amis('i-web', range(7)));
+      const remove = ec2.deleteSnapshot.bind(ec2);
+      let inFlight = 0;
+      let most = 0;
+      ec2.deleteSnapshot = async (snapshotId) => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        inFlight -= 1;
+        return remove(snapshotId);
+      };
+
+      // Act
+      const report = await runAmiJob(dailyRun(), dependencies(ec2, images));
+
+      // Assess: one after another took 12 × 100 ms and never had two in flight.
+      expect(ec2.deleted).toHaveLength(12);
+      expect(most).toBeGreaterThan(1);
+      expect(report.retired.flatMap((r) => r.snapshots.map((x) => x.outcome))).toEqual(
+        Array.from({ length: 12 }, () => 'deleted'),
+      );
+    });
+
     it('deletes a snapshot shared by two AMIs once both are deregistered, and only once', async () => {
       // Prepare
       const history = [

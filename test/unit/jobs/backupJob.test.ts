@@ -1,6 +1,7 @@
 import { describe, expect, it, type Mock, vi } from 'vitest';
 import { type CreatedSnapshot, CreateSnapshotSetError } from '../../../lib/aws/Ec2Gateway.ts';
 import { AwsCallError, ConcurrentSnapshotLimitError } from '../../../lib/aws/errors.ts';
+import { RateLimiter } from '../../../lib/aws/rateLimiter.ts';
 import type { InstanceFacts, SnapshotSetRequest } from '../../../lib/domain/backupPlan.ts';
 import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../../lib/domain/schedules.ts';
 import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
@@ -945,8 +946,8 @@ describe('Function: runBackupJob', () => {
 
   describe('Concurrency', () => {
     it.each([1, 3])(
-      'never has more than backupConcurrency=%i snapshot sets in flight, and uses them all',
-      async (backupConcurrency) => {
+      'never has more than maxInFlight=%i snapshot sets in flight, and uses them all',
+      async (maxInFlight) => {
         // Prepare
         const ec2 = new FakeEc2({
           instances: Array.from({ length: 8 }, (_, n) => optedIn(`i-${n}`)),
@@ -956,16 +957,62 @@ describe('Function: runBackupJob', () => {
         // Act
         const report = await runBackupJob(
           dailyRun(),
-          dependencies(ec2, { config: { backupConcurrency } }),
+          dependencies(ec2, { config: { backupConcurrency: 1, maxInFlight } }),
         );
 
         // Assess
         expect(ec2.requests).toHaveLength(8);
-        expect(ec2.maxInFlight).toBeLessThanOrEqual(backupConcurrency);
-        expect(ec2.maxInFlight).toBe(backupConcurrency);
+        expect(ec2.maxInFlight).toBeLessThanOrEqual(maxInFlight);
+        expect(ec2.maxInFlight).toBe(maxInFlight);
         expect(report.counts.backedUp).toBe(8);
       },
     );
+
+    it('creates at ≥ 0.95 of a raised 20/s refill with 300 ms per CreateSnapshots and a table as slow as EC2 (300 ms a history write)', async () => {
+      // Prepare: CreateSnapshots raised to 100 then 20 a second, behind its bucket.
+      vi.useFakeTimers({ now: Date.parse(NOW) });
+      try {
+        const limiter = new RateLimiter({
+          overrides: { CreateSnapshots: { burst: 100, refillPerSecond: 20 } },
+        });
+        const sentAt: number[] = [];
+        const ec2 = new FakeEc2({
+          instances: Array.from({ length: 400 }, (_, n) => optedIn(`i-${n}`)),
+          latencyMs: 300,
+        });
+        const create = ec2.createSnapshotSet.bind(ec2);
+        ec2.createSnapshotSet = async (request) => {
+          await limiter.acquire('CreateSnapshots');
+          sentAt.push(Date.now());
+          return create(request);
+        };
+        const records: string[] = [];
+        const journal = {
+          record: async (entry: { resourceId: string }) => {
+            await new Promise((resolve) => setTimeout(resolve, 300));
+            records.push(entry.resourceId);
+          },
+        };
+
+        // Act
+        const running = runBackupJob(
+          dailyRun(),
+          dependencies(ec2, { journal, config: { backupConcurrency: 10 } }),
+        );
+        await vi.runAllTimersAsync();
+        const report = await running;
+
+        // Assess: 10 fixed slots, each held for the create and its record in sequence
+        // (600 ms), make 16.7 a second (0.83); the pool grows and records behind.
+        const after = [...sentAt].sort((a, b) => a - b).slice(100);
+        const rate = (after.length - 1) / (((after.at(-1) ?? 0) - (after[0] ?? 0)) / 1000) / 20;
+        expect(report.counts.backedUp).toBe(400);
+        expect(rate).toBeGreaterThanOrEqual(0.95);
+        expect(records.length).toBeGreaterThanOrEqual(400);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
   });
 
   describe('Metrics', () => {

@@ -658,6 +658,37 @@ describe('Function: runCopyJob', () => {
       expect(report.status).toBe('succeeded');
     });
 
+    it('sends the copies the limit allows together, paced by the bucket, not one after another', async () => {
+      // Prepare: 10 copies of 300 ms each.
+      const w = world({
+        instances: [web()],
+        snapshots: Array.from({ length: 10 }, (_, i) => source(`snap-${i}`)),
+      });
+      const fake = w.dest(DEST);
+      const copy = fake.copies.copySnapshot;
+      let inFlight = 0;
+      let most = 0;
+      (fake.copies as { copySnapshot: typeof copy }).copySnapshot = async (request) => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        inFlight -= 1;
+        return copy(request);
+      };
+      const started = Date.now();
+
+      // Act
+      const report = await run(w);
+
+      // Assess: one after another would take 3 s.
+      expect(report.counts).toMatchObject({ copied: 10, failed: 0 });
+      expect(most).toBe(10);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(report.copies.map((c) => c.sourceId)).toEqual(
+        Array.from({ length: 10 }, (_, i) => `snap-${i}`),
+      );
+    });
+
     it('counts the limit per destination region', async () => {
       // Prepare
       const snapshots = Array.from({ length: 25 }, (_, i) => source(`snap-${i}`));

@@ -4,6 +4,7 @@ import {
   SnapshotInUseError,
   SnapshotNotFoundError,
 } from '../../../lib/aws/errors.ts';
+import { RateLimiter } from '../../../lib/aws/rateLimiter.ts';
 import type { InstanceFacts } from '../../../lib/domain/backupPlan.ts';
 import { InvalidEventError } from '../../../lib/domain/errors.ts';
 import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../../lib/domain/schedules.ts';
@@ -11,6 +12,7 @@ import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
 import { parseRetentionEvent } from '../../../lib/jobs/events.ts';
+import { HistoryPipeline } from '../../../lib/jobs/historyPipeline.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
 import type {
   ActionJournal,
@@ -1176,8 +1178,8 @@ describe('Function: runRetentionJob', () => {
     });
   });
 
-  describe('Throttling: deleteConcurrency', () => {
-    it('never has more than deleteConcurrency deletions in flight, across volumes', async () => {
+  describe('Throttling: deleteConcurrency and maxInFlight', () => {
+    it('never has more than maxInFlight deletions in flight, across volumes', async () => {
       // Prepare: 3 volumes with 3 deletions each.
       const ec2 = new FakeEc2({
         snapshots: [
@@ -1203,13 +1205,166 @@ describe('Function: runRetentionJob', () => {
       // Act
       const report = await runRetentionJob(
         input(),
-        dependencies(ec2, { config: { deleteConcurrency: 2 } }),
+        dependencies(ec2, { config: { deleteConcurrency: 1, maxInFlight: 2 } }),
       );
 
       // Assess
       expect(ec2.deleted).toHaveLength(9);
       expect(ec2.maxInFlight).toBe(2);
       expect(report.counts.deleted).toBe(9);
+    });
+  });
+
+  describe('Pace: the bucket decides, not the slots', () => {
+    /** DeleteSnapshot behind a token bucket (as the rate-limited client is), timestamped when it leaves. */
+    class BucketEc2 extends FakeEc2 {
+      public readonly sentAt: number[] = [];
+      readonly #limiter: RateLimiter;
+
+      public constructor(options: FakeEc2Options, limiter: RateLimiter) {
+        super(options);
+        this.#limiter = limiter;
+      }
+
+      public override async deleteSnapshot(snapshotId: string): Promise<void> {
+        await this.#limiter.acquire('DeleteSnapshot');
+        this.sentAt.push(Date.now());
+        return super.deleteSnapshot(snapshotId);
+      }
+    }
+
+    /** A history table that takes `latencyMs` a write. */
+    class SlowJournal extends RecordingJournal {
+      public constructor(private readonly latencyMs: number) {
+        super();
+      }
+
+      public override async record(entry: ActionRecord): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+        return super.record(entry);
+      }
+    }
+
+    /** Calls a second after the burst, over the refill: what the bucket allowed that was used. */
+    const rateAfterBurst = (sentAt: readonly number[], burst: number, refill: number): number => {
+      const after = [...sentAt].sort((a, b) => a - b).slice(burst);
+      const seconds = ((after.at(-1) ?? 0) - (after[0] ?? 0)) / 1000;
+      return (after.length - 1) / seconds / refill;
+    };
+
+    it('deletes at ≥ 0.95 of a raised 20/s refill with 300 ms per EC2 write and 25 ms per history write', async () => {
+      // Prepare: 400 deletions; DeleteSnapshot raised to 100 then 20 a second.
+      vi.useFakeTimers({ now: Date.parse(NOW) });
+      try {
+        const limiter = new RateLimiter({
+          overrides: { DeleteSnapshot: { burst: 100, refillPerSecond: 20 } },
+        });
+        const ec2 = new BucketEc2(
+          {
+            snapshots: history('vol-data', 'i-web', range(401)),
+            instances: [webInstance({ [keys.retain]: '1' })],
+            deleteLatencyMs: 300,
+          },
+          limiter,
+        );
+
+        // Act
+        const running = runRetentionJob(
+          input(),
+          dependencies(ec2, {
+            journal: new SlowJournal(25),
+            config: { maxDeletions: { kind: 'count', value: 1000 }, deleteConcurrency: 5 },
+          }),
+        );
+        await vi.runAllTimersAsync();
+        const report = await running;
+
+        // Assess: 5 fixed slots of 350 ms would make 14 a second (0.71); the pool grows.
+        expect(report.counts.deleted).toBe(400);
+        expect(rateAfterBurst(ec2.sentAt, 100, 20)).toBeGreaterThanOrEqual(0.95);
+        expect(ec2.maxInFlight).toBeLessThanOrEqual(64);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it('still writes each "before" record before its deletion leaves, and every "after" record before it reports', async () => {
+      // Prepare
+      const events: string[] = [];
+      const ec2 = new FakeEc2({
+        snapshots: history('vol-data', 'i-web', range(30)),
+        instances: [webInstance({ [keys.retain]: '1' })],
+        events,
+        deleteLatencyMs: 2,
+      });
+      const journal = new HistoryPipeline({
+        recordMany: async (entries) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          for (const e of entries) events.push(`${e.phase} ${e.resourceId}`);
+        },
+      });
+
+      // Act
+      const report = await runRetentionJob(input(), dependencies(ec2, { journal }));
+
+      // Assess
+      expect(report.counts.deleted).toBe(29);
+      for (const d of range(29, 1)) {
+        const id = `snap-data-d${d}`;
+        const own = events.filter((e) => e.endsWith(` ${id}`));
+        expect(own).toEqual([`before ${id}`, `delete ${id}`, `after ${id}`]);
+      }
+      expect(journal.calls).toBeLessThan(58);
+    });
+
+    it('a run that crashed between the "before" records and the deletions is reconciled by the next run: what is still there is recorded and deleted again', async () => {
+      // Prepare: the first run's table takes the "before" records, then the process dies
+      // before any DeleteSnapshot leaves (the deletion throws as the crash would stop it).
+      const snapshots = history('vol-data', 'i-web', range(4));
+      const table: ActionRecord[] = [];
+      const crashed = new FakeEc2({
+        snapshots,
+        instances: [webInstance({ [keys.retain]: '1' })],
+        deleteErrors: new Map(
+          range(3, 1).map((d) => [`snap-data-d${d}`, new Error('process killed') as Error]),
+        ),
+      });
+      const journalOf = (records: ActionRecord[]): ActionJournal => ({
+        record: async (entry) => {
+          records.push(entry);
+        },
+      });
+      await runRetentionJob(input(), dependencies(crashed, { journal: journalOf(table) }));
+      const unmatched = table.filter(
+        (r) =>
+          r.phase === 'before' &&
+          !table.some(
+            (a) => a.phase === 'after' && a.resourceId === r.resourceId && a.outcome === 'done',
+          ),
+      );
+      expect(unmatched.map((r) => r.resourceId).sort()).toEqual([
+        'snap-data-d1',
+        'snap-data-d2',
+        'snap-data-d3',
+      ]);
+
+      // Act: the next run reads EC2, where the snapshots are still there.
+      const next = new FakeEc2({ snapshots, instances: [webInstance({ [keys.retain]: '1' })] });
+      const records: ActionRecord[] = [];
+      const report = await runRetentionJob(
+        input(),
+        dependencies(next, { journal: journalOf(records), runId: 'next-run' }),
+      );
+
+      // Assess: each is recorded again before and after its deletion, by the new run.
+      expect(report.counts.deleted).toBe(3);
+      expect(next.deleted.sort()).toEqual(['snap-data-d1', 'snap-data-d2', 'snap-data-d3']);
+      for (const id of next.deleted) {
+        expect(records.filter((r) => r.resourceId === id).map((r) => r.phase)).toEqual([
+          'before',
+          'after',
+        ]);
+      }
     });
   });
 
