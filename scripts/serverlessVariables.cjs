@@ -384,6 +384,8 @@ const STATEMENTS = {
       'dynamodb:GetItem',
       'dynamodb:BatchGetItem',
       'dynamodb:PutItem',
+      // The action journal writes its records in batches (issue 19).
+      'dynamodb:BatchWriteItem',
       'dynamodb:UpdateItem',
       'dynamodb:Query',
     ],
@@ -391,12 +393,6 @@ const STATEMENTS = {
       { 'Fn::GetAtt': ['RunHistoryTable', 'Arn'] },
       { 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['RunHistoryTable', 'Arn'] }, 'index', '*']] },
     ],
-  },
-  runHistoryBatches: {
-    Sid: 'RecordFanOutBatches',
-    Effect: 'Allow',
-    Action: 'dynamodb:BatchWriteItem',
-    Resource: { 'Fn::GetAtt': ['RunHistoryTable', 'Arn'] },
   },
   assumeTargetRoles: (roleName) => ({
     Sid: 'AssumeTheTargetAccountRoleOnly',
@@ -639,7 +635,6 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
   // what backup and retention do, in this account or through the target role.
   statements.fanout = [
     STATEMENTS.describeFleet(['ec2:DescribeInstances', 'ec2:DescribeVolumes']),
-    STATEMENTS.runHistoryBatches,
     STATEMENTS.assumeTargetRoles(targetRoleName),
     {
       Sid: 'SendFanOutBatches',
