@@ -10,6 +10,9 @@ import { slotRunDependencies } from './invocation.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 
 /** What the console gets back for a payload it must fix: nothing was changed. */
+
+/** The gateways the console's handler builds once, beside the runtime's clients. */
+type ConsoleGateways = Pick<OpsDependencies, 'images' | 'restore' | 'autoScaling' | 'recycleBin'>;
 export interface RejectedPayload {
   readonly status: 'rejected';
   readonly runId: string;
@@ -60,7 +63,7 @@ function rejectedRun(
 export async function handleConsolePayload(
   event: unknown,
   runtime: LambdaRuntime,
-  gateways: Pick<OpsDependencies, 'images' | 'restore' | 'autoScaling' | 'recycleBin'>,
+  gateways: ConsoleGateways,
 ): Promise<OpsReport | RejectedPayload> {
   const runId = runtime.newRunId();
   runtime.metricsPort.count('ConsoleOperations', 1);
@@ -116,16 +119,8 @@ export async function handleConsolePayload(
         const startedAt = runtime.clock().toISOString();
         try {
           return await runConsoleOperation(payload, {
-            ...gateways,
-            ec2: runtime.ec2,
-            history: runtime.history,
+            ...consoleDependencies(runtime, gateways, runId),
             ledger: runtime.history,
-            config: runtime.config,
-            clock: runtime.clock,
-            runId,
-            logger: runtime.logger,
-            metrics: runtime.metricsPort,
-            journal: runtime.journal,
           });
         } catch (error) {
           // Found while the action ran (an unknown id, nothing to restore): its run is rejected.
@@ -197,6 +192,21 @@ export function consoleSlot(payload: unknown): string {
   return `payload-${hash}`;
 }
 
+/** What a console run works through: the runtime's clients and the console's gateways. */
+function consoleDependencies(runtime: LambdaRuntime, gateways: ConsoleGateways, runId: string) {
+  return {
+    ...gateways,
+    ec2: runtime.ec2,
+    history: runtime.history,
+    config: runtime.config,
+    clock: runtime.clock,
+    runId,
+    logger: runtime.logger,
+    metrics: runtime.metricsPort,
+    journal: runtime.journal,
+  };
+}
+
 /**
  * The `report` action with `"page": true`: the coverage page's data (the report and the
  * runs of the last `days`), and, when REPORT_BUCKET is set, the page itself written there.
@@ -205,22 +215,11 @@ async function withCoveragePage(
   report: OpsReport,
   days: number,
   runtime: LambdaRuntime,
-  gateways: Pick<OpsDependencies, 'images' | 'restore' | 'autoScaling' | 'recycleBin'>,
+  gateways: ConsoleGateways,
   runId: string,
 ): Promise<OpsReport & { page: CoverageData; pageUri?: string }> {
   const page = await collectCoverageData(
-    {
-      ...gateways,
-      ec2: runtime.ec2,
-      destination: runtime.ec2In,
-      history: runtime.history,
-      config: runtime.config,
-      clock: runtime.clock,
-      runId,
-      logger: runtime.logger,
-      metrics: runtime.metricsPort,
-      journal: runtime.journal,
-    },
+    { ...consoleDependencies(runtime, gateways, runId), destination: runtime.ec2In },
     { days },
   );
   const { reportBucket, reportPrefix } = runtime.config;
