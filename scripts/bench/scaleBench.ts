@@ -88,10 +88,10 @@ const AMI_READS = 7;
 const COPY_READS = 9;
 
 /**
- * Calls a copy run makes on moto only: moto ignores `RestorableByUserIds: ['all']`, so
- * the public-snapshot check reads every own snapshot's `createVolumePermission` (on AWS
- * the describe answers the public ones only), and moto has no
- * `GetImageBlockPublicAccessState` (the SDK retries it). Counted apart, not in calls ÷ minimum.
+ * Calls a copy run makes on moto only, counted apart (not in calls ÷ minimum): moto has
+ * no `GetImageBlockPublicAccessState` (the SDK retries it); and, should the proxy's
+ * rewrite of `RestorableByUserIds: ['all']` miss, moto's answer of every own snapshot
+ * makes the public-snapshot check read each one's `createVolumePermission`.
  */
 const MOTO_ONLY_COPY_CALLS = new Set([
   'DescribeSnapshotAttribute',
@@ -370,6 +370,22 @@ async function main(): Promise<void> {
   const proxy = await startFaultProxy({ target: aws.endpoint, maxRecords: 1_000_000 });
   const bucketRule = ec2BucketRule(timeScale);
   proxy.rules.add(bucketRule.rule);
+  // moto ignores DescribeSnapshots' RestorableByUserIds=all and answers every own
+  // snapshot, so the copy job's public-snapshot check would read each one's permissions
+  // (thousands of calls AWS never asks for). The bench makes no snapshot public: answer
+  // as AWS does, with none.
+  proxy.rules.add({
+    name: 'no public snapshots (as AWS answers RestorableByUserIds=all)',
+    action: 'DescribeSnapshots',
+    decide: (call) =>
+      Object.entries(call.params).some(([k, v]) => k.startsWith('RestorableBy') && v === 'all')
+        ? {
+            kind: 'rewrite',
+            rewrite: (answer) =>
+              answer.body.replace(/<snapshotSet>[\s\S]*<\/snapshotSet>/, '<snapshotSet/>'),
+          }
+        : undefined,
+  });
   // AWS-like latency on every mutating call that got a token, scaled with the refill.
   const scaledLatency = writeLatencyMs / timeScale;
   if (scaledLatency > 0) {
