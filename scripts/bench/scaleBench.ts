@@ -71,6 +71,7 @@ import {
 import { delay, type ProxyRecord, startFaultProxy } from '../faultProxy.ts';
 import { PROJECT_ROOT, startLocalAws } from '../localAws.ts';
 import { createLocalHistoryTable } from '../localTable.ts';
+import { type BenchJob, noPublicSnapshotsRule, parseBenchJobs, peerGapRows } from './benchJobs.ts';
 import { ensureCustodian, runCustodian } from './custodian.ts';
 import { formatPlannerBench, runPlannerBench } from './plannerBench.ts';
 import {
@@ -162,18 +163,6 @@ export const BENCH_COMMAND: CliSpec = {
   ],
 };
 
-/** The jobs the bench measures. */
-const BENCH_JOBS = ['backup', 'retention', 'amis', 'copies'] as const;
-type BenchJob = (typeof BENCH_JOBS)[number];
-
-/** Which peers have a job: Cloud Custodian backs up and deletes snapshots, the naive loop backs up. */
-const PEERS: Readonly<Record<BenchJob, readonly string[]>> = {
-  backup: ['c7n', 'naive per-volume loop'],
-  retention: ['c7n'],
-  amis: [],
-  copies: [],
-};
-
 /** Where copies go (a destination region with its own EC2 buckets). */
 const COPY_REGION = 'us-west-2';
 
@@ -197,18 +186,12 @@ const withCustodian = !cli.values['no-custodian'] && process.env.BENCH_CUSTODIAN
 const withPlanner = !cli.values['no-planner'] && process.env.BENCH_PLANNER !== 'false';
 const withNaive = !cli.values['no-naive'] && process.env.BENCH_NAIVE !== 'false';
 const force = cli.values.force === true;
-const jobs = new Set(
-  option('jobs')
-    .split(',')
-    .map((j) => j.trim()),
-);
-for (const job of jobs) {
-  if (!BENCH_JOBS.includes(job as BenchJob)) {
-    console.error(
-      `--jobs takes ${BENCH_JOBS.join(', ')}; got ${JSON.stringify(job)} (see npm run bench -- --help)`,
-    );
-    process.exit(2);
-  }
+let jobs: Set<BenchJob>;
+try {
+  jobs = parseBenchJobs(option('jobs'));
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(2);
 }
 const naiveMaxSize = Number(process.env.BENCH_NAIVE_MAX ?? '1000');
 for (const [name, value] of [
@@ -370,22 +353,8 @@ async function main(): Promise<void> {
   const proxy = await startFaultProxy({ target: aws.endpoint, maxRecords: 1_000_000 });
   const bucketRule = ec2BucketRule(timeScale);
   proxy.rules.add(bucketRule.rule);
-  // moto ignores DescribeSnapshots' RestorableByUserIds=all and answers every own
-  // snapshot, so the copy job's public-snapshot check would read each one's permissions
-  // (thousands of calls AWS never asks for). The bench makes no snapshot public: answer
-  // as AWS does, with none.
-  proxy.rules.add({
-    name: 'no public snapshots (as AWS answers RestorableByUserIds=all)',
-    action: 'DescribeSnapshots',
-    decide: (call) =>
-      Object.entries(call.params).some(([k, v]) => k.startsWith('RestorableBy') && v === 'all')
-        ? {
-            kind: 'rewrite',
-            rewrite: (answer) =>
-              answer.body.replace(/<snapshotSet>[\s\S]*<\/snapshotSet>/, '<snapshotSet/>'),
-          }
-        : undefined,
-  });
+  // moto answers every own snapshot to RestorableByUserIds=all; AWS (this fleet) none.
+  proxy.rules.add(noPublicSnapshotsRule());
   // AWS-like latency on every mutating call that got a token, scaled with the refill.
   const scaledLatency = writeLatencyMs / timeScale;
   if (scaledLatency > 0) {
@@ -545,7 +514,7 @@ async function main(): Promise<void> {
         ),
       });
 
-      printPeerGaps('backup', size);
+      for (const row of peerGapRows('backup', size)) console.log(row);
       if (jobs.has('retention')) {
         // 4. snapkeeper retention: a third set (not measured), then keep 2 of 3.
         await runBackupJob(
@@ -605,7 +574,7 @@ async function main(): Promise<void> {
             retentionFigures(size, 'c7n', c7n.seconds, c7n.records, marked.length, left.length, 2),
           );
         }
-        printPeerGaps('retention', size);
+        for (const row of peerGapRows('retention', size)) console.log(row);
       }
 
       const instanceIds =
@@ -679,7 +648,7 @@ async function main(): Promise<void> {
             counts.created,
           ),
         );
-        printPeerGaps('amis', size);
+        for (const row of peerGapRows('amis', size)) console.log(row);
       }
 
       // 7. snapkeeper copies to another region: every instance names COPY_REGION; one
@@ -714,7 +683,7 @@ async function main(): Promise<void> {
             copy.result.counts.failed,
           ),
         );
-        printPeerGaps('copies', size);
+        for (const row of peerGapRows('copies', size)) console.log(row);
       }
     }
   } finally {
@@ -956,16 +925,6 @@ function figures(
     ec2Calls,
     totalEc2Calls: Object.values(ec2Calls).reduce((a, b) => a + b, 0),
   };
-}
-
-/** A "—" row for each peer with no such job (Custodian: backup and deletion; naive: backup). */
-function printPeerGaps(job: BenchJob, size: number): void {
-  for (const peer of ['c7n', 'naive per-volume loop']) {
-    if (PEERS[job].includes(peer)) continue;
-    console.log(
-      `${job.padEnd(9)} ${String(size).padStart(5)} instances  ${peer.padEnd(22)}  —  (no such job)`,
-    );
-  }
 }
 
 function amiFigures(
