@@ -46,13 +46,17 @@ import {
 } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
 import { createEc2Client, createRateLimitedEc2Client } from '../../lib/aws/clients.ts';
+import { Ec2CopyGateway } from '../../lib/aws/Ec2CopyGateway.ts';
 import { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
+import { Ec2ImageGateway } from '../../lib/aws/Ec2ImageGateway.ts';
 import { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
 import { createRunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
 import { TargetGateways } from '../../lib/aws/TargetGateways.ts';
 import { loadConfig, type SnapkeeperConfig } from '../../lib/config/environment.ts';
 import { parseBatchMessage, planTargets } from '../../lib/domain/fanOut.ts';
+import { runAmiJob } from '../../lib/jobs/amiJob.ts';
 import { runBackupJob } from '../../lib/jobs/backupJob.ts';
+import { runCopyJob } from '../../lib/jobs/copyJob.ts';
 import { BatchRetryError, planFanOut, runFanOutBatch } from '../../lib/jobs/fanOutJob.ts';
 import { HistoryPipeline } from '../../lib/jobs/historyPipeline.ts';
 import { logJournal, silentLogger } from '../../lib/jobs/ports.ts';
@@ -67,6 +71,7 @@ import {
 import { delay, type ProxyRecord, startFaultProxy } from '../faultProxy.ts';
 import { PROJECT_ROOT, startLocalAws } from '../localAws.ts';
 import { createLocalHistoryTable } from '../localTable.ts';
+import { type BenchJob, noPublicSnapshotsRule, parseBenchJobs, peerGapRows } from './benchJobs.ts';
 import { ensureCustodian, runCustodian } from './custodian.ts';
 import { formatPlannerBench, runPlannerBench } from './plannerBench.ts';
 import {
@@ -78,6 +83,21 @@ import {
 } from './tokenBucketProxy.ts';
 
 const REGION = 'us-east-1';
+/** Reads of an AMI run at one page each: set from the calls a run makes (see amiFigures). */
+const AMI_READS = 7;
+/** Reads of a copy run at one page each: set from the calls a run makes (see copyFigures). */
+const COPY_READS = 9;
+
+/**
+ * Calls a copy run makes on moto only, counted apart (not in calls ÷ minimum): moto has
+ * no `GetImageBlockPublicAccessState` (the SDK retries it); and, should the proxy's
+ * rewrite of `RestorableByUserIds: ['all']` miss, moto's answer of every own snapshot
+ * makes the public-snapshot check read each one's `createVolumePermission`.
+ */
+const MOTO_ONLY_COPY_CALLS = new Set([
+  'DescribeSnapshotAttribute',
+  'GetImageBlockPublicAccessState',
+]);
 const TAG = 'snapkeeper:backup';
 const DAY = 86_400_000;
 
@@ -115,10 +135,10 @@ export const BENCH_COMMAND: CliSpec = {
     },
     jobs: {
       type: 'string',
-      value: '<backup[,retention]>',
-      default: process.env.BENCH_JOBS ?? 'backup,retention',
+      value: '<backup[,retention,amis,copies]>',
+      default: process.env.BENCH_JOBS ?? 'backup,retention,amis,copies',
       description:
-        'the jobs measured; backup always runs, it makes what retention deletes (BENCH_JOBS)',
+        'the jobs measured; backup always runs, it makes what retention deletes and copies copy; amis is AMI retirement (BENCH_JOBS)',
     },
     'no-custodian': {
       type: 'boolean',
@@ -143,6 +163,9 @@ export const BENCH_COMMAND: CliSpec = {
   ],
 };
 
+/** Where copies go (a destination region with its own EC2 buckets). */
+const COPY_REGION = 'us-west-2';
+
 let cli: ParsedCommandLine;
 try {
   cli = parseCommandLine(BENCH_COMMAND, process.argv.slice(2));
@@ -163,18 +186,12 @@ const withCustodian = !cli.values['no-custodian'] && process.env.BENCH_CUSTODIAN
 const withPlanner = !cli.values['no-planner'] && process.env.BENCH_PLANNER !== 'false';
 const withNaive = !cli.values['no-naive'] && process.env.BENCH_NAIVE !== 'false';
 const force = cli.values.force === true;
-const jobs = new Set(
-  option('jobs')
-    .split(',')
-    .map((j) => j.trim()),
-);
-for (const job of jobs) {
-  if (job !== 'backup' && job !== 'retention') {
-    console.error(
-      `--jobs takes backup and retention; got ${JSON.stringify(job)} (see npm run bench -- --help)`,
-    );
-    process.exit(2);
-  }
+let jobs: Set<BenchJob>;
+try {
+  jobs = parseBenchJobs(option('jobs'));
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(2);
 }
 const naiveMaxSize = Number(process.env.BENCH_NAIVE_MAX ?? '1000');
 for (const [name, value] of [
@@ -229,13 +246,19 @@ async function localCapacity(endpoint: string, seconds = 3): Promise<number> {
 /** One measured run. */
 interface RunFigures {
   readonly size: number;
-  readonly job: 'backup' | 'retention';
+  readonly job: BenchJob;
+  /** The action whose bucket the rate is measured against. */
+  readonly writeAction?: string;
+  /** What the row means, when a peer has no such job (printed as —) or the run needs a word. */
+  readonly note?: string;
   readonly tool: string;
   readonly seconds: number;
   readonly writes: number;
   readonly rate: RateFigures;
   readonly ec2Calls: Record<string, number>;
   readonly totalEc2Calls: number;
+  /** Seconds from the run's first to its last call of each action, and the calls not forwarded. */
+  readonly actionSpans?: Record<string, { calls: number; seconds: number; notForwarded: number }>;
   readonly minimumCalls: number;
   /** Snapshots not made (backup) or not deleted (retention) after retries. */
   readonly failed: number;
@@ -252,14 +275,26 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
     EC2_RATE_LIMITS: JSON.stringify(buckets),
     AWS_MAX_ATTEMPTS: '8',
     SAFETY_MARGIN_SECONDS: '0',
+    RECYCLE_BIN_CHECK: 'false',
+    LOCAL_TAG_AFTER_CREATE: 'true',
     ...extra,
   };
 }
 
+function clientFor(
+  config: SnapkeeperConfig,
+  endpoint: string,
+  limited: boolean,
+  region?: string,
+): EC2Client {
+  const settings = { ...config, endpoint, ...(region ? { region } : {}) };
+  return limited
+    ? createRateLimitedEc2Client(settings, region ? { region } : {})
+    : createEc2Client(settings);
+}
+
 function gatewayFor(config: SnapkeeperConfig, endpoint: string, limited: boolean): Ec2Gateway {
-  const settings = { ...config, endpoint };
-  const client = limited ? createRateLimitedEc2Client(settings) : createEc2Client(settings);
-  return new Ec2Gateway(client, {
+  return new Ec2Gateway(clientFor(config, endpoint, limited), {
     snapshotRateRetryMs: config.snapshotRateRetryMs,
     snapshotRateRetries: config.snapshotRateRetries,
   });
@@ -318,6 +353,8 @@ async function main(): Promise<void> {
   const proxy = await startFaultProxy({ target: aws.endpoint, maxRecords: 1_000_000 });
   const bucketRule = ec2BucketRule(timeScale);
   proxy.rules.add(bucketRule.rule);
+  // moto answers every own snapshot to RestorableByUserIds=all; AWS (this fleet) none.
+  proxy.rules.add(noPublicSnapshotsRule());
   // AWS-like latency on every mutating call that got a token, scaled with the refill.
   const scaledLatency = writeLatencyMs / timeScale;
   if (scaledLatency > 0) {
@@ -477,65 +514,176 @@ async function main(): Promise<void> {
         ),
       });
 
-      if (!jobs.has('retention')) continue;
+      for (const row of peerGapRows('backup', size)) console.log(row);
+      if (jobs.has('retention')) {
+        // 4. snapkeeper retention: a third set (not measured), then keep 2 of 3.
+        await runBackupJob(
+          { schedule: 'daily', scheduledTime: slot(1), dryRun: false, trigger: 'schedule' },
+          deps(
+            `bench-${size}-c`,
+            gatewayFor(loadConfig(env({ AWS_ENDPOINT_URL: aws.endpoint })), aws.endpoint, false),
+          ),
+        );
+        const retention = await measure(() =>
+          runRetentionJob(
+            { schedule: 'daily', dryRun: false, trigger: 'schedule' },
+            deps(`bench-${size}-r`, gatewayFor(config, proxy.endpoint, true)),
+          ),
+        );
+        const report = retention.result;
+        print(
+          retentionFigures(
+            size,
+            'snapkeeper',
+            retention.seconds,
+            retention.records,
+            report.counts.planned,
+            report.counts.planned - report.counts.deleted,
+            4,
+          ),
+        );
 
-      // 4. snapkeeper retention: a third set (not measured), then keep 2 of 3.
-      await runBackupJob(
-        { schedule: 'daily', scheduledTime: slot(1), dryRun: false, trigger: 'schedule' },
-        deps(
-          `bench-${size}-c`,
-          gatewayFor(loadConfig(env({ AWS_ENDPOINT_URL: aws.endpoint })), aws.endpoint, false),
-        ),
-      );
-      const retention = await measure(() =>
-        runRetentionJob(
-          { schedule: 'daily', dryRun: false, trigger: 'schedule' },
-          deps(`bench-${size}-r`, gatewayFor(config, proxy.endpoint, true)),
-        ),
-      );
-      const report = retention.result;
-      print(
-        retentionFigures(
-          size,
-          'snapkeeper',
-          retention.seconds,
-          retention.records,
-          report.counts.planned,
-          report.counts.planned - report.counts.deleted,
-          4,
-        ),
-      );
+        // 5. Cloud Custodian deletes as many: the fan-out's sets, tagged for it.
+        if (custodian) {
+          const marked = (
+            await allSnapshots(direct, [
+              { Name: 'tag:snapkeeper:run-id', Values: [fanOut.result.runId] },
+            ])
+          ).map((s) => s.SnapshotId ?? '');
+          for (let i = 0; i < marked.length; i += 1000) {
+            await direct.send(
+              new CreateTagsCommand({
+                Resources: marked.slice(i, i + 1000),
+                Tags: [{ Key: 'bench-delete', Value: 'yes' }],
+              }),
+            );
+          }
+          const c7n = await measure(() =>
+            runCustodian({
+              custodian,
+              endpoint: proxy.endpoint,
+              region: REGION,
+              job: 'retention',
+              tagKey: TAG,
+              deleteTag: { key: 'bench-delete', value: 'yes' },
+              workDir: join(PROJECT_ROOT, '.bench-c7n', `retention-${size}`),
+            }),
+          );
+          const left = await allSnapshots(direct, [{ Name: 'tag:bench-delete', Values: ['yes'] }]);
+          print(
+            retentionFigures(size, 'c7n', c7n.seconds, c7n.records, marked.length, left.length, 2),
+          );
+        }
+        for (const row of peerGapRows('retention', size)) console.log(row);
+      }
 
-      // 5. Cloud Custodian deletes as many: the fan-out's sets, tagged for it.
-      if (custodian) {
-        const marked = (
-          await allSnapshots(direct, [
-            { Name: 'tag:snapkeeper:run-id', Values: [fanOut.result.runId] },
-          ])
-        ).map((s) => s.SnapshotId ?? '');
-        for (let i = 0; i < marked.length; i += 1000) {
+      const instanceIds =
+        (
+          await direct.send(
+            new DescribeInstancesCommand({ Filters: [{ Name: 'tag-key', Values: [TAG] }] }),
+          )
+        ).Reservations?.flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId ?? '') ?? [];
+      const tagAll = async (key: string, value: string) => {
+        for (let i = 0; i < instanceIds.length; i += 1000) {
           await direct.send(
             new CreateTagsCommand({
-              Resources: marked.slice(i, i + 1000),
-              Tags: [{ Key: 'bench-delete', Value: 'yes' }],
+              Resources: instanceIds.slice(i, i + 1000),
+              Tags: [{ Key: key, Value: value }],
             }),
           );
         }
-        const c7n = await measure(() =>
-          runCustodian({
-            custodian,
-            endpoint: proxy.endpoint,
-            region: REGION,
-            job: 'retention',
-            tagKey: TAG,
-            deleteTag: { key: 'bench-delete', value: 'yes' },
-            workDir: join(PROJECT_ROOT, '.bench-c7n', `retention-${size}`),
+      };
+
+      // 6. snapkeeper AMI retirement: three sets of AMIs made by the job itself straight
+      // on the local AWS (not measured, keeping them all), then a measured run of the
+      // last slot (its AMIs exist: nothing is created) that keeps 2 of 3: one
+      // DeregisterImage per instance and a DeleteSnapshot per snapshot behind it.
+      if (jobs.has('amis')) {
+        await tagAll('snapkeeper:ami', 'daily');
+        const seedConfig = loadConfig(
+          env({
+            AWS_ENDPOINT_URL: aws.endpoint,
+            SCHEDULES: JSON.stringify([
+              { name: 'daily', cron: 'cron(0 3 * * ? *)', timezone: 'UTC', retain: 5 },
+            ]),
           }),
         );
-        const left = await allSnapshots(direct, [{ Name: 'tag:bench-delete', Values: ['yes'] }]);
-        print(
-          retentionFigures(size, 'c7n', c7n.seconds, c7n.records, marked.length, left.length, 2),
+        const seedStarted = performance.now();
+        for (const daysAgo of [3, 2, 1]) {
+          const client = clientFor(seedConfig, aws.endpoint, false);
+          await runAmiJob(
+            { schedule: 'daily', scheduledTime: slot(daysAgo), dryRun: false, trigger: 'schedule' },
+            {
+              ...deps(`bench-${size}-ami-seed-${daysAgo}`, new Ec2Gateway(client)),
+              config: seedConfig,
+              images: new Ec2ImageGateway(client, { tagAfterCreate: true }),
+            },
+          );
+        }
+        console.log(
+          `  (seeded ${3 * size} AMIs with the AMI job itself, CreateImage straight on moto, in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s)`,
         );
+        const client = clientFor(config, proxy.endpoint, true);
+        const retire = await measure(() =>
+          runAmiJob(
+            { schedule: 'daily', scheduledTime: slot(1), dryRun: false, trigger: 'schedule' },
+            {
+              ...deps(`bench-${size}-ami`, new Ec2Gateway(client)),
+              images: new Ec2ImageGateway(client, { tagAfterCreate: true }),
+            },
+          ),
+        );
+        const counts = retire.result.counts;
+        const snapshotsBehind = retire.result.retired.reduce((n, r) => n + r.snapshots.length, 0);
+        print(
+          amiFigures(
+            size,
+            'snapkeeper',
+            retire.seconds,
+            retire.records,
+            counts.deregistered + counts.snapshotsDeleted,
+            counts.plannedDeregistrations -
+              counts.deregistered +
+              (snapshotsBehind - counts.snapshotsDeleted),
+            counts.created,
+          ),
+        );
+        for (const row of peerGapRows('amis', size)) console.log(row);
+      }
+
+      // 7. snapkeeper copies to another region: every instance names COPY_REGION; one
+      // scheduled copy run, which sends at most 20 copies in flight per destination.
+      if (jobs.has('copies')) {
+        await tagAll('snapkeeper:copy-to', COPY_REGION);
+        const sourceClient = clientFor(config, proxy.endpoint, true);
+        const destClient = clientFor(config, proxy.endpoint, true, COPY_REGION);
+        const copy = await measure(() =>
+          runCopyJob(
+            { trigger: 'schedule', dryRun: false },
+            {
+              ...deps(`bench-${size}-copy`, new Ec2Gateway(sourceClient)),
+              images: new Ec2ImageGateway(sourceClient, { tagAfterCreate: true }),
+              sharing: new Ec2CopyGateway(sourceClient),
+              destination: () => ({
+                ec2: new Ec2Gateway(destClient),
+                images: new Ec2ImageGateway(destClient, { tagAfterCreate: true }),
+                copies: new Ec2CopyGateway(destClient),
+              }),
+            },
+          ),
+        );
+        const made = copy.result.copies.filter((c) => c.outcome === 'copied').length;
+        print(
+          copyFigures(
+            size,
+            'snapkeeper',
+            copy.seconds,
+            copy.records,
+            made,
+            copy.result.counts.failed,
+          ),
+        );
+        for (const row of peerGapRows('copies', size)) console.log(row);
       }
     }
   } finally {
@@ -754,12 +902,72 @@ function figures(
   writeAction: string,
 ): RunFigures {
   const ec2Calls = ec2CallsByAction(records);
+  const start = records[0]?.receivedAt ?? 0;
+  const actionSpans: Record<string, { calls: number; seconds: number; notForwarded: number }> = {};
+  for (const record of records) {
+    const span = actionSpans[record.action] ?? { calls: 0, seconds: 0, notForwarded: 0 };
+    actionSpans[record.action] = span;
+    span.calls += 1;
+    span.seconds = (record.receivedAt - start) / 1000;
+    if (
+      record.outcome !== undefined &&
+      record.outcome !== 'forwarded' &&
+      record.outcome !== 'delayed'
+    )
+      span.notForwarded += 1;
+  }
   return {
+    actionSpans,
     ...run,
     writes: ec2Calls[writeAction] ?? 0,
+    writeAction,
     rate: rateOf(records, writeAction, buckets[writeAction] ?? { burst: 100, refillPerSecond: 5 }),
     ec2Calls,
     totalEc2Calls: Object.values(ec2Calls).reduce((a, b) => a + b, 0),
+  };
+}
+
+function amiFigures(
+  size: number,
+  tool: string,
+  seconds: number,
+  records: readonly ProxyRecord[],
+  writes: number,
+  failed: number,
+  created: number,
+): RunFigures {
+  // One DeregisterImage per AMI retired and one DeleteSnapshot per snapshot behind it
+  // (the busier bucket, against which the rate is measured), plus the job's reads at one
+  // page each: AMI_READS. An AMI created would be a call too (none is: the slot exists).
+  const minimumCalls = writes + created + AMI_READS;
+  return figures(
+    { size, job: 'amis', tool, seconds, failed, minimumCalls },
+    records,
+    'DeleteSnapshot',
+  );
+}
+
+function copyFigures(
+  size: number,
+  tool: string,
+  seconds: number,
+  records: readonly ProxyRecord[],
+  copies: number,
+  failed: number,
+): RunFigures {
+  const minimumCalls = copies + COPY_READS;
+  const run = figures(
+    { size, job: 'copies', tool, seconds, failed, minimumCalls },
+    records,
+    'CopySnapshot',
+  );
+  const motoOnly = Object.entries(run.ec2Calls)
+    .filter(([action]) => MOTO_ONLY_COPY_CALLS.has(action))
+    .reduce((n, [, calls]) => n + calls, 0);
+  return {
+    ...run,
+    totalEc2Calls: run.totalEc2Calls - motoOnly,
+    note: `${copies} copies: at most 20 in flight per destination per run (AWS's concurrent-copy limit), within the CopySnapshot burst of 50; ${motoOnly} moto-only calls not counted (public-access checks moto cannot filter)`,
   };
 }
 
@@ -773,6 +981,7 @@ function formatRun(run: RunFigures): string {
     `throttled ${String(run.rate.throttled).padStart(4)}`,
     `failed ${String(run.failed).padStart(3)}`,
     `calls/minimum ${fixed(run.totalEc2Calls / run.minimumCalls, 3)} (${run.totalEc2Calls}/${run.minimumCalls})`,
+    ...(run.note ? [`(${run.note})`] : []),
   ].join('  ');
 }
 

@@ -1,0 +1,78 @@
+/**
+ * The jobs `npm run bench` measures, which peers have them, and the local AWS's answers
+ * the bench corrects to what AWS answers (scripts/bench/scaleBench.ts).
+ */
+import type { FaultRule } from '../faultProxy.ts';
+
+/** The jobs the bench measures: `amis` is AMI retirement, `copies` copies to another region. */
+export const BENCH_JOBS = ['backup', 'retention', 'amis', 'copies'] as const;
+
+/** One job the bench measures. */
+export type BenchJob = (typeof BENCH_JOBS)[number];
+
+/** The peers measured beside snapkeeper, in the order they are printed. */
+export const BENCH_PEERS = ['c7n', 'naive per-volume loop'] as const;
+
+/** Which peers have a job: Cloud Custodian backs up and deletes snapshots, the naive loop backs up. */
+export const PEER_JOBS: Readonly<Record<BenchJob, readonly string[]>> = {
+  backup: ['c7n', 'naive per-volume loop'],
+  retention: ['c7n'],
+  amis: [],
+  copies: [],
+};
+
+/**
+ * The `--jobs` value as jobs; an unknown name is refused with the names it takes.
+ *
+ * @example
+ * parseBenchJobs('backup, amis'); // Set { 'backup', 'amis' }
+ */
+export function parseBenchJobs(value: string): Set<BenchJob> {
+  const jobs = new Set<BenchJob>();
+  for (const name of value.split(',').map((j) => j.trim())) {
+    if (!(BENCH_JOBS as readonly string[]).includes(name)) {
+      throw new Error(
+        `--jobs takes ${BENCH_JOBS.join(', ')}; got ${JSON.stringify(name)} (see npm run bench -- --help)`,
+      );
+    }
+    jobs.add(name as BenchJob);
+  }
+  return jobs;
+}
+
+/**
+ * A "—" row for each peer with no such job, so that one run prints every tool for every job.
+ *
+ * @example
+ * peerGapRows('retention', 1000); // ['retention  1000 instances  naive per-volume loop ... —  (no such job)']
+ */
+export function peerGapRows(job: BenchJob, size: number): string[] {
+  return BENCH_PEERS.filter((peer) => !PEER_JOBS[job].includes(peer)).map(
+    (peer) =>
+      `${job.padEnd(9)} ${String(size).padStart(5)} instances  ${peer.padEnd(22)}  —  (no such job)`,
+  );
+}
+
+/**
+ * moto ignores `DescribeSnapshots`' `RestorableByUserIds=all` and answers every own
+ * snapshot, so the copy job's public-snapshot check would read each one's permissions
+ * (thousands of calls AWS never asks for). The bench makes no snapshot public: this
+ * rule answers that describe as AWS does, with none; any other describe passes.
+ *
+ * @example
+ * proxy.rules.add(noPublicSnapshotsRule());
+ */
+export function noPublicSnapshotsRule(): FaultRule {
+  return {
+    name: 'no public snapshots (as AWS answers RestorableByUserIds=all)',
+    action: 'DescribeSnapshots',
+    decide: (call) =>
+      Object.entries(call.params).some(([k, v]) => k.startsWith('RestorableBy') && v === 'all')
+        ? {
+            kind: 'rewrite',
+            rewrite: (answer) =>
+              answer.body.replace(/<snapshotSet>[\s\S]*<\/snapshotSet>/, '<snapshotSet/>'),
+          }
+        : undefined,
+  };
+}
