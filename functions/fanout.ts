@@ -7,7 +7,6 @@ import { parseFanOutEvent } from '../lib/jobs/events.ts';
 import { planFanOut } from '../lib/jobs/fanOutJob.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
 import { answer, scheduledSlot, slotRunDependencies } from '../lib/runtime/invocation.ts';
-import { jobMetricsPort } from '../lib/runtime/jobMetrics.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -52,7 +51,7 @@ async function fanOut(event: unknown): Promise<unknown> {
           runId,
           logger: runtime.logger,
           metrics: runtime.metricsPort,
-          metricsFor: (job) => jobMetricsPort(runtime.metrics, job),
+          metricsFor: runtime.metricsForJob,
         },
       ),
   );

@@ -5,7 +5,6 @@ import { TargetGateways } from '../lib/aws/TargetGateways.ts';
 import { type BatchMessage, parseBatchMessage } from '../lib/domain/fanOut.ts';
 import { type BatchOutcome, runFanOutBatch } from '../lib/jobs/fanOutJob.ts';
 import { remainingTime } from '../lib/runtime/invocation.ts';
-import { jobMetricsPort } from '../lib/runtime/jobMetrics.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -38,7 +37,7 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
       clock: runtime.clock,
       logger: runtime.logger,
       metrics: runtime.metricsPort,
-      metricsFor: (job) => jobMetricsPort(runtime.metrics, job),
+      metricsFor: runtime.metricsForJob,
       journal: runtime.journal,
       ledger: runtime.history,
       events: runtime.events,

@@ -8,13 +8,20 @@ import type { MetricsPort } from '../jobs/ports.ts';
  * function's default dimensions (service, deployment) with `job` replaced.
  *
  * @example
- * const backupMetrics = jobMetricsPort(runtime.metrics, 'backup');
+ * const backupMetrics = jobMetricsPort(runtime.metrics, 'backup', { service: 'snapkeeper', deployment: 'prod' });
  * backupMetrics.count('BackupRunsFailed', 1); // dimensions service, deployment, job=backup
  */
-export function jobMetricsPort(metrics: Pick<Metrics, 'singleMetric'>, job: string): MetricsPort {
+export function jobMetricsPort(
+  metrics: Pick<Metrics, 'singleMetric'>,
+  job: string,
+  defaults: Readonly<{ service: string; deployment: string }>,
+): MetricsPort {
   const single = (dimensions: Readonly<Record<string, string>> = {}) => {
     const metric = metrics.singleMetric();
-    metric.setDefaultDimensions({ job, ...dimensions });
+    // Replaced whole rather than overwritten key by key: Powertools warns on every
+    // overwritten dimension, which would log a warning for each of these metrics.
+    metric.clearDefaultDimensions();
+    metric.setDefaultDimensions({ ...defaults, job, ...dimensions });
     return metric;
   };
   return {

@@ -10,6 +10,7 @@ import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
 import { HistoryPipeline } from '../jobs/historyPipeline.ts';
 import { type ActionJournal, logJournal, type MetricsPort, newRunId } from '../jobs/ports.ts';
 import type { RunEventsPort } from '../jobs/slotRun.ts';
+import { jobMetricsPort } from './jobMetrics.ts';
 
 /**
  * Everything a handler needs, built once per Lambda container (cold start): the
@@ -29,6 +30,8 @@ export interface LambdaRuntime {
   readonly ec2In: (region: string) => Ec2Gateway;
   /** Adapts Powertools metrics to the jobs' metrics port. */
   readonly metricsPort: MetricsPort;
+  /** The metrics port under another job's `job` dimension (a fan-out run's backup or retention). */
+  readonly metricsForJob: (job: string) => MetricsPort;
   readonly clock: () => Date;
   /** A new run id, also added to every later log line of the invocation. */
   readonly newRunId: () => string;
@@ -104,6 +107,8 @@ export function createLambdaRuntime(
         single.addMetric(name, MetricUnit.Seconds, value);
       },
     },
+    metricsForJob: (job) =>
+      jobMetricsPort(metrics, job, { service: serviceName, deployment: config.deployment }),
     clock,
     // Every log line of the invocation carries the run id from here on.
     newRunId: () => {

@@ -2,6 +2,9 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { describe, expect, it } from 'vitest';
 import { jobMetricsPort } from '../../../lib/runtime/jobMetrics.ts';
 
+/** The worker's default dimensions, as the runtime passes them. */
+const DEFAULTS = { service: 'snapkeeper', deployment: 'prod' };
+
 /** The worker's metrics: each single metric it makes is kept to read its EMF back. */
 function workerMetrics() {
   const made: Metrics[] = [];
@@ -44,7 +47,7 @@ describe('Function: jobMetricsPort', () => {
     const { made, metrics } = workerMetrics();
 
     // Act
-    jobMetricsPort(metrics, 'backup').count('BackupRunsFailed', 1);
+    jobMetricsPort(metrics, 'backup', DEFAULTS).count('BackupRunsFailed', 1);
 
     // Assess
     expect(made).toHaveLength(1);
@@ -59,7 +62,9 @@ describe('Function: jobMetricsPort', () => {
     const { made, metrics } = workerMetrics();
 
     // Act
-    jobMetricsPort(metrics, 'retention').seconds?.('RecoveryPointAge', 60, { schedule: 'daily' });
+    jobMetricsPort(metrics, 'retention', DEFAULTS).seconds?.('RecoveryPointAge', 60, {
+      schedule: 'daily',
+    });
 
     // Assess
     expect(emf(made[0] as Metrics).dimensions).toEqual({
@@ -68,5 +73,28 @@ describe('Function: jobMetricsPort', () => {
       job: 'retention',
       schedule: 'daily',
     });
+  });
+
+  it('replaces the job dimension without the warning Powertools logs for an overwritten one', () => {
+    // Prepare: the worker's real Metrics, whose single metrics share its logger.
+    const warnings: string[] = [];
+    const quiet = () => undefined;
+    const worker = new Metrics({
+      namespace: 'Snapkeeper',
+      serviceName: 'snapkeeper',
+      defaultDimensions: { deployment: 'prod', job: 'worker' },
+      logger: {
+        debug: quiet,
+        info: quiet,
+        error: quiet,
+        warn: (m: unknown) => void warnings.push(String(m)),
+      },
+    });
+
+    // Act
+    jobMetricsPort(worker, 'backup', DEFAULTS).count('BackupRunsFailed', 1);
+
+    // Assess
+    expect(warnings.filter((w) => /already been added/.test(w))).toEqual([]);
   });
 });
