@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
 import { parse } from 'yaml';
-import { type CliSpec, errorLine, helpText, isMain, parseCommandLine, UsageError } from './cli.ts';
+import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
 import { PROJECT_ROOT } from './localAws.ts';
 
 const BUNDLE_BUDGET_BYTES = 1.5 * 1024 * 1024;
@@ -235,42 +235,36 @@ export const BENCH_BUNDLES_COMMAND: CliSpec = {
  */
 export async function benchBundlesCommand(
   argv: readonly string[],
-  io: { out: (text: string) => void; err: (text: string) => void } = {
-    out: (text) => console.log(text),
-    err: (text) => console.error(text),
-  },
+  io: ToolIo = CONSOLE_IO,
 ): Promise<number> {
-  try {
-    const cli = parseCommandLine(BENCH_BUNDLES_COMMAND, argv);
-    if (cli.help) {
-      io.out(helpText(BENCH_BUNDLES_COMMAND));
+  return runTool(
+    BENCH_BUNDLES_COMMAND,
+    argv,
+    async (cli) => {
+      const text = String(cli.values.runs);
+      const runs = Number(text);
+      if (!/^\d+$/.test(text) || runs < 1 || runs > 1000)
+        throw new UsageError(`--runs ${JSON.stringify(text)}: use a whole number from 1 to 1000`);
+      const file = readServerlessFile();
+      const names = functionEntries(file).map((fn) => fn.name);
+      const only = cli.values.function as string | undefined;
+      if (only !== undefined && !names.includes(only))
+        throw new UsageError(
+          `--function ${JSON.stringify(only)}: not a function of serverless.yml (use one of ${names.join(', ')})`,
+        );
+      const rows = await main(file, runs, only, cli.json ? () => undefined : io.out);
+      if (cli.json)
+        io.out(
+          JSON.stringify(
+            rows.map((row) => ({ ...row, verdict: verdict(row) })),
+            null,
+            2,
+          ),
+        );
       return 0;
-    }
-    const text = String(cli.values.runs);
-    const runs = Number(text);
-    if (!/^\d+$/.test(text) || runs < 1 || runs > 1000)
-      throw new UsageError(`--runs ${JSON.stringify(text)}: use a whole number from 1 to 1000`);
-    const file = readServerlessFile();
-    const names = functionEntries(file).map((fn) => fn.name);
-    const only = cli.values.function as string | undefined;
-    if (only !== undefined && !names.includes(only))
-      throw new UsageError(
-        `--function ${JSON.stringify(only)}: not a function of serverless.yml (use one of ${names.join(', ')})`,
-      );
-    const rows = await main(file, runs, only, cli.json ? () => undefined : io.out);
-    if (cli.json)
-      io.out(
-        JSON.stringify(
-          rows.map((row) => ({ ...row, verdict: verdict(row) })),
-          null,
-          2,
-        ),
-      );
-    return 0;
-  } catch (error) {
-    io.err(`bench:bundles: ${errorLine(error)}`);
-    return error instanceof UsageError ? 2 : 1;
-  }
+    },
+    io,
+  );
 }
 
 async function main(

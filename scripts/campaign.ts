@@ -40,7 +40,7 @@ import type { CopyReport } from '../lib/jobs/copyJob.ts';
 import type { RetentionReport } from '../lib/jobs/retentionJob.ts';
 import type { SweepReport } from '../lib/jobs/sweepJob.ts';
 import { lambdaContext } from '../test/support/lambdaContext.ts';
-import { type CliSpec, errorLine, helpText, isMain, parseCommandLine, UsageError } from './cli.ts';
+import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
 import {
   type AwsErrorEffect,
   always,
@@ -2140,41 +2140,35 @@ export const CAMPAIGN_COMMAND: CliSpec = {
  */
 export async function campaignCommand(
   argv: readonly string[],
-  io: { out: (text: string) => void; err: (text: string) => void } = {
-    out: (text) => console.log(text),
-    err: (text) => console.error(text),
-  },
+  io: ToolIo = CONSOLE_IO,
 ): Promise<number> {
-  try {
-    const cli = parseCommandLine(CAMPAIGN_COMMAND, argv);
-    if (cli.help) {
-      io.out(helpText(CAMPAIGN_COMMAND));
-      return 0;
-    }
-    const { scenario, target, only } = cli.values as Record<string, string | undefined>;
-    if ((scenario === undefined) !== (target === undefined))
-      throw new UsageError(
-        '--scenario and --target go together (internal; see npm run campaign -- --help)',
-      );
-    const chosen = selectScenarios(only);
-    if (cli.values.list === true) {
-      io.out(chosen.map((s) => `${s.name}  (${s.region})`).join('\n'));
-      return 0;
-    }
-    if (scenario !== undefined && target !== undefined) {
-      await runChild(scenario, target);
-      return 0;
-    }
-    // The local stack keeps the functions' Powertools logs silent unless told otherwise.
-    if (cli.verbose && (process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT') === 'SILENT')
-      process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
-    const summary = await main(chosen, cli.verbose);
-    io.out(cli.json ? JSON.stringify(summary.tallies, null, 2) : summary.text);
-    return summary.missed ? 1 : 0;
-  } catch (error) {
-    io.err(`campaign: ${errorLine(error)}`);
-    return error instanceof UsageError ? 2 : 1;
-  }
+  return runTool(
+    CAMPAIGN_COMMAND,
+    argv,
+    async (cli) => {
+      const { scenario, target, only } = cli.values as Record<string, string | undefined>;
+      if ((scenario === undefined) !== (target === undefined))
+        throw new UsageError(
+          '--scenario and --target go together (internal; see npm run campaign -- --help)',
+        );
+      const chosen = selectScenarios(only);
+      if (cli.values.list === true) {
+        io.out(chosen.map((s) => `${s.name}  (${s.region})`).join('\n'));
+        return 0;
+      }
+      if (scenario !== undefined && target !== undefined) {
+        await runChild(scenario, target);
+        return 0;
+      }
+      // The local stack keeps the functions' Powertools logs silent unless told otherwise.
+      if (cli.verbose && (process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT') === 'SILENT')
+        process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+      const summary = await main(chosen, cli.verbose);
+      io.out(cli.json ? JSON.stringify(summary.tallies, null, 2) : summary.text);
+      return summary.missed ? 1 : 0;
+    },
+    io,
+  );
 }
 
 /** The scenarios whose name contains `only` (all without it); none is a usage error. */

@@ -177,23 +177,31 @@ export interface CommandResult {
   readonly exitCode?: number;
 }
 
+/** Where a tool writes: its output, and its one-line errors. */
+export interface ToolIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
+
+/** The console, as every tool writes by default. */
+export const CONSOLE_IO: ToolIo = {
+  out: (text) => console.log(text),
+  err: (text) => console.error(text),
+};
+
 /**
- * Runs a command: `--help` prints the help; otherwise quiets the environment, points it
- * at the local AWS when that runs (a note on stderr), and runs `body`. Errors print one
- * line on stderr; the exit code is 2 for a bad command line, 1 for a failure.
+ * Runs any tool: `--help` prints the help and starts nothing; otherwise runs `body` and
+ * answers its exit code. A bad command line is one line and exit code 2, any other
+ * failure one line and exit code 1.
  *
  * @example
- * process.exitCode = await runCommand(HISTORY, process.argv.slice(2), async (cli) => ({ output: '' }));
+ * process.exitCode = await runTool(DEMO, process.argv.slice(2), async (cli) => { await main(); return 0; });
  */
-export async function runCommand(
+export async function runTool(
   spec: CliSpec,
   argv: readonly string[],
-  body: (cli: ParsedCommandLine, local: LocalAwsInUse | undefined) => Promise<CommandResult>,
-  io: { out: (text: string) => void; err: (text: string) => void } = {
-    out: (text) => console.log(text),
-    err: (text) => console.error(text),
-  },
-  env: NodeJS.ProcessEnv = process.env,
+  body: (cli: ParsedCommandLine) => Promise<number>,
+  io: ToolIo = CONSOLE_IO,
 ): Promise<number> {
   const name = spec.command.replace(/^npm run /, '').replace(/ --$/, '');
   try {
@@ -202,16 +210,40 @@ export async function runCommand(
       io.out(helpText(spec));
       return 0;
     }
-    quietEnvironment(env, cli.verbose);
-    const local = await useLocalAwsIfRunning(env);
-    if (local && !cli.json) io.err(local.note);
-    const result = await body(cli, local);
-    io.out(result.output);
-    return result.exitCode ?? 0;
+    return await body(cli);
   } catch (error) {
     io.err(`${name}: ${errorLine(error)}`);
     return error instanceof UsageError ? 2 : 1;
   }
+}
+
+/**
+ * Runs a command that reads AWS: as {@link runTool}, and before the body quiets the
+ * environment and points it at the local AWS when one runs.
+ *
+ * @example
+ * process.exitCode = await runCommand(HISTORY, process.argv.slice(2), async (cli) => ({ output: 'ok' }));
+ */
+export async function runCommand(
+  spec: CliSpec,
+  argv: readonly string[],
+  body: (cli: ParsedCommandLine, local: LocalAwsInUse | undefined) => Promise<CommandResult>,
+  io: ToolIo = CONSOLE_IO,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  return runTool(
+    spec,
+    argv,
+    async (cli) => {
+      quietEnvironment(env, cli.verbose);
+      const local = await useLocalAwsIfRunning(env);
+      if (local && !cli.json) io.err(local.note);
+      const result = await body(cli, local);
+      io.out(result.output);
+      return result.exitCode ?? 0;
+    },
+    io,
+  );
 }
 
 /** Whether this module is the script node was started with (for a `main` guard). */

@@ -23,7 +23,7 @@ import {
 import FakeTimers from '@sinonjs/fake-timers';
 import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { lambdaContext } from '../test/support/lambdaContext.ts';
-import { type CliSpec, errorLine, helpText, isMain, parseCommandLine, UsageError } from './cli.ts';
+import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
 import { history } from './history.ts';
 import { PROJECT_ROOT } from './localAws.ts';
 import { launchFleet, ROOT_DEVICE } from './localFleet.ts';
@@ -426,31 +426,25 @@ export const DEMO_COMMAND: CliSpec = {
  */
 export async function demoCommand(
   argv: readonly string[],
-  io: { out: (text: string) => void; err: (text: string) => void } = {
-    out: (text) => console.log(text),
-    err: (text) => console.error(text),
-  },
+  io: ToolIo = CONSOLE_IO,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  try {
-    const cli = parseCommandLine(DEMO_COMMAND, argv);
-    if (cli.help) {
-      io.out(helpText(DEMO_COMMAND));
+  return runTool(
+    DEMO_COMMAND,
+    argv,
+    async (cli) => {
+      if (cli.json)
+        throw new UsageError(
+          'option --json: the demo prints a narrative, not JSON (see npm run demo -- --help)',
+        );
+      // The local stack keeps the functions' Powertools logs silent unless told otherwise.
+      if (cli.verbose && (env.POWERTOOLS_LOG_LEVEL ?? 'SILENT') === 'SILENT')
+        env.POWERTOOLS_LOG_LEVEL = 'INFO';
+      await main();
       return 0;
-    }
-    if (cli.json)
-      throw new UsageError(
-        'option --json: the demo prints a narrative, not JSON (see npm run demo -- --help)',
-      );
-    // The local stack keeps the functions' Powertools logs silent unless told otherwise.
-    if (cli.verbose && (env.POWERTOOLS_LOG_LEVEL ?? 'SILENT') === 'SILENT')
-      env.POWERTOOLS_LOG_LEVEL = 'INFO';
-    await main();
-    return 0;
-  } catch (error) {
-    io.err(`demo: ${errorLine(error)}`);
-    return error instanceof UsageError ? 2 : 1;
-  }
+    },
+    io,
+  );
 }
 
 if (isMain(import.meta.url)) process.exitCode = await demoCommand(process.argv.slice(2));
