@@ -29,19 +29,16 @@ import { parseScheduleList } from '../domain/tagPolicy.ts';
 import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
-import {
-  type ActionJournal,
-  type LoggerPort,
-  logJournal,
-  type MetricsPort,
-  noMetrics,
-  type ReportedError,
-  type RunStatus,
-  type RunTrigger,
-  reportForLog,
-  runStatus,
+import type {
+  ActionJournal,
+  LoggerPort,
+  MetricsPort,
+  ReportedError,
+  RunStatus,
+  RunTrigger,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
+import { logJournal, noMetrics, reportForLog, runStatus } from './runReport.ts';
 
 /** What an AMI run is asked to do. */
 export interface AmiJobInput {

@@ -19,9 +19,16 @@ import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { nearMissProblems } from '../domain/tagKeyTypos.ts';
 import { Behind } from './historyPipeline.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
-import type { LoggerPort, MetricsPort, ReportedError, RunStatus, RunTrigger } from './ports.ts';
-import { type ActionJournal, logJournal, noMetrics, reportForLog, runStatus } from './ports.ts';
+import type {
+  ActionJournal,
+  LoggerPort,
+  MetricsPort,
+  ReportedError,
+  RunStatus,
+  RunTrigger,
+} from './ports.ts';
 import { deleteSnapshotRecorded } from './recordedDeletion.ts';
+import { logJournal, noMetrics, reportForLog, runStatus } from './runReport.ts';
 
 /** What a backup run is asked to do. */
 export interface BackupJobInput {

@@ -36,18 +36,16 @@ import {
 import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
-import {
-  type ActionJournal,
-  type LoggerPort,
-  logJournal,
-  type MetricsPort,
-  noMetrics,
-  type ReportedError,
-  type RunStatus,
-  type RunTrigger,
-  reportForLog,
+import type {
+  ActionJournal,
+  LoggerPort,
+  MetricsPort,
+  ReportedError,
+  RunStatus,
+  RunTrigger,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
+import { logJournal, noMetrics, reportForLog } from './runReport.ts';
 
 /** At most this many copies in flight into one destination region (an EBS limit). */
 export const MAX_CONCURRENT_COPIES = 20;

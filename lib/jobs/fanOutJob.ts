@@ -22,8 +22,8 @@ import { nearMissProblems } from '../domain/tagKeyTypos.ts';
 import { ANY_TAG_KEY, type BackupReport, runBackupJob } from './backupJob.ts';
 import type { CreationLedger } from './ownership.ts';
 import type { ActionJournal, LoggerPort, MetricsPort, ReportedError, RunTrigger } from './ports.ts';
-import { noMetrics } from './ports.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
+import { noMetrics } from './runReport.ts';
 import { problemSummary, type RunEventsPort } from './slotRun.ts';
 
 /** What the fan-out planner is asked to do: one scheduled run of a job, over every target. */

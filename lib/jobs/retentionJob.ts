@@ -16,19 +16,16 @@ import type { TagMap } from '../domain/tagPolicy.ts';
 import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
-import {
-  type ActionJournal,
-  type LoggerPort,
-  logJournal,
-  type MetricsPort,
-  noMetrics,
-  type ReportedError,
-  type RunStatus,
-  type RunTrigger,
-  reportForLog,
-  runStatus,
+import type {
+  ActionJournal,
+  LoggerPort,
+  MetricsPort,
+  ReportedError,
+  RunStatus,
+  RunTrigger,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
+import { logJournal, noMetrics, reportForLog, runStatus } from './runReport.ts';
 
 /** What a retention run is asked to do. */
 export interface RetentionJobInput {

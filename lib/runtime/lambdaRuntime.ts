@@ -8,7 +8,8 @@ import { createRunEventsGateway } from '../aws/RunEventsGateway.ts';
 import { createRunHistoryGateway, type RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
 import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
 import { HistoryPipeline } from '../jobs/historyPipeline.ts';
-import { type ActionJournal, logJournal, type MetricsPort, newRunId } from '../jobs/ports.ts';
+import type { ActionJournal, MetricsPort } from '../jobs/ports.ts';
+import { logJournal, newRunId } from '../jobs/runReport.ts';
 import type { RunEventsPort } from '../jobs/slotRun.ts';
 import { jobMetricsPort } from './jobMetrics.ts';
 

@@ -59,8 +59,8 @@ import { runBackupJob } from '../../lib/jobs/backupJob.ts';
 import { runCopyJob } from '../../lib/jobs/copyJob.ts';
 import { BatchRetryError, planFanOut, runFanOutBatch } from '../../lib/jobs/fanOutJob.ts';
 import { HistoryPipeline } from '../../lib/jobs/historyPipeline.ts';
-import { logJournal, silentLogger } from '../../lib/jobs/ports.ts';
 import { runRetentionJob } from '../../lib/jobs/retentionJob.ts';
+import { logJournal, silentLogger } from '../../lib/jobs/runReport.ts';
 import {
   type CliSpec,
   helpText,

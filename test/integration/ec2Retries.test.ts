@@ -13,7 +13,7 @@ import type { SnapshotSetRequest } from '../../lib/domain/backupPlan.ts';
 import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../lib/domain/schedules.ts';
 import { tagKeys } from '../../lib/domain/tagKeys.ts';
 import { runBackupJob } from '../../lib/jobs/backupJob.ts';
-import { silentLogger } from '../../lib/jobs/ports.ts';
+import { silentLogger } from '../../lib/jobs/runReport.ts';
 import {
   always,
   awsError,

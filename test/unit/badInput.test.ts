@@ -27,7 +27,7 @@ import { quoteShort, type TagMap, type TagProblem } from '../../lib/domain/tagPo
 import { type BackupJobDependencies, runBackupJob } from '../../lib/jobs/backupJob.ts';
 import { parseAmiEvent, parseRetentionEvent, parseScheduledEvent } from '../../lib/jobs/events.ts';
 import { parseOpsPayload } from '../../lib/jobs/opsPayload.ts';
-import { silentLogger } from '../../lib/jobs/ports.ts';
+import { silentLogger } from '../../lib/jobs/runReport.ts';
 
 // ---------------------------------------------------------------------------------------
 // The corpus: test/fixtures/bad-input/*.json

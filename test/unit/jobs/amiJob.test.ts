@@ -22,7 +22,8 @@ import {
   runAmiJob,
 } from '../../../lib/jobs/amiJob.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
-import { type ActionJournal, type ActionRecord, silentLogger } from '../../../lib/jobs/ports.ts';
+import type { ActionJournal, ActionRecord } from '../../../lib/jobs/ports.ts';
+import { silentLogger } from '../../../lib/jobs/runReport.ts';
 
 const keys = tagKeys();
 const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily');

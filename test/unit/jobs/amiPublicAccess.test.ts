@@ -14,7 +14,8 @@ import {
   checkAmiPublicAccess,
 } from '../../../lib/jobs/amiPublicAccess.ts';
 import { type CopyJobDependencies, runCopyJob } from '../../../lib/jobs/copyJob.ts';
-import { type ActionRecord, silentLogger } from '../../../lib/jobs/ports.ts';
+import type { ActionRecord } from '../../../lib/jobs/ports.ts';
+import { silentLogger } from '../../../lib/jobs/runReport.ts';
 
 const ec2Mock = mockClient(EC2Client);
 const RUN_ID = '20261124T070000Z-0000abcd';

@@ -6,7 +6,7 @@ import { Ec2Gateway } from '../../../lib/aws/Ec2Gateway.ts';
 import { loadConfig } from '../../../lib/config/environment.ts';
 import { InvalidEventError } from '../../../lib/domain/errors.ts';
 import { type OpsDependencies, runConsoleOperation } from '../../../lib/jobs/consoleOps.ts';
-import { silentLogger } from '../../../lib/jobs/ports.ts';
+import { silentLogger } from '../../../lib/jobs/runReport.ts';
 
 const ec2Mock = mockClient(EC2Client);
 const KNOWN = 'i-0123456789abcdef0';

@@ -10,7 +10,7 @@ import {
   type OpsDependencies,
   runConsoleOperation,
 } from '../../../lib/jobs/consoleOps.ts';
-import { silentLogger } from '../../../lib/jobs/ports.ts';
+import { silentLogger } from '../../../lib/jobs/runReport.ts';
 import { renderCoverageHtml } from '../../../lib/report/htmlReport.ts';
 
 const NOW = new Date('2026-11-23T10:00:00.000Z');

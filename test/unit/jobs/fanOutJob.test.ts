@@ -24,7 +24,8 @@ import {
   runFanOutBatch,
 } from '../../../lib/jobs/fanOutJob.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
-import { type MetricsPort, silentLogger } from '../../../lib/jobs/ports.ts';
+import type { MetricsPort } from '../../../lib/jobs/ports.ts';
+import { silentLogger } from '../../../lib/jobs/runReport.ts';
 import type { RunEventsPort, RunSummary } from '../../../lib/jobs/slotRun.ts';
 
 const RUN_ID = '20261123T030007Z-a1b2c3d4';

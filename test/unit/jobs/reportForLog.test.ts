@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_LOGGED_REPORT_BYTES, reportForLog } from '../../../lib/jobs/ports.ts';
+import { MAX_LOGGED_REPORT_BYTES, reportForLog } from '../../../lib/jobs/runReport.ts';
 
 describe('Function: reportForLog', () => {
   it('logs a report that fits a log event as it is', () => {

@@ -15,8 +15,8 @@ import type { ImageFacts } from '../../../lib/domain/imagePlan.ts';
 import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import type { ActionRecord } from '../../../lib/jobs/ports.ts';
-import { silentLogger } from '../../../lib/jobs/ports.ts';
 import { type RestoreDependencies, restoreInstance } from '../../../lib/jobs/restoreJobs.ts';
+import { silentLogger } from '../../../lib/jobs/runReport.ts';
 
 const ec2Mock = mockClient(EC2Client);
 const keys = tagKeys();

@@ -5,8 +5,8 @@ import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../../lib/domain/sch
 import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import { checkIops, parseOpsPayload } from '../../../lib/jobs/opsPayload.ts';
-import { silentLogger } from '../../../lib/jobs/ports.ts';
 import { type RestoreDependencies, restoreVolume } from '../../../lib/jobs/restoreJobs.ts';
+import { silentLogger } from '../../../lib/jobs/runReport.ts';
 
 const CATALOG = parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily');
 const SNAPSHOT = 'snap-0123456789abcdef0';

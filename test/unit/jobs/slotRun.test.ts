@@ -7,7 +7,8 @@ import {
   SlotInProgressError,
 } from '../../../lib/domain/errors.ts';
 import type { RunRecordStatus, SlotKey } from '../../../lib/domain/runHistory.ts';
-import { type LoggerPort, silentLogger } from '../../../lib/jobs/ports.ts';
+import type { LoggerPort } from '../../../lib/jobs/ports.ts';
+import { silentLogger } from '../../../lib/jobs/runReport.ts';
 import {
   type RunContext,
   type RunEventsPort,

@@ -5,7 +5,8 @@ import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
-import { type ActionJournal, type ActionRecord, silentLogger } from '../../../lib/jobs/ports.ts';
+import type { ActionJournal, ActionRecord } from '../../../lib/jobs/ports.ts';
+import { silentLogger } from '../../../lib/jobs/runReport.ts';
 import {
   runSweepJob,
   type SweepJobDependencies,
