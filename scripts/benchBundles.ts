@@ -16,8 +16,8 @@ import { pathToFileURL } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
 import { parse } from 'yaml';
+import { PROJECT_ROOT } from '../harness/localAws.ts';
 import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
-import { PROJECT_ROOT } from './localAws.ts';
 
 const BUNDLE_BUDGET_BYTES = 1.5 * 1024 * 1024;
 const INIT_BUDGET_RATIO = 0.6;

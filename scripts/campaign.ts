@@ -1,7 +1,7 @@
 /**
  * The fault campaign: `npm run campaign` (`-- --help` for its options).
  *
- * Starts a local AWS (moto, through scripts/localStack.ts) and runs a compact version of
+ * Starts a local AWS (moto, through harness/localStack.ts) and runs a compact version of
  * the scenarios of test/integration/faultCampaign*.test.ts and of issue 15's defects
  * (runLifecycle, ownership, createReconcile, copyLineage) against it, each in a child
  * process of its own (the handlers read their environment once, at import), each in its
@@ -30,17 +30,6 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { createRunHistoryGateway, type RunHistoryGateway } from '../lib/aws/RunHistoryGateway.ts';
-import { buildResourceTags } from '../lib/domain/backupPlan.ts';
-import { copyTags } from '../lib/domain/copyPolicy.ts';
-import { tagKeys } from '../lib/domain/tagKeys.ts';
-import type { AmiReport } from '../lib/jobs/amiJob.ts';
-import type { BackupReport } from '../lib/jobs/backupJob.ts';
-import type { CopyReport } from '../lib/jobs/copyJob.ts';
-import type { RetentionReport } from '../lib/jobs/retentionJob.ts';
-import type { SweepReport } from '../lib/jobs/sweepJob.ts';
-import { lambdaContext } from '../test/support/lambdaContext.ts';
-import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
 import {
   type AwsErrorEffect,
   always,
@@ -58,16 +47,27 @@ import {
   reset,
   seededRandom,
   startFaultProxy,
-} from './faultProxy.ts';
-import { useLocalAwsEnvironment } from './localAws.ts';
+} from '../harness/faultProxy.ts';
+import { lambdaContext } from '../harness/lambdaContext.ts';
+import { useLocalAwsEnvironment } from '../harness/localAws.ts';
 import {
   type InstanceSpec,
   type LaunchedInstance,
   launchFleet,
   ROOT_DEVICE,
-} from './localFleet.ts';
-import { startLocalStack } from './localStack.ts';
-import { createLocalHistoryTable } from './localTable.ts';
+} from '../harness/localFleet.ts';
+import { startLocalStack } from '../harness/localStack.ts';
+import { createLocalHistoryTable } from '../harness/localTable.ts';
+import { createRunHistoryGateway, type RunHistoryGateway } from '../lib/aws/RunHistoryGateway.ts';
+import { buildResourceTags } from '../lib/domain/backupPlan.ts';
+import { copyTags } from '../lib/domain/copyPolicy.ts';
+import { tagKeys } from '../lib/domain/tagKeys.ts';
+import type { AmiReport } from '../lib/jobs/amiJob.ts';
+import type { BackupReport } from '../lib/jobs/backupJob.ts';
+import type { CopyReport } from '../lib/jobs/copyJob.ts';
+import type { RetentionReport } from '../lib/jobs/retentionJob.ts';
+import type { SweepReport } from '../lib/jobs/sweepJob.ts';
+import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
 
 /** The default tag keys (`snapkeeper:`). */
 export const KEYS = tagKeys();

@@ -4,7 +4,7 @@
  * logger and no SDK version warning otherwise, and the local AWS when it runs.
  */
 import { parseArgs } from 'node:util';
-import { type LocalAwsInUse, useLocalAwsIfRunning } from './localStack.ts';
+import { type LocalAwsInUse, useLocalAwsIfRunning } from '../harness/localStack.ts';
 
 /** One option of a command, as `node:util` parseArgs takes it, with its help line. */
 export interface CliOption {

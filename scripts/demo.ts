@@ -21,13 +21,13 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import FakeTimers from '@sinonjs/fake-timers';
+import { lambdaContext } from '../harness/lambdaContext.ts';
+import { PROJECT_ROOT } from '../harness/localAws.ts';
+import { launchFleet, ROOT_DEVICE } from '../harness/localFleet.ts';
+import { DEMO_FLEET, startLocalStack } from '../harness/localStack.ts';
 import { recoveryLine } from '../lib/domain/recoveryReport.ts';
-import { lambdaContext } from '../test/support/lambdaContext.ts';
 import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
 import { history } from './history.ts';
-import { PROJECT_ROOT } from './localAws.ts';
-import { launchFleet, ROOT_DEVICE } from './localFleet.ts';
-import { DEMO_FLEET, startLocalStack } from './localStack.ts';
 import { writeCoverageReport } from './report.ts';
 
 const REGION = 'us-east-1';

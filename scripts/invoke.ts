@@ -5,9 +5,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { lambdaContext } from '../test/support/lambdaContext.ts';
+import { lambdaContext } from '../harness/lambdaContext.ts';
+import { PROJECT_ROOT } from '../harness/localAws.ts';
 import { type CliSpec, isMain, runCommand, UsageError } from './cli.ts';
-import { PROJECT_ROOT } from './localAws.ts';
 
 /** The functions of serverless.yml, each `functions/<name>.ts`. */
 export const FUNCTIONS = [

@@ -2,7 +2,7 @@
  * `npm run local-aws`: a local AWS (moto) that stays up between commands, with the demo's
  * fleet and the run-history table; `--stop` ends it, `--status` says whether it runs.
  */
-import { type CliSpec, isMain, runCommand, UsageError } from './cli.ts';
+
 import {
   type LocalAwsState,
   localAwsDirectory,
@@ -10,7 +10,8 @@ import {
   runningLocalAws,
   startKeptLocalAws,
   stopKeptLocalAws,
-} from './localStack.ts';
+} from '../harness/localStack.ts';
+import { type CliSpec, isMain, runCommand, UsageError } from './cli.ts';
 
 /** The command line of `npm run local-aws`. */
 export const LOCAL_AWS_COMMAND: CliSpec = {

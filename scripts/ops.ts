@@ -10,10 +10,10 @@
  * snapshot, the sample run id → that snapshot's run), then functions/ops.ts is invoked.
  */
 import { DescribeSnapshotsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { type LaunchedInstance, ROOT_DEVICE } from '../harness/localFleet.ts';
+import { startLocalStack } from '../harness/localStack.ts';
 import { type CliSpec, isMain, runCommand, UsageError } from './cli.ts';
 import { describeReport, invokeFunction, readEvent, reportFailed } from './invoke.ts';
-import { type LaunchedInstance, ROOT_DEVICE } from './localFleet.ts';
-import { startLocalStack } from './localStack.ts';
 
 /** The command line of `npm run ops`. */
 export const OPS_COMMAND: CliSpec = {

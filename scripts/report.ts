@@ -10,6 +10,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { deploymentSchedules } from '../harness/deploymentSchedules.ts';
 import { createAutoScalingGateway } from '../lib/aws/AutoScalingGateway.ts';
 import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
 import { Ec2RestoreGateway } from '../lib/aws/Ec2RestoreGateway.ts';
@@ -17,7 +18,6 @@ import { type CoverageDependencies, collectCoverageData } from '../lib/report/co
 import { renderCoverageHtml } from '../lib/report/htmlReport.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { type CliSpec, isMain, parseCommandLine, runCommand, UsageError } from './cli.ts';
-import { deploymentSchedules } from './deploymentSchedules.ts';
 
 /** The command line of `npm run report`. */
 export const REPORT_COMMAND: CliSpec = {

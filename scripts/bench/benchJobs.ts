@@ -2,7 +2,7 @@
  * The jobs `npm run bench` measures, which peers have them, and the local AWS's answers
  * the bench corrects to what AWS answers (scripts/bench/scaleBench.ts).
  */
-import type { FaultRule } from '../faultProxy.ts';
+import type { FaultRule } from '../../harness/faultProxy.ts';
 
 /** The jobs the bench measures: `amis` is AMI retirement, `copies` copies to another region. */
 export const BENCH_JOBS = ['backup', 'retention', 'amis', 'copies'] as const;

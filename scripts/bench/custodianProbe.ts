@@ -14,7 +14,7 @@ import {
   EC2Client,
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { PROJECT_ROOT, startLocalAws } from '../localAws.ts';
+import { PROJECT_ROOT, startLocalAws } from '../../harness/localAws.ts';
 import { ensureCustodian, runCustodian } from './custodian.ts';
 
 const REGION = 'us-east-1';

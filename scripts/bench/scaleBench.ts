@@ -45,6 +45,9 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
+import { delay, type ProxyRecord, startFaultProxy } from '../../harness/faultProxy.ts';
+import { PROJECT_ROOT, startLocalAws } from '../../harness/localAws.ts';
+import { createLocalHistoryTable } from '../../harness/localTable.ts';
 import { createEc2Client, createRateLimitedEc2Client } from '../../lib/aws/clients.ts';
 import { Ec2CopyGateway } from '../../lib/aws/Ec2CopyGateway.ts';
 import { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
@@ -68,9 +71,6 @@ import {
   parseCommandLine,
   UsageError,
 } from '../cli.ts';
-import { delay, type ProxyRecord, startFaultProxy } from '../faultProxy.ts';
-import { PROJECT_ROOT, startLocalAws } from '../localAws.ts';
-import { createLocalHistoryTable } from '../localTable.ts';
 import { type BenchJob, noPublicSnapshotsRule, parseBenchJobs, peerGapRows } from './benchJobs.ts';
 import { ensureCustodian, runCustodian } from './custodian.ts';
 import { formatPlannerBench, runPlannerBench } from './plannerBench.ts';

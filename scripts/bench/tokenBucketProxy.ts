@@ -4,8 +4,9 @@
  * refilled `timeScale` times faster than EC2 so that benchmark runs stay short. A call
  * with no token is answered `RequestLimitExceeded` (HTTP 503), as EC2 answers it.
  */
+
+import { awsError, type FaultRule, type ProxyRecord } from '../../harness/faultProxy.ts';
 import { type BucketSpec, DEFAULT_BUCKET, EC2_BUCKETS } from '../../lib/aws/rateLimiter.ts';
-import { awsError, type FaultRule, type ProxyRecord } from '../faultProxy.ts';
 
 /** EC2's documented buckets with the refill scaled: what both the proxy and our limiter use. */
 export function scaledBuckets(timeScale: number): Record<string, BucketSpec> {

@@ -17,15 +17,15 @@ import {
 } from '@aws-sdk/client-ec2';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import { deploymentSchedules } from '../../harness/deploymentSchedules.ts';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { PROJECT_ROOT } from '../../harness/localAws.ts';
+import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
+import { DEMO_FLEET } from '../../harness/localStack.ts';
 import { createRunHistoryGateway, type RunRecord } from '../../lib/aws/RunHistoryGateway.ts';
 import { loadConfig } from '../../lib/config/environment.ts';
 import type { ConsoleRecoveryReport, OpsReport } from '../../lib/jobs/consoleOps.ts';
-import { deploymentSchedules } from '../../scripts/deploymentSchedules.ts';
-import { PROJECT_ROOT } from '../../scripts/localAws.ts';
-import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
-import { DEMO_FLEET } from '../../scripts/localStack.ts';
 import { writeCoverageReport } from '../../scripts/report.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';

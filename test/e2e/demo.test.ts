@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../scripts/localAws.ts';
+import { PROJECT_ROOT } from '../../harness/localAws.ts';
 
 /** Runs the demo as `npm run demo` does (its own local AWS), and returns what it printed. */
 async function runDemo(): Promise<{ code: number | null; output: string }> {

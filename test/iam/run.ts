@@ -5,7 +5,7 @@
  * Usage: tsx test/iam/run.ts [recordings directory]
  */
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../scripts/localAws.ts';
+import { PROJECT_ROOT } from '../../harness/localAws.ts';
 import { readPackagedTemplate, readTargetRoleTemplate } from './policies.ts';
 import { readRecordings, simulate } from './simulation.ts';
 

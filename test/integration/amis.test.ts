@@ -8,10 +8,10 @@ import {
   type Image,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
 import type { AmiReport } from '../../lib/jobs/amiJob.ts';
 import type { SweepReport } from '../../lib/jobs/sweepJob.ts';
-import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { tagsOf, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const REGION = 'eu-central-1';

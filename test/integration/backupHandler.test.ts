@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { DescribeSnapshotsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
-import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import {
   snapshotsTagged,
   tagsOf,

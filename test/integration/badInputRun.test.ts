@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import {
+  type InstanceSpec,
+  type LaunchedInstance,
+  launchFleet,
+  ROOT_DEVICE,
+} from '../../harness/localFleet.ts';
 import {
   type ActionItem,
   createRunHistoryGateway,
@@ -10,13 +17,6 @@ import {
 import { loadConfig } from '../../lib/config/environment.ts';
 import { quoteShort } from '../../lib/domain/tagPolicy.ts';
 import type { BackupReport, InstanceBackupResult } from '../../lib/jobs/backupJob.ts';
-import {
-  type InstanceSpec,
-  type LaunchedInstance,
-  launchFleet,
-  ROOT_DEVICE,
-} from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { snapshotsTagged, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const REGION = 'eu-north-1';

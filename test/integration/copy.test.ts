@@ -11,9 +11,9 @@ import {
   type Snapshot,
 } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
 import type { CopyReport } from '../../lib/jobs/copyJob.ts';
-import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { tagsOf, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const SOURCE = 'us-east-2';

@@ -1,14 +1,14 @@
 import { CreateSnapshotCommand, DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { CopyReport } from '../../lib/jobs/copyJob.ts';
 import {
   COPIED_VOLUME_ID,
   copiesReportUnknownVolume,
   type FaultProxy,
   startFaultProxy,
-} from '../../scripts/faultProxy.ts';
-import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
+} from '../../harness/faultProxy.ts';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
+import type { CopyReport } from '../../lib/jobs/copyJob.ts';
 import { tagsOf, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 /**

@@ -7,6 +7,19 @@ import {
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import {
+  always,
+  awsError,
+  COPIED_VOLUME_ID,
+  copiesReportUnknownVolume,
+  eventualConsistency,
+  type FaultProxy,
+  firstCalls,
+  loseAnswer,
+  startFaultProxy,
+} from '../../harness/faultProxy.ts';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
+import {
   createRunHistoryGateway,
   type RunHistoryGateway,
 } from '../../lib/aws/RunHistoryGateway.ts';
@@ -18,19 +31,6 @@ import {
   snapshotIdsOf,
   snapshotSetsOfSlot,
 } from '../../scripts/campaign.ts';
-import {
-  always,
-  awsError,
-  COPIED_VOLUME_ID,
-  copiesReportUnknownVolume,
-  eventualConsistency,
-  type FaultProxy,
-  firstCalls,
-  loseAnswer,
-  startFaultProxy,
-} from '../../scripts/faultProxy.ts';
-import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 /**

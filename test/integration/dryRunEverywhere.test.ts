@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
 import { RECORD_CALLS_VARIABLE, type RecordedCall } from '../../lib/aws/callRecorder.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { OpsReport } from '../../lib/jobs/consoleOps.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
-import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 // This file's own regions and deployment on the shared moto server.

@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { DescribeSnapshotsCommand, type EC2Client, type Snapshot } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import {
+  always,
+  awsError,
+  type FaultProxy,
+  firstCalls,
+  hang,
+  startFaultProxy,
+  withProbability,
+} from '../../harness/faultProxy.ts';
+import { type LaunchedInstance, launchFleet, launchInstance } from '../../harness/localFleet.ts';
 import { createEc2Client } from '../../lib/aws/clients.ts';
 import { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
 import {
@@ -14,16 +24,6 @@ import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../lib/domain/schedu
 import { tagKeys } from '../../lib/domain/tagKeys.ts';
 import { runBackupJob } from '../../lib/jobs/backupJob.ts';
 import { silentLogger } from '../../lib/jobs/runReport.ts';
-import {
-  always,
-  awsError,
-  type FaultProxy,
-  firstCalls,
-  hang,
-  startFaultProxy,
-  withProbability,
-} from '../../scripts/faultProxy.ts';
-import { type LaunchedInstance, launchFleet, launchInstance } from '../../scripts/localFleet.ts';
 
 // This file's own region on the shared moto server.
 const REGION = 'ap-southeast-2';

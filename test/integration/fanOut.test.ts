@@ -9,13 +9,13 @@ import {
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { awsError, type FaultProxy, startFaultProxy } from '../../harness/faultProxy.ts';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
 import type { RunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
 import { createRunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
 import { loadConfig } from '../../lib/config/environment.ts';
 import type { FanOutReport } from '../../lib/jobs/fanOutJob.ts';
-import { awsError, type FaultProxy, startFaultProxy } from '../../scripts/faultProxy.ts';
-import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { tagsOf, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const HOME = 'me-south-1';

@@ -9,6 +9,16 @@ import {
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import {
+  always,
+  awsError,
+  type FaultProxy,
+  firstCalls,
+  hang,
+  startFaultProxy,
+} from '../../harness/faultProxy.ts';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
+import {
   createRunHistoryGateway,
   type RunHistoryGateway,
 } from '../../lib/aws/RunHistoryGateway.ts';
@@ -29,16 +39,6 @@ import {
   seedSnapshots,
   snapshotSetsOfSlot,
 } from '../../scripts/campaign.ts';
-import {
-  always,
-  awsError,
-  type FaultProxy,
-  firstCalls,
-  hang,
-  startFaultProxy,
-} from '../../scripts/faultProxy.ts';
-import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 // This file's own region and deployment on the shared moto server.

@@ -3,6 +3,9 @@ import { DescribeImagesCommand, DescribeSnapshotsCommand, EC2Client } from '@aws
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { type FaultProxy, type ProxyCall, startFaultProxy } from '../../harness/faultProxy.ts';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
 import {
   type ActionItem,
   createRunHistoryGateway,
@@ -30,9 +33,6 @@ import {
   snapshotsOfImage,
   untracedResources,
 } from '../../scripts/campaign.ts';
-import { type FaultProxy, type ProxyCall, startFaultProxy } from '../../scripts/faultProxy.ts';
-import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 /** The `type` of every item a `BatchWriteItem` call writes (the history's batched records). */

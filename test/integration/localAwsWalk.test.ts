@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../scripts/localAws.ts';
-import type { LocalAwsState } from '../../scripts/localStack.ts';
+import { PROJECT_ROOT } from '../../harness/localAws.ts';
+import type { LocalAwsState } from '../../harness/localStack.ts';
 
 const TSX = join(PROJECT_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 

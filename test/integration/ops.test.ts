@@ -16,6 +16,8 @@ import {
   type Volume,
 } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
 import {
   createRunHistoryGateway,
   type RunHistoryGateway,
@@ -28,8 +30,6 @@ import { OPS_ACTIONS } from '../../lib/jobs/opsPayload.ts';
 import type { LaunchResult, RestoreVolumeResult } from '../../lib/jobs/restoreJobs.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
 import type { RejectedPayload } from '../../lib/runtime/consoleInvocation.ts';
-import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import {
   snapshotsTagged,
   tagsOf,

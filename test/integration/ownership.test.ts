@@ -10,6 +10,9 @@ import {
   EC2Client,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { awsError, type FaultProxy, startFaultProxy } from '../../harness/faultProxy.ts';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
 import {
   createRunHistoryGateway,
   type RunHistoryGateway,
@@ -19,9 +22,6 @@ import { copyTags } from '../../lib/domain/copyPolicy.ts';
 import { tagKeys } from '../../lib/domain/tagKeys.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
 import type { SweepReport } from '../../lib/jobs/sweepJob.ts';
-import { awsError, type FaultProxy, startFaultProxy } from '../../scripts/faultProxy.ts';
-import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 /**

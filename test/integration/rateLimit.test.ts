@@ -1,7 +1,7 @@
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { describe, expect, inject, it } from 'vitest';
+import { awsError, firstCalls, startFaultProxy } from '../../harness/faultProxy.ts';
 import { RateLimiter, withRateLimit } from '../../lib/aws/rateLimiter.ts';
-import { awsError, firstCalls, startFaultProxy } from '../../scripts/faultProxy.ts';
 
 describe('Function: withRateLimit, in front of a real EC2 client', () => {
   it('takes a token for every attempt, the SDK retries included', async () => {

@@ -6,8 +6,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { launchFleet } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { launchFleet } from '../../harness/localFleet.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const REGION = 'ap-south-1';

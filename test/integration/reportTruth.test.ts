@@ -15,6 +15,8 @@ import {
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
 import type { RunRecord } from '../../lib/aws/RunHistoryGateway.ts';
 import { createRunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
 import { loadConfig } from '../../lib/config/environment.ts';
@@ -23,8 +25,6 @@ import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { ConsoleRecoveryReport, OpsReport } from '../../lib/jobs/consoleOps.ts';
 import type { CoverageData } from '../../lib/report/htmlReport.ts';
 import { history } from '../../scripts/history.ts';
-import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { tagsOf, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const REGION = 'ca-west-1';

@@ -7,10 +7,10 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
 import { DEFAULT_SCHEDULES } from '../../lib/domain/schedules.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
-import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const REGION = 'us-west-2';

@@ -8,6 +8,9 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
+import { runHistoryTableDefinition } from '../../harness/localTable.ts';
 import {
   type ActionItem,
   createRunHistoryGateway,
@@ -18,9 +21,6 @@ import { loadConfig } from '../../lib/config/environment.ts';
 import { RunIncompleteError } from '../../lib/domain/errors.ts';
 import { slotKeys } from '../../lib/domain/runHistory.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
-import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
-import { runHistoryTableDefinition } from '../../scripts/localTable.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import {
   snapshotsTagged,
   tagsOf,

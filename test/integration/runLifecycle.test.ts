@@ -3,6 +3,9 @@ import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../harness/faultProxy.ts';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
 import {
   createRunHistoryGateway,
   type RunHistoryGateway,
@@ -19,9 +22,6 @@ import {
   leaseInThePast,
   snapshotSetsOfSlot,
 } from '../../scripts/campaign.ts';
-import { type FaultProxy, startFaultProxy } from '../../scripts/faultProxy.ts';
-import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 // This file's own region and deployment on the shared moto server.

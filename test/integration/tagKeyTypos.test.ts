@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
+import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
-import { type LaunchedInstance, launchFleet } from '../../scripts/localFleet.ts';
-import { lambdaContext } from '../support/lambdaContext.ts';
 import { snapshotsTagged, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 const REGION = 'ap-northeast-2';

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../scripts/localAws.ts';
+import { PROJECT_ROOT } from '../../harness/localAws.ts';
 
 const require = createRequire(import.meta.url);
 const variables = require('../../scripts/serverlessVariables.cjs') as {

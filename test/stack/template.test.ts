@@ -6,10 +6,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../harness/localAws.ts';
+import { runHistoryTableDefinition } from '../../harness/localTable.ts';
 import { RUN_FINISHED } from '../../lib/aws/RunEventsGateway.ts';
 import { nextFireTime } from '../../lib/domain/schedules.ts';
-import { PROJECT_ROOT } from '../../scripts/localAws.ts';
-import { runHistoryTableDefinition } from '../../scripts/localTable.ts';
 
 // ---------------------------------------------------------------------------------------
 // What the stack must be (the specification the template is held to)
@@ -1015,7 +1015,7 @@ describe(`Stack: the packaged CloudFormation template (stage ${STAGE})`, () => {
       expect(properties.SSESpecification).toEqual({ SSEEnabled: true });
     });
 
-    it('is the table the local AWS creates (scripts/localTable.ts runHistoryTableDefinition())', () => {
+    it('is the table the local AWS creates (harness/localTable.ts runHistoryTableDefinition())', () => {
       // Prepare
       const { TableName: _deployedName, ...deployed } = table() as Record<string, unknown>;
 

@@ -2,8 +2,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
+import { PROJECT_ROOT, startLocalAws } from '../../harness/localAws.ts';
 import { RECORD_CALLS_VARIABLE } from '../../lib/aws/callRecorder.ts';
-import { PROJECT_ROOT, startLocalAws } from '../../scripts/localAws.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeSnapshotsCommand, EC2Client, type Snapshot } from '@aws-sdk/client-ec2';
-import { useLocalAwsEnvironment } from '../../scripts/localAws.ts';
-import { createLocalHistoryTable } from '../../scripts/localTable.ts';
+import { useLocalAwsEnvironment } from '../../harness/localAws.ts';
+import { createLocalHistoryTable } from '../../harness/localTable.ts';
 
 /**
  * Points this test file at the shared local AWS in its own region, with a deployment

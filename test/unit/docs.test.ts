@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../scripts/localAws.ts';
+import { PROJECT_ROOT } from '../../harness/localAws.ts';
 
 const read = (path: string) => readFileSync(join(PROJECT_ROOT, path), 'utf8');
 /** The README and every page of docs/ (not docs/pending/, the engineers' notes for the lead). */
@@ -115,7 +115,7 @@ describe('The docs and the code stay in step', () => {
 
     const tools = documentedVariables('docs/reference.md', '### Read by the local tools');
     const toolSources = [
-      'scripts/localStack.ts',
+      'harness/localStack.ts',
       'scripts/cli.ts',
       'scripts/ensure-chromium.sh',
       'test/browser/report.test.ts',
@@ -187,9 +187,9 @@ describe('The docs and the code stay in step', () => {
   });
 
   it('names where things live as the code has them: runStatus in the jobs, amis.ts calling two jobs', () => {
-    expect(read('lib/jobs/ports.ts')).toContain('export function runStatus(');
+    expect(read('lib/jobs/runReport.ts')).toContain('export function runStatus(');
     const architecture = read('docs/architecture.md');
-    expect(architecture).toContain('(ports.ts: runStatus)');
+    expect(architecture).toContain('(runReport.ts: runStatus)');
     expect(architecture).toMatch(/amis\.ts calls two/);
     const amis = read('functions/amis.ts');
     expect(amis).toContain('runAmiJob(');

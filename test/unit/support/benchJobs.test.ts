@@ -2,12 +2,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../harness/faultProxy.ts';
 import {
   noPublicSnapshotsRule,
   parseBenchJobs,
   peerGapRows,
 } from '../../../scripts/bench/benchJobs.ts';
-import { type FaultProxy, startFaultProxy } from '../../../scripts/faultProxy.ts';
 
 const XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 const snapshot = (id: string) =>

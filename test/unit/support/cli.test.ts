@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { useLocalAwsIfRunning } from '../../../harness/localStack.ts';
 import {
   type CliSpec,
   errorLine,
@@ -19,7 +20,6 @@ import {
   reportFailed,
 } from '../../../scripts/invoke.ts';
 import { LOCAL_AWS_COMMAND } from '../../../scripts/localAwsCommand.ts';
-import { useLocalAwsIfRunning } from '../../../scripts/localStack.ts';
 import { OPS_COMMAND, replacePlaceholders } from '../../../scripts/ops.ts';
 import { REPORT_COMMAND, writeCoverageReport } from '../../../scripts/report.ts';
 

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../../scripts/localAws.ts';
+import { PROJECT_ROOT } from '../../../harness/localAws.ts';
 
 const SCRIPT = join(PROJECT_ROOT, 'scripts', 'ensure-chromium.sh');
 

@@ -11,7 +11,7 @@ import {
   loseAnswer,
   rewriteXmlItems,
   startFaultProxy,
-} from '../../../scripts/faultProxy.ts';
+} from '../../../harness/faultProxy.ts';
 
 const EC2_FORM = 'application/x-www-form-urlencoded; charset=utf-8';
 const XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';

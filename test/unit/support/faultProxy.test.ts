@@ -13,7 +13,7 @@ import {
   seededRandom,
   startFaultProxy,
   withProbability,
-} from '../../../scripts/faultProxy.ts';
+} from '../../../harness/faultProxy.ts';
 
 /** What the echo server saw of one request. */
 interface Echo {

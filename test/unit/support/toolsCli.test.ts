@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 
-vi.mock('../../../scripts/localStack.ts', async (importOriginal) => ({
-  ...(await importOriginal<typeof import('../../../scripts/localStack.ts')>()),
+vi.mock('../../../harness/localStack.ts', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../../../harness/localStack.ts')>()),
   startLocalStack: vi.fn(() => Promise.reject(new Error('the local AWS must not start'))),
 }));
 
@@ -18,8 +18,8 @@ const { campaignCommand } = await import('../../../scripts/campaign.ts');
 const { demoCommand } = await import('../../../scripts/demo.ts');
 const { plannerBenchCommand } = await import('../../../scripts/bench/plannerBench.ts');
 const { benchBundlesCommand } = await import('../../../scripts/benchBundles.ts');
-const { startLocalStack } = await import('../../../scripts/localStack.ts');
-const { PROJECT_ROOT } = await import('../../../scripts/localAws.ts');
+const { startLocalStack } = await import('../../../harness/localStack.ts');
+const { PROJECT_ROOT } = await import('../../../harness/localAws.ts');
 
 type Io = { out: (text: string) => void; err: (text: string) => void };
 type Command = (argv: readonly string[], io: Io) => Promise<number>;
