@@ -68,19 +68,25 @@ export async function retainDestinationCopies(
     if (run.input.dryRun) {
       results.push({ region, resourceId: removal.id, action: 'planned', reason: removal.reason });
     } else {
-      results.push(...(await removeCopy(region, dest, removal, run)));
+      results.push(...(await removeCopy({ region, dest, run }, removal)));
     }
   }
   return results;
 }
 
+/** Where a removal happens: the destination region, its gateways, and the run. */
+interface RetentionSite {
+  readonly region: string;
+  readonly dest: RegionGateways;
+  readonly run: CopyRun;
+}
+
 /** Deletes one snapshot copy, or deregisters one AMI copy and then deletes its snapshots. */
 async function removeCopy(
-  region: string,
-  dest: RegionGateways,
+  site: RetentionSite,
   removal: CopyRemoval,
-  run: CopyRun,
 ): Promise<DestinationRetentionResult[]> {
+  const { region, run } = site;
   const record = {
     runId: run.deps.runId,
     job: 'copy',
@@ -90,17 +96,16 @@ async function removeCopy(
     details: { region },
   };
   if (removal.kind === 'snapshot') {
-    return [await deleteSnapshotCopy(region, dest, record, removal.reason, run)];
+    return [await deleteSnapshotCopy(site, record, removal.reason)];
   }
-  const deregistered = await deregisterImageCopy(region, dest, record, removal.reason, run);
+  const deregistered = await deregisterImageCopy(site, record, removal.reason);
   if (deregistered.action !== 'deregistered') return [deregistered];
   // The deregistered copy's snapshots: each recorded before and after, like any deletion.
   const results = [deregistered];
   for (const snapshotId of removal.snapshotIds) {
     results.push(
       await deleteSnapshotCopy(
-        region,
-        dest,
+        site,
         {
           runId: run.deps.runId,
           job: 'copy',
@@ -110,7 +115,6 @@ async function removeCopy(
           details: { region, imageId: removal.id },
         },
         `behind deregistered copy ${removal.id}`,
-        run,
       ),
     );
   }
@@ -119,11 +123,9 @@ async function removeCopy(
 
 /** Deletes one snapshot copy through {@link deleteSnapshotRecorded}; `reason` is the report's. */
 async function deleteSnapshotCopy(
-  region: string,
-  dest: RegionGateways,
+  { region, dest, run }: RetentionSite,
   record: Omit<ActionRecord, 'phase' | 'outcome'>,
   reason: string,
-  run: CopyRun,
 ): Promise<DestinationRetentionResult> {
   const attempt = await deleteSnapshotRecorded(
     record,
@@ -140,11 +142,9 @@ async function deleteSnapshotCopy(
  * written) and after (best effort: the image is already gone).
  */
 async function deregisterImageCopy(
-  region: string,
-  dest: RegionGateways,
+  { region, dest, run }: RetentionSite,
   record: Omit<ActionRecord, 'phase' | 'outcome'>,
   reason: string,
-  run: CopyRun,
 ): Promise<DestinationRetentionResult> {
   const resourceId = record.resourceId;
   try {

@@ -93,6 +93,36 @@ export interface FanOutDependencies {
   readonly metricsFor?: ((job: FanOutJob) => MetricsPort) | undefined;
 }
 
+/** The planner's report of a run, ended now with `status`. */
+function fanOutReport(
+  input: FanOutInput,
+  schedule: string,
+  startedAt: Date,
+  end: {
+    readonly status: FanOutReport['status'];
+    readonly counts: FanOutReport['counts'];
+    readonly dispatches: readonly TargetDispatch[];
+    readonly error?: ReportedError | undefined;
+  },
+  deps: FanOutDependencies,
+): FanOutReport {
+  return {
+    runId: deps.runId,
+    job: input.job,
+    deployment: deps.config.deployment,
+    schedule,
+    slot: input.slot,
+    trigger: input.trigger,
+    dryRun: input.dryRun,
+    startedAt: startedAt.toISOString(),
+    status: end.status,
+    endedAt: deps.clock().toISOString(),
+    counts: end.counts,
+    targets: end.dispatches,
+    ...(end.error ? { error: end.error } : {}),
+  };
+}
+
 /** What the planner found over every target: the batches to send and the targets it could not read. */
 interface TargetsRead {
   readonly dispatches: TargetDispatch[];
@@ -132,28 +162,17 @@ export async function planFanOut(
     instances: dispatches.reduce((n, d) => n + (d.instances ?? 0), 0),
     batches: expected,
   };
-  const finish = (
-    status: FanOutReport['status'],
-    error?: ReportedError | undefined,
-  ): FanOutReport => {
+  const finish = (status: FanOutReport['status'], error?: ReportedError): FanOutReport => {
     // A run the planner ends itself (nothing to send, or nothing could be) counts here.
     if (status !== 'running')
       runOutcomeMetric(input.job, status, deps.metricsFor?.(input.job) ?? metrics);
-    return {
-      runId: deps.runId,
-      job: input.job,
-      deployment: config.deployment,
-      schedule: schedule.name,
-      slot: input.slot,
-      trigger: input.trigger,
-      dryRun: input.dryRun,
-      startedAt: startedAt.toISOString(),
-      status,
-      endedAt: deps.clock().toISOString(),
-      counts,
-      targets: dispatches,
-      ...(error ? { error } : {}),
-    };
+    return fanOutReport(
+      input,
+      schedule.name,
+      startedAt,
+      { status, counts, dispatches, error },
+      deps,
+    );
   };
 
   if (batches.length === 0) {
@@ -173,16 +192,9 @@ export async function planFanOut(
     logger.error('fan-out run failed', { report });
     return report;
   }
-  const messages: BatchMessage[] = batches.map((batch) => ({
-    ...batch,
-    runId: deps.runId,
-    job: input.job,
-    schedule: schedule.name,
-    slot: input.slot,
-    dryRun: input.dryRun,
-    batches: expected,
-    ...(input.resuming ? { reconcile: true } : {}),
-  }));
+  const messages = batches.map((batch) =>
+    batchMessage(batch, input, { runId: deps.runId, schedule: schedule.name, batches: expected }),
+  );
   const unsent = await sendBatches(messages, deps);
   if (unsent.length === messages.length) {
     const report = finish('failed', {
@@ -341,6 +353,24 @@ async function recordBatches(
       message: `the batches could not be recorded, so none was sent: ${failure.message}`,
     };
   }
+}
+
+/** The queue message of one batch: what a worker needs to run it, and how many the run has. */
+function batchMessage(
+  batch: BatchSpec,
+  input: FanOutInput,
+  run: { readonly runId: string; readonly schedule: string; readonly batches: number },
+): BatchMessage {
+  return {
+    ...batch,
+    runId: run.runId,
+    job: input.job,
+    schedule: run.schedule,
+    slot: input.slot,
+    dryRun: input.dryRun,
+    batches: run.batches,
+    ...(input.resuming ? { reconcile: true } : {}),
+  };
 }
 
 /** Sends one message per batch; returns the batch ids that could not be sent. */
