@@ -10,12 +10,30 @@ import {
   paginateDescribeImages,
   paginateDescribeSnapshots,
 } from '@aws-sdk/client-ec2';
+import { toTagMap } from './Ec2Gateway.ts';
 import { toAwsCallError } from './errors.ts';
 
 /** Who a snapshot or AMI is shared with. */
 export interface Grants {
   readonly accounts: readonly string[];
   readonly isPublic: boolean;
+}
+
+/** Accounts to grant and revoke; `makePrivate` also removes the public grant (group `all`). */
+export interface GrantChange {
+  readonly add: readonly string[];
+  readonly remove: readonly string[];
+  readonly makePrivate?: boolean;
+}
+
+/** The grants in a permission list (`createVolumePermission` or `launchPermission`). */
+function grantsOf(
+  permissions: readonly { UserId?: string | undefined; Group?: string | undefined }[],
+): Grants {
+  return {
+    accounts: permissions.flatMap((p) => (p.UserId ? [p.UserId] : [])),
+    isPublic: permissions.some((p) => p.Group === 'all'),
+  };
 }
 
 /**
@@ -110,11 +128,7 @@ export class Ec2CopyGateway {
           Attribute: 'createVolumePermission',
         }),
       );
-      const permissions = response.CreateVolumePermissions ?? [];
-      return {
-        accounts: permissions.flatMap((p) => (p.UserId ? [p.UserId] : [])),
-        isPublic: permissions.some((p) => p.Group === 'all'),
-      };
+      return grantsOf(response.CreateVolumePermissions ?? []);
     } catch (error) {
       throw toAwsCallError('DescribeSnapshotAttribute', error);
     }
@@ -126,11 +140,7 @@ export class Ec2CopyGateway {
       const response = await this.#client.send(
         new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'launchPermission' }),
       );
-      const permissions = response.LaunchPermissions ?? [];
-      return {
-        accounts: permissions.flatMap((p) => (p.UserId ? [p.UserId] : [])),
-        isPublic: permissions.some((p) => p.Group === 'all'),
-      };
+      return grantsOf(response.LaunchPermissions ?? []);
     } catch (error) {
       throw toAwsCallError('DescribeImageAttribute', error);
     }
@@ -140,10 +150,7 @@ export class Ec2CopyGateway {
    * Grants and revokes accounts on a snapshot; `makePrivate` also removes the public
    * grant. Never adds the group `all`.
    */
-  public async changeSnapshotGrants(
-    snapshotId: string,
-    change: { add: readonly string[]; remove: readonly string[]; makePrivate?: boolean },
-  ): Promise<void> {
+  public async changeSnapshotGrants(snapshotId: string, change: GrantChange): Promise<void> {
     try {
       if (change.add.length > 0) {
         await this.#client.send(
@@ -172,10 +179,7 @@ export class Ec2CopyGateway {
   }
 
   /** Grants and revokes accounts on an AMI; `makePrivate` also removes the public grant. */
-  public async changeImageGrants(
-    imageId: string,
-    change: { add: readonly string[]; remove: readonly string[]; makePrivate?: boolean },
-  ): Promise<void> {
+  public async changeImageGrants(imageId: string, change: GrantChange): Promise<void> {
     try {
       const add = change.add.map((UserId) => ({ UserId }));
       const remove = [
@@ -221,9 +225,7 @@ export class Ec2CopyGateway {
           if (!(await this.snapshotGrants(snapshot.SnapshotId)).isPublic) continue;
           found.push({
             snapshotId: snapshot.SnapshotId,
-            tags: Object.fromEntries(
-              (snapshot.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']),
-            ),
+            tags: { ...toTagMap(snapshot.Tags) },
             sizeGiB: snapshot.VolumeSize,
           });
         }
@@ -251,7 +253,7 @@ export class Ec2CopyGateway {
           if (!image.ImageId || image.Public !== true) continue;
           found.push({
             imageId: image.ImageId,
-            tags: Object.fromEntries((image.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
+            tags: { ...toTagMap(image.Tags) },
           });
         }
       }
