@@ -40,9 +40,26 @@ export function readCopyPolicy(
 ): CopyPolicy {
   const problems: TagProblem[] = [];
   // Each message prints the value once: a part of a list is named only when there are more.
-  const fail = (key: string, value: string, reason: string) =>
+  const fail: Fail = (key, value, reason) =>
     problems.push({ resourceId, key, value, message: tagMessage(key, value, reason) });
+  const regions = readRegions(tags, keys, sourceRegion, scheduleRegions, fail);
+  const retain = readRetain(tags, keys, fail);
+  const kmsKeys = readKmsKeys(tags, keys, regions, defaultKmsKeys, fail);
+  const shareWith = readShareWith(tags, keys, fail);
+  return { regions, ...(retain !== undefined ? { retain } : {}), kmsKeys, shareWith, problems };
+}
 
+/** Records a problem with one tag's value. */
+type Fail = (key: string, value: string, reason: string) => void;
+
+/** `copy-to` (else the schedules' copyTo): valid regions, never the source, at most 3. */
+function readRegions(
+  tags: TagMap,
+  keys: TagKeys,
+  sourceRegion: string,
+  scheduleRegions: readonly string[],
+  fail: Fail,
+): string[] {
   const regions: string[] = [];
   const rawRegions = tags[keys.copyTo];
   const listed = (
@@ -69,54 +86,67 @@ export function readCopyPolicy(
     );
     regions.length = MAX_COPY_REGIONS;
   }
+  return regions;
+}
 
-  let retain: number | undefined;
+/** `copy-retain`: a whole number from 1 to the maximum count, else the source's count. */
+function readRetain(tags: TagMap, keys: TagKeys, fail: Fail): number | undefined {
   const rawRetain = tags[keys.copyRetain];
-  if (rawRetain !== undefined) {
-    const trimmed = rawRetain.trim();
-    if (/^\d+$/.test(trimmed) && Number(trimmed) >= 1 && Number(trimmed) <= MAX_RETAIN_COUNT) {
-      retain = Number(trimmed);
-    } else {
-      fail(
-        keys.copyRetain,
-        rawRetain,
-        `is not a whole number from 1 to ${MAX_RETAIN_COUNT}; the source's count is used`,
-      );
-    }
+  if (rawRetain === undefined) return undefined;
+  const trimmed = rawRetain.trim();
+  if (/^\d+$/.test(trimmed) && Number(trimmed) >= 1 && Number(trimmed) <= MAX_RETAIN_COUNT) {
+    return Number(trimmed);
   }
+  fail(
+    keys.copyRetain,
+    rawRetain,
+    `is not a whole number from 1 to ${MAX_RETAIN_COUNT}; the source's count is used`,
+  );
+  return undefined;
+}
 
+/** `copy-kms-key`: one key for every region, or `region=key` entries, over the defaults. */
+function readKmsKeys(
+  tags: TagMap,
+  keys: TagKeys,
+  regions: readonly string[],
+  defaultKmsKeys: Readonly<Record<string, string>>,
+  fail: Fail,
+): Record<string, string> {
   const kmsKeys: Record<string, string> = { ...defaultKmsKeys };
   const rawKeys = tags[keys.copyKmsKey];
-  if (rawKeys !== undefined) {
-    const entries = list(rawKeys);
-    if (entries.length === 1 && !entries[0]?.includes('=')) {
-      for (const region of regions) kmsKeys[region] = entries[0] ?? '';
-    } else {
-      for (const entry of entries) {
-        const [region, key, ...rest] = entry.split('=');
-        if (!region || !key || rest.length > 0 || !REGION.test(region.trim())) {
-          const what = entries.length === 1 ? 'is' : `: entry ${quoteShort(entry)} is`;
-          fail(keys.copyKmsKey, rawKeys, `${what} not region=key`);
-          continue;
-        }
-        kmsKeys[region.trim()] = key.trim();
-      }
-    }
+  if (rawKeys === undefined) return kmsKeys;
+  const entries = list(rawKeys);
+  if (entries.length === 1 && !entries[0]?.includes('=')) {
+    for (const region of regions) kmsKeys[region] = entries[0] ?? '';
+    return kmsKeys;
   }
+  for (const entry of entries) {
+    const [region, key, ...rest] = entry.split('=');
+    if (!region || !key || rest.length > 0 || !REGION.test(region.trim())) {
+      const what = entries.length === 1 ? 'is' : `: entry ${quoteShort(entry)} is`;
+      fail(keys.copyKmsKey, rawKeys, `${what} not region=key`);
+      continue;
+    }
+    kmsKeys[region.trim()] = key.trim();
+  }
+  return kmsKeys;
+}
 
+/** `share-with`: 12-digit account ids, each once. */
+function readShareWith(tags: TagMap, keys: TagKeys, fail: Fail): string[] {
   const shareWith: string[] = [];
   const rawShare = tags[keys.shareWith];
-  if (rawShare !== undefined) {
-    const accounts = list(rawShare);
-    for (const account of accounts) {
-      if (!ACCOUNT.test(account)) {
-        fail(keys.shareWith, rawShare, `${partOf(accounts, account)} not a 12-digit account id`);
-      } else if (!shareWith.includes(account)) {
-        shareWith.push(account);
-      }
+  if (rawShare === undefined) return shareWith;
+  const accounts = list(rawShare);
+  for (const account of accounts) {
+    if (!ACCOUNT.test(account)) {
+      fail(keys.shareWith, rawShare, `${partOf(accounts, account)} not a 12-digit account id`);
+    } else if (!shareWith.includes(account)) {
+      shareWith.push(account);
     }
   }
-  return { regions, ...(retain !== undefined ? { retain } : {}), kmsKeys, shareWith, problems };
+  return shareWith;
 }
 
 /**
