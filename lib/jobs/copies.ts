@@ -4,8 +4,7 @@ import { type CopyCandidate, copyLineages, retiredSourceReason } from '../domain
 import type { ImageFacts } from '../domain/imagePlan.ts';
 import { effectiveCreatedAt, type SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { CopyResult, CopyRun, RegionGateways } from './copyContract.ts';
-import type { CarriedCount, CopySources } from './copySources.ts';
-import { ownTags } from './copySources.ts';
+import { type CarriedCount, type CopySources, ownTags } from './copySources.ts';
 import { Behind } from './historyPipeline.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import { recordAfter } from './runReport.ts';

@@ -24,7 +24,12 @@ export interface CopySources {
   readonly problems: readonly string[];
 }
 
-/** The tags every resource of this deployment carries. */
+/**
+ * The tags every resource of this deployment carries: what the copy job lists by.
+ *
+ * @example
+ * ownTags(config); // { 'snapkeeper:managed': 'true', 'snapkeeper:deployment': 'prod' }
+ */
 export function ownTags(config: CopyJobDependencies['config']): Record<string, string> {
   return { [config.keys.managed]: 'true', [config.keys.deployment]: config.deployment };
 }
