@@ -1763,6 +1763,87 @@ describe('Function: runCopyJob (copies are kept by their recorded lineage)', () 
   });
 });
 
+describe('Function: runCopyJob (an "after" record that cannot be written)', () => {
+  /** A journal that writes every "before" record and fails every "after" one. */
+  const failAfter = (w: World) => {
+    const write = w.journal.record.bind(w.journal);
+    w.journal.record = async (entry) => {
+      if (entry.phase === 'after') throw new Error('ProvisionedThroughputExceededException');
+      await write(entry);
+    };
+  };
+  const errorsLogged = (w: World) =>
+    (w.deps.logger.error as Mock<LogFunction>).mock.calls.map(([message, extra]) => ({
+      message,
+      resourceId: (extra as { resourceId?: string }).resourceId,
+    }));
+
+  it('still reports each copy made, and logs the record it could not write, naming the copy', async () => {
+    // Prepare
+    const w = world({
+      instances: [web({ [keys.ami]: 'daily' })],
+      snapshots: [source('snap-a')],
+      images: [image('ami-1')],
+    });
+    failAfter(w);
+
+    // Act
+    const report = await run(w);
+
+    // Assess
+    expect(outcomes(report)).toEqual({
+      [`${DEST} snap-a`]: 'copied',
+      [`${DEST} ami-1`]: 'copied',
+    });
+    expect(errorsLogged(w)).toEqual([
+      {
+        message: 'action done but its "after" record could not be written',
+        resourceId: 'snap-copy-of-snap-a',
+      },
+      {
+        message: 'action done but its "after" record could not be written',
+        resourceId: 'ami-copy-of-ami-1',
+      },
+    ]);
+  });
+
+  it('still reports a deregistered AMI copy, and deletes the snapshots behind it, each recorded before', async () => {
+    // Prepare
+    const copyOf = (imageId: string, ageDays: number) =>
+      image(imageId, 'i-web', {
+        tags: ourTags('i-web', daysAgo(ageDays), {
+          [keys.sourceImageId]: `src-${imageId}`,
+          [keys.sourceRegion]: SOURCE,
+          [keys.copyRetain]: '1',
+        }),
+      });
+    const w = world({
+      instances: [web()],
+      destinations: { [DEST]: { imageCopies: [copyOf('ami-c-2', 2), copyOf('ami-c-1', 1)] } },
+    });
+    failAfter(w);
+
+    // Act
+    const report = await run(w);
+
+    // Assess
+    expect(report.destinationRetention).toEqual([
+      { region: DEST, resourceId: 'ami-c-2', action: 'deregistered', reason: 'beyond count 1' },
+      {
+        region: DEST,
+        resourceId: 'snap-behind-ami-c-2',
+        action: 'deleted',
+        reason: 'behind deregistered copy ami-c-2',
+      },
+    ]);
+    expect(w.journal.records.map((r) => `${r.phase} ${r.resourceId}`)).toEqual([
+      'before ami-c-2',
+      'before snap-behind-ami-c-2',
+    ]);
+    expect(errorsLogged(w).map((e) => e.resourceId)).toEqual(['ami-c-2', 'snap-behind-ami-c-2']);
+  });
+});
+
 describe('Function: parseCopyEvent', () => {
   /** An `EBS Snapshot Notification` as EventBridge delivers it. */
   const notification = (
