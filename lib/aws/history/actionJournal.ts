@@ -10,14 +10,7 @@ import { actionKeys } from '../../domain/runHistory.ts';
 import { toAwsCallError } from '../errors.ts';
 import { type CreationRecords, creationItemOf } from './creationLedger.ts';
 import type { JournalEntry } from './records.ts';
-import {
-  type HistoryItem,
-  type HistoryTable,
-  primaryKeyOf,
-  type RetryPolicy,
-  sleepFor,
-  stripUndefined,
-} from './table.ts';
+import { type HistoryItem, type HistoryTable, primaryKeyOf, stripUndefined } from './table.ts';
 
 /** Rounds of `BatchWriteItem` for one batch of records before its unprocessed items count as unwritten. */
 export const RECORD_BATCH_ROUNDS = 8;
@@ -113,12 +106,10 @@ export class HistoryActionJournal {
         );
       }
     }
-    const policy: RetryPolicy = {
-      rounds: options.rounds ?? RECORD_BATCH_ROUNDS,
-      sleep: options.sleep ?? sleepFor,
-    };
+    const rounds = options.rounds ?? RECORD_BATCH_ROUNDS;
     const { unprocessed, failed } = await this.#table.writeBatch(items, (b) => b.item, {
-      ...policy,
+      rounds,
+      sleep: options.sleep,
       failedCalls: 'collect',
     });
     const unwritten = new Set<number>();
@@ -130,7 +121,7 @@ export class HistoryActionJournal {
     throw new HistoryWriteError(
       [...unwritten].sort((a, b) => a - b),
       lastFailure?.message ??
-        `${unprocessed.length} item(s) still unprocessed after ${policy.rounds} rounds`,
+        `${unprocessed.length} item(s) still unprocessed after ${rounds} rounds`,
       lastFailure ? { cause: lastFailure } : undefined,
     );
   }

@@ -10,13 +10,7 @@ import {
 } from '../../domain/fanOut.ts';
 import { batchKeys } from '../../domain/runHistory.ts';
 import { toAwsCallError } from '../errors.ts';
-import {
-  BATCH_ROUNDS,
-  type HistoryItem,
-  type HistoryTable,
-  sleepFor,
-  stripUndefined,
-} from './table.ts';
+import { type HistoryItem, type HistoryTable, stripUndefined } from './table.ts';
 
 /** A batch as the planner records it. */
 export interface PlannedBatch {
@@ -77,8 +71,6 @@ export class BatchCheckpoints {
       expiresAt: this.#table.expiresAt(now),
     }));
     const { unprocessed } = await this.#table.writeBatch(items, (item) => item, {
-      rounds: BATCH_ROUNDS,
-      sleep: sleepFor,
       failedCalls: 'throw',
     });
     if (unprocessed.length > 0) {

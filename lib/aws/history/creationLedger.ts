@@ -7,13 +7,7 @@ import { CREATION_ACTIONS, type CreationRecord } from '../../domain/provenance.t
 import { creationKeys, LEDGER_START_KEYS } from '../../domain/runHistory.ts';
 import { toAwsCallError } from '../errors.ts';
 import type { CreationLedger, JournalEntry } from './records.ts';
-import {
-  BATCH_ROUNDS,
-  type HistoryItem,
-  type HistoryTable,
-  sleepFor,
-  stripUndefined,
-} from './table.ts';
+import { type HistoryItem, type HistoryTable, stripUndefined } from './table.ts';
 
 /** BatchGetItem calls of creation records in flight at once. */
 export const CREATION_READ_CONCURRENCY = 4;
@@ -45,8 +39,6 @@ export class CreationRecords implements CreationLedger {
   public async recordedCreations(ids: readonly string[]): Promise<Map<string, CreationRecord>> {
     // A few batches at once: 100,000 ids are 1,000 calls.
     const items = await this.#table.getBatch([...new Set(ids)].map(creationKeys), {
-      rounds: BATCH_ROUNDS,
-      sleep: sleepFor,
       concurrency: CREATION_READ_CONCURRENCY,
     });
     const found = new Map<string, CreationRecord>();

@@ -51,10 +51,10 @@ export const BATCH_BACKOFF_CAP_MS = 3_200;
 
 /** How a batch retries what DynamoDB leaves unprocessed. */
 export interface RetryPolicy {
-  /** Calls at most, the first included. */
-  readonly rounds: number;
-  /** Waits between rounds (injected by tests). */
-  readonly sleep: (ms: number) => Promise<void>;
+  /** Calls at most, the first included; {@link BATCH_ROUNDS} unless given. */
+  readonly rounds?: number | undefined;
+  /** Waits between rounds (injected by tests); the real clock unless given. */
+  readonly sleep?: ((ms: number) => Promise<void>) | undefined;
 }
 
 /** Waits `ms` on the real clock. */
@@ -80,16 +80,18 @@ export function backoffMs(round: number, random: () => number = Math.random): nu
  *
  * @returns what is still left after the last round (empty when everything went through).
  * @example
- * const left = await retryUnprocessed(items, (pending) => writeOnce(pending), { rounds: 8, sleep: sleepFor });
+ * const left = await retryUnprocessed(items, (pending) => writeOnce(pending), { rounds: 8 });
  */
 export async function retryUnprocessed<T>(
   first: readonly T[],
   attempt: (pending: readonly T[]) => Promise<T[]>,
   policy: RetryPolicy,
 ): Promise<T[]> {
+  const rounds = policy.rounds ?? BATCH_ROUNDS;
+  const sleep = policy.sleep ?? sleepFor;
   let pending = [...first];
-  for (let round = 0; pending.length > 0 && round < policy.rounds; round += 1) {
-    if (round > 0) await policy.sleep(backoffMs(round));
+  for (let round = 0; pending.length > 0 && round < rounds; round += 1) {
+    if (round > 0) await sleep(backoffMs(round));
     pending = await attempt(pending);
   }
   return pending;
@@ -263,7 +265,7 @@ export class HistoryTable {
    * (`'collect'`).
    *
    * @example
-   * const { unprocessed, failed } = await table.writeBatch(entries, (e) => e.item, { rounds: 8, sleep: sleepFor, failedCalls: 'collect' });
+   * const { unprocessed, failed } = await table.writeBatch(entries, (e) => e.item, { rounds: 8, failedCalls: 'collect' });
    */
   public async writeBatch<T>(
     entries: readonly T[],
@@ -312,7 +314,7 @@ export class HistoryTable {
    * @throws AwsCallError (`BatchGetItem`) when a call fails or keys stay unprocessed
    * after every round: the caller then knows nothing of those keys.
    * @example
-   * const items = await table.getBatch(ids.map(creationKeys), { rounds: 9, sleep: sleepFor, concurrency: 4 });
+   * const items = await table.getBatch(ids.map(creationKeys), { concurrency: 4 });
    */
   public async getBatch(
     keys: readonly ItemKeys[],
@@ -331,7 +333,9 @@ export class HistoryTable {
     const readChunk = async (chunk: readonly ItemKeys[]): Promise<void> => {
       const left = await retryUnprocessed(chunk, readOnce, policy);
       if (left.length > 0) {
-        throw new Error(`${left.length} key(s) stayed unprocessed after ${policy.rounds} tries`);
+        throw new Error(
+          `${left.length} key(s) stayed unprocessed after ${policy.rounds ?? BATCH_ROUNDS} tries`,
+        );
       }
     };
     const limit = pLimit(policy.concurrency);
