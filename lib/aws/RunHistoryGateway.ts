@@ -61,11 +61,15 @@ export { HistoryTable } from './history/table.ts';
 
 /**
  * The run-history table: runs, their actions, and slot claims, written as a run goes
- * and read by key or index only.
+ * and read by key or index only. Each access pattern is also a field (`slots`, `runs`,
+ * `journal`, `batches`, `creations`, `queries`), one gateway over the same table, for a
+ * caller that needs only that port: the journal's sequence and the ledger's start are
+ * shared with the composite's own methods.
  *
  * @example
  * const history = createRunHistoryGateway(config, 'snapkeeper-prod-runs', 400);
  * await history.startRun(run);
+ * const ledger: CreationLedger = history.creations;
  */
 export class RunHistoryGateway implements CreationLedger {
   public readonly slots: SlotClaims;
@@ -233,22 +237,6 @@ export class RunHistoryGateway implements CreationLedger {
   public runActions(runId: string): Promise<ActionItem[]> {
     return this.queries.runActions(runId);
   }
-}
-
-/**
- * The document client over the history table for a configuration (calls recorded,
- * undefined values left out).
- *
- * @example
- * const table = createHistoryTable(config, 'snapkeeper-prod-runs', 400);
- * const claims = new SlotClaims(table);
- */
-export function createHistoryTable(
-  config: Pick<SnapkeeperConfig, 'region' | 'maxAttempts' | 'requestTimeoutMs' | 'endpoint'>,
-  tableName: string,
-  retentionDays: number,
-): HistoryTable {
-  return new HistoryTable(historyDocumentClient(config), tableName, retentionDays);
 }
 
 /**
