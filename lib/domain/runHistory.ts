@@ -83,8 +83,7 @@ export function runKeys(run: {
 }): ItemKeys {
   const sort = `${run.startedAt}#${run.runId}`;
   return {
-    PK: `RUN#${run.runId}`,
-    SK: 'RUN',
+    ...runItemKeys(run.runId),
     GSI1PK: `RUNS#${run.deployment}`,
     GSI1SK: sort,
     GSI2PK: `JOB#${run.deployment}#${run.job}`,
@@ -134,6 +133,39 @@ export function actionKeys(action: {
 export function slotKeys(slot: SlotKey): ItemKeys {
   return { PK: `SLOT#${slot.job}#${slot.schedule}#${slot.slot}`, SK: 'CLAIM' };
 }
+
+/**
+ * Keys of a run item, by its id alone (for reads and updates of a run already written).
+ *
+ * @example
+ * runItemKeys('r1'); // { PK: 'RUN#r1', SK: 'RUN' }
+ */
+export function runItemKeys(runId: string): ItemKeys {
+  return { PK: `RUN#${runId}`, SK: 'RUN' };
+}
+
+/**
+ * Keys of a fan-out batch's checkpoint, under its run.
+ *
+ * @example
+ * batchKeys('r1', 'self/eu-west-1/0001'); // { PK: 'RUN#r1', SK: 'BATCH#self/eu-west-1/0001' }
+ */
+export function batchKeys(runId: string, batchId: string): ItemKeys {
+  return { PK: `RUN#${runId}`, SK: `BATCH#${batchId}` };
+}
+
+/**
+ * Keys of a resource's creation record (kept without a TTL).
+ *
+ * @example
+ * creationKeys('snap-1'); // { PK: 'CREATED#snap-1', SK: 'CREATED' }
+ */
+export function creationKeys(resourceId: string): ItemKeys {
+  return { PK: `CREATED#${resourceId}`, SK: 'CREATED' };
+}
+
+/** Keys of the item that says when creation records began. */
+export const LEDGER_START_KEYS: ItemKeys = { PK: 'LEDGER', SK: 'START' };
 
 /**
  * The TTL (epoch seconds) of an item written at `at`, kept `retentionDays`.

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   actionKeys,
+  batchKeys,
+  creationKeys,
   expiresAt,
   FINISHED_STATUSES,
   HISTORY_INDEXES,
@@ -10,8 +12,10 @@ import {
   isLeaseDead,
   LEASE_CLOCK_SKEW_MS,
   LEASE_STALE_RENEWALS,
+  LEDGER_START_KEYS,
   leaseStaleAfterMs,
   RESUMABLE_STATUSES,
+  runItemKeys,
   runKeys,
   slotKeys,
 } from '../../../lib/domain/runHistory.ts';
@@ -347,6 +351,35 @@ describe('Module: runHistory (the key design)', () => {
         ),
         PROPERTY_RUNS,
       );
+    });
+  });
+
+  describe('Functions: runItemKeys, batchKeys, creationKeys', () => {
+    it('keys a run by its id alone, as runKeys does', () => {
+      // Act
+      const keys = runKeys({
+        runId: 'r1',
+        deployment: 'prod',
+        job: 'backup',
+        startedAt: STARTED_AT,
+      });
+
+      // Assess
+      expect(runItemKeys('r1')).toEqual({ PK: keys.PK, SK: keys.SK });
+    });
+
+    it("keeps a run's batch checkpoints under the run, apart from its actions", () => {
+      // Act
+      const keys = batchKeys('r1', 'self/eu-west-1/0001');
+
+      // Assess
+      expect(keys).toEqual({ PK: 'RUN#r1', SK: 'BATCH#self/eu-west-1/0001' });
+    });
+
+    it('keys creation records and the ledger start outside every run', () => {
+      // Act and assess
+      expect(creationKeys('snap-1')).toEqual({ PK: 'CREATED#snap-1', SK: 'CREATED' });
+      expect(LEDGER_START_KEYS).toEqual({ PK: 'LEDGER', SK: 'START' });
     });
   });
 

@@ -1,0 +1,59 @@
+/**
+ * What the run-history table holds, as its gateways read and write it: runs, action
+ * items, slot claims, and the options of the read-side queries.
+ *
+ * The one place the history gateways take the job-side record types from
+ * (`ActionRecord`, `CreationLedger`): when those move, only these imports change.
+ */
+import type { RunRecordStatus } from '../../domain/runHistory.ts';
+import type { CreationLedger } from '../../jobs/ownership.ts';
+import type { ActionRecord } from '../../jobs/ports.ts';
+
+export type { ActionRecord, CreationLedger };
+
+/** A run as the history table holds it. */
+export interface RunRecord {
+  readonly runId: string;
+  readonly deployment: string;
+  readonly job: string;
+  readonly trigger: string;
+  readonly schedule?: string | undefined;
+  readonly slot?: string | undefined;
+  readonly requestedBy?: string | undefined;
+  readonly dryRun: boolean;
+  readonly startedAt: string;
+  readonly endedAt?: string | undefined;
+  readonly status: RunRecordStatus;
+  readonly leaseRenewedAt?: string | undefined;
+  readonly counts?: Readonly<Record<string, number>> | undefined;
+  readonly errorSummary?: string | undefined;
+  /** What is left, for an `incomplete` run. */
+  readonly remaining?: readonly string[] | undefined;
+  /** The run's report as JSON (cut to fit an item), returned to duplicate deliveries. */
+  readonly report?: string | undefined;
+  readonly expiresAt?: number | undefined;
+}
+
+/** An action as the history table holds it. */
+export interface ActionItem extends ActionRecord {
+  readonly at: string;
+  readonly sequence: number;
+  readonly instanceId?: string | undefined;
+  readonly volumeId?: string | undefined;
+}
+
+/** One step of an action as the journal takes it: the time and the resource's owners may be given. */
+export type JournalEntry = ActionRecord & { at?: string; instanceId?: string; volumeId?: string };
+
+/** Who holds a slot. */
+export interface SlotClaim {
+  readonly runId: string;
+  readonly claimedAt: string;
+}
+
+/** Options of the history queries. */
+export interface QueryOptions {
+  /** ISO time: only items at or after it. */
+  readonly since?: string | undefined;
+  readonly limit?: number | undefined;
+}
