@@ -8,7 +8,7 @@ import { formatSlot, type InstanceFacts } from '../domain/backupPlan.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
 import type { ImageFacts } from '../domain/imagePlan.ts';
 import { type ImageRetentionPlan, planImageRetention } from '../domain/imageRetention.ts';
-import { previousFireTime, resolveSchedule } from '../domain/schedules.ts';
+import { previousFireTime, resolveSchedule, type ScheduleDefinition } from '../domain/schedules.ts';
 import { createDueImages, type ImageCreateResult, recordCreations } from './amiCreation.ts';
 import { type ImageRetireResult, retireImages } from './amiRetirement.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
@@ -183,40 +183,21 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
 
   // 2. Plan.
   let images: ImageFacts[];
-  let usage: Map<string, string[]>;
+  let plan: ImageRetentionPlan;
   try {
-    images = await deps.images.listImagesTagged(scope);
-    usage = await imageUsage(images, deps);
+    ({ images, plan } = await planRetirement(
+      instances,
+      schedule,
+      scope,
+      startedAt,
+      deps,
+      warnings,
+    ));
   } catch (error) {
     return failedReport(base, error, logger, metrics, created);
   }
-  const ownership = await readOwnership(
-    deps.ledger,
-    images.map((i) => ({ id: i.imageId, createdByEc2At: i.creationDate ?? startedAt })),
-    startedAt,
-    logger,
-  );
-  if (ownership.kind === 'unreadable') {
-    warnings.push(`the run history could not be read (${ownership.reason}); nothing deregistered`);
-  }
-  const plan = planImageRetention({
-    images,
-    instances,
-    usage,
-    ownership,
-    schedule,
-    catalog: config.catalog,
-    keys,
-    deployment: config.deployment,
-    now: startedAt,
-  });
-  warnings.push(...plan.warnings);
-  const cap = checkDeletionCap(
-    plan.retire.length,
-    images.length,
-    config.maxDeletions,
-    input.maxDeletions,
-  );
+  const { maxDeletions } = config;
+  const cap = checkDeletionCap(plan.retire.length, images.length, maxDeletions, input.maxDeletions);
   if (cap.exceeded) logger.error('deregistration cap exceeded: nothing deregistered', { cap });
 
   // 3. Retire: deregister, and the snapshots behind each right after it.
@@ -235,13 +216,58 @@ export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): P
     label: 'AMI run',
     metrics,
     logger,
-    counts: {
-      AmisCreated: report.counts.created,
-      AmisDeregistered: report.counts.deregistered,
-      SnapshotsDeleted: report.counts.snapshotsDeleted,
-    },
+    counts: amiRunCounts(report),
     runs: { succeeded: 'AmiRunsSucceeded', failed: 'AmiRunsFailed' },
   });
+}
+
+/** The metrics an AMI run counts, in the order they are counted. */
+function amiRunCounts(report: AmiReport): Record<string, number> {
+  return {
+    AmisCreated: report.counts.created,
+    AmisDeregistered: report.counts.deregistered,
+    SnapshotsDeleted: report.counts.snapshotsDeleted,
+  };
+}
+
+/**
+ * Reads the schedule's AMIs, what holds them and who created them, and plans their
+ * retention with the pure planner; the plan's warnings join the run's. Throws when the
+ * images or their holders cannot be read.
+ */
+async function planRetirement(
+  instances: readonly InstanceFacts[],
+  schedule: ScheduleDefinition,
+  scope: Readonly<Record<string, string>>,
+  now: Date,
+  deps: AmiJobDependencies,
+  warnings: string[],
+): Promise<{ images: ImageFacts[]; plan: ImageRetentionPlan }> {
+  const { config } = deps;
+  const images = await deps.images.listImagesTagged(scope);
+  const usage = await imageUsage(images, deps);
+  const ownership = await readOwnership(
+    deps.ledger,
+    images.map((i) => ({ id: i.imageId, createdByEc2At: i.creationDate ?? now })),
+    now,
+    deps.logger,
+  );
+  if (ownership.kind === 'unreadable') {
+    warnings.push(`the run history could not be read (${ownership.reason}); nothing deregistered`);
+  }
+  const plan = planImageRetention({
+    images,
+    instances,
+    usage,
+    ownership,
+    schedule,
+    catalog: config.catalog,
+    keys: config.keys,
+    deployment: config.deployment,
+    now,
+  });
+  warnings.push(...plan.warnings);
+  return { images, plan };
 }
 
 /** The fields of a report known when the run starts. */
