@@ -179,12 +179,25 @@ class SnapshotRetirement {
   /** The outcomes of the snapshots behind one AMI, once its deregistration is known. */
   public async behind(result: Deregistration): Promise<ImageSnapshotResult[]> {
     const image = this.#imageById.get(result.imageId);
-    const outcomes = await this.#decide(result, image);
-    for (const outcome of outcomes) {
-      const claim = this.#claims.get(outcome.snapshotId);
-      if (claim?.imageId === result.imageId) claim.settle(outcome);
+    let outcomes: ImageSnapshotResult[] = [];
+    try {
+      outcomes = await this.#decide(result, image);
+      return outcomes;
+    } finally {
+      // Settled even when a decision threw, so that no other AMI waits forever: a claim
+      // without an outcome settles as kept (the safe side).
+      for (const snapshotId of image?.snapshotIds ?? []) {
+        const claim = this.#claims.get(snapshotId);
+        if (claim?.imageId !== result.imageId) continue;
+        claim.settle(
+          outcomes.find((o) => o.snapshotId === snapshotId) ?? {
+            snapshotId,
+            outcome: 'kept',
+            reason: 'its deletion was not decided',
+          },
+        );
+      }
     }
-    return outcomes;
   }
 
   async #decide(
