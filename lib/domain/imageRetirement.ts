@@ -66,7 +66,9 @@ export function recordedImagePolicy(
   for (const image of images) {
     if (!policyKeys.some((key) => Object.hasOwn(image.tags, key))) continue;
     const at = image.creationDate?.getTime() ?? 0;
-    if (!best || at > (best.creationDate?.getTime() ?? 0)) best = image;
+    const bestAt = best?.creationDate?.getTime() ?? 0;
+    // Ties go to the greater id, so that the order the images were listed in never matters.
+    if (!best || at > bestAt || (at === bestAt && image.imageId > best.imageId)) best = image;
   }
   if (!best) return undefined;
   const tags: Record<string, string> = {};

@@ -1,6 +1,7 @@
 import type { Ec2ImageGateway, ImageBlockPublicAccess } from '../aws/Ec2ImageGateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
 import type { ActionJournal, LoggerPort, ReportedError } from './ports.ts';
+import { recordAfter } from './runReport.ts';
 
 /**
  * The account-level block public access for AMIs of one region, as a copy run found it
@@ -62,23 +63,16 @@ export async function checkAmiPublicAccess(
     try {
       await images.enableImageBlockPublicAccess();
       results.push({ ...result, action: 'enabled' });
-      await deps.journal
-        .record({
-          runId: deps.runId,
-          job: 'copy',
-          action: 'enable-image-block-public-access',
-          resourceId: `account-setting:${region}`,
-          phase: 'after',
-          outcome: 'done',
-          reason: 'BLOCK_PUBLIC_AMIS is on and the region was unblocked',
-          details: { region, state: 'block-new-sharing' },
-        })
-        .catch((error: unknown) =>
-          deps.logger.error('setting changed but not recorded', {
-            region,
-            error: error instanceof Error ? error.message : String(error),
-          }),
-        );
+      // The setting changed: a journal error is logged, never undoes it.
+      await recordAfter(deps.journal, deps.logger, {
+        runId: deps.runId,
+        job: 'copy',
+        action: 'enable-image-block-public-access',
+        resourceId: `account-setting:${region}`,
+        outcome: 'done',
+        reason: 'BLOCK_PUBLIC_AMIS is on and the region was unblocked',
+        details: { region, state: 'block-new-sharing' },
+      });
     } catch (error) {
       const failure = toAwsCallError('EnableImageBlockPublicAccess', error);
       results.push({

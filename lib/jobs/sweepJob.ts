@@ -4,7 +4,7 @@ import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
 import { imageIdFromSnapshotDescription } from '../domain/imagePlan.ts';
-import { planOrphanSweep, type SweepItem } from '../domain/imageRetirement.ts';
+import { planOrphanSweep, type SweepItem, type SweepPlan } from '../domain/imageRetirement.ts';
 import { buildRecoveryReport } from '../domain/recoveryReport.ts';
 import { isManagedBy } from '../domain/snapshotFacts.ts';
 import { Behind } from './historyPipeline.ts';
@@ -19,7 +19,7 @@ import type {
   RunTrigger,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
-import { logJournal, noMetrics, reportForLog, runStatus } from './runReport.ts';
+import { closeRun, logJournal, noMetrics, runStatus } from './runReport.ts';
 
 /** What an orphan sweep is asked to do. */
 export interface SweepJobInput {
@@ -95,7 +95,8 @@ const SIZE_NOTE =
  * (deregistered by hand, or by an earlier run that died before its deletes).
  * 1. read every image the account owns, the Recycle Bin, and the CreateImage snapshots;
  * 2. plan: ours are deleted unless held or pending; anyone else's are only reported;
- * 3. cap, then delete with a record before and after each.
+ * 3. cap, then delete with a record before and after each;
+ * 4. publish the recovery point ages, report, count and log the run (`closeRun`).
  *
  * @example
  * const report = await runSweepJob({ dryRun: true, trigger: 'console' }, deps);
@@ -108,164 +109,33 @@ export async function runSweepJob(
   const metrics = deps.metrics ?? noMetrics;
   const journal = deps.journal ?? logJournal(logger);
   const startedAt = deps.clock();
-  const base = {
+  const base: SweepReportBase = {
     runId: deps.runId,
-    job: 'sweep' as const,
+    job: 'sweep',
     deployment: config.deployment,
     trigger: input.trigger,
     dryRun: input.dryRun,
     startedAt: startedAt.toISOString(),
   };
   const warnings: string[] = [];
-  let plan: ReturnType<typeof planOrphanSweep>;
-  let managedInScope = 0;
-  let examined = 0;
+  let read: SweepReading;
   try {
-    const images = await deps.images.listOwnImages();
-    const holders = new Map<string, string[]>();
-    for (const image of images) {
-      for (const id of image.snapshotIds)
-        holders.set(id, [...(holders.get(id) ?? []), image.imageId]);
-    }
-    const snapshots = await deps.images.listImageSnapshots();
-    examined = snapshots.length;
-    managedInScope = snapshots.filter((s) =>
-      isManagedBy(s.tags, config.keys, config.deployment),
-    ).length;
-    let inBin = new Set<string>();
-    let binUnknown = false;
-    if (config.recycleBinCheck) {
-      try {
-        inBin = await deps.images.imagesInRecycleBin();
-      } catch (error) {
-        binUnknown = true;
-        warnings.push(
-          `the Recycle Bin could not be read (${toAwsCallError('ListImagesInRecycleBin', error).message}); nothing deleted`,
-        );
-      }
-    }
-    const ownership = await readOwnership(
-      deps.ledger,
-      snapshots.flatMap((s) => {
-        const imageId = imageIdFromSnapshotDescription(s.description);
-        return imageId ? [{ id: imageId, createdByEc2At: s.startTime }] : [];
-      }),
-      startedAt,
-      logger,
-    );
-    if (ownership.kind === 'unreadable') {
-      warnings.push(
-        `the run history could not be read (${ownership.reason}); snapshots of gone AMIs kept`,
-      );
-    }
-    plan = planOrphanSweep({
-      ownership,
-      snapshots,
-      existingImageIds: new Set(images.map((i) => i.imageId)),
-      imagesInRecycleBin: inBin,
-      holders,
-      keys: config.keys,
-      deployment: config.deployment,
-    });
-    if (binUnknown) {
-      plan = {
-        delete: [],
-        reportOnly: plan.reportOnly,
-        blocked: [
-          ...plan.blocked,
-          ...plan.delete.map((d) => ({
-            ...d,
-            reason: `${d.reason}; kept: the Recycle Bin could not be read`,
-            heldBy: ['recycle bin (unknown)'],
-          })),
-        ],
-      };
-    }
+    read = await readAndPlan(deps, startedAt, warnings);
   } catch (error) {
-    const failure = toAwsCallError('Describe', error);
-    const report: SweepReport = {
-      ...base,
-      status: 'failed',
-      endedAt: deps.clock().toISOString(),
-      counts: {
-        examined: 0,
-        planned: 0,
-        deleted: 0,
-        failed: 0,
-        blocked: 0,
-        reportedOnly: 0,
-        blockedGiB: 0,
-        reportedOnlyGiB: 0,
-      },
-      deleted: [],
-      blocked: [],
-      reportedOnly: [],
-      cap: { limit: 0, planned: 0, exceeded: false },
-      warnings,
-      note: SIZE_NOTE,
-      error: { code: failure.code, message: failure.message },
-    };
-    logger.error('sweep failed: could not read images or snapshots', { report });
-    return report;
+    return failedSweep(base, error, warnings, deps);
   }
-
+  const { plan } = read;
   const cap = checkDeletionCap(
     plan.delete.length,
-    managedInScope,
+    read.managedInScope,
     config.maxDeletions,
     input.maxDeletions,
   );
   const act = !input.dryRun && !cap.exceeded;
-  // The bucket sets the pace (see PacedPool); "after" records are written behind.
-  const pool = new PacedPool({
-    initial: config.deleteConcurrency,
-    ceiling: config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
-  });
-  const behind = new Behind();
-  const deleted = await Promise.all(
-    plan.delete.map((item) =>
-      pool.run(
-        async () => {
-          if (!act) return { ...item, outcome: 'planned' as const };
-          const reasonOf = (attempt: DeletionAttempt) =>
-            attempt.kind === 'in-use'
-              ? `${item.reason}; skipped: InvalidSnapshot.InUse`
-              : attempt.kind === 'gone'
-                ? `${item.reason}; skipped: InvalidSnapshot.NotFound`
-                : item.reason;
-          const attempt = await deleteSnapshotRecorded(
-            {
-              runId: deps.runId,
-              job: 'sweep',
-              action: 'delete-snapshot',
-              resourceId: item.snapshotId,
-              reason: item.reason,
-              details: { imageId: item.imageId, sizeGiB: item.sizeGiB },
-            },
-            () => deps.ec2.deleteSnapshot(item.snapshotId),
-            journal,
-            deps.logger,
-            reasonOf,
-            behind,
-          );
-          if (attempt.kind === 'unrecorded')
-            return { ...item, outcome: 'failed' as const, error: attempt.error };
-          if (attempt.kind === 'failed')
-            return { ...item, outcome: 'failed' as const, error: attempt.error };
-          return {
-            ...item,
-            reason: reasonOf(attempt),
-            outcome: attempt.kind === 'deleted' ? ('deleted' as const) : ('skipped' as const),
-          };
-        },
-        (r) => r.outcome === 'failed' && isThrottleCode(r.error?.code),
-      ),
-    ),
-  );
-  await behind.settled(journal);
+  const deleted = await deleteOrphans(plan.delete, act, deps, journal);
   const sum = (items: readonly SweepItem[]) => items.reduce((n, i) => n + (i.sizeGiB ?? 0), 0);
   const counts = {
-    examined,
+    examined: read.examined,
     planned: plan.delete.length,
     deleted: deleted.filter((d) => d.outcome === 'deleted').length,
     failed: deleted.filter((d) => d.outcome === 'failed').length,
@@ -274,14 +144,13 @@ export async function runSweepJob(
     blockedGiB: sum(plan.blocked),
     reportedOnlyGiB: sum(plan.reportOnly),
   };
-  const status = runStatus({
-    failed: cap.exceeded && !input.dryRun,
-    incomplete: false,
-    hasErrors: counts.failed > 0 || warnings.length > 0,
-  });
   const report: SweepReport = {
     ...base,
-    status,
+    status: runStatus({
+      failed: cap.exceeded && !input.dryRun,
+      incomplete: false,
+      hasErrors: counts.failed > 0 || warnings.length > 0,
+    }),
     endedAt: deps.clock().toISOString(),
     counts,
     deleted,
@@ -292,11 +161,208 @@ export async function runSweepJob(
     note: SIZE_NOTE,
     ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
   };
-  metrics.count('SnapshotsDeleted', counts.deleted);
   await publishRecoveryPointAges(deps, metrics);
-  (status === 'succeeded' ? logger.info : logger.warn).call(logger, `sweep ${status}`, {
-    report: reportForLog(report),
+  return closeRun(report, {
+    label: 'sweep',
+    metrics,
+    logger,
+    counts: { SnapshotsDeleted: counts.deleted },
   });
+}
+
+/** The fields of a sweep report known when it starts. */
+type SweepReportBase = Pick<
+  SweepReport,
+  'runId' | 'job' | 'deployment' | 'trigger' | 'dryRun' | 'startedAt'
+>;
+
+/** What the sweep read, and its plan. */
+interface SweepReading {
+  readonly plan: SweepPlan;
+  readonly examined: number;
+  /** The CreateImage snapshots tagged as this deployment's: the cap's scope. */
+  readonly managedInScope: number;
+}
+
+/**
+ * Reads the account's images, the CreateImage snapshots, the Recycle Bin (when checked)
+ * and the history's creation records, and plans with `planOrphanSweep`. A Recycle Bin
+ * that cannot be read blocks every deletion; a history that cannot be read keeps the
+ * snapshots of gone AMIs (both with a warning). Throws when images or snapshots cannot
+ * be listed.
+ */
+async function readAndPlan(
+  deps: SweepJobDependencies,
+  startedAt: Date,
+  warnings: string[],
+): Promise<SweepReading> {
+  const { config, logger } = deps;
+  const images = await deps.images.listOwnImages();
+  const holders = new Map<string, string[]>();
+  for (const image of images) {
+    for (const id of image.snapshotIds)
+      holders.set(id, [...(holders.get(id) ?? []), image.imageId]);
+  }
+  const snapshots = await deps.images.listImageSnapshots();
+  const managedInScope = snapshots.filter((s) =>
+    isManagedBy(s.tags, config.keys, config.deployment),
+  ).length;
+  let inBin = new Set<string>();
+  let binUnknown = false;
+  if (config.recycleBinCheck) {
+    try {
+      inBin = await deps.images.imagesInRecycleBin();
+    } catch (error) {
+      binUnknown = true;
+      warnings.push(
+        `the Recycle Bin could not be read (${toAwsCallError('ListImagesInRecycleBin', error).message}); nothing deleted`,
+      );
+    }
+  }
+  const ownership = await readOwnership(
+    deps.ledger,
+    snapshots.flatMap((s) => {
+      const imageId = imageIdFromSnapshotDescription(s.description);
+      return imageId ? [{ id: imageId, createdByEc2At: s.startTime }] : [];
+    }),
+    startedAt,
+    logger,
+  );
+  if (ownership.kind === 'unreadable') {
+    warnings.push(
+      `the run history could not be read (${ownership.reason}); snapshots of gone AMIs kept`,
+    );
+  }
+  const plan = planOrphanSweep({
+    ownership,
+    snapshots,
+    existingImageIds: new Set(images.map((i) => i.imageId)),
+    imagesInRecycleBin: inBin,
+    holders,
+    keys: config.keys,
+    deployment: config.deployment,
+  });
+  return {
+    plan: binUnknown ? blockedByBin(plan) : plan,
+    examined: snapshots.length,
+    managedInScope,
+  };
+}
+
+/** The plan with every deletion blocked: the Recycle Bin could not be read. */
+function blockedByBin(plan: SweepPlan): SweepPlan {
+  return {
+    delete: [],
+    reportOnly: plan.reportOnly,
+    blocked: [
+      ...plan.blocked,
+      ...plan.delete.map((d) => ({
+        ...d,
+        reason: `${d.reason}; kept: the Recycle Bin could not be read`,
+        heldBy: ['recycle bin (unknown)'],
+      })),
+    ],
+  };
+}
+
+/** One orphan's outcome. */
+type SweptItem = SweepReport['deleted'][number];
+
+/**
+ * Deletes the planned orphans at the bucket's pace (see PacedPool), each recorded before
+ * and after (the "after" records written behind, in batches); plans only when not acting.
+ */
+async function deleteOrphans(
+  items: readonly SweepItem[],
+  act: boolean,
+  deps: SweepJobDependencies,
+  journal: ActionJournal,
+): Promise<SweptItem[]> {
+  const pool = new PacedPool({
+    initial: deps.config.deleteConcurrency,
+    ceiling: deps.config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+  });
+  const behind = new Behind();
+  const deleted = await Promise.all(
+    items.map((item) =>
+      pool.run(
+        async (): Promise<SweptItem> =>
+          act ? deleteOrphan(item, deps, journal, behind) : { ...item, outcome: 'planned' },
+        (r) => r.outcome === 'failed' && isThrottleCode(r.error?.code),
+      ),
+    ),
+  );
+  await behind.settled(journal);
+  return deleted;
+}
+
+async function deleteOrphan(
+  item: SweepItem,
+  deps: SweepJobDependencies,
+  journal: ActionJournal,
+  behind: Behind,
+): Promise<SweptItem> {
+  const reasonOf = (attempt: DeletionAttempt) =>
+    attempt.kind === 'in-use'
+      ? `${item.reason}; skipped: InvalidSnapshot.InUse`
+      : attempt.kind === 'gone'
+        ? `${item.reason}; skipped: InvalidSnapshot.NotFound`
+        : item.reason;
+  const attempt = await deleteSnapshotRecorded(
+    {
+      runId: deps.runId,
+      job: 'sweep',
+      action: 'delete-snapshot',
+      resourceId: item.snapshotId,
+      reason: item.reason,
+      details: { imageId: item.imageId, sizeGiB: item.sizeGiB },
+    },
+    () => deps.ec2.deleteSnapshot(item.snapshotId),
+    journal,
+    deps.logger,
+    reasonOf,
+    behind,
+  );
+  if (attempt.kind === 'unrecorded' || attempt.kind === 'failed')
+    return { ...item, outcome: 'failed', error: attempt.error };
+  return {
+    ...item,
+    reason: reasonOf(attempt),
+    outcome: attempt.kind === 'deleted' ? 'deleted' : 'skipped',
+  };
+}
+
+/** The report of a sweep that could not read images or snapshots: nothing deleted. */
+function failedSweep(
+  base: SweepReportBase,
+  error: unknown,
+  warnings: readonly string[],
+  deps: SweepJobDependencies,
+): SweepReport {
+  const failure = toAwsCallError('Describe', error);
+  const report: SweepReport = {
+    ...base,
+    status: 'failed',
+    endedAt: deps.clock().toISOString(),
+    counts: {
+      examined: 0,
+      planned: 0,
+      deleted: 0,
+      failed: 0,
+      blocked: 0,
+      reportedOnly: 0,
+      blockedGiB: 0,
+      reportedOnlyGiB: 0,
+    },
+    deleted: [],
+    blocked: [],
+    reportedOnly: [],
+    cap: { limit: 0, planned: 0, exceeded: false },
+    warnings,
+    note: SIZE_NOTE,
+    error: { code: failure.code, message: failure.message },
+  };
+  deps.logger.error('sweep failed: could not read images or snapshots', { report });
   return report;
 }
 

@@ -4,6 +4,7 @@ import type { ImageFacts } from '../../../lib/domain/imagePlan.ts';
 import {
   imagePointState,
   planOrphanSweep,
+  recordedImagePolicy,
   type SweepInput,
   type SweepItem,
   toImagePoint,
@@ -233,6 +234,42 @@ describe('Function: toImagePoint', () => {
 
     // Assess
     expect(point.state).toBe(expected);
+  });
+});
+
+describe('Function: recordedImagePolicy', () => {
+  it('takes the policy of the newest AMI that records one', () => {
+    // Prepare
+    const older = image({ imageId: 'ami-old', tags: { ...OURS, [keys.amiRetain]: '3' } });
+    const newer = image({
+      imageId: 'ami-new',
+      creationDate: new Date(CREATED.getTime() + 1000),
+      tags: { ...OURS, [keys.amiRetain]: '5', [keys.retainDays]: '30' },
+    });
+
+    // Act
+    const policy = recordedImagePolicy([older, newer], keys);
+
+    // Assess
+    expect(policy).toEqual({ [keys.amiRetain]: '5', [keys.retainDays]: '30' });
+  });
+
+  it('is undefined when no AMI records a policy', () => {
+    expect(recordedImagePolicy([image()], keys)).toBeUndefined();
+  });
+
+  it('breaks a tie of creation times by image id, whatever order the AMIs are listed in', () => {
+    // Prepare: two AMIs of the same second with different policies.
+    const a = image({ imageId: 'ami-a', tags: { ...OURS, [keys.amiRetain]: '3' } });
+    const b = image({ imageId: 'ami-b', tags: { ...OURS, [keys.amiRetain]: '9' } });
+
+    // Act
+    const forward = recordedImagePolicy([a, b], keys);
+    const backward = recordedImagePolicy([b, a], keys);
+
+    // Assess
+    expect(forward).toEqual({ [keys.amiRetain]: '9' });
+    expect(backward).toEqual(forward);
   });
 });
 

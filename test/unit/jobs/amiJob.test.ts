@@ -1734,6 +1734,37 @@ describe('Function: runAmiJob', () => {
   });
 });
 
+describe('Function: runAmiJob, at the buckets’ pace (issue 19)', () => {
+  it('describes the snapshots behind all the retired AMIs in one call, not one per AMI', async () => {
+    // Prepare: 6 AMIs to retire, 2 snapshots each.
+    const { ec2, images } = fleet({ [keys.amiRetain]: '1' }, amis('i-web', range(7)));
+
+    // Act
+    const report = await runAmiJob(dailyRun(), dependencies(ec2, images));
+
+    // Assess
+    expect(ec2.describedSnapshotIds).toHaveLength(1);
+    expect([...(ec2.describedSnapshotIds[0] ?? [])].sort()).toEqual(
+      amis('i-web', range(6, 1))
+        .flatMap((i) => i.snapshotIds)
+        .sort(),
+    );
+    expect(report.counts).toMatchObject({ deregistered: 6, snapshotsDeleted: 12 });
+  });
+
+  it('describes nothing in a dry run', async () => {
+    // Prepare
+    const { ec2, images } = fleet({ [keys.amiRetain]: '1' }, amis('i-web', range(3)));
+
+    // Act
+    await runAmiJob(dailyRun({ dryRun: true }), dependencies(ec2, images));
+
+    // Assess
+    expect(ec2.describedSnapshotIds).toEqual([]);
+    expect(images.ownImagesCalls).toBe(0);
+  });
+});
+
 describe('Function: runAmiJob, near the deadline', () => {
   it("starts nothing below the safety margin, keeps the AMIs' snapshots, and ends 'incomplete' with what is left", async () => {
     // Prepare
