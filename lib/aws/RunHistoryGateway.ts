@@ -22,8 +22,7 @@ import {
   type SlotKey,
   slotKeys,
 } from '../domain/runHistory.ts';
-import type { CreationLedger } from '../jobs/ownership.ts';
-import type { ActionRecord } from '../jobs/ports.ts';
+import type { ActionRecord, CreationLedger } from '../domain/runRecords.ts';
 import { recordCalls } from './callRecorder.ts';
 import { clientSettings } from './clients.ts';
 import { awsErrorCode, toAwsCallError } from './errors.ts';
