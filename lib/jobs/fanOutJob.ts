@@ -4,7 +4,6 @@ import type { FanOutQueueGateway } from '../aws/FanOutQueueGateway.ts';
 import type { RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { planInstanceBackup } from '../domain/backupPlan.ts';
-import { SnapkeeperError } from '../domain/errors.ts';
 import {
   type BatchMessage,
   type BatchSpec,
@@ -20,6 +19,7 @@ import {
 import { resolveJobSchedule } from '../domain/schedules.ts';
 import { nearMissProblems } from '../domain/tagKeyTypos.ts';
 import { ANY_TAG_KEY, type BackupReport, runBackupJob } from './backupJob.ts';
+import { BatchRetryError } from './errors.ts';
 import type { CreationLedger } from './ownership.ts';
 import type { ActionJournal, LoggerPort, MetricsPort, ReportedError, RunTrigger } from './ports.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
@@ -335,16 +335,8 @@ export async function planFanOut(
 /** How long a batch running in another worker waits before it is looked at again. */
 export const BUSY_RECHECK_SECONDS = 300;
 
-/** A batch the worker could not finish this time: the queue delivers it again. */
-export class BatchRetryError extends SnapkeeperError {
-  public readonly batchId: string;
-
-  public constructor(batchId: string, reason: string) {
-    super(`batch ${batchId} will be retried: ${reason}`);
-    this.name = 'BatchRetryError';
-    this.batchId = batchId;
-  }
-}
+/** Moved to `./errors.ts` with the other job errors; re-exported for its importers. */
+export { BatchRetryError } from './errors.ts';
 
 /** What a worker did with one batch message. */
 export interface BatchOutcome {
