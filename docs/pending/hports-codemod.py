@@ -25,6 +25,11 @@ What it does, in each `lib/jobs/**/*.ts` (and any other folder given as an argum
 4. Imports follow: adapter class names no longer used are dropped (an empty import
    goes), the ports used are added to the file's `import type { ... } from './ports.ts'`
    (made when missing).
+5. After the merge: an adapter (`lib/aws/**`) that still takes the shared records
+   (`ActionRecord`, `CreationLedger`, `RunSummary`, `ReportedError`, `RunStatus`,
+   `RunTrigger`) from `lib/jobs` takes them from `lib/domain/runRecords.ts`; a moved error
+   class still defined in another branch's file (e.g. `BatchRetryError` in
+   `lib/jobs/fanOutWorker.ts`) is replaced there by a re-export of its layer's class.
 
 It is idempotent: a second run changes nothing. It writes plain import lines; biome
 sorts and wraps them.
@@ -130,8 +135,25 @@ MOVED_ERRORS = {
     "RunFailedError": (("domain/errors.ts",), "jobs/errors.ts"),
     "RunIncompleteError": (("domain/errors.ts",), "jobs/errors.ts"),
     "SlotInProgressError": (("domain/errors.ts",), "jobs/errors.ts"),
-    "BatchRetryError": (("jobs/fanOutJob.ts",), "jobs/errors.ts"),
+    "BatchRetryError": (("jobs/fanOutJob.ts", "jobs/fanOutWorker.ts"), "jobs/errors.ts"),
 }
+
+# The records adapters and jobs share, moved to the domain: re-pointed in lib/aws only
+# (the jobs' old modules re-export them).
+MOVED_RECORDS = {
+    name: (("jobs/ports.ts", "jobs/ownership.ts", "jobs/slotRun.ts"), "domain/runRecords.ts")
+    for name in (
+        "ActionRecord",
+        "CreationLedger",
+        "RunSummary",
+        "ReportedError",
+        "RunStatus",
+        "RunTrigger",
+    )
+}
+
+# Base classes whose import a moved class may leave unused.
+BASE_ERRORS = {"SnapkeeperError", "AwsCallError"}
 
 ADAPTERS = "|".join(PORTS)
 PICK = re.compile(
@@ -222,7 +244,12 @@ def format_import(type_only: bool, names: list[str], module: str) -> str:
 
 
 def fix_imports(
-    text: str, path: Path, lib_root: Path, ports_used: set[str], adapters_replaced: bool
+    text: str,
+    path: Path,
+    lib_root: Path,
+    ports_used: set[str],
+    adapters_replaced: bool,
+    moved: dict[str, tuple[tuple[str, ...], str]],
 ) -> str:
     """Drops unused adapter names, moves moved errors, adds the ports used."""
     start = body_start(text)
@@ -244,7 +271,7 @@ def fix_imports(
             old = next(
                 (
                     new
-                    for n, (olds, new) in MOVED_ERRORS.items()
+                    for n, (olds, new) in moved.items()
                     if n == plain and any(resolved == (lib_root / o).resolve() for o in olds)
                 ),
                 None,
@@ -253,6 +280,8 @@ def fix_imports(
                 moved_to.setdefault(old, []).append((plain, is_type))
                 continue
             if adapters_replaced and plain in PORTS and not still_used(plain):
+                continue
+            if plain in BASE_ERRORS and not is_type and not still_used(plain):
                 continue
             kept.append(name)
         if not kept:
@@ -296,15 +325,38 @@ def fix_imports(
     return head + body
 
 
+def replace_moved_classes(text: str, path: Path, lib_root: Path) -> str:
+    """A moved error class still defined here becomes a re-export of its new home."""
+    for name, (_, new) in MOVED_ERRORS.items():
+        if path.resolve() == (lib_root / new).resolve():
+            continue
+        definition = re.compile(
+            r"(?:/\*\*(?:(?!\*/).)*\*/\n)?export class "
+            + name
+            + r" extends \w+ \{\n.*?\n\}\n",
+            re.DOTALL,
+        )
+        module = relative(path, new, lib_root)
+        reexport = f"export {{ {name} }} from '{module}';\n"
+        text, count = definition.subn(reexport, text, count=1)
+        if count and re.search(rf"\b{name}\b", text.replace(reexport, "")):
+            start = body_start(text)
+            text = text[:start] + f"import {{ {name} }} from '{module}';\n" + text[start:]
+    return text
+
+
 def rewrite_file(path: Path, lib_root: Path, notes: list[str], jobs: bool) -> str:
-    text = path.read_text()
+    text = replace_moved_classes(path.read_text(), path, lib_root)
     ports_used: set[str] = set()
     if jobs:
         text, used = rewrite_picks(text, path, notes)
         ports_used |= used
         text, used = rewrite_bare(text, path, notes)
         ports_used |= used
-    return fix_imports(text, path, lib_root, ports_used, adapters_replaced=jobs)
+    moved = dict(MOVED_ERRORS)
+    if (lib_root / "aws") in path.resolve().parents:
+        moved.update(MOVED_RECORDS)
+    return fix_imports(text, path, lib_root, ports_used, adapters_replaced=jobs, moved=moved)
 
 
 def main() -> int:
