@@ -12,6 +12,12 @@ echo "== typecheck (tsc)"
 npx --no-install tsc --noEmit -p tsconfig.json || status=1
 echo "== lint (biome)"
 npx --no-install biome check . || status=1
+echo "== import direction (dependency-cruiser, .dependency-cruiser.cjs)"
+npx --no-install depcruise --config .dependency-cruiser.cjs --output-type err lib functions harness scripts || {
+  echo "an import goes against the layer rules (docs/architecture.md, 'The layers and their rules'):"
+  echo "the rule named above says which; import through a port in lib/jobs/ports.ts, or move the code down a layer"
+  status=1
+}
 echo "== package the stack and lint its template (osls, cfn-lint)"
 bash scripts/package.sh >/dev/null || { echo "packaging failed"; status=1; }
 echo "== tests (vitest)"

@@ -16,9 +16,10 @@ import type { InstanceFacts, SnapshotSetRequest } from '../domain/backupPlan.ts'
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 import {
-  AwsCallError,
+  type AwsCallError,
   awsErrorCode,
   ConcurrentSnapshotLimitError,
+  CreateSnapshotSetError,
   Ec2ErrorCode,
   SnapshotInUseError,
   SnapshotNotFoundError,
@@ -47,28 +48,8 @@ export interface CreatedSnapshot {
   readonly uncertainAttempts?: number;
 }
 
-/**
- * `CreateSnapshots` failed after the SDK's retries; `uncertainAttempts` of its attempts
- * may have made a set all the same (their answers were lost), so the caller looks.
- */
-export class CreateSnapshotSetError extends AwsCallError {
-  public readonly uncertainAttempts: number;
-
-  public constructor(error: unknown, uncertainAttempts: number) {
-    const wrapped = toAwsCallError('CreateSnapshots', error);
-    const message = error instanceof Error ? error.message : String(error);
-    // An AwsCallError (a typed refusal) already says which action failed, and how.
-    const prefix = `${wrapped.action} failed: ${wrapped.code}: `;
-    super(
-      'CreateSnapshots',
-      wrapped.code,
-      message.startsWith(prefix) ? message.slice(prefix.length) : message,
-      { cause: error, httpStatus: wrapped.httpStatus },
-    );
-    // Named as the AwsCallError it is: reports and logs read `name` and `code`.
-    this.uncertainAttempts = uncertainAttempts;
-  }
-}
+/** Moved to `./errors.ts` with the other adapter errors; re-exported for its importers. */
+export { CreateSnapshotSetError } from './errors.ts';
 
 /** Codes of an attempt EC2 refused before acting on it. */
 const REFUSED_ATTEMPT_CODES = new Set([

@@ -20,38 +20,19 @@ import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { toTagMap } from './Ec2Gateway.ts';
 import {
-  AwsCallError,
   awsErrorCode,
   Ec2ErrorCode,
   ImageGoneError,
+  ImageNameTakenError,
   isNotImplemented,
   toAwsCallError,
 } from './errors.ts';
 
 /** EC2's answer to a `CreateImage` whose name an image of the account and region has. */
-export const AMI_NAME_DUPLICATE = 'InvalidAMIName.Duplicate';
+export const AMI_NAME_DUPLICATE = Ec2ErrorCode.AmiNameDuplicate;
 
-/**
- * `CreateImage` refused the name: an image of this account and region already has it.
- * For a name that holds stage, schedule, slot (and instance), that is most often this
- * slot's own image, made by an earlier attempt whose answer was lost.
- */
-export class ImageNameTakenError extends AwsCallError {
-  public readonly imageName: string;
-
-  public constructor(imageName: string, options?: ErrorOptions) {
-    const status = (options?.cause as { $metadata?: { httpStatusCode?: number } } | undefined)
-      ?.$metadata?.httpStatusCode;
-    super(
-      'CreateImage',
-      AMI_NAME_DUPLICATE,
-      `an image named ${JSON.stringify(imageName)} already exists in this account and region`,
-      { ...options, httpStatus: status },
-    );
-    this.name = 'ImageNameTakenError';
-    this.imageName = imageName;
-  }
-}
+/** Moved to `./errors.ts` with the other adapter errors; re-exported for its importers. */
+export { ImageNameTakenError } from './errors.ts';
 
 /**
  * The account-level block public access for AMIs of one region, as

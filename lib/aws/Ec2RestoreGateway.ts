@@ -20,18 +20,10 @@ import { SnapkeeperError } from '../domain/errors.ts';
 import { type ImagePlatform, type PlatformFacts, platformFrom } from '../domain/imagePlatform.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 import { toTagMap } from './Ec2Gateway.ts';
-import { awsErrorCode, toAwsCallError } from './errors.ts';
+import { awsErrorCode, toAwsCallError, UnknownResourceError } from './errors.ts';
 
-/** An instance id that does not exist (or is malformed), named for the operator. */
-export class UnknownResourceError extends SnapkeeperError {
-  public readonly resourceId: string;
-
-  public constructor(kind: string, resourceId: string, options?: ErrorOptions) {
-    super(`${kind} ${resourceId} does not exist in this account and region`, options);
-    this.name = 'UnknownResourceError';
-    this.resourceId = resourceId;
-  }
-}
+/** Moved to `./errors.ts` with the other adapter errors; re-exported for its importers. */
+export { UnknownResourceError } from './errors.ts';
 
 /** Everything a restore or duplicate needs to know of an instance. */
 export interface InstanceDetails {

@@ -1,6 +1,6 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { SnapkeeperConfig } from '../config/environment.ts';
-import type { RunEventsPort, RunSummary } from '../jobs/slotRun.ts';
+import type { RunSummary } from '../domain/runRecords.ts';
 import { recordCalls } from './callRecorder.ts';
 import { clientSettings } from './clients.ts';
 import { toAwsCallError } from './errors.ts';
@@ -18,7 +18,7 @@ export const RUN_FINISHED = {
  * @example
  * await new RunEventsGateway(new EventBridgeClient({})).publishRunFinished(summary);
  */
-export class RunEventsGateway implements RunEventsPort {
+export class RunEventsGateway {
   readonly #client: EventBridgeClient;
   readonly #busName: string;
 

@@ -11,6 +11,7 @@ export const Ec2ErrorCode = {
   AmiNotFound: 'InvalidAMIID.NotFound',
   InstanceNotFound: 'InvalidInstanceID.NotFound',
   InstanceMalformed: 'InvalidInstanceID.Malformed',
+  AmiNameDuplicate: 'InvalidAMIName.Duplicate',
 } as const;
 
 /**
@@ -141,4 +142,60 @@ export function isNotImplemented(error: unknown): boolean {
   const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
     ?.httpStatusCode;
   return code === 'NotImplemented' || code === 'InvalidAction' || status === 501;
+}
+
+/**
+ * `CreateSnapshots` failed after the SDK's retries; `uncertainAttempts` of its attempts
+ * may have made a set all the same (their answers were lost), so the caller looks.
+ */
+export class CreateSnapshotSetError extends AwsCallError {
+  public readonly uncertainAttempts: number;
+
+  public constructor(error: unknown, uncertainAttempts: number) {
+    const wrapped = toAwsCallError('CreateSnapshots', error);
+    const message = error instanceof Error ? error.message : String(error);
+    // An AwsCallError (a typed refusal) already says which action failed, and how.
+    const prefix = `${wrapped.action} failed: ${wrapped.code}: `;
+    super(
+      'CreateSnapshots',
+      wrapped.code,
+      message.startsWith(prefix) ? message.slice(prefix.length) : message,
+      { cause: error, httpStatus: wrapped.httpStatus },
+    );
+    // Named as the AwsCallError it is: reports and logs read `name` and `code`.
+    this.uncertainAttempts = uncertainAttempts;
+  }
+}
+
+/**
+ * `CreateImage` refused the name: an image of this account and region already has it.
+ * For a name that holds stage, schedule, slot (and instance), that is most often this
+ * slot's own image, made by an earlier attempt whose answer was lost.
+ */
+export class ImageNameTakenError extends AwsCallError {
+  public readonly imageName: string;
+
+  public constructor(imageName: string, options?: ErrorOptions) {
+    const status = (options?.cause as { $metadata?: { httpStatusCode?: number } } | undefined)
+      ?.$metadata?.httpStatusCode;
+    super(
+      'CreateImage',
+      Ec2ErrorCode.AmiNameDuplicate,
+      `an image named ${JSON.stringify(imageName)} already exists in this account and region`,
+      { ...options, httpStatus: status },
+    );
+    this.name = 'ImageNameTakenError';
+    this.imageName = imageName;
+  }
+}
+
+/** An instance id that does not exist (or is malformed), named for the operator. */
+export class UnknownResourceError extends SnapkeeperError {
+  public readonly resourceId: string;
+
+  public constructor(kind: string, resourceId: string, options?: ErrorOptions) {
+    super(`${kind} ${resourceId} does not exist in this account and region`, options);
+    this.name = 'UnknownResourceError';
+    this.resourceId = resourceId;
+  }
 }

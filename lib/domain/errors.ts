@@ -1,4 +1,10 @@
 /**
+ * The domain's errors, and the base class of every error snapkeeper raises on purpose.
+ * Each layer has its own `errors.ts` (`lib/aws/errors.ts`, `lib/jobs/errors.ts`); every
+ * class takes `{ cause }` (ES2022) and passes it on.
+ */
+
+/**
  * Base class of every error snapkeeper raises on purpose. Catch this to tell our own,
  * explained failures from unexpected ones.
  */
@@ -14,8 +20,8 @@ export class InvalidTagError extends SnapkeeperError {
   public readonly key: string;
   public readonly value: string;
 
-  public constructor(key: string, value: string, reason: string) {
-    super(`${key}=${JSON.stringify(value)} ${reason}`);
+  public constructor(key: string, value: string, reason: string, options?: ErrorOptions) {
+    super(`${key}=${JSON.stringify(value)} ${reason}`, options);
     this.name = 'InvalidTagError';
     this.key = key;
     this.value = value;
@@ -35,9 +41,9 @@ export class UnknownScheduleError extends SnapkeeperError {
   public readonly schedule: string;
   public readonly known: readonly string[];
 
-  public constructor(schedule: string, known: readonly string[]) {
+  public constructor(schedule: string, known: readonly string[], options?: ErrorOptions) {
     const shown = JSON.stringify(schedule.length > 64 ? `${schedule.slice(0, 64)}…` : schedule);
-    super(`${shown} is not a known schedule; known: ${known.join(', ')}`);
+    super(`${shown} is not a known schedule; known: ${known.join(', ')}`, options);
     this.name = 'UnknownScheduleError';
     this.schedule = schedule;
     this.known = known;
@@ -60,50 +66,5 @@ export class ConfigurationError extends SnapkeeperError {
     super(`Environment variable ${variable} ${message}`, options);
     this.name = 'ConfigurationError';
     this.variable = variable;
-  }
-}
-
-/**
- * Thrown by a handler after a run that could do nothing, so that Lambda's error metric,
- * retries and failure destination see it. Carries the run's report.
- */
-export class RunFailedError extends SnapkeeperError {
-  public readonly report: unknown;
-
-  public constructor(job: string, runId: string, reason: string, report: unknown) {
-    super(`${job} run ${runId} failed: ${reason}`);
-    this.name = 'RunFailedError';
-    this.report = report;
-  }
-}
-
-/**
- * Thrown by a handler when its slot is held by a run that is still alive (its lease
- * fresh): the delivery fails so that Lambda's retry comes back, and takes the slot over
- * if the holder has died by then, or gets its report if it finished.
- */
-export class SlotInProgressError extends SnapkeeperError {
-  public readonly heldBy: string;
-
-  public constructor(message: string, heldBy: string) {
-    super(`${message}; failing this delivery so that its retry checks again`);
-    this.name = 'SlotInProgressError';
-    this.heldBy = heldBy;
-  }
-}
-
-/**
- * Thrown by a handler after a run that stopped short of the Lambda deadline, so that
- * Lambda's retry of the same event takes the slot over and resumes where it stopped.
- */
-export class RunIncompleteError extends SnapkeeperError {
-  public readonly report: unknown;
-
-  public constructor(job: string, runId: string, remaining: number, report: unknown) {
-    super(
-      `${job} run ${runId} is incomplete: ${remaining} item(s) left; the retry of this event resumes it`,
-    );
-    this.name = 'RunIncompleteError';
-    this.report = report;
   }
 }

@@ -1,6 +1,4 @@
-import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
-import { ImageNameTakenError } from '../aws/Ec2ImageGateway.ts';
-import { toAwsCallError } from '../aws/errors.ts';
+import { ImageNameTakenError, toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
 import {
@@ -11,7 +9,7 @@ import {
   withUniqueNames,
 } from '../domain/imagePlan.ts';
 import { DEFAULT_MAX_IN_FLIGHT, PacedPool } from './pacedPool.ts';
-import type { ActionJournal, LoggerPort, ReportedError } from './ports.ts';
+import type { ActionJournal, ImagesPort, LoggerPort, ReportedError } from './ports.ts';
 
 /** The outcome of creating one AMI. */
 export interface ImageCreateResult {
@@ -34,7 +32,7 @@ export interface ImageCreateResult {
 
 /** What creating AMIs acts through (a part of the AMI job's dependencies). */
 export interface AmiCreationDependencies {
-  readonly images: Pick<Ec2ImageGateway, 'createImage' | 'findImageByName'>;
+  readonly images: Pick<ImagesPort, 'createImage' | 'findImageByName'>;
   readonly config: Pick<
     SnapkeeperConfig,
     'deployment' | 'keys' | 'catalog' | 'copyTags' | 'backupConcurrency'

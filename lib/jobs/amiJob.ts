@@ -1,8 +1,4 @@
-import type { AutoScalingGateway } from '../aws/AutoScalingGateway.ts';
-import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
-import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
-import type { RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { formatSlot, type InstanceFacts } from '../domain/backupPlan.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
@@ -14,8 +10,12 @@ import { type ImageRetireResult, retireImages } from './amiRetirement.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import type {
   ActionJournal,
+  Ec2Port,
+  ImageHoldersPort,
+  ImagesPort,
   LoggerPort,
   MetricsPort,
+  RecycleBinPort,
   ReportedError,
   RunStatus,
   RunTrigger,
@@ -81,11 +81,11 @@ export interface AmiReport {
 /** What the AMI job reads and acts through. */
 export interface AmiJobDependencies {
   readonly ec2: Pick<
-    Ec2Gateway,
+    Ec2Port,
     'listInstancesWithTagKey' | 'describeSnapshotsByIds' | 'deleteSnapshot'
   >;
   readonly images: Pick<
-    Ec2ImageGateway,
+    ImagesPort,
     | 'listImagesTagged'
     | 'listOwnImages'
     | 'createImage'
@@ -94,9 +94,9 @@ export interface AmiJobDependencies {
     | 'instancesUsingImages'
     | 'imagesInLaunchTemplates'
   >;
-  readonly autoScaling?: Pick<AutoScalingGateway, 'imageHolders'> | undefined;
+  readonly autoScaling?: ImageHoldersPort | undefined;
   /** Absent when Recycle Bin checks are off (the local AWS has no Recycle Bin). */
-  readonly recycleBin?: Pick<RecycleBinGateway, 'imageRules'> | undefined;
+  readonly recycleBin?: RecycleBinPort | undefined;
   readonly config: Pick<
     SnapkeeperConfig,
     | 'deployment'

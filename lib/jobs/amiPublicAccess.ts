@@ -1,6 +1,6 @@
-import type { Ec2ImageGateway, ImageBlockPublicAccess } from '../aws/Ec2ImageGateway.ts';
+import type { ImageBlockPublicAccess } from '../aws/Ec2ImageGateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
-import type { ActionJournal, LoggerPort, ReportedError } from './ports.ts';
+import type { ActionJournal, ImagePublicAccessPort, LoggerPort, ReportedError } from './ports.ts';
 import { recordAfter } from './runReport.ts';
 
 /**
@@ -19,9 +19,7 @@ export interface AmiPublicAccessResult extends ImageBlockPublicAccess {
 }
 
 /** The image calls of one region this check uses; absent ones make the state `unknown`. */
-export type AmiPublicAccessPort = Partial<
-  Pick<Ec2ImageGateway, 'imageBlockPublicAccess' | 'enableImageBlockPublicAccess'>
->;
+export type AmiPublicAccessPort = Partial<ImagePublicAccessPort>;
 
 /**
  * Reads the block public access for AMIs in each region (`GetImageBlockPublicAccessState`)

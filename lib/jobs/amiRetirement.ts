@@ -1,7 +1,4 @@
-import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
-import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
 import { ImageGoneError, toAwsCallError } from '../aws/errors.ts';
-import type { RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { ImageFacts } from '../domain/imagePlan.ts';
 import type { ImageToRetire } from '../domain/imageRetention.ts';
@@ -9,7 +6,14 @@ import { type RecycleBinRule, recycleBinRuleFor } from '../domain/recycleBin.ts'
 import { isManagedBy, type SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { Behind } from './historyPipeline.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
-import type { ActionJournal, LoggerPort, ReportedError } from './ports.ts';
+import type {
+  ActionJournal,
+  ImagesPort,
+  LoggerPort,
+  RecycleBinPort,
+  ReportedError,
+  SnapshotsPort,
+} from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 import { recordAfter } from './runReport.ts';
 
@@ -34,9 +38,9 @@ export interface ImageRetireResult {
 
 /** What retiring AMIs reads and acts through (a part of the AMI job's dependencies). */
 export interface AmiRetirementDependencies {
-  readonly ec2: Pick<Ec2Gateway, 'describeSnapshotsByIds' | 'deleteSnapshot'>;
-  readonly images: Pick<Ec2ImageGateway, 'listOwnImages' | 'deregisterImage'>;
-  readonly recycleBin?: Pick<RecycleBinGateway, 'imageRules'> | undefined;
+  readonly ec2: Pick<SnapshotsPort, 'describeSnapshotsByIds' | 'deleteSnapshot'>;
+  readonly images: Pick<ImagesPort, 'listOwnImages' | 'deregisterImage'>;
+  readonly recycleBin?: RecycleBinPort | undefined;
   readonly config: Pick<SnapkeeperConfig, 'deployment' | 'keys' | 'deleteConcurrency'> &
     Partial<Pick<SnapkeeperConfig, 'maxInFlight'>>;
   readonly runId: string;

@@ -1,10 +1,6 @@
-import {
-  type CreatedSnapshot,
-  CreateSnapshotSetError,
-  type Ec2Gateway,
-} from '../aws/Ec2Gateway.ts';
+import type { CreatedSnapshot } from '../aws/Ec2Gateway.ts';
 import type { AwsCallError } from '../aws/errors.ts';
-import { toAwsCallError } from '../aws/errors.ts';
+import { CreateSnapshotSetError, toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import {
   type BackupContext,
@@ -21,6 +17,7 @@ import { Behind } from './historyPipeline.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import type {
   ActionJournal,
+  Ec2Port,
   LoggerPort,
   MetricsPort,
   ReportedError,
@@ -160,7 +157,7 @@ export interface DuplicateSet {
 /** What the backup job reads and acts through. */
 export interface BackupJobDependencies {
   readonly ec2: Pick<
-    Ec2Gateway,
+    Ec2Port,
     | 'listInstancesWithTagKey'
     | 'volumeTagsWithKey'
     | 'createSnapshotSet'

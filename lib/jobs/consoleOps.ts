@@ -1,9 +1,4 @@
-import type { AutoScalingGateway } from '../aws/AutoScalingGateway.ts';
-import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
-import type { Ec2ImageGateway, ImageDetails } from '../aws/Ec2ImageGateway.ts';
-import type { Ec2RestoreGateway } from '../aws/Ec2RestoreGateway.ts';
-import type { RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
-import type { RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
+import type { ImageDetails } from '../aws/Ec2ImageGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { InvalidEventError } from '../domain/errors.ts';
 import { buildRecoveryReport, type RecoveryReport } from '../domain/recoveryReport.ts';
@@ -13,19 +8,30 @@ import { type AmiReport, runAmiJob } from './amiJob.ts';
 import { type BackupReport, runBackupJob } from './backupJob.ts';
 import type { OpsPayload } from './opsPayload.ts';
 import type { CreationLedger } from './ownership.ts';
-import type { ActionJournal, LoggerPort, MetricsPort, RunStatus } from './ports.ts';
+import type {
+  ActionJournal,
+  Ec2Port,
+  HistoryQueriesPort,
+  ImageHoldersPort,
+  ImagesPort,
+  LoggerPort,
+  MetricsPort,
+  RecycleBinPort,
+  RestorePort,
+  RunStatus,
+} from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
 import { runSweepJob, type SweepReport } from './sweepJob.ts';
 
 /** What the console operations read and act through. */
 export interface OpsDependencies {
-  readonly ec2: Ec2Gateway;
-  readonly images: Ec2ImageGateway;
-  readonly restore: Ec2RestoreGateway;
-  readonly autoScaling?: Pick<AutoScalingGateway, 'imageHolders'> | undefined;
-  readonly recycleBin?: Pick<RecycleBinGateway, 'imageRules'> | undefined;
-  readonly history: Pick<RunHistoryGateway, 'runActions'>;
+  readonly ec2: Ec2Port;
+  readonly images: ImagesPort;
+  readonly restore: RestorePort;
+  readonly autoScaling?: ImageHoldersPort | undefined;
+  readonly recycleBin?: RecycleBinPort | undefined;
+  readonly history: Pick<HistoryQueriesPort, 'runActions'>;
   readonly config: SnapkeeperConfig;
   readonly clock: () => Date;
   readonly runId: string;
@@ -297,7 +303,7 @@ async function recoveryReport(
   const { keys, deployment, catalog } = deps.config;
   const schedule = scheduleName ? resolveSchedule(catalog, scheduleName).name : undefined;
   const instances = new Map<string, Awaited<ReturnType<typeof first>>>();
-  async function first(x: ReturnType<Ec2Gateway['listInstancesWithTagKey']>) {
+  async function first(x: ReturnType<Ec2Port['listInstancesWithTagKey']>) {
     const all = [];
     for await (const i of x) all.push(i);
     return all;

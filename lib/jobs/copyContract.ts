@@ -1,16 +1,17 @@
-import type { Ec2CopyGateway } from '../aws/Ec2CopyGateway.ts';
-import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
-import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { AmiPublicAccessPort, AmiPublicAccessResult } from './amiPublicAccess.ts';
 import type { CreationLedger } from './ownership.ts';
 import type {
   ActionJournal,
+  CopiesPort,
+  Ec2Port,
+  ImagesPort,
   LoggerPort,
   MetricsPort,
   ReportedError,
   RunStatus,
   RunTrigger,
+  SnapshotsPort,
 } from './ports.ts';
 
 // What the copy job is asked, reads and acts through, and answers: the types its parts
@@ -18,22 +19,21 @@ import type {
 
 /** The gateways of one region. */
 export interface RegionGateways {
-  readonly ec2: Pick<Ec2Gateway, 'listSnapshotsTagged' | 'deleteSnapshot' | 'snapshotHolders'>;
-  readonly images: Pick<Ec2ImageGateway, 'listImagesTagged' | 'deregisterImage'> &
-    AmiPublicAccessPort;
-  readonly copies: Pick<Ec2CopyGateway, 'copySnapshot' | 'copyImage'>;
+  readonly ec2: Pick<SnapshotsPort, 'listSnapshotsTagged' | 'deleteSnapshot' | 'snapshotHolders'>;
+  readonly images: Pick<ImagesPort, 'listImagesTagged' | 'deregisterImage'> & AmiPublicAccessPort;
+  readonly copies: Pick<CopiesPort, 'copySnapshot' | 'copyImage'>;
 }
 
 /** What the copy job reads and acts through. */
 export interface CopyJobDependencies {
   readonly ec2: Pick<
-    Ec2Gateway,
+    Ec2Port,
     'listInstancesWithTagKey' | 'listSnapshotsTagged' | 'describeSnapshotsByIds'
   >;
-  readonly images: Pick<Ec2ImageGateway, 'listImagesTagged'> & AmiPublicAccessPort;
+  readonly images: Pick<ImagesPort, 'listImagesTagged'> & AmiPublicAccessPort;
   /** Shares and public exposure in the source region. */
   readonly sharing: Pick<
-    Ec2CopyGateway,
+    CopiesPort,
     | 'snapshotGrants'
     | 'imageGrants'
     | 'changeSnapshotGrants'

@@ -1,7 +1,4 @@
-import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
-import type { FanOutQueueGateway } from '../aws/FanOutQueueGateway.ts';
-import type { RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { planInstanceBackup } from '../domain/backupPlan.ts';
 import {
@@ -17,7 +14,15 @@ import { resolveJobSchedule } from '../domain/schedules.ts';
 import { nearMissProblems } from '../domain/tagKeyTypos.ts';
 import { ANY_TAG_KEY } from './backupJob.ts';
 import { runOutcomeMetric } from './fanOutMetrics.ts';
-import type { LoggerPort, MetricsPort, ReportedError, RunTrigger } from './ports.ts';
+import type {
+  BatchCheckpointsPort,
+  FanOutQueuePort,
+  InstancesPort,
+  LoggerPort,
+  MetricsPort,
+  ReportedError,
+  RunTrigger,
+} from './ports.ts';
 import { noMetrics } from './runReport.ts';
 
 /** What the fan-out planner is asked to do: one scheduled run of a job, over every target. */
@@ -72,9 +77,9 @@ export interface FanOutDependencies {
   readonly targets: readonly Target[];
   readonly ec2For: (
     target: Target,
-  ) => Pick<Ec2Gateway, 'listInstancesWithTagKey' | 'volumeTagsWithKey'>;
-  readonly queue: Pick<FanOutQueueGateway, 'send'>;
-  readonly history: Pick<RunHistoryGateway, 'putBatches' | 'finishBatch'>;
+  ) => Pick<InstancesPort, 'listInstancesWithTagKey' | 'volumeTagsWithKey'>;
+  readonly queue: FanOutQueuePort;
+  readonly history: Pick<BatchCheckpointsPort, 'putBatches' | 'finishBatch'>;
   readonly config: Pick<
     SnapkeeperConfig,
     | 'deployment'

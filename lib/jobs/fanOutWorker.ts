@@ -1,7 +1,4 @@
-import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
-import type { RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
-import { SnapkeeperError } from '../domain/errors.ts';
 import {
   type BatchCheckpoint,
   type BatchMessage,
@@ -14,7 +11,7 @@ import {
 import { type BackupReport, runBackupJob } from './backupJob.ts';
 import { runOutcomeMetric } from './fanOutMetrics.ts';
 import type { CreationLedger } from './ownership.ts';
-import type { ActionJournal, LoggerPort, MetricsPort } from './ports.ts';
+import type { ActionJournal, Ec2Port, LoggerPort, MetricsPort, RunHistoryPort } from './ports.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
 import { noMetrics } from './runReport.ts';
 import { problemSummary, type RunEventsPort } from './slotRun.ts';
@@ -22,16 +19,9 @@ import { problemSummary, type RunEventsPort } from './slotRun.ts';
 /** How long a batch running in another worker waits before it is looked at again. */
 export const BUSY_RECHECK_SECONDS = 300;
 
-/** A batch the worker could not finish this time: the queue delivers it again. */
-export class BatchRetryError extends SnapkeeperError {
-  public readonly batchId: string;
+export { BatchRetryError } from './errors.ts';
 
-  public constructor(batchId: string, reason: string) {
-    super(`batch ${batchId} will be retried: ${reason}`);
-    this.name = 'BatchRetryError';
-    this.batchId = batchId;
-  }
-}
+import { BatchRetryError } from './errors.ts';
 
 /** What a worker did with one batch message. */
 export interface BatchOutcome {
@@ -52,10 +42,10 @@ export interface BatchOutcome {
 /** What a worker reads and acts through. */
 export interface BatchDependencies {
   readonly history: Pick<
-    RunHistoryGateway,
+    RunHistoryPort,
     'claimBatch' | 'finishBatch' | 'runBatches' | 'completeRun' | 'renewLease' | 'getRun'
   >;
-  readonly ec2For: (target: Target, rateShare?: number) => Ec2Gateway;
+  readonly ec2For: (target: Target, rateShare?: number) => Ec2Port;
   /**
    * Sends a batch again as a new message: a batch that made progress but ran out of
    * time continues in the next delivery without using up its attempts.

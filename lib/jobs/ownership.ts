@@ -1,24 +1,10 @@
 import { toAwsCallError } from '../aws/errors.ts';
-import { type CreationRecord, type Ownership, UNKNOWN_VOLUME_ID } from '../domain/provenance.ts';
+import { type Ownership, UNKNOWN_VOLUME_ID } from '../domain/provenance.ts';
+import type { CreationLedger } from '../domain/runRecords.ts';
 import type { LoggerPort } from './ports.ts';
 
-/**
- * The run history as the deleting jobs (snapshot retention, the sweep, AMI retirement,
- * the fan-out retention batches, and later the copy job) read it: which resources this
- * deployment recorded creating. `RunHistoryGateway` implements it.
- */
-export interface CreationLedger {
-  /**
-   * The creation records of those of `ids` the history holds (read strongly
-   * consistent, in batches; throws when any cannot be read).
-   */
-  recordedCreations(ids: readonly string[]): Promise<ReadonlyMap<string, CreationRecord>>;
-  /**
-   * When the history began keeping creation records (written once, by the first run
-   * that needs it): resources EC2 made before it are judged by their tags.
-   */
-  ledgerStart(now: Date): Promise<Date>;
-}
+/** Moved to `lib/domain/runRecords.ts` (adapters implement it); re-exported for the jobs. */
+export type { CreationLedger } from '../domain/runRecords.ts';
 
 /** A resource whose ownership a deleting job needs: its id, and what EC2 says of it. */
 export interface OwnedCandidate {

@@ -1,6 +1,47 @@
 /**
- * What a job needs from the world besides AWS: a logger and a metrics sink. Powertools'
- * Logger and Metrics satisfy these; tests pass silent or recording ones.
+ * The ports: what a use case needs from the world, as interfaces only. Each adapter in
+ * `lib/aws` satisfies its port structurally (checked by `test/unit/ports.test.ts`, which
+ * fails to compile when one drifts); tests pass fakes. The data shapes that adapters
+ * and jobs both use live in `lib/domain` (`runRecords.ts`, `backupPlan.ts`,
+ * `imagePlan.ts`, ...) and are re-exported here for the jobs.
+ *
+ * A few data shapes still live beside their adapter (`CreatedSnapshot`, `Grants`,
+ * `ImageBlockPublicAccess`, `InstanceDetails`, `VolumeDetails`, the Auto Scaling
+ * templates, `RunRecord`, `ActionItem`, `SlotClaim`, `QueryOptions`): they are imported
+ * here as types only, which the import-direction check allows until they move to the
+ * domain.
+ */
+import type { FollowedTemplate, PinnedTemplateVersion } from '../aws/AutoScalingGateway.ts';
+import type { Grants } from '../aws/Ec2CopyGateway.ts';
+import type { CreatedSnapshot } from '../aws/Ec2Gateway.ts';
+import type { ImageBlockPublicAccess } from '../aws/Ec2ImageGateway.ts';
+import type { InstanceDetails, VolumeDetails } from '../aws/Ec2RestoreGateway.ts';
+import type { ActionItem, QueryOptions, RunRecord, SlotClaim } from '../aws/RunHistoryGateway.ts';
+import type { InstanceFacts, SnapshotSetRequest, Tag } from '../domain/backupPlan.ts';
+import type { BatchCheckpoint, BatchMessage, BatchStatus } from '../domain/fanOut.ts';
+import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
+import type { ImagePlatform } from '../domain/imagePlatform.ts';
+import type { RecycleBinRule } from '../domain/recycleBin.ts';
+import type { RunRecordStatus, SlotKey } from '../domain/runHistory.ts';
+import type { ActionRecord, CreationLedger, RunSummary } from '../domain/runRecords.ts';
+import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
+import type { TagMap } from '../domain/tagPolicy.ts';
+
+export type {
+  ActionRecord,
+  CreationLedger,
+  ReportedError,
+  RunStatus,
+  RunSummary,
+  RunTrigger,
+} from '../domain/runRecords.ts';
+
+// ---------------------------------------------------------------------------------------
+// What a job needs besides AWS
+// ---------------------------------------------------------------------------------------
+
+/**
+ * A logger. Powertools' Logger satisfies it; tests pass silent or recording ones.
  */
 export interface LoggerPort {
   debug(message: string, ...extra: unknown[]): void;
@@ -16,33 +57,6 @@ export interface MetricsPort {
   seconds?(name: string, value: number, dimensions?: Readonly<Record<string, string>>): void;
 }
 
-/** The outcome of a whole run. */
-export type RunStatus = 'succeeded' | 'partial' | 'failed' | 'incomplete';
-
-/** How a run was started. */
-export type RunTrigger = 'schedule' | 'console' | 'retry';
-
-/** An error as it appears in reports: the AWS code (or our error name) and a message. */
-export interface ReportedError {
-  readonly code: string;
-  readonly message: string;
-}
-
-/** One step of a destructive action, recorded before and after it happens. */
-export interface ActionRecord {
-  readonly runId: string;
-  readonly job: string;
-  /** `delete-snapshot`, `deregister-image`, ... */
-  readonly action: string;
-  readonly resourceId: string;
-  readonly phase: 'before' | 'after';
-  /** After: what happened. */
-  readonly outcome?: 'done' | 'skipped' | 'failed';
-  readonly reason: string;
-  readonly details?: Readonly<Record<string, unknown>>;
-  readonly error?: ReportedError;
-}
-
 /**
  * Where destructive actions are recorded, before and after each call. The run-history
  * table implements it; a job refuses to act when the "before" record cannot be written.
@@ -53,3 +67,309 @@ export interface ActionJournal {
   /** Resolves when every entry recorded so far is written or has failed (a batching journal). */
   flush?(): Promise<void>;
 }
+
+/** Where finished runs are announced (EventBridge). `RunEventsGateway` implements it. */
+export interface RunEventsPort {
+  publishRunFinished(summary: RunSummary): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------
+// EC2: instances, volumes and snapshots (`Ec2Gateway`)
+// ---------------------------------------------------------------------------------------
+
+/** Instances and volumes by tag, read page by page. */
+export interface InstancesPort {
+  listInstancesWithTagKey(tagKey: string, states?: readonly string[]): AsyncIterable<InstanceFacts>;
+  listInstancesByIds(
+    instanceIds: readonly string[],
+    states?: readonly string[],
+  ): AsyncIterable<InstanceFacts>;
+  /** Volume id → its tags, for the volumes carrying `tagKey`. */
+  volumeTagsWithKey(tagKey: string): Promise<Map<string, TagMap>>;
+}
+
+/** EBS snapshots: create a crash-consistent set, list, describe, delete. */
+export interface SnapshotsPort {
+  createSnapshotSet(request: SnapshotSetRequest): Promise<CreatedSnapshot[]>;
+  listSnapshotsTagged(
+    tags: Readonly<Record<string, string | readonly string[]>>,
+    ownerId?: string,
+  ): AsyncIterable<SnapshotFacts>;
+  describeSnapshotsByIds(snapshotIds: readonly string[]): Promise<SnapshotFacts[]>;
+  /** Snapshot id → the registered images that use it (a held snapshot is never deleted). */
+  snapshotHolders(): Promise<Map<string, string[]>>;
+  deleteSnapshot(snapshotId: string): Promise<void>;
+}
+
+/** The EC2 port of the snapshot jobs: instances, volumes and snapshots. */
+export interface Ec2Port extends InstancesPort, SnapshotsPort {}
+
+// ---------------------------------------------------------------------------------------
+// EC2: machine images (`Ec2ImageGateway`)
+// ---------------------------------------------------------------------------------------
+
+/** The account's image-level block public access, read and turned on. */
+export interface ImagePublicAccessPort {
+  imageBlockPublicAccess(): Promise<ImageBlockPublicAccess>;
+  enableImageBlockPublicAccess(): Promise<void>;
+}
+
+/** AMIs: create, find, list, deregister, and who still uses them. */
+export interface ImagesPort extends ImagePublicAccessPort {
+  listImagesTagged(tags: Readonly<Record<string, string>>): Promise<ImageFacts[]>;
+  listOwnImages(): Promise<ImageFacts[]>;
+  createImage(request: ImageRequest): Promise<{ imageId: string }>;
+  findImageByName(name: string): Promise<ImageFacts | undefined>;
+  deregisterImage(imageId: string): Promise<void>;
+  /** Image id → the instances running it. */
+  instancesUsingImages(imageIds: readonly string[]): Promise<Map<string, string[]>>;
+  /** Image id → the launch template versions that name it. */
+  imagesInLaunchTemplates(
+    pinned?: readonly {
+      launchTemplateId?: string | undefined;
+      launchTemplateName?: string | undefined;
+      version: string;
+      group?: string | undefined;
+    }[],
+    followed?: readonly {
+      launchTemplateId?: string | undefined;
+      launchTemplateName?: string | undefined;
+      version: '$Default' | '$Latest';
+      group: string;
+    }[],
+  ): Promise<Map<string, string[]>>;
+  imagesInRecycleBin(): Promise<Set<string>>;
+  listImageSnapshots(): Promise<SnapshotFacts[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// EC2: copies to other regions, sharing and exposure (`Ec2CopyGateway`)
+// ---------------------------------------------------------------------------------------
+
+/** A grant change: accounts to add and remove, and whether to drop public access. */
+export interface GrantChange {
+  add: readonly string[];
+  remove: readonly string[];
+  makePrivate?: boolean;
+}
+
+/** Copies into this port's (destination) region, shares and public exposure. */
+export interface CopiesPort {
+  copySnapshot(request: {
+    sourceRegion: string;
+    sourceSnapshotId: string;
+    description: string;
+    kmsKeyId?: string | undefined;
+    tags: readonly { Key: string; Value: string }[];
+  }): Promise<string>;
+  copyImage(
+    request: {
+      sourceRegion: string;
+      sourceImageId: string;
+      name: string;
+      kmsKeyId?: string | undefined;
+      tags: readonly { Key: string; Value: string }[];
+    },
+    tagAfterCreate?: boolean,
+  ): Promise<string>;
+  snapshotGrants(snapshotId: string): Promise<Grants>;
+  imageGrants(imageId: string): Promise<Grants>;
+  changeSnapshotGrants(snapshotId: string, change: GrantChange): Promise<void>;
+  changeImageGrants(imageId: string, change: GrantChange): Promise<void>;
+  publicSnapshots(): Promise<
+    { snapshotId: string; tags: Record<string, string>; sizeGiB?: number | undefined }[]
+  >;
+  publicImages(): Promise<{ imageId: string; tags: Record<string, string> }[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// EC2: restores (`Ec2RestoreGateway`)
+// ---------------------------------------------------------------------------------------
+
+/** Volumes, images and instances made from backups by the console's restore actions. */
+export interface RestorePort {
+  describeInstance(instanceId: string): Promise<InstanceDetails>;
+  describeVolume(volumeId: string): Promise<VolumeDetails | undefined>;
+  createVolume(request: {
+    snapshotId: string;
+    availabilityZone: string;
+    volumeType: string;
+    sizeGiB: number;
+    iops?: number | undefined;
+    throughput?: number | undefined;
+    kmsKeyId?: string | undefined;
+    tags: readonly Tag[];
+  }): Promise<string>;
+  /** Resolves with the milliseconds waited once the volume is available. */
+  waitForVolume(volumeId: string, timeoutMs: number, clock?: () => number): Promise<number>;
+  attachVolume(volumeId: string, instanceId: string, device: string): Promise<void>;
+  deleteVolume(volumeId: string): Promise<void>;
+  describeImagePlatform(imageId: string): Promise<ImagePlatform | undefined>;
+  registerImage(
+    request: {
+      name: string;
+      description: string;
+      rootDeviceName: string;
+      platform: ImagePlatform;
+      mappings: readonly {
+        deviceName: string;
+        snapshotId: string;
+        volumeType?: string | undefined;
+      }[];
+      tags: readonly Tag[];
+    },
+    tagAfterCreate?: boolean,
+  ): Promise<string>;
+  runInstance(request: {
+    imageId: string;
+    instanceType: string;
+    subnetId?: string | undefined;
+    securityGroupIds: readonly string[];
+    keyName?: string | undefined;
+    tags: readonly Tag[];
+  }): Promise<string>;
+}
+
+// ---------------------------------------------------------------------------------------
+// What else holds an image: Auto Scaling and the Recycle Bin; the fan-out queue
+// ---------------------------------------------------------------------------------------
+
+/** The launch templates and configurations Auto Scaling groups hold (`AutoScalingGateway`). */
+export interface ImageHoldersPort {
+  imageHolders(): Promise<{
+    pinned: PinnedTemplateVersion[];
+    followed?: FollowedTemplate[];
+    launchConfigurationImages: Map<string, string[]>;
+  }>;
+}
+
+/** The Recycle Bin's retention rules for images (`RecycleBinGateway`). */
+export interface RecycleBinPort {
+  imageRules(): Promise<RecycleBinRule[]>;
+}
+
+/** The fan-out queue: batch messages sent in groups (`FanOutQueueGateway`). */
+export interface FanOutQueuePort {
+  /** Resolves with the message ids. */
+  send(messages: readonly BatchMessage[], delaySeconds?: number): Promise<string[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// The run history, by access pattern (`RunHistoryGateway` and its parts)
+// ---------------------------------------------------------------------------------------
+
+/** Slot claims: one run per schedule slot, taken over when its holder died. */
+export interface SlotClaimsPort {
+  claimSlot(
+    slot: SlotKey,
+    runId: string,
+    now: Date,
+    options?: { readonly lapsedBefore?: Date | undefined },
+  ): Promise<{ claimed: true } | { claimed: false; holder: SlotClaim }>;
+  takeOverSlot(slot: SlotKey, fromRunId: string, toRunId: string, now: Date): Promise<boolean>;
+  getSlotClaim(slot: SlotKey): Promise<SlotClaim | undefined>;
+}
+
+/** Runs: started, kept alive, finished once. */
+export interface RunsPort {
+  startRun(run: RunRecord): Promise<void>;
+  renewLease(runId: string, now: Date): Promise<void>;
+  finishRun(
+    runId: string,
+    result: {
+      status: RunRecordStatus;
+      endedAt: string;
+      counts?: Readonly<Record<string, number>> | undefined;
+      errorSummary?: string | undefined;
+      remaining?: readonly string[] | undefined;
+      report?: unknown;
+    },
+  ): Promise<void>;
+  markAbandoned(
+    runId: string,
+    leaseRenewedAt: string,
+    now: Date,
+    byRunId: string,
+  ): Promise<boolean>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  recordDispatch(
+    runId: string,
+    result: { counts: Readonly<Record<string, number>>; report: unknown; now: Date },
+  ): Promise<void>;
+  completeRun(
+    runId: string,
+    result: {
+      status: RunRecordStatus;
+      endedAt: string;
+      counts: Readonly<Record<string, number>>;
+      errorSummary?: string | undefined;
+    },
+  ): Promise<boolean>;
+}
+
+/** An action record as the history stores it: where and when, when known. */
+export type JournalEntry = ActionRecord & { at?: string; instanceId?: string; volumeId?: string };
+
+/** The action journal in the history table: one record, or many in batches. */
+export interface HistoryJournalPort extends ActionJournal {
+  record(entry: JournalEntry): Promise<void>;
+  recordBatch(
+    entries: readonly JournalEntry[],
+    options?: { readonly sleep?: (ms: number) => Promise<void>; readonly rounds?: number },
+  ): Promise<void>;
+}
+
+/** The fan-out's batch checkpoints: written at dispatch, claimed and finished by workers. */
+export interface BatchCheckpointsPort {
+  putBatches(
+    runId: string,
+    batches: readonly { batchId: string; target: unknown; instances?: number | undefined }[],
+    now: Date,
+  ): Promise<void>;
+  claimBatch(
+    runId: string,
+    batchId: string,
+    now: Date,
+    staleBefore: Date,
+  ): Promise<
+    | { kind: 'claimed'; checkpoint: BatchCheckpoint }
+    | { kind: 'final'; checkpoint: BatchCheckpoint }
+    | { kind: 'busy'; checkpoint: BatchCheckpoint }
+  >;
+  finishBatch(
+    runId: string,
+    batchId: string,
+    result: {
+      status: BatchStatus;
+      endedAt: string;
+      counts?: Readonly<Record<string, number>> | undefined;
+      errorSummary?: string | undefined;
+    },
+  ): Promise<void>;
+  runBatches(runId: string): Promise<BatchCheckpoint[]>;
+}
+
+/** The read side: runs by deployment, job or schedule; actions by resource or run. */
+export interface HistoryQueriesPort {
+  latestRuns(deployment: string, options?: QueryOptions): Promise<RunRecord[]>;
+  runsOfJob(deployment: string, job: string, options?: QueryOptions): Promise<RunRecord[]>;
+  runsOfSchedule(
+    deployment: string,
+    schedule: string,
+    options?: QueryOptions,
+  ): Promise<RunRecord[]>;
+  resourceHistory(resourceId: string, options?: QueryOptions): Promise<ActionItem[]>;
+  runActions(runId: string): Promise<ActionItem[]>;
+}
+
+/** The creation ledger: which resources this deployment recorded creating. */
+export type CreationLedgerPort = CreationLedger;
+
+/** The whole run history, every access pattern (what the composition root builds). */
+export interface RunHistoryPort
+  extends SlotClaimsPort,
+    RunsPort,
+    HistoryJournalPort,
+    BatchCheckpointsPort,
+    HistoryQueriesPort,
+    CreationLedgerPort {}

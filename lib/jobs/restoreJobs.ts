@@ -1,8 +1,5 @@
-import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
-import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
-import type { Ec2RestoreGateway, InstanceDetails } from '../aws/Ec2RestoreGateway.ts';
+import type { InstanceDetails } from '../aws/Ec2RestoreGateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
-import type { RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { buildResourceTags, type Tag } from '../domain/backupPlan.ts';
 import { InvalidEventError } from '../domain/errors.ts';
@@ -10,14 +7,21 @@ import { type ImagePlatform, platformFrom } from '../domain/imagePlatform.ts';
 import { effectiveCreatedAt, type SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { restoreTagKeys } from '../domain/tagKeys.ts';
 import { checkIops, IOPS_RANGES } from './opsPayload.ts';
-import type { ActionJournal, LoggerPort } from './ports.ts';
+import type {
+  ActionJournal,
+  HistoryQueriesPort,
+  ImagesPort,
+  LoggerPort,
+  RestorePort,
+  SnapshotsPort,
+} from './ports.ts';
 
 /** What the restore actions read and act through. */
 export interface RestoreDependencies {
-  readonly ec2: Pick<Ec2Gateway, 'listSnapshotsTagged' | 'describeSnapshotsByIds'>;
-  readonly images: Pick<Ec2ImageGateway, 'listImagesTagged' | 'listOwnImages'>;
-  readonly restore: Ec2RestoreGateway;
-  readonly history: Pick<RunHistoryGateway, 'runActions'>;
+  readonly ec2: Pick<SnapshotsPort, 'listSnapshotsTagged' | 'describeSnapshotsByIds'>;
+  readonly images: Pick<ImagesPort, 'listImagesTagged' | 'listOwnImages'>;
+  readonly restore: RestorePort;
+  readonly history: Pick<HistoryQueriesPort, 'runActions'>;
   readonly config: Pick<
     SnapkeeperConfig,
     'deployment' | 'keys' | 'copyTags' | 'restoreWaitMs' | 'localTagAfterCreate'

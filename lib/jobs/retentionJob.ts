@@ -1,4 +1,3 @@
-import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
@@ -18,6 +17,7 @@ import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import type {
   ActionJournal,
+  Ec2Port,
   LoggerPort,
   MetricsPort,
   ReportedError,
@@ -117,7 +117,7 @@ export interface RetentionReport {
 /** What the retention job reads and acts through. */
 export interface RetentionJobDependencies {
   readonly ec2: Pick<
-    Ec2Gateway,
+    Ec2Port,
     | 'listSnapshotsTagged'
     | 'snapshotHolders'
     | 'listInstancesWithTagKey'

@@ -1,5 +1,5 @@
 import { toAwsCallError } from '../aws/errors.ts';
-import type { RunHistoryGateway, RunRecord } from '../aws/RunHistoryGateway.ts';
+import type { RunRecord } from '../aws/RunHistoryGateway.ts';
 import {
   FINISHED_STATUSES,
   isDispatched,
@@ -9,7 +9,14 @@ import {
   type RunRecordStatus,
   type SlotKey,
 } from '../domain/runHistory.ts';
-import type { LoggerPort, ReportedError, RunTrigger } from './ports.ts';
+import type {
+  LoggerPort,
+  ReportedError,
+  RunEventsPort,
+  RunHistoryPort,
+  RunSummary,
+  RunTrigger,
+} from './ports.ts';
 
 /** What every job report has in common, as the run history and the events see it. */
 export interface RunReportLike {
@@ -25,28 +32,8 @@ export interface RunReportLike {
   readonly remaining?: readonly string[] | undefined;
 }
 
-/** The run summary published when a run finishes, and kept in the run item. */
-export interface RunSummary {
-  readonly runId: string;
-  readonly deployment: string;
-  readonly job: string;
-  readonly trigger: RunTrigger;
-  readonly schedule?: string | undefined;
-  readonly slot?: string | undefined;
-  readonly requestedBy?: string | undefined;
-  readonly dryRun: boolean;
-  readonly status: RunRecordStatus;
-  readonly startedAt: string;
-  readonly endedAt: string;
-  readonly counts?: Readonly<Record<string, number>> | undefined;
-  readonly errorSummary?: string | undefined;
-  readonly resumedFrom?: string | undefined;
-}
-
-/** Where finished runs are announced (EventBridge). */
-export interface RunEventsPort {
-  publishRunFinished(summary: RunSummary): Promise<void>;
-}
+/** Moved: `RunSummary` to `lib/domain/runRecords.ts`, `RunEventsPort` to `./ports.ts`; re-exported here. */
+export type { RunEventsPort, RunSummary } from './ports.ts';
 
 /** How a slot invocation ended. */
 export type SlotOutcome<R> =
@@ -85,7 +72,7 @@ export interface RunParams {
 /** What the run wrapper works through. */
 export interface RunOnceDependencies {
   readonly history: Pick<
-    RunHistoryGateway,
+    RunHistoryPort,
     | 'claimSlot'
     | 'takeOverSlot'
     | 'startRun'

@@ -1,5 +1,3 @@
-import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
-import type { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
@@ -12,11 +10,14 @@ import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import type {
   ActionJournal,
+  Ec2Port,
+  ImagesPort,
   LoggerPort,
   MetricsPort,
   ReportedError,
   RunStatus,
   RunTrigger,
+  SnapshotsPort,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
 import { closeRun, logJournal, noMetrics, runStatus } from './runReport.ts';
@@ -64,12 +65,9 @@ export interface SweepReport {
 
 /** What the sweep reads and acts through. */
 export interface SweepJobDependencies {
-  readonly ec2: Pick<Ec2Gateway, 'deleteSnapshot'> &
-    Partial<Pick<Ec2Gateway, 'listInstancesWithTagKey' | 'listSnapshotsTagged'>>;
-  readonly images: Pick<
-    Ec2ImageGateway,
-    'listOwnImages' | 'listImageSnapshots' | 'imagesInRecycleBin'
-  >;
+  readonly ec2: Pick<SnapshotsPort, 'deleteSnapshot'> &
+    Partial<Pick<Ec2Port, 'listInstancesWithTagKey' | 'listSnapshotsTagged'>>;
+  readonly images: Pick<ImagesPort, 'listOwnImages' | 'listImageSnapshots' | 'imagesInRecycleBin'>;
   readonly config: Pick<
     SnapkeeperConfig,
     'deployment' | 'keys' | 'maxDeletions' | 'deleteConcurrency' | 'recycleBinCheck'

@@ -1,10 +1,10 @@
-import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
-import type { ActionItem, RunHistoryGateway, RunRecord } from '../aws/RunHistoryGateway.ts';
+import type { ActionItem, RunRecord } from '../aws/RunHistoryGateway.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
 import { readCopyPolicy } from '../domain/copyPolicy.ts';
 import type { TagKeys } from '../domain/tagKeys.ts';
 import type { ConsoleRecoveryReport, OpsDependencies } from '../jobs/consoleOps.ts';
 import { runConsoleOperation } from '../jobs/consoleOps.ts';
+import type { HistoryQueriesPort, SnapshotsPort } from '../jobs/ports.ts';
 import type {
   CoverageData,
   CoverageRun,
@@ -15,12 +15,14 @@ import type {
 
 /** What the page's data is read through: the console's dependencies and the run history. */
 export interface CoverageDependencies extends Omit<OpsDependencies, 'history'> {
-  readonly history: Pick<RunHistoryGateway, 'runActions' | 'latestRuns'>;
+  readonly history: Pick<HistoryQueriesPort, 'runActions' | 'latestRuns'>;
   /**
    * Each copy destination region's snapshots, for the copies column. Without it, or
    * without destination regions, the column shows —.
    */
-  readonly destination?: ((region: string) => Pick<Ec2Gateway, 'listSnapshotsTagged'>) | undefined;
+  readonly destination?:
+    | ((region: string) => Pick<SnapshotsPort, 'listSnapshotsTagged'>)
+    | undefined;
 }
 
 /** Options of {@link collectCoverageData}. */

@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
-import { RunFailedError, RunIncompleteError, SlotInProgressError } from '../domain/errors.ts';
 import { deliveredSlot, jobTimetable, type ScheduleDefinition } from '../domain/schedules.ts';
+import { RunFailedError, RunIncompleteError, SlotInProgressError } from '../jobs/errors.ts';
 import type { MetricsPort } from '../jobs/ports.ts';
 import type { RunOnceDependencies, RunReportLike, SlotOutcome } from '../jobs/slotRun.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';

@@ -18,9 +18,9 @@ import {
   type RunRecord,
 } from '../../lib/aws/RunHistoryGateway.ts';
 import { loadConfig } from '../../lib/config/environment.ts';
-import { RunIncompleteError } from '../../lib/domain/errors.ts';
 import { slotKeys } from '../../lib/domain/runHistory.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
+import { RunIncompleteError } from '../../lib/jobs/errors.ts';
 import {
   snapshotsTagged,
   tagsOf,

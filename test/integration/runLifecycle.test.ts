@@ -11,9 +11,10 @@ import {
   type RunHistoryGateway,
   type RunRecord,
 } from '../../lib/aws/RunHistoryGateway.ts';
-import { InvalidEventError, SlotInProgressError } from '../../lib/domain/errors.ts';
+import { InvalidEventError } from '../../lib/domain/errors.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { OpsReport } from '../../lib/jobs/consoleOps.ts';
+import { SlotInProgressError } from '../../lib/jobs/errors.ts';
 import type { RejectedPayload } from '../../lib/runtime/consoleInvocation.ts';
 import {
   crashAfter,

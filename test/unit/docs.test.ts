@@ -169,6 +169,9 @@ describe('The docs and the code stay in step', () => {
         ...jobs.matchAll(
           /(?:count|seconds)\(\s*(?:[^'()]*\?\s*)?'([A-Z]\w+)'(?:\s*:\s*'([A-Z]\w+)')?/g,
         ),
+        // closeRun's envelope: `counts: { SnapshotsDeleted: counts.deleted }` and `runs: { succeeded: 'X', failed: 'Y' }`.
+        ...jobs.matchAll(/\b([A-Z][a-z]\w+):\s*(?:report\.)?counts\.\w+/g),
+        ...jobs.matchAll(/(?:succeeded|failed):\s*'([A-Z]\w+)'/g),
       ].flatMap((m) => [m[1], m[2]].filter((n): n is string => n !== undefined)),
     );
     expect(metrics.size).toBeGreaterThan(15);

@@ -6,8 +6,7 @@
  * (`ActionRecord`, `CreationLedger`): when those move, only these imports change.
  */
 import type { RunRecordStatus } from '../../domain/runHistory.ts';
-import type { CreationLedger } from '../../jobs/ownership.ts';
-import type { ActionRecord } from '../../jobs/ports.ts';
+import type { ActionRecord, CreationLedger } from '../../domain/runRecords.ts';
 
 export type { ActionRecord, CreationLedger };
 

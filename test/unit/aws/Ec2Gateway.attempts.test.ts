@@ -1,12 +1,8 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { HttpResponse } from '@smithy/protocol-http';
 import { describe, expect, it } from 'vitest';
-import {
-  attemptMayHaveTakenEffect,
-  CreateSnapshotSetError,
-  Ec2Gateway,
-} from '../../../lib/aws/Ec2Gateway.ts';
-import { AwsCallError, Ec2ErrorCode } from '../../../lib/aws/errors.ts';
+import { attemptMayHaveTakenEffect, Ec2Gateway } from '../../../lib/aws/Ec2Gateway.ts';
+import { AwsCallError, CreateSnapshotSetError, Ec2ErrorCode } from '../../../lib/aws/errors.ts';
 import type { SnapshotSetRequest } from '../../../lib/domain/backupPlan.ts';
 
 /**

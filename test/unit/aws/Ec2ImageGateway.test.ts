@@ -17,12 +17,13 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Ec2ImageGateway, type Ec2ImageGatewayOptions } from '../../../lib/aws/Ec2ImageGateway.ts';
 import {
-  Ec2ImageGateway,
-  type Ec2ImageGatewayOptions,
+  AwsCallError,
+  Ec2ErrorCode,
+  ImageGoneError,
   ImageNameTakenError,
-} from '../../../lib/aws/Ec2ImageGateway.ts';
-import { AwsCallError, Ec2ErrorCode, ImageGoneError } from '../../../lib/aws/errors.ts';
+} from '../../../lib/aws/errors.ts';
 import type { ImageRequest } from '../../../lib/domain/imagePlan.ts';
 
 const ec2Mock = mockClient(EC2Client);

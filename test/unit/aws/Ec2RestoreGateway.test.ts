@@ -15,8 +15,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ec2RestoreGateway, UnknownResourceError } from '../../../lib/aws/Ec2RestoreGateway.ts';
-import { AwsCallError, Ec2ErrorCode } from '../../../lib/aws/errors.ts';
+import { Ec2RestoreGateway } from '../../../lib/aws/Ec2RestoreGateway.ts';
+import { AwsCallError, Ec2ErrorCode, UnknownResourceError } from '../../../lib/aws/errors.ts';
 import { SnapkeeperError } from '../../../lib/domain/errors.ts';
 
 const ec2Mock = mockClient(EC2Client);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { PinnedTemplateVersion } from '../../../lib/aws/AutoScalingGateway.ts';
-import { ImageNameTakenError } from '../../../lib/aws/Ec2ImageGateway.ts';
 import {
   AwsCallError,
   ImageGoneError,
+  ImageNameTakenError,
   SnapshotInUseError,
   SnapshotNotFoundError,
 } from '../../../lib/aws/errors.ts';

@@ -1,6 +1,10 @@
 import { describe, expect, it, type Mock, vi } from 'vitest';
-import { type CreatedSnapshot, CreateSnapshotSetError } from '../../../lib/aws/Ec2Gateway.ts';
-import { AwsCallError, ConcurrentSnapshotLimitError } from '../../../lib/aws/errors.ts';
+import type { CreatedSnapshot } from '../../../lib/aws/Ec2Gateway.ts';
+import {
+  AwsCallError,
+  ConcurrentSnapshotLimitError,
+  CreateSnapshotSetError,
+} from '../../../lib/aws/errors.ts';
 import { RateLimiter } from '../../../lib/aws/rateLimiter.ts';
 import type { InstanceFacts, SnapshotSetRequest } from '../../../lib/domain/backupPlan.ts';
 import { DEFAULT_SCHEDULES, parseScheduleCatalog } from '../../../lib/domain/schedules.ts';

@@ -14,9 +14,9 @@ import { targetLabel } from '../../../lib/domain/fanOut.ts';
 import type { RunRecordStatus } from '../../../lib/domain/runHistory.ts';
 import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
+import { BatchRetryError } from '../../../lib/jobs/errors.ts';
 import {
   type BatchDependencies,
-  BatchRetryError,
   BUSY_RECHECK_SECONDS,
   type FanOutDependencies,
   type FanOutInput,

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AwsCallError } from '../../../lib/aws/errors.ts';
 import type { QueryOptions, RunRecord, SlotClaim } from '../../../lib/aws/RunHistoryGateway.ts';
+import type { RunRecordStatus, SlotKey } from '../../../lib/domain/runHistory.ts';
 import {
   RunFailedError,
   RunIncompleteError,
   SlotInProgressError,
-} from '../../../lib/domain/errors.ts';
-import type { RunRecordStatus, SlotKey } from '../../../lib/domain/runHistory.ts';
+} from '../../../lib/jobs/errors.ts';
 import type { LoggerPort } from '../../../lib/jobs/ports.ts';
 import { silentLogger } from '../../../lib/jobs/runReport.ts';
 import {
