@@ -12,7 +12,9 @@ import {
   type BackupJobInput,
   runBackupJob,
 } from '../../../lib/jobs/backupJob.ts';
-import type { ActionRecord, LoggerPort, MetricsPort } from '../../../lib/jobs/ports.ts';
+import type { ActionRecord, LoggerPort } from '../../../lib/jobs/ports.ts';
+import { RecordingMetrics } from '../../support/recordingMetrics.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const keys = tagKeys();
 const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES);
@@ -129,18 +131,6 @@ class FakeEc2 implements GatewayPort {
   }
 }
 
-class RecordingMetrics implements MetricsPort {
-  public readonly counts: [string, number][] = [];
-
-  public count(name: string, value: number): void {
-    this.counts.push([name, value]);
-  }
-
-  public valueOf(name: string): number | undefined {
-    return this.counts.find(([n]) => n === name)?.[1];
-  }
-}
-
 type LogFunction = LoggerPort['info'];
 type RecordingLogger = { readonly [K in keyof LoggerPort]: Mock<LogFunction> };
 
@@ -207,11 +197,6 @@ function dailyRun(overrides: Partial<BackupJobInput> = {}): BackupJobInput {
     trigger: 'schedule',
     ...overrides,
   };
-}
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode } });
 }
 
 describe('Function: runBackupJob', () => {
