@@ -16,29 +16,31 @@ import {
   hang,
   startFaultProxy,
 } from '../../harness/faultProxy.ts';
+import {
+  dynamoItem,
+  ec2Weather,
+  forInstance,
+  forSnapshot,
+  perVolumeRateExceeded,
+  replayTo,
+} from '../../harness/faultRules.ts';
 import { lambdaContext } from '../../harness/lambdaContext.ts';
 import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
+import {
+  duplicateSetCount,
+  existingSnapshots,
+  KEYS,
+  type SeededSnapshot,
+  type SnapshotSets,
+  seedSnapshots,
+  snapshotSetsOfSlot,
+} from '../../harness/measurements.ts';
 import {
   createRunHistoryGateway,
   type RunHistoryGateway,
 } from '../../lib/aws/RunHistoryGateway.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
-import {
-  duplicateSetCount,
-  dynamoItem,
-  ec2Weather,
-  existingSnapshots,
-  forInstance,
-  forSnapshot,
-  KEYS,
-  perVolumeRateExceeded,
-  replayTo,
-  type SeededSnapshot,
-  type SnapshotSets,
-  seedSnapshots,
-  snapshotSetsOfSlot,
-} from '../../scripts/campaign.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 // This file's own region and deployment on the shared moto server.

@@ -4,24 +4,12 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { type FaultProxy, type ProxyCall, startFaultProxy } from '../../harness/faultProxy.ts';
+import { crashAfter, dynamoItem, historyDown } from '../../harness/faultRules.ts';
 import { lambdaContext } from '../../harness/lambdaContext.ts';
 import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
 import {
-  type ActionItem,
-  createRunHistoryGateway,
-  type RunHistoryGateway,
-  type RunRecord,
-} from '../../lib/aws/RunHistoryGateway.ts';
-import type { AmiReport } from '../../lib/jobs/amiJob.ts';
-import type { BackupReport } from '../../lib/jobs/backupJob.ts';
-import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
-import type { SweepReport } from '../../lib/jobs/sweepJob.ts';
-import {
-  crashAfter,
   duplicateSetCount,
-  dynamoItem,
   existingSnapshots,
-  historyDown,
   imagesOfInstance,
   KEYS,
   leaseInThePast,
@@ -32,7 +20,17 @@ import {
   snapshotSetsOfSlot,
   snapshotsOfImage,
   untracedResources,
-} from '../../scripts/campaign.ts';
+} from '../../harness/measurements.ts';
+import {
+  type ActionItem,
+  createRunHistoryGateway,
+  type RunHistoryGateway,
+  type RunRecord,
+} from '../../lib/aws/RunHistoryGateway.ts';
+import type { AmiReport } from '../../lib/jobs/amiJob.ts';
+import type { BackupReport } from '../../lib/jobs/backupJob.ts';
+import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
+import type { SweepReport } from '../../lib/jobs/sweepJob.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 /** The `type` of every item a `BatchWriteItem` call writes (the history's batched records). */
