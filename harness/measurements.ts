@@ -11,6 +11,7 @@ import {
   DescribeSnapshotsCommand,
   type EC2Client,
   type Image,
+  type Snapshot,
 } from '@aws-sdk/client-ec2';
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { RunHistoryGateway } from '../lib/aws/RunHistoryGateway.ts';
@@ -36,6 +37,24 @@ export async function snapshotSetsOfSlot(
   deployment: string,
   slot: string,
 ): Promise<SnapshotSets> {
+  const sets: SnapshotSets = new Map();
+  for (const snapshot of await snapshotsTaggedWithSlot(ec2, deployment, slot)) {
+    const tags = Object.fromEntries((snapshot.Tags ?? []).map((t) => [t.Key, t.Value]));
+    const instanceId = tags[KEYS.instanceId] ?? 'none';
+    const runId = tags[KEYS.runId] ?? 'none';
+    const byRun = sets.get(instanceId) ?? new Map<string, string[]>();
+    byRun.set(runId, [...(byRun.get(runId) ?? []), snapshot.SnapshotId ?? '']);
+    sets.set(instanceId, byRun);
+  }
+  return sets;
+}
+
+/** The deployment's snapshots tagged with a slot (one page: a campaign's slot is small). */
+async function snapshotsTaggedWithSlot(
+  ec2: EC2Client,
+  deployment: string,
+  slot: string,
+): Promise<Snapshot[]> {
   const response = await ec2.send(
     new DescribeSnapshotsCommand({
       OwnerIds: ['self'],
@@ -45,16 +64,7 @@ export async function snapshotSetsOfSlot(
       ],
     }),
   );
-  const sets: SnapshotSets = new Map();
-  for (const snapshot of response.Snapshots ?? []) {
-    const tags = Object.fromEntries((snapshot.Tags ?? []).map((t) => [t.Key, t.Value]));
-    const instanceId = tags[KEYS.instanceId] ?? 'none';
-    const runId = tags[KEYS.runId] ?? 'none';
-    const byRun = sets.get(instanceId) ?? new Map<string, string[]>();
-    byRun.set(runId, [...(byRun.get(runId) ?? []), snapshot.SnapshotId ?? '']);
-    sets.set(instanceId, byRun);
-  }
-  return sets;
+  return response.Snapshots ?? [];
 }
 
 /** Snapshot sets beyond the first per instance: duplicates. */
@@ -76,17 +86,8 @@ export async function extraSnapshotsOfSlot(
   deployment: string,
   slot: string,
 ): Promise<number> {
-  const response = await ec2.send(
-    new DescribeSnapshotsCommand({
-      OwnerIds: ['self'],
-      Filters: [
-        { Name: `tag:${KEYS.slot}`, Values: [slot] },
-        { Name: `tag:${KEYS.deployment}`, Values: [deployment] },
-      ],
-    }),
-  );
   const perVolume = new Map<string, number>();
-  for (const snapshot of response.Snapshots ?? []) {
+  for (const snapshot of await snapshotsTaggedWithSlot(ec2, deployment, slot)) {
     const volumeId = snapshot.VolumeId ?? 'none';
     perVolume.set(volumeId, (perVolume.get(volumeId) ?? 0) + 1);
   }

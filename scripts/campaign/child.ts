@@ -9,8 +9,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startFaultProxy } from '../../harness/faultProxy.ts';
 import { useLocalAwsEnvironment } from '../../harness/localAws.ts';
-import { createLocalHistoryTable } from '../../harness/localTable.ts';
-import { createRunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
+import { createLocalHistoryTable, localHistoryGateway } from '../../harness/localTable.ts';
 import {
   emptyTally,
   type FunctionName,
@@ -54,11 +53,7 @@ export async function runScenarioHere(scenario: Scenario, target: string): Promi
   const doc = DynamoDBDocumentClient.from(dynamo);
   try {
     await createLocalHistoryTable(dynamo, table);
-    const history = createRunHistoryGateway(
-      { region, maxAttempts: 3, requestTimeoutMs: 10_000, endpoint: target },
-      table,
-      400,
-    );
+    const history = localHistoryGateway(target, region, table);
     const ctx: ScenarioContext = {
       proxy,
       target,

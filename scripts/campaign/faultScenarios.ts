@@ -47,9 +47,15 @@ import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { CopyReport } from '../../lib/jobs/copyJob.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
 import type { SweepReport } from '../../lib/jobs/sweepJob.ts';
-import { holderOf, tallyBackups, tallyDeletions } from './measures.ts';
+import {
+  checkTakeOver,
+  holderOf,
+  tallyBackups,
+  tallyDeletions,
+  tallyWeeklyDeletions,
+} from './measures.ts';
 import { check, type Scenario } from './scenario.ts';
-import { DAY_MS, dailyFleet, SIX_WEEKS, weeklyFleet } from './setups.ts';
+import { DAY_MS, dailyFleet, launchSeededFleet, SIX_WEEKS } from './setups.ts';
 
 /** The fault scenarios, in the order the campaign runs them. */
 export const FAULT_SCENARIOS: readonly Scenario[] = [
@@ -57,20 +63,7 @@ export const FAULT_SCENARIOS: readonly Scenario[] = [
     name: 'throttling',
     region: 'us-east-2',
     async run(ctx, tally) {
-      const fleet = await launchFleet(ctx.ec2, [...dailyFleet(5), ...weeklyFleet(2)]);
-      const daily = [...fleet.values()].filter((i) => i.name.startsWith('app-'));
-      const seeded = [];
-      for (const instance of [...fleet.values()].filter((i) => i.name.startsWith('weekly-'))) {
-        seeded.push(
-          ...(await seedSnapshots(ctx.ec2, {
-            history: ctx.history,
-            deployment: ctx.deployment,
-            schedule: 'weekly',
-            instance,
-            agesDays: SIX_WEEKS,
-          })),
-        );
-      }
+      const { daily, seeded } = await launchSeededFleet(ctx, { daily: 5, weekly: 2 });
       const [first, second] = daily;
       if (first)
         ctx.proxy.rules.add(forInstance(first.instanceId, firstCalls(1, perVolumeRateExceeded())));
@@ -93,13 +86,7 @@ export const FAULT_SCENARIOS: readonly Scenario[] = [
       check(tally, 'retention succeeded', report?.status === 'succeeded');
       ctx.proxy.rules.clear();
       await tallyBackups(ctx, tally, slot, daily, 0);
-      await tallyDeletions(
-        ctx,
-        tally,
-        report,
-        seeded.filter((s) => s.ageDays >= 28).map((s) => s.snapshotId),
-        seeded.filter((s) => s.ageDays < 28).map((s) => s.snapshotId),
-      );
+      await tallyWeeklyDeletions(ctx, tally, report, seeded);
     },
   },
   {
@@ -107,16 +94,7 @@ export const FAULT_SCENARIOS: readonly Scenario[] = [
     region: 'us-west-1',
     env: { AWS_REQUEST_TIMEOUT_MS: '1000', AWS_MAX_ATTEMPTS: '3' },
     async run(ctx, tally) {
-      const fleet = await launchFleet(ctx.ec2, [...dailyFleet(3), ...weeklyFleet(1)]);
-      const daily = [...fleet.values()].filter((i) => i.name.startsWith('app-'));
-      const weekly = fleet.get('weekly-1') as LaunchedInstance;
-      const seeded = await seedSnapshots(ctx.ec2, {
-        history: ctx.history,
-        deployment: ctx.deployment,
-        schedule: 'weekly',
-        instance: weekly,
-        agesDays: SIX_WEEKS,
-      });
+      const { daily, seeded } = await launchSeededFleet(ctx, { daily: 3, weekly: 1 });
       const [a, b, c] = daily;
       ctx.proxy.rules.add({ action: 'DescribeInstances', decide: firstCalls(1, hang()) });
       if (a) ctx.proxy.rules.add(forInstance(a.instanceId, firstCalls(1, hang())));
@@ -160,13 +138,7 @@ export const FAULT_SCENARIOS: readonly Scenario[] = [
       check(tally, 'retention partial, the hung deletion reported', report?.counts.failed === 1);
       ctx.proxy.rules.clear();
       await tallyBackups(ctx, tally, slot, daily, timedOut);
-      await tallyDeletions(
-        ctx,
-        tally,
-        report,
-        seeded.filter((s) => s.ageDays >= 28).map((s) => s.snapshotId),
-        seeded.filter((s) => s.ageDays < 28).map((s) => s.snapshotId),
-      );
+      await tallyWeeklyDeletions(ctx, tally, report, seeded);
     },
   },
   {
@@ -191,18 +163,11 @@ export const FAULT_SCENARIOS: readonly Scenario[] = [
       await leaseInThePast(ctx.doc, ctx.table, crashedRunId, new Date(Date.now() - DAY_MS));
       const resumed = await settle(backup(event, lambdaContext()));
       const report = resumed.ok ? (resumed.value as BackupReport) : undefined;
-      const run = report ? await ctx.history.getRun(report.runId) : undefined;
-      check(
-        tally,
-        'next delivery took over (retry, resumedFrom)',
-        report?.trigger === 'retry' &&
-          (run as { resumedFrom?: string } | undefined)?.resumedFrom === crashedRunId,
-      );
-      check(
-        tally,
-        'crashed run marked abandoned',
-        (await ctx.history.getRun(crashedRunId))?.status === 'abandoned',
-      );
+      await checkTakeOver(ctx, tally, 'next delivery took over (retry, resumedFrom)', {
+        crashedRunId,
+        report,
+        succeeded: report?.trigger === 'retry',
+      });
       await tallyBackups(ctx, tally, slot, fleet, 0);
     },
   },
@@ -293,15 +258,7 @@ export const FAULT_SCENARIOS: readonly Scenario[] = [
     region: 'ap-northeast-1',
     env: { AWS_MAX_ATTEMPTS: '2' },
     async run(ctx, tally) {
-      const fleet = await launchFleet(ctx.ec2, [...dailyFleet(3), ...weeklyFleet(1)]);
-      const daily = [...fleet.values()].filter((i) => i.name.startsWith('app-'));
-      const seeded = await seedSnapshots(ctx.ec2, {
-        history: ctx.history,
-        deployment: ctx.deployment,
-        schedule: 'weekly',
-        instance: fleet.get('weekly-1') as LaunchedInstance,
-        agesDays: SIX_WEEKS,
-      });
+      const { daily, seeded } = await launchSeededFleet(ctx, { daily: 3, weekly: 1 });
       ctx.proxy.rules.add(historyDown());
       const slot = '2026-10-06T03:00:00Z';
       const backup = await settle(
@@ -345,14 +302,9 @@ export const FAULT_SCENARIOS: readonly Scenario[] = [
     name: 'races',
     region: 'sa-east-1',
     async run(ctx, tally) {
-      const fleet = await launchFleet(ctx.ec2, [...dailyFleet(3), ...weeklyFleet(1)]);
-      const daily = [...fleet.values()].filter((i) => i.name.startsWith('app-'));
-      const weekly = fleet.get('weekly-1') as LaunchedInstance;
-      const seeded = await seedSnapshots(ctx.ec2, {
-        history: ctx.history,
-        deployment: ctx.deployment,
-        schedule: 'weekly',
-        instance: weekly,
+      const { daily, seeded } = await launchSeededFleet(ctx, {
+        daily: 3,
+        weekly: 1,
         agesDays: [...SIX_WEEKS, 42],
       });
       const inUse = seeded.find((s) => s.ageDays === 42)?.snapshotId ?? '';
@@ -428,13 +380,7 @@ export const FAULT_SCENARIOS: readonly Scenario[] = [
         backupReport?.status === 'partial' && reported === 1,
       );
       await tallyBackups(ctx, tally, slot, daily, reported);
-      await tallyDeletions(
-        ctx,
-        tally,
-        report,
-        seeded.filter((s) => s.ageDays >= 28).map((s) => s.snapshotId),
-        seeded.filter((s) => s.ageDays < 28).map((s) => s.snapshotId),
-      );
+      await tallyWeeklyDeletions(ctx, tally, report, seeded);
     },
   },
   {

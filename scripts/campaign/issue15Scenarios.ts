@@ -39,7 +39,14 @@ import { copyTags } from '../../lib/domain/copyPolicy.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
 import type { SweepReport } from '../../lib/jobs/sweepJob.ts';
-import { holderOf, snapshotsOfSlot, tallyBackups, tallyDeletions, thrown } from './measures.ts';
+import {
+  checkTakeOver,
+  holderOf,
+  snapshotsOfSlot,
+  tallyBackups,
+  tallyDeletions,
+  thrown,
+} from './measures.ts';
 import { check, type Scenario } from './scenario.ts';
 import {
   DAY_MS,
@@ -92,19 +99,11 @@ export const ISSUE_15_SCENARIOS: readonly Scenario[] = [
       await leaseInThePast(ctx.doc, ctx.table, crashedRunId, new Date(Date.now() - 3 * MINUTE_MS));
       const second = await settle(backup(event, lambdaContext()));
       const report = second.ok ? (second.value as BackupReport) : undefined;
-      const run = report ? await ctx.history.getRun(report.runId) : undefined;
-      check(
-        tally,
-        '+3 min retry took over (retry, resumedFrom) and succeeded',
-        report?.trigger === 'retry' &&
-          report.status === 'succeeded' &&
-          (run as { resumedFrom?: string } | undefined)?.resumedFrom === crashedRunId,
-      );
-      check(
-        tally,
-        'crashed run marked abandoned',
-        (await ctx.history.getRun(crashedRunId))?.status === 'abandoned',
-      );
+      await checkTakeOver(ctx, tally, '+3 min retry took over (retry, resumedFrom) and succeeded', {
+        crashedRunId,
+        report,
+        succeeded: report?.trigger === 'retry' && report.status === 'succeeded',
+      });
       await tallyBackups(ctx, tally, slot, fleet, 0);
     },
   },

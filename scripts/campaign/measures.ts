@@ -7,13 +7,15 @@ import type { LaunchedInstance } from '../../harness/localFleet.ts';
 import {
   existingSnapshots,
   extraSnapshotsOfSlot,
+  type SeededSnapshot,
   type Settled,
   snapshotIdsOf,
   snapshotSetsOfSlot,
   untracedResources,
 } from '../../harness/measurements.ts';
+import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
-import type { ScenarioContext, Tally } from './scenario.ts';
+import { check, type ScenarioContext, type Tally } from './scenario.ts';
 
 /** The run holding a slot: how an operator finds a run whose process died. */
 export async function holderOf(ctx: ScenarioContext, job: string, slot: string): Promise<string> {
@@ -67,6 +69,52 @@ export async function tallyDeletions(
       (a) => a.action === 'delete-snapshot' && due.includes(a.resourceId),
     ).length;
   }
+}
+
+/**
+ * Counts a weekly retention run over seeded snapshots: those 28 days old or older (the
+ * fifth weekly point on) are due, the younger ones kept (keep 4).
+ *
+ * @example
+ * await tallyWeeklyDeletions(ctx, tally, report, seeded);
+ */
+export async function tallyWeeklyDeletions(
+  ctx: ScenarioContext,
+  tally: Tally,
+  report: RetentionReport | undefined,
+  seeded: readonly SeededSnapshot[],
+): Promise<void> {
+  const ids = (due: boolean) =>
+    seeded.filter((s) => s.ageDays >= 28 === due).map((s) => s.snapshotId);
+  await tallyDeletions(ctx, tally, report, ids(true), ids(false));
+}
+
+/**
+ * Checks that a later delivery took a crashed run's slot over: `succeeded` (what the
+ * scenario asks of the report) and the new run resumed from the crashed one, checked under
+ * `name`; and that the crashed run is marked abandoned.
+ *
+ * @example
+ * await checkTakeOver(ctx, tally, 'next delivery took over', { crashedRunId, report, succeeded });
+ */
+export async function checkTakeOver(
+  ctx: ScenarioContext,
+  tally: Tally,
+  name: string,
+  take: { crashedRunId: string; report: BackupReport | undefined; succeeded: boolean },
+): Promise<void> {
+  const run = take.report ? await ctx.history.getRun(take.report.runId) : undefined;
+  check(
+    tally,
+    name,
+    take.succeeded &&
+      (run as { resumedFrom?: string } | undefined)?.resumedFrom === take.crashedRunId,
+  );
+  check(
+    tally,
+    'crashed run marked abandoned',
+    (await ctx.history.getRun(take.crashedRunId))?.status === 'abandoned',
+  );
 }
 
 /** Snapshots of the deployment tagged with a slot (any instance, any run). */

@@ -4,8 +4,13 @@
  * its creation record), and the real catch-up rule for issue 15's slots.
  */
 import { CreateSnapshotCommand } from '@aws-sdk/client-ec2';
-import { type InstanceSpec, type LaunchedInstance, ROOT_DEVICE } from '../../harness/localFleet.ts';
-import { KEYS } from '../../harness/measurements.ts';
+import {
+  type InstanceSpec,
+  type LaunchedInstance,
+  launchFleet,
+  ROOT_DEVICE,
+} from '../../harness/localFleet.ts';
+import { KEYS, type SeededSnapshot, seedSnapshots } from '../../harness/measurements.ts';
 import { buildResourceTags } from '../../lib/domain/backupPlan.ts';
 import type { ScenarioContext } from './scenario.ts';
 
@@ -31,6 +36,38 @@ export const weeklyFleet = (n: number): InstanceSpec[] =>
 
 /** Weekly points aged 0..5 weeks: retention (keep 4) deletes the two oldest. */
 export const SIX_WEEKS = [0, 7, 14, 21, 28, 35];
+
+/**
+ * Launches `daily` daily instances (`app-1`...) and `weekly` weekly ones (`weekly-1`...),
+ * and seeds each weekly one with snapshots aged `agesDays` (default {@link SIX_WEEKS}),
+ * recorded as made by a run: the daily ones are due a backup, the seeded points retention.
+ *
+ * @example
+ * const { daily, seeded } = await launchSeededFleet(ctx, { daily: 3, weekly: 1 });
+ */
+export async function launchSeededFleet(
+  ctx: ScenarioContext,
+  sizes: { daily: number; weekly: number; agesDays?: readonly number[] },
+): Promise<{ daily: LaunchedInstance[]; seeded: SeededSnapshot[] }> {
+  const fleet = await launchFleet(ctx.ec2, [
+    ...dailyFleet(sizes.daily),
+    ...weeklyFleet(sizes.weekly),
+  ]);
+  const daily = [...fleet.values()].filter((i) => i.name.startsWith('app-'));
+  const seeded: SeededSnapshot[] = [];
+  for (const instance of [...fleet.values()].filter((i) => i.name.startsWith('weekly-'))) {
+    seeded.push(
+      ...(await seedSnapshots(ctx.ec2, {
+        history: ctx.history,
+        deployment: ctx.deployment,
+        schedule: 'weekly',
+        instance,
+        agesDays: sizes.agesDays ?? SIX_WEEKS,
+      })),
+    );
+  }
+  return { daily, seeded };
+}
 
 /** The catch-up rule itself (36 h), not the ten years the replayed fixed slots get. */
 export const REAL_CATCH_UP = { SLOT_CATCH_UP_SECONDS: String(36 * 3600) };
