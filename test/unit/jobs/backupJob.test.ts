@@ -1,4 +1,4 @@
-import { describe, expect, it, type Mock, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type CreatedSnapshot, CreateSnapshotSetError } from '../../../lib/aws/Ec2Gateway.ts';
 import { AwsCallError, ConcurrentSnapshotLimitError } from '../../../lib/aws/errors.ts';
 import { RateLimiter } from '../../../lib/aws/rateLimiter.ts';
@@ -12,7 +12,8 @@ import {
   type BackupJobInput,
   runBackupJob,
 } from '../../../lib/jobs/backupJob.ts';
-import type { ActionRecord, LoggerPort } from '../../../lib/jobs/ports.ts';
+import type { ActionRecord } from '../../../lib/jobs/ports.ts';
+import { recordingLogger } from '../../support/recordingLogger.ts';
 import { RecordingMetrics } from '../../support/recordingMetrics.ts';
 import { sdkError } from '../../support/sdkErrors.ts';
 
@@ -129,18 +130,6 @@ class FakeEc2 implements GatewayPort {
   public requestedInstanceIds(): string[] {
     return this.requests.map((r) => r.instanceId).sort();
   }
-}
-
-type LogFunction = LoggerPort['info'];
-type RecordingLogger = { readonly [K in keyof LoggerPort]: Mock<LogFunction> };
-
-function recordingLogger(): RecordingLogger {
-  return {
-    debug: vi.fn<LogFunction>(),
-    info: vi.fn<LogFunction>(),
-    warn: vi.fn<LogFunction>(),
-    error: vi.fn<LogFunction>(),
-  };
 }
 
 function instance(

@@ -20,8 +20,8 @@ import {
 } from '../../../lib/jobs/copyJob.ts';
 import { parseCopyEvent } from '../../../lib/jobs/events.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
-import type { LoggerPort } from '../../../lib/jobs/ports.ts';
 import { RecordingJournal } from '../../support/recordingJournal.ts';
+import { recordingLogger as quietLogger } from '../../support/recordingLogger.ts';
 
 const keys = tagKeys();
 const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily');
@@ -199,16 +199,6 @@ class FakeDestination implements RegionGateways {
     this.listRequests.push({ ...tags });
     for (const copy of this.#options.copies ?? []) yield copy;
   }
-}
-
-type LogFunction = LoggerPort['info'];
-function quietLogger(): { readonly [K in keyof LoggerPort]: Mock<LogFunction> } {
-  return {
-    debug: vi.fn<LogFunction>(),
-    info: vi.fn<LogFunction>(),
-    warn: vi.fn<LogFunction>(),
-    error: vi.fn<LogFunction>(),
-  };
 }
 
 /** What snapkeeper writes on a daily snapshot of this deployment. */

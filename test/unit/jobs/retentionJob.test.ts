@@ -1,4 +1,4 @@
-import { describe, expect, it, type Mock, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   AwsCallError,
   SnapshotInUseError,
@@ -14,7 +14,7 @@ import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
 import { parseRetentionEvent } from '../../../lib/jobs/events.ts';
 import { HistoryPipeline } from '../../../lib/jobs/historyPipeline.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
-import type { ActionJournal, ActionRecord, LoggerPort } from '../../../lib/jobs/ports.ts';
+import type { ActionJournal, ActionRecord } from '../../../lib/jobs/ports.ts';
 import {
   type RetentionJobDependencies,
   type RetentionJobInput,
@@ -23,6 +23,7 @@ import {
   type VolumeRetentionResult,
 } from '../../../lib/jobs/retentionJob.ts';
 import { RecordingJournal } from '../../support/recordingJournal.ts';
+import { recordingLogger } from '../../support/recordingLogger.ts';
 import { RecordingMetrics } from '../../support/recordingMetrics.ts';
 
 const keys = tagKeys();
@@ -110,18 +111,6 @@ class FakeEc2 implements GatewayPort {
       this.inFlight -= 1;
     }
   }
-}
-
-type LogFunction = LoggerPort['info'];
-type RecordingLogger = { readonly [K in keyof LoggerPort]: Mock<LogFunction> };
-
-function recordingLogger(): RecordingLogger {
-  return {
-    debug: vi.fn<LogFunction>(),
-    info: vi.fn<LogFunction>(),
-    warn: vi.fn<LogFunction>(),
-    error: vi.fn<LogFunction>(),
-  };
 }
 
 /** The tags snapkeeper writes on a daily snapshot of this deployment. */
