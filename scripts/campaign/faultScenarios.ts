@@ -55,7 +55,7 @@ import {
   tallyWeeklyDeletions,
 } from './measures.ts';
 import { check, type Scenario } from './scenario.ts';
-import { DAY_MS, dailyFleet, launchSeededFleet, SIX_WEEKS } from './setups.ts';
+import { crashMidSlot, DAY_MS, dailyFleet, launchSeededFleet, SIX_WEEKS } from './setups.ts';
 
 /** The fault scenarios, in the order the campaign runs them. */
 export const FAULT_SCENARIOS: readonly Scenario[] = [
@@ -149,11 +149,7 @@ export const FAULT_SCENARIOS: readonly Scenario[] = [
       const backup = await ctx.handler('backup');
       const slot = '2026-10-03T03:00:00Z';
       const event = { schedule: 'daily', scheduledTime: slot };
-      const crash = crashAfter('CreateSnapshots', 2);
-      ctx.proxy.rules.add(crash.rule);
-      await settle(backup(event, lambdaContext())); // a dead process answers nothing
-      ctx.proxy.rules.clear();
-      const crashedRunId = await holderOf(ctx, 'backup', slot);
+      const { crashedRunId } = await crashMidSlot(ctx, backup, slot);
       const before = await ctx.history.getRun(crashedRunId);
       check(
         tally,

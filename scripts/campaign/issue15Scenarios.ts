@@ -21,7 +21,7 @@ import {
   firstCalls,
   loseAnswer,
 } from '../../harness/faultProxy.ts';
-import { crashAfter, ec2Weather, forInstance } from '../../harness/faultRules.ts';
+import { ec2Weather, forInstance } from '../../harness/faultRules.ts';
 import { lambdaContext } from '../../harness/lambdaContext.ts';
 import { launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
 import {
@@ -41,7 +41,6 @@ import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
 import type { SweepReport } from '../../lib/jobs/sweepJob.ts';
 import {
   checkTakeOver,
-  holderOf,
   snapshotsOfSlot,
   tallyBackups,
   tallyDeletions,
@@ -49,6 +48,7 @@ import {
 } from './measures.ts';
 import { check, type Scenario } from './scenario.ts';
 import {
+  crashMidSlot,
   DAY_MS,
   dailyFleet,
   MINUTE_MS,
@@ -73,11 +73,7 @@ export const ISSUE_15_SCENARIOS: readonly Scenario[] = [
       const backup = await ctx.handler('backup');
       const slot = slotText(latestFire(3, 0));
       const event = { schedule: 'daily', scheduledTime: slot };
-      const crash = crashAfter('CreateSnapshots', 2);
-      ctx.proxy.rules.add(crash.rule);
-      await settle(backup(event, lambdaContext())); // a dead process answers nothing
-      ctx.proxy.rules.clear();
-      const crashedRunId = await holderOf(ctx, 'backup', slot);
+      const { crash, crashedRunId } = await crashMidSlot(ctx, backup, slot);
       const afterCrash = await snapshotsOfSlot(ctx, slot);
       check(
         tally,

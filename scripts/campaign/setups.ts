@@ -4,15 +4,18 @@
  * its creation record), and the real catch-up rule for issue 15's slots.
  */
 import { CreateSnapshotCommand } from '@aws-sdk/client-ec2';
+import { type Crash, crashAfter } from '../../harness/faultRules.ts';
+import { lambdaContext } from '../../harness/lambdaContext.ts';
 import {
   type InstanceSpec,
   type LaunchedInstance,
   launchFleet,
   ROOT_DEVICE,
 } from '../../harness/localFleet.ts';
-import { KEYS, type SeededSnapshot, seedSnapshots } from '../../harness/measurements.ts';
+import { KEYS, type SeededSnapshot, seedSnapshots, settle } from '../../harness/measurements.ts';
 import { buildResourceTags } from '../../lib/domain/backupPlan.ts';
-import type { ScenarioContext } from './scenario.ts';
+import { holderOf } from './measures.ts';
+import type { Handler, ScenarioContext } from './scenario.ts';
 
 /** A minute, in milliseconds. */
 export const MINUTE_MS = 60_000;
@@ -67,6 +70,27 @@ export async function launchSeededFleet(
     );
   }
   return { daily, seeded };
+}
+
+/**
+ * Runs the backup of a daily `slot` through a process that dies after its second
+ * `CreateSnapshots` (see `crashAfter`): some sets made, the run left holding the slot,
+ * without its final record. Answers the crash and the run that died.
+ *
+ * @example
+ * const { crashedRunId } = await crashMidSlot(ctx, await ctx.handler('backup'), slot);
+ */
+export async function crashMidSlot(
+  ctx: ScenarioContext,
+  backup: Handler,
+  slot: string,
+): Promise<{ crash: Crash; crashedRunId: string }> {
+  const crash = crashAfter('CreateSnapshots', 2);
+  ctx.proxy.rules.add(crash.rule);
+  // A dead process answers nothing.
+  await settle(backup({ schedule: 'daily', scheduledTime: slot }, lambdaContext()));
+  ctx.proxy.rules.clear();
+  return { crash, crashedRunId: await holderOf(ctx, 'backup', slot) };
 }
 
 /** The catch-up rule itself (36 h), not the ten years the replayed fixed slots get. */
