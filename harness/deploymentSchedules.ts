@@ -1,3 +1,7 @@
+/**
+ * The schedules of serverless.yml, as the local demo, tools and tests read them.
+ * Part of the local AWS harness: imports only lib/ and harness/.
+ */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';

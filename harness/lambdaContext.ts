@@ -1,3 +1,7 @@
+/**
+ * A Lambda context with a deadline, for invoking handlers in tests, the demo and the campaign.
+ * Part of the local AWS harness: imports only lib/ and harness/.
+ */
 import type { Context } from 'aws-lambda';
 
 /**

@@ -1,3 +1,8 @@
+/**
+ * A local AWS: moto in server mode on a loopback port (started, detached or found), and the
+ * environment that points the AWS SDK at it.
+ * Part of the local AWS harness: imports only lib/ and harness/.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';

@@ -1,3 +1,7 @@
+/**
+ * A simulated fleet in the local AWS: instances launched with their tags and data volumes.
+ * Part of the local AWS harness: imports only lib/ and harness/.
+ */
 import {
   CreateTagsCommand,
   type EC2Client,

@@ -1,3 +1,8 @@
+/**
+ * A local deployment: the local AWS with the deployment's environment set and its history
+ * table made, the demo's fleet, and the state of the kept-up `npm run local-aws`.
+ * Part of the local AWS harness: imports only lib/ and harness/.
+ */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';

@@ -1,3 +1,7 @@
+/**
+ * The run-history table in the local AWS, made from serverless.yml's definition.
+ * Part of the local AWS harness: imports only lib/ and harness/.
+ */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -9,6 +13,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { parse } from 'yaml';
+import { createRunHistoryGateway, type RunHistoryGateway } from '../lib/aws/RunHistoryGateway.ts';
 import { PROJECT_ROOT } from './localAws.ts';
 
 interface TableDefinition {
@@ -103,4 +108,23 @@ export async function createLocalHistoryTable(
       }),
     );
   }
+}
+
+/**
+ * The run-history gateway of a table in the local AWS, straight to `endpoint` (moto), with
+ * the few retries and the generous timeout that the tools and tests measure through.
+ *
+ * @example
+ * const history = localHistoryGateway(moto.endpoint, 'eu-west-1', 'snapkeeper-test-runs');
+ */
+export function localHistoryGateway(
+  endpoint: string,
+  region: string,
+  table: string,
+): RunHistoryGateway {
+  return createRunHistoryGateway(
+    { region, maxAttempts: 3, requestTimeoutMs: 10_000, endpoint },
+    table,
+    400,
+  );
 }

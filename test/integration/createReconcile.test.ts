@@ -17,20 +17,20 @@ import {
   loseAnswer,
   startFaultProxy,
 } from '../../harness/faultProxy.ts';
+import { forInstance } from '../../harness/faultRules.ts';
 import { lambdaContext } from '../../harness/lambdaContext.ts';
 import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
+import {
+  extraSnapshotsOfSlot,
+  KEYS,
+  snapshotIdsOf,
+  snapshotSetsOfSlot,
+} from '../../harness/measurements.ts';
 import {
   createRunHistoryGateway,
   type RunHistoryGateway,
 } from '../../lib/aws/RunHistoryGateway.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
-import {
-  extraSnapshotsOfSlot,
-  forInstance,
-  KEYS,
-  snapshotIdsOf,
-  snapshotSetsOfSlot,
-} from '../../scripts/campaign.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 /**

@@ -2,44 +2,36 @@ import {
   DeleteSnapshotCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
-  EC2Client,
+  type EC2Client,
   RegisterImageCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { always, awsError, type FaultProxy, firstCalls, hang } from '../../harness/faultProxy.ts';
 import {
-  always,
-  awsError,
-  type FaultProxy,
-  firstCalls,
-  hang,
-  startFaultProxy,
-} from '../../harness/faultProxy.ts';
+  dynamoItem,
+  ec2Weather,
+  forInstance,
+  forSnapshot,
+  perVolumeRateExceeded,
+  replayTo,
+} from '../../harness/faultRules.ts';
 import { lambdaContext } from '../../harness/lambdaContext.ts';
 import { type LaunchedInstance, launchFleet, ROOT_DEVICE } from '../../harness/localFleet.ts';
 import {
-  createRunHistoryGateway,
-  type RunHistoryGateway,
-} from '../../lib/aws/RunHistoryGateway.ts';
-import type { BackupReport } from '../../lib/jobs/backupJob.ts';
-import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
-import {
   duplicateSetCount,
-  dynamoItem,
-  ec2Weather,
   existingSnapshots,
-  forInstance,
-  forSnapshot,
   KEYS,
-  perVolumeRateExceeded,
-  replayTo,
   type SeededSnapshot,
   type SnapshotSets,
   seedSnapshots,
   snapshotSetsOfSlot,
-} from '../../scripts/campaign.ts';
-import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
+} from '../../harness/measurements.ts';
+import type { RunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
+import type { BackupReport } from '../../lib/jobs/backupJob.ts';
+import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
+import { useFaultProxiedAws } from '../support/localEnvironment.ts';
 
 // This file's own region and deployment on the shared moto server.
 const REGION = 'ca-central-1';
@@ -117,17 +109,12 @@ describe('Fault campaign: throttling, timeouts, duplicate deliveries and races, 
   };
 
   beforeAll(async () => {
-    const motoEndpoint = inject('awsEndpoint');
-    proxy = await startFaultProxy({ target: motoEndpoint });
     // The handlers talk to EC2 and DynamoDB through the proxy; this file checks moto directly.
-    useLocalAws(proxy.endpoint, REGION, ENVIRONMENT);
-    ec2 = new EC2Client({ region: REGION, endpoint: motoEndpoint });
-    const table = await useLocalHistoryTable(motoEndpoint, REGION);
-    history = createRunHistoryGateway(
-      { region: REGION, maxAttempts: 3, requestTimeoutMs: 10_000, endpoint: motoEndpoint },
-      table,
-      400,
-    );
+    ({ proxy, ec2, history } = await useFaultProxiedAws(
+      inject('awsEndpoint'),
+      REGION,
+      ENVIRONMENT,
+    ));
     fleet = await launchFleet(ec2, [
       {
         name: 'web-1',

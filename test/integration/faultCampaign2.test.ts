@@ -1,27 +1,19 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DescribeImagesCommand, DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  DescribeImagesCommand,
+  DescribeSnapshotsCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { type FaultProxy, type ProxyCall, startFaultProxy } from '../../harness/faultProxy.ts';
+import type { FaultProxy, ProxyCall } from '../../harness/faultProxy.ts';
+import { crashAfter, dynamoItem, historyDown } from '../../harness/faultRules.ts';
 import { lambdaContext } from '../../harness/lambdaContext.ts';
 import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
 import {
-  type ActionItem,
-  createRunHistoryGateway,
-  type RunHistoryGateway,
-  type RunRecord,
-} from '../../lib/aws/RunHistoryGateway.ts';
-import type { AmiReport } from '../../lib/jobs/amiJob.ts';
-import type { BackupReport } from '../../lib/jobs/backupJob.ts';
-import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
-import type { SweepReport } from '../../lib/jobs/sweepJob.ts';
-import {
-  crashAfter,
   duplicateSetCount,
-  dynamoItem,
   existingSnapshots,
-  historyDown,
   imagesOfInstance,
   KEYS,
   leaseInThePast,
@@ -32,8 +24,13 @@ import {
   snapshotSetsOfSlot,
   snapshotsOfImage,
   untracedResources,
-} from '../../scripts/campaign.ts';
-import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
+} from '../../harness/measurements.ts';
+import type { ActionItem, RunHistoryGateway, RunRecord } from '../../lib/aws/RunHistoryGateway.ts';
+import type { AmiReport } from '../../lib/jobs/amiJob.ts';
+import type { BackupReport } from '../../lib/jobs/backupJob.ts';
+import type { RetentionReport } from '../../lib/jobs/retentionJob.ts';
+import type { SweepReport } from '../../lib/jobs/sweepJob.ts';
+import { useFaultProxiedAws } from '../support/localEnvironment.ts';
 
 /** The `type` of every item a `BatchWriteItem` call writes (the history's batched records). */
 function batchItemTypes(call: ProxyCall): string[] {
@@ -127,18 +124,10 @@ describe('Fault campaign: crashes mid-run and a run-history table that is down',
 
   beforeAll(async () => {
     const motoEndpoint = inject('awsEndpoint');
-    proxy = await startFaultProxy({ target: motoEndpoint });
     // The handlers talk to EC2 and DynamoDB through the proxy; this file checks moto directly.
-    useLocalAws(proxy.endpoint, REGION, ENVIRONMENT);
-    ec2 = new EC2Client({ region: REGION, endpoint: motoEndpoint });
+    ({ proxy, ec2, table, history } = await useFaultProxiedAws(motoEndpoint, REGION, ENVIRONMENT));
     dynamo = new DynamoDBClient({ region: REGION, endpoint: motoEndpoint });
     doc = DynamoDBDocumentClient.from(dynamo);
-    table = await useLocalHistoryTable(motoEndpoint, REGION);
-    history = createRunHistoryGateway(
-      { region: REGION, maxAttempts: 3, requestTimeoutMs: 10_000, endpoint: motoEndpoint },
-      table,
-      400,
-    );
     fleet = await launchFleet(ec2, [
       {
         name: 'web-1',

@@ -4,8 +4,16 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../harness/faultProxy.ts';
+import { crashAfter } from '../../harness/faultRules.ts';
 import { lambdaContext } from '../../harness/lambdaContext.ts';
 import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
+import {
+  duplicateSetCount,
+  KEYS,
+  leaseInThePast,
+  snapshotSetsOfSlot,
+} from '../../harness/measurements.ts';
+import { latestFire, slotText } from '../../harness/slotClock.ts';
 import {
   createRunHistoryGateway,
   type RunHistoryGateway,
@@ -16,13 +24,6 @@ import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { OpsReport } from '../../lib/jobs/consoleOps.ts';
 import { SlotInProgressError } from '../../lib/jobs/errors.ts';
 import type { RejectedPayload } from '../../lib/runtime/consoleInvocation.ts';
-import {
-  crashAfter,
-  duplicateSetCount,
-  KEYS,
-  leaseInThePast,
-  snapshotSetsOfSlot,
-} from '../../scripts/campaign.ts';
 import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
 // This file's own region and deployment on the shared moto server.
@@ -57,14 +58,6 @@ const ENVIRONMENT = {
 };
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
-
-/** The latest fire time at or before now of a daily cron at `hour`:`minute` UTC. */
-function latestFire(hour: number, minute: number, now = Date.now()): Date {
-  const fire = Math.floor(now / DAY_MS) * DAY_MS + hour * HOUR_MS + minute * MINUTE_MS;
-  return new Date(fire > now ? fire - DAY_MS : fire);
-}
-
-const slotText = (date: Date) => `${date.toISOString().slice(0, 19)}Z`;
 
 describe('Run lifecycle and entry points against the local AWS', () => {
   const savedEnvironment = { ...process.env };

@@ -1,7 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeSnapshotsCommand, EC2Client, type Snapshot } from '@aws-sdk/client-ec2';
+import { type FaultProxy, startFaultProxy } from '../../harness/faultProxy.ts';
 import { useLocalAwsEnvironment } from '../../harness/localAws.ts';
-import { createLocalHistoryTable } from '../../harness/localTable.ts';
+import { createLocalHistoryTable, localHistoryGateway } from '../../harness/localTable.ts';
+import type { RunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
 
 /**
  * Points this test file at the shared local AWS in its own region, with a deployment
@@ -25,6 +27,39 @@ export async function useLocalHistoryTable(endpoint: string, region: string): Pr
   const table = process.env.HISTORY_TABLE ?? `snapkeeper-test-${region}-runs`;
   await createLocalHistoryTable(new DynamoDBClient({ region, endpoint }), table);
   return table;
+}
+
+/** This file's local AWS behind a fault proxy of its own: see {@link useFaultProxiedAws}. */
+export interface FaultProxiedAws {
+  /** Between the handlers and moto: add rules to it. */
+  readonly proxy: FaultProxy;
+  /** Straight to moto, for arranging and checking. */
+  readonly ec2: EC2Client;
+  /** This file's run-history table. */
+  readonly table: string;
+  /** The history, read straight from moto. */
+  readonly history: RunHistoryGateway;
+}
+
+/**
+ * Puts a fault proxy of this file's own in front of the shared local AWS (moto at
+ * `motoEndpoint`) and points the handlers at it ({@link useLocalAws}, with `extra`), while
+ * the file arranges and checks straight in moto: an EC2 client, the history table (made)
+ * and its gateway. Stop the proxy and destroy the client after the file.
+ *
+ * @example
+ * ({ proxy, ec2, history } = await useFaultProxiedAws(inject('awsEndpoint'), REGION, ENVIRONMENT));
+ */
+export async function useFaultProxiedAws(
+  motoEndpoint: string,
+  region: string,
+  extra: Record<string, string> = {},
+): Promise<FaultProxiedAws> {
+  const proxy = await startFaultProxy({ target: motoEndpoint });
+  useLocalAws(proxy.endpoint, region, extra);
+  const ec2 = new EC2Client({ region, endpoint: motoEndpoint });
+  const table = await useLocalHistoryTable(motoEndpoint, region);
+  return { proxy, ec2, table, history: localHistoryGateway(motoEndpoint, region, table) };
 }
 
 /** Every snapshot owned by the account that carries a tag with a value. */

@@ -10,17 +10,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AutoScalingGateway } from '../../../lib/aws/AutoScalingGateway.ts';
 import { AwsCallError } from '../../../lib/aws/errors.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const autoScalingMock = mockClient(AutoScalingClient);
-
-/** An error shaped like the ones the SDK throws for an AWS error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), {
-    name,
-    $fault: httpStatusCode >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode },
-  });
-}
 
 function newGateway(): AutoScalingGateway {
   return new AutoScalingGateway(new AutoScalingClient({ region: 'eu-west-1' }));

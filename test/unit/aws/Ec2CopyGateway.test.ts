@@ -15,17 +15,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Ec2CopyGateway } from '../../../lib/aws/Ec2CopyGateway.ts';
 import { AwsCallError } from '../../../lib/aws/errors.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const ec2Mock = mockClient(EC2Client);
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), {
-    name,
-    $fault: httpStatusCode >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode },
-  });
-}
 
 /** The gateway on the destination region's client. */
 function newGateway(): Ec2CopyGateway {

@@ -18,21 +18,13 @@ import {
   SnapshotInUseError,
   SnapshotNotFoundError,
 } from '../../../lib/aws/errors.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const ec2Mock = mockClient(EC2Client);
 
 const OWN_ACCOUNT = '111122223333';
 const OTHER_ACCOUNT = '444455556666';
 const STARTED = new Date('2026-11-22T03:00:05.000Z');
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), {
-    name,
-    $fault: httpStatusCode >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode },
-  });
-}
 
 function newGateway(): Ec2Gateway {
   return new Ec2Gateway(new EC2Client({ region: 'eu-west-1' }));

@@ -24,17 +24,9 @@ import {
 import type { SnapshotSetRequest } from '../../../lib/domain/backupPlan.ts';
 import { SnapkeeperError } from '../../../lib/domain/errors.ts';
 import { ANY_TAG_KEY } from '../../../lib/jobs/backupJob.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const ec2Mock = mockClient(EC2Client);
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), {
-    name,
-    $fault: httpStatusCode >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode },
-  });
-}
 
 function newGateway(options: ConstructorParameters<typeof Ec2Gateway>[1] = {}): Ec2Gateway {
   return new Ec2Gateway(new EC2Client({ region: 'eu-west-1' }), options);

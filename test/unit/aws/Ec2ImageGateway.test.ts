@@ -25,20 +25,12 @@ import {
   ImageNameTakenError,
 } from '../../../lib/aws/errors.ts';
 import type { ImageRequest } from '../../../lib/domain/imagePlan.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const ec2Mock = mockClient(EC2Client);
 
 const OWN_ACCOUNT = '111122223333';
 const CREATED = '2026-11-23T03:00:12.000Z';
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), {
-    name,
-    $fault: httpStatusCode >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode },
-  });
-}
 
 function newGateway(options: Ec2ImageGatewayOptions = {}): Ec2ImageGateway {
   return new Ec2ImageGateway(new EC2Client({ region: 'eu-west-1' }), options);

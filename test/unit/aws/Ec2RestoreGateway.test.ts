@@ -18,6 +18,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Ec2RestoreGateway } from '../../../lib/aws/Ec2RestoreGateway.ts';
 import { AwsCallError, Ec2ErrorCode, UnknownResourceError } from '../../../lib/aws/errors.ts';
 import { SnapkeeperError } from '../../../lib/domain/errors.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const ec2Mock = mockClient(EC2Client);
 
@@ -29,15 +30,6 @@ const TAGS = [
   { Key: 'snapkeeper:restored-from', Value: SNAPSHOT },
   { Key: 'Name', Value: 'web-1-restored' },
 ];
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), {
-    name,
-    $fault: httpStatusCode >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode },
-  });
-}
 
 /** A sleep that returns at once and remembers what it was asked to wait. */
 function recordingSleep(): { sleep: (ms: number) => Promise<void>; delays: number[] } {

@@ -10,17 +10,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AwsCallError } from '../../../lib/aws/errors.ts';
 import { RecycleBinGateway } from '../../../lib/aws/RecycleBinGateway.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const rbinMock = mockClient(RbinClient);
-
-/** An error shaped like the ones the SDK throws for an AWS error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), {
-    name,
-    $fault: httpStatusCode >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode },
-  });
-}
 
 function newGateway(): RecycleBinGateway {
   return new RecycleBinGateway(new RbinClient({ region: 'eu-west-1' }));

@@ -22,8 +22,10 @@ import {
   runAmiJob,
 } from '../../../lib/jobs/amiJob.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
-import type { ActionJournal, ActionRecord } from '../../../lib/jobs/ports.ts';
+import type { ActionJournal } from '../../../lib/jobs/ports.ts';
 import { silentLogger } from '../../../lib/jobs/runReport.ts';
+import { RecordingJournal } from '../../support/recordingJournal.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const keys = tagKeys();
 const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily');
@@ -41,11 +43,6 @@ const slotAt = (daysAgo: number): string =>
 const createdAt = (daysAgo: number): string =>
   new Date(SLOT_TIME.getTime() + 5_000 - daysAgo * DAY_MS).toISOString().replace('.000Z', 'Z');
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode } });
-}
 
 /** The tags snapkeeper writes on a daily AMI of this deployment (and on its snapshots). */
 function ourTags(instanceId: string, daysAgo: number, extra: TagMap = {}): TagMap {
@@ -335,28 +332,6 @@ class FakeRecycleBin implements NonNullable<AmiJobDependencies['recycleBin']> {
     this.calls += 1;
     if (this.#rules instanceof Error) throw this.#rules;
     return [...this.#rules];
-  }
-}
-
-/** A journal that keeps every record, and can refuse the "before" record of some resources. */
-class RecordingJournal implements ActionJournal {
-  public readonly records: ActionRecord[] = [];
-  readonly #failBefore: ReadonlySet<string>;
-  readonly #events: string[] | undefined;
-
-  public constructor(options: { failBefore?: readonly string[]; events?: string[] } = {}) {
-    this.#failBefore = new Set(options.failBefore ?? []);
-    this.#events = options.events;
-  }
-
-  public async record(entry: ActionRecord): Promise<void> {
-    if (entry.phase === 'before' && this.#failBefore.has(entry.resourceId)) {
-      throw sdkError('ResourceNotFoundException', 'Requested resource not found');
-    }
-    this.#events?.push(
-      `${entry.phase} ${entry.resourceId}${entry.outcome ? ` ${entry.outcome}` : ''}`,
-    );
-    this.records.push(entry);
   }
 }
 

@@ -16,18 +16,10 @@ import {
 import { type CopyJobDependencies, runCopyJob } from '../../../lib/jobs/copyJob.ts';
 import type { ActionRecord } from '../../../lib/jobs/ports.ts';
 import { silentLogger } from '../../../lib/jobs/runReport.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const ec2Mock = mockClient(EC2Client);
 const RUN_ID = '20261124T070000Z-0000abcd';
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), {
-    name,
-    $fault: httpStatusCode >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode },
-  });
-}
 
 function gateway(region = 'eu-west-1'): Ec2ImageGateway {
   return new Ec2ImageGateway(new EC2Client({ region }));

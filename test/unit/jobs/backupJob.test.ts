@@ -1,4 +1,4 @@
-import { describe, expect, it, type Mock, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { CreatedSnapshot } from '../../../lib/aws/Ec2Gateway.ts';
 import {
   AwsCallError,
@@ -16,7 +16,10 @@ import {
   type BackupJobInput,
   runBackupJob,
 } from '../../../lib/jobs/backupJob.ts';
-import type { ActionRecord, LoggerPort, MetricsPort } from '../../../lib/jobs/ports.ts';
+import type { ActionRecord } from '../../../lib/jobs/ports.ts';
+import { recordingLogger } from '../../support/recordingLogger.ts';
+import { RecordingMetrics } from '../../support/recordingMetrics.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const keys = tagKeys();
 const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES);
@@ -133,30 +136,6 @@ class FakeEc2 implements GatewayPort {
   }
 }
 
-class RecordingMetrics implements MetricsPort {
-  public readonly counts: [string, number][] = [];
-
-  public count(name: string, value: number): void {
-    this.counts.push([name, value]);
-  }
-
-  public valueOf(name: string): number | undefined {
-    return this.counts.find(([n]) => n === name)?.[1];
-  }
-}
-
-type LogFunction = LoggerPort['info'];
-type RecordingLogger = { readonly [K in keyof LoggerPort]: Mock<LogFunction> };
-
-function recordingLogger(): RecordingLogger {
-  return {
-    debug: vi.fn<LogFunction>(),
-    info: vi.fn<LogFunction>(),
-    warn: vi.fn<LogFunction>(),
-    error: vi.fn<LogFunction>(),
-  };
-}
-
 function instance(
   instanceId: string,
   tags: TagMap,
@@ -211,11 +190,6 @@ function dailyRun(overrides: Partial<BackupJobInput> = {}): BackupJobInput {
     trigger: 'schedule',
     ...overrides,
   };
-}
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode } });
 }
 
 describe('Function: runBackupJob', () => {

@@ -20,7 +20,8 @@ import {
 } from '../../../lib/jobs/copyJob.ts';
 import { parseCopyEvent } from '../../../lib/jobs/events.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
-import type { ActionJournal, ActionRecord, LoggerPort } from '../../../lib/jobs/ports.ts';
+import { RecordingJournal } from '../../support/recordingJournal.ts';
+import { type LogFunction, recordingLogger as quietLogger } from '../../support/recordingLogger.ts';
 
 const keys = tagKeys();
 const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily');
@@ -200,30 +201,6 @@ class FakeDestination implements RegionGateways {
   }
 }
 
-class RecordingJournal implements ActionJournal {
-  public readonly records: ActionRecord[] = [];
-  readonly #events: string[];
-
-  public constructor(events: string[]) {
-    this.#events = events;
-  }
-
-  public async record(entry: ActionRecord): Promise<void> {
-    this.#events.push(`${entry.phase} ${entry.resourceId}`);
-    this.records.push(entry);
-  }
-}
-
-type LogFunction = LoggerPort['info'];
-function quietLogger(): { readonly [K in keyof LoggerPort]: Mock<LogFunction> } {
-  return {
-    debug: vi.fn<LogFunction>(),
-    info: vi.fn<LogFunction>(),
-    warn: vi.fn<LogFunction>(),
-    error: vi.fn<LogFunction>(),
-  };
-}
-
 /** What snapkeeper writes on a daily snapshot of this deployment. */
 function ourTags(instanceId: string, createdAt: string, extra: TagMap = {}): TagMap {
   return {
@@ -338,7 +315,7 @@ function world(
   const ec2 = new FakeSourceEc2(options);
   const images = new FakeSourceImages(options.images);
   const sharing = new FakeSharing(options.sharing);
-  const journal = new RecordingJournal(events);
+  const journal = new RecordingJournal({ events, withOutcome: false });
   const sleep = vi.fn(async (ms: number) => {
     events.push(`sleep ${ms}`);
   });

@@ -24,9 +24,10 @@ import {
   runFanOutBatch,
 } from '../../../lib/jobs/fanOutJob.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
-import type { MetricsPort } from '../../../lib/jobs/ports.ts';
 import { silentLogger } from '../../../lib/jobs/runReport.ts';
-import type { RunEventsPort, RunSummary } from '../../../lib/jobs/slotRun.ts';
+import { RecordingEvents } from '../../support/recordingEvents.ts';
+import { RecordingMetrics } from '../../support/recordingMetrics.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const RUN_ID = '20261123T030007Z-a1b2c3d4';
 const SLOT = '2026-11-23T03:00:00Z';
@@ -43,11 +44,6 @@ function configWith(env: Record<string, string> = {}): SnapkeeperConfig {
 
 const config = configWith();
 const { keys } = config;
-
-/** An error shaped like the ones the SDK throws for an AWS error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode } });
-}
 
 const accessDenied = () =>
   sdkError(
@@ -78,24 +74,6 @@ function instance(id: string, backup = 'daily', extra: TagMap = {}): InstanceFac
 
 function fixedClock(iso: string): () => Date {
   return () => new Date(iso);
-}
-
-class RecordingMetrics implements MetricsPort {
-  public readonly counts: [string, number][] = [];
-
-  public count(name: string, value: number): void {
-    this.counts.push([name, value]);
-  }
-}
-
-class RecordingEvents implements RunEventsPort {
-  public readonly published: RunSummary[] = [];
-  public failure: unknown;
-
-  public async publishRunFinished(summary: RunSummary): Promise<void> {
-    if (this.failure !== undefined) throw this.failure;
-    this.published.push(summary);
-  }
 }
 
 // ---------------------------------------------------------------------------------------

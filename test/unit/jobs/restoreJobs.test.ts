@@ -17,6 +17,7 @@ import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import type { ActionRecord } from '../../../lib/jobs/ports.ts';
 import { type RestoreDependencies, restoreInstance } from '../../../lib/jobs/restoreJobs.ts';
 import { silentLogger } from '../../../lib/jobs/runReport.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const ec2Mock = mockClient(EC2Client);
 const keys = tagKeys();
@@ -24,15 +25,6 @@ const DEPLOYMENT = 'prod';
 const SOURCE = 'i-0123456789abcdef0';
 const BACKUP_RUN = '20261123T030002Z-9f3a12bc';
 const NEW_IMAGE = 'ami-0restored00000000';
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), {
-    name,
-    $fault: httpStatusCode >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode },
-  });
-}
 
 /** The snapshot set of the source from the backup run: root and one data volume. */
 function snapshotSet(): SnapshotFacts[] {

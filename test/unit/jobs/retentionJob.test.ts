@@ -1,4 +1,4 @@
-import { describe, expect, it, type Mock, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   AwsCallError,
   SnapshotInUseError,
@@ -14,12 +14,7 @@ import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
 import { parseRetentionEvent } from '../../../lib/jobs/events.ts';
 import { HistoryPipeline } from '../../../lib/jobs/historyPipeline.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
-import type {
-  ActionJournal,
-  ActionRecord,
-  LoggerPort,
-  MetricsPort,
-} from '../../../lib/jobs/ports.ts';
+import type { ActionJournal, ActionRecord } from '../../../lib/jobs/ports.ts';
 import {
   type RetentionJobDependencies,
   type RetentionJobInput,
@@ -27,6 +22,9 @@ import {
   runRetentionJob,
   type VolumeRetentionResult,
 } from '../../../lib/jobs/retentionJob.ts';
+import { RecordingJournal } from '../../support/recordingJournal.ts';
+import { recordingLogger } from '../../support/recordingLogger.ts';
+import { RecordingMetrics } from '../../support/recordingMetrics.ts';
 
 const keys = tagKeys();
 const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily');
@@ -113,50 +111,6 @@ class FakeEc2 implements GatewayPort {
       this.inFlight -= 1;
     }
   }
-}
-
-/** A journal that keeps every record, and can refuse the "before" record of some snapshots. */
-class RecordingJournal implements ActionJournal {
-  public readonly records: ActionRecord[] = [];
-  readonly #failBefore: ReadonlySet<string>;
-  readonly #events: string[] | undefined;
-
-  public constructor(options: { failBefore?: readonly string[]; events?: string[] } = {}) {
-    this.#failBefore = new Set(options.failBefore ?? []);
-    this.#events = options.events;
-  }
-
-  public async record(entry: ActionRecord): Promise<void> {
-    if (entry.phase === 'before' && this.#failBefore.has(entry.resourceId)) {
-      throw Object.assign(new Error('Requested resource not found'), {
-        name: 'ResourceNotFoundException',
-      });
-    }
-    this.#events?.push(
-      `${entry.phase} ${entry.resourceId}${entry.outcome ? ` ${entry.outcome}` : ''}`,
-    );
-    this.records.push(entry);
-  }
-}
-
-class RecordingMetrics implements MetricsPort {
-  public readonly counts: [string, number][] = [];
-
-  public count(name: string, value: number): void {
-    this.counts.push([name, value]);
-  }
-}
-
-type LogFunction = LoggerPort['info'];
-type RecordingLogger = { readonly [K in keyof LoggerPort]: Mock<LogFunction> };
-
-function recordingLogger(): RecordingLogger {
-  return {
-    debug: vi.fn<LogFunction>(),
-    info: vi.fn<LogFunction>(),
-    warn: vi.fn<LogFunction>(),
-    error: vi.fn<LogFunction>(),
-  };
 }
 
 /** The tags snapkeeper writes on a daily snapshot of this deployment. */

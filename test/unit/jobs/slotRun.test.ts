@@ -11,15 +11,14 @@ import type { LoggerPort } from '../../../lib/jobs/ports.ts';
 import { silentLogger } from '../../../lib/jobs/runReport.ts';
 import {
   type RunContext,
-  type RunEventsPort,
   type RunOnceDependencies,
   type RunParams,
   type RunReportLike,
-  type RunSummary,
   runOnce,
   type SlotOutcome,
 } from '../../../lib/jobs/slotRun.ts';
 import { answer } from '../../../lib/runtime/invocation.ts';
+import { RecordingEvents } from '../../support/recordingEvents.ts';
 
 const DEPLOYMENT = 'prod';
 const SLOT = '2026-11-23T03:00:00Z';
@@ -226,16 +225,6 @@ class FakeHistory implements HistoryPort {
     return [...this.runs.values()]
       .filter((r) => r.deployment === deployment && r.job === job)
       .sort((a, b) => b.startedAt.localeCompare(a.startedAt));
-  }
-}
-
-class RecordingEvents implements RunEventsPort {
-  public readonly published: RunSummary[] = [];
-  public failure: unknown;
-
-  public async publishRunFinished(summary: RunSummary): Promise<void> {
-    if (this.failure !== undefined) throw this.failure;
-    this.published.push(summary);
   }
 }
 

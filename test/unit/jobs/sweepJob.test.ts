@@ -5,13 +5,14 @@ import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import type { TagMap } from '../../../lib/domain/tagPolicy.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
-import type { ActionJournal, ActionRecord } from '../../../lib/jobs/ports.ts';
 import { silentLogger } from '../../../lib/jobs/runReport.ts';
 import {
   runSweepJob,
   type SweepJobDependencies,
   type SweepJobInput,
 } from '../../../lib/jobs/sweepJob.ts';
+import { RecordingJournal } from '../../support/recordingJournal.ts';
+import { sdkError } from '../../support/sdkErrors.ts';
 
 const keys = tagKeys();
 const DEPLOYMENT = 'prod';
@@ -22,11 +23,6 @@ const NOW = '2026-11-23T06:00:00.000Z';
 const LIVE_AMI = 'ami-0a11ce';
 const GONE_AMI = 'ami-0dead1';
 const OTHER_GONE_AMI = 'ami-0dead2';
-
-/** An error shaped like the ones the SDK throws for an EC2 error response. */
-function sdkError(name: string, message: string, httpStatusCode = 400): Error {
-  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode } });
-}
 
 /** The tags snapkeeper writes on the snapshots behind its AMIs. */
 function ourTags(extra: TagMap = {}): TagMap {
@@ -128,28 +124,6 @@ class FakeEc2 implements Ec2Port {
     const error = this.#errors.get(snapshotId);
     if (error) throw error;
     this.deleted.push(snapshotId);
-  }
-}
-
-/** A journal that keeps every record, and can refuse the "before" record of some snapshots. */
-class RecordingJournal implements ActionJournal {
-  public readonly records: ActionRecord[] = [];
-  readonly #failBefore: ReadonlySet<string>;
-  readonly #events: string[] | undefined;
-
-  public constructor(options: { failBefore?: readonly string[]; events?: string[] } = {}) {
-    this.#failBefore = new Set(options.failBefore ?? []);
-    this.#events = options.events;
-  }
-
-  public async record(entry: ActionRecord): Promise<void> {
-    if (entry.phase === 'before' && this.#failBefore.has(entry.resourceId)) {
-      throw sdkError('ResourceNotFoundException', 'Requested resource not found');
-    }
-    this.#events?.push(
-      `${entry.phase} ${entry.resourceId}${entry.outcome ? ` ${entry.outcome}` : ''}`,
-    );
-    this.records.push(entry);
   }
 }
 
