@@ -40,6 +40,10 @@ export interface TagKeys {
   readonly copyKmsKey: string;
   /** Instance: accounts its snapshots and AMIs are shared with, `111122223333,444455556666`. */
   readonly shareWith: string;
+  /** Instance: `crash` (default), `fsfreeze`, `vss` or `ssm:<document>[:<version>]`, `!` for no fallback. Written on snapshots: `app`, `crash` or `crash-fallback`. */
+  readonly consistency: string;
+  /** Written on snapshots: the consistency mode asked for, and why a set fell back. */
+  readonly consistencyReason: string;
   /** Written on copies: the volume the source snapshot was taken of. */
   readonly sourceVolumeId: string;
   /** Written on copies: the source snapshot. */
@@ -86,6 +90,8 @@ export function tagKeys(prefix: string = DEFAULT_TAG_PREFIX): TagKeys {
     copyRetain: `${prefix}copy-retain`,
     copyKmsKey: `${prefix}copy-kms-key`,
     shareWith: `${prefix}share-with`,
+    consistency: `${prefix}consistency`,
+    consistencyReason: `${prefix}consistency-reason`,
     sourceVolumeId: `${prefix}source-volume-id`,
     sourceSnapshotId: `${prefix}source-snapshot-id`,
     sourceImageId: `${prefix}source-image-id`,
