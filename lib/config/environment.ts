@@ -7,6 +7,7 @@ import {
   type ScheduleCatalog,
 } from '../domain/schedules.ts';
 import { DEFAULT_TAG_PREFIX, type TagKeys, tagKeys } from '../domain/tagKeys.ts';
+import { type ConsistencySettings, loadConsistencySettings } from './consistencySettings.ts';
 
 /** The whole configuration of a snapkeeper function, read and validated once. */
 export interface SnapkeeperConfig {
@@ -100,6 +101,10 @@ export interface SnapkeeperConfig {
   readonly fanOutMaxAttempts: number;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
+  /** Pre/post scripts of application-consistent sets (issue 21): timeout, documents. */
+  readonly consistencyTimeoutSeconds: ConsistencySettings['consistencyTimeoutSeconds'];
+  readonly consistencyFsfreezeDocument: ConsistencySettings['consistencyFsfreezeDocument'];
+  readonly consistencyDocuments: ConsistencySettings['consistencyDocuments'];
   /** Custom endpoint (the local AWS); undefined in production. */
   readonly endpoint?: string | undefined;
 }
@@ -247,6 +252,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     fanOutMaxAttempts: integer(env, 'FANOUT_MAX_ATTEMPTS', 3, 1, 20),
     fanOutWorkers: integer(env, 'FANOUT_WORKERS', 1, 1, 1000),
     dryRun: boolean(env, 'DRY_RUN', false),
+    ...loadConsistencySettings(env),
     ...(endpoint ? { endpoint } : {}),
   };
 }

@@ -1,4 +1,5 @@
 import awsCronParser from 'aws-cron-parser';
+import { parseConsistency } from './consistency.ts';
 import {
   InvalidEventError,
   InvalidScheduleDefinitionError,
@@ -33,6 +34,8 @@ export interface ScheduleDefinition {
   readonly amiRetain?: number | undefined;
   /** When retention runs for this schedule; default: an hour after the backup (see serverless.yml). */
   readonly retentionCron?: string | undefined;
+  /** Default consistency of the schedule's sets (`fsfreeze`, `ssm:<doc>[:<v>]`, ...); an instance's tag wins. */
+  readonly consistency?: string | undefined;
 }
 
 /** Every schedule of a deployment, plus the one that `snapkeeper:backup=true` means. */
@@ -79,6 +82,7 @@ const scheduleSchema = z.strictObject({
   retentionCron: z.optional(z.string().check(z.minLength(1))),
   amiRetain: z.optional(whole(1, 1000)),
   copyTo: z.optional(z.array(z.string()).check(z.maxLength(3))),
+  consistency: z.optional(z.string()),
 });
 
 /**
@@ -106,6 +110,13 @@ export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'):
     validateCron(definition.cron, definition.name);
     if (definition.retentionCron) validateCron(definition.retentionCron, definition.name);
     validateTimeZone(definition.timezone, definition.name);
+    if (definition.consistency !== undefined) {
+      try {
+        parseConsistency(definition.consistency, `schedule "${definition.name}" consistency`);
+      } catch (error) {
+        throw new InvalidScheduleDefinitionError((error as Error).message, { cause: error });
+      }
+    }
     schedules.set(definition.name, stripUndefined(definition));
   }
   const defaultName = defaultSchedule.trim().toLowerCase();
