@@ -2,6 +2,12 @@
 // schedules are written once: the SCHEDULES environment variable and the backup events.
 'use strict';
 
+const {
+  consistencySettings,
+  consistencyStatements,
+  fsfreezeDocument,
+} = require('./serverlessConsistency.cjs');
+
 async function schedules(resolveVariable) {
   const list = await resolveVariable('self:custom.schedules');
   if (!Array.isArray(list) || list.length === 0)
@@ -430,7 +436,14 @@ const STATEMENTS = {
   }),
 };
 
-function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, blockPublicAmis) {
+function functionRoles(
+  reportBucket,
+  reportPrefix,
+  targetRoleName,
+  kmsRegions,
+  blockPublicAmis,
+  consistency = { documents: [], scheduleOptIn: false },
+) {
   const common = (fn) => [
     STATEMENTS.logs(fn),
     STATEMENTS.tracing,
@@ -667,6 +680,9 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
       Resource: { 'Fn::GetAtt': ['FanOutQueue', 'Arn'] },
     },
   ];
+  // Pre/post scripts of application-consistent sets (issue 21): where sets are made.
+  for (const fn of ['backup', 'ops', 'worker'])
+    statements[fn].push(...consistencyStatements(consistency.documents, consistency.scheduleOptIn));
   const resources = {};
   for (const [fn, logical] of Object.entries(FUNCTIONS)) {
     resources[`${logical}Role`] = {
@@ -776,7 +792,11 @@ module.exports = {
       await resolveVariable('self:custom.fanOut.roleName'),
       await stageRegions(resolveVariable),
       String(await resolveVariable('self:custom.blockPublicAmis')) === 'true',
+      await consistencySettings(resolveVariable),
     ),
+  consistencyResources: async () => ({ Resources: fsfreezeDocument() }),
+  consistencyDocuments: async ({ resolveVariable }) =>
+    (await consistencySettings(resolveVariable)).documents.join(','),
   // Each worker's share of the account's EC2 rate: 1 / the workers running at once.
   workerRateShare: async ({ resolveVariable }) => {
     const workers = Number(await resolveVariable('self:custom.fanOut.workers'));

@@ -33,6 +33,11 @@ export interface ConsistencyDependencies {
   readonly timeoutSeconds?: number | undefined;
   /** The deployment's fsfreeze document (`CONSISTENCY_FSFREEZE_DOCUMENT`), `snapkeeper-fsfreeze` by default. */
   readonly fsfreezeDocument?: string | undefined;
+  /**
+   * The operator's documents the stack allows (`CONSISTENCY_DOCUMENTS`): an `ssm:` mode
+   * naming another falls back (or skips with `!`) before any call. Unchecked when absent.
+   */
+  readonly allowedDocuments?: readonly string[] | undefined;
   /** Limits the pre scripts in flight across the run (Run Command's limits); posts never wait. */
   readonly preLimit?: (<T>(fn: () => Promise<T>) => Promise<T>) | undefined;
   readonly sleep?: ((ms: number) => Promise<void>) | undefined;
@@ -122,6 +127,14 @@ export async function takeConsistentSet<T>(
     return fallBack(request, mode, requested, VSS_NOT_SUPPORTED, undefined, create, deps);
   }
 
+  if (
+    mode.kind === 'ssm' &&
+    deps.allowedDocuments !== undefined &&
+    !deps.allowedDocuments.includes(mode.document)
+  ) {
+    const why = `the document ${mode.document} is not listed in CONSISTENCY_DOCUMENTS (custom.consistency.documents), so the stack's IAM refuses to send it: list it there and deploy`;
+    return fallBack(request, mode, requested, why, undefined, create, deps);
+  }
   const pre = await runPre(request.instanceId, document, mode, deps);
   if (pre.state !== 'success') {
     const why = preFailureReason(document.name, pre);

@@ -6,6 +6,7 @@
  * after creating" fallback as the tagging at creation that real AWS gets.
  */
 import type { RecordedCall } from '../../lib/aws/callRecorder.ts';
+import { ssmRequestsOf } from './ssmRequests.ts';
 
 /** One authorization AWS makes. */
 export interface IamRequest {
@@ -376,6 +377,8 @@ export function requestsOf(
     }
     return requests;
   }
+
+  if (call.service === 'ssm') return ssmRequestsOf(call, names, tagsOf);
 
   if (call.service === 'sqs') {
     const url = text(field(input, 'QueueUrl')) ?? '';

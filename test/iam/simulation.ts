@@ -34,6 +34,7 @@ import {
   requestsOf,
   type StackNames,
 } from './requests.ts';
+import { ssmNegatives } from './ssmRequests.ts';
 
 /** One evaluated request and what the simulation expected of it. */
 export interface Verdict {
@@ -300,6 +301,7 @@ export function negativeSet(
       request: request('ec2:ModifyImageAttribute', image, context),
       why: `ModifyImageAttribute of an ${label} AMI`,
     });
+  cases.push(...ssmNegatives(stage, prefix, region, ACCOUNT));
   cases.push({
     roles: 'all',
     request: request('ec2:CreateSnapshots', `arn:aws:ec2:${region}::snapshot/*`, {

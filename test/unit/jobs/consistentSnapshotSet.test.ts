@@ -154,6 +154,22 @@ describe('takeConsistentSet', () => {
     ]);
   });
 
+  it('refuses, before any call, a document the stack does not list, and falls back with the fix', async () => {
+    const { ssm, events } = fakeSsm({ states: ['success'] });
+    const { create } = creator(events);
+    const result = await takeConsistentSet(
+      request,
+      choose('ssm:other-doc'),
+      create,
+      deps(ssm, { allowedDocuments: ['db-flush'] }),
+    );
+    expect(events).toEqual(['create']);
+    expect(result.consistency.outcome).toBe('crash-fallback');
+    expect(result.consistency.reason).toContain(
+      'other-doc is not listed in CONSISTENCY_DOCUMENTS (custom.consistency.documents)',
+    );
+  });
+
   it('uses the schedule option when the instance has no tag', async () => {
     const { ssm, events } = fakeSsm({ states: ['success'] });
     const { create } = creator(events);
