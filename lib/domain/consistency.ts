@@ -202,3 +202,46 @@ export function isApplicationConsistent(
 ): boolean {
   return tags[keys.consistency] === 'app';
 }
+
+/** An instance's newest application-consistent recovery point, for the report and the page. */
+export interface AppConsistentPoint {
+  readonly snapshotId: string;
+  readonly createdAt: string;
+  readonly ageHours: number;
+  readonly schedule: string;
+}
+
+/**
+ * The newest completed snapshot of an instance tagged `snapkeeper:consistency=app`
+ * (a set is app-consistent as a whole: any of its snapshots stands for it), or
+ * undefined when there is none.
+ *
+ * @example
+ * newestApplicationConsistent(completed, keys, (s) => s.startTime, now)?.snapshotId;
+ */
+export function newestApplicationConsistent(
+  snapshots: readonly {
+    readonly snapshotId: string;
+    readonly state: string;
+    readonly tags: Readonly<Record<string, string>>;
+  }[],
+  keys: Pick<TagKeys, 'consistency' | 'schedule'>,
+  createdAt: (snapshot: { readonly tags: Readonly<Record<string, string>> }) => Date,
+  now: Date,
+): AppConsistentPoint | undefined {
+  let newest: { id: string; at: Date; schedule: string } | undefined;
+  for (const s of snapshots) {
+    if (s.state !== 'completed' || !isApplicationConsistent(s.tags, keys)) continue;
+    const at = createdAt(s);
+    if (!newest || at.getTime() > newest.at.getTime()) {
+      newest = { id: s.snapshotId, at, schedule: s.tags[keys.schedule] ?? '' };
+    }
+  }
+  if (!newest) return undefined;
+  return {
+    snapshotId: newest.id,
+    createdAt: newest.at.toISOString(),
+    ageHours: Math.round(((now.getTime() - newest.at.getTime()) / 3_600_000) * 10) / 10,
+    schedule: newest.schedule,
+  };
+}

@@ -1,4 +1,5 @@
 import type { InstanceFacts } from './backupPlan.ts';
+import { type AppConsistentPoint, newestApplicationConsistent } from './consistency.ts';
 import type { ImageFacts } from './imagePlan.ts';
 import { type ScheduleCatalog, type ScheduleDefinition, scheduleIntervalMs } from './schedules.ts';
 import { effectiveCreatedAt, isManagedBy, type SnapshotFacts } from './snapshotFacts.ts';
@@ -30,6 +31,10 @@ export interface InstanceRecovery {
     | { imageId: string; createdAt: string; ageHours: number; schedule: string }
     | undefined;
   readonly rpo: readonly ScheduleRpo[];
+  /** The instance's `snapkeeper:consistency` tag, when it asks for application-consistent sets. */
+  readonly consistency?: string | undefined;
+  /** Its newest application-consistent point (a set tagged `snapkeeper:consistency=app`). */
+  readonly newestAppConsistent?: AppConsistentPoint | undefined;
   /** Completed snapshot sets (one per run) that can restore the instance. */
   readonly recoveryPoints: number;
   readonly images: number;
@@ -194,6 +199,7 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
           }
         : undefined,
       rpo,
+      ...consistencyOf(instance.tags[keys.consistency], completed, keys, created, now),
       recoveryPoints: runs.size,
       images: images.length,
       neverBackedUp: completed.length === 0 && images.length === 0,
@@ -248,6 +254,26 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
   };
 }
 
+/** The consistency fields of an instance's line: present only when there is something to say. */
+function consistencyOf(
+  tag: string | undefined,
+  completed: readonly SnapshotFacts[],
+  keys: TagKeys,
+  created: (s: SnapshotFacts) => Date,
+  now: Date,
+): { consistency?: string; newestAppConsistent?: AppConsistentPoint } {
+  const newest = newestApplicationConsistent(
+    completed,
+    keys,
+    (s) => created(s as SnapshotFacts),
+    now,
+  );
+  return {
+    ...(tag !== undefined ? { consistency: tag } : {}),
+    ...(newest ? { newestAppConsistent: newest } : {}),
+  };
+}
+
 /**
  * An age in hours as a report prints it: "none" when there is nothing to be old (no
  * snapshot or AMI yet), never "- h".
@@ -271,7 +297,8 @@ export function recoveryLine(
   instance: Pick<
     InstanceRecovery,
     'instanceId' | 'name' | 'recoveryPoints' | 'newestSnapshot' | 'newestImage' | 'rpo'
-  >,
+  > &
+    Partial<Pick<InstanceRecovery, 'newestAppConsistent'>>,
 ): string {
   const rpo = instance.rpo
     .map(
@@ -279,5 +306,5 @@ export function recoveryLine(
         `${r.schedule} ${r.met ? 'met' : 'MISSED'}${r.newestAgeHours !== undefined ? ` (${formatAge(r.newestAgeHours)})` : ''}`,
     )
     .join(', ');
-  return `${(instance.name ?? instance.instanceId).padEnd(9)} ${String(instance.recoveryPoints).padStart(2)} recovery points, newest snapshot ${formatAge(instance.newestSnapshot?.ageHours)}, newest AMI ${formatAge(instance.newestImage?.ageHours)}; RPO ${rpo}`;
+  return `${(instance.name ?? instance.instanceId).padEnd(9)} ${String(instance.recoveryPoints).padStart(2)} recovery points, newest snapshot ${formatAge(instance.newestSnapshot?.ageHours)}, newest AMI ${formatAge(instance.newestImage?.ageHours)}${instance.newestAppConsistent ? `, newest app-consistent ${formatAge(instance.newestAppConsistent.ageHours)}` : ''}; RPO ${rpo}`;
 }

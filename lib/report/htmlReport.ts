@@ -366,7 +366,7 @@ ${instances.map(
   (i) => html`<tr data-instance-id="${i.instanceId}" data-rpo="${worstLevel(i.rpo.map(rpoLevel))}">
 <th scope="row"><span class="name">${i.name ?? '(no Name tag)'}</span><br><span class="id">${i.instanceId}</span></th>
 <td class="rpo">${i.rpo.map((r) => rpoCell(r))}</td>
-<td class="newest-snapshot">${i.newestSnapshot ? html`<span class="id">${i.newestSnapshot.snapshotId}</span><br><span class="sub">${when(i.newestSnapshot.createdAt)} · ${hours(i.newestSnapshot.ageHours)} ago · ${i.newestSnapshot.schedule}</span>` : html`<span class="none">never</span>`}</td>
+<td class="newest-snapshot">${i.newestSnapshot ? html`<span class="id">${i.newestSnapshot.snapshotId}</span><br><span class="sub">${when(i.newestSnapshot.createdAt)} · ${hours(i.newestSnapshot.ageHours)} ago · ${i.newestSnapshot.schedule}</span>` : html`<span class="none">never</span>`}${appConsistentLine(i)}</td>
 <td class="newest-image">${i.newestImage ? html`<span class="id">${i.newestImage.imageId}</span><br><span class="sub">${when(i.newestImage.createdAt)} · ${hours(i.newestImage.ageHours)} ago · ${i.newestImage.schedule}</span>` : html`<span class="sub no-image">none</span>`}</td>
 <td class="num recovery-points">${i.recoveryPoints}</td>
 <td class="num images">${i.images}</td>
@@ -374,6 +374,16 @@ ${instances.map(
 </tr>`,
 )}
 </tbody></table></div>`;
+}
+
+/** The newest application-consistent point, for instances that have one or ask for one. */
+function appConsistentLine(i: CoverageInstance): SafeHtml | string {
+  const p = i.newestAppConsistent;
+  if (p) {
+    return html`<br><span class="sub app-consistent" data-app-consistent="${p.snapshotId}">app-consistent: <span class="id">${p.snapshotId}</span> · ${hours(p.ageHours)} ago · ${p.schedule}</span>`;
+  }
+  if (i.consistency === undefined || /^\s*crash\s*$/i.test(i.consistency)) return '';
+  return html`<br><span class="sub app-consistent" data-app-consistent="none">app-consistent: ${cue('warn', 'none yet')} (${i.consistency})</span>`;
 }
 
 function rpoCell(rpo: ScheduleRpo): SafeHtml {
