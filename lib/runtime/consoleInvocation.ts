@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReportBucketGateway } from '../aws/ReportBucketGateway.ts';
 import { InvalidEventError } from '../domain/errors.ts';
 import { type OpsDependencies, type OpsReport, runConsoleOperation } from '../jobs/consoleOps.ts';
 import { OPS_ACTIONS, parseOpsPayload } from '../jobs/opsPayload.ts';
 import { runOnce } from '../jobs/slotRun.ts';
 import { collectCoverageData } from '../report/coverageData.ts';
 import { type CoverageData, renderCoverageHtml } from '../report/htmlReport.ts';
-import { slotRunDependencies } from './invocation.ts';
+import { reportBucketGateway } from './gateways.ts';
+import { dryRunOf, slotRunDependencies } from './invocation.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 
 /** What the console gets back for a payload it must fix: nothing was changed. */
@@ -92,8 +92,8 @@ export async function handleConsolePayload(
     if (error instanceof InvalidEventError) return reject(error);
     throw error;
   }
-  // DRY_RUN=true: every console operation plans only, as every other entry point does.
-  if (runtime.config.dryRun && hasDryRun(payload) && payload.dryRun !== true) {
+  // DRY_RUN=true: every console operation plans only, by the rule of every entry point.
+  if (hasDryRun(payload) && payload.dryRun !== true && dryRunOf(payload.dryRun, runtime.config)) {
     runtime.logger.info('DRY_RUN is set: the console operation plans only');
     payload = { ...payload, dryRun: true };
   }
@@ -222,13 +222,10 @@ async function withCoveragePage(
     { ...consoleDependencies(runtime, gateways, runId), destination: runtime.ec2In },
     { days },
   );
-  const { reportBucket, reportPrefix } = runtime.config;
-  if (!reportBucket) return { ...report, page };
-  const key = `${reportPrefix}coverage-${runtime.clock().toISOString().slice(0, 10)}.html`;
-  const pageUri = await createReportBucketGateway(runtime.config, reportBucket).putPage(
-    key,
-    renderCoverageHtml(page),
-  );
+  const bucket = reportBucketGateway(runtime);
+  if (!bucket) return { ...report, page };
+  const key = `${runtime.config.reportPrefix}coverage-${runtime.clock().toISOString().slice(0, 10)}.html`;
+  const pageUri = await bucket.putPage(key, renderCoverageHtml(page));
   runtime.logger.info('coverage page written', { pageUri });
   return { ...report, page, pageUri };
 }

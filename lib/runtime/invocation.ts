@@ -1,4 +1,5 @@
 import type { Context } from 'aws-lambda';
+import type { SnapkeeperConfig } from '../config/environment.ts';
 import { RunFailedError, RunIncompleteError, SlotInProgressError } from '../domain/errors.ts';
 import { deliveredSlot, jobTimetable, type ScheduleDefinition } from '../domain/schedules.ts';
 import type { MetricsPort } from '../jobs/ports.ts';
@@ -81,6 +82,20 @@ export function scheduledSlot(
   return deliveredSlot(jobTimetable(schedule, job), scheduledTime, runtime.clock(), {
     catchUpMs: runtime.config.slotCatchUpMs,
   });
+}
+
+/**
+ * The dry-run rule of every entry point, scheduled or console: a run plans only when
+ * its event asks for it (`dryRun`) or the deployment's `DRY_RUN` is set.
+ *
+ * @example
+ * dryRunOf(invocation.dryRun, runtime.config); // true under DRY_RUN=true, whatever the event
+ */
+export function dryRunOf(
+  requested: boolean | undefined,
+  config: Pick<SnapkeeperConfig, 'dryRun'>,
+): boolean {
+  return requested === true || config.dryRun;
 }
 
 /** Milliseconds left in the invocation, from the Lambda context. */

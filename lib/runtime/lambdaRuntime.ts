@@ -2,15 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { createRateLimitedEc2Client } from '../aws/clients.ts';
-import { Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { createRunEventsGateway } from '../aws/RunEventsGateway.ts';
 import { createRunHistoryGateway, type RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
+import type { AssumeRole } from '../aws/targetRoles.ts';
 import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
 import { HistoryPipeline } from '../jobs/historyPipeline.ts';
 import type { ActionJournal, MetricsPort } from '../jobs/ports.ts';
 import { logJournal, newRunId } from '../jobs/runReport.ts';
 import type { RunEventsPort } from '../jobs/slotRun.ts';
+import { AwsClients } from './awsClients.ts';
 import { jobMetricsPort } from './jobMetrics.ts';
 
 /**
@@ -26,6 +27,13 @@ export interface LambdaRuntime {
   readonly metrics: Metrics;
   /** X-Ray tracing of the handler and every AWS client (off outside Lambda). */
   readonly tracer: Tracer;
+  /**
+   * The one cache of the function's AWS clients and gateways (key: account and region),
+   * each EC2 client rate-limited and traced; `ec2`, `ec2In`, a copy's destinations and a
+   * fan-out's targets all come from it.
+   */
+  readonly clients: AwsClients;
+  /** This account's EC2 gateway in the function's region. */
   readonly ec2: Ec2Gateway;
   /** This account's EC2 gateway in another region (its own rate limiter), built once. */
   readonly ec2In: (region: string) => Ec2Gateway;
@@ -44,14 +52,19 @@ export interface LambdaRuntime {
 }
 
 /**
- * Builds the runtime of one function.
+ * Builds the runtime of one function: the composition root, where every client and
+ * gateway is built (once, through {@link AwsClients}).
  *
+ * @param options.assumeRole how the function reaches other accounts (the fan-out
+ *   functions pass `assumeTargetRole`); without it only the own account is reached, and
+ *   the STS credential provider stays out of the bundle.
  * @example
  * const runtime = createLambdaRuntime('backup', process.env);
  */
 export function createLambdaRuntime(
   functionName: string,
   env: Readonly<Record<string, string | undefined>>,
+  options: { assumeRole?: (config: SnapkeeperConfig) => AssumeRole } = {},
 ): LambdaRuntime {
   const serviceName = env.POWERTOOLS_SERVICE_NAME ?? 'snapkeeper';
   const logger = new Logger({ serviceName, persistentKeys: { function: functionName } });
@@ -63,18 +76,12 @@ export function createLambdaRuntime(
     defaultDimensions: { deployment: config.deployment, job: functionName },
   });
   const tracer = new Tracer({ serviceName });
-  const gatewayIn = (region: string) =>
-    new Ec2Gateway(tracer.captureAWSv3Client(createRateLimitedEc2Client(config, { region })), {
-      snapshotRateRetryMs: config.snapshotRateRetryMs,
-      snapshotRateRetries: config.snapshotRateRetries,
-    });
-  const ec2 = gatewayIn(config.region);
-  const regional = new Map<string, Ec2Gateway>([[config.region, ec2]]);
-  const ec2In = (region: string): Ec2Gateway => {
-    const gateway = regional.get(region) ?? gatewayIn(region);
-    regional.set(region, gateway);
-    return gateway;
-  };
+  const clients = new AwsClients(config, {
+    wrap: (client) => tracer.captureAWSv3Client(client),
+    assumeRole: options.assumeRole?.(config),
+  });
+  const ec2In = (region: string): Ec2Gateway => clients.ec2({ account: 'self', region });
+  const ec2 = ec2In(config.region);
   const clock = () => new Date();
   const history = config.historyTable
     ? createRunHistoryGateway(config, config.historyTable, config.historyRetentionDays)
@@ -96,6 +103,7 @@ export function createLambdaRuntime(
     config,
     logger,
     metrics,
+    clients,
     ec2,
     ec2In,
     tracer,

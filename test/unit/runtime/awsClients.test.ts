@@ -3,9 +3,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TargetGateways } from '../../../lib/aws/TargetGateways.ts';
+import { assumeTargetRole } from '../../../lib/aws/targetRoles.ts';
 import { loadConfig, type SnapkeeperConfig } from '../../../lib/config/environment.ts';
 import type { Target } from '../../../lib/domain/fanOut.ts';
+import { AwsClients } from '../../../lib/runtime/awsClients.ts';
 
 const OTHER_ACCOUNT = '210987654321';
 const SELF_IRELAND: Target = { account: 'self', region: 'eu-west-1' };
@@ -15,11 +16,19 @@ function configWith(env: Record<string, string> = {}): SnapkeeperConfig {
   return loadConfig({ AWS_REGION: 'eu-west-1', DEPLOYMENT: 'prod', ...env });
 }
 
-describe('Class: TargetGateways', () => {
+/** The clients of a function that reaches other accounts (the fan-out functions'). */
+function targetClients(config: SnapkeeperConfig, wrap?: <C>(client: C) => C): AwsClients {
+  return new AwsClients(config, {
+    assumeRole: assumeTargetRole(config),
+    ...(wrap ? { wrap } : {}),
+  });
+}
+
+describe('Class: AwsClients', () => {
   describe('Method: roleArn', () => {
     it("reaches the deployment's own account with the function's credentials", () => {
       // Prepare
-      const gateways = new TargetGateways(configWith());
+      const gateways = targetClients(configWith());
 
       // Act
       const arn = gateways.roleArn(SELF_IRELAND);
@@ -30,7 +39,7 @@ describe('Class: TargetGateways', () => {
 
     it('reaches another account through the default target role', () => {
       // Prepare
-      const gateways = new TargetGateways(configWith());
+      const gateways = targetClients(configWith());
 
       // Act
       const arn = gateways.roleArn(OTHER_IRELAND);
@@ -41,7 +50,7 @@ describe('Class: TargetGateways', () => {
 
     it('reaches another account through the role TARGET_ROLE_NAME names', () => {
       // Prepare
-      const gateways = new TargetGateways(configWith({ TARGET_ROLE_NAME: 'backup-operator' }));
+      const gateways = targetClients(configWith({ TARGET_ROLE_NAME: 'backup-operator' }));
 
       // Act
       const arn = gateways.roleArn(OTHER_IRELAND);
@@ -60,7 +69,7 @@ describe('Class: TargetGateways', () => {
       ['us-gov-east-1', 'aws-us-gov'],
     ])('names the role of a target in %s in the %s partition', (region, partition) => {
       // Prepare
-      const gateways = new TargetGateways(configWith());
+      const gateways = targetClients(configWith());
 
       // Act
       const arn = gateways.roleArn({ account: OTHER_ACCOUNT, region });
@@ -71,7 +80,7 @@ describe('Class: TargetGateways', () => {
 
     it('never names a role for the own account, whatever the partition', () => {
       // Prepare
-      const gateways = new TargetGateways(configWith());
+      const gateways = targetClients(configWith());
 
       // Act
       const arns = ['cn-north-1', 'us-gov-west-1'].map((region) =>
@@ -87,7 +96,7 @@ describe('Class: TargetGateways', () => {
     it('builds one gateway per target and hands it out again for the same target', () => {
       // Prepare
       const wrapped: EC2Client[] = [];
-      const gateways = new TargetGateways(configWith(), (client) => {
+      const gateways = targetClients(configWith(), (client) => {
         wrapped.push(client as unknown as EC2Client);
         return client;
       });
@@ -103,7 +112,7 @@ describe('Class: TargetGateways', () => {
 
     it('builds a gateway of its own for each other region or account', () => {
       // Prepare
-      const gateways = new TargetGateways(configWith());
+      const gateways = targetClients(configWith());
 
       // Act
       const built = [
@@ -121,7 +130,7 @@ describe('Class: TargetGateways', () => {
     it("points each target's client at the target's region", async () => {
       // Prepare
       const wrapped: EC2Client[] = [];
-      const gateways = new TargetGateways(configWith(), (client) => {
+      const gateways = targetClients(configWith(), (client) => {
         wrapped.push(client as unknown as EC2Client);
         return client;
       });
@@ -194,7 +203,7 @@ describe('Class: TargetGateways', () => {
 
     it("calls the own account's EC2 with the function's credentials, assuming no role", async () => {
       // Prepare
-      const gateways = new TargetGateways(localConfig());
+      const gateways = targetClients(localConfig());
 
       // Act
       await gateways.ec2({ account: 'self', region: 'us-east-1' }).volumeTagsWithKey('k');
@@ -207,7 +216,7 @@ describe('Class: TargetGateways', () => {
 
     it("assumes the target role, with the external id, and calls the target's EC2 as that role", async () => {
       // Prepare
-      const gateways = new TargetGateways(
+      const gateways = targetClients(
         localConfig({ TARGET_ROLE_NAME: 'backup-operator', TARGET_EXTERNAL_ID: 'ext-42' }),
       );
 
@@ -228,7 +237,7 @@ describe('Class: TargetGateways', () => {
 
     it('sends no external id when none is configured', async () => {
       // Prepare
-      const gateways = new TargetGateways(localConfig());
+      const gateways = targetClients(localConfig());
 
       // Act
       await gateways.ec2(OTHER_IRELAND).volumeTagsWithKey('k');
@@ -240,7 +249,7 @@ describe('Class: TargetGateways', () => {
 
     it('assumes the role once for the calls of a reused gateway', async () => {
       // Prepare
-      const gateways = new TargetGateways(localConfig());
+      const gateways = targetClients(localConfig());
 
       // Act
       await gateways.ec2(OTHER_IRELAND).volumeTagsWithKey('k');
