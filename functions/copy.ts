@@ -2,7 +2,7 @@ import { runCopyJob } from '../lib/jobs/copyJob.ts';
 import { parseCopyEvent } from '../lib/jobs/events.ts';
 import { copyGateway, destinationGateways, imageGateway } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
-import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
+import { jobHandler } from '../lib/runtime/scheduledHandler.ts';
 
 const runtime = createLambdaRuntime('copy', process.env);
 const gateways = {
@@ -18,7 +18,7 @@ const gateways = {
  * instance's `snapkeeper:copy-to` regions; `{ "copy": true }` (scheduled) catches up,
  * copies AMIs, applies retention to the copies, shares, and reports public backups.
  */
-export const handler = scheduledJobHandler(runtime, parseCopyEvent, async (delivery) => {
+export const handler = jobHandler(runtime, parseCopyEvent, async (delivery) => {
   const { invocation } = delivery;
   if (invocation.ignore) return { status: 'ignored', reason: invocation.ignore };
   return delivery.runOnce({ job: 'copy', historyRequired: true }, (run) =>

@@ -6,7 +6,7 @@ import { requiredFanOutQueueGateway } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
 
-const runtime = createLambdaRuntime('fanout', process.env, { assumeRole: assumeTargetRole });
+const runtime = createLambdaRuntime('fanout', process.env, { reachAccount: assumeTargetRole });
 const queue = requiredFanOutQueueGateway(runtime);
 const targets = planTargets(runtime.config.targetAccounts, runtime.config.targetRegions);
 

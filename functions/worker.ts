@@ -8,7 +8,7 @@ import { remainingTime } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
-const runtime = createLambdaRuntime('worker', process.env, { assumeRole: assumeTargetRole });
+const runtime = createLambdaRuntime('worker', process.env, { reachAccount: assumeTargetRole });
 const processor = new BatchProcessor(EventType.SQS);
 // A batch out of time after some progress continues in a new message.
 const queue = fanOutQueueGateway(runtime);

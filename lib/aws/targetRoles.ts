@@ -2,15 +2,19 @@ import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { Target } from '../domain/fanOut.ts';
 
+/** How a client reaches another account: the assumed role's credentials, and its ARN. */
+export interface AssumedRole {
+  readonly credentials: ReturnType<typeof fromTemporaryCredentials>;
+  /** The role's ARN, for recorded calls. */
+  readonly assumedRole: string;
+}
+
 /**
- * The credentials of a role assumed in another account, for a client in `region`.
- * Kept out of `clients.ts` (and passed to the composition root by the two fan-out
- * functions only) so that the STS credential provider stays out of the other bundles.
+ * How a function reaches another account (undefined for the deployment's own). Kept out
+ * of `clients.ts`, and given to the composition root by the two fan-out functions only,
+ * so that the STS credential provider stays out of the other bundles.
  */
-export type AssumeRole = (
-  roleArn: string,
-  region: string,
-) => ReturnType<typeof fromTemporaryCredentials>;
+export type ReachAccount = (target: Target) => AssumedRole | undefined;
 
 /**
  * The role a target account is reached through (`TARGET_ROLE_NAME` in that account, in
@@ -26,17 +30,20 @@ export function targetRoleArn(target: Target, roleName: string): string | undefi
 }
 
 /**
- * Assumes a target account's role through STS (the function's own credentials), with
- * `TARGET_EXTERNAL_ID` when set, for an hour; the provider refreshes it as it expires.
+ * Reaches a target account by assuming its `TARGET_ROLE_NAME` through STS (with the
+ * function's own credentials), with `TARGET_EXTERNAL_ID` when set, for an hour; the
+ * provider refreshes the credentials as they expire. The own account needs no role.
  *
  * @example
- * const runtime = createLambdaRuntime('worker', process.env, { assumeRole: assumeTargetRole(config) });
+ * const runtime = createLambdaRuntime('worker', process.env, { reachAccount: assumeTargetRole });
  */
 export function assumeTargetRole(
-  config: Pick<SnapkeeperConfig, 'deployment' | 'targetExternalId' | 'endpoint'>,
-): AssumeRole {
-  return (roleArn, region) =>
-    fromTemporaryCredentials({
+  config: Pick<SnapkeeperConfig, 'deployment' | 'targetRoleName' | 'targetExternalId' | 'endpoint'>,
+): ReachAccount {
+  return (target) => {
+    const roleArn = targetRoleArn(target, config.targetRoleName);
+    if (!roleArn) return undefined;
+    const credentials = fromTemporaryCredentials({
       params: {
         RoleArn: roleArn,
         RoleSessionName: `snapkeeper-${config.deployment}`.slice(0, 64),
@@ -44,10 +51,12 @@ export function assumeTargetRole(
         ...(config.targetExternalId ? { ExternalId: config.targetExternalId } : {}),
       },
       clientConfig: {
-        region,
+        region: target.region,
         ...(config.endpoint ? { endpoint: config.endpoint } : {}),
       },
     });
+    return { credentials, assumedRole: roleArn };
+  };
 }
 
 function partitionOf(region: string): string {

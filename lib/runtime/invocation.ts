@@ -14,7 +14,7 @@ import type { LambdaRuntime } from './lambdaRuntime.ts';
  */
 export function slotRunDependencies(
   runtime: LambdaRuntime,
-  options: { historyRequired: boolean },
+  options: { readonly historyRequired: boolean },
 ): RunOnceDependencies {
   return {
     history: runtime.history,

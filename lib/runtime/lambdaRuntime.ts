@@ -5,13 +5,13 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { createRunEventsGateway } from '../aws/RunEventsGateway.ts';
 import { createRunHistoryGateway, type RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
-import type { AssumeRole } from '../aws/targetRoles.ts';
+import type { ReachAccount } from '../aws/targetRoles.ts';
 import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
 import { HistoryPipeline } from '../jobs/historyPipeline.ts';
 import type { ActionJournal, MetricsPort } from '../jobs/ports.ts';
 import { logJournal, newRunId } from '../jobs/runReport.ts';
 import type { RunEventsPort } from '../jobs/slotRun.ts';
-import { AwsClients } from './awsClients.ts';
+import { type AwsClients, createAwsClients } from './awsClients.ts';
 import { jobMetricsPort } from './jobMetrics.ts';
 
 /**
@@ -30,7 +30,7 @@ export interface LambdaRuntime {
   /**
    * The one cache of the function's AWS clients and gateways (key: account and region),
    * each EC2 client rate-limited and traced; `ec2`, `ec2In`, a copy's destinations and a
-   * fan-out's targets all come from it.
+   * fan-out's targets all come from it (see {@link createAwsClients}).
    */
   readonly clients: AwsClients;
   /** This account's EC2 gateway in the function's region. */
@@ -55,7 +55,7 @@ export interface LambdaRuntime {
  * Builds the runtime of one function: the composition root, where every client and
  * gateway is built (once, through {@link AwsClients}).
  *
- * @param options.assumeRole how the function reaches other accounts (the fan-out
+ * @param options.reachAccount how the function reaches other accounts (the fan-out
  *   functions pass `assumeTargetRole`); without it only the own account is reached, and
  *   the STS credential provider stays out of the bundle.
  * @example
@@ -64,7 +64,7 @@ export interface LambdaRuntime {
 export function createLambdaRuntime(
   functionName: string,
   env: Readonly<Record<string, string | undefined>>,
-  options: { assumeRole?: (config: SnapkeeperConfig) => AssumeRole } = {},
+  options: { reachAccount?: (config: SnapkeeperConfig) => ReachAccount } = {},
 ): LambdaRuntime {
   const serviceName = env.POWERTOOLS_SERVICE_NAME ?? 'snapkeeper';
   const logger = new Logger({ serviceName, persistentKeys: { function: functionName } });
@@ -76,9 +76,9 @@ export function createLambdaRuntime(
     defaultDimensions: { deployment: config.deployment, job: functionName },
   });
   const tracer = new Tracer({ serviceName });
-  const clients = new AwsClients(config, {
+  const clients = createAwsClients(config, {
     wrap: (client) => tracer.captureAWSv3Client(client),
-    assumeRole: options.assumeRole?.(config),
+    reachAccount: options.reachAccount?.(config),
   });
   const ec2In = (region: string): Ec2Gateway => clients.ec2({ account: 'self', region });
   const ec2 = ec2In(config.region);

@@ -63,7 +63,7 @@ import { BatchRetryError, planFanOut, runFanOutBatch } from '../../lib/jobs/fanO
 import { HistoryPipeline } from '../../lib/jobs/historyPipeline.ts';
 import { runRetentionJob } from '../../lib/jobs/retentionJob.ts';
 import { logJournal, silentLogger } from '../../lib/jobs/runReport.ts';
-import { AwsClients } from '../../lib/runtime/awsClients.ts';
+import { createAwsClients } from '../../lib/runtime/awsClients.ts';
 import {
   type CliSpec,
   helpText,
@@ -744,7 +744,7 @@ async function main(): Promise<void> {
       status: 'running',
     });
     const slot = scheduledTime.toISOString().replace('.000Z', 'Z');
-    const plannerTargets = new AwsClients(plannerConfig);
+    const plannerTargets = createAwsClients(plannerConfig);
     await planFanOut(
       {
         job: 'backup',
@@ -767,7 +767,7 @@ async function main(): Promise<void> {
     );
     const workerConfig = loadConfig({ ...base, EC2_RATE_SHARE: String(1 / workers) });
     const worker = async () => {
-      const targets = new AwsClients(workerConfig);
+      const targets = createAwsClients(workerConfig);
       for (;;) {
         const received = await sqs.send(
           new ReceiveMessageCommand({

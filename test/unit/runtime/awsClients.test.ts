@@ -3,10 +3,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { assumeTargetRole } from '../../../lib/aws/targetRoles.ts';
+import { assumeTargetRole, targetRoleArn } from '../../../lib/aws/targetRoles.ts';
 import { loadConfig, type SnapkeeperConfig } from '../../../lib/config/environment.ts';
 import type { Target } from '../../../lib/domain/fanOut.ts';
-import { AwsClients } from '../../../lib/runtime/awsClients.ts';
+import { type AwsClients, createAwsClients } from '../../../lib/runtime/awsClients.ts';
 
 const OTHER_ACCOUNT = '210987654321';
 const SELF_IRELAND: Target = { account: 'self', region: 'eu-west-1' };
@@ -18,20 +18,20 @@ function configWith(env: Record<string, string> = {}): SnapkeeperConfig {
 
 /** The clients of a function that reaches other accounts (the fan-out functions'). */
 function targetClients(config: SnapkeeperConfig, wrap?: <C>(client: C) => C): AwsClients {
-  return new AwsClients(config, {
-    assumeRole: assumeTargetRole(config),
+  return createAwsClients(config, {
+    reachAccount: assumeTargetRole(config),
     ...(wrap ? { wrap } : {}),
   });
 }
 
-describe('Class: AwsClients', () => {
-  describe('Method: roleArn', () => {
+describe('The AWS clients of the composition root (createAwsClients, targetRoleArn)', () => {
+  describe('Function: targetRoleArn', () => {
     it("reaches the deployment's own account with the function's credentials", () => {
       // Prepare
-      const gateways = targetClients(configWith());
+      const { targetRoleName } = configWith();
 
       // Act
-      const arn = gateways.roleArn(SELF_IRELAND);
+      const arn = targetRoleArn(SELF_IRELAND, targetRoleName);
 
       // Assess
       expect(arn).toBeUndefined();
@@ -39,10 +39,10 @@ describe('Class: AwsClients', () => {
 
     it('reaches another account through the default target role', () => {
       // Prepare
-      const gateways = targetClients(configWith());
+      const { targetRoleName } = configWith();
 
       // Act
-      const arn = gateways.roleArn(OTHER_IRELAND);
+      const arn = targetRoleArn(OTHER_IRELAND, targetRoleName);
 
       // Assess
       expect(arn).toBe(`arn:aws:iam::${OTHER_ACCOUNT}:role/snapkeeper-target`);
@@ -50,10 +50,10 @@ describe('Class: AwsClients', () => {
 
     it('reaches another account through the role TARGET_ROLE_NAME names', () => {
       // Prepare
-      const gateways = targetClients(configWith({ TARGET_ROLE_NAME: 'backup-operator' }));
+      const { targetRoleName } = configWith({ TARGET_ROLE_NAME: 'backup-operator' });
 
       // Act
-      const arn = gateways.roleArn(OTHER_IRELAND);
+      const arn = targetRoleArn(OTHER_IRELAND, targetRoleName);
 
       // Assess
       expect(arn).toBe(`arn:aws:iam::${OTHER_ACCOUNT}:role/backup-operator`);
@@ -69,10 +69,10 @@ describe('Class: AwsClients', () => {
       ['us-gov-east-1', 'aws-us-gov'],
     ])('names the role of a target in %s in the %s partition', (region, partition) => {
       // Prepare
-      const gateways = targetClients(configWith());
+      const { targetRoleName } = configWith();
 
       // Act
-      const arn = gateways.roleArn({ account: OTHER_ACCOUNT, region });
+      const arn = targetRoleArn({ account: OTHER_ACCOUNT, region }, targetRoleName);
 
       // Assess
       expect(arn).toBe(`arn:${partition}:iam::${OTHER_ACCOUNT}:role/snapkeeper-target`);
@@ -80,11 +80,11 @@ describe('Class: AwsClients', () => {
 
     it('never names a role for the own account, whatever the partition', () => {
       // Prepare
-      const gateways = targetClients(configWith());
+      const { targetRoleName } = configWith();
 
       // Act
       const arns = ['cn-north-1', 'us-gov-west-1'].map((region) =>
-        gateways.roleArn({ account: 'self', region }),
+        targetRoleArn({ account: 'self', region }, targetRoleName),
       );
 
       // Assess
@@ -92,7 +92,7 @@ describe('Class: AwsClients', () => {
     });
   });
 
-  describe('Method: ec2', () => {
+  describe('Function: createAwsClients, ec2', () => {
     it('builds one gateway per target and hands it out again for the same target', () => {
       // Prepare
       const wrapped: EC2Client[] = [];
