@@ -5,8 +5,11 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { assumeTargetRole, targetRoleArn } from '../../../lib/aws/targetRoles.ts';
 import { loadConfig, type SnapkeeperConfig } from '../../../lib/config/environment.ts';
+import { ConfigurationError } from '../../../lib/domain/errors.ts';
 import type { Target } from '../../../lib/domain/fanOut.ts';
 import { type AwsClients, createAwsClients } from '../../../lib/runtime/awsClients.ts';
+import { destinationGateways, imageGateway } from '../../../lib/runtime/gateways.ts';
+import { createLambdaRuntime } from '../../../lib/runtime/lambdaRuntime.ts';
 
 const OTHER_ACCOUNT = '210987654321';
 const SELF_IRELAND: Target = { account: 'self', region: 'eu-west-1' };
@@ -262,5 +265,113 @@ describe('The AWS clients of the composition root (createAwsClients, targetRoleA
         'DescribeVolumes',
       ]);
     });
+  });
+});
+
+describe('The one client cache of the runtime (key: account + region)', () => {
+  const ENV = {
+    AWS_REGION: 'eu-west-1',
+    DEPLOYMENT: 'unit',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    HISTORY_TABLE: 'unit-runs',
+  };
+  const rateLimited = (client: EC2Client) =>
+    client.middlewareStack.identify().some((entry) => entry.startsWith('snapkeeperRateLimit'));
+
+  it("gives the runtime's gateway, its other regions and a copy's destinations one client per region", () => {
+    // Prepare
+    const runtime = createLambdaRuntime('copy', ENV);
+    const destination = destinationGateways(runtime);
+
+    // Act
+    const home = runtime.clients.ec2Client({ account: 'self', region: 'eu-west-1' });
+    const away = runtime.clients.ec2Client({ account: 'self', region: 'us-east-1' });
+
+    // Assess
+    expect(runtime.ec2.client).toBe(home);
+    expect(runtime.ec2In('eu-west-1')).toBe(runtime.ec2);
+    expect(runtime.ec2In('us-east-1').client).toBe(away);
+    expect(destination('us-east-1').ec2).toBe(runtime.ec2In('us-east-1'));
+    expect(destination('us-east-1').images).toBe(imageGateway(runtime, 'us-east-1'));
+    expect(away).not.toBe(home);
+  });
+
+  it('shares one rate-limited client, and so one limiter, among the gateways of a target', () => {
+    // Prepare
+    const built: EC2Client[] = [];
+    const clients = createAwsClients(configWith(), {
+      wrap: (client) => {
+        built.push(client as unknown as EC2Client);
+        return client;
+      },
+    });
+    const target: Target = { account: 'self', region: 'us-east-1' };
+
+    // Act
+    const ec2 = clients.ec2(target);
+    const images = clients.gateway(target, 'images', (client) => ({ client }));
+    const again = clients.ec2Client(target);
+
+    // Assess
+    expect(built).toHaveLength(1);
+    expect(ec2.client).toBe(again);
+    expect(images.client).toBe(again);
+    expect(rateLimited(again)).toBe(true);
+  });
+
+  it('gives a rate share of its own (a retention batch at the whole rate) a client of its own', () => {
+    // Prepare
+    const clients = createAwsClients(configWith({ EC2_RATE_SHARE: '0.25' }));
+    const target: Target = { account: 'self', region: 'us-east-1' };
+
+    // Act
+    const shared = clients.ec2(target);
+    const whole = clients.ec2(target, 1);
+
+    // Assess
+    expect(clients.ec2(target, 0.25)).toBe(shared);
+    expect(whole).not.toBe(shared);
+    expect(clients.ec2(target, 1)).toBe(whole);
+  });
+
+  it('refuses another account in a function that reaches none, rather than calling its own', () => {
+    // Prepare
+    const runtime = createLambdaRuntime('backup', ENV);
+
+    // Act
+    const reach = () => runtime.clients.ec2(OTHER_IRELAND);
+
+    // Assess
+    expect(reach).toThrow(ConfigurationError);
+    expect(reach).toThrow('TARGET_ACCOUNTS');
+  });
+
+  it('reaches another account through the assumed role in a fan-out function', () => {
+    // Prepare
+    const runtime = createLambdaRuntime('worker', ENV, { reachAccount: assumeTargetRole });
+
+    // Act
+    const other = runtime.clients.ec2Client(OTHER_IRELAND);
+
+    // Assess
+    expect(other).not.toBe(runtime.ec2.client);
+    expect(runtime.clients.ec2Client(OTHER_IRELAND)).toBe(other);
+    expect(rateLimited(other)).toBe(true);
+  });
+
+  it('builds any other client once per container', () => {
+    // Prepare
+    const clients = createAwsClients(configWith());
+    const build = vi.fn(() => ({ built: true }));
+
+    // Act
+    const first = clients.once('autoscaling', build);
+    const second = clients.once('autoscaling', build);
+
+    // Assess
+    expect(second).toBe(first);
+    expect(build).toHaveBeenCalledTimes(1);
   });
 });
