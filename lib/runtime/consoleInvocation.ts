@@ -6,7 +6,7 @@ import { runOnce } from '../jobs/slotRun.ts';
 import { collectCoverageData } from '../report/coverageData.ts';
 import { type CoverageData, renderCoverageHtml } from '../report/htmlReport.ts';
 import { reportBucketGateway } from './gateways.ts';
-import { dryRunOf, slotRunDependencies } from './invocation.ts';
+import { dryRunOf, jobDependencies, slotRunDependencies } from './invocation.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 
 /** What the console gets back for a payload it must fix: nothing was changed. */
@@ -118,10 +118,7 @@ export async function handleConsolePayload(
       async (): Promise<OpsReport | RejectedRun> => {
         const startedAt = runtime.clock().toISOString();
         try {
-          return await runConsoleOperation(payload, {
-            ...consoleDependencies(runtime, gateways, runId),
-            ledger: runtime.history,
-          });
+          return await runConsoleOperation(payload, consoleDependencies(runtime, gateways, runId));
         } catch (error) {
           // Found while the action ran (an unknown id, nothing to restore): its run is rejected.
           if (error instanceof InvalidEventError)
@@ -198,12 +195,7 @@ function consoleDependencies(runtime: LambdaRuntime, gateways: ConsoleGateways, 
     ...gateways,
     ec2: runtime.ec2,
     history: runtime.history,
-    config: runtime.config,
-    clock: runtime.clock,
-    runId,
-    logger: runtime.logger,
-    metrics: runtime.metricsPort,
-    journal: runtime.journal,
+    ...jobDependencies(runtime, runId),
   };
 }
 

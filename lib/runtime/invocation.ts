@@ -85,6 +85,26 @@ export function scheduledSlot(
 }
 
 /**
+ * What every job reads and records through, for the run `runId` (the console's and the
+ * scheduled jobs' alike): the configuration, clock, logger, metrics, the action journal
+ * and the run history as the creations' ledger.
+ *
+ * @example
+ * runRetentionJob(params, { ec2: runtime.ec2, ...jobDependencies(runtime, runId) });
+ */
+export function jobDependencies(runtime: LambdaRuntime, runId: string) {
+  return {
+    config: runtime.config,
+    clock: runtime.clock,
+    runId,
+    logger: runtime.logger,
+    metrics: runtime.metricsPort,
+    journal: runtime.journal,
+    ledger: runtime.history,
+  };
+}
+
+/**
  * The dry-run rule of every entry point, scheduled or console: a run plans only when
  * its event asks for it (`dryRun`) or the deployment's `DRY_RUN` is set.
  *

@@ -1,17 +1,15 @@
 import type { Context } from 'aws-lambda';
-import type { RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
-import type { SnapkeeperConfig } from '../config/environment.ts';
 import { InvalidEventError } from '../domain/errors.ts';
 import {
   resolveSchedule,
   type ScheduleCatalog,
   type ScheduleDefinition,
 } from '../domain/schedules.ts';
-import type { ActionJournal, MetricsPort } from '../jobs/ports.ts';
 import { type RunContext, type RunReportLike, runOnce } from '../jobs/slotRun.ts';
 import {
   answer,
   dryRunOf,
+  jobDependencies,
   remainingTime,
   scheduledSlot,
   slotRunDependencies,
@@ -20,16 +18,7 @@ import type { LambdaRuntime } from './lambdaRuntime.ts';
 import { powertoolsHandler } from './powertoolsHandler.ts';
 
 /** What every job reads and records through, for the run it is in. */
-export interface JobDependencies {
-  readonly config: SnapkeeperConfig;
-  readonly clock: () => Date;
-  readonly runId: string;
-  readonly logger: LambdaRuntime['logger'];
-  readonly metrics: MetricsPort;
-  readonly journal: ActionJournal;
-  /** The run history, as the creations' ledger (which the jobs that delete read). */
-  readonly ledger: RunHistoryGateway;
-}
+export type JobDependencies = ReturnType<typeof jobDependencies>;
 
 /** The run a job body is in: {@link runOnce}'s context, with the dry-run rule applied. */
 export interface JobRun extends RunContext {
@@ -123,15 +112,7 @@ export function jobHandler<I extends { readonly dryRun: boolean }>(
               dryRun,
               remainingMs: remainingTime(context),
               safetyMarginMs: runtime.config.safetyMarginMs,
-              dependencies: {
-                config: runtime.config,
-                clock: runtime.clock,
-                runId,
-                logger: runtime.logger,
-                metrics: runtime.metricsPort,
-                journal: runtime.journal,
-                ledger: runtime.history,
-              },
+              dependencies: jobDependencies(runtime, runId),
             }),
         );
         return answer(outcome, runtime.metricsPort);
