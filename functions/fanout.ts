@@ -3,11 +3,13 @@ import { planTargets } from '../lib/domain/fanOut.ts';
 import { parseFanOutEvent } from '../lib/jobs/events.ts';
 import { planFanOut } from '../lib/jobs/fanOutJob.ts';
 import { requiredFanOutQueueGateway } from '../lib/runtime/gateways.ts';
+import { jobMetricsFor } from '../lib/runtime/jobMetrics.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
 
 const runtime = createLambdaRuntime('fanout', process.env, { reachAccount: assumeTargetRole });
 const queue = requiredFanOutQueueGateway(runtime);
+const metricsFor = jobMetricsFor(runtime);
 const targets = planTargets(runtime.config.targetAccounts, runtime.config.targetRegions);
 
 /**
@@ -27,7 +29,7 @@ export const handler = scheduledJobHandler(runtime, parseFanOutEvent, (delivery)
         ec2For: (target) => runtime.clients.ec2(target),
         queue,
         history: runtime.history,
-        metricsFor: runtime.metricsForJob,
+        metricsFor,
       },
     ),
   );

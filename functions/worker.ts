@@ -5,12 +5,14 @@ import { type BatchMessage, parseBatchMessage } from '../lib/domain/fanOut.ts';
 import { type BatchOutcome, runFanOutBatch } from '../lib/jobs/fanOutJob.ts';
 import { fanOutQueueGateway } from '../lib/runtime/gateways.ts';
 import { remainingTime } from '../lib/runtime/invocation.ts';
+import { jobMetricsFor } from '../lib/runtime/jobMetrics.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
 const runtime = createLambdaRuntime('worker', process.env, { reachAccount: assumeTargetRole });
 const processor = new BatchProcessor(EventType.SQS);
 // A batch out of time after some progress continues in a new message.
+const metricsFor = jobMetricsFor(runtime);
 const queue = fanOutQueueGateway(runtime);
 
 /**
@@ -31,7 +33,7 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
       clock: runtime.clock,
       logger: runtime.logger,
       metrics: runtime.metricsPort,
-      metricsFor: runtime.metricsForJob,
+      metricsFor,
       journal: runtime.journal,
       ledger: runtime.history,
       events: runtime.events,

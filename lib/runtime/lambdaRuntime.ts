@@ -12,7 +12,6 @@ import type { ActionJournal, MetricsPort } from '../jobs/ports.ts';
 import { logJournal, newRunId } from '../jobs/runReport.ts';
 import type { RunEventsPort } from '../jobs/slotRun.ts';
 import { type AwsClients, createAwsClients } from './awsClients.ts';
-import { jobMetricsPort } from './jobMetrics.ts';
 
 /**
  * Everything a handler needs, built once per Lambda container (cold start): the
@@ -22,6 +21,8 @@ import { jobMetricsPort } from './jobMetrics.ts';
 export interface LambdaRuntime {
   /** The function this runtime belongs to (backup, retention, ...). */
   readonly functionName: string;
+  /** The service name of logs, metrics and traces (`POWERTOOLS_SERVICE_NAME`). */
+  readonly serviceName: string;
   readonly config: SnapkeeperConfig;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -39,8 +40,6 @@ export interface LambdaRuntime {
   readonly ec2In: (region: string) => Ec2Gateway;
   /** Adapts Powertools metrics to the jobs' metrics port. */
   readonly metricsPort: MetricsPort;
-  /** The metrics port under another job's `job` dimension (a fan-out run's backup or retention). */
-  readonly metricsForJob: (job: string) => MetricsPort;
   readonly clock: () => Date;
   /** A new run id, also added to every later log line of the invocation. */
   readonly newRunId: () => string;
@@ -97,6 +96,7 @@ export function createLambdaRuntime(
   if (!config.historyTable) logger.warn('HISTORY_TABLE is not set: runs are not recorded');
   return {
     functionName,
+    serviceName,
     history,
     journal,
     ...(config.eventBusName ? { events: createRunEventsGateway(config, config.eventBusName) } : {}),
@@ -116,8 +116,6 @@ export function createLambdaRuntime(
         single.addMetric(name, MetricUnit.Seconds, value);
       },
     },
-    metricsForJob: (job) =>
-      jobMetricsPort(metrics, job, { service: serviceName, deployment: config.deployment }),
     clock,
     // Every log line of the invocation carries the run id from here on.
     newRunId: () => {
