@@ -5,13 +5,10 @@ import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { jobHandler } from '../lib/runtime/scheduledHandler.ts';
 
 const runtime = createLambdaRuntime('copy', process.env);
-const gateways = {
-  ec2: runtime.ec2,
-  images: imageGateway(runtime),
-  sharing: copyGateway(runtime),
-  // Each destination region has its own EC2 client and buckets, from the runtime's cache.
-  destination: destinationGateways(runtime),
-};
+const images = imageGateway(runtime);
+const sharing = copyGateway(runtime);
+// Each destination region has its own EC2 client and buckets, from the runtime's cache.
+const destination = destinationGateways(runtime);
 
 /**
  * Disaster recovery: an `EBS Snapshot Notification` copies what it names to the
@@ -24,7 +21,7 @@ export const handler = jobHandler(runtime, parseCopyEvent, async (delivery) => {
   return delivery.runOnce({ job: 'copy', historyRequired: true }, (run) =>
     runCopyJob(
       { trigger: run.trigger, dryRun: run.dryRun, snapshotIds: invocation.snapshotIds },
-      { ...run.dependencies, ...gateways },
+      { ...run.dependencies, ec2: runtime.ec2, images, sharing, destination },
     ),
   );
 });
