@@ -148,9 +148,10 @@ export function createSsmGateway(
   config: Pick<
     SnapkeeperConfig,
     'region' | 'maxAttempts' | 'requestTimeoutMs' | 'endpoint' | 'ec2RateShare' | 'ec2RateHeadroom'
-  >,
+  > & { readonly localSsmEndpoint?: string | undefined },
 ): SsmGateway {
-  const client = recordCalls(new SSMClient(clientSettings(config)));
+  const endpoint = config.localSsmEndpoint ?? config.endpoint;
+  const client = recordCalls(new SSMClient(clientSettings({ ...config, endpoint })));
   const limiter = new RateLimiter({
     share: config.ec2RateShare,
     headroom: config.ec2RateHeadroom,

@@ -17,6 +17,11 @@ export interface ConsistencySettings {
    * only, so another is refused before any call, with the reason, and falls back.
    */
   readonly consistencyDocuments: readonly string[];
+  /**
+   * Local AWS only (`LOCAL_SSM_ENDPOINT`): Systems Manager's endpoint when it is not
+   * `AWS_ENDPOINT_URL`'s, e.g. a fault proxy that marks an instance unmanaged in the demo.
+   */
+  readonly localSsmEndpoint?: string | undefined;
 }
 
 const DOCUMENT_NAME = /^[A-Za-z0-9_.-]{3,128}$/;
@@ -55,7 +60,9 @@ export function loadConsistencySettings(
       );
     }
   }
+  const localSsmEndpoint = env.LOCAL_SSM_ENDPOINT?.trim() || undefined;
   return {
+    ...(localSsmEndpoint ? { localSsmEndpoint } : {}),
     consistencyTimeoutSeconds: timeout,
     consistencyFsfreezeDocument: fsfreeze,
     consistencyDocuments: [...new Set(documents)],

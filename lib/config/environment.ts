@@ -105,6 +105,7 @@ export interface SnapkeeperConfig {
   readonly consistencyTimeoutSeconds: ConsistencySettings['consistencyTimeoutSeconds'];
   readonly consistencyFsfreezeDocument: ConsistencySettings['consistencyFsfreezeDocument'];
   readonly consistencyDocuments: ConsistencySettings['consistencyDocuments'];
+  readonly localSsmEndpoint?: ConsistencySettings['localSsmEndpoint'];
   /** Custom endpoint (the local AWS); undefined in production. */
   readonly endpoint?: string | undefined;
 }

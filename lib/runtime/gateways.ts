@@ -5,6 +5,7 @@ import { Ec2RestoreGateway } from '../aws/Ec2RestoreGateway.ts';
 import { createFanOutQueueGateway, type FanOutQueueGateway } from '../aws/FanOutQueueGateway.ts';
 import { createRecycleBinGateway, type RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
 import { createReportBucketGateway, type ReportBucketGateway } from '../aws/ReportBucketGateway.ts';
+import { createSsmGateway, type SsmGateway } from '../aws/SsmGateway.ts';
 import { ConfigurationError } from '../domain/errors.ts';
 import type { RegionGateways } from '../jobs/copyJob.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
@@ -74,6 +75,17 @@ export function restoreGateway(runtime: Runtime): Ec2RestoreGateway {
     'restore',
     (client) => new Ec2RestoreGateway(client),
   );
+}
+
+/**
+ * The Run Command gateway in the function's region (pre/post scripts of application-
+ * consistent sets; issue 21), for the functions that make snapshot sets.
+ *
+ * @example
+ * const runCommand = runCommandGateway(runtime);
+ */
+export function runCommandGateway(runtime: Runtime): SsmGateway {
+  return runtime.clients.once('ssm', () => createSsmGateway(runtime.config));
 }
 
 /**
