@@ -15,6 +15,7 @@ import {
   type InstanceFacts,
   planInstanceBackup,
 } from '../domain/backupPlan.ts';
+import { skipInstance, skippedResult } from '../domain/instanceDecision.ts';
 import {
   previousFireTime,
   resolveJobSchedule,
@@ -47,16 +48,7 @@ import type { ActionJournal, MetricsPort, ReportedError } from './ports.ts';
 import { openRun } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
 
-export type {
-  BackupJobDependencies,
-  BackupJobInput,
-  BackupReport,
-  DuplicateSet,
-  InstanceBackupResult,
-  RetriedDuplicate,
-  SnapshotResult,
-} from './backupReport.ts';
-export { RECONCILE_WAITS_MS } from './backupReport.ts';
+export * from './backupReport.ts';
 
 /**
  * The backup use case:
@@ -360,14 +352,7 @@ async function executeDecision(
   const withProblems = problems.length > 0 ? { problems } : {};
   if (decision.kind === 'skip') {
     logger.info('instance skipped', { instanceId: decision.instanceId, reason: decision.reason });
-    return {
-      instanceId: decision.instanceId,
-      name: decision.name,
-      outcome: 'skipped',
-      reason: decision.reason,
-      ...(decision.isError ? { error: { code: 'InvalidTag', message: decision.reason } } : {}),
-      ...withProblems,
-    };
+    return skippedResult(decision);
   }
   const volumes = volumesOf(decision);
   const withExcluded = volumes.excluded.length > 0 ? { excludedVolumes: volumes.excluded } : {};
@@ -563,19 +548,14 @@ async function findMistaggedInstances(
       keys.ami,
     ]);
     if (misses.length === 0) continue;
-    const problems = misses.map((p) => p.message);
-    for (const problem of problems) {
-      deps.logger.warn('tag problem', { instanceId: instance.instanceId, problem });
+    for (const problem of misses) {
+      deps.logger.warn('tag problem', {
+        instanceId: instance.instanceId,
+        problem: problem.message,
+      });
     }
-    const reason = `not opted in: ${problems.join('; ')}`;
-    results.push({
-      instanceId: instance.instanceId,
-      name: instance.tags.Name,
-      outcome: 'skipped',
-      reason,
-      error: { code: 'InvalidTag', message: reason },
-      problems,
-    });
+    const reason = `not opted in: ${misses.map((p) => p.message).join('; ')}`;
+    results.push(skippedResult(skipInstance(instance, reason, true, misses)));
   }
   return results;
 }

@@ -7,23 +7,18 @@
  */
 import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
-import type { ReportedError, RunStatus, RunTrigger } from './ports.ts';
-import type { RunEssentials } from './runOpening.ts';
+import type { ReportedError } from './ports.ts';
+import type { RunEssentials, RunInput, RunReportHeader } from './runOpening.ts';
 
 /** What a backup run is asked to do. */
-export interface BackupJobInput {
+export interface BackupJobInput extends RunInput {
   readonly schedule: string;
   readonly scheduledTime?: Date | undefined;
-  readonly dryRun: boolean;
-  readonly trigger: RunTrigger;
   /**
    * True when taking over a slot from a failed, incomplete or abandoned run: the slot's
    * snapshots are listed once, covered instances skipped, and duplicate sets removed.
    */
   readonly resuming?: boolean | undefined;
-  /** Time left in the invocation, in ms; no new instance starts below the safety margin. */
-  readonly remainingMs?: (() => number) | undefined;
-  readonly safetyMarginMs?: number | undefined;
   /** Set when the run history could not be written: reported, and the run is partial. */
   readonly historyUnavailable?: boolean | undefined;
   /**
@@ -84,17 +79,9 @@ export interface InstanceBackupResult {
 }
 
 /** The JSON report of a backup run: returned, logged, and later recorded. */
-export interface BackupReport {
-  readonly runId: string;
-  readonly job: 'backup';
-  readonly deployment: string;
+export interface BackupReport extends RunReportHeader<'backup'> {
   readonly schedule: string;
   readonly slot: string;
-  readonly trigger: RunTrigger;
-  readonly dryRun: boolean;
-  readonly status: RunStatus;
-  readonly startedAt: string;
-  readonly endedAt: string;
   readonly counts: {
     readonly due: number;
     /** Instances whose snapshot set was made (0 in a dry run). */

@@ -18,21 +18,16 @@ import type { TagMap } from '../domain/tagPolicy.ts';
 import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
-import type { ActionJournal, ReportedError, RunStatus, RunTrigger } from './ports.ts';
+import type { ActionJournal, ReportedError } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
-import { openRun, type RunEssentials } from './runOpening.ts';
+import { openRun, type RunEssentials, type RunInput, type RunReportHeader } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
 
 /** What a retention run is asked to do. */
-export interface RetentionJobInput {
+export interface RetentionJobInput extends RunInput {
   readonly schedule: string;
-  readonly dryRun: boolean;
-  readonly trigger: RunTrigger;
   /** A one-run override of MAX_DELETIONS, confirmed by the operator. */
   readonly maxDeletions?: number | undefined;
-  /** Time left in the invocation, in ms; no deletion starts below the safety margin. */
-  readonly remainingMs?: (() => number) | undefined;
-  readonly safetyMarginMs?: number | undefined;
 }
 
 /** One deletion, planned or done. */
@@ -67,16 +62,8 @@ export interface VolumeRetentionResult {
 }
 
 /** The JSON report of a retention run. */
-export interface RetentionReport {
-  readonly runId: string;
-  readonly job: 'retention';
-  readonly deployment: string;
+export interface RetentionReport extends RunReportHeader<'retention'> {
   readonly schedule: string;
-  readonly trigger: RunTrigger;
-  readonly dryRun: boolean;
-  readonly status: RunStatus;
-  readonly startedAt: string;
-  readonly endedAt: string;
   readonly counts: {
     readonly volumes: number;
     readonly snapshotsInScope: number;

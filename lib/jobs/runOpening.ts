@@ -4,7 +4,7 @@
  * deployment, trigger, dry run and start), logged as `<label> started`. A job opens
  * with {@link openRun} and ends with `closeRun` (`runReport.ts`).
  */
-import type { ActionJournal, LoggerPort, MetricsPort, RunTrigger } from './ports.ts';
+import type { ActionJournal, LoggerPort, MetricsPort, RunStatus, RunTrigger } from './ports.ts';
 import { logJournal, noMetrics } from './runReport.ts';
 
 /** What every job run reads its time and id through and reports to. */
@@ -17,6 +17,15 @@ export interface RunEssentials {
   readonly journal?: ActionJournal;
 }
 
+/** What every job run is asked: whether to change anything, who asked, and how long it has. */
+export interface RunInput {
+  readonly dryRun: boolean;
+  readonly trigger: RunTrigger;
+  /** Time left in the invocation, in ms; no new work starts below the safety margin. */
+  readonly remainingMs?: (() => number) | undefined;
+  readonly safetyMarginMs?: number | undefined;
+}
+
 /** The fields every run report starts with. */
 export interface RunHeader<Job extends string> {
   readonly runId: string;
@@ -25,6 +34,12 @@ export interface RunHeader<Job extends string> {
   readonly trigger: RunTrigger;
   readonly dryRun: boolean;
   readonly startedAt: string;
+}
+
+/** The fields every run report starts with once the run is over: the header, its status and its end. */
+export interface RunReportHeader<Job extends string> extends RunHeader<Job> {
+  readonly status: RunStatus;
+  readonly endedAt: string;
 }
 
 /** An opened run: its start, its header (with the job's own fields) and its outputs. */
