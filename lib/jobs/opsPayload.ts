@@ -31,22 +31,16 @@ const whole = (message: string, min: number, max: number) =>
       z.maximum(max, `must be at most ${max}`),
     );
 
-const instanceId = matching(
-  /^i-[0-9a-f]{8}([0-9a-f]{9})?$/,
-  'must be an instance id such as i-0123456789abcdef0',
-);
-const volumeId = matching(
-  /^vol-[0-9a-f]{8}([0-9a-f]{9})?$/,
-  'must be a volume id such as vol-0123456789abcdef0',
-);
-const snapshotId = matching(
-  /^snap-[0-9a-f]{8}([0-9a-f]{9})?$/,
-  'must be a snapshot id such as snap-0123456789abcdef0',
-);
-const imageId = matching(
-  /^ami-[0-9a-f]{8}([0-9a-f]{9})?$/,
-  'must be an AMI id such as ami-0123456789abcdef0',
-);
+/** An EC2 id: the prefix, then 8 or 17 hex digits. */
+const ec2Id = (prefix: string, what: string) =>
+  matching(
+    new RegExp(`^${prefix}-[0-9a-f]{8}([0-9a-f]{9})?$`),
+    `must be ${what} such as ${prefix}-0123456789abcdef0`,
+  );
+const instanceId = ec2Id('i', 'an instance id');
+const volumeId = ec2Id('vol', 'a volume id');
+const snapshotId = ec2Id('snap', 'a snapshot id');
+const imageId = ec2Id('ami', 'an AMI id');
 const deviceName = matching(
   /^(\/dev\/)?(sd[a-z][0-9]*|xvd[a-z][0-9]*|nvme[0-9]+n[0-9]+)$/,
   'must be a device name such as /dev/sdf or xvdf',
