@@ -220,15 +220,6 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
       );
     }
   };
-  const needConfirm = (
-    what: string,
-    dryRun: boolean | undefined,
-    confirmed: boolean | undefined,
-  ) => {
-    if (dryRun !== true && confirmed !== true) {
-      throw new InvalidEventError(`${what} needs "confirm": true (or "dryRun": true to preview)`);
-    }
-  };
   switch (data.action) {
     case 'backup':
       scheduleOf(data.schedule, false);
@@ -251,29 +242,9 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
     case 'report':
       scheduleOf(data.schedule, false);
       return;
-    case 'restore-volume': {
-      const sources = [data.snapshotId, data.volumeId, data.instanceId].filter(
-        (v) => v !== undefined,
-      ).length;
-      if (sources !== 1) {
-        throw new InvalidEventError(
-          'action "restore-volume" takes exactly one source: "snapshotId", "volumeId", or "instanceId" with "device"',
-        );
-      }
-      if ((data.instanceId === undefined) !== (data.device === undefined)) {
-        throw new InvalidEventError(
-          'action "restore-volume": "instanceId" and "device" go together (the instance device whose newest snapshot to restore)',
-        );
-      }
-      if (data.attachTo)
-        needConfirm('attaching the restored volume ("attachTo")', data.dryRun, data.confirm);
-      checkIops(data.volumeType ?? 'gp3', data.iops);
-      if (data.throughput !== undefined && (data.volumeType ?? 'gp3') !== 'gp3')
-        throw new InvalidEventError(
-          `field "throughput" is only for volumeType gp3 (125 to 2000 MiB/s); remove it for ${data.volumeType}`,
-        );
+    case 'restore-volume':
+      checkRestoreVolume(data);
       return;
-    }
     case 'duplicate-instance':
       if ((data.imageId === undefined) === (data.instanceId === undefined)) {
         throw new InvalidEventError(
@@ -300,6 +271,41 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
         );
       }
       return;
+  }
+}
+
+/** A restore-volume's source, device, attachment (confirmed), IOPS and throughput. */
+function checkRestoreVolume(data: Extract<OpsPayload, { action: 'restore-volume' }>): void {
+  const sources = [data.snapshotId, data.volumeId, data.instanceId].filter(
+    (v) => v !== undefined,
+  ).length;
+  if (sources !== 1) {
+    throw new InvalidEventError(
+      'action "restore-volume" takes exactly one source: "snapshotId", "volumeId", or "instanceId" with "device"',
+    );
+  }
+  if ((data.instanceId === undefined) !== (data.device === undefined)) {
+    throw new InvalidEventError(
+      'action "restore-volume": "instanceId" and "device" go together (the instance device whose newest snapshot to restore)',
+    );
+  }
+  if (data.attachTo)
+    needConfirm('attaching the restored volume ("attachTo")', data.dryRun, data.confirm);
+  checkIops(data.volumeType ?? 'gp3', data.iops);
+  if (data.throughput !== undefined && (data.volumeType ?? 'gp3') !== 'gp3')
+    throw new InvalidEventError(
+      `field "throughput" is only for volumeType gp3 (125 to 2000 MiB/s); remove it for ${data.volumeType}`,
+    );
+}
+
+/** A change beyond the ordinary needs `confirm` (or a dry run to preview it). */
+function needConfirm(
+  what: string,
+  dryRun: boolean | undefined,
+  confirmed: boolean | undefined,
+): void {
+  if (dryRun !== true && confirmed !== true) {
+    throw new InvalidEventError(`${what} needs "confirm": true (or "dryRun": true to preview)`);
   }
 }
 
