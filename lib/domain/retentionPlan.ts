@@ -177,18 +177,7 @@ export function planRetention(
   });
 
   // Tiers: the newest completed point of each of the newest N periods.
-  for (const tier of TIERS) {
-    const limit = rule.tiers?.[tier];
-    if (!limit) continue;
-    const seen = new Set<string>();
-    for (const point of completed) {
-      const period = periodKey(point.createdAt, tier, context.timezone);
-      if (seen.has(period)) continue;
-      if (seen.size >= limit) break;
-      seen.add(period);
-      keep(point.id, `kept: ${tier} tier ${period}`);
-    }
-  }
+  for (const [id, reason] of tierKeeps(completed, rule, context.timezone)) keep(id, reason);
 
   for (const point of completed) {
     const ageMs = nowMs - point.createdAt.getTime();
@@ -288,4 +277,29 @@ function failingBackups(
     return `no backup started for ${formatDuration(silentMs)} (over twice the schedule's interval of ${formatDuration(context.intervalMs)})`;
   }
   return undefined;
+}
+
+/**
+ * The points each tier keeps, in order: the newest completed point of each of the
+ * tier's newest N periods (in the schedule's time zone), with the reason.
+ */
+function tierKeeps(
+  completedNewestFirst: readonly RecoveryPoint[],
+  rule: RetentionRule,
+  timezone: LineageContext['timezone'],
+): [id: string, reason: string][] {
+  const keeps: [string, string][] = [];
+  for (const tier of TIERS) {
+    const limit = rule.tiers?.[tier];
+    if (!limit) continue;
+    const seen = new Set<string>();
+    for (const point of completedNewestFirst) {
+      const period = periodKey(point.createdAt, tier, timezone);
+      if (seen.has(period)) continue;
+      if (seen.size >= limit) break;
+      seen.add(period);
+      keeps.push([point.id, `kept: ${tier} tier ${period}`]);
+    }
+  }
+  return keeps;
 }
