@@ -153,6 +153,21 @@ export async function restoreVolume(
 
   const started = deps.clock().getTime();
   const volumeId = await createRestoredVolume(request, resolved, base, deps, drill);
+  // A failed step answers what was made so far, and EC2's error.
+  const failed = (
+    action: string,
+    error: unknown,
+    made: { volumeId: string; waitedMs?: number },
+  ) => {
+    const failure = toAwsCallError(action, error);
+    const answer: RestoreVolumeResult = {
+      status: 'failed',
+      ...base,
+      ...made,
+      error: { code: failure.code, message: failure.message },
+    };
+    return answer;
+  };
   let waitedMs: number;
   try {
     await deps.restore.waitForVolume(volumeId, deps.config.restoreWaitMs, () =>
@@ -160,31 +175,15 @@ export async function restoreVolume(
     );
     waitedMs = deps.clock().getTime() - started;
   } catch (error) {
-    const failure = toAwsCallError('DescribeVolumes', error);
-    return {
-      status: 'failed',
-      ...base,
-      volumeId,
-      error: { code: failure.code, message: failure.message },
-    };
+    return failed('DescribeVolumes', error, { volumeId });
   }
   if (drill) return endDrill(resolved, base, volumeId, waitedMs, deps);
   if (request.attachTo) {
+    const { instanceId, device } = request.attachTo;
     try {
-      await deps.restore.attachVolume(
-        volumeId,
-        request.attachTo.instanceId,
-        request.attachTo.device,
-      );
+      await deps.restore.attachVolume(volumeId, instanceId, device);
     } catch (error) {
-      const failure = toAwsCallError('AttachVolume', error);
-      return {
-        status: 'failed',
-        ...base,
-        volumeId,
-        waitedMs,
-        error: { code: failure.code, message: failure.message },
-      };
+      return failed('AttachVolume', error, { volumeId, waitedMs });
     }
   }
   return { status: 'succeeded', ...base, volumeId, waitedMs, attachedTo: request.attachTo };
