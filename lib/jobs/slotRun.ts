@@ -26,15 +26,8 @@ export interface RunReportLike {
 }
 
 /** The run summary published when a run finishes, and kept in the run item. */
-export interface RunSummary {
-  readonly runId: string;
+export interface RunSummary extends Omit<RunParams, 'claimLapsesAfterMs'> {
   readonly deployment: string;
-  readonly job: string;
-  readonly trigger: RunTrigger;
-  readonly schedule?: string | undefined;
-  readonly slot?: string | undefined;
-  readonly requestedBy?: string | undefined;
-  readonly dryRun: boolean;
   readonly status: RunRecordStatus;
   readonly startedAt: string;
   readonly endedAt: string;
