@@ -10,7 +10,7 @@ import { type ImagePlatform, platformFrom } from '../domain/imagePlatform.ts';
 import { effectiveCreatedAt, type SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { restoreTagKeys } from '../domain/tagKeys.ts';
 import { checkIops, IOPS_RANGES } from './opsPayload.ts';
-import type { ActionJournal, LoggerPort } from './ports.ts';
+import type { ActionJournal, ActionRecord, LoggerPort } from './ports.ts';
 import { recordAfter } from './runReport.ts';
 
 /** What the restore actions read and act through. */
@@ -334,12 +334,10 @@ async function createRestoredVolume(
     kmsKeyId: request.kmsKeyId,
     tags,
   });
-  await recordAfter(deps.journal, deps.logger, {
-    runId: deps.runId,
+  await recordDone(deps, {
     job: drill ? 'restore-drill' : 'restore-volume',
     action: 'create-volume',
     resourceId: volumeId,
-    outcome: 'done',
     reason: `restored from ${snapshot.snapshotId}`,
     details: {
       snapshotId: snapshot.snapshotId,
@@ -527,12 +525,10 @@ export async function restoreInstance(
     },
     deps.config.localTagAfterCreate,
   );
-  await recordAfter(deps.journal, deps.logger, {
-    runId: deps.runId,
+  await recordDone(deps, {
     job: 'restore-instance',
     action: 'register-image',
     resourceId: imageId,
-    outcome: 'done',
     reason: `registered from the set of run ${request.runId}`,
     details: {
       instanceId: request.instanceId,
@@ -730,12 +726,10 @@ async function launch(
       keyName: plan.keyName,
       tags,
     });
-    await recordAfter(deps.journal, deps.logger, {
-      runId: deps.runId,
+    await recordDone(deps, {
       job: restored ? 'restore-instance' : 'duplicate-instance',
       action: 'run-instance',
       resourceId: instanceId,
-      outcome: 'done',
       reason: `launched from ${imageId}`,
       details: { instanceId: sourceId, imageId },
     });
@@ -744,6 +738,25 @@ async function launch(
     const failure = toAwsCallError('RunInstances', error);
     return { ...plan, status: 'failed', error: { code: failure.code, message: failure.message } };
   }
+}
+
+/** Records what a restore made, done (best effort: a failed write is logged, never undoes it). */
+function recordDone(
+  deps: RestoreDependencies,
+  made: Pick<ActionRecord, 'job' | 'action' | 'resourceId' | 'reason'> & {
+    readonly details: Readonly<Record<string, unknown>>;
+  },
+): Promise<void> {
+  const { job, action, resourceId, reason, details } = made;
+  return recordAfter(deps.journal, deps.logger, {
+    runId: deps.runId,
+    job,
+    action,
+    resourceId,
+    outcome: 'done',
+    reason,
+    details,
+  });
 }
 
 async function describeOrReject(
