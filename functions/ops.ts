@@ -1,6 +1,11 @@
 import type { Context } from 'aws-lambda';
 import { handleConsolePayload } from '../lib/runtime/consoleInvocation.ts';
-import { autoScalingGateway, imageGateway, restoreGateway } from '../lib/runtime/gateways.ts';
+import {
+  autoScalingGateway,
+  imageGateway,
+  restoreGateway,
+  runCommandGateway,
+} from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -12,6 +17,8 @@ const gateways = {
   // Console operations never deregister an AMI (plans are dry runs), so they never read
   // Recycle Bin rules: leaving the client out keeps this bundle small.
   recycleBin: undefined,
+  // A console backup's application-consistent sets (snapkeeper:consistency).
+  runCommand: runCommandGateway(runtime),
 };
 
 /**

@@ -5,7 +5,7 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import type { SnapkeeperConfig } from '../config/environment.ts';
-import type { CommandInvocationState, RunCommandPort, RunCommandRequest } from '../jobs/ports.ts';
+import type { CommandInvocationState, RunCommandRequest } from '../domain/runCommand.ts';
 import { recordCalls } from './callRecorder.ts';
 import { clientSettings } from './clients.ts';
 import { awsErrorCode, toAwsCallError } from './errors.ts';
@@ -21,9 +21,6 @@ export const SSM_BUCKETS: Readonly<Record<string, BucketSpec>> = {
   SendCommand: { burst: 20, refillPerSecond: 5 },
   GetCommandInvocation: { burst: 40, refillPerSecond: 20 },
 };
-
-/** The most Run Commands one run keeps in flight at once (SendCommand to a final state). */
-export const MAX_COMMANDS_IN_FLIGHT = 10;
 
 /**
  * Run Command through one rate-limited SSM client: sends a document to one instance
@@ -41,7 +38,7 @@ export const MAX_COMMANDS_IN_FLIGHT = 10;
  * const ssm = new SsmGateway(new SSMClient({}));
  * const id = await ssm.sendCommand({ instanceId: 'i-1', document: 'snapkeeper-fsfreeze', parameters: { command: ['pre-script'] }, deliveryTimeoutSeconds: 30, comment: 'pre' });
  */
-export class SsmGateway implements RunCommandPort {
+export class SsmGateway {
   readonly #client: SSMClient;
 
   public constructor(client: SSMClient) {

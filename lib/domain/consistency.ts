@@ -125,6 +125,31 @@ export function chooseConsistency(
 }
 
 /**
+ * The choice a backup plan carries for one instance's set in one schedule's run: the
+ * instance tag, else the schedule's `consistency` option (validated with the catalog;
+ * an unreadable one here counts as absent), else crash. Undefined for the plain default
+ * (no tag, no option), so that such a set's request is as it always was.
+ *
+ * @example
+ * planConsistency({ 'snapkeeper:consistency': 'fsfreeze' }, keys, undefined)?.mode.kind; // 'fsfreeze'
+ */
+export function planConsistency(
+  tags: Readonly<Record<string, string>>,
+  keys: Pick<TagKeys, 'consistency'>,
+  scheduleOption: string | undefined,
+): ConsistencyChoice | undefined {
+  let scheduleMode: ConsistencyMode | undefined;
+  try {
+    scheduleMode =
+      scheduleOption === undefined ? undefined : parseConsistency(scheduleOption, 'consistency');
+  } catch {
+    scheduleMode = undefined;
+  }
+  const choice = chooseConsistency(tags, keys.consistency, scheduleMode);
+  return choice.source === 'default' && !choice.problem ? undefined : choice;
+}
+
+/**
  * The SSM document (and version) a mode runs, or undefined for `crash`. `fsfreeze` runs
  * the deployment's own copy of the shipped document (named per stage by the stack).
  *

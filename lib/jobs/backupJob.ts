@@ -24,6 +24,13 @@ import {
 import { nearMissProblems } from '../domain/tagKeyTypos.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 import {
+  consistencyCounts,
+  consistencyFields,
+  consistencySkipped,
+  makeSetConsistently,
+  plannedConsistency,
+} from './backupConsistency.ts';
+import {
   coveredResult,
   type DueDecision,
   readSlotSets,
@@ -299,6 +306,7 @@ function summarise(
     covered: count('covered'),
     deferred: count('deferred'),
     duplicatesRemoved: duplicates.filter((d) => d.outcome === 'deleted').length,
+    ...consistencyCounts(results),
   };
   const remaining = results.filter((r) => r.outcome === 'deferred').map((r) => r.instanceId);
   const warnings = [...(input.historyUnavailable ? [HISTORY_UNAVAILABLE] : []), ...scanWarnings];
@@ -349,7 +357,6 @@ async function executeDecision(
   for (const message of problems) {
     logger.warn('tag problem', { instanceId: decision.instanceId, problem: message });
   }
-  const withProblems = problems.length > 0 ? { problems } : {};
   if (decision.kind === 'skip') {
     logger.info('instance skipped', { instanceId: decision.instanceId, reason: decision.reason });
     return skippedResult(decision);
@@ -367,10 +374,18 @@ async function executeDecision(
         state: 'planned',
       })),
       ...withExcluded,
-      ...withProblems,
+      ...consistencyFields(problems, plannedConsistency(decision.request).consistency),
     };
   }
-  const made = await createSet(decision, volumes, deps, journal, timeLeftMs, behind);
+  // The pre and post scripts of an application-consistent set, when the plan asks (issue 21).
+  const step = await makeSetConsistently(
+    decision.request,
+    (request) => createSet({ ...decision, request }, volumes, deps, journal, timeLeftMs, behind),
+    deps,
+  );
+  if (step.kind === 'skipped') return consistencySkipped(decision, step.consistency, problems);
+  const made = step.made;
+  const withRecord = consistencyFields(problems, step.consistency);
   const withDuplicates = made.duplicates.length > 0 ? { duplicates: made.duplicates } : {};
   if (made.failure && made.created.length === 0) {
     const { code, message } = made.failure;
@@ -382,7 +397,7 @@ async function executeDecision(
       error: { code, message },
       ...withExcluded,
       ...withDuplicates,
-      ...withProblems,
+      ...withRecord,
     };
   }
   const snapshots = volumes.toResults(made.created);
@@ -395,7 +410,7 @@ async function executeDecision(
     ...withExcluded,
     ...withDuplicates,
     ...(made.reconcileError ? { error: made.reconcileError } : {}),
-    ...withProblems,
+    ...withRecord,
   };
 }
 

@@ -18,6 +18,13 @@ import {
 import type { TagKeys } from '../domain/tagKeys.ts';
 import type { CommandInvocationState, LoggerPort, RunCommandPort } from './ports.ts';
 
+/**
+ * The most pre scripts one run keeps in flight at once (SendCommand to a final state):
+ * Run Command's own limits are per account and region, and one run's sets of a fleet
+ * must not crowd them; post scripts are never held back (a frozen filesystem waits).
+ */
+export const MAX_COMMANDS_IN_FLIGHT = 10;
+
 /** EC2 allows 50 tags per resource. */
 const MAX_TAGS = 50;
 
@@ -57,8 +64,8 @@ export interface ScriptRun {
 export interface ConsistencyRecord {
   /** The mode asked for, e.g. `fsfreeze!`. */
   readonly requested: string;
-  /** What the set got; `skipped` when `!` forbade the fallback (no set made). */
-  readonly outcome: ConsistencyOutcome | 'skipped';
+  /** What the set got; `skipped` when `!` forbade the fallback (no set made); `planned` in a dry run. */
+  readonly outcome: ConsistencyOutcome | 'skipped' | 'planned';
   readonly reason: string;
   readonly pre?: ScriptRun | undefined;
   readonly post?: ScriptRun | undefined;

@@ -19,6 +19,7 @@ import type {
   MetricsPort,
   RecycleBinPort,
   RestorePort,
+  RunCommandPort,
   RunStatus,
 } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
@@ -41,6 +42,8 @@ export interface OpsDependencies {
   readonly journal: ActionJournal;
   /** The history's creation records: retention, AMI retirement and the sweep delete only what it recorded. */
   readonly ledger?: CreationLedger | undefined;
+  /** Run Command, for the pre/post scripts of a console backup's application-consistent sets. */
+  readonly runCommand?: RunCommandPort | undefined;
 }
 
 /** The answer to a console operation: also recorded as a console run. */
@@ -185,7 +188,7 @@ async function consoleBackup(
       trigger: 'console',
       ...(payload.instanceIds ? { instanceIds: payload.instanceIds } : {}),
     },
-    { ...common, ec2: deps.ec2 },
+    { ...common, ec2: deps.ec2, runCommand: deps.runCommand },
   );
   // Backups count toward their schedule's retention (or MANUAL_RETAIN_DAYS): applied now.
   const retention = await runRetentionJob(

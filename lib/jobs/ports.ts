@@ -22,6 +22,7 @@ import type { BatchCheckpoint, BatchMessage, BatchStatus } from '../domain/fanOu
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { ImagePlatform } from '../domain/imagePlatform.ts';
 import type { RecycleBinRule } from '../domain/recycleBin.ts';
+import type { CommandInvocationState, RunCommandRequest } from '../domain/runCommand.ts';
 import type { RunRecordStatus, SlotKey } from '../domain/runHistory.ts';
 import type { ActionRecord, CreationLedger, RunSummary } from '../domain/runRecords.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
@@ -378,26 +379,7 @@ export interface RunHistoryPort
 // Systems Manager Run Command (`SsmGateway`): consistency pre/post scripts (issue 21)
 // ---------------------------------------------------------------------------------------
 
-/** One Run Command on one instance. */
-export interface RunCommandRequest {
-  readonly instanceId: string;
-  readonly document: string;
-  readonly documentVersion?: string | undefined;
-  readonly parameters: Readonly<Record<string, readonly string[]>>;
-  /** Seconds SSM waits for the agent to pick the command up before it gives up (min 30). */
-  readonly deliveryTimeoutSeconds: number;
-  readonly comment: string;
-}
-
-/** Where a command invocation stands, from GetCommandInvocation. */
-export interface CommandInvocationState {
-  /** `pending` until a final state; `missing` while SSM does not list it yet (eventual consistency). */
-  readonly state: 'pending' | 'missing' | 'success' | 'failed' | 'timed-out' | 'cancelled';
-  /** SSM's own `Status` / `StatusDetails`, e.g. `Failed` / `Undeliverable`. */
-  readonly detail: string;
-  /** The first 500 characters of the script's error output, when it failed. */
-  readonly output?: string | undefined;
-}
+export type { CommandInvocationState, RunCommandRequest } from '../domain/runCommand.ts';
 
 /** Run Command: send a document to one instance, read its invocation. */
 export interface RunCommandPort {

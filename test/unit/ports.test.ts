@@ -13,6 +13,7 @@ import type { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
 import type { RecycleBinGateway } from '../../lib/aws/RecycleBinGateway.ts';
 import type { RunEventsGateway } from '../../lib/aws/RunEventsGateway.ts';
 import type { RunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
+import type { SsmGateway } from '../../lib/aws/SsmGateway.ts';
 import type {
   ActionJournal,
   BatchCheckpointsPort,
@@ -30,6 +31,7 @@ import type {
   MetricsPort,
   RecycleBinPort,
   RestorePort,
+  RunCommandPort,
   RunEventsPort,
   RunHistoryPort,
   RunsPort,
@@ -56,6 +58,10 @@ describe('the EC2 adapters satisfy their ports', () => {
 
   it('Ec2RestoreGateway is the restore port', () => {
     expectTypeOf<Ec2RestoreGateway>().toExtend<RestorePort>();
+  });
+
+  it('SsmGateway is the Run Command port', () => {
+    expectTypeOf<SsmGateway>().toExtend<RunCommandPort>();
   });
 
   it('AutoScalingGateway and RecycleBinGateway are the image-holder ports', () => {
