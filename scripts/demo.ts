@@ -27,6 +27,7 @@ import { launchFleet, ROOT_DEVICE } from '../harness/localFleet.ts';
 import { DEMO_FLEET, startLocalStack } from '../harness/localStack.ts';
 import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
+import { startConsistencyDemo } from './demo/consistency.ts';
 import { history } from './history.ts';
 import { writeCoverageReport } from './report.ts';
 
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
 
     heading('A small fleet, opted in by tags');
     const fleet = await stack.launch(DEMO_FLEET);
+    const consistency = await startConsistencyDemo(aws, fleet);
     for (const i of fleet.values()) {
       console.log(
         `  ${i.name.padEnd(9)} ${i.instanceId}  ${i.volumes.map((v) => `${v.device}(${v.sizeGiB}G)`).join(' ')}`,
@@ -200,6 +202,8 @@ async function main(): Promise<void> {
           '   excludes it (unit tests assert it) and each report flags the extra snapshot as unexpected.)',
       ),
     );
+
+    await consistency.summary(ec2);
 
     const ops = await load('ops');
     const web1 = fleet.get('web-1');

@@ -172,8 +172,8 @@ const VSS_NOT_SUPPORTED =
   'vss is not supported yet by snapkeeper (AWS’s AWSEC2-CreateVssSnapshot path makes its own snapshots outside snapkeeper’s exactly-once claim)';
 
 function preFailureReason(document: string, pre: ScriptRun): string {
-  if (pre.state === 'send-failed' && pre.detail.startsWith('InvalidInstanceId')) {
-    return `not managed by Systems Manager (SendCommand ${document}: ${pre.detail})`;
+  if (pre.state === 'send-failed' && pre.detail.includes('InvalidInstanceId')) {
+    return `not managed by Systems Manager (${document}: ${pre.detail})`;
   }
   if (pre.state === 'timed-out' || pre.state === 'pending' || pre.state === 'missing') {
     return `pre script ${document} did not finish in time (${pre.detail})`;
@@ -308,7 +308,11 @@ async function runScript(
   } catch (error) {
     const code = (error as { code?: string }).code ?? 'UnknownError';
     const message = error instanceof Error ? error.message : String(error);
-    return { state: 'send-failed', detail: `${code}: ${message}` };
+    // An AwsCallError's message already names the action and the code.
+    return {
+      state: 'send-failed',
+      detail: message.includes(code) ? message : `${code}: ${message}`,
+    };
   }
   return waitFor(commandId, instanceId, timeoutSeconds, deps);
 }
