@@ -18,7 +18,7 @@ import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import type { ActionJournal, Ec2Port, ReportedError } from './ports.ts';
-import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
+import { type DeletionAttempt, deleteSnapshotWithResult } from './recordedDeletion.ts';
 import { openRun, type RunEssentials, type RunInput, type RunReportHeader } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
 
@@ -415,7 +415,7 @@ async function deleteOne(
         return { snapshotId, reason, sizeGiB, outcome: 'failed', error: attempt.error };
     }
   };
-  const attempt = await deleteSnapshotRecorded(
+  return deleteSnapshotWithResult(
     {
       runId: deps.runId,
       job: 'retention',
@@ -424,13 +424,11 @@ async function deleteOne(
       reason,
       details: { volumeId: lineage.volumeId, instanceId: lineage.instanceId, sizeGiB },
     },
-    () => deps.ec2.deleteSnapshot(snapshotId),
+    deps,
     journal,
-    deps.logger,
-    (a) => toResult(a).reason,
+    toResult,
     behind,
   );
-  return toResult(attempt);
 }
 
 function emptyCounts(): RetentionReport['counts'] {
