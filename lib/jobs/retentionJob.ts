@@ -2,7 +2,6 @@ import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
-import type { RetentionRule } from '../domain/retentionPlan.ts';
 import {
   type ExcludedSnapshot,
   type PlannedVolumeRetention,
@@ -41,12 +40,8 @@ export interface DeletionResult {
 }
 
 /** Retention of one volume's history for the schedule. */
-export interface VolumeRetentionResult {
-  readonly volumeId: string;
-  readonly instanceId?: string | undefined;
-  readonly name?: string | undefined;
-  readonly orphan: boolean;
-  readonly rule?: RetentionRule | undefined;
+export interface VolumeRetentionResult
+  extends Pick<VolumeLineage, 'volumeId' | 'instanceId' | 'name' | 'orphan' | 'rule'> {
   readonly kept: readonly { snapshotId: string; reason: string }[];
   readonly deletions: readonly DeletionResult[];
   readonly blocked: readonly {
