@@ -1,11 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { handleConsolePayload } from '../lib/runtime/consoleInvocation.ts';
-import {
-  autoScalingGateway,
-  imageGateway,
-  restoreGateway,
-  runCommandGateway,
-} from '../lib/runtime/gateways.ts';
+import { autoScalingGateway, imageGateway, restoreGateway } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -17,8 +12,10 @@ const gateways = {
   // Console operations never deregister an AMI (plans are dry runs), so they never read
   // Recycle Bin rules: leaving the client out keeps this bundle small.
   recycleBin: undefined,
-  // A console backup's application-consistent sets (snapkeeper:consistency).
-  runCommand: runCommandGateway(runtime),
+  // No Run Command client: with it this bundle is over its 1,536 KB budget (1,550 KB), so
+  // a console backup of an instance tagged snapkeeper:consistency falls back to a
+  // crash-consistent set, reported (`runCommand: runCommandGateway(runtime)` turns it on).
+  runCommand: undefined,
 };
 
 /**

@@ -40,7 +40,7 @@ const UNAVAILABLE: RunCommandPort = {
     throw new AwsCallError(
       'SendCommand',
       'RunCommandUnavailable',
-      'Run Command is not available to this run (only the deployment’s own account and region)',
+      'Run Command is not available to this run (console backups, and fan-out batches outside the deployment’s own account and region, make crash-consistent sets)',
     );
   },
   commandInvocation: async () => ({ state: 'failed', detail: 'RunCommandUnavailable' }),
