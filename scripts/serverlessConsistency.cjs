@@ -1,6 +1,6 @@
 // Application-consistent snapshot sets (issue 21, part 1) in the stack: the fsfreeze
 // SSM document (deploy/ssm/snapkeeper-fsfreeze.yml, created per stage), and the IAM
-// statements of the functions that make snapshot sets (backup, ops, worker).
+// statements of the functions that run pre/post scripts (backup, worker).
 'use strict';
 
 const { readFileSync } = require('node:fs');

@@ -681,7 +681,8 @@ function functionRoles(
     },
   ];
   // Pre/post scripts of application-consistent sets (issue 21): where sets are made.
-  for (const fn of ['backup', 'ops', 'worker'])
+  // (Not ops: its bundle has no SSM client, so a console backup's sets fall back.)
+  for (const fn of ['backup', 'worker'])
     statements[fn].push(...consistencyStatements(consistency.documents, consistency.scheduleOptIn));
   const resources = {};
   for (const [fn, logical] of Object.entries(FUNCTIONS)) {
