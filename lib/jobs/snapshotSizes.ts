@@ -1,0 +1,318 @@
+/**
+ * Measure and record: each managed snapshot's full size and unique bytes, measured once
+ * it is `completed` (with the EBS direct APIs) and kept in the run history; and the
+ * costs read from those records (per instance, schedule and deployment; what planned and
+ * blocked deletions would free).
+ *
+ * Which job measures: retention (a scheduled, non-dry run), which already lists every
+ * managed snapshot of its schedule volume by volume. At most `limit` snapshots a run
+ * (SNAPSHOT_MEASURE_LIMIT, 200 by default), oldest first, and none when less than the
+ * safety margin is left; the rest are measured by the next runs. The EBS direct client's
+ * token bucket keeps the calls within about 50 a second per account.
+ */
+import {
+  buildCostLedger,
+  type ChainLink,
+  type CostLedger,
+  estimateFreed,
+  FREED_NOTE,
+  freedMonthlyCost,
+  type LedgerSnapshot,
+  type PriceTable,
+  roundMoney,
+  type SnapshotSize,
+} from '../domain/costLedger.ts';
+import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
+import type { TagKeys } from '../domain/tagKeys.ts';
+import type { EbsDirectPort, LoggerPort, MetricsPort, SnapshotSizesPort } from './ports.ts';
+
+/** Snapshots measured in one run unless SNAPSHOT_MEASURE_LIMIT says otherwise. */
+export const DEFAULT_MEASURE_LIMIT = 200;
+
+/** What a measuring pass did. */
+export interface MeasureResult {
+  /** Measured now and recorded (or only measured, on a dry run). */
+  readonly measured: readonly SnapshotSize[];
+  /** Every size known after the pass: recorded earlier or measured now. */
+  readonly sizes: ReadonlyMap<string, SnapshotSize>;
+  /** Completed snapshots left unmeasured, for the next runs. */
+  readonly deferred: number;
+  /** Not measured, with the reason (pending, unreadable, throttled, history unreadable). */
+  readonly skipped: readonly { readonly snapshotId: string; readonly reason: string }[];
+  readonly warnings: readonly string[];
+}
+
+/** What a measuring pass reads and writes through. */
+export interface MeasureDependencies {
+  readonly ebs: EbsDirectPort;
+  readonly sizes: SnapshotSizesPort;
+  readonly clock: () => Date;
+  readonly runId: string;
+  readonly logger: LoggerPort;
+  readonly metrics?: MetricsPort | undefined;
+}
+
+/** One volume's completed snapshots, oldest first, with the pending ones apart. */
+export function chainsByVolume(snapshots: readonly SnapshotFacts[]): Map<string, SnapshotFacts[]> {
+  const chains = new Map<string, SnapshotFacts[]>();
+  for (const s of snapshots) {
+    if (s.state !== 'completed') continue;
+    const chain = chains.get(s.volumeId) ?? [];
+    chain.push(s);
+    chains.set(s.volumeId, chain);
+  }
+  for (const chain of chains.values()) {
+    chain.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+  }
+  return chains;
+}
+
+/**
+ * Measures the completed snapshots whose sizes the history does not hold yet, oldest
+ * first, at most `limit`: unique bytes from `ListChangedBlocks` against the previous
+ * completed snapshot of the same volume (`ListSnapshotBlocks` for the first, or when the
+ * two are unrelated), full size from `FullSnapshotSizeInBytes` when DescribeSnapshots
+ * gave it, else from `ListSnapshotBlocks`. Pending snapshots are never measured.
+ * Throttled after the SDK's retries: the pass stops and the rest waits for the next run.
+ * Nothing is lost on error: a snapshot that cannot be measured is skipped and reported.
+ *
+ * @example
+ * const result = await measureSnapshotSizes(snapshots, { limit: 200, record: true }, deps);
+ */
+export async function measureSnapshotSizes(
+  snapshots: readonly SnapshotFacts[],
+  options: { readonly limit: number; readonly record: boolean; readonly stopAt?: () => boolean },
+  deps: MeasureDependencies,
+): Promise<MeasureResult> {
+  const chains = chainsByVolume(snapshots);
+  const skipped = snapshots
+    .filter((s) => s.state !== 'completed')
+    .map((s) => ({ snapshotId: s.snapshotId, reason: `${s.state}: measured once completed` }));
+  const warnings: string[] = [];
+  const sizes = await readSizes(
+    [...chains.values()].flat().map((s) => s.snapshotId),
+    deps,
+    warnings,
+  );
+  if (!sizes) return { measured: [], sizes: new Map(), deferred: 0, skipped, warnings };
+  const todo = [...chains.values()]
+    .flatMap((chain) => chain.map((s, i) => ({ snapshot: s, previous: chain[i - 1] })))
+    .filter(({ snapshot }) => !sizes.has(snapshot.snapshotId))
+    .sort((a, b) => a.snapshot.startTime.getTime() - b.snapshot.startTime.getTime());
+  const measured: SnapshotSize[] = [];
+  let index = 0;
+  for (; index < todo.length && measured.length < options.limit; index += 1) {
+    if (options.stopAt?.()) break;
+    const { snapshot, previous } = todo[index] ?? {};
+    if (!snapshot) break;
+    const outcome = await measureOne(snapshot, previous, deps);
+    if (outcome.kind === 'measured') {
+      measured.push(outcome.size);
+      sizes.set(snapshot.snapshotId, outcome.size);
+    } else {
+      skipped.push({ snapshotId: snapshot.snapshotId, reason: outcome.reason });
+      if (outcome.kind === 'throttled') {
+        warnings.push(`${outcome.reason}; the rest is measured by the next runs`);
+        break;
+      }
+    }
+  }
+  await recordMeasured(measured, options.record, deps, warnings);
+  deps.metrics?.count('SnapshotsMeasured', measured.length);
+  return { measured, sizes, deferred: todo.length - index, skipped, warnings };
+}
+
+async function readSizes(
+  ids: readonly string[],
+  deps: MeasureDependencies,
+  warnings: string[],
+): Promise<Map<string, SnapshotSize> | undefined> {
+  try {
+    return new Map(await deps.sizes.recordedSizes(ids));
+  } catch (error) {
+    const message = `snapshot sizes could not be read from the run history (${errorText(error)}): nothing measured, costs left out`;
+    warnings.push(message);
+    deps.logger.warn(message);
+    return undefined;
+  }
+}
+
+async function recordMeasured(
+  measured: readonly SnapshotSize[],
+  record: boolean,
+  deps: MeasureDependencies,
+  warnings: string[],
+): Promise<void> {
+  if (!record || measured.length === 0) return;
+  try {
+    await deps.sizes.recordSizes(measured, deps.runId);
+  } catch (error) {
+    const message = `${measured.length} snapshot size(s) measured but not recorded (${errorText(error)}): measured again next run`;
+    warnings.push(message);
+    deps.logger.warn(message);
+  }
+}
+
+type MeasureOutcome =
+  | { readonly kind: 'measured'; readonly size: SnapshotSize }
+  | { readonly kind: 'skipped' | 'throttled'; readonly reason: string };
+
+async function measureOne(
+  snapshot: SnapshotFacts,
+  previous: SnapshotFacts | undefined,
+  deps: MeasureDependencies,
+): Promise<MeasureOutcome> {
+  try {
+    let full: number | undefined = snapshot.fullSizeBytes;
+    let unique: number;
+    let comparedWith: string | undefined;
+    try {
+      unique = previous
+        ? (await deps.ebs.changedBytes(previous.snapshotId, snapshot.snapshotId)).bytes
+        : Number.NaN;
+      comparedWith = previous?.snapshotId;
+    } catch (error) {
+      // Unrelated to its predecessor (restored from elsewhere): counted as a first snapshot.
+      if (!/UNRELATED_SNAPSHOTS/.test(codeOf(error))) throw error;
+      unique = Number.NaN;
+    }
+    if (Number.isNaN(unique) || full === undefined) {
+      const all = (await deps.ebs.snapshotBytes(snapshot.snapshotId)).bytes;
+      full ??= all;
+      if (Number.isNaN(unique)) unique = all;
+    }
+    return {
+      kind: 'measured',
+      size: {
+        snapshotId: snapshot.snapshotId,
+        volumeId: snapshot.volumeId,
+        fullBytes: full,
+        uniqueBytes: unique,
+        ...(comparedWith ? { previousSnapshotId: comparedWith } : {}),
+        fullFrom: snapshot.fullSizeBytes !== undefined ? 'describe' : 'blocks',
+        measuredAt: deps.clock().toISOString(),
+      },
+    };
+  } catch (error) {
+    const throttled = (error as { name?: string }).name === 'EbsThrottledError';
+    const reason = `${snapshot.snapshotId} not measured: ${errorText(error)}`;
+    deps.logger.warn(reason);
+    return { kind: throttled ? 'throttled' : 'skipped', reason };
+  }
+}
+
+function codeOf(error: unknown): string {
+  return String((error as { code?: unknown } | undefined)?.code ?? '');
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The ledger's view of snapshots: instance and schedule from their tags, archived or
+ * not, and their recorded size.
+ *
+ * @example
+ * const ledger = buildCostLedger(toLedgerSnapshots(snapshots, sizes, keys), table, now);
+ */
+export function toLedgerSnapshots(
+  snapshots: readonly SnapshotFacts[],
+  sizes: ReadonlyMap<string, SnapshotSize>,
+  keys: Pick<TagKeys, 'instanceId' | 'schedule'>,
+): LedgerSnapshot[] {
+  return snapshots.map((s) => ({
+    snapshotId: s.snapshotId,
+    volumeId: s.volumeId,
+    instanceId: s.tags[keys.instanceId],
+    schedule: s.tags[keys.schedule],
+    startTime: s.startTime,
+    archived: s.storageTier === 'archive',
+    size: sizes.get(s.snapshotId),
+  }));
+}
+
+/**
+ * The cost ledger of snapshots from their recorded sizes.
+ *
+ * @example
+ * const ledger = costLedgerOf(snapshots, sizes, keys, table, now);
+ */
+export function costLedgerOf(
+  snapshots: readonly SnapshotFacts[],
+  sizes: ReadonlyMap<string, SnapshotSize>,
+  keys: Pick<TagKeys, 'instanceId' | 'schedule'>,
+  table: PriceTable,
+  now: Date,
+): CostLedger {
+  return buildCostLedger(toLedgerSnapshots(snapshots, sizes, keys), table, now);
+}
+
+/** What a retention plan does to the cost, and what each deletion would free. */
+export interface RetentionCostEffect {
+  readonly currency: string;
+  readonly priceTable: string;
+  /** Monthly cost of the schedule's measured snapshots now. */
+  readonly monthlyCostNow: number;
+  /** After the planned deletions (freed bytes at the standard rate subtracted). */
+  readonly monthlyCostAfter: number;
+  readonly freedBytes: number;
+  /** Snapshot id → estimated bytes freed if deleted (planned and blocked ones). */
+  readonly freedBySnapshot: Readonly<Record<string, number>>;
+  /** Planned or blocked snapshots whose estimate needs a size not measured yet. */
+  readonly unmeasured: number;
+  readonly note: string;
+}
+
+/**
+ * The cost effect of a retention plan: the schedule's monthly cost now and after the
+ * planned deletions, and "freed if deleted" for each planned deletion (deleted together,
+ * volume by volume) and each blocked one (alone). See {@link estimateFreed}.
+ *
+ * @example
+ * retentionCostEffect(snapshots, sizes, planned, blocked, table, now);
+ */
+export function retentionCostEffect(
+  snapshots: readonly SnapshotFacts[],
+  sizes: ReadonlyMap<string, SnapshotSize>,
+  planned: ReadonlySet<string>,
+  blocked: ReadonlySet<string>,
+  table: PriceTable,
+  now: Date,
+): RetentionCostEffect {
+  const ledger = buildCostLedger(
+    toLedgerSnapshots(snapshots, sizes, { instanceId: '', schedule: '' }),
+    table,
+    now,
+  ).deployment;
+  const freedBySnapshot: Record<string, number> = {};
+  let unmeasured = 0;
+  for (const chain of chainsByVolume(snapshots).values()) {
+    const links: ChainLink[] = chain.map((s) => ({
+      snapshotId: s.snapshotId,
+      uniqueBytes: sizes.get(s.snapshotId)?.uniqueBytes,
+    }));
+    const estimates = [
+      ...estimateFreed(links, planned),
+      ...chain
+        .filter((s) => blocked.has(s.snapshotId))
+        .flatMap((s) => estimateFreed(links, new Set([s.snapshotId]))),
+    ];
+    for (const e of estimates) {
+      if (e.freedBytes === undefined) unmeasured += 1;
+      else freedBySnapshot[e.snapshotId] = e.freedBytes;
+    }
+  }
+  const freedBytes = [...planned].reduce((n, id) => n + (freedBySnapshot[id] ?? 0), 0);
+  const costNow = ledger.estimatedMonthlyCost;
+  return {
+    currency: table.currency,
+    priceTable: table.name,
+    monthlyCostNow: roundMoney(costNow),
+    monthlyCostAfter: roundMoney(Math.max(0, costNow - freedMonthlyCost(freedBytes, table))),
+    freedBytes: Math.round(freedBytes),
+    freedBySnapshot,
+    unmeasured,
+    note: FREED_NOTE,
+  };
+}
