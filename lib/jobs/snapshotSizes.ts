@@ -113,6 +113,7 @@ export async function measureSnapshotSizes(
       skipped.push({ snapshotId: snapshot.snapshotId, reason: outcome.reason });
       if (outcome.kind === 'throttled') {
         warnings.push(`${outcome.reason}; the rest is measured by the next runs`);
+        index += 1;
         break;
       }
     }
