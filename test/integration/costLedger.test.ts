@@ -1,0 +1,174 @@
+/**
+ * The cost ledger's measuring against the local AWS (moto 5.2.x), which implements
+ * `ListSnapshotBlocks` and `ListChangedBlocks` with these differences from AWS, probed
+ * here and covered by the stubbed unit tests (test/unit/aws/EbsDirectGateway.test.ts):
+ * - only snapshots made through the EBS direct APIs (StartSnapshot, PutSnapshotBlock,
+ *   CompleteSnapshot) can be listed; a snapshot made by EC2's CreateSnapshot answers
+ *   HTTP 500 with an HTML page. Those snapshots are EC2 snapshots too (DescribeSnapshots
+ *   lists them with their tags), so the measuring job sees them as it sees ours;
+ * - `BlockSize` is 512 (AWS answers 524288, 512 KiB): the gateway reads it from each answer;
+ * - no paging (`NextToken` never set, `MaxResults` ignored);
+ * - ListChangedBlocks compares block contents and lists only blocks the first snapshot
+ *   holds (AWS compares block tokens and also lists blocks only the second holds, with a
+ *   `SecondBlockToken` only); ParentSnapshotId is ignored, so a second snapshot holds
+ *   only the blocks written to it;
+ * - DescribeSnapshots gives no `FullSnapshotSizeInBytes`: the full size comes from
+ *   ListSnapshotBlocks (the fallback the job states).
+ */
+import { createHash } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CompleteSnapshotCommand,
+  EBSClient,
+  PutSnapshotBlockCommand,
+  StartSnapshotCommand,
+} from '@aws-sdk/client-ebs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { EbsDirectGateway } from '../../lib/aws/EbsDirectGateway.ts';
+import { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
+import { SnapshotSizeRecords } from '../../lib/aws/history/snapshotSizes.ts';
+import { HistoryTable } from '../../lib/aws/history/table.ts';
+import { defaultPriceTable } from '../../lib/domain/costLedger.ts';
+import type { SnapshotFacts } from '../../lib/domain/snapshotFacts.ts';
+import { silentLogger } from '../../lib/jobs/runReport.ts';
+import { costLedgerOf, measureSnapshotSizes } from '../../lib/jobs/snapshotSizes.ts';
+import { useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
+
+const REGION = 'mx-central-1';
+const DEPLOYMENT = 'itest-costs';
+const MOTO_BLOCK = 512;
+
+describe('Cost ledger: snapshot sizes measured with the EBS direct APIs, against the local AWS', () => {
+  let ebsClient: EBSClient;
+  let ec2: Ec2Gateway;
+  let sizes: SnapshotSizeRecords;
+  const made: string[] = [];
+
+  /** A snapshot made through the direct APIs, with `blocks` (index → fill byte) written. */
+  async function directSnapshot(blocks: Record<number, number>): Promise<string> {
+    const started = await ebsClient.send(
+      new StartSnapshotCommand({
+        VolumeSize: 1,
+        Tags: [
+          { Key: 'snapkeeper:managed', Value: 'true' },
+          { Key: 'snapkeeper:deployment', Value: DEPLOYMENT },
+          { Key: 'snapkeeper:schedule', Value: 'daily' },
+          { Key: 'snapkeeper:instance-id', Value: 'i-0costs' },
+        ],
+      }),
+    );
+    const id = started.SnapshotId ?? '';
+    for (const [index, fill] of Object.entries(blocks)) {
+      const data = Buffer.alloc(MOTO_BLOCK, fill);
+      await ebsClient.send(
+        new PutSnapshotBlockCommand({
+          SnapshotId: id,
+          BlockIndex: Number(index),
+          BlockData: data,
+          DataLength: MOTO_BLOCK,
+          Checksum: createHash('sha256').update(data).digest('base64'),
+          ChecksumAlgorithm: 'SHA256',
+        }),
+      );
+    }
+    await ebsClient.send(
+      new CompleteSnapshotCommand({
+        SnapshotId: id,
+        ChangedBlocksCount: Object.keys(blocks).length,
+      }),
+    );
+    made.push(id);
+    return id;
+  }
+
+  beforeAll(async () => {
+    const endpoint = inject('awsEndpoint');
+    const ec2Client = useLocalAws(endpoint, REGION, { DEPLOYMENT });
+    const table = await useLocalHistoryTable(endpoint, REGION);
+    ebsClient = new EBSClient({ region: REGION, endpoint });
+    ec2 = new Ec2Gateway(ec2Client);
+    const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: REGION, endpoint }));
+    sizes = new SnapshotSizeRecords(new HistoryTable(doc, table, 400));
+  });
+
+  async function listed(): Promise<SnapshotFacts[]> {
+    const all: SnapshotFacts[] = [];
+    for await (const s of ec2.listSnapshotsTagged({
+      'snapkeeper:managed': 'true',
+      'snapkeeper:deployment': DEPLOYMENT,
+    }))
+      all.push(s);
+    // The volumes moto makes for direct-API snapshots differ: give them one lineage.
+    return all.map((s) => ({ ...s, volumeId: 'vol-costs' }));
+  }
+
+  it('moto gives no FullSnapshotSizeInBytes, so the full size falls back to ListSnapshotBlocks', async () => {
+    // Prepare
+    await directSnapshot({ 0: 1, 1: 1, 2: 1, 3: 1 });
+
+    // Act
+    const [snapshot] = await listed();
+
+    // Assess
+    expect(snapshot?.fullSizeBytes).toBeUndefined();
+    expect(snapshot?.state).toBe('completed');
+    expect(snapshot?.storageTier).toBe('standard');
+  });
+
+  it('measures full and unique bytes once, records them, and prices the instance', async () => {
+    // Prepare: the second snapshot rewrites 2 of the first's 4 blocks (moto keeps no parent).
+    await directSnapshot({ 0: 2, 1: 2, 2: 1, 3: 1 });
+    const snapshots = await listed();
+    const deps = {
+      ebs: new EbsDirectGateway(ebsClient),
+      sizes,
+      clock: () => new Date(),
+      runId: 'itest-costs-1',
+      logger: silentLogger,
+    };
+
+    // Act
+    const first = await measureSnapshotSizes(snapshots, { limit: 10, record: true }, deps);
+    const again = await measureSnapshotSizes(snapshots, { limit: 10, record: true }, deps);
+
+    // Assess
+    const [older, newer] = made;
+    expect(first.measured.map((m) => [m.snapshotId, m.fullBytes, m.uniqueBytes])).toEqual([
+      [older, 4 * MOTO_BLOCK, 4 * MOTO_BLOCK],
+      [newer, 4 * MOTO_BLOCK, 2 * MOTO_BLOCK],
+    ]);
+    expect(first.measured.every((m) => m.fullFrom === 'blocks')).toBe(true);
+    expect(again.measured).toEqual([]);
+    const recorded = await sizes.recordedSizes(made);
+    expect(recorded.get(newer ?? '')).toMatchObject({
+      previousSnapshotId: older,
+      uniqueBytes: 1024,
+    });
+    const ledger = costLedgerOf(
+      snapshots,
+      recorded,
+      { instanceId: 'snapkeeper:instance-id', schedule: 'snapkeeper:schedule' },
+      defaultPriceTable('us-east-1'),
+      new Date(),
+    );
+    expect(ledger.byInstance['i-0costs']).toMatchObject({
+      snapshots: 2,
+      unmeasured: 0,
+      fullBytes: 8 * MOTO_BLOCK,
+      uniqueBytes: 6 * MOTO_BLOCK,
+    });
+    expect(ledger.byInstance['i-0costs']?.estimatedMonthlyCost).toBeGreaterThan(0);
+  });
+
+  it('skips a snapshot moto cannot list (made by CreateSnapshot) and says why, losing nothing else', async () => {
+    // Prepare: an EC2-made snapshot is unknown to moto's EBS direct backend (HTTP 500).
+    const ebs = new EbsDirectGateway(ebsClient);
+
+    // Act
+    const read = ebs.snapshotBytes('snap-0000000000000000f');
+
+    // Assess
+    await expect(read).rejects.toMatchObject({ action: 'ListSnapshotBlocks' });
+  });
+});
