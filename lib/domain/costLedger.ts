@@ -122,6 +122,32 @@ export function parsePriceTable(raw: string | undefined, region: string): PriceT
   };
 }
 
+/**
+ * The price table to use, never failing: a bad `SNAPSHOT_PRICES` must not stop backups,
+ * so it falls back to the region's published prices, and the problem (naming the
+ * variable, the field and the fix) is carried into every answer that shows a cost, and
+ * into the table's name.
+ *
+ * @example
+ * const { table, problem } = readPriceTable('{"standardPerGbMonth":"x"}', 'us-east-1');
+ * // table: us-east-1's published prices; problem: 'Environment variable SNAPSHOT_PRICES field "standardPerGbMonth" ...'
+ */
+export function readPriceTable(
+  raw: string | undefined,
+  region: string,
+): { readonly table: PriceTable; readonly problem?: string } {
+  try {
+    return { table: parsePriceTable(raw, region) };
+  } catch (error) {
+    const problem = `${(error as Error).message}; the published defaults are used until it is fixed`;
+    const fallback = defaultPriceTable(region);
+    return {
+      table: { ...fallback, name: `${fallback.name} (${PRICE_TABLE_VARIABLE} rejected)` },
+      problem,
+    };
+  }
+}
+
 function price(fields: Record<string, unknown>, field: string): number {
   const value = fields[field];
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value >= 10) {
