@@ -25,6 +25,7 @@ import {
 } from '@aws-sdk/client-ebs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { recordCalls, runAsCaller } from '../../lib/aws/callRecorder.ts';
 import { EbsDirectGateway } from '../../lib/aws/EbsDirectGateway.ts';
 import { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
 import { SnapshotSizeRecords } from '../../lib/aws/history/snapshotSizes.ts';
@@ -87,7 +88,7 @@ describe('Cost ledger: snapshot sizes measured with the EBS direct APIs, against
     const ec2Client = useLocalAws(endpoint, REGION, { DEPLOYMENT });
     const table = await useLocalHistoryTable(endpoint, REGION);
     ebsClient = new EBSClient({ region: REGION, endpoint });
-    ec2 = new Ec2Gateway(ec2Client);
+    ec2 = new Ec2Gateway(recordCalls(ec2Client));
     const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: REGION, endpoint }));
     sizes = new SnapshotSizeRecords(new HistoryTable(doc, table, 400));
   });
@@ -119,9 +120,23 @@ describe('Cost ledger: snapshot sizes measured with the EBS direct APIs, against
   it('measures full and unique bytes once, records them, and prices the instance', async () => {
     // Prepare: the second snapshot rewrites 2 of the first's 4 blocks (moto keeps no parent).
     await directSnapshot({ 0: 2, 1: 2, 2: 1, 3: 1 });
-    const snapshots = await listed();
+    // As the retention function (its calls are recorded for the IAM simulation).
+    const asRetention = <T>(work: () => Promise<T>) =>
+      runAsCaller(
+        {
+          functionName: 'retention',
+          region: REGION,
+          deployment: DEPLOYMENT,
+          tagPrefix: 'snapkeeper:',
+          localTagAfterCreate: false,
+        },
+        work,
+      );
+    const snapshots = await asRetention(listed);
     const deps = {
-      ebs: new EbsDirectGateway(ebsClient),
+      ebs: new EbsDirectGateway(
+        recordCalls(new EBSClient({ region: REGION, endpoint: inject('awsEndpoint') })),
+      ),
       sizes,
       clock: () => new Date(),
       runId: 'itest-costs-1',
@@ -129,7 +144,9 @@ describe('Cost ledger: snapshot sizes measured with the EBS direct APIs, against
     };
 
     // Act
-    const first = await measureSnapshotSizes(snapshots, { limit: 10, record: true }, deps);
+    const first = await asRetention(() =>
+      measureSnapshotSizes(snapshots, { limit: 10, record: true }, deps),
+    );
     const again = await measureSnapshotSizes(snapshots, { limit: 10, record: true }, deps);
 
     // Assess
