@@ -189,7 +189,8 @@ function classify(action: string, snapshotId: string, error: unknown): AwsCallEr
 }
 
 type EbsSettings = Parameters<typeof clientSettings>[0] &
-  Pick<SnapkeeperConfig, 'ec2RateShare' | 'ec2RateHeadroom'>;
+  Pick<SnapkeeperConfig, 'ec2RateShare' | 'ec2RateHeadroom'> &
+  Partial<Pick<SnapkeeperConfig, 'ebsEndpoint'>>;
 
 /**
  * The EBS direct client behind one token bucket for both List calls (taken by every
@@ -199,7 +200,10 @@ type EbsSettings = Parameters<typeof clientSettings>[0] &
  * const ebs = new EbsDirectGateway(createEbsDirectClient(config));
  */
 export function createEbsDirectClient(config: EbsSettings, limiter?: RateLimiter): EBSClient {
-  const client = recordCalls(new EBSClient(clientSettings(config)));
+  const endpoint = config.ebsEndpoint ?? config.endpoint;
+  const client = recordCalls(
+    new EBSClient(clientSettings({ ...config, ...(endpoint ? { endpoint } : {}) })),
+  );
   const bucket =
     limiter ??
     new RateLimiter({

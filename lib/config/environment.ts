@@ -107,6 +107,8 @@ export interface SnapkeeperConfig {
   readonly priceTableProblem?: string | undefined;
   /** Snapshots a retention run measures at most with the EBS direct APIs (SNAPSHOT_MEASURE_LIMIT; 0: off). */
   readonly snapshotMeasureLimit: number;
+  /** The EBS direct APIs' own endpoint (AWS_ENDPOINT_URL_EBS, the SDK's per-service variable); local only. */
+  readonly ebsEndpoint?: string | undefined;
   /** Custom endpoint (the local AWS); undefined in production. */
   readonly endpoint?: string | undefined;
 }
@@ -257,6 +259,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     ...priceTableOf(env.SNAPSHOT_PRICES, region),
     snapshotMeasureLimit: integer(env, 'SNAPSHOT_MEASURE_LIMIT', 200, 0, 10_000),
     ...(endpoint ? { endpoint } : {}),
+    ...(env.AWS_ENDPOINT_URL_EBS?.trim() ? { ebsEndpoint: env.AWS_ENDPOINT_URL_EBS.trim() } : {}),
   };
 }
 
