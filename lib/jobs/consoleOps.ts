@@ -19,9 +19,11 @@ import type {
   RecycleBinPort,
   RestorePort,
   RunStatus,
+  SnapshotSizesPort,
 } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
+import { type ReportCosts, reportCosts } from './snapshotSizes.ts';
 import { runSweepJob, type SweepReport } from './sweepJob.ts';
 
 /** What the console operations read and act through. */
@@ -40,6 +42,8 @@ export interface OpsDependencies {
   readonly journal: ActionJournal;
   /** The history's creation records: retention, AMI retirement and the sweep delete only what it recorded. */
   readonly ledger?: CreationLedger | undefined;
+  /** The history's snapshot sizes (the cost ledger); without them every snapshot is unmeasured. */
+  readonly sizes?: Pick<SnapshotSizesPort, 'recordedSizes'> | undefined;
 }
 
 /** The answer to a console operation: also recorded as a console run. */
@@ -293,6 +297,8 @@ export interface ConsoleRecoveryReport extends RecoveryReport {
   readonly note: string;
   /** What could not be read: the blocked list may then be short. */
   readonly blockedWarnings?: readonly string[];
+  /** Each instance carries fullBytes, uniqueBytes, estimatedMonthlyCost; these are the totals and prices. */
+  readonly costs?: ReportCosts;
 }
 
 async function recoveryReport(
@@ -409,8 +415,18 @@ async function recoveryReport(
           sizeGiB: b.sizeGiB,
         });
   }
+  const priced = await reportCosts(
+    report.instances,
+    snapshots,
+    deps.sizes,
+    deps.config,
+    deps.clock(),
+    deps.logger,
+  );
   return {
     ...report,
+    instances: priced.instances,
+    costs: priced.costs,
     blocked,
     blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
     note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',

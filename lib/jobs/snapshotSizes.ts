@@ -14,6 +14,8 @@ import {
   buildCostLedger,
   type ChainLink,
   type CostLedger,
+  type CostTotals,
+  EMPTY_TOTALS,
   estimateFreed,
   FREED_NOTE,
   freedMonthlyCost,
@@ -315,5 +317,90 @@ export function retentionCostEffect(
     freedBySnapshot,
     unmeasured,
     note: FREED_NOTE,
+  };
+}
+
+/** The cost fields every instance of the console `report` answer carries (the contract). */
+export interface InstanceCostFields {
+  /** Sum of the full sizes of its measured snapshots. */
+  readonly fullBytes: number;
+  /** Sum of their unique bytes (what the standard tier stores for them). */
+  readonly uniqueBytes: number;
+  /** In `costs.currency`, priced with `costs.priceTable`. */
+  readonly estimatedMonthlyCost: number;
+  /** Its snapshots not measured yet: their bytes and cost are not in the figures. */
+  readonly unmeasuredSnapshots: number;
+}
+
+/** The `costs` of the console `report` answer: the ledger's totals and the price table. */
+export interface ReportCosts extends Omit<CostLedger, 'byInstance'> {
+  readonly priceTableProblem?: string | undefined;
+  /** What could not be read: the figures then leave those snapshots out. */
+  readonly warnings?: readonly string[] | undefined;
+}
+
+function instanceFields(totals: CostTotals): InstanceCostFields {
+  return {
+    fullBytes: totals.fullBytes,
+    uniqueBytes: totals.uniqueBytes,
+    estimatedMonthlyCost: roundMoney(totals.estimatedMonthlyCost),
+    unmeasuredSnapshots: totals.unmeasured,
+  };
+}
+
+/**
+ * The console report's costs: each instance gains {@link InstanceCostFields} (zero and
+ * every snapshot unmeasured when none of its sizes is known), and the answer a `costs`
+ * naming the currency and the price table. Sizes that cannot be read leave every
+ * snapshot unmeasured and say so in `costs.warnings`; the report itself is never lost.
+ *
+ * @example
+ * const { instances, costs } = await reportCosts(report.instances, snapshots, history.sizes, config, now, logger);
+ */
+export async function reportCosts<I extends { readonly instanceId: string }>(
+  instances: readonly I[],
+  snapshots: readonly SnapshotFacts[],
+  sizes: Pick<SnapshotSizesPort, 'recordedSizes'> | undefined,
+  config: {
+    readonly keys: Pick<TagKeys, 'instanceId' | 'schedule'>;
+    readonly priceTable: PriceTable;
+    readonly priceTableProblem?: string | undefined;
+  },
+  now: Date,
+  logger: LoggerPort,
+): Promise<{ instances: (I & InstanceCostFields)[]; costs: ReportCosts }> {
+  const warnings: string[] = [];
+  let known: ReadonlyMap<string, SnapshotSize> = new Map();
+  if (!sizes) warnings.push('no run history: snapshot sizes are unknown');
+  else {
+    try {
+      known = await sizes.recordedSizes(snapshots.map((s) => s.snapshotId));
+    } catch (error) {
+      const message = `snapshot sizes could not be read from the run history (${errorText(error)}): every snapshot counts as unmeasured`;
+      warnings.push(message);
+      logger.warn(message);
+    }
+  }
+  const { byInstance, ...ledger } = costLedgerOf(
+    snapshots,
+    known,
+    config.keys,
+    config.priceTable,
+    now,
+  );
+  return {
+    instances: instances.map((i) => ({
+      ...i,
+      ...instanceFields(byInstance[i.instanceId] ?? EMPTY_TOTALS),
+    })),
+    costs: {
+      ...ledger,
+      deployment: {
+        ...ledger.deployment,
+        estimatedMonthlyCost: roundMoney(ledger.deployment.estimatedMonthlyCost),
+      },
+      ...(config.priceTableProblem ? { priceTableProblem: config.priceTableProblem } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
+    },
   };
 }

@@ -7,6 +7,7 @@ import { silentLogger } from '../../../lib/jobs/runReport.ts';
 import {
   costLedgerOf,
   measureSnapshotSizes,
+  reportCosts,
   retentionCostEffect,
 } from '../../../lib/jobs/snapshotSizes.ts';
 import { sdkError } from '../../support/sdkErrors.ts';
@@ -356,5 +357,78 @@ describe('Function: retentionCostEffect', () => {
     expect(effect.monthlyCostAfter).toBeCloseTo(0.6, 9);
     expect(effect).toMatchObject({ currency: 'USD', priceTable: 'aws-published:us-east-1' });
     expect(effect.note).toContain('estimate');
+  });
+});
+
+describe('Function: reportCosts', () => {
+  const keys = { instanceId: 'snapkeeper:instance-id', schedule: 'snapkeeper:schedule' };
+  const config = { keys, priceTable: defaultPriceTable('us-east-1') };
+  const size = (id: string, unique: number): SnapshotSize => ({
+    snapshotId: id,
+    volumeId: 'vol-1',
+    fullBytes: 4 * GIB,
+    uniqueBytes: unique,
+    fullFrom: 'describe',
+    measuredAt: '',
+  });
+
+  it('gives every instance fullBytes, uniqueBytes and estimatedMonthlyCost, and names the currency and price table', async () => {
+    // Prepare
+    const sizes = memorySizes([size('a', 4 * GIB), size('b', GIB)]);
+
+    // Act
+    const { instances, costs } = await reportCosts(
+      [{ instanceId: 'i-1' }, { instanceId: 'i-9' }],
+      [snap('a', 1), snap('b', 2), snap('c', 3, { state: 'pending' })],
+      sizes,
+      config,
+      NOW,
+      silentLogger,
+    );
+
+    // Assess
+    expect(instances).toEqual([
+      {
+        instanceId: 'i-1',
+        fullBytes: 8 * GIB,
+        uniqueBytes: 5 * GIB,
+        estimatedMonthlyCost: 0.25,
+        unmeasuredSnapshots: 1,
+      },
+      {
+        instanceId: 'i-9',
+        fullBytes: 0,
+        uniqueBytes: 0,
+        estimatedMonthlyCost: 0,
+        unmeasuredSnapshots: 0,
+      },
+    ]);
+    expect(costs).toMatchObject({ currency: 'USD', priceTable: 'aws-published:us-east-1' });
+    expect(costs.deployment.estimatedMonthlyCost).toBe(0.25);
+    expect(costs.bySchedule.daily?.snapshots).toBe(3);
+  });
+
+  it('keeps the report when sizes cannot be read: every snapshot unmeasured, and a warning', async () => {
+    // Prepare
+    const broken = {
+      recordedSizes: async () => {
+        throw new Error('ProvisionedThroughputExceededException');
+      },
+    };
+
+    // Act
+    const { instances, costs } = await reportCosts(
+      [{ instanceId: 'i-1' }],
+      [snap('a', 1)],
+      broken,
+      { ...config, priceTableProblem: 'Environment variable SNAPSHOT_PRICES is not valid JSON' },
+      NOW,
+      silentLogger,
+    );
+
+    // Assess
+    expect(instances[0]).toMatchObject({ estimatedMonthlyCost: 0, unmeasuredSnapshots: 1 });
+    expect(costs.warnings?.[0]).toContain('could not be read');
+    expect(costs.priceTableProblem).toContain('SNAPSHOT_PRICES');
   });
 });
