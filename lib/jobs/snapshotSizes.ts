@@ -404,3 +404,108 @@ export async function reportCosts<I extends { readonly instanceId: string }>(
     },
   };
 }
+
+/** The `costs` of a retention report (and of its run-finished event, without `freedBySnapshot`). */
+export interface RetentionCosts extends RetentionCostEffect {
+  /** Snapshots measured by this run. */
+  readonly measured: number;
+  /** Completed snapshots left unmeasured for the next runs. */
+  readonly deferred: number;
+  readonly priceTableProblem?: string | undefined;
+  /** Snapshots not measured (pending, unreadable, throttled), with the reason. */
+  readonly skipped?: readonly { readonly snapshotId: string; readonly reason: string }[];
+  readonly warnings?: readonly string[] | undefined;
+}
+
+/** What retention's cost step reads and measures through; without `sizes` it is skipped. */
+export interface RetentionCostDependencies {
+  /** The EBS direct APIs; absent (or a dry run): nothing is measured, recorded sizes are used. */
+  readonly ebs?: EbsDirectPort | undefined;
+  readonly sizes?: SnapshotSizesPort | undefined;
+  readonly config: {
+    readonly priceTable: PriceTable;
+    readonly priceTableProblem?: string | undefined;
+    readonly snapshotMeasureLimit: number;
+  };
+  readonly clock: () => Date;
+  readonly runId: string;
+  readonly logger: LoggerPort;
+  readonly metrics?: MetricsPort | undefined;
+}
+
+/**
+ * Retention's cost step, after planning: measure (a scheduled run, not a dry one, with
+ * the EBS direct APIs at hand, within `SNAPSHOT_MEASURE_LIMIT` and the time left), then
+ * the cost effect of the plan. Undefined without a run history to read sizes from.
+ * Never throws: what fails is reported in `warnings` and the run goes on.
+ *
+ * @example
+ * const costs = await retentionCosts(snapshots, planned, blocked, { dryRun, stopAt }, deps);
+ */
+export async function retentionCosts(
+  snapshots: readonly SnapshotFacts[],
+  planned: ReadonlySet<string>,
+  blocked: ReadonlySet<string>,
+  options: { readonly dryRun: boolean; readonly stopAt?: () => boolean },
+  deps: RetentionCostDependencies,
+): Promise<RetentionCosts | undefined> {
+  const { sizes, config } = deps;
+  if (!sizes) return undefined;
+  const measuring = !options.dryRun && deps.ebs !== undefined && config.snapshotMeasureLimit > 0;
+  const ebs: EbsDirectPort = deps.ebs ?? {
+    snapshotBytes: () => Promise.reject(new Error('no EBS direct client')),
+    changedBytes: () => Promise.reject(new Error('no EBS direct client')),
+  };
+  const result = await measureSnapshotSizes(
+    snapshots,
+    {
+      limit: measuring ? config.snapshotMeasureLimit : 0,
+      record: measuring,
+      ...(options.stopAt ? { stopAt: options.stopAt } : {}),
+    },
+    { ...deps, ebs, sizes },
+  );
+  const effect = retentionCostEffect(
+    snapshots,
+    result.sizes,
+    planned,
+    blocked,
+    config.priceTable,
+    deps.clock(),
+  );
+  const skipped = result.skipped.filter((s) => !s.reason.startsWith('pending:'));
+  return {
+    ...effect,
+    measured: result.measured.length,
+    deferred: result.deferred,
+    ...(config.priceTableProblem ? { priceTableProblem: config.priceTableProblem } : {}),
+    ...(skipped.length > 0 ? { skipped: skipped.slice(0, 50) } : {}),
+    ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}),
+  };
+}
+
+/**
+ * The line the console `plan` shows for a retention's costs.
+ *
+ * @example
+ * costLine(costs); // 'cost: 1.2000 USD a month now, 1.1500 after this plan (1.0 GiB freed, an estimate; prices aws-published:us-east-1)'
+ */
+export function costLine(costs: RetentionCosts): string {
+  const gib = (costs.freedBytes / 2 ** 30).toFixed(1);
+  const unmeasured = costs.unmeasured > 0 ? `; ${costs.unmeasured} not measured yet` : '';
+  return `cost: ${costs.monthlyCostNow.toFixed(4)} ${costs.currency} a month now, ${costs.monthlyCostAfter.toFixed(4)} after this plan (${gib} GiB freed, an estimate${unmeasured}; prices ${costs.priceTable})`;
+}
+
+/**
+ * The costs as the run-finished event carries them: without the per-snapshot lists.
+ *
+ * @example
+ * eventCosts(report.costs);
+ */
+export function eventCosts(
+  costs: RetentionCosts | undefined,
+): Omit<RetentionCosts, 'freedBySnapshot' | 'skipped'> | undefined {
+  if (!costs) return undefined;
+  const { freedBySnapshot: _freed, skipped: _skipped, ...rest } = costs;
+  return rest;
+}

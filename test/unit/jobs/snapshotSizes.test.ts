@@ -6,9 +6,12 @@ import type { EbsDirectPort, SnapshotSizesPort } from '../../../lib/jobs/ports.t
 import { silentLogger } from '../../../lib/jobs/runReport.ts';
 import {
   costLedgerOf,
+  costLine,
+  eventCosts,
   measureSnapshotSizes,
   reportCosts,
   retentionCostEffect,
+  retentionCosts,
 } from '../../../lib/jobs/snapshotSizes.ts';
 import { sdkError } from '../../support/sdkErrors.ts';
 
@@ -430,5 +433,104 @@ describe('Function: reportCosts', () => {
     expect(instances[0]).toMatchObject({ estimatedMonthlyCost: 0, unmeasuredSnapshots: 1 });
     expect(costs.warnings?.[0]).toContain('could not be read');
     expect(costs.priceTableProblem).toContain('SNAPSHOT_PRICES');
+  });
+});
+
+describe('Function: retentionCosts', () => {
+  const config = { priceTable: defaultPriceTable('us-east-1'), snapshotMeasureLimit: 10 };
+  const snapshots = [
+    snap('a', 1, { fullSizeBytes: GIB }),
+    snap('b', 2, { fullSizeBytes: GIB }),
+    snap('c', 3, { fullSizeBytes: GIB }),
+  ];
+
+  it('measures in a scheduled run, then gives the plan its cost effect', async () => {
+    // Prepare
+    const ebs = fakeEbs({ a: GIB }, { 'a>b': GIB / 2, 'b>c': GIB / 4 });
+    const sizes = memorySizes();
+
+    // Act
+    const costs = await retentionCosts(
+      snapshots,
+      new Set(['a']),
+      new Set(),
+      { dryRun: false },
+      {
+        ebs,
+        sizes,
+        config,
+        clock: () => NOW,
+        runId: 'run-1',
+        logger: silentLogger,
+      },
+    );
+
+    // Assess
+    expect(sizes.written).toHaveLength(3);
+    expect(costs).toMatchObject({ measured: 3, deferred: 0, freedBytes: GIB / 2, currency: 'USD' });
+    expect(costLine(costs as NonNullable<typeof costs>)).toMatch(
+      /^cost: 0\.0875 USD a month now, 0\.0625 after this plan \(0\.5 GiB freed, an estimate; prices aws-published:us-east-1\)$/,
+    );
+  });
+
+  it('measures nothing on a dry run (plan, report): no EBS call, no record, recorded sizes only', async () => {
+    // Prepare
+    const ebs = fakeEbs({ a: GIB }, {});
+    const sizes = memorySizes();
+
+    // Act
+    const costs = await retentionCosts(
+      snapshots,
+      new Set(['a']),
+      new Set(),
+      { dryRun: true },
+      {
+        ebs,
+        sizes,
+        config,
+        clock: () => NOW,
+        runId: 'run-1',
+        logger: silentLogger,
+      },
+    );
+
+    // Assess
+    expect(ebs.calls).toEqual([]);
+    expect(sizes.written).toEqual([]);
+    expect(costs).toMatchObject({ measured: 0, deferred: 3, unmeasured: 1 });
+  });
+
+  it('is absent without a run history, and the event leaves out the per-snapshot lists', async () => {
+    // Act
+    const none = await retentionCosts(
+      snapshots,
+      new Set(),
+      new Set(),
+      { dryRun: false },
+      {
+        config,
+        clock: () => NOW,
+        runId: 'run-1',
+        logger: silentLogger,
+      },
+    );
+    const costs = await retentionCosts(
+      snapshots,
+      new Set(['a']),
+      new Set(),
+      { dryRun: true },
+      {
+        sizes: memorySizes(),
+        config,
+        clock: () => NOW,
+        runId: 'run-1',
+        logger: silentLogger,
+      },
+    );
+
+    // Assess
+    expect(none).toBeUndefined();
+    expect(eventCosts(costs)).not.toHaveProperty('freedBySnapshot');
+    expect(eventCosts(costs)).toHaveProperty('monthlyCostNow');
   });
 });
