@@ -50,6 +50,11 @@ export interface RunSummary {
   readonly counts?: Readonly<Record<string, number>> | undefined;
   readonly errorSummary?: string | undefined;
   readonly resumedFrom?: string | undefined;
+  /**
+   * A retention run's cost ledger totals (monthly cost now and after, bytes freed, price
+   * table and currency); see `RetentionCosts` in lib/jobs/snapshotSizes.ts.
+   */
+  readonly costs?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**

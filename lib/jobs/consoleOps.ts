@@ -24,7 +24,13 @@ import type {
 } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
-import { type ReportCosts, reportCosts } from './snapshotSizes.ts';
+import {
+  costLine,
+  freedNote,
+  type ReportCosts,
+  type RetentionCosts,
+  reportCosts,
+} from './snapshotSizes.ts';
 import { runSweepJob, type SweepReport } from './sweepJob.ts';
 
 /** What the console operations read and act through. */
@@ -44,7 +50,7 @@ export interface OpsDependencies {
   /** The history's creation records: retention, AMI retirement and the sweep delete only what it recorded. */
   readonly ledger?: CreationLedger | undefined;
   /** The history's snapshot sizes (the cost ledger); without them every snapshot is unmeasured. */
-  readonly sizes?: Pick<SnapshotSizesPort, 'recordedSizes'> | undefined;
+  readonly sizes?: SnapshotSizesPort | undefined;
 }
 
 /** The answer to a console operation: also recorded as a console run. */
@@ -223,6 +229,8 @@ export interface SchedulePlan {
   readonly schedule: string;
   readonly nextRun: string;
   readonly lines: readonly string[];
+  /** What the schedule's snapshots cost and what this plan's retention frees (estimates). */
+  readonly costs?: RetentionCosts | undefined;
 }
 
 async function planSchedule(
@@ -249,7 +257,7 @@ async function planSchedule(
   );
   const retention: RetentionReport = await runRetentionJob(
     { schedule: name, dryRun: true, trigger: 'console' },
-    { ...common, ec2: deps.ec2 },
+    { ...common, ec2: deps.ec2, costs: deps.sizes && { sizes: deps.sizes, config: deps.config } },
   );
   const who = (id: string, label?: string) => (label ? `${id} (${label})` : id);
   const lines: string[] = [];
@@ -276,13 +284,25 @@ async function planSchedule(
   for (const k of amis.kept) lines.push(`keep ${k.imageId}: ${k.reason}`);
   for (const b of amis.blocked) lines.push(`blocked ${b.imageId}: ${b.reason}`);
   for (const v of retention.volumes) {
-    for (const d of v.deletions) lines.push(`delete ${d.snapshotId} of ${v.volumeId}: ${d.reason}`);
+    for (const d of v.deletions)
+      lines.push(
+        `delete ${d.snapshotId} of ${v.volumeId}: ${d.reason}${freedNote(retention.costs, d.snapshotId)}`,
+      );
     for (const k of v.kept) lines.push(`keep ${k.snapshotId} of ${v.volumeId}: ${k.reason}`);
-    for (const b of v.blocked) lines.push(`blocked ${b.snapshotId} of ${v.volumeId}: ${b.reason}`);
+    for (const b of v.blocked)
+      lines.push(
+        `blocked ${b.snapshotId} of ${v.volumeId}: ${b.reason}${freedNote(retention.costs, b.snapshotId)}`,
+      );
     if (v.failing) lines.push(`warning ${v.volumeId}: backups failing (${v.failing})`);
   }
   if (retention.cap.exceeded) lines.push(`warning: ${retention.cap.reason}`);
-  return { schedule: name, nextRun: nextRun.toISOString(), lines };
+  if (retention.costs) lines.push(costLine(retention.costs));
+  return {
+    schedule: name,
+    nextRun: nextRun.toISOString(),
+    lines,
+    ...(retention.costs ? { costs: retention.costs } : {}),
+  };
 }
 
 /** The recovery-point report with the deletions that something blocks. */

@@ -99,7 +99,7 @@ export async function measureSnapshotSizes(
   if (!sizes) return { measured: [], sizes: new Map(), deferred: 0, skipped, warnings };
   const todo = [...chains.values()]
     .flatMap((chain) => chain.map((s, i) => ({ snapshot: s, previous: chain[i - 1] })))
-    .filter(({ snapshot }) => !sizes.has(snapshot.snapshotId))
+    .filter(({ snapshot, previous }) => isStale(sizes.get(snapshot.snapshotId), previous))
     .sort((a, b) => a.snapshot.startTime.getTime() - b.snapshot.startTime.getTime());
   const measured: SnapshotSize[] = [];
   let index = 0;
@@ -123,6 +123,18 @@ export async function measureSnapshotSizes(
   await recordMeasured(measured, options.record, deps, warnings);
   deps.metrics?.count('SnapshotsMeasured', measured.length);
   return { measured, sizes, deferred: todo.length - index, skipped, warnings };
+}
+
+/**
+ * Whether a snapshot needs measuring: never measured, or measured against a predecessor
+ * that is gone (deleting a snapshot moves the blocks its successor still needs onto the
+ * successor, so the successor's unique bytes grew).
+ */
+function isStale(known: SnapshotSize | undefined, previous: SnapshotFacts | undefined): boolean {
+  if (!known) return true;
+  return (
+    known.previousSnapshotId !== undefined && known.previousSnapshotId !== previous?.snapshotId
+  );
 }
 
 async function readSizes(
@@ -508,4 +520,16 @@ export function eventCosts(
   if (!costs) return undefined;
   const { freedBySnapshot: _freed, skipped: _skipped, ...rest } = costs;
   return rest;
+}
+
+/**
+ * The plan's note after a deletion or a blocked one: what deleting it would free.
+ *
+ * @example
+ * freedNote(costs, 'snap-1'); // ' (frees at most 12.0 MiB if deleted, an estimate)'
+ */
+export function freedNote(costs: RetentionCosts | undefined, snapshotId: string): string {
+  const bytes = costs?.freedBySnapshot[snapshotId];
+  if (bytes === undefined) return '';
+  return ` (frees at most ${(bytes / 2 ** 20).toFixed(1)} MiB if deleted, an estimate)`;
 }

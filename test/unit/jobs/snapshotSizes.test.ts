@@ -130,6 +130,39 @@ describe('Function: measureSnapshotSizes', () => {
     expect(result.sizes.get('a')).toEqual(recorded);
   });
 
+  it('measures a snapshot again when the predecessor it was measured against is gone', async () => {
+    // Prepare: c was measured against b; b has been deleted since.
+    const ebs = fakeEbs({}, { 'a>c': 3 * GIB });
+    const measuredAgainstB: SnapshotSize = {
+      snapshotId: 'c',
+      volumeId: 'vol-1',
+      fullBytes: 8,
+      uniqueBytes: GIB,
+      previousSnapshotId: 'b',
+      fullFrom: 'describe',
+      measuredAt: NOW.toISOString(),
+    };
+    const first: SnapshotSize = {
+      ...measuredAgainstB,
+      snapshotId: 'a',
+      previousSnapshotId: undefined,
+    };
+    const sizes = memorySizes([first, measuredAgainstB]);
+
+    // Act
+    await measureSnapshotSizes(
+      [snap('a', 1, { fullSizeBytes: 8 }), snap('c', 3, { fullSizeBytes: 8 })],
+      { limit: 10, record: true },
+      deps(ebs, sizes),
+    );
+
+    // Assess
+    expect(ebs.calls).toEqual(['changed:a>c']);
+    expect(sizes.written).toMatchObject([
+      { snapshotId: 'c', uniqueBytes: 3 * GIB, previousSnapshotId: 'a' },
+    ]);
+  });
+
   it('never measures a pending snapshot, and compares with the previous completed one', async () => {
     // Prepare
     const ebs = fakeEbs({ a: GIB }, { 'a>c': GIB });
