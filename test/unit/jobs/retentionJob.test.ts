@@ -1581,8 +1581,14 @@ describe('Function: runRetentionJob, the cost ledger (issue 22)', () => {
     return {
       ebs: {
         calls,
-        snapshotBytes: async (id) => (calls.push(id), { bytes: 8 * GIB }),
-        changedBytes: async (_a, b) => (calls.push(b), { bytes: GIB }),
+        snapshotBytes: async (id) => {
+          calls.push(id);
+          return { bytes: 8 * GIB };
+        },
+        changedBytes: async (_a, b) => {
+          calls.push(b);
+          return { bytes: GIB };
+        },
       },
       sizes: {
         written,
