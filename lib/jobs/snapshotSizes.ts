@@ -113,7 +113,7 @@ export async function measureSnapshotSizes(
       sizes.set(snapshot.snapshotId, outcome.size);
     } else {
       skipped.push({ snapshotId: snapshot.snapshotId, reason: outcome.reason });
-      if (outcome.kind === 'throttled') {
+      if (outcome.kind === 'stop') {
         warnings.push(`${outcome.reason}; the rest is measured by the next runs`);
         index += 1;
         break;
@@ -170,7 +170,7 @@ async function recordMeasured(
 
 type MeasureOutcome =
   | { readonly kind: 'measured'; readonly size: SnapshotSize }
-  | { readonly kind: 'skipped' | 'throttled'; readonly reason: string };
+  | { readonly kind: 'skipped' | 'stop'; readonly reason: string };
 
 async function measureOne(
   snapshot: SnapshotFacts,
@@ -209,10 +209,13 @@ async function measureOne(
       },
     };
   } catch (error) {
-    const throttled = (error as { name?: string }).name === 'EbsThrottledError';
+    // Throttled, or a server error, after the SDK's retries: the next calls would fare no
+    // better, so the pass stops (one failing call a run, not one per snapshot).
+    const failure = error as { name?: string; httpStatus?: number };
+    const stop = failure.name === 'EbsThrottledError' || (failure.httpStatus ?? 0) >= 500;
     const reason = `${snapshot.snapshotId} not measured: ${errorText(error)}`;
     deps.logger.warn(reason);
-    return { kind: throttled ? 'throttled' : 'skipped', reason };
+    return { kind: stop ? 'stop' : 'skipped', reason };
   }
 }
 

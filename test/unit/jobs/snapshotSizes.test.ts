@@ -256,6 +256,29 @@ describe('Function: measureSnapshotSizes', () => {
     expect(result.warnings.join(' ')).toContain('the rest is measured by the next runs');
   });
 
+  it('stops at a server error after the SDK retries too (the EBS direct APIs are failing)', async () => {
+    // Prepare
+    const failing = Object.assign(new Error('ListSnapshotBlocks failed: InternalServerException'), {
+      httpStatus: 500,
+    });
+    const ebs = fakeEbs({}, {}, () => failing);
+    const sizes = memorySizes();
+
+    // Act
+    const result = await measureSnapshotSizes(
+      [snap('a', 1), snap('b', 2), snap('c', 3)],
+      { limit: 10, record: true },
+      deps(ebs, sizes),
+    );
+
+    // Assess
+    expect(ebs.calls).toEqual(['blocks:a']);
+    expect(result.deferred).toBe(2);
+    expect(result.skipped).toEqual([
+      { snapshotId: 'a', reason: expect.stringContaining('InternalServerException') },
+    ]);
+  });
+
   it('measures at most the limit a run, oldest first', async () => {
     // Prepare
     const ebs = fakeEbs({}, {});
