@@ -235,4 +235,34 @@ describe('Cost ledger: snapshot sizes measured with the EBS direct APIs, against
       priceTable: expect.stringContaining('aws-published:us-east-1'),
     });
   });
+
+  it('the console report answers each instance with fullBytes, uniqueBytes and estimatedMonthlyCost, naming currency and price table', async () => {
+    // Prepare
+    const { handler } = (await import('../../functions/ops.ts')) as unknown as {
+      handler: (event: unknown, context: unknown) => Promise<{ result: unknown }>;
+    };
+
+    // Act
+    const answer = await handler({ action: 'report' }, lambdaContext());
+
+    // Assess
+    const result = answer.result as {
+      instances: {
+        instanceId: string;
+        fullBytes: number;
+        uniqueBytes: number;
+        estimatedMonthlyCost: number;
+      }[];
+      costs: { currency: string; priceTable: string; priceSource: string };
+    };
+    expect(result.instances.length).toBeGreaterThan(0);
+    for (const instance of result.instances) {
+      expect(typeof instance.fullBytes).toBe('number');
+      expect(typeof instance.uniqueBytes).toBe('number');
+      expect(typeof instance.estimatedMonthlyCost).toBe('number');
+    }
+    expect(result.costs.currency).toBe('USD');
+    expect(result.costs.priceTable).toContain('aws-published:us-east-1');
+    expect(result.costs.priceSource).toContain('read 2026-12-06');
+  });
 });
