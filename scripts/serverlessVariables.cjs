@@ -326,6 +326,14 @@ const STATEMENTS = {
     Resource: SNAPSHOTS,
     Condition: { StringEquals: MANAGED_BY_STAGE },
   },
+  // The cost ledger: block lists (EBS direct APIs) of this stage's managed snapshots only.
+  measureManagedSnapshots: {
+    Sid: 'MeasureOnlyOwnManagedSnapshots',
+    Effect: 'Allow',
+    Action: ['ebs:ListSnapshotBlocks', 'ebs:ListChangedBlocks'],
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
   deregisterManagedImages: {
     Sid: 'DeregisterOnlyOwnManagedImages',
     Effect: 'Allow',
@@ -473,6 +481,7 @@ function functionRoles(
         'ec2:DescribeImages',
       ]),
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.measureManagedSnapshots,
     ],
     amis: [
       STATEMENTS.describeFleet([
