@@ -3,6 +3,7 @@ import { resolveSchedule } from '../lib/domain/schedules.ts';
 import { runBackupJob } from '../lib/jobs/backupJob.ts';
 import { parseScheduledEvent } from '../lib/jobs/events.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
+import { isTagDispatchEvent } from '../lib/jobs/tagScheduleDispatch.ts';
 import {
   answer,
   remainingTime,
@@ -11,6 +12,7 @@ import {
 } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
+import { dispatchTagSchedules } from '../lib/runtime/tagDispatch.ts';
 
 const runtime = createLambdaRuntime('backup', process.env);
 
@@ -21,6 +23,8 @@ const runtime = createLambdaRuntime('backup', process.env);
  * (Lambda's retry then resumes it).
  */
 async function backup(event: unknown, context: Context): Promise<unknown> {
+  // `{"schedule": "tag"}`: the dispatcher of the schedules written in instances' tags.
+  if (isTagDispatchEvent(event)) return dispatchTagSchedules(runtime, event, context);
   const invocation = parseScheduledEvent(event, runtime.config.catalog);
   const schedule = resolveSchedule(runtime.config.catalog, invocation.schedule);
   const dryRun = invocation.dryRun || runtime.config.dryRun;

@@ -26,7 +26,7 @@ import {
 import type { TagProblem } from './tagPolicy.ts';
 
 /** The reserved schedule name of the dispatcher: `{"schedule": "tag"}`; also the `snapkeeper:retain` key of tag expressions. */
-export const TAG_SCHEDULE = 'tag';
+export const TAG_SCHEDULE = 'tag' as const;
 
 export type { TagScheduleLimits } from './schedules.ts';
 
