@@ -3,6 +3,7 @@ import { resolveSchedule } from '../lib/domain/schedules.ts';
 import { parseRetentionEvent } from '../lib/jobs/events.ts';
 import { runRetentionJob } from '../lib/jobs/retentionJob.ts';
 import { runOnce } from '../lib/jobs/slotRun.ts';
+import { isTagDispatchEvent } from '../lib/jobs/tagScheduleDispatch.ts';
 import {
   answer,
   remainingTime,
@@ -11,6 +12,7 @@ import {
 } from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
+import { retainTagSchedules } from '../lib/runtime/tagDispatch.ts';
 
 const runtime = createLambdaRuntime('retention', process.env);
 
@@ -21,6 +23,8 @@ const runtime = createLambdaRuntime('retention', process.env);
  * throws when the run failed, the deletion cap included.
  */
 async function retention(event: unknown, context: Context): Promise<unknown> {
+  // `{"schedule": "tag"}`: retention of every expression lineage (schedules from tags).
+  if (isTagDispatchEvent(event)) return retainTagSchedules(runtime, event, context);
   const invocation = parseRetentionEvent(event, runtime.config.catalog);
   const schedule = resolveSchedule(runtime.config.catalog, invocation.schedule);
   const dryRun = invocation.dryRun || runtime.config.dryRun;

@@ -5,6 +5,7 @@ import { lambdaContext } from '../../harness/lambdaContext.ts';
 import { type LaunchedInstance, launchFleet } from '../../harness/localFleet.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
 import type { TagDispatchReport } from '../../lib/jobs/tagScheduleDispatch.ts';
+import type { TagRetentionReport } from '../../lib/jobs/tagScheduleRetention.ts';
 import {
   snapshotsTagged,
   tagsOf,
@@ -41,7 +42,7 @@ describe('Handler: functions/backup.ts as the tag dispatcher, against the local 
   };
 
   beforeAll(async () => {
-    ec2 = useLocalAws(inject('awsEndpoint'), REGION, { DEPLOYMENT });
+    ec2 = useLocalAws(inject('awsEndpoint'), REGION, { DEPLOYMENT, MAX_DELETIONS: '50' });
     await useLocalHistoryTable(inject('awsEndpoint'), REGION);
     fleet = await launchFleet(ec2, [
       { name: 'six-1', tags: { 'snapkeeper:backup': RATE, 'snapkeeper:retain': 'tag=3' } },
@@ -140,6 +141,46 @@ describe('Handler: functions/backup.ts as the tag dispatcher, against the local 
     });
     const nextDay = (await setsOf('six-1')).filter((s) => s.startsWith('2026-11-24'));
     expect(nextDay).toEqual(['2026-11-24T00:00:00Z', '2026-11-24T18:00:00Z']);
+  });
+
+  it('applies retention to each expression as its own lineage: tag=N counts, the default otherwise', async () => {
+    const { handler: retention } = (await import('../../functions/retention.ts')) as unknown as {
+      handler: (event: unknown, context: unknown) => Promise<TagRetentionReport>;
+    };
+    vi.setSystemTime(new Date('2026-11-24T20:30:00Z'));
+    const before = await setsOf('both-1');
+    const dry = await retention(
+      { schedule: 'tag', scheduledTime: '2026-11-24T20:30:00Z', dryRun: true },
+      lambdaContext(),
+    );
+    expect(await setsOf('six-1')).toHaveLength(6);
+
+    const report = await retention(
+      { schedule: 'tag', scheduledTime: '2026-11-24T20:30:00Z' },
+      lambdaContext(),
+    );
+    const again = await retention(
+      { schedule: 'tag', scheduledTime: '2026-11-24T20:30:00Z' },
+      lambdaContext(),
+    );
+
+    expect(dry.runs.find((r) => r.expression === RATE)).toMatchObject({ planned: 3, deleted: 0 });
+    expect(report.runs.map((r) => r.expression).sort()).toEqual([
+      'cron(0 3 * * ? *)@Europe/Paris',
+      RATE,
+    ]);
+    expect(report.runs.find((r) => r.expression === RATE)).toMatchObject({
+      outcome: 'ran',
+      deleted: 3,
+    });
+    // six-1 keeps its newest 3 (snapkeeper:retain=tag=3); both-1 the default 7 of 6.
+    expect(await setsOf('six-1')).toEqual([
+      '2026-11-23T18:00:00Z',
+      '2026-11-24T00:00:00Z',
+      '2026-11-24T18:00:00Z',
+    ]);
+    expect(await setsOf('both-1')).toEqual(before);
+    expect(again.runs.find((r) => r.expression === RATE)?.outcome).toBe('duplicate');
   });
 
   it('takes the sample event, and refuses a dispatch time ahead of the clock by name', async () => {
