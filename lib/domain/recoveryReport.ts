@@ -3,7 +3,8 @@ import type { ImageFacts } from './imagePlan.ts';
 import { type ScheduleCatalog, type ScheduleDefinition, scheduleIntervalMs } from './schedules.ts';
 import { effectiveCreatedAt, isManagedBy, type SnapshotFacts } from './snapshotFacts.ts';
 import type { TagKeys } from './tagKeys.ts';
-import { parseScheduleList } from './tagPolicy.ts';
+import { parseOptInTag, parseScheduleList } from './tagPolicy.ts';
+import { tagDefinitionOf } from './tagSchedules.ts';
 
 /** Grace on top of a schedule's interval before its RPO counts as missed (DLM acts within the hour). */
 export const RPO_GRACE_MS = 3_600_000;
@@ -124,12 +125,14 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
 
   const instances: InstanceRecovery[] = [];
   for (const instance of input.instances) {
-    const backup = parseScheduleList(
+    // Named schedules and the instance's own expressions (`rate(6 hours)`), each with its RPO.
+    const optIn = parseOptInTag(
       instance.instanceId,
       keys.backup,
       instance.tags[keys.backup],
       input.catalog,
-    ).schedules;
+    );
+    const backup = [...optIn.schedules, ...optIn.expressions];
     const ami = parseScheduleList(
       instance.instanceId,
       keys.ami,
@@ -153,7 +156,8 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
       (a, b) => imageCreated(b).getTime() - imageCreated(a).getTime(),
     )[0];
     const rpo = schedules.map((name): ScheduleRpo => {
-      const schedule = input.catalog.schedules.get(name) as ScheduleDefinition;
+      const schedule = (input.catalog.schedules.get(name) ??
+        tagDefinitionOf(name, input.catalog)) as ScheduleDefinition;
       const intervalMs = scheduleIntervalMs(schedule, now);
       const forSchedule = [
         ...completed.filter((s) => s.tags[keys.schedule] === name).map((s) => created(s).getTime()),

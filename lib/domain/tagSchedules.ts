@@ -454,3 +454,74 @@ function describeMs(ms: number): string {
   if (ms % 86_400_000 === 0) return `${ms / 86_400_000} day${ms === 86_400_000 ? '' : 's'}`;
   return `${formatNumber(Math.round(ms / 60_000))} min`;
 }
+
+/**
+ * The schedule an expression written in a tag runs under, from its canonical text (a
+ * `snapkeeper:schedule` value, or an entry of `InstancePolicy.expressions`); undefined
+ * when the text is no expression.
+ *
+ * @example
+ * tagDefinitionOf('rate(6 hours)', catalog)?.everyMs; // 21_600_000
+ */
+export function tagDefinitionOf(
+  text: string,
+  catalog: Pick<ScheduleCatalog, 'tagSchedules'>,
+): ScheduleDefinition | undefined {
+  if (!isExpressionEntry(text)) return undefined;
+  const parsed = parseTagExpression(text, { minIntervalMs: 0 }, POLICY_READ_REFERENCE);
+  return typeof parsed === 'string'
+    ? undefined
+    : tagScheduleDefinition(parsed, tagLimitsOf(catalog).retain);
+}
+
+/** One instance's schedule from its tag, as `plan` shows it. */
+export interface TagScheduleRun {
+  readonly instanceId: string;
+  readonly name?: string | undefined;
+  readonly expression: string;
+  /** The slot the last dispatch served or would have served (ISO 8601 UTC). */
+  readonly lastSlot: string;
+  /** The next time the expression fires (ISO 8601 UTC): the dispatch after it backs the instance up. */
+  readonly nextRun: string;
+}
+
+/**
+ * Each instance's expressions with their last and next slot, and the problems of the
+ * ones that are refused (by instance, tag and fix), as the console `plan` shows them.
+ *
+ * @example
+ * planTagScheduleRuns(instances, 'snapkeeper:backup', catalog, now).runs[0]?.nextRun;
+ * // '2026-11-23T18:00:00Z'
+ */
+export function planTagScheduleRuns(
+  instances: readonly {
+    readonly instanceId: string;
+    readonly tags: Readonly<Record<string, string>>;
+  }[],
+  key: string,
+  catalog: Pick<ScheduleCatalog, 'tagSchedules'>,
+  now: Date,
+): { runs: TagScheduleRun[]; problems: string[] } {
+  const limits = tagLimitsOf(catalog);
+  const runs: TagScheduleRun[] = [];
+  const problems: string[] = [];
+  for (const instance of instances) {
+    const value = instance.tags[key];
+    if (value === undefined) continue;
+    const entries = readBackupTagEntries(instance.instanceId, key, value, limits, now);
+    for (const problem of entries.problems) {
+      problems.push(`instance ${instance.instanceId}: ${problem.message}`);
+    }
+    for (const expression of entries.expressions) {
+      const definition = tagScheduleDefinition(expression, limits.retain);
+      runs.push({
+        instanceId: instance.instanceId,
+        name: instance.tags.Name,
+        expression: expression.expression,
+        lastSlot: dueSlot(definition, now),
+        nextRun: `${tagFireAfter(definition, now).toISOString().slice(0, 19)}Z`,
+      });
+    }
+  }
+  return { runs, problems };
+}

@@ -26,13 +26,15 @@ import {
   type ExpressionDemand,
   overCapMessage,
   planDispatch,
+  planTagScheduleRuns,
   readBackupTagEntries,
   TAG_SCHEDULE,
+  type TagScheduleRun,
   tagLimitsOf,
 } from '../domain/tagSchedules.ts';
 import { type BackupJobDependencies, type BackupReport, runBackupJob } from './backupJob.ts';
 import { scheduledEventFields } from './events.ts';
-import type { LoggerPort, MetricsPort, ReportedError, RunStatus } from './ports.ts';
+import type { Ec2Port, LoggerPort, MetricsPort, ReportedError, RunStatus } from './ports.ts';
 import { noMetrics, runStatus } from './runReport.ts';
 import { type RunOnceDependencies, runOnce } from './slotRun.ts';
 
@@ -385,4 +387,32 @@ function finish(
     runs,
     problems,
   };
+}
+
+/** The console `plan`'s section on schedules written in tags. */
+export interface TagSchedulePlan {
+  /** Each instance's expression, with the slot last served and the next run. */
+  readonly runs: readonly TagScheduleRun[];
+  /** Refused expressions, by instance, tag and fix. */
+  readonly problems: readonly string[];
+}
+
+/**
+ * What the tag dispatcher will do for each instance: its expressions' next runs, and the
+ * refused ones with their reasons. Reads only.
+ *
+ * @example
+ * const { runs } = await planTagSchedules({ ec2, config, clock });
+ * runs[0]?.nextRun; // '2026-11-23T18:00:00Z'
+ */
+export async function planTagSchedules(deps: {
+  readonly ec2: Pick<Ec2Port, 'listInstancesWithTagKey'>;
+  readonly config: Pick<BackupJobDependencies['config'], 'keys' | 'catalog'>;
+  readonly clock: () => Date;
+}): Promise<TagSchedulePlan> {
+  const instances: InstanceFacts[] = [];
+  for await (const instance of deps.ec2.listInstancesWithTagKey(deps.config.keys.backup)) {
+    instances.push(instance);
+  }
+  return planTagScheduleRuns(instances, deps.config.keys.backup, deps.config.catalog, deps.clock());
 }

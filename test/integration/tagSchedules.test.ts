@@ -183,6 +183,44 @@ describe('Handler: functions/backup.ts as the tag dispatcher, against the local 
     expect(again.runs.find((r) => r.expression === RATE)?.outcome).toBe('duplicate');
   });
 
+  it("shows each instance's next run from its tag in plan, and its cadence with its RPO in report", async () => {
+    const { handler: ops } = (await import('../../functions/ops.ts')) as unknown as {
+      handler: (event: unknown, context: unknown) => Promise<{ result: Record<string, unknown> }>;
+    };
+    vi.setSystemTime(new Date('2026-11-24T20:40:00Z'));
+
+    const plan = (await ops({ action: 'plan' }, lambdaContext())).result as {
+      tagSchedules: {
+        runs: { instanceId: string; expression: string; nextRun: string; lastSlot: string }[];
+        problems: string[];
+      };
+    };
+    const report = (await ops({ action: 'report' }, lambdaContext())).result as {
+      instances: {
+        instanceId: string;
+        rpo: { schedule: string; intervalHours: number; met: boolean }[];
+      }[];
+    };
+
+    expect(plan.tagSchedules.runs).toContainEqual({
+      instanceId: id('six-1'),
+      name: 'six-1',
+      expression: RATE,
+      lastSlot: '2026-11-24T18:00:00Z',
+      nextRun: '2026-11-25T00:00:00Z',
+    });
+    expect(plan.tagSchedules.runs.find((r) => r.instanceId === id('paris-1'))?.nextRun).toBe(
+      '2026-11-25T02:00:00Z',
+    );
+    expect(plan.tagSchedules.problems).toEqual([
+      expect.stringContaining(`instance ${id('fast-1')}: snapkeeper:backup="rate(5 minutes)"`),
+    ]);
+    expect(report.instances.find((i) => i.instanceId === id('both-1'))?.rpo).toEqual([
+      expect.objectContaining({ schedule: 'weekly' }),
+      expect.objectContaining({ schedule: RATE, intervalHours: 6, met: true }),
+    ]);
+  });
+
   it('takes the sample event, and refuses a dispatch time ahead of the clock by name', async () => {
     expect(event('backup-tag-dispatch.json')).toEqual({
       schedule: 'tag',
