@@ -1,13 +1,35 @@
 import type { Context } from 'aws-lambda';
 import { RunFailedError } from '../jobs/errors.ts';
 import {
+  isTagDispatchEvent,
   parseTagDispatchEvent,
   runTagDispatch,
   type TagDispatchReport,
 } from '../jobs/tagScheduleDispatch.ts';
 import { runTagRetention, type TagRetentionReport } from '../jobs/tagScheduleRetention.ts';
-import { remainingTime, slotRunDependencies } from './invocation.ts';
+import { dryRunOf, remainingTime, slotRunDependencies } from './invocation.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
+import { powertoolsHandler } from './powertoolsHandler.ts';
+
+/**
+ * A function's handler that also answers `{"schedule": "tag"}`: that event goes to
+ * `tagJob` (the dispatcher, or the retention of tag lineages) in the same Powertools
+ * wrapper; every other event to the function's own handler.
+ *
+ * @example
+ * export const handler = withTagSchedules(runtime, dispatchTagSchedules, scheduledJobHandler(...));
+ */
+export function withTagSchedules<R>(
+  runtime: LambdaRuntime,
+  tagJob: (runtime: LambdaRuntime, event: unknown, context: Context) => Promise<unknown>,
+  handler: (event: unknown, context: Context) => Promise<R>,
+): (event: unknown, context: Context) => Promise<unknown> {
+  const tag = powertoolsHandler(runtime, (event: unknown, context: Context) =>
+    tagJob(runtime, event, context),
+  );
+  return (event, context) =>
+    isTagDispatchEvent(event) ? tag(event, context) : handler(event, context);
+}
 
 /**
  * The backup function's answer to `{"schedule": "tag", "scheduledTime": ...}`: one
@@ -26,7 +48,7 @@ export async function dispatchTagSchedules(
   context: Context,
 ): Promise<TagDispatchReport> {
   const invocation = parseTagDispatchEvent(event);
-  const dryRun = invocation.dryRun || runtime.config.dryRun;
+  const dryRun = dryRunOf(invocation.dryRun, runtime.config);
   const report = await runTagDispatch(
     { ...invocation, dryRun },
     {
@@ -69,7 +91,7 @@ export async function retainTagSchedules(
   context: Context,
 ): Promise<TagRetentionReport> {
   const invocation = parseTagDispatchEvent(event);
-  const dryRun = invocation.dryRun || runtime.config.dryRun;
+  const dryRun = dryRunOf(invocation.dryRun, runtime.config);
   const report = await runTagRetention(
     { ...invocation, dryRun },
     {
