@@ -2,7 +2,8 @@ import { runBackupJob } from '../lib/jobs/backupJob.ts';
 import { parseScheduledEvent } from '../lib/jobs/events.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
-import { dispatchTagSchedules, withTagSchedules } from '../lib/runtime/tagDispatch.ts';
+import { dispatchTagSchedules } from '../lib/runtime/tagDispatch.ts';
+import { withTagSchedules } from '../lib/runtime/tagSchedules.ts';
 
 const runtime = createLambdaRuntime('backup', process.env);
 

@@ -2,7 +2,8 @@ import { parseRetentionEvent } from '../lib/jobs/events.ts';
 import { runRetentionJob } from '../lib/jobs/retentionJob.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
-import { retainTagSchedules, withTagSchedules } from '../lib/runtime/tagDispatch.ts';
+import { retainTagSchedules } from '../lib/runtime/tagRetention.ts';
+import { withTagSchedules } from '../lib/runtime/tagSchedules.ts';
 
 const runtime = createLambdaRuntime('retention', process.env);
 

@@ -525,3 +525,20 @@ export function planTagScheduleRuns(
   }
   return { runs, problems };
 }
+
+/**
+ * The catalog with one more schedule: the one an expression runs under, so that the
+ * backup job resolves it like a named one.
+ *
+ * @example
+ * catalogWith(catalog, definition).schedules.has('rate(6 hours)'); // true
+ */
+export function catalogWith(
+  catalog: ScheduleCatalog,
+  definition: ScheduleDefinition,
+): ScheduleCatalog {
+  const schedules = new Map(catalog.schedules);
+  // Looked up as a named schedule is: by its lower-case name.
+  schedules.set(definition.name.toLowerCase(), definition);
+  return { ...catalog, schedules };
+}

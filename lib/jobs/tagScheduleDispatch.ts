@@ -15,13 +15,9 @@
 import { toAwsCallError } from '../aws/errors.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
 import { InvalidEventError } from '../domain/errors.ts';
+import { SCHEDULED_TIME_SKEW_MS, type ScheduleCatalog } from '../domain/schedules.ts';
 import {
-  SCHEDULED_TIME_SKEW_MS,
-  type ScheduleCatalog,
-  type ScheduleDefinition,
-} from '../domain/schedules.ts';
-import * as z from '../domain/schema.ts';
-import {
+  catalogWith,
   type DispatchGroup,
   type ExpressionDemand,
   overCapMessage,
@@ -33,64 +29,10 @@ import {
   tagLimitsOf,
 } from '../domain/tagSchedules.ts';
 import { type BackupJobDependencies, type BackupReport, runBackupJob } from './backupJob.ts';
-import { scheduledEventFields } from './events.ts';
 import type { Ec2Port, LoggerPort, MetricsPort, ReportedError, RunStatus } from './ports.ts';
 import { noMetrics, runStatus } from './runReport.ts';
 import { type RunOnceDependencies, runOnce } from './slotRun.ts';
-
-/** A validated dispatcher invocation. */
-export interface TagDispatchInvocation {
-  readonly scheduledTime?: Date | undefined;
-  readonly dryRun: boolean;
-}
-
-const dispatchEventSchema = z.strictObject({
-  ...scheduledEventFields,
-  schedule: z.literal(TAG_SCHEDULE, { error: `must be "${TAG_SCHEDULE}"` }),
-});
-
-/**
- * True when a backup event asks for the tag dispatcher (`"schedule": "tag"`, any case).
- *
- * @example
- * isTagDispatchEvent({ schedule: 'tag', scheduledTime: '2026-11-23T12:00:00Z' }); // true
- */
-export function isTagDispatchEvent(event: unknown): boolean {
-  if (event === null || typeof event !== 'object' || Array.isArray(event)) return false;
-  const schedule = (event as { schedule?: unknown }).schedule;
-  return typeof schedule === 'string' && schedule.trim().toLowerCase() === TAG_SCHEDULE;
-}
-
-/**
- * Validates the dispatcher's event: `{"schedule": "tag", "scheduledTime": "<ISO 8601>"}`,
- * optionally `"dryRun": true`.
- *
- * @throws {InvalidEventError} naming the field.
- * @example
- * parseTagDispatchEvent({ schedule: 'tag', scheduledTime: '2026-11-23T12:00:00Z' }).dryRun; // false
- */
-export function parseTagDispatchEvent(event: unknown): TagDispatchInvocation {
-  const normalised =
-    isTagDispatchEvent(event) && typeof event === 'object'
-      ? { ...(event as object), schedule: TAG_SCHEDULE }
-      : event;
-  const parsed = dispatchEventSchema.safeParse(normalised);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    if (issue?.code === 'unrecognized_keys') {
-      throw new InvalidEventError(
-        `unexpected field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}; the tag dispatcher takes schedule, scheduledTime and dryRun only`,
-      );
-    }
-    const field = issue?.path.join('.') || 'event';
-    throw new InvalidEventError(`field "${field}" ${issue?.message ?? 'is invalid'}`);
-  }
-  return {
-    scheduledTime:
-      parsed.data.scheduledTime === undefined ? undefined : new Date(parsed.data.scheduledTime),
-    dryRun: parsed.data.dryRun ?? false,
-  };
-}
+import type { TagDispatchInvocation } from './tagScheduleEvents.ts';
 
 /** What became of one expression's slot in a dispatch. */
 export interface DispatchedRun {
@@ -257,7 +199,7 @@ async function dispatchGroup(
   const runId = deps.newRunId();
   const config = {
     ...deps.backup.config,
-    catalog: withSchedule(deps.backup.config.catalog, definition),
+    catalog: catalogWith(deps.backup.config.catalog, definition),
   };
   const batchVolumeTags = Object.fromEntries(volumeTags);
   try {
@@ -311,23 +253,6 @@ async function dispatchGroup(
       error: { code: failure.code, message: failure.message },
     };
   }
-}
-
-/**
- * The catalog with one more schedule: the one an expression runs under, so that the
- * backup job resolves it like a named one.
- *
- * @example
- * withSchedule(catalog, definition).schedules.has('rate(6 hours)'); // true
- */
-export function withSchedule(
-  catalog: ScheduleCatalog,
-  definition: ScheduleDefinition,
-): ScheduleCatalog {
-  const schedules = new Map(catalog.schedules);
-  // Looked up as a named schedule is: by its lower-case name.
-  schedules.set(definition.name.toLowerCase(), definition);
-  return { ...catalog, schedules };
 }
 
 function emptyReport(

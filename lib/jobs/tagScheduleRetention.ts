@@ -13,6 +13,7 @@
 import { toAwsCallError } from '../aws/errors.ts';
 import { MANUAL_SCHEDULE } from '../domain/schedules.ts';
 import {
+  catalogWith,
   isExpressionEntry,
   POLICY_READ_REFERENCE,
   parseTagExpression,
@@ -29,7 +30,7 @@ import {
 } from './retentionJob.ts';
 import { runStatus } from './runReport.ts';
 import { type RunOnceDependencies, runOnce } from './slotRun.ts';
-import { type TagDispatchInvocation, withSchedule } from './tagScheduleDispatch.ts';
+import type { TagDispatchInvocation } from './tagScheduleEvents.ts';
 
 /** What became of one expression's retention. */
 export interface TagRetentionRun {
@@ -193,7 +194,7 @@ async function retainExpression(
           },
           {
             ...deps.retention,
-            config: { ...config, catalog: withSchedule(config.catalog, definition) },
+            config: { ...config, catalog: catalogWith(config.catalog, definition) },
             runId,
           },
         ),

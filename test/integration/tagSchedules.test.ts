@@ -231,7 +231,7 @@ describe('Handler: functions/backup.ts as the tag dispatcher, against the local 
       handler({ schedule: 'tag', scheduledTime: '2026-11-25T06:00:00Z' }, lambdaContext()),
     ).rejects.toThrow(/field "scheduledTime": 2026-11-25T06:00:00.000Z is ahead of the clock/);
     await expect(handler({ schedule: 'TAG', when: 'now' }, lambdaContext())).rejects.toThrow(
-      /unexpected field\(s\) "when"; the tag dispatcher takes schedule, scheduledTime and dryRun only/,
+      /unexpected field\(s\) "when"; the tag schedules' event takes schedule, scheduledTime and dryRun only/,
     );
   });
 });

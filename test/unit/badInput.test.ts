@@ -28,7 +28,7 @@ import { type BackupJobDependencies, runBackupJob } from '../../lib/jobs/backupJ
 import { parseAmiEvent, parseRetentionEvent, parseScheduledEvent } from '../../lib/jobs/events.ts';
 import { parseOpsPayload } from '../../lib/jobs/opsPayload.ts';
 import { silentLogger } from '../../lib/jobs/runReport.ts';
-import { parseTagDispatchEvent } from '../../lib/jobs/tagScheduleDispatch.ts';
+import { parseTagDispatchEvent } from '../../lib/jobs/tagScheduleEvents.ts';
 
 // ---------------------------------------------------------------------------------------
 // The corpus: test/fixtures/bad-input/*.json
