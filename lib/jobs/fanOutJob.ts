@@ -198,7 +198,7 @@ export async function planFanOut(
         });
       }
       const count = batchCountFor(due.length, config.fanOutBatchSize, config.fanOutWorkers);
-      const planned = planInstanceBatches(target, due, volumeTags, count);
+      const planned = planInstanceBatches(target, due, volumeTags, count, config.fanOutWorkers);
       batches.push(...planned);
       dispatches.push({ ...target, instances: due.length, batches: planned.length });
     } catch (error) {

@@ -22,6 +22,8 @@ export interface BucketRule {
   readonly rule: FaultRule;
   /** Fills every bucket again (a fresh account, as after a quiet hour). */
   refill(): void;
+  /** Refills every bucket `refillScale` times faster than EC2's from now on, all full again. */
+  retune(refillScale: number): void;
 }
 
 /**
@@ -32,14 +34,22 @@ export interface BucketRule {
  * proxy.rules.add(buckets.rule);
  */
 export function ec2BucketRule(timeScale: number, clock: () => number = Date.now): BucketRule {
-  const specs = scaledBuckets(timeScale);
-  const fallback = {
+  let specs = scaledBuckets(timeScale);
+  let fallback = {
     burst: DEFAULT_BUCKET.burst,
     refillPerSecond: DEFAULT_BUCKET.refillPerSecond * timeScale,
   };
   const buckets = new Map<string, { tokens: number; at: number; spec: BucketSpec }>();
   return {
     refill: () => buckets.clear(),
+    retune: (refillScale) => {
+      specs = scaledBuckets(refillScale);
+      fallback = {
+        burst: DEFAULT_BUCKET.burst,
+        refillPerSecond: DEFAULT_BUCKET.refillPerSecond * refillScale,
+      };
+      buckets.clear();
+    },
     rule: {
       name: 'ec2-token-buckets',
       decide: (call) => {
