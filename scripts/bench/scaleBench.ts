@@ -72,8 +72,9 @@ import {
   BENCH_JOBS,
   type BenchJob,
   noPublicSnapshotsRule,
-  PEER_JOBS,
   parseBenchJobs,
+  peerGapLine,
+  peerGaps,
 } from './benchJobs.ts';
 import {
   BENCH_LIMITS,
@@ -445,22 +446,14 @@ async function main(): Promise<void> {
     console.log(formatRun(run));
   };
   /** A "—" line for each peer that has no such job, or that does not run at this size. */
-  const peerGaps = (job: BenchJob, size: number) => {
-    for (const peer of ['c7n', 'naive per-volume loop']) {
-      const has = PEER_JOBS[job].includes(peer);
-      const off = peer === 'c7n' ? custodian === undefined : !withNaive;
-      const note = !has
-        ? 'no such job'
-        : off
-          ? `not run (--no-${peer === 'c7n' ? 'custodian' : 'naive'})`
-          : size > peersMax
-            ? `skipped: peers run up to ${peersMax.toLocaleString('en-US')} instances (--peers-max); at this size each would add minutes at the same pace`
-            : undefined;
-      if (!note) continue;
-      table.push({ job, size, limit: row.limit, tool: peer, note });
-      console.log(
-        `${job.padEnd(9)} ${String(size).padStart(5)} instances  ${peer.padEnd(22)}  —  (${note})`,
-      );
+  const off = new Set([
+    ...(custodian === undefined ? ['c7n'] : []),
+    ...(withNaive ? [] : ['naive per-volume loop']),
+  ]);
+  const peerGapsOf = (job: BenchJob, size: number) => {
+    for (const gap of peerGaps(job, size, { peersMax, off })) {
+      table.push({ job, size, limit: row.limit, tool: gap.peer, note: gap.note });
+      console.log(peerGapLine(job, size, gap));
     }
   };
   console.log(
@@ -695,7 +688,7 @@ async function main(): Promise<void> {
       ),
       note: `${fanOut.result.batches} batches`,
     });
-    peerGaps('backup', size);
+    peerGapsOf('backup', size);
   }
 
   async function retentionRows(size: number, fleet: Fleet) {
@@ -752,7 +745,7 @@ async function main(): Promise<void> {
       const left = await allSnapshots(direct, [{ Name: 'tag:bench-delete', Values: ['yes'] }]);
       print(retentionFigures(size, 'c7n', c7n.seconds, c7n.records, marked.length, left.length, 2));
     }
-    peerGaps('retention', size);
+    peerGapsOf('retention', size);
   }
 
   async function tagAll(key: string, value: string) {
@@ -832,7 +825,7 @@ async function main(): Promise<void> {
         counts.created,
       ),
     );
-    peerGaps('amis', size);
+    peerGapsOf('amis', size);
   }
 
   // 7. snapkeeper copies to another region: every instance names COPY_REGION; one
@@ -861,7 +854,7 @@ async function main(): Promise<void> {
     print(
       copyFigures(size, 'snapkeeper', copy.seconds, copy.records, made, copy.result.counts.failed),
     );
-    peerGaps('copies', size);
+    peerGapsOf('copies', size);
   }
 
   /** The fan-out: planner, then `workers` workers at once, each with its share of the rate. */
