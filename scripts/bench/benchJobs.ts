@@ -22,22 +22,37 @@ export const PEER_JOBS: Readonly<Record<BenchJob, readonly string[]>> = {
 };
 
 /**
+ * A comma-separated option's value as names it takes; an unknown name is refused with
+ * the names it takes.
+ *
+ * @example
+ * parseNames('--limits', ['default', 'raised'], 'raised'); // Set { 'raised' }
+ */
+export function parseNames<T extends string>(
+  option: string,
+  names: readonly T[],
+  value: string,
+): Set<T> {
+  const chosen = new Set<T>();
+  for (const name of value.split(',').map((n) => n.trim())) {
+    if (!(names as readonly string[]).includes(name)) {
+      throw new Error(
+        `${option} takes ${names.join(', ')}; got ${JSON.stringify(name)} (see npm run bench -- --help)`,
+      );
+    }
+    chosen.add(name as T);
+  }
+  return chosen;
+}
+
+/**
  * The `--jobs` value as jobs; an unknown name is refused with the names it takes.
  *
  * @example
  * parseBenchJobs('backup, amis'); // Set { 'backup', 'amis' }
  */
 export function parseBenchJobs(value: string): Set<BenchJob> {
-  const jobs = new Set<BenchJob>();
-  for (const name of value.split(',').map((j) => j.trim())) {
-    if (!(BENCH_JOBS as readonly string[]).includes(name)) {
-      throw new Error(
-        `--jobs takes ${BENCH_JOBS.join(', ')}; got ${JSON.stringify(name)} (see npm run bench -- --help)`,
-      );
-    }
-    jobs.add(name as BenchJob);
-  }
-  return jobs;
+  return parseNames('--jobs', BENCH_JOBS, value);
 }
 
 /** Why a peer has no figures for a job at a size. */

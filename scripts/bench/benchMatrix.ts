@@ -14,7 +14,7 @@
  * not the tool. A raised limit therefore runs at a smaller time scale.
  */
 import { EC2_BUCKETS } from '../../lib/aws/rateLimiter.ts';
-import { BENCH_JOBS, type BenchJob } from './benchJobs.ts';
+import { BENCH_JOBS, type BenchJob, parseNames } from './benchJobs.ts';
 
 /** The limits measured: AWS's default EC2 buckets, and a raised limit (4× the refill). */
 export const BENCH_LIMITS = ['default', 'raised'] as const;
@@ -157,16 +157,7 @@ export function benchMatrix(
  * parseBenchLimits('raised'); // Set { 'raised' }
  */
 export function parseBenchLimits(value: string): Set<BenchLimit> {
-  const limits = new Set<BenchLimit>();
-  for (const name of value.split(',').map((l) => l.trim())) {
-    if (!(BENCH_LIMITS as readonly string[]).includes(name)) {
-      throw new Error(
-        `--limits takes ${BENCH_LIMITS.join(', ')}; got ${JSON.stringify(name)} (see npm run bench -- --help)`,
-      );
-    }
-    limits.add(name as BenchLimit);
-  }
-  return limits;
+  return parseNames('--limits', BENCH_LIMITS, value);
 }
 
 /** What the estimate assumes of the local AWS and of the run. */
