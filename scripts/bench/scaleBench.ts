@@ -942,7 +942,7 @@ async function main(): Promise<void> {
           try {
             await runFanOutBatch(parseBatchMessage(JSON.parse(message.Body ?? '')), {
               history,
-              ec2For: (target) => targets.ec2(target),
+              ec2For: (target, share) => targets.ec2(target, share),
               config: workerConfig,
               clock: () => new Date(),
               logger: silentLogger,
