@@ -1161,7 +1161,7 @@ function formatRun(run: RunFigures): string {
   return [
     `${run.job.padEnd(9)} ${String(run.size).padStart(5)} instances  ${run.tool.padEnd(22)}`,
     `${fixed(run.seconds, 1).padStart(6)} s`,
-    `rate/refill ${fixed(run.rate.ofRefill).padStart(4)} (slowest 5 s ${fixed(run.rate.slowestWindowOfRefill)})`,
+    `rate/refill ${fixed(run.rate.ofRefill).padStart(4)} (slowest 5 s ${fixed(run.rate.slowestWindowOfRefill)}${run.rate.slowestWindowAt ? ` from ${fixed(run.rate.slowestWindowAt.start, 0)} s of ${fixed(run.rate.slowestWindowAt.end, 0)} s` : ''})`,
     `throttled ${String(run.rate.throttled).padStart(4)}`,
     `failed ${String(run.failed).padStart(3)}`,
     `calls/minimum ${fixed(run.totalEc2Calls / run.minimumCalls, 3)} (${run.totalEc2Calls}/${run.minimumCalls})`,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ProxyCall } from '../../../harness/faultProxy.ts';
+import type { ProxyCall, ProxyRecord } from '../../../harness/faultProxy.ts';
 import { BENCH_JOBS, type BenchJob } from '../../../scripts/bench/benchJobs.ts';
 import {
   BENCH_LIMITS,
@@ -22,7 +22,7 @@ import {
   missedGoals,
   type TableRow,
 } from '../../../scripts/bench/benchTable.ts';
-import { ec2BucketRule } from '../../../scripts/bench/tokenBucketProxy.ts';
+import { ec2BucketRule, rateOf } from '../../../scripts/bench/tokenBucketProxy.ts';
 
 const PROPERTY_RUNS = { numRuns: 200 };
 const job = fc.constantFrom<BenchJob>(...BENCH_JOBS);
@@ -244,5 +244,25 @@ describe('npm run bench: the proxy’s buckets between rows', () => {
     now += 1000;
     for (let i = 0; i < 40; i += 1) expect(decide()).toBeUndefined();
     expect(decide()).toMatchObject({ kind: 'error' });
+  });
+});
+
+describe('npm run bench: the rate of an action against its bucket', () => {
+  /** Accepted calls at `perSecond` from `from` to `to` seconds. */
+  const calls = (from: number, to: number, perSecond: number) =>
+    Array.from({ length: Math.round((to - from) * perSecond) }, (_, i) => ({
+      action: 'CreateSnapshots',
+      receivedAt: 1_000_000 + (from + i / perSecond) * 1000,
+      outcome: 'forwarded',
+    })) as unknown as ProxyRecord[];
+
+  it('finds the slowest 5-second window and says where it is: here the tail, where one worker of four is left', () => {
+    const records = [...calls(0, 5, 20), ...calls(5, 40, 20), ...calls(40, 50, 5)];
+    const rate = rateOf(records, 'CreateSnapshots', { burst: 100, refillPerSecond: 20 });
+
+    expect(rate.slowestWindowOfRefill).toBeCloseTo(0.25, 1);
+    expect(rate.slowestWindowAt?.start).toBeGreaterThan(39);
+    expect(rate.slowestWindowAt?.end).toBeCloseTo(50, 0);
+    expect(rate.throttled).toBe(0);
   });
 });
