@@ -16,6 +16,7 @@ import type { Grants } from '../aws/Ec2CopyGateway.ts';
 import type { CreatedSnapshot } from '../aws/Ec2Gateway.ts';
 import type { ImageBlockPublicAccess } from '../aws/Ec2ImageGateway.ts';
 import type { InstanceDetails, VolumeDetails } from '../aws/Ec2RestoreGateway.ts';
+import type { TestVolume } from '../aws/Ec2RestoreTestGateway.ts';
 import type { ActionItem, QueryOptions, RunRecord, SlotClaim } from '../aws/RunHistoryGateway.ts';
 import type { InstanceFacts, SnapshotSetRequest, Tag } from '../domain/backupPlan.ts';
 import type { BatchCheckpoint, BatchMessage, BatchStatus } from '../domain/fanOut.ts';
@@ -228,6 +229,20 @@ export interface RestorePort {
     keyName?: string | undefined;
     tags: readonly Tag[];
   }): Promise<string>;
+}
+
+/** The volumes restore tests make, check and delete (`Ec2RestoreTestGateway`). */
+export interface RestoreTestPort {
+  createTestVolume(request: {
+    readonly snapshotId: string;
+    readonly availabilityZone: string;
+    readonly volumeType?: string | undefined;
+    readonly volumeInitializationRate?: number | undefined;
+    readonly tags: readonly Tag[];
+  }): Promise<string>;
+  describeTestVolume(volumeId: string): Promise<TestVolume | undefined>;
+  deleteTestVolume(volumeId: string): Promise<'deleted' | 'gone'>;
+  listTestVolumes(tags: Readonly<Record<string, string>>): Promise<TestVolume[]>;
 }
 
 // ---------------------------------------------------------------------------------------
