@@ -529,7 +529,7 @@ async function waitUntilSettled(
     if (volume?.state === 'available') {
       return { volume, secondsToAvailable: Math.round((now - started) / 100) / 10 };
     }
-    if (volume?.state === 'error') return { volume, problem: 'the volume went into state error' };
+    if (volume?.state === 'error') return { problem: 'the volume went into state error' };
     if (now + delay > deadline) {
       const waitedS = Math.round((now - started) / 1000);
       return {

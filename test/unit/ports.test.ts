@@ -9,6 +9,7 @@ import type { Ec2CopyGateway } from '../../lib/aws/Ec2CopyGateway.ts';
 import type { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
 import type { Ec2ImageGateway } from '../../lib/aws/Ec2ImageGateway.ts';
 import type { Ec2RestoreGateway } from '../../lib/aws/Ec2RestoreGateway.ts';
+import type { Ec2RestoreTestGateway } from '../../lib/aws/Ec2RestoreTestGateway.ts';
 import type { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
 import type { RecycleBinGateway } from '../../lib/aws/RecycleBinGateway.ts';
 import type { RunEventsGateway } from '../../lib/aws/RunEventsGateway.ts';
@@ -30,6 +31,7 @@ import type {
   MetricsPort,
   RecycleBinPort,
   RestorePort,
+  RestoreTestPort,
   RunEventsPort,
   RunHistoryPort,
   RunsPort,
@@ -56,6 +58,10 @@ describe('the EC2 adapters satisfy their ports', () => {
 
   it('Ec2RestoreGateway is the restore port', () => {
     expectTypeOf<Ec2RestoreGateway>().toExtend<RestorePort>();
+  });
+
+  it('Ec2RestoreTestGateway is the restore-test port', () => {
+    expectTypeOf<Ec2RestoreTestGateway>().toExtend<RestoreTestPort>();
   });
 
   it('AutoScalingGateway and RecycleBinGateway are the image-holder ports', () => {
