@@ -24,6 +24,8 @@ export interface RestoreTestOptions {
   readonly instances: 'all' | number;
   /** MiB/s (100-300): restore at a provisioned initialization rate; absent: AWS's default. */
   readonly volumeInitializationRate?: number | undefined;
+  /** When the scheduled test runs (AWS cron); absent: with the schedule's retention. */
+  readonly cron?: string | undefined;
 }
 
 /** The schema of a `restoreTests` option; also used by the console payload. */
@@ -50,6 +52,7 @@ export const restoreTestOptionsSchema = z.strictObject({
         z.maximum(VOLUME_INITIALIZATION_RATE.max),
       ),
   ),
+  cron: z.optional(z.string().check(z.minLength(1))),
 });
 
 /**
@@ -69,14 +72,16 @@ export function parseRestoreTestOptions(input: unknown, schedule: string): Resto
       `schedule "${schedule}": restoreTests${field}: ${issue?.message ?? 'invalid'}; ${RESTORE_TEST_OPTIONS_HELP}`,
     );
   }
-  const { instances, volumeInitializationRate } = parsed.data;
-  return volumeInitializationRate === undefined
-    ? { instances }
-    : { instances, volumeInitializationRate };
+  const { instances, volumeInitializationRate, cron } = parsed.data;
+  return {
+    instances,
+    ...(volumeInitializationRate === undefined ? {} : { volumeInitializationRate }),
+    ...(cron === undefined ? {} : { cron }),
+  };
 }
 
 /** How to write the option, for error messages. */
-export const RESTORE_TEST_OPTIONS_HELP = `write restoreTests as { instances: "all" or 1-${MAX_RESTORE_TEST_SAMPLE}, volumeInitializationRate: ${VOLUME_INITIALIZATION_RATE.min}-${VOLUME_INITIALIZATION_RATE.max} (MiB/s, optional) }`;
+export const RESTORE_TEST_OPTIONS_HELP = `write restoreTests as { instances: "all" or 1-${MAX_RESTORE_TEST_SAMPLE}, volumeInitializationRate: ${VOLUME_INITIALIZATION_RATE.min}-${VOLUME_INITIALIZATION_RATE.max} (MiB/s, optional), cron: "cron(...)" (optional) }`;
 
 /** An instance that may be tested, and when its last test (of any outcome) ran. */
 export interface RestoreTestCandidate {

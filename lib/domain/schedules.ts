@@ -4,6 +4,7 @@ import {
   InvalidScheduleDefinitionError,
   UnknownScheduleError,
 } from './errors.ts';
+import { parseRestoreTestOptions, type RestoreTestOptions } from './restoreTestPlan.ts';
 import * as z from './schema.ts';
 
 /**
@@ -33,6 +34,8 @@ export interface ScheduleDefinition {
   readonly amiRetain?: number | undefined;
   /** When retention runs for this schedule; default: an hour after the backup (see serverless.yml). */
   readonly retentionCron?: string | undefined;
+  /** Scheduled restore tests of this schedule's sets (see `restoreTestPlan.ts`); off when absent. */
+  readonly restoreTests?: RestoreTestOptions | undefined;
 }
 
 /** Every schedule of a deployment, plus the one that `snapkeeper:backup=true` means. */
@@ -79,6 +82,7 @@ const scheduleSchema = z.strictObject({
   retentionCron: z.optional(z.string().check(z.minLength(1))),
   amiRetain: z.optional(whole(1, 1000)),
   copyTo: z.optional(z.array(z.string()).check(z.maxLength(3))),
+  restoreTests: z.optional(z.unknown()),
 });
 
 /**
@@ -106,7 +110,12 @@ export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'):
     validateCron(definition.cron, definition.name);
     if (definition.retentionCron) validateCron(definition.retentionCron, definition.name);
     validateTimeZone(definition.timezone, definition.name);
-    schedules.set(definition.name, stripUndefined(definition));
+    const restoreTests =
+      definition.restoreTests === undefined
+        ? undefined
+        : parseRestoreTestOptions(definition.restoreTests, definition.name);
+    if (restoreTests?.cron) validateCron(restoreTests.cron, definition.name);
+    schedules.set(definition.name, stripUndefined({ ...definition, restoreTests }));
   }
   const defaultName = defaultSchedule.trim().toLowerCase();
   if (!schedules.has(defaultName)) {
@@ -314,7 +323,11 @@ export function fromWallClock(wall: Date, timezone: string): Date {
   return new Date(guess);
 }
 
-function stripUndefined(definition: z.infer<typeof scheduleSchema>): ScheduleDefinition {
+function stripUndefined(
+  definition: Omit<z.infer<typeof scheduleSchema>, 'restoreTests'> & {
+    restoreTests?: RestoreTestOptions | undefined;
+  },
+): ScheduleDefinition {
   return Object.fromEntries(
     Object.entries(definition).filter(([, v]) => v !== undefined),
   ) as unknown as ScheduleDefinition;
@@ -430,15 +443,20 @@ export function deliveredSlot(
 /**
  * The timetable a job of a schedule runs on: the schedule's cron for backups and AMIs,
  * and for retention its `retentionCron`, or an hour after the backup, as the packaged
- * retention schedules are made (scripts/serverlessVariables.cjs).
+ * retention schedules are made (scripts/serverlessVariables.cjs); restore tests run on
+ * `restoreTests.cron`, else with retention.
  *
  * @example
  * jobTimetable(daily, 'retention').cron; // 'cron(0 4 * * ? *)'
  */
 export function jobTimetable(
   schedule: ScheduleDefinition,
-  job: 'backup' | 'amis' | 'retention',
+  job: 'backup' | 'amis' | 'retention' | 'restore-test',
 ): ScheduleDefinition {
+  if (job === 'restore-test') {
+    const cron = schedule.restoreTests?.cron;
+    return cron ? { ...schedule, cron } : jobTimetable(schedule, 'retention');
+  }
   if (job !== 'retention') return schedule;
   if (schedule.retentionCron) return { ...schedule, cron: schedule.retentionCron };
   const fields = /^cron\((.*)\)$/.exec(schedule.cron.trim())?.[1]?.trim().split(/\s+/) ?? [];

@@ -8,6 +8,7 @@ import {
   restoredVolumeProblems,
   selectRestoreTests,
 } from '../../../lib/domain/restoreTestPlan.ts';
+import { jobTimetable, parseScheduleCatalog } from '../../../lib/domain/schedules.ts';
 import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 
@@ -57,6 +58,33 @@ describe('Function: parseRestoreTestOptions', () => {
     expect(() => parseRestoreTestOptions(input, 'daily')).toThrow(
       new RegExp(`schedule "daily": ${field.replace('.', '\\.')}.*write restoreTests as`),
     );
+  });
+});
+
+describe('Schedule option: restoreTests', () => {
+  const daily = { name: 'daily', cron: 'cron(0 3 * * ? *)', retain: 7 };
+
+  it('is off unless set, and runs with retention unless it names a cron', () => {
+    const off = parseScheduleCatalog([daily]).schedules.get('daily');
+    const on = parseScheduleCatalog([{ ...daily, restoreTests: { instances: 2 } }]).schedules.get(
+      'daily',
+    );
+    const timed = parseScheduleCatalog([
+      { ...daily, restoreTests: { cron: 'cron(0 9 ? * MON *)' } },
+    ]).schedules.get('daily');
+    expect(off?.restoreTests).toBeUndefined();
+    expect(on?.restoreTests).toEqual({ instances: 2 });
+    expect(on && jobTimetable(on, 'restore-test').cron).toBe('cron(0 4 * * ? *)');
+    expect(timed && jobTimetable(timed, 'restore-test').cron).toBe('cron(0 9 ? * MON *)');
+  });
+
+  it.each([
+    [{ instances: -1 }, /schedule "daily": restoreTests\.instances/],
+    [{ volumeInitializationRate: 500 }, /restoreTests\.volumeInitializationRate: .*300/],
+    [{ cron: 'every day' }, /not an AWS cron expression/],
+    [true, /schedule "daily": restoreTests: .*write restoreTests as/],
+  ])('refuses a bad option %j in the catalog by schedule and field', (restoreTests, message) => {
+    expect(() => parseScheduleCatalog([{ ...daily, restoreTests }])).toThrow(message);
   });
 });
 
