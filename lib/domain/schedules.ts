@@ -114,7 +114,7 @@ export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'):
       definition.restoreTests === undefined
         ? undefined
         : parseRestoreTestOptions(definition.restoreTests, definition.name);
-    if (restoreTests?.cron) validateCron(restoreTests.cron, definition.name);
+    if (restoreTests?.cron) validateRestoreTestCron(restoreTests.cron, definition.name);
     schedules.set(definition.name, stripUndefined({ ...definition, restoreTests }));
   }
   const defaultName = defaultSchedule.trim().toLowerCase();
@@ -253,6 +253,17 @@ function validateCron(expression: string, name: string): void {
       `schedule "${name}": cron "${body}" is not valid (${(error as Error).message})`,
       { cause: error },
     );
+  }
+}
+
+function validateRestoreTestCron(expression: string, name: string): void {
+  try {
+    validateCron(expression, name);
+  } catch (error) {
+    const message = (error as Error).message.replace(`schedule "${name}": `, '');
+    throw new InvalidScheduleDefinitionError(`schedule "${name}": restoreTests.cron: ${message}`, {
+      cause: error,
+    });
   }
 }
 

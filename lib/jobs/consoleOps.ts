@@ -18,9 +18,11 @@ import type {
   MetricsPort,
   RecycleBinPort,
   RestorePort,
+  RestoreTestPort,
   RunStatus,
 } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
+import { consoleRestoreTest } from './restoreTestConsole.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
 import { runSweepJob, type SweepReport } from './sweepJob.ts';
 
@@ -29,9 +31,12 @@ export interface OpsDependencies {
   readonly ec2: Ec2Port;
   readonly images: ImagesPort;
   readonly restore: RestorePort;
+  /** Restore tests' volumes; absent: `restore-test` is refused as not available here. */
+  readonly restoreTests?: RestoreTestPort | undefined;
   readonly autoScaling?: ImageHoldersPort | undefined;
   readonly recycleBin?: RecycleBinPort | undefined;
-  readonly history: Pick<HistoryQueriesPort, 'runActions'>;
+  readonly history: Pick<HistoryQueriesPort, 'runActions'> &
+    Partial<Pick<HistoryQueriesPort, 'resourceHistory'>>;
   readonly config: SnapkeeperConfig;
   readonly clock: () => Date;
   readonly runId: string;
@@ -183,6 +188,15 @@ export async function runConsoleOperation(
         result.error,
       );
     }
+    case 'restore-test': {
+      const test = await consoleRestoreTest(
+        payload,
+        restoreTestDependencies(deps),
+        deps.config.catalog,
+        deps.config.functionTimeoutMs,
+      );
+      return done(test.status, test, test.counts, test.error);
+    }
     case 'duplicate-instance': {
       const result = await duplicateInstance(payload, restoreDeps);
       return done(
@@ -202,6 +216,27 @@ export async function runConsoleOperation(
       );
     }
   }
+}
+
+function restoreTestDependencies(deps: OpsDependencies) {
+  if (!deps.restoreTests)
+    throw new InvalidEventError('action "restore-test" is not available in this function');
+  return {
+    ec2: deps.ec2,
+    instances: deps.restore,
+    tests: deps.restoreTests,
+    history: {
+      resourceHistory:
+        deps.history.resourceHistory?.bind(deps.history) ??
+        (async () => Promise.reject(new Error('this function reads no run history'))),
+    },
+    config: deps.config,
+    clock: deps.clock,
+    runId: deps.runId,
+    logger: deps.logger,
+    metrics: deps.metrics ?? { count: () => undefined },
+    journal: deps.journal,
+  };
 }
 
 interface Common {

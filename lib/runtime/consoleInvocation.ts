@@ -12,7 +12,10 @@ import type { LambdaRuntime } from './lambdaRuntime.ts';
 /** What the console gets back for a payload it must fix: nothing was changed. */
 
 /** The gateways the console's handler builds once, beside the runtime's clients. */
-type ConsoleGateways = Pick<OpsDependencies, 'images' | 'restore' | 'autoScaling' | 'recycleBin'>;
+type ConsoleGateways = Pick<
+  OpsDependencies,
+  'images' | 'restore' | 'autoScaling' | 'recycleBin' | 'restoreTests'
+>;
 export interface RejectedPayload {
   readonly status: 'rejected';
   readonly runId: string;
