@@ -49,6 +49,7 @@ const FUNCTIONS = {
   copy: 'Copy',
   fanout: 'Fanout',
   worker: 'Worker',
+  restoreTest: 'RestoreTest',
 };
 const functionArn = (fn) => ({ 'Fn::GetAtt': [`${FUNCTIONS[fn]}LambdaFunction`, 'Arn'] });
 
@@ -134,7 +135,9 @@ async function scheduleResources({ resolveVariable }) {
                 {
                   Effect: 'Allow',
                   Action: 'lambda:InvokeFunction',
-                  Resource: ['backup', 'retention', 'amis', 'copy', 'fanout'].map(functionArn),
+                  Resource: ['backup', 'retention', 'amis', 'copy', 'fanout', 'restoreTest'].map(
+                    functionArn,
+                  ),
                 },
                 {
                   Effect: 'Allow',
@@ -203,6 +206,17 @@ async function scheduleResources({ resolveVariable }) {
       via('retention')[1],
       `snapkeeper ${s.name} retention`,
     );
+    // Restore tests (issue 22): only for a schedule with the restoreTests option.
+    if (s.restoreTests)
+      schedule(
+        `RestoreTest${id}Schedule`,
+        `restore-test-${s.name}`,
+        'restoreTest',
+        s.restoreTests.cron || retentionCron(s),
+        s.timezone,
+        input,
+        `snapkeeper ${s.name} restore test`,
+      );
   }
   schedule(
     'SweepSchedule',
@@ -377,6 +391,41 @@ const STATEMENTS = {
       },
     ];
   },
+  // Restore tests (issue 22): volumes only from this stage's own managed snapshots, only
+  // tagged as this stage's restore tests at creation, and deleted only when so tagged.
+  restoreTestVolumes: [
+    {
+      Sid: 'CreateOnlyRestoreTestVolumes',
+      Effect: 'Allow',
+      Action: 'ec2:CreateVolume',
+      Resource: VOLUMES,
+      Condition: {
+        StringEquals: {
+          'aws:RequestTag/snapkeeper:restore-test': 'true',
+          'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
+        },
+      },
+    },
+    {
+      Sid: 'RestoreTestsFromOwnManagedSnapshots',
+      Effect: 'Allow',
+      Action: 'ec2:CreateVolume',
+      Resource: SNAPSHOTS,
+      Condition: { StringEquals: MANAGED_BY_STAGE },
+    },
+    {
+      Sid: 'DeleteOnlyRestoreTestVolumes',
+      Effect: 'Allow',
+      Action: 'ec2:DeleteVolume',
+      Resource: VOLUMES,
+      Condition: {
+        StringEquals: {
+          'aws:ResourceTag/snapkeeper:restore-test': 'true',
+          'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
+        },
+      },
+    },
+  ],
   runHistory: {
     Sid: 'RunHistoryTableOnly',
     Effect: 'Allow',
@@ -517,6 +566,7 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
         Action: 'ec2:AttachVolume',
         Resource: [INSTANCES, VOLUMES],
       },
+      ...STATEMENTS.restoreTestVolumes.filter((st) => st.Action === 'ec2:DeleteVolume'),
       {
         Sid: 'DeleteOnlyDrillVolumes',
         Effect: 'Allow',
@@ -667,6 +717,17 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
       Resource: { 'Fn::GetAtt': ['FanOutQueue', 'Arn'] },
     },
   ];
+  // Scheduled restore tests: read the fleet, make and delete only restore-test volumes.
+  statements.restoreTest = [
+    STATEMENTS.describeFleet([
+      'ec2:DescribeInstances',
+      'ec2:DescribeVolumes',
+      'ec2:DescribeSnapshots',
+    ]),
+    ...STATEMENTS.restoreTestVolumes,
+    STATEMENTS.tagAtCreation(['CreateVolume'], VOLUMES),
+    ...STATEMENTS.kmsThroughEc2(kmsRegions),
+  ];
   const resources = {};
   for (const [fn, logical] of Object.entries(FUNCTIONS)) {
     resources[`${logical}Role`] = {
@@ -723,6 +784,7 @@ const FAILURE_ALARMS = [
   'FailedInvocationsAlarm',
   'SchedulesDeadLetterAlarm',
   'FanOutDeadLetterAlarm',
+  'RestoreTestsFailedAlarm',
 ];
 
 async function alertResources({ resolveVariable }) {

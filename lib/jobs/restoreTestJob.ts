@@ -115,6 +115,8 @@ export interface RestoreTestReport {
   readonly schedule?: string | undefined;
   readonly dryRun: boolean;
   readonly status: RunStatus;
+  readonly startedAt: string;
+  readonly endedAt: string;
   readonly counts: {
     readonly tested: number;
     readonly passed: number;
@@ -144,6 +146,7 @@ export async function runRestoreTestJob(
   request: RestoreTestRequest,
   deps: RestoreTestDependencies,
 ): Promise<RestoreTestReport> {
+  const startedAt = deps.clock().toISOString();
   const problems: string[] = [];
   const leftovers = await cleanUpLeftovers(request.dryRun, deps, problems);
   const sets = await newestSets(request, deps);
@@ -164,10 +167,11 @@ export async function runRestoreTestJob(
     const result = await testInstance(set, request, deps);
     instances.push({ ...result, ...(lastTestedAt ? { lastTestedAt } : {}) });
   }
-  return finish(request, deps, instances, leftovers, problems);
+  return finish(startedAt, request, deps, instances, leftovers, problems);
 }
 
 function finish(
+  startedAt: string,
   request: RestoreTestRequest,
   deps: RestoreTestDependencies,
   instances: readonly InstanceTestResult[],
@@ -203,6 +207,8 @@ function finish(
     ...(request.schedule ? { schedule: request.schedule } : {}),
     dryRun: request.dryRun,
     status,
+    startedAt,
+    endedAt: deps.clock().toISOString(),
     counts,
     instances,
     leftovers,
