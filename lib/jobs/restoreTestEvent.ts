@@ -25,7 +25,9 @@ export function parseRestoreTestEvent(
   const invocation = parseScheduledEvent(event, catalog);
   const options = resolveSchedule(catalog, invocation.schedule).restoreTests;
   if (!options) {
-    const withOption = [...catalog.schedules.values()].filter((s) => s.restoreTests).map((s) => s.name);
+    const withOption = [...catalog.schedules.values()]
+      .filter((s) => s.restoreTests)
+      .map((s) => s.name);
     throw new InvalidEventError(
       `field "schedule": "${invocation.schedule}" has no restoreTests option in custom.schedules; ${withOption.length > 0 ? `schedules with one: ${withOption.join(', ')}` : 'no schedule has one'} (or use the ops action "restore-test")`,
     );
