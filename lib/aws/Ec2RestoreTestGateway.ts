@@ -8,21 +8,11 @@ import {
   type VolumeType,
 } from '@aws-sdk/client-ec2';
 import type { Tag } from '../domain/backupPlan.ts';
-import type { TagMap } from '../domain/tagPolicy.ts';
+import type { TestVolume } from '../domain/restoreTestPlan.ts';
 import { toTagMap } from './Ec2Gateway.ts';
 import { awsErrorCode, toAwsCallError } from './errors.ts';
 
-/** A restore test's volume as DescribeVolumes describes it. */
-export interface TestVolume {
-  readonly volumeId: string;
-  readonly state: string;
-  readonly sizeGiB?: number | undefined;
-  readonly encrypted?: boolean | undefined;
-  readonly kmsKeyId?: string | undefined;
-  readonly availabilityZone?: string | undefined;
-  readonly createTime?: Date | undefined;
-  readonly tags: TagMap;
-}
+export type { TestVolume } from '../domain/restoreTestPlan.ts';
 
 /** DescribeVolumes page size for the leftover search (the API takes 5-500). */
 const PAGE_SIZE = 200;

@@ -7,6 +7,7 @@ import { InvalidScheduleDefinitionError } from './errors.ts';
 import * as z from './schema.ts';
 import { effectiveCreatedAt, type SnapshotFacts } from './snapshotFacts.ts';
 import type { TagKeys } from './tagKeys.ts';
+import type { TagMap } from './tagPolicy.ts';
 
 /**
  * The EBS Provisioned Rate for Volume Initialization, in MiB/s, as the CreateVolume API
@@ -82,6 +83,29 @@ export function parseRestoreTestOptions(input: unknown, schedule: string): Resto
 
 /** How to write the option, for error messages. */
 export const RESTORE_TEST_OPTIONS_HELP = `write restoreTests as { instances: "all" or 1-${MAX_RESTORE_TEST_SAMPLE}, volumeInitializationRate: ${VOLUME_INITIALIZATION_RATE.min}-${VOLUME_INITIALIZATION_RATE.max} (MiB/s, optional), cron: "cron(...)" (optional) }`;
+
+/** An instance's restore tests as the report and the page show them. */
+export interface RestoreTestStatus {
+  /** No test of it in the history (RESTORE_TEST_HISTORY_DAYS): flagged. */
+  readonly neverTested: boolean;
+  readonly lastPassedAt?: string | undefined;
+  /** The slowest volume's seconds from CreateVolume to available, in that test. */
+  readonly lastPassedSeconds?: number | undefined;
+  readonly lastTestedAt?: string | undefined;
+  readonly lastOutcome?: 'passed' | 'failed' | undefined;
+}
+
+/** A restore test's volume as DescribeVolumes describes it. */
+export interface TestVolume {
+  readonly volumeId: string;
+  readonly state: string;
+  readonly sizeGiB?: number | undefined;
+  readonly encrypted?: boolean | undefined;
+  readonly kmsKeyId?: string | undefined;
+  readonly availabilityZone?: string | undefined;
+  readonly createTime?: Date | undefined;
+  readonly tags: TagMap;
+}
 
 /** An instance that may be tested, and when its last test (of any outcome) ran. */
 export interface RestoreTestCandidate {

@@ -23,6 +23,7 @@ import type {
 } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
 import { consoleRestoreTest } from './restoreTestConsole.ts';
+import { type RestoreTestStatus, restoreTestStatuses } from './restoreTestJob.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
 import { runSweepJob, type SweepReport } from './sweepJob.ts';
 
@@ -218,22 +219,28 @@ export async function runConsoleOperation(
   }
 }
 
-function restoreTestDependencies(deps: OpsDependencies) {
-  if (!deps.restoreTests)
-    throw new InvalidEventError('action "restore-test" is not available in this function');
+function restoreTestReaders(deps: OpsDependencies) {
   return {
-    ec2: deps.ec2,
-    instances: deps.restore,
-    tests: deps.restoreTests,
     history: {
       resourceHistory:
         deps.history.resourceHistory?.bind(deps.history) ??
         (async () => Promise.reject(new Error('this function reads no run history'))),
     },
-    config: deps.config,
     clock: deps.clock,
-    runId: deps.runId,
     logger: deps.logger,
+  };
+}
+
+function restoreTestDependencies(deps: OpsDependencies) {
+  if (!deps.restoreTests)
+    throw new InvalidEventError('action "restore-test" is not available in this function');
+  return {
+    ...restoreTestReaders(deps),
+    ec2: deps.ec2,
+    instances: deps.restore,
+    tests: deps.restoreTests,
+    config: deps.config,
+    runId: deps.runId,
     metrics: deps.metrics ?? { count: () => undefined },
     journal: deps.journal,
   };
@@ -318,6 +325,12 @@ async function planSchedule(
 
 /** The recovery-point report with the deletions that something blocks. */
 export interface ConsoleRecoveryReport extends RecoveryReport {
+  /** Each instance with its restore tests: the last successful one and its time. */
+  readonly instances: readonly (RecoveryReport['instances'][number] & {
+    readonly restoreTest?: RestoreTestStatus | undefined;
+  })[];
+  /** Instances never restore-tested, and what could not be read. */
+  readonly restoreTests: { readonly neverTested: number; readonly warnings?: readonly string[] };
   readonly blocked: readonly {
     resourceId: string;
     reason: string;
@@ -444,8 +457,20 @@ async function recoveryReport(
           sizeGiB: b.sizeGiB,
         });
   }
+  const tests = await restoreTestStatuses(
+    report.instances.map((i) => i.instanceId),
+    restoreTestReaders(deps),
+  );
   return {
     ...report,
+    instances: report.instances.map((i) => ({
+      ...i,
+      restoreTest: tests.statuses.get(i.instanceId),
+    })),
+    restoreTests: {
+      neverTested: [...tests.statuses.values()].filter((t) => t.neverTested).length,
+      ...(tests.warnings.length > 0 ? { warnings: tests.warnings } : {}),
+    },
     blocked,
     blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
     note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',

@@ -5,13 +5,15 @@
  * the snapshot's size and encryption, timing it; 5. delete every volume it made,
  * recorded before and after; 6. report, count and record per instance.
  */
-import type { TestVolume } from '../aws/Ec2RestoreTestGateway.ts';
+
 import { toAwsCallError } from '../aws/errors.ts';
 import type { Tag } from '../domain/backupPlan.ts';
 import { InvalidEventError } from '../domain/errors.ts';
+import type { TestVolume } from '../domain/restoreTestPlan.ts';
 import {
   newestCompletedSet,
   type RestoreTestOptions,
+  type RestoreTestStatus,
   restoredVolumeProblems,
   type SnapshotSet,
   selectRestoreTests,
@@ -29,6 +31,8 @@ import type {
   SnapshotsPort,
 } from './ports.ts';
 import { closeRun, recordAfter, runStatus } from './runReport.ts';
+
+export type { RestoreTestStatus } from '../domain/restoreTestPlan.ts';
 
 /** The job name runs, records and metrics carry. */
 export const RESTORE_TEST_JOB = 'restore-test';
@@ -651,4 +655,44 @@ async function cleanUpLeftovers(
     }
   }
   return leftovers;
+}
+
+/**
+ * Each instance's restore-test status for the console `report` and the coverage page:
+ * its last successful test and that test's time, and whether it was never tested. When
+ * the history cannot be read, the instances are left without a status and the warning
+ * says so (never "never tested" on a guess).
+ *
+ * @example
+ * const { statuses } = await restoreTestStatuses(['i-1'], deps);
+ * statuses.get('i-1')?.neverTested; // true
+ */
+export async function restoreTestStatuses(
+  instanceIds: readonly string[],
+  deps: Pick<RestoreTestDependencies, 'history' | 'clock' | 'logger'>,
+): Promise<{ statuses: Map<string, RestoreTestStatus>; warnings: string[] }> {
+  const warnings: string[] = [];
+  const found = await lastRestoreTests(instanceIds, deps, warnings);
+  const unreadable = new Set(
+    instanceIds.filter((id) => warnings.some((w) => w.includes(`for ${id}'s`))),
+  );
+  const statuses = new Map<string, RestoreTestStatus>();
+  for (const instanceId of instanceIds) {
+    if (unreadable.has(instanceId)) continue;
+    const last = found.get(instanceId);
+    statuses.set(
+      instanceId,
+      last
+        ? {
+            neverTested: false,
+            lastTestedAt: last.at,
+            lastOutcome: last.outcome === 'done' ? 'passed' : 'failed',
+            ...(last.lastPassedAt
+              ? { lastPassedAt: last.lastPassedAt, lastPassedSeconds: last.lastPassedSeconds }
+              : {}),
+          }
+        : { neverTested: true },
+    );
+  }
+  return { statuses, warnings };
 }

@@ -4,6 +4,7 @@ import {
   RPO_GRACE_MS,
   type ScheduleRpo,
 } from '../domain/recoveryReport.ts';
+import type { RestoreTestStatus } from '../domain/restoreTestPlan.ts';
 
 /** One opted-in instance on the page: its recovery picture and its copies elsewhere. */
 export interface CoverageInstance extends InstanceRecovery {
@@ -12,6 +13,8 @@ export interface CoverageInstance extends InstanceRecovery {
    * copy region is configured or one could not be read.
    */
   readonly copiesInOtherRegions?: number | undefined;
+  /** Its restore tests (issue 22); undefined (shown as —) when the history could not say. */
+  readonly restoreTest?: RestoreTestStatus | undefined;
 }
 
 /** The per-run numbers the timeline draws, the same four for every job. */
@@ -360,7 +363,7 @@ function card(label: string, value: string | number, note: string, badge: SafeHt
 
 function instanceTable(instances: readonly CoverageInstance[]): SafeHtml {
   return html`<div class="scroll"><table class="instances">
-<thead><tr><th scope="col">Instance</th><th scope="col">RPO per schedule (age of newest / allowed)</th><th scope="col">Newest snapshot</th><th scope="col">Newest AMI</th><th scope="col" class="num">Recovery points</th><th scope="col" class="num">AMIs</th><th scope="col" class="num">Copies in other regions</th></tr></thead>
+<thead><tr><th scope="col">Instance</th><th scope="col">RPO per schedule (age of newest / allowed)</th><th scope="col">Newest snapshot</th><th scope="col">Newest AMI</th><th scope="col" class="num">Recovery points</th><th scope="col" class="num">AMIs</th><th scope="col" class="num">Copies in other regions</th><th scope="col">Last restore test</th></tr></thead>
 <tbody>
 ${instances.map(
   (i) => html`<tr data-instance-id="${i.instanceId}" data-rpo="${worstLevel(i.rpo.map(rpoLevel))}">
@@ -371,9 +374,25 @@ ${instances.map(
 <td class="num recovery-points">${i.recoveryPoints}</td>
 <td class="num images">${i.images}</td>
 <td class="num copies">${i.copiesInOtherRegions ?? '—'}</td>
+${restoreTestCell(i.restoreTest)}
 </tr>`,
 )}
 </tbody></table></div>`;
+}
+
+/** The last successful restore test and its time; an instance never tested is flagged. */
+function restoreTestCell(test: RestoreTestStatus | undefined): SafeHtml {
+  if (!test) return html`<td class="restore-test">—</td>`;
+  if (test.neverTested)
+    return html`<td class="restore-test" data-restore-test="never"><span class="none">never tested</span></td>`;
+  const failedSince =
+    test.lastOutcome === 'failed'
+      ? html`<br><span class="sub restore-test-failed">last test failed ${when(test.lastTestedAt)}</span>`
+      : '';
+  const passed = test.lastPassedAt
+    ? html`${when(test.lastPassedAt)}<br><span class="sub">${test.lastPassedSeconds ?? '?'} s to available</span>`
+    : html`<span class="none">never passed</span>`;
+  return html`<td class="restore-test" data-restore-test="${test.lastOutcome ?? 'passed'}">${passed}${failedSince}</td>`;
 }
 
 function rpoCell(rpo: ScheduleRpo): SafeHtml {

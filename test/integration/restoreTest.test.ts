@@ -13,7 +13,7 @@ import {
 } from '../../lib/aws/RunHistoryGateway.ts';
 import { loadConfig } from '../../lib/config/environment.ts';
 import type { BackupReport } from '../../lib/jobs/backupJob.ts';
-import type { OpsReport } from '../../lib/jobs/consoleOps.ts';
+import type { ConsoleRecoveryReport, OpsReport } from '../../lib/jobs/consoleOps.ts';
 import type { RestoreTestReport } from '../../lib/jobs/restoreTestJob.ts';
 import { tagsOf, useLocalAws, useLocalHistoryTable } from '../support/localEnvironment.ts';
 
@@ -151,6 +151,27 @@ describe('Handler: functions/restoreTest.ts (scheduled restore tests) against th
     expect(result.instances).toHaveLength(1);
     expect(result.instances[0]?.instanceId).not.toBe(firstTested);
     expect(await testVolumes()).toEqual([]);
+  });
+
+  it('shows in the console report each instance’s last successful test and flags the one never tested', async () => {
+    // Act
+    const answer = (await ops(
+      { action: 'report' },
+      lambdaContext('snapkeeper-itest-ops'),
+    )) as OpsReport;
+
+    // Assess
+    const report = answer.result as ConsoleRecoveryReport;
+    const statuses = report.instances.map((i) => i.restoreTest);
+    expect(statuses.filter((t) => t?.neverTested)).toHaveLength(1);
+    const tested = statuses.filter((t) => t && !t.neverTested);
+    expect(tested).toHaveLength(2);
+    for (const t of tested) {
+      expect(t?.lastOutcome).toBe('passed');
+      expect(Date.parse(t?.lastPassedAt ?? '')).toBeGreaterThan(Date.now() - HOUR_MS);
+      expect(t?.lastPassedSeconds).toBeGreaterThanOrEqual(0);
+    }
+    expect(report.restoreTests.neverTested).toBe(1);
   });
 
   it('in a dry run from the console creates nothing', async () => {

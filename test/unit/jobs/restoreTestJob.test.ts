@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { TestVolume } from '../../../lib/aws/Ec2RestoreTestGateway.ts';
 import type { ActionItem } from '../../../lib/aws/RunHistoryGateway.ts';
 import { InvalidEventError } from '../../../lib/domain/errors.ts';
+import type { TestVolume } from '../../../lib/domain/restoreTestPlan.ts';
 import type { SnapshotFacts } from '../../../lib/domain/snapshotFacts.ts';
 import { tagKeys } from '../../../lib/domain/tagKeys.ts';
 import type { RestoreTestPort } from '../../../lib/jobs/ports.ts';
@@ -9,6 +9,7 @@ import {
   lastRestoreTests,
   type RestoreTestDependencies,
   type RestoreTestRequest,
+  restoreTestStatuses,
   runRestoreTestJob,
 } from '../../../lib/jobs/restoreTestJob.ts';
 import { RecordingJournal } from '../../support/recordingJournal.ts';
@@ -451,5 +452,37 @@ describe('Function: lastRestoreTests', () => {
 
     expect(found.size).toBe(0);
     expect(problems[0]).toMatch(/could not be read for i-a's last restore test/);
+  });
+});
+
+describe('Function: restoreTestStatuses', () => {
+  it('gives the last pass and its time, flags the never tested, and leaves the unreadable unknown', async () => {
+    const { deps } = setup({
+      snapshots: [],
+      volumes: new FakeVolumes(() => []),
+      history: [testAction('i-a', '2026-11-21T06:00:00Z', 'done')],
+    });
+    const history = {
+      resourceHistory: async (id: string) => {
+        if (id === 'i-c') throw new Error('throttled');
+        return deps.history.resourceHistory(id);
+      },
+    };
+
+    const { statuses, warnings } = await restoreTestStatuses(['i-a', 'i-b', 'i-c'], {
+      ...deps,
+      history,
+    });
+
+    expect(statuses.get('i-a')).toEqual({
+      neverTested: false,
+      lastTestedAt: '2026-11-21T06:00:00Z',
+      lastOutcome: 'passed',
+      lastPassedAt: '2026-11-21T06:00:00Z',
+      lastPassedSeconds: 42,
+    });
+    expect(statuses.get('i-b')).toEqual({ neverTested: true });
+    expect(statuses.has('i-c')).toBe(false);
+    expect(warnings).toHaveLength(1);
   });
 });
