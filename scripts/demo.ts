@@ -27,6 +27,7 @@ import { launchFleet, ROOT_DEVICE } from '../harness/localFleet.ts';
 import { DEMO_FLEET, startLocalStack } from '../harness/localStack.ts';
 import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
+import { weeklyRestoreTest } from './demo/restoreTests.ts';
 import { history } from './history.ts';
 import { writeCoverageReport } from './report.ts';
 
@@ -138,6 +139,12 @@ async function main(): Promise<void> {
       const keptWeekly = sunday
         ? await invoke(retention, { schedule: 'weekly' }, 'retention')
         : undefined;
+      if (sunday)
+        notes.push(
+          await weeklyRestoreTest(await load('restoreTest'), midnight, (t) =>
+            clock.setSystemTime(t),
+          ),
+        );
 
       const d = counts(daily);
       const a = counts(images);
