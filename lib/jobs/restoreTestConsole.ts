@@ -1,10 +1,13 @@
-import type { RestoreTestOptions } from '../domain/restoreTestPlan.ts';
+import { InvalidEventError } from '../domain/errors.ts';
+import type { RestoreTestOptions, RestoreTestStatus } from '../domain/restoreTestPlan.ts';
 import type { ScheduleCatalog } from '../domain/schedules.ts';
+import type { OpsDependencies } from './consoleOps.ts';
 import type { OpsPayload } from './opsPayload.ts';
 import {
   type RestoreTestDependencies,
   type RestoreTestReport,
   type RestoreTestRequest,
+  restoreTestStatuses,
   runRestoreTestJob,
 } from './restoreTestJob.ts';
 
@@ -57,4 +60,84 @@ export async function consoleRestoreTest(
   const until = deps.clock().getTime() + functionTimeoutMs;
   const remainingMs = () => until - deps.clock().getTime();
   return runRestoreTestJob(restoreTestRequestOf(payload, catalog, remainingMs), deps);
+}
+
+/** What the console's restore tests and the report's restore-test column read through. */
+type ConsoleDependencies = Pick<
+  OpsDependencies,
+  | 'ec2'
+  | 'restore'
+  | 'restoreTests'
+  | 'history'
+  | 'config'
+  | 'clock'
+  | 'runId'
+  | 'logger'
+  | 'metrics'
+  | 'journal'
+>;
+
+/** The history reader of restore tests; a function without one reads nothing, and says so. */
+function readers(deps: Pick<ConsoleDependencies, 'history' | 'clock' | 'logger'>) {
+  const resourceHistory =
+    deps.history.resourceHistory?.bind(deps.history) ??
+    (async () => Promise.reject(new Error('this function reads no run history')));
+  return { history: { resourceHistory }, clock: deps.clock, logger: deps.logger };
+}
+
+/**
+ * The restore test's dependencies from the console's.
+ *
+ * @throws {InvalidEventError} when the function has no restore-test gateway.
+ * @example
+ * await consoleRestoreTest(payload, restoreTestDependencies(deps), catalog, timeoutMs);
+ */
+export function restoreTestDependencies(deps: ConsoleDependencies): RestoreTestDependencies {
+  if (!deps.restoreTests)
+    throw new InvalidEventError('action "restore-test" is not available in this function');
+  return {
+    ...readers(deps),
+    ec2: deps.ec2,
+    instances: deps.restore,
+    tests: deps.restoreTests,
+    config: deps.config,
+    runId: deps.runId,
+    metrics: deps.metrics ?? { count: () => undefined },
+    journal: deps.journal,
+  };
+}
+
+/**
+ * The recovery report with each instance's restore tests (the last successful one and
+ * its time; never tested flagged) and how many were never tested.
+ *
+ * @example
+ * return withRestoreTests({ ...report, blocked }, deps);
+ */
+export async function withRestoreTests<
+  R extends { readonly instances: readonly { readonly instanceId: string }[] },
+>(
+  report: R,
+  deps: Pick<ConsoleDependencies, 'history' | 'clock' | 'logger'>,
+): Promise<
+  Omit<R, 'instances'> & {
+    instances: (R['instances'][number] & { restoreTest?: RestoreTestStatus | undefined })[];
+    restoreTests: { neverTested: number; warnings?: readonly string[] };
+  }
+> {
+  const tests = await restoreTestStatuses(
+    report.instances.map((i) => i.instanceId),
+    readers(deps),
+  );
+  return {
+    ...report,
+    instances: report.instances.map((i) => ({
+      ...i,
+      restoreTest: tests.statuses.get(i.instanceId),
+    })),
+    restoreTests: {
+      neverTested: [...tests.statuses.values()].filter((t) => t.neverTested).length,
+      ...(tests.warnings.length > 0 ? { warnings: tests.warnings } : {}),
+    },
+  };
 }
