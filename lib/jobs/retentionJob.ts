@@ -2,7 +2,6 @@ import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
-import type { RetentionRule } from '../domain/retentionPlan.ts';
 import {
   type ExcludedSnapshot,
   type PlannedVolumeRetention,
@@ -18,7 +17,7 @@ import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import type { ActionJournal, Ec2Port, ReportedError } from './ports.ts';
-import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
+import { type DeletionAttempt, deleteSnapshotWithResult } from './recordedDeletion.ts';
 import { openRun, type RunEssentials, type RunInput, type RunReportHeader } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
 
@@ -41,12 +40,8 @@ export interface DeletionResult {
 }
 
 /** Retention of one volume's history for the schedule. */
-export interface VolumeRetentionResult {
-  readonly volumeId: string;
-  readonly instanceId?: string | undefined;
-  readonly name?: string | undefined;
-  readonly orphan: boolean;
-  readonly rule?: RetentionRule | undefined;
+export interface VolumeRetentionResult
+  extends Pick<VolumeLineage, 'volumeId' | 'instanceId' | 'name' | 'orphan' | 'rule'> {
   readonly kept: readonly { snapshotId: string; reason: string }[];
   readonly deletions: readonly DeletionResult[];
   readonly blocked: readonly {
@@ -415,7 +410,7 @@ async function deleteOne(
         return { snapshotId, reason, sizeGiB, outcome: 'failed', error: attempt.error };
     }
   };
-  const attempt = await deleteSnapshotRecorded(
+  return deleteSnapshotWithResult(
     {
       runId: deps.runId,
       job: 'retention',
@@ -424,13 +419,11 @@ async function deleteOne(
       reason,
       details: { volumeId: lineage.volumeId, instanceId: lineage.instanceId, sizeGiB },
     },
-    () => deps.ec2.deleteSnapshot(snapshotId),
+    deps,
     journal,
-    deps.logger,
-    (a) => toResult(a).reason,
+    toResult,
     behind,
   );
-  return toResult(attempt);
 }
 
 function emptyCounts(): RetentionReport['counts'] {
