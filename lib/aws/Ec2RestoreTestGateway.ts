@@ -7,8 +7,7 @@ import {
   type Volume,
   type VolumeType,
 } from '@aws-sdk/client-ec2';
-import type { Tag } from '../domain/backupPlan.ts';
-import type { TestVolume } from '../domain/restoreTestPlan.ts';
+import type { TestVolume, TestVolumeRequest } from '../domain/restoreTestPlan.ts';
 import { toTagMap } from './Ec2Gateway.ts';
 import { awsErrorCode, toAwsCallError } from './errors.ts';
 
@@ -48,13 +47,7 @@ export class Ec2RestoreTestGateway {
    * @example
    * await tests.createTestVolume({ snapshotId: 'snap-1', availabilityZone: 'eu-west-1a', volumeInitializationRate: 200, tags });
    */
-  public async createTestVolume(request: {
-    readonly snapshotId: string;
-    readonly availabilityZone: string;
-    readonly volumeType?: string | undefined;
-    readonly volumeInitializationRate?: number | undefined;
-    readonly tags: readonly Tag[];
-  }): Promise<string> {
+  public async createTestVolume(request: TestVolumeRequest): Promise<string> {
     try {
       const response = await this.#client.send(
         new CreateVolumeCommand({

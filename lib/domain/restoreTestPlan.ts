@@ -3,6 +3,7 @@
  * tested first), which snapshot set of each it restores, and whether a restored volume
  * is what the snapshot promised. Pure: the job reads the facts and acts.
  */
+import type { Tag } from './backupPlan.ts';
 import { InvalidScheduleDefinitionError } from './errors.ts';
 import * as z from './schema.ts';
 import { effectiveCreatedAt, type SnapshotFacts } from './snapshotFacts.ts';
@@ -105,6 +106,17 @@ export interface TestVolume {
   readonly availabilityZone?: string | undefined;
   readonly createTime?: Date | undefined;
   readonly tags: TagMap;
+}
+
+/** A restore test's CreateVolume: no size or key, so the volume takes the snapshot's. */
+export interface TestVolumeRequest {
+  readonly snapshotId: string;
+  readonly availabilityZone: string;
+  /** Default gp3. */
+  readonly volumeType?: string | undefined;
+  /** MiB/s, 100-300 (CreateVolume `VolumeInitializationRate`). */
+  readonly volumeInitializationRate?: number | undefined;
+  readonly tags: readonly Tag[];
 }
 
 /** An instance that may be tested, and when its last test (of any outcome) ran. */

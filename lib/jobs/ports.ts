@@ -35,7 +35,7 @@ import type { BatchCheckpoint, BatchMessage, BatchStatus } from '../domain/fanOu
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { ImagePlatform } from '../domain/imagePlatform.ts';
 import type { RecycleBinRule } from '../domain/recycleBin.ts';
-import type { TestVolume } from '../domain/restoreTestPlan.ts';
+import type { TestVolume, TestVolumeRequest } from '../domain/restoreTestPlan.ts';
 import type { RunRecordStatus, SlotKey } from '../domain/runHistory.ts';
 import type { ActionRecord, CreationLedger, RunSummary } from '../domain/runRecords.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
@@ -195,13 +195,7 @@ export interface RestorePort {
 
 /** The volumes restore tests make, check and delete (`Ec2RestoreTestGateway`). */
 export interface RestoreTestPort {
-  createTestVolume(request: {
-    readonly snapshotId: string;
-    readonly availabilityZone: string;
-    readonly volumeType?: string | undefined;
-    readonly volumeInitializationRate?: number | undefined;
-    readonly tags: readonly Tag[];
-  }): Promise<string>;
+  createTestVolume(request: TestVolumeRequest): Promise<string>;
   describeTestVolume(volumeId: string): Promise<TestVolume | undefined>;
   deleteTestVolume(volumeId: string): Promise<'deleted' | 'gone'>;
   listTestVolumes(tags: Readonly<Record<string, string>>): Promise<TestVolume[]>;
