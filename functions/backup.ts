@@ -2,6 +2,8 @@ import { runBackupJob } from '../lib/jobs/backupJob.ts';
 import { parseScheduledEvent } from '../lib/jobs/events.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
+import { dispatchTagSchedules } from '../lib/runtime/tagDispatch.ts';
+import { withTagSchedules } from '../lib/runtime/tagSchedules.ts';
 
 const runtime = createLambdaRuntime('backup', process.env);
 
@@ -11,21 +13,26 @@ const runtime = createLambdaRuntime('backup', process.env);
  * a duplicate delivery); throws when the run failed, or stopped short of the deadline
  * (Lambda's retry then resumes it).
  */
-export const handler = scheduledJobHandler(runtime, parseScheduledEvent, (delivery) => {
-  const { schedule, slot } = delivery.slot('backup');
-  return delivery.runOnce({ job: 'backup', schedule, slot, historyRequired: false }, (run) =>
-    runBackupJob(
-      {
-        schedule,
-        scheduledTime: new Date(slot),
-        dryRun: run.dryRun,
-        trigger: run.trigger,
-        resuming: run.resuming,
-        historyUnavailable: run.historyUnavailable,
-        remainingMs: run.remainingMs,
-        safetyMarginMs: run.safetyMarginMs,
-      },
-      { ec2: runtime.ec2, ...run.dependencies },
-    ),
-  );
-});
+// `{"schedule": "tag"}` goes to the schedules written in instances' tags (tagDispatch.ts).
+export const handler = withTagSchedules(
+  runtime,
+  dispatchTagSchedules,
+  scheduledJobHandler(runtime, parseScheduledEvent, (delivery) => {
+    const { schedule, slot } = delivery.slot('backup');
+    return delivery.runOnce({ job: 'backup', schedule, slot, historyRequired: false }, (run) =>
+      runBackupJob(
+        {
+          schedule,
+          scheduledTime: new Date(slot),
+          dryRun: run.dryRun,
+          trigger: run.trigger,
+          resuming: run.resuming,
+          historyUnavailable: run.historyUnavailable,
+          remainingMs: run.remainingMs,
+          safetyMarginMs: run.safetyMarginMs,
+        },
+        { ec2: runtime.ec2, ...run.dependencies },
+      ),
+    );
+  }),
+);

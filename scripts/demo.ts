@@ -27,7 +27,9 @@ import { launchFleet, ROOT_DEVICE } from '../harness/localFleet.ts';
 import { DEMO_FLEET, startLocalStack } from '../harness/localStack.ts';
 import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
+import { costLines, startEbsStandIn } from './demo/costs.ts';
 import { weeklyRestoreTest } from './demo/restoreTests.ts';
+import { TagScheduleDemo } from './demo/tagSchedules.ts';
 import { history } from './history.ts';
 import { writeCoverageReport } from './report.ts';
 
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
   heading('Starting the local AWS (moto in server mode on a loopback port)');
   const stack = await startLocalStack('demo', REGION);
   const { aws, ec2 } = stack;
+  const ebsStandIn = await startEbsStandIn(); // the cost ledger's block lists (moto lists none of EC2's)
   const clock = FakeTimers.install({ toFake: ['Date'], now: FIRST_DAY });
   try {
     console.log(
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
 
     heading('A small fleet, opted in by tags');
     const fleet = await stack.launch(DEMO_FLEET);
+    const tagged = await TagScheduleDemo.start(ec2);
     for (const i of fleet.values()) {
       console.log(
         `  ${i.name.padEnd(9)} ${i.instanceId}  ${i.volumes.map((v) => `${v.device}(${v.sizeGiB}G)`).join(' ')}`,
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
           '  batch-1: stopped, still backed up daily; legacy-1: untagged; typo-1: snapkeeper:backup=dialy (a typo)',
       ),
     );
+    console.log(dim(tagged.describe()));
 
     const load = async (name: string) =>
       ((await import(`../functions/${name}.ts`)) as unknown as { handler: Handler }).handler;
@@ -139,13 +144,14 @@ async function main(): Promise<void> {
       const keptWeekly = sunday
         ? await invoke(retention, { schedule: 'weekly' }, 'retention')
         : undefined;
+
+      notes.push(await tagged.day(midnight, { backup, retention }, clock, invoke, day === 4));
       if (sunday)
         notes.push(
           await weeklyRestoreTest(await load('restoreTest'), midnight, (t) =>
             clock.setSystemTime(t),
           ),
         );
-
       const d = counts(daily);
       const a = counts(images);
       const r = counts(kept);
@@ -194,6 +200,7 @@ async function main(): Promise<void> {
         );
       }
     }
+    console.log(await tagged.summary());
     const images = (await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? [];
     console.log(
       `  AMIs: ${images
@@ -259,6 +266,7 @@ async function main(): Promise<void> {
       neverBackedUp: { instanceId: string }[];
     };
     for (const i of report.instances) console.log(`  ${recoveryLine(i)}`);
+    for (const line of costLines(report as Parameters<typeof costLines>[0])) console.log(line);
     for (const o of report.orphaned) {
       console.log(
         `  orphaned: ${o.name ?? ''} ${o.instanceId} (gone) still has ${o.snapshots} managed snapshots, ${o.sizeGiB} GiB`,
@@ -301,6 +309,7 @@ async function main(): Promise<void> {
     );
   } finally {
     clock.uninstall();
+    await ebsStandIn.close();
     await aws.stop();
   }
 }

@@ -227,6 +227,27 @@ async function scheduleResources({ resolveVariable }) {
     { sweep: true },
     'snapkeeper orphan sweep',
   );
+  // Schedules from instances' tags: one dispatcher (never through fan-out: the stack's
+  // own account and region), and the retention of every expression's lineage.
+  const tagInput = { schedule: 'tag', scheduledTime: '<aws.scheduler.scheduled-time>' };
+  schedule(
+    'BackupTagSchedule',
+    'backup-tag',
+    'backup',
+    await resolveVariable('self:custom.tagSchedules.dispatchCron'),
+    'UTC',
+    tagInput,
+    'snapkeeper tag dispatcher: backs up instances whose own cron/rate tag has a slot due',
+  );
+  schedule(
+    'RetentionTagSchedule',
+    'retention-tag',
+    'retention',
+    await resolveVariable('self:custom.tagSchedules.retentionCron'),
+    'UTC',
+    tagInput,
+    'snapkeeper retention of the sets made for schedules written in tags',
+  );
   schedule(
     'CopySchedule',
     'copy-catch-up',
@@ -331,6 +352,14 @@ const STATEMENTS = {
     Sid: 'DeleteOnlyOwnManagedSnapshots',
     Effect: 'Allow',
     Action: 'ec2:DeleteSnapshot',
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
+  // The cost ledger: block lists (EBS direct APIs) of this stage's managed snapshots only.
+  measureManagedSnapshots: {
+    Sid: 'MeasureOnlyOwnManagedSnapshots',
+    Effect: 'Allow',
+    Action: ['ebs:ListSnapshotBlocks', 'ebs:ListChangedBlocks'],
     Resource: SNAPSHOTS,
     Condition: { StringEquals: MANAGED_BY_STAGE },
   },
@@ -509,6 +538,7 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
         'ec2:DescribeImages',
       ]),
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.measureManagedSnapshots,
     ],
     amis: [
       STATEMENTS.describeFleet([

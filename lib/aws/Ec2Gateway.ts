@@ -477,6 +477,8 @@ function toSnapshotFacts(snapshot: Snapshot, snapshotId: string): SnapshotFacts 
     ownerId: snapshot.OwnerId,
     encrypted: snapshot.Encrypted,
     kmsKeyId: snapshot.KmsKeyId,
+    fullSizeBytes: snapshot.FullSnapshotSizeInBytes,
+    storageTier: snapshot.StorageTier,
   };
 }
 

@@ -304,6 +304,9 @@ export function retentionSnapshot(snapshot: SnapshotFacts, keys: TagKeys): Snaps
     startTime: snapshot.startTime,
     tags,
     sizeGiB: snapshot.sizeGiB,
+    // What the cost ledger reads (lib/jobs/snapshotSizes.ts).
+    ...(snapshot.fullSizeBytes !== undefined ? { fullSizeBytes: snapshot.fullSizeBytes } : {}),
+    ...(snapshot.storageTier !== undefined ? { storageTier: snapshot.storageTier } : {}),
     // Only what planning reads of the description: whether CreateImage made it, for which AMI.
     ...(imageId ? { description: `Created by CreateImage() for ${imageId}` } : {}),
   };
@@ -397,7 +400,8 @@ function describeLineage(
   ).value;
   const bootExcluded = policy.excludeBoot && attachment?.deviceName === instance.rootDeviceName;
   const optedIn =
-    policy.schedules.includes(input.schedule.name) &&
+    (policy.schedules.includes(input.schedule.name) ||
+      policy.expressions?.includes(input.schedule.name)) &&
     attachment !== undefined &&
     !skipped &&
     !bootExcluded;

@@ -57,6 +57,11 @@ export interface RunSummary extends RunDescription {
   readonly trigger: RunTrigger;
   readonly endedAt: string;
   readonly resumedFrom?: string | undefined;
+  /**
+   * A retention run's cost ledger totals (monthly cost now and after, bytes freed, price
+   * table and currency); see `RetentionCosts` in lib/jobs/snapshotSizes.ts.
+   */
+  readonly costs?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**

@@ -31,6 +31,7 @@ import type {
 } from '../aws/Ec2RestoreGateway.ts';
 import type { ActionItem, QueryOptions, RunRecord, SlotClaim } from '../aws/RunHistoryGateway.ts';
 import type { InstanceFacts, SnapshotSetRequest } from '../domain/backupPlan.ts';
+import type { SnapshotSize } from '../domain/costLedger.ts';
 import type { BatchCheckpoint, BatchMessage, BatchStatus } from '../domain/fanOut.ts';
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { ImagePlatform } from '../domain/imagePlatform.ts';
@@ -113,6 +114,21 @@ export interface SnapshotsPort {
   /** Snapshot id → the registered images that use it (a held snapshot is never deleted). */
   snapshotHolders(): Promise<Map<string, string[]>>;
   deleteSnapshot(snapshotId: string): Promise<void>;
+}
+
+/** The EBS direct APIs' block counts of snapshots, in bytes (`EbsDirectGateway`). */
+export interface EbsDirectPort {
+  snapshotBytes(snapshotId: string): Promise<{ readonly bytes: number }>;
+  changedBytes(
+    firstSnapshotId: string,
+    secondSnapshotId: string,
+  ): Promise<{ readonly bytes: number }>;
+}
+
+/** Snapshot sizes measured once and kept in the run history (`SnapshotSizeRecords`). */
+export interface SnapshotSizesPort {
+  recordedSizes(snapshotIds: readonly string[]): Promise<Map<string, SnapshotSize>>;
+  recordSizes(sizes: readonly SnapshotSize[], runId: string): Promise<void>;
 }
 
 /** The EC2 port of the snapshot jobs: instances, volumes and snapshots. */

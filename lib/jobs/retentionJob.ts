@@ -20,6 +20,11 @@ import type { ActionJournal, Ec2Port, ReportedError } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotWithResult } from './recordedDeletion.ts';
 import { openRun, type RunEssentials, type RunInput, type RunReportHeader } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
+import {
+  type RetentionCostDependencies,
+  type RetentionCosts,
+  retentionCosts,
+} from './snapshotSizes.ts';
 
 /** What a retention run is asked to do. */
 export interface RetentionJobInput extends RunInput {
@@ -89,6 +94,8 @@ export interface RetentionReport extends RunReportHeader<'retention'> {
    */
   readonly excluded?: readonly ExcludedSnapshot[];
   readonly error?: ReportedError;
+  /** The cost ledger: what the schedule's snapshots cost, and what the plan frees (lib/jobs/snapshotSizes.ts). */
+  readonly costs?: RetentionCosts;
 }
 
 /** What the retention job reads and acts through. */
@@ -112,6 +119,11 @@ export interface RetentionJobDependencies extends RunEssentials {
    * the history; `undefined` (benches, unit tests of other rules) lets the tags decide.
    */
   readonly ledger: CreationLedger | undefined;
+  /**
+   * The cost ledger: the run history's snapshot sizes, and the EBS direct APIs to measure
+   * new ones (scheduled runs only). Without `sizes` the report carries no costs.
+   */
+  readonly costs?: Pick<RetentionCostDependencies, 'ebs' | 'sizes' | 'config'> | undefined;
 }
 
 /**
@@ -202,7 +214,11 @@ export async function runRetentionJob(
     deps,
     run.journal,
   );
-  const report = summarise(volumes, plan, cap, snapshots.length, input, deps, base);
+  const costs = await costsOfRun(snapshots, volumes, input, deps);
+  const report = {
+    ...summarise(volumes, plan, cap, snapshots.length, input, deps, base),
+    ...(costs ? { costs } : {}),
+  };
   return closeRun(report, {
     label: 'retention run',
     metrics: run.metrics,
@@ -211,9 +227,46 @@ export async function runRetentionJob(
       SnapshotsDeleted: report.counts.deleted,
       SnapshotDeletionsBlocked: report.counts.blocked,
       SnapshotDeletionsFailed: report.counts.failed,
+      ...(costs ? { SnapshotsMeasured: costs.measured } : {}),
     },
     runs: { succeeded: 'RetentionRunsSucceeded', failed: 'RetentionRunsFailed' },
   });
+}
+
+/**
+ * The cost step after acting: the snapshots left (not deleted) are measured in a
+ * scheduled run within the time left, and the plan's cost effect is computed over all
+ * of them, planned deletions and blocked ones included.
+ */
+function costsOfRun(
+  snapshots: readonly SnapshotFacts[],
+  volumes: readonly VolumeRetentionResult[],
+  input: RetentionJobInput,
+  deps: RetentionJobDependencies,
+): Promise<RetentionCosts | undefined> {
+  if (!deps.costs) return Promise.resolve(undefined);
+  const gone = new Set(
+    volumes.flatMap((v) =>
+      v.deletions.filter((d) => d.outcome === 'deleted').map((d) => d.snapshotId),
+    ),
+  );
+  const planned = new Set(
+    volumes.flatMap((v) =>
+      v.deletions.filter((d) => d.outcome !== 'deleted').map((d) => d.snapshotId),
+    ),
+  );
+  const blocked = new Set(volumes.flatMap((v) => v.blocked.map((b) => b.snapshotId)));
+  const margin = input.safetyMarginMs ?? 0;
+  return retentionCosts(
+    snapshots.filter((s) => !gone.has(s.snapshotId)),
+    planned,
+    blocked,
+    {
+      dryRun: input.dryRun,
+      ...(input.remainingMs ? { stopAt: () => (input.remainingMs?.() ?? Infinity) < margin } : {}),
+    },
+    { ...deps, ...deps.costs },
+  );
 }
 
 /** What a retention run plans from: the schedule's snapshots, what holds them, and the fleet. */

@@ -84,6 +84,19 @@ const SCHEDULE_TARGETS: readonly {
     cron: 'cron(0 5 ? * SUN *)',
     input: { schedule: 'weekly', scheduledTime: SCHEDULED_TIME },
   },
+  // Schedules from instances' tags: the dispatcher every 15 minutes, their retention.
+  {
+    fn: 'backup',
+    schedule: 'tag',
+    cron: 'cron(0/15 * * * ? *)',
+    input: { schedule: 'tag', scheduledTime: SCHEDULED_TIME },
+  },
+  {
+    fn: 'retention',
+    schedule: 'tag',
+    cron: 'cron(45 0/6 * * ? *)',
+    input: { schedule: 'tag', scheduledTime: SCHEDULED_TIME },
+  },
 ];
 
 /** The creating actions that tagging at creation may name (`ec2:CreateAction`). */
