@@ -1,6 +1,11 @@
 import type { Context } from 'aws-lambda';
 import { handleConsolePayload } from '../lib/runtime/consoleInvocation.ts';
-import { autoScalingGateway, imageGateway, restoreGateway } from '../lib/runtime/gateways.ts';
+import {
+  autoScalingGateway,
+  imageGateway,
+  restoreGateway,
+  restoreTestGateway,
+} from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -8,6 +13,7 @@ const runtime = createLambdaRuntime('ops', process.env);
 const gateways = {
   images: imageGateway(runtime),
   restore: restoreGateway(runtime),
+  restoreTests: restoreTestGateway(runtime),
   autoScaling: autoScalingGateway(runtime),
   // Console operations never deregister an AMI (plans are dry runs), so they never read
   // Recycle Bin rules: leaving the client out keeps this bundle small.
@@ -21,7 +27,7 @@ const gateways = {
 /**
  * On-demand operations from the Lambda console or `aws lambda invoke`: a payload with an
  * `action` (backup, retention, plan, report, restore-volume, duplicate-instance,
- * restore-instance, restore-drill); samples in events/ops-*.json.
+ * restore-instance, restore-drill, restore-test); samples in events/ops-*.json.
  */
 async function ops(event: unknown, _context: Context): Promise<unknown> {
   return handleConsolePayload(event, runtime, gateways);

@@ -29,6 +29,7 @@ import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
 import { startConsistencyDemo } from './demo/consistency.ts';
 import { costLines, startEbsStandIn } from './demo/costs.ts';
+import { weeklyRestoreTest } from './demo/restoreTests.ts';
 import { TagScheduleDemo } from './demo/tagSchedules.ts';
 import { history } from './history.ts';
 import { writeCoverageReport } from './report.ts';
@@ -147,6 +148,12 @@ async function main(): Promise<void> {
         : undefined;
 
       notes.push(await tagged.day(midnight, { backup, retention }, clock, invoke, day === 4));
+      if (sunday)
+        notes.push(
+          await weeklyRestoreTest(await load('restoreTest'), midnight, (t) =>
+            clock.setSystemTime(t),
+          ),
+        );
       const d = counts(daily);
       const a = counts(images);
       const r = counts(kept);

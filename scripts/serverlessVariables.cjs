@@ -55,6 +55,7 @@ const FUNCTIONS = {
   copy: 'Copy',
   fanout: 'Fanout',
   worker: 'Worker',
+  restoreTest: 'RestoreTest',
 };
 const functionArn = (fn) => ({ 'Fn::GetAtt': [`${FUNCTIONS[fn]}LambdaFunction`, 'Arn'] });
 
@@ -140,7 +141,9 @@ async function scheduleResources({ resolveVariable }) {
                 {
                   Effect: 'Allow',
                   Action: 'lambda:InvokeFunction',
-                  Resource: ['backup', 'retention', 'amis', 'copy', 'fanout'].map(functionArn),
+                  Resource: ['backup', 'retention', 'amis', 'copy', 'fanout', 'restoreTest'].map(
+                    functionArn,
+                  ),
                 },
                 {
                   Effect: 'Allow',
@@ -209,6 +212,17 @@ async function scheduleResources({ resolveVariable }) {
       via('retention')[1],
       `snapkeeper ${s.name} retention`,
     );
+    // Restore tests (issue 22): only for a schedule with the restoreTests option.
+    if (s.restoreTests)
+      schedule(
+        `RestoreTest${id}Schedule`,
+        `restore-test-${s.name}`,
+        'restoreTest',
+        s.restoreTests.cron || retentionCron(s),
+        s.timezone,
+        input,
+        `snapkeeper ${s.name} restore test`,
+      );
   }
   schedule(
     'SweepSchedule',
@@ -412,6 +426,41 @@ const STATEMENTS = {
       },
     ];
   },
+  // Restore tests (issue 22): volumes only from this stage's own managed snapshots, only
+  // tagged as this stage's restore tests at creation, and deleted only when so tagged.
+  restoreTestVolumes: [
+    {
+      Sid: 'CreateOnlyRestoreTestVolumes',
+      Effect: 'Allow',
+      Action: 'ec2:CreateVolume',
+      Resource: VOLUMES,
+      Condition: {
+        StringEquals: {
+          'aws:RequestTag/snapkeeper:restore-test': 'true',
+          'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
+        },
+      },
+    },
+    {
+      Sid: 'RestoreTestsFromOwnManagedSnapshots',
+      Effect: 'Allow',
+      Action: 'ec2:CreateVolume',
+      Resource: SNAPSHOTS,
+      Condition: { StringEquals: MANAGED_BY_STAGE },
+    },
+    {
+      Sid: 'DeleteOnlyRestoreTestVolumes',
+      Effect: 'Allow',
+      Action: 'ec2:DeleteVolume',
+      Resource: VOLUMES,
+      Condition: {
+        StringEquals: {
+          'aws:ResourceTag/snapkeeper:restore-test': 'true',
+          'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
+        },
+      },
+    },
+  ],
   runHistory: {
     Sid: 'RunHistoryTableOnly',
     Effect: 'Allow',
@@ -560,6 +609,7 @@ function functionRoles(
         Action: 'ec2:AttachVolume',
         Resource: [INSTANCES, VOLUMES],
       },
+      ...STATEMENTS.restoreTestVolumes.filter((st) => st.Action === 'ec2:DeleteVolume'),
       {
         Sid: 'DeleteOnlyDrillVolumes',
         Effect: 'Allow',
@@ -714,6 +764,17 @@ function functionRoles(
   // (Not ops: its bundle has no SSM client, so a console backup's sets fall back.)
   for (const fn of ['backup', 'worker'])
     statements[fn].push(...consistencyStatements(consistency.documents, consistency.scheduleOptIn));
+  // Scheduled restore tests: read the fleet, make and delete only restore-test volumes.
+  statements.restoreTest = [
+    STATEMENTS.describeFleet([
+      'ec2:DescribeInstances',
+      'ec2:DescribeVolumes',
+      'ec2:DescribeSnapshots',
+    ]),
+    ...STATEMENTS.restoreTestVolumes,
+    STATEMENTS.tagAtCreation(['CreateVolume'], VOLUMES),
+    ...STATEMENTS.kmsThroughEc2(kmsRegions),
+  ];
   const resources = {};
   for (const [fn, logical] of Object.entries(FUNCTIONS)) {
     resources[`${logical}Role`] = {
@@ -770,6 +831,7 @@ const FAILURE_ALARMS = [
   'FailedInvocationsAlarm',
   'SchedulesDeadLetterAlarm',
   'FanOutDeadLetterAlarm',
+  'RestoreTestsFailedAlarm',
 ];
 
 async function alertResources({ resolveVariable }) {

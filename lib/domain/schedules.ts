@@ -5,6 +5,7 @@ import {
   InvalidScheduleDefinitionError,
   UnknownScheduleError,
 } from './errors.ts';
+import { parseRestoreTestOptions, type RestoreTestOptions } from './restoreTestPlan.ts';
 import * as z from './schema.ts';
 
 /**
@@ -36,6 +37,8 @@ export interface ScheduleDefinition {
   readonly retentionCron?: string | undefined;
   /** Default consistency of the schedule's sets (`fsfreeze`, `ssm:<doc>[:<v>]`, ...); an instance's tag wins. */
   readonly consistency?: string | undefined;
+  /** Scheduled restore tests of this schedule's sets (see `restoreTestPlan.ts`); off when absent. */
+  readonly restoreTests?: RestoreTestOptions | undefined;
   /** A `rate(...)` tag expression: fires at every multiple of this since 1970-01-01T00:00Z (see tagSchedules.ts). */
   readonly everyMs?: number | undefined;
   /** True for a schedule written in an instance's `snapkeeper:backup` tag; `snapkeeper:retain=tag=N` counts for it. */
@@ -103,6 +106,7 @@ const scheduleSchema = z.strictObject({
   amiRetain: z.optional(whole(1, 1000)),
   copyTo: z.optional(z.array(z.string()).check(z.maxLength(3))),
   consistency: z.optional(z.string()),
+  restoreTests: z.optional(z.unknown()),
 });
 
 /**
@@ -137,7 +141,12 @@ export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'):
         throw new InvalidScheduleDefinitionError((error as Error).message, { cause: error });
       }
     }
-    schedules.set(definition.name, stripUndefined(definition));
+    const restoreTests =
+      definition.restoreTests === undefined
+        ? undefined
+        : parseRestoreTestOptions(definition.restoreTests, definition.name);
+    if (restoreTests?.cron) validateRestoreTestCron(restoreTests.cron, definition.name);
+    schedules.set(definition.name, stripUndefined({ ...definition, restoreTests }));
   }
   const defaultName = defaultSchedule.trim().toLowerCase();
   if (!schedules.has(defaultName)) {
@@ -283,6 +292,17 @@ function validateCron(expression: string, name: string): void {
   }
 }
 
+function validateRestoreTestCron(expression: string, name: string): void {
+  try {
+    validateCron(expression, name);
+  } catch (error) {
+    const message = (error as Error).message.replace(`schedule "${name}": `, '');
+    throw new InvalidScheduleDefinitionError(`schedule "${name}": restoreTests.cron: ${message}`, {
+      cause: error,
+    });
+  }
+}
+
 function validateTimeZone(timezone: string, name: string): void {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
@@ -350,7 +370,11 @@ export function fromWallClock(wall: Date, timezone: string): Date {
   return new Date(guess);
 }
 
-function stripUndefined(definition: z.infer<typeof scheduleSchema>): ScheduleDefinition {
+function stripUndefined(
+  definition: Omit<z.infer<typeof scheduleSchema>, 'restoreTests'> & {
+    restoreTests?: RestoreTestOptions | undefined;
+  },
+): ScheduleDefinition {
   return Object.fromEntries(
     Object.entries(definition).filter(([, v]) => v !== undefined),
   ) as unknown as ScheduleDefinition;
@@ -466,15 +490,20 @@ export function deliveredSlot(
 /**
  * The timetable a job of a schedule runs on: the schedule's cron for backups and AMIs,
  * and for retention its `retentionCron`, or an hour after the backup, as the packaged
- * retention schedules are made (scripts/serverlessVariables.cjs).
+ * retention schedules are made (scripts/serverlessVariables.cjs); restore tests run on
+ * `restoreTests.cron`, else with retention.
  *
  * @example
  * jobTimetable(daily, 'retention').cron; // 'cron(0 4 * * ? *)'
  */
 export function jobTimetable(
   schedule: ScheduleDefinition,
-  job: 'backup' | 'amis' | 'retention',
+  job: 'backup' | 'amis' | 'retention' | 'restore-test',
 ): ScheduleDefinition {
+  if (job === 'restore-test') {
+    const cron = schedule.restoreTests?.cron;
+    return cron ? { ...schedule, cron } : jobTimetable(schedule, 'retention');
+  }
   if (job !== 'retention') return schedule;
   if (schedule.retentionCron) return { ...schedule, cron: schedule.retentionCron };
   const fields = /^cron\((.*)\)$/.exec(schedule.cron.trim())?.[1]?.trim().split(/\s+/) ?? [];

@@ -116,6 +116,8 @@ export interface RestoreTagKeys {
   readonly restoredByRun: string;
   /** Volume: `true` on a restore drill's volume (deleted by the drill). */
   readonly restoreDrill: string;
+  /** Volume: `true` on a restore test's volume (deleted by the test, or by the next one). */
+  readonly restoreTest: string;
   /** Instance: the instance (or AMI) `restore-instance` restored it from. */
   readonly restoredFrom: string;
   /** Instance: the instance (or AMI) `duplicate-instance` duplicated. */
@@ -139,6 +141,7 @@ export function restoreTagKeys(keys: Pick<TagKeys, 'prefix'>): RestoreTagKeys {
     restoredFromVolume: `${prefix}restored-from-volume`,
     restoredByRun: `${prefix}restored-by-run`,
     restoreDrill: `${prefix}restore-drill`,
+    restoreTest: `${prefix}restore-test`,
     restoredFrom: `${prefix}restored-from`,
     duplicatedFrom: `${prefix}duplicated-from`,
     sourceImage: `${prefix}source-image`,

@@ -19,11 +19,18 @@ import type {
   MetricsPort,
   RecycleBinPort,
   RestorePort,
+  RestoreTestPort,
   RunCommandPort,
   RunStatus,
   SnapshotSizesPort,
 } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
+import {
+  consoleRestoreTest,
+  restoreTestDependencies,
+  withRestoreTests,
+} from './restoreTestConsole.ts';
+import type { RestoreTestStatus } from './restoreTestJob.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
 import {
   costLine,
@@ -40,9 +47,12 @@ export interface OpsDependencies {
   readonly ec2: Ec2Port;
   readonly images: ImagesPort;
   readonly restore: RestorePort;
+  /** Restore tests' volumes; absent: `restore-test` is refused as not available here. */
+  readonly restoreTests?: RestoreTestPort | undefined;
   readonly autoScaling?: ImageHoldersPort | undefined;
   readonly recycleBin?: RecycleBinPort | undefined;
-  readonly history: Pick<HistoryQueriesPort, 'runActions'>;
+  readonly history: Pick<HistoryQueriesPort, 'runActions'> &
+    Partial<Pick<HistoryQueriesPort, 'resourceHistory'>>;
   readonly config: SnapkeeperConfig;
   readonly clock: () => Date;
   readonly runId: string;
@@ -167,6 +177,12 @@ export async function runConsoleOperation(
           ? { secondsToAvailable: Math.round(result.waitedMs / 1000) }
           : undefined,
       );
+    }
+    case 'restore-test': {
+      const { catalog, functionTimeoutMs } = deps.config;
+      const tests = restoreTestDependencies(deps);
+      const test = await consoleRestoreTest(payload, tests, catalog, functionTimeoutMs);
+      return done(test.status, test, test.counts, test.error);
     }
     case 'duplicate-instance':
       return restored(await duplicateInstance(payload, restoreDeps));
@@ -317,6 +333,12 @@ async function planSchedule(
 
 /** The recovery-point report with the deletions that something blocks. */
 export interface ConsoleRecoveryReport extends RecoveryReport {
+  /** Each instance with its restore tests: the last successful one and its time. */
+  readonly instances: readonly (RecoveryReport['instances'][number] & {
+    readonly restoreTest?: RestoreTestStatus | undefined;
+  })[];
+  /** Instances never restore-tested, and what could not be read. */
+  readonly restoreTests: { readonly neverTested: number; readonly warnings?: readonly string[] };
   readonly blocked: readonly {
     resourceId: string;
     reason: string;
@@ -378,15 +400,18 @@ async function recoveryReport(
     deps.clock(),
     deps.logger,
   );
-  return {
-    ...report,
-    instances: priced.instances,
-    costs: priced.costs,
-    blocked,
-    blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
-    note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',
-    ...(blockedWarnings.length > 0 ? { blockedWarnings } : {}),
-  };
+  return withRestoreTests(
+    {
+      ...report,
+      instances: priced.instances,
+      costs: priced.costs,
+      blocked,
+      blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
+      note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',
+      ...(blockedWarnings.length > 0 ? { blockedWarnings } : {}),
+    },
+    deps,
+  );
 }
 
 async function listAll<T>(items: AsyncIterable<T>): Promise<T[]> {

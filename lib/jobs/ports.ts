@@ -36,6 +36,7 @@ import type { BatchCheckpoint, BatchMessage, BatchStatus } from '../domain/fanOu
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { ImagePlatform } from '../domain/imagePlatform.ts';
 import type { RecycleBinRule } from '../domain/recycleBin.ts';
+import type { TestVolume, TestVolumeRequest } from '../domain/restoreTestPlan.ts';
 import type { CommandInvocationState, RunCommandRequest } from '../domain/runCommand.ts';
 import type { RunRecordStatus, SlotKey } from '../domain/runHistory.ts';
 import type { ActionRecord, CreationLedger, RunSummary } from '../domain/runRecords.ts';
@@ -207,6 +208,14 @@ export interface RestorePort {
   describeImagePlatform(imageId: string): Promise<ImagePlatform | undefined>;
   registerImage(request: ImageRegistration, tagAfterCreate?: boolean): Promise<string>;
   runInstance(request: InstanceLaunch): Promise<string>;
+}
+
+/** The volumes restore tests make, check and delete (`Ec2RestoreTestGateway`). */
+export interface RestoreTestPort {
+  createTestVolume(request: TestVolumeRequest): Promise<string>;
+  describeTestVolume(volumeId: string): Promise<TestVolume | undefined>;
+  deleteTestVolume(volumeId: string): Promise<'deleted' | 'gone'>;
+  listTestVolumes(tags: Readonly<Record<string, string>>): Promise<TestVolume[]>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ import { type AutoScalingGateway, createAutoScalingGateway } from '../aws/AutoSc
 import { Ec2CopyGateway } from '../aws/Ec2CopyGateway.ts';
 import { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
 import { Ec2RestoreGateway } from '../aws/Ec2RestoreGateway.ts';
+import { Ec2RestoreTestGateway } from '../aws/Ec2RestoreTestGateway.ts';
 import { createFanOutQueueGateway, type FanOutQueueGateway } from '../aws/FanOutQueueGateway.ts';
 import { createRecycleBinGateway, type RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
 import { createReportBucketGateway, type ReportBucketGateway } from '../aws/ReportBucketGateway.ts';
@@ -86,6 +87,21 @@ export function restoreGateway(runtime: Runtime): Ec2RestoreGateway {
  */
 export function runCommandGateway(runtime: Runtime): SsmGateway {
   return runtime.clients.once('ssm', () => createSsmGateway(runtime.config));
+}
+
+/**
+ * The restore-test gateway (volumes restore tests make, check and delete) in the
+ * function's region.
+ *
+ * @example
+ * const tests = restoreTestGateway(runtime);
+ */
+export function restoreTestGateway(runtime: Runtime): Ec2RestoreTestGateway {
+  return runtime.clients.gateway(
+    { account: 'self', region: runtime.config.region },
+    'restore-test',
+    (client) => new Ec2RestoreTestGateway(client),
+  );
 }
 
 /**

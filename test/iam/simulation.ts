@@ -34,6 +34,7 @@ import {
   requestsOf,
   type StackNames,
 } from './requests.ts';
+import { restoreTestNegatives } from './restoreTestNegatives.ts';
 import { ssmNegatives } from './ssmRequests.ts';
 
 /** One evaluated request and what the simulation expected of it. */
@@ -363,6 +364,7 @@ export function negativeSet(
         ),
         why: `${action} ${label}`,
       });
+  cases.push(...restoreTestNegatives(stage, prefix, region, ACCOUNT, request));
   return cases;
 }
 

@@ -10,6 +10,7 @@ import type { Ec2CopyGateway } from '../../lib/aws/Ec2CopyGateway.ts';
 import type { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
 import type { Ec2ImageGateway } from '../../lib/aws/Ec2ImageGateway.ts';
 import type { Ec2RestoreGateway } from '../../lib/aws/Ec2RestoreGateway.ts';
+import type { Ec2RestoreTestGateway } from '../../lib/aws/Ec2RestoreTestGateway.ts';
 import type { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
 import type { SnapshotSizeRecords } from '../../lib/aws/history/snapshotSizes.ts';
 import type { RecycleBinGateway } from '../../lib/aws/RecycleBinGateway.ts';
@@ -34,6 +35,7 @@ import type {
   MetricsPort,
   RecycleBinPort,
   RestorePort,
+  RestoreTestPort,
   RunCommandPort,
   RunEventsPort,
   RunHistoryPort,
@@ -66,6 +68,10 @@ describe('the EC2 adapters satisfy their ports', () => {
 
   it('SsmGateway is the Run Command port', () => {
     expectTypeOf<SsmGateway>().toExtend<RunCommandPort>();
+  });
+
+  it('Ec2RestoreTestGateway is the restore-test port', () => {
+    expectTypeOf<Ec2RestoreTestGateway>().toExtend<RestoreTestPort>();
   });
 
   it('AutoScalingGateway and RecycleBinGateway are the image-holder ports', () => {
