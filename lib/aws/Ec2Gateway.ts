@@ -474,6 +474,7 @@ function toSnapshotFacts(snapshot: Snapshot, snapshotId: string): SnapshotFacts 
     ownerId: snapshot.OwnerId,
     encrypted: snapshot.Encrypted,
     kmsKeyId: snapshot.KmsKeyId,
+    ...(snapshot.StorageTier === 'archive' ? { storageTier: 'archive' as const } : {}),
   };
 }
 

@@ -279,6 +279,7 @@ export function retentionSnapshot(snapshot: SnapshotFacts, keys: TagKeys): Snaps
     startTime: snapshot.startTime,
     tags,
     sizeGiB: snapshot.sizeGiB,
+    ...(snapshot.storageTier ? { storageTier: snapshot.storageTier } : {}),
     // Only what planning reads of the description: whether CreateImage made it, for which AMI.
     ...(imageId ? { description: `Created by CreateImage() for ${imageId}` } : {}),
   };

@@ -1,10 +1,12 @@
 import awsCronParser from 'aws-cron-parser';
+import { scheduleKeepDays, validateArchiveAfterDays } from './archiveTier.ts';
 import {
   InvalidEventError,
   InvalidScheduleDefinitionError,
   UnknownScheduleError,
 } from './errors.ts';
 import * as z from './schema.ts';
+import { readScheduleLock } from './snapshotLock.ts';
 
 /**
  * A named backup schedule, defined once in the deployment (serverless.yml).
@@ -33,6 +35,10 @@ export interface ScheduleDefinition {
   readonly amiRetain?: number | undefined;
   /** When retention runs for this schedule; default: an hour after the backup (see serverless.yml). */
   readonly retentionCron?: string | undefined;
+  /** Locks each snapshot after creation: `365d`, `7y:compliance` (see snapshotLock.ts). */
+  readonly lock?: string | undefined;
+  /** Moves points older than this many days to the archive tier (see archiveTier.ts). */
+  readonly archiveAfterDays?: number | undefined;
 }
 
 /** Every schedule of a deployment, plus the one that `snapkeeper:backup=true` means. */
@@ -79,6 +85,8 @@ const scheduleSchema = z.strictObject({
   retentionCron: z.optional(z.string().check(z.minLength(1))),
   amiRetain: z.optional(whole(1, 1000)),
   copyTo: z.optional(z.array(z.string()).check(z.maxLength(3))),
+  lock: z.optional(z.string().check(z.minLength(1))),
+  archiveAfterDays: z.optional(whole(1, 36500)),
 });
 
 /**
@@ -89,7 +97,11 @@ const scheduleSchema = z.strictObject({
  * const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily');
  * catalog.schedules.get('weekly')?.retain; // 4
  */
-export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'): ScheduleCatalog {
+export function parseScheduleCatalog(
+  input: unknown,
+  defaultSchedule = 'daily',
+  options: { readonly allowComplianceLocks?: boolean } = {},
+): ScheduleCatalog {
   const parsed = z.array(scheduleSchema).check(z.minLength(1)).safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -106,6 +118,7 @@ export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'):
     validateCron(definition.cron, definition.name);
     if (definition.retentionCron) validateCron(definition.retentionCron, definition.name);
     validateTimeZone(definition.timezone, definition.name);
+    validateTiering(definition, options.allowComplianceLocks === true);
     schedules.set(definition.name, stripUndefined(definition));
   }
   const defaultName = defaultSchedule.trim().toLowerCase();
@@ -243,6 +256,23 @@ function validateCron(expression: string, name: string): void {
     throw new InvalidScheduleDefinitionError(
       `schedule "${name}": cron "${body}" is not valid (${(error as Error).message})`,
       { cause: error },
+    );
+  }
+}
+
+/** The lock and archive options of a definition, held to their limits. */
+function validateTiering(definition: ScheduleDefinition, allowComplianceLocks: boolean): void {
+  if (definition.lock !== undefined) {
+    readScheduleLock(definition.name, definition.lock, allowComplianceLocks);
+  }
+  if (definition.archiveAfterDays !== undefined) {
+    // The shortest interval of the year (February, for a monthly): the estimate errs short.
+    const intervalDays =
+      scheduleIntervalMs(definition, new Date(Date.UTC(2026, 1, 15))) / 86_400_000;
+    validateArchiveAfterDays(
+      definition.name,
+      definition.archiveAfterDays,
+      scheduleKeepDays(definition, intervalDays),
     );
   }
 }

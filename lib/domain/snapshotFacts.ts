@@ -15,6 +15,8 @@ export interface SnapshotFacts {
   readonly ownerId?: string | undefined;
   readonly encrypted?: boolean | undefined;
   readonly kmsKeyId?: string | undefined;
+  /** EC2's StorageTier: `standard` or `archive` (absent: standard). */
+  readonly storageTier?: 'standard' | 'archive' | undefined;
 }
 
 /**

@@ -17,6 +17,7 @@ import type { CreatedSnapshot } from '../aws/Ec2Gateway.ts';
 import type { ImageBlockPublicAccess } from '../aws/Ec2ImageGateway.ts';
 import type { InstanceDetails, VolumeDetails } from '../aws/Ec2RestoreGateway.ts';
 import type { ActionItem, QueryOptions, RunRecord, SlotClaim } from '../aws/RunHistoryGateway.ts';
+import type { TierRestore, TierRestoreResult, TierStatus } from '../domain/archiveTier.ts';
 import type { InstanceFacts, SnapshotSetRequest, Tag } from '../domain/backupPlan.ts';
 import type { BatchCheckpoint, BatchMessage, BatchStatus } from '../domain/fanOut.ts';
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
@@ -25,6 +26,7 @@ import type { RecycleBinRule } from '../domain/recycleBin.ts';
 import type { RunRecordStatus, SlotKey } from '../domain/runHistory.ts';
 import type { ActionRecord, CreationLedger, RunSummary } from '../domain/runRecords.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
+import type { LockRequest, LockResult, SnapshotLockStatus } from '../domain/snapshotLock.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 
 export type {
@@ -99,6 +101,17 @@ export interface SnapshotsPort {
   /** Snapshot id → the registered images that use it (a held snapshot is never deleted). */
   snapshotHolders(): Promise<Map<string, string[]>>;
   deleteSnapshot(snapshotId: string): Promise<void>;
+}
+
+/** Snapshot locks and storage tiers (`Ec2SnapshotTierGateway`). */
+export interface SnapshotTiersPort {
+  lockSnapshot(request: LockRequest): Promise<LockResult>;
+  /** Snapshot id → its lock; snapshots without a lock are absent. */
+  lockedSnapshots(snapshotIds: readonly string[]): Promise<Map<string, SnapshotLockStatus>>;
+  archiveSnapshot(snapshotId: string): Promise<{ startedAt?: Date | undefined }>;
+  /** Snapshot id → its tier and last tiering operation. */
+  tierStatuses(snapshotIds: readonly string[]): Promise<Map<string, TierStatus>>;
+  restoreSnapshotTier(snapshotId: string, restore: TierRestore): Promise<TierRestoreResult>;
 }
 
 /** The EC2 port of the snapshot jobs: instances, volumes and snapshots. */
