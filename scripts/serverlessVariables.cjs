@@ -320,6 +320,30 @@ const STATEMENTS = {
     Resource: SNAPSHOTS,
     Condition: { StringEquals: MANAGED_BY_STAGE },
   },
+  // Snapshot lock and archive tier (issue 21): each supports aws:ResourceTag on the
+  // snapshot resource, so only this stage's managed snapshots can be locked, archived or
+  // brought back from archive. No role may unlock (ec2:UnlockSnapshot is never granted).
+  lockManagedSnapshots: {
+    Sid: 'LockOnlyOwnManagedSnapshots',
+    Effect: 'Allow',
+    Action: 'ec2:LockSnapshot',
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
+  archiveManagedSnapshots: {
+    Sid: 'ArchiveOnlyOwnManagedSnapshots',
+    Effect: 'Allow',
+    Action: 'ec2:ModifySnapshotTier',
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
+  restoreManagedSnapshotTier: {
+    Sid: 'RestoreOnlyOwnManagedSnapshotsFromArchive',
+    Effect: 'Allow',
+    Action: 'ec2:RestoreSnapshotTier',
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
   deregisterManagedImages: {
     Sid: 'DeregisterOnlyOwnManagedImages',
     Effect: 'Allow',
@@ -446,11 +470,13 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
         'ec2:DescribeInstances',
         'ec2:DescribeVolumes',
         'ec2:DescribeSnapshots',
+        'ec2:DescribeLockedSnapshots',
       ]),
       ...STATEMENTS.createSnapshotSets,
       STATEMENTS.tagAtCreation(['CreateSnapshots'], SNAPSHOTS),
       // Only to remove the extra copy of a duplicate set for a slot.
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.lockManagedSnapshots,
     ],
     retention: [
       STATEMENTS.describeFleet([
@@ -458,8 +484,12 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
         'ec2:DescribeVolumes',
         'ec2:DescribeSnapshots',
         'ec2:DescribeImages',
+        'ec2:DescribeLockedSnapshots',
+        'ec2:DescribeSnapshotTierStatus',
       ]),
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.lockManagedSnapshots,
+      STATEMENTS.archiveManagedSnapshots,
     ],
     amis: [
       STATEMENTS.describeFleet([
@@ -493,11 +523,16 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
         'autoscaling:DescribeLaunchConfigurations',
         'rbin:ListRules',
         'rbin:GetRule',
+        'ec2:DescribeLockedSnapshots',
+        'ec2:DescribeSnapshotTierStatus',
       ]),
       ...STATEMENTS.createSnapshotSets,
       ...STATEMENTS.createImages,
       STATEMENTS.deregisterManagedImages,
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.lockManagedSnapshots,
+      STATEMENTS.archiveManagedSnapshots,
+      STATEMENTS.restoreManagedSnapshotTier,
       {
         Sid: 'RestoreVolumesTaggedForThisStage',
         Effect: 'Allow',
