@@ -77,9 +77,10 @@ export function parseLockRule(
   }
   const match = DURATION.exec(durationText);
   if (!match) {
+    const shown = durationText.length > 40 ? `${durationText.slice(0, 40)}…` : durationText;
     return {
       ok: false,
-      problem: `duration "${durationText}" is not a lock duration; write a whole number of days, weeks or years: 30d, 12w, 7y`,
+      problem: `duration "${shown}" is not a lock duration; write a whole number of days, weeks or years: 30d, 12w, 7y`,
     };
   }
   const days = Number(match[1]) * UNIT_DAYS[match[2] as keyof typeof UNIT_DAYS];
