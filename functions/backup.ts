@@ -1,16 +1,7 @@
-import type { Context } from 'aws-lambda';
-import { resolveSchedule } from '../lib/domain/schedules.ts';
 import { runBackupJob } from '../lib/jobs/backupJob.ts';
 import { parseScheduledEvent } from '../lib/jobs/events.ts';
-import { runOnce } from '../lib/jobs/slotRun.ts';
-import {
-  answer,
-  remainingTime,
-  scheduledSlot,
-  slotRunDependencies,
-} from '../lib/runtime/invocation.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
-import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
+import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
 
 const runtime = createLambdaRuntime('backup', process.env);
 
@@ -20,39 +11,21 @@ const runtime = createLambdaRuntime('backup', process.env);
  * a duplicate delivery); throws when the run failed, or stopped short of the deadline
  * (Lambda's retry then resumes it).
  */
-async function backup(event: unknown, context: Context): Promise<unknown> {
-  const invocation = parseScheduledEvent(event, runtime.config.catalog);
-  const schedule = resolveSchedule(runtime.config.catalog, invocation.schedule);
-  const dryRun = invocation.dryRun || runtime.config.dryRun;
-  const runId = runtime.newRunId();
-  const slot = scheduledSlot(runtime, schedule, invocation.scheduledTime, 'backup');
-  const outcome = await runOnce(
-    { job: 'backup', runId, trigger: 'schedule', dryRun, schedule: schedule.name, slot },
-    slotRunDependencies(runtime, { historyRequired: false }),
-    (run) =>
-      runBackupJob(
-        {
-          schedule: schedule.name,
-          scheduledTime: new Date(slot),
-          dryRun,
-          trigger: run.trigger,
-          resuming: run.resuming,
-          historyUnavailable: run.historyUnavailable,
-          remainingMs: remainingTime(context),
-          safetyMarginMs: runtime.config.safetyMarginMs,
-        },
-        {
-          ec2: runtime.ec2,
-          config: runtime.config,
-          clock: runtime.clock,
-          runId,
-          logger: runtime.logger,
-          metrics: runtime.metricsPort,
-          journal: runtime.journal,
-        },
-      ),
+export const handler = scheduledJobHandler(runtime, parseScheduledEvent, (delivery) => {
+  const { schedule, slot } = delivery.slot('backup');
+  return delivery.runOnce({ job: 'backup', schedule, slot, historyRequired: false }, (run) =>
+    runBackupJob(
+      {
+        schedule,
+        scheduledTime: new Date(slot),
+        dryRun: run.dryRun,
+        trigger: run.trigger,
+        resuming: run.resuming,
+        historyUnavailable: run.historyUnavailable,
+        remainingMs: run.remainingMs,
+        safetyMarginMs: run.safetyMarginMs,
+      },
+      { ec2: runtime.ec2, ...run.dependencies },
+    ),
   );
-  return answer(outcome, runtime.metricsPort);
-}
-
-export const handler = powertoolsHandler(runtime, backup);
+});

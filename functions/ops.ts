@@ -1,18 +1,14 @@
 import type { Context } from 'aws-lambda';
-import { createAutoScalingGateway } from '../lib/aws/AutoScalingGateway.ts';
-import { Ec2ImageGateway } from '../lib/aws/Ec2ImageGateway.ts';
-import { Ec2RestoreGateway } from '../lib/aws/Ec2RestoreGateway.ts';
 import { handleConsolePayload } from '../lib/runtime/consoleInvocation.ts';
+import { autoScalingGateway, imageGateway, restoreGateway } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
 const runtime = createLambdaRuntime('ops', process.env);
 const gateways = {
-  images: new Ec2ImageGateway(runtime.ec2.client, {
-    tagAfterCreate: runtime.config.localTagAfterCreate,
-  }),
-  restore: new Ec2RestoreGateway(runtime.ec2.client),
-  autoScaling: createAutoScalingGateway(runtime.config),
+  images: imageGateway(runtime),
+  restore: restoreGateway(runtime),
+  autoScaling: autoScalingGateway(runtime),
   // Console operations never deregister an AMI (plans are dry runs), so they never read
   // Recycle Bin rules: leaving the client out keeps this bundle small.
   recycleBin: undefined,

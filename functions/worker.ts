@@ -1,24 +1,25 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { createFanOutQueueGateway } from '../lib/aws/FanOutQueueGateway.ts';
-import { TargetGateways } from '../lib/aws/TargetGateways.ts';
+import { assumeTargetRole } from '../lib/aws/targetRoles.ts';
 import { type BatchMessage, parseBatchMessage } from '../lib/domain/fanOut.ts';
 import { type BatchOutcome, runFanOutBatch } from '../lib/jobs/fanOutJob.ts';
+import { fanOutQueueGateway } from '../lib/runtime/gateways.ts';
 import { remainingTime } from '../lib/runtime/invocation.ts';
+import { jobMetricsFor } from '../lib/runtime/jobMetrics.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
-const runtime = createLambdaRuntime('worker', process.env);
+const runtime = createLambdaRuntime('worker', process.env, { reachAccount: assumeTargetRole });
 const processor = new BatchProcessor(EventType.SQS);
-// One EC2 gateway (and rate limiter) per target account and region, reused while warm.
-const targets = new TargetGateways(runtime.config, (client) =>
-  runtime.tracer.captureAWSv3Client(client),
-);
+// A batch out of time after some progress continues in a new message.
+const metricsFor = jobMetricsFor(runtime);
+const queue = fanOutQueueGateway(runtime);
 
 /**
  * Fan-out worker: each SQS record is one batch of a fan-out run, processed in turn and
  * checkpointed in the run history. Records that failed, or must resume, are reported
- * as partial batch failures, so the queue delivers only those again.
+ * as partial batch failures, so the queue delivers only those again. Each target's EC2
+ * gateway (and rate limiter) comes from the runtime's cache, reused while warm.
  */
 async function worker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   const handleRecord = async (record: SQSRecord): Promise<BatchOutcome> => {
@@ -26,18 +27,13 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
     runtime.logger.appendKeys({ runId: message.runId, batchId: message.batchId });
     return runFanOutBatch(message, {
       history: runtime.history,
-      ec2For: (target, share) => targets.ec2(target, share),
-      ...(queue
-        ? {
-            requeue: async (message: BatchMessage, delaySeconds?: number) =>
-              sendAgain(message, delaySeconds),
-          }
-        : {}),
+      ec2For: (target, share) => runtime.clients.ec2(target, share),
+      ...(queue ? { requeue: sendAgain } : {}),
       config: runtime.config,
       clock: runtime.clock,
       logger: runtime.logger,
       metrics: runtime.metricsPort,
-      metricsFor: runtime.metricsForJob,
+      metricsFor,
       journal: runtime.journal,
       ledger: runtime.history,
       events: runtime.events,
@@ -49,11 +45,6 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
     processInParallel: false,
   });
 }
-
-// A batch out of time after some progress continues in a new message.
-const queue = runtime.config.fanOutQueueUrl
-  ? createFanOutQueueGateway(runtime.config, runtime.config.fanOutQueueUrl)
-  : undefined;
 
 async function sendAgain(message: BatchMessage, delaySeconds?: number): Promise<void> {
   const unsent = (await queue?.send([message], delaySeconds)) ?? [message.batchId];

@@ -1,18 +1,21 @@
 import { createHash } from 'node:crypto';
-import { createReportBucketGateway } from '../aws/ReportBucketGateway.ts';
 import { InvalidEventError } from '../domain/errors.ts';
 import { type OpsDependencies, type OpsReport, runConsoleOperation } from '../jobs/consoleOps.ts';
 import { OPS_ACTIONS, parseOpsPayload } from '../jobs/opsPayload.ts';
 import { runOnce } from '../jobs/slotRun.ts';
 import { collectCoverageData } from '../report/coverageData.ts';
 import { type CoverageData, renderCoverageHtml } from '../report/htmlReport.ts';
-import { slotRunDependencies } from './invocation.ts';
+import { reportBucketGateway } from './gateways.ts';
+import { dryRunOf, jobDependencies, slotRunDependencies } from './invocation.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 
-/** What the console gets back for a payload it must fix: nothing was changed. */
+/** A validated console payload. */
+type OpsPayload = ReturnType<typeof parseOpsPayload>;
 
 /** The gateways the console's handler builds once, beside the runtime's clients. */
 type ConsoleGateways = Pick<OpsDependencies, 'images' | 'restore' | 'autoScaling' | 'recycleBin'>;
+
+/** What the console gets back for a payload it must fix: nothing was changed. */
 export interface RejectedPayload {
   readonly status: 'rejected';
   readonly runId: string;
@@ -67,40 +70,16 @@ export async function handleConsolePayload(
 ): Promise<OpsReport | RejectedPayload> {
   const runId = runtime.newRunId();
   runtime.metricsPort.count('ConsoleOperations', 1);
-  // `recorded`: a rejection found while the action ran is already in its rejected run.
-  const reject = async (error: InvalidEventError, recorded = false): Promise<RejectedPayload> => {
-    runtime.logger.warn('console payload rejected', { runId, error: error.message });
-    runtime.metricsPort.count('ConsolePayloadsRejected', 1);
-    const startedAt = runtime.clock().toISOString();
-    if (!recorded)
-      await runOnce(
-        { job: 'ops', runId, trigger: 'console', dryRun: true },
-        slotRunDependencies(runtime, { historyRequired: false }),
-        async () => rejectedRun(runId, 'ops', startedAt, runtime.clock(), true, error),
-      ).catch(() => undefined);
-    return {
-      status: 'rejected',
-      runId,
-      error: { code: 'InvalidPayload', message: error.message },
-      actions: OPS_ACTIONS,
-    };
-  };
-  let payload: ReturnType<typeof parseOpsPayload>;
+  const reject = (error: InvalidEventError, recorded = false) =>
+    rejectPayload(runtime, runId, error, recorded);
+  let parsed: OpsPayload;
   try {
-    payload = parseOpsPayload(event, runtime.config.catalog);
+    parsed = parseOpsPayload(event, runtime.config.catalog);
   } catch (error) {
     if (error instanceof InvalidEventError) return reject(error);
     throw error;
   }
-  // DRY_RUN=true: every console operation plans only, as every other entry point does.
-  if (runtime.config.dryRun && hasDryRun(payload) && payload.dryRun !== true) {
-    runtime.logger.info('DRY_RUN is set: the console operation plans only');
-    payload = { ...payload, dryRun: true };
-  }
-  const dryRun =
-    ('dryRun' in payload && payload.dryRun === true) ||
-    payload.action === 'plan' ||
-    payload.action === 'report';
+  const { payload, dryRun } = withDryRunRule(parsed, runtime);
   // A button pressed twice: the same changing payload within CONSOLE_DEDUPE_SECONDS
   // runs once, wherever the window falls: the claim is keyed on the payload alone and
   // lapses CONSOLE_DEDUPE_SECONDS after it was made (one conditional write decides).
@@ -118,10 +97,7 @@ export async function handleConsolePayload(
       async (): Promise<OpsReport | RejectedRun> => {
         const startedAt = runtime.clock().toISOString();
         try {
-          return await runConsoleOperation(payload, {
-            ...consoleDependencies(runtime, gateways, runId),
-            ledger: runtime.history,
-          });
+          return await runConsoleOperation(payload, consoleDependencies(runtime, gateways, runId));
         } catch (error) {
           // Found while the action ran (an unknown id, nothing to restore): its run is rejected.
           if (error instanceof InvalidEventError)
@@ -165,10 +141,58 @@ export async function handleConsolePayload(
   }
 }
 
+/**
+ * Answers a payload to fix: logged, counted (`ConsolePayloadsRejected`), recorded as a
+ * `rejected` run unless it already is (`recorded`: a rejection found while the action
+ * ran is in its rejected run), and nothing changed.
+ */
+async function rejectPayload(
+  runtime: LambdaRuntime,
+  runId: string,
+  error: InvalidEventError,
+  recorded: boolean,
+): Promise<RejectedPayload> {
+  runtime.logger.warn('console payload rejected', { runId, error: error.message });
+  runtime.metricsPort.count('ConsolePayloadsRejected', 1);
+  const startedAt = runtime.clock().toISOString();
+  if (!recorded)
+    await runOnce(
+      { job: 'ops', runId, trigger: 'console', dryRun: true },
+      slotRunDependencies(runtime, { historyRequired: false }),
+      async () => rejectedRun(runId, 'ops', startedAt, runtime.clock(), true, error),
+    ).catch(() => undefined);
+  return {
+    status: 'rejected',
+    runId,
+    error: { code: 'InvalidPayload', message: error.message },
+    actions: OPS_ACTIONS,
+  };
+}
+
+/**
+ * The dry-run rule of every entry point applied to a console payload: under DRY_RUN=true
+ * every changing action plans only; `plan` and `report` are dry by nature.
+ */
+function withDryRunRule(
+  parsed: OpsPayload,
+  runtime: Pick<LambdaRuntime, 'config' | 'logger'>,
+): { payload: OpsPayload; dryRun: boolean } {
+  let payload = parsed;
+  if (hasDryRun(payload) && payload.dryRun !== true && dryRunOf(payload.dryRun, runtime.config)) {
+    runtime.logger.info('DRY_RUN is set: the console operation plans only');
+    payload = { ...payload, dryRun: true };
+  }
+  const dryRun =
+    ('dryRun' in payload && payload.dryRun === true) ||
+    payload.action === 'plan' ||
+    payload.action === 'report';
+  return { payload, dryRun };
+}
+
 /** Whether a console action takes `dryRun` (plan and report are dry by nature). */
 function hasDryRun(
-  payload: ReturnType<typeof parseOpsPayload>,
-): payload is Exclude<ReturnType<typeof parseOpsPayload>, { action: 'plan' | 'report' }> {
+  payload: OpsPayload,
+): payload is Exclude<OpsPayload, { action: 'plan' | 'report' }> {
   return payload.action !== 'plan' && payload.action !== 'report';
 }
 
@@ -198,12 +222,7 @@ function consoleDependencies(runtime: LambdaRuntime, gateways: ConsoleGateways, 
     ...gateways,
     ec2: runtime.ec2,
     history: runtime.history,
-    config: runtime.config,
-    clock: runtime.clock,
-    runId,
-    logger: runtime.logger,
-    metrics: runtime.metricsPort,
-    journal: runtime.journal,
+    ...jobDependencies(runtime, runId),
   };
 }
 
@@ -222,13 +241,10 @@ async function withCoveragePage(
     { ...consoleDependencies(runtime, gateways, runId), destination: runtime.ec2In },
     { days },
   );
-  const { reportBucket, reportPrefix } = runtime.config;
-  if (!reportBucket) return { ...report, page };
-  const key = `${reportPrefix}coverage-${runtime.clock().toISOString().slice(0, 10)}.html`;
-  const pageUri = await createReportBucketGateway(runtime.config, reportBucket).putPage(
-    key,
-    renderCoverageHtml(page),
-  );
+  const bucket = reportBucketGateway(runtime);
+  if (!bucket) return { ...report, page };
+  const key = `${runtime.config.reportPrefix}coverage-${runtime.clock().toISOString().slice(0, 10)}.html`;
+  const pageUri = await bucket.putPage(key, renderCoverageHtml(page));
   runtime.logger.info('coverage page written', { pageUri });
   return { ...report, page, pageUri };
 }

@@ -1,4 +1,5 @@
 import type { Context } from 'aws-lambda';
+import type { SnapkeeperConfig } from '../config/environment.ts';
 import { deliveredSlot, jobTimetable, type ScheduleDefinition } from '../domain/schedules.ts';
 import { RunFailedError, RunIncompleteError, SlotInProgressError } from '../jobs/errors.ts';
 import type { MetricsPort } from '../jobs/ports.ts';
@@ -13,7 +14,7 @@ import type { LambdaRuntime } from './lambdaRuntime.ts';
  */
 export function slotRunDependencies(
   runtime: LambdaRuntime,
-  options: { historyRequired: boolean },
+  options: { readonly historyRequired: boolean },
 ): RunOnceDependencies {
   return {
     history: runtime.history,
@@ -81,6 +82,40 @@ export function scheduledSlot(
   return deliveredSlot(jobTimetable(schedule, job), scheduledTime, runtime.clock(), {
     catchUpMs: runtime.config.slotCatchUpMs,
   });
+}
+
+/**
+ * What every job reads and records through, for the run `runId` (the console's and the
+ * scheduled jobs' alike): the configuration, clock, logger, metrics, the action journal
+ * and the run history as the creations' ledger.
+ *
+ * @example
+ * runRetentionJob(params, { ec2: runtime.ec2, ...jobDependencies(runtime, runId) });
+ */
+export function jobDependencies(runtime: LambdaRuntime, runId: string) {
+  return {
+    config: runtime.config,
+    clock: runtime.clock,
+    runId,
+    logger: runtime.logger,
+    metrics: runtime.metricsPort,
+    journal: runtime.journal,
+    ledger: runtime.history,
+  };
+}
+
+/**
+ * The dry-run rule of every entry point, scheduled or console: a run plans only when
+ * its event asks for it (`dryRun`) or the deployment's `DRY_RUN` is set.
+ *
+ * @example
+ * dryRunOf(invocation.dryRun, runtime.config); // true under DRY_RUN=true, whatever the event
+ */
+export function dryRunOf(
+  requested: boolean | undefined,
+  config: Pick<SnapkeeperConfig, 'dryRun'>,
+): boolean {
+  return requested === true || config.dryRun;
 }
 
 /** Milliseconds left in the invocation, from the Lambda context. */

@@ -1,5 +1,6 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MetricsPort } from '../jobs/ports.ts';
+import type { LambdaRuntime } from './lambdaRuntime.ts';
 
 /**
  * Metrics published under another job's `job` dimension than the function's own: a
@@ -29,4 +30,19 @@ export function jobMetricsPort(
     seconds: (name, value, dimensions) =>
       single(dimensions).addMetric(name, MetricUnit.Seconds, value),
   };
+}
+
+/**
+ * The metrics port of a fan-out function under another job's `job` dimension (a fan-out
+ * run's backup or retention), with the function's service and deployment. Only the
+ * fan-out functions use it, so it stays out of the other bundles.
+ *
+ * @example
+ * planFanOut(params, { ...deps, metricsFor: jobMetricsFor(runtime) });
+ */
+export function jobMetricsFor(
+  runtime: Pick<LambdaRuntime, 'metrics' | 'serviceName' | 'config'>,
+): (job: string) => MetricsPort {
+  const defaults = { service: runtime.serviceName, deployment: runtime.config.deployment };
+  return (job) => jobMetricsPort(runtime.metrics, job, defaults);
 }

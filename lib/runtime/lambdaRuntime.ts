@@ -2,16 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { createRateLimitedEc2Client } from '../aws/clients.ts';
-import { Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import type { Ec2Gateway } from '../aws/Ec2Gateway.ts';
 import { createRunEventsGateway } from '../aws/RunEventsGateway.ts';
 import { createRunHistoryGateway, type RunHistoryGateway } from '../aws/RunHistoryGateway.ts';
+import type { ReachAccount } from '../aws/targetRoles.ts';
 import { loadConfig, type SnapkeeperConfig } from '../config/environment.ts';
 import { HistoryPipeline } from '../jobs/historyPipeline.ts';
 import type { ActionJournal, MetricsPort } from '../jobs/ports.ts';
 import { logJournal, newRunId } from '../jobs/runReport.ts';
 import type { RunEventsPort } from '../jobs/slotRun.ts';
-import { jobMetricsPort } from './jobMetrics.ts';
+import { type AwsClients, createAwsClients } from './awsClients.ts';
 
 /**
  * Everything a handler needs, built once per Lambda container (cold start): the
@@ -21,18 +21,25 @@ import { jobMetricsPort } from './jobMetrics.ts';
 export interface LambdaRuntime {
   /** The function this runtime belongs to (backup, retention, ...). */
   readonly functionName: string;
+  /** The service name of logs, metrics and traces (`POWERTOOLS_SERVICE_NAME`). */
+  readonly serviceName: string;
   readonly config: SnapkeeperConfig;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** X-Ray tracing of the handler and every AWS client (off outside Lambda). */
   readonly tracer: Tracer;
+  /**
+   * The one cache of the function's AWS clients and gateways (key: account and region),
+   * each EC2 client rate-limited and traced; `ec2`, `ec2In`, a copy's destinations and a
+   * fan-out's targets all come from it (see {@link createAwsClients}).
+   */
+  readonly clients: AwsClients;
+  /** This account's EC2 gateway in the function's region. */
   readonly ec2: Ec2Gateway;
   /** This account's EC2 gateway in another region (its own rate limiter), built once. */
   readonly ec2In: (region: string) => Ec2Gateway;
   /** Adapts Powertools metrics to the jobs' metrics port. */
   readonly metricsPort: MetricsPort;
-  /** The metrics port under another job's `job` dimension (a fan-out run's backup or retention). */
-  readonly metricsForJob: (job: string) => MetricsPort;
   readonly clock: () => Date;
   /** A new run id, also added to every later log line of the invocation. */
   readonly newRunId: () => string;
@@ -44,14 +51,19 @@ export interface LambdaRuntime {
 }
 
 /**
- * Builds the runtime of one function.
+ * Builds the runtime of one function: the composition root, where every client and
+ * gateway is built (once, through {@link AwsClients}).
  *
+ * @param options.reachAccount how the function reaches other accounts (the fan-out
+ *   functions pass `assumeTargetRole`); without it only the own account is reached, and
+ *   the STS credential provider stays out of the bundle.
  * @example
  * const runtime = createLambdaRuntime('backup', process.env);
  */
 export function createLambdaRuntime(
   functionName: string,
   env: Readonly<Record<string, string | undefined>>,
+  options: { reachAccount?: (config: SnapkeeperConfig) => ReachAccount } = {},
 ): LambdaRuntime {
   const serviceName = env.POWERTOOLS_SERVICE_NAME ?? 'snapkeeper';
   const logger = new Logger({ serviceName, persistentKeys: { function: functionName } });
@@ -63,18 +75,12 @@ export function createLambdaRuntime(
     defaultDimensions: { deployment: config.deployment, job: functionName },
   });
   const tracer = new Tracer({ serviceName });
-  const gatewayIn = (region: string) =>
-    new Ec2Gateway(tracer.captureAWSv3Client(createRateLimitedEc2Client(config, { region })), {
-      snapshotRateRetryMs: config.snapshotRateRetryMs,
-      snapshotRateRetries: config.snapshotRateRetries,
-    });
-  const ec2 = gatewayIn(config.region);
-  const regional = new Map<string, Ec2Gateway>([[config.region, ec2]]);
-  const ec2In = (region: string): Ec2Gateway => {
-    const gateway = regional.get(region) ?? gatewayIn(region);
-    regional.set(region, gateway);
-    return gateway;
-  };
+  const clients = createAwsClients(config, {
+    wrap: (client) => tracer.captureAWSv3Client(client),
+    reachAccount: options.reachAccount?.(config),
+  });
+  const ec2In = (region: string): Ec2Gateway => clients.ec2({ account: 'self', region });
+  const ec2 = ec2In(config.region);
   const clock = () => new Date();
   const history = config.historyTable
     ? createRunHistoryGateway(config, config.historyTable, config.historyRetentionDays)
@@ -90,12 +96,14 @@ export function createLambdaRuntime(
   if (!config.historyTable) logger.warn('HISTORY_TABLE is not set: runs are not recorded');
   return {
     functionName,
+    serviceName,
     history,
     journal,
     ...(config.eventBusName ? { events: createRunEventsGateway(config, config.eventBusName) } : {}),
     config,
     logger,
     metrics,
+    clients,
     ec2,
     ec2In,
     tracer,
@@ -108,8 +116,6 @@ export function createLambdaRuntime(
         single.addMetric(name, MetricUnit.Seconds, value);
       },
     },
-    metricsForJob: (job) =>
-      jobMetricsPort(metrics, job, { service: serviceName, deployment: config.deployment }),
     clock,
     // Every log line of the invocation carries the run id from here on.
     newRunId: () => {

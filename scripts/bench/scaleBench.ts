@@ -54,7 +54,6 @@ import { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
 import { Ec2ImageGateway } from '../../lib/aws/Ec2ImageGateway.ts';
 import { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
 import { createRunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
-import { TargetGateways } from '../../lib/aws/TargetGateways.ts';
 import { loadConfig, type SnapkeeperConfig } from '../../lib/config/environment.ts';
 import { parseBatchMessage, planTargets } from '../../lib/domain/fanOut.ts';
 import { runAmiJob } from '../../lib/jobs/amiJob.ts';
@@ -65,6 +64,7 @@ import { planFanOut, runFanOutBatch } from '../../lib/jobs/fanOutJob.ts';
 import { HistoryPipeline } from '../../lib/jobs/historyPipeline.ts';
 import { runRetentionJob } from '../../lib/jobs/retentionJob.ts';
 import { logJournal, silentLogger } from '../../lib/jobs/runReport.ts';
+import { createAwsClients } from '../../lib/runtime/awsClients.ts';
 import {
   type CliSpec,
   helpText,
@@ -745,7 +745,7 @@ async function main(): Promise<void> {
       status: 'running',
     });
     const slot = scheduledTime.toISOString().replace('.000Z', 'Z');
-    const plannerTargets = new TargetGateways(plannerConfig);
+    const plannerTargets = createAwsClients(plannerConfig);
     await planFanOut(
       {
         job: 'backup',
@@ -768,7 +768,7 @@ async function main(): Promise<void> {
     );
     const workerConfig = loadConfig({ ...base, EC2_RATE_SHARE: String(1 / workers) });
     const worker = async () => {
-      const targets = new TargetGateways(workerConfig);
+      const targets = createAwsClients(workerConfig);
       for (;;) {
         const received = await sqs.send(
           new ReceiveMessageCommand({

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../lib/config/environment.ts';
 import { InvalidEventError } from '../../../lib/domain/errors.ts';
 import { resolveSchedule } from '../../../lib/domain/schedules.ts';
-import { scheduledSlot } from '../../../lib/runtime/invocation.ts';
+import { dryRunOf, scheduledSlot } from '../../../lib/runtime/invocation.ts';
 
 function runtimeAt(now: string, env: Record<string, string> = {}) {
   const config = loadConfig({ AWS_REGION: 'eu-west-1', DEPLOYMENT: 'prod', ...env });
@@ -61,5 +61,19 @@ describe('Function: scheduledSlot', () => {
 
     // Act & Assess
     expect(scheduledSlot(runtime, daily, undefined, 'backup')).toBe('2026-11-23T03:00:00Z');
+  });
+});
+
+describe('Function: dryRunOf', () => {
+  it.each([
+    [undefined, false, false],
+    [false, false, false],
+    [true, false, true],
+    [undefined, true, true],
+    [false, true, true],
+    [true, true, true],
+  ])('plans only when the event asks (%s) or DRY_RUN is set (%s): %s', (asked, variable, dry) => {
+    // Act & Assess
+    expect(dryRunOf(asked, { dryRun: variable })).toBe(dry);
   });
 });

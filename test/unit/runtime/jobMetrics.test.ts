@@ -1,6 +1,6 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { describe, expect, it } from 'vitest';
-import { jobMetricsPort } from '../../../lib/runtime/jobMetrics.ts';
+import { jobMetricsFor, jobMetricsPort } from '../../../lib/runtime/jobMetrics.ts';
 
 /** The worker's default dimensions, as the runtime passes them. */
 const DEFAULTS = { service: 'snapkeeper', deployment: 'prod' };
@@ -96,5 +96,27 @@ describe('Function: jobMetricsPort', () => {
 
     // Assess
     expect(warnings.filter((w) => /already been added/.test(w))).toEqual([]);
+  });
+});
+
+describe('Function: jobMetricsFor', () => {
+  it("gives a fan-out function's runtime the port of each job, with its service and deployment", () => {
+    // Prepare
+    const { made, metrics } = workerMetrics();
+    const metricsFor = jobMetricsFor({
+      metrics: metrics as unknown as Metrics,
+      serviceName: 'snapkeeper',
+      config: { deployment: 'prod' } as Parameters<typeof jobMetricsFor>[0]['config'],
+    });
+
+    // Act
+    metricsFor('retention').count('RetentionRunsFailed', 1);
+
+    // Assess
+    const [metric] = made;
+    expect(metric && emf(metric)).toEqual({
+      dimensions: { service: 'snapkeeper', deployment: 'prod', job: 'retention' },
+      values: { RetentionRunsFailed: 1 },
+    });
   });
 });

@@ -3,9 +3,13 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TargetGateways } from '../../../lib/aws/TargetGateways.ts';
+import { assumeTargetRole, targetRoleArn } from '../../../lib/aws/targetRoles.ts';
 import { loadConfig, type SnapkeeperConfig } from '../../../lib/config/environment.ts';
+import { ConfigurationError } from '../../../lib/domain/errors.ts';
 import type { Target } from '../../../lib/domain/fanOut.ts';
+import { type AwsClients, createAwsClients } from '../../../lib/runtime/awsClients.ts';
+import { destinationGateways, imageGateway } from '../../../lib/runtime/gateways.ts';
+import { createLambdaRuntime } from '../../../lib/runtime/lambdaRuntime.ts';
 
 const OTHER_ACCOUNT = '210987654321';
 const SELF_IRELAND: Target = { account: 'self', region: 'eu-west-1' };
@@ -15,14 +19,22 @@ function configWith(env: Record<string, string> = {}): SnapkeeperConfig {
   return loadConfig({ AWS_REGION: 'eu-west-1', DEPLOYMENT: 'prod', ...env });
 }
 
-describe('Class: TargetGateways', () => {
-  describe('Method: roleArn', () => {
+/** The clients of a function that reaches other accounts (the fan-out functions'). */
+function targetClients(config: SnapkeeperConfig, wrap?: <C>(client: C) => C): AwsClients {
+  return createAwsClients(config, {
+    reachAccount: assumeTargetRole(config),
+    ...(wrap ? { wrap } : {}),
+  });
+}
+
+describe('The AWS clients of the composition root (createAwsClients, targetRoleArn)', () => {
+  describe('Function: targetRoleArn', () => {
     it("reaches the deployment's own account with the function's credentials", () => {
       // Prepare
-      const gateways = new TargetGateways(configWith());
+      const { targetRoleName } = configWith();
 
       // Act
-      const arn = gateways.roleArn(SELF_IRELAND);
+      const arn = targetRoleArn(SELF_IRELAND, targetRoleName);
 
       // Assess
       expect(arn).toBeUndefined();
@@ -30,10 +42,10 @@ describe('Class: TargetGateways', () => {
 
     it('reaches another account through the default target role', () => {
       // Prepare
-      const gateways = new TargetGateways(configWith());
+      const { targetRoleName } = configWith();
 
       // Act
-      const arn = gateways.roleArn(OTHER_IRELAND);
+      const arn = targetRoleArn(OTHER_IRELAND, targetRoleName);
 
       // Assess
       expect(arn).toBe(`arn:aws:iam::${OTHER_ACCOUNT}:role/snapkeeper-target`);
@@ -41,10 +53,10 @@ describe('Class: TargetGateways', () => {
 
     it('reaches another account through the role TARGET_ROLE_NAME names', () => {
       // Prepare
-      const gateways = new TargetGateways(configWith({ TARGET_ROLE_NAME: 'backup-operator' }));
+      const { targetRoleName } = configWith({ TARGET_ROLE_NAME: 'backup-operator' });
 
       // Act
-      const arn = gateways.roleArn(OTHER_IRELAND);
+      const arn = targetRoleArn(OTHER_IRELAND, targetRoleName);
 
       // Assess
       expect(arn).toBe(`arn:aws:iam::${OTHER_ACCOUNT}:role/backup-operator`);
@@ -60,10 +72,10 @@ describe('Class: TargetGateways', () => {
       ['us-gov-east-1', 'aws-us-gov'],
     ])('names the role of a target in %s in the %s partition', (region, partition) => {
       // Prepare
-      const gateways = new TargetGateways(configWith());
+      const { targetRoleName } = configWith();
 
       // Act
-      const arn = gateways.roleArn({ account: OTHER_ACCOUNT, region });
+      const arn = targetRoleArn({ account: OTHER_ACCOUNT, region }, targetRoleName);
 
       // Assess
       expect(arn).toBe(`arn:${partition}:iam::${OTHER_ACCOUNT}:role/snapkeeper-target`);
@@ -71,11 +83,11 @@ describe('Class: TargetGateways', () => {
 
     it('never names a role for the own account, whatever the partition', () => {
       // Prepare
-      const gateways = new TargetGateways(configWith());
+      const { targetRoleName } = configWith();
 
       // Act
       const arns = ['cn-north-1', 'us-gov-west-1'].map((region) =>
-        gateways.roleArn({ account: 'self', region }),
+        targetRoleArn({ account: 'self', region }, targetRoleName),
       );
 
       // Assess
@@ -83,11 +95,11 @@ describe('Class: TargetGateways', () => {
     });
   });
 
-  describe('Method: ec2', () => {
+  describe('Function: createAwsClients, ec2', () => {
     it('builds one gateway per target and hands it out again for the same target', () => {
       // Prepare
       const wrapped: EC2Client[] = [];
-      const gateways = new TargetGateways(configWith(), (client) => {
+      const gateways = targetClients(configWith(), (client) => {
         wrapped.push(client as unknown as EC2Client);
         return client;
       });
@@ -103,7 +115,7 @@ describe('Class: TargetGateways', () => {
 
     it('builds a gateway of its own for each other region or account', () => {
       // Prepare
-      const gateways = new TargetGateways(configWith());
+      const gateways = targetClients(configWith());
 
       // Act
       const built = [
@@ -121,7 +133,7 @@ describe('Class: TargetGateways', () => {
     it("points each target's client at the target's region", async () => {
       // Prepare
       const wrapped: EC2Client[] = [];
-      const gateways = new TargetGateways(configWith(), (client) => {
+      const gateways = targetClients(configWith(), (client) => {
         wrapped.push(client as unknown as EC2Client);
         return client;
       });
@@ -194,7 +206,7 @@ describe('Class: TargetGateways', () => {
 
     it("calls the own account's EC2 with the function's credentials, assuming no role", async () => {
       // Prepare
-      const gateways = new TargetGateways(localConfig());
+      const gateways = targetClients(localConfig());
 
       // Act
       await gateways.ec2({ account: 'self', region: 'us-east-1' }).volumeTagsWithKey('k');
@@ -207,7 +219,7 @@ describe('Class: TargetGateways', () => {
 
     it("assumes the target role, with the external id, and calls the target's EC2 as that role", async () => {
       // Prepare
-      const gateways = new TargetGateways(
+      const gateways = targetClients(
         localConfig({ TARGET_ROLE_NAME: 'backup-operator', TARGET_EXTERNAL_ID: 'ext-42' }),
       );
 
@@ -228,7 +240,7 @@ describe('Class: TargetGateways', () => {
 
     it('sends no external id when none is configured', async () => {
       // Prepare
-      const gateways = new TargetGateways(localConfig());
+      const gateways = targetClients(localConfig());
 
       // Act
       await gateways.ec2(OTHER_IRELAND).volumeTagsWithKey('k');
@@ -240,7 +252,7 @@ describe('Class: TargetGateways', () => {
 
     it('assumes the role once for the calls of a reused gateway', async () => {
       // Prepare
-      const gateways = new TargetGateways(localConfig());
+      const gateways = targetClients(localConfig());
 
       // Act
       await gateways.ec2(OTHER_IRELAND).volumeTagsWithKey('k');
@@ -253,5 +265,113 @@ describe('Class: TargetGateways', () => {
         'DescribeVolumes',
       ]);
     });
+  });
+});
+
+describe('The one client cache of the runtime (key: account + region)', () => {
+  const ENV = {
+    AWS_REGION: 'eu-west-1',
+    DEPLOYMENT: 'unit',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    HISTORY_TABLE: 'unit-runs',
+  };
+  const rateLimited = (client: EC2Client) =>
+    client.middlewareStack.identify().some((entry) => entry.startsWith('snapkeeperRateLimit'));
+
+  it("gives the runtime's gateway, its other regions and a copy's destinations one client per region", () => {
+    // Prepare
+    const runtime = createLambdaRuntime('copy', ENV);
+    const destination = destinationGateways(runtime);
+
+    // Act
+    const home = runtime.clients.ec2Client({ account: 'self', region: 'eu-west-1' });
+    const away = runtime.clients.ec2Client({ account: 'self', region: 'us-east-1' });
+
+    // Assess
+    expect(runtime.ec2.client).toBe(home);
+    expect(runtime.ec2In('eu-west-1')).toBe(runtime.ec2);
+    expect(runtime.ec2In('us-east-1').client).toBe(away);
+    expect(destination('us-east-1').ec2).toBe(runtime.ec2In('us-east-1'));
+    expect(destination('us-east-1').images).toBe(imageGateway(runtime, 'us-east-1'));
+    expect(away).not.toBe(home);
+  });
+
+  it('shares one rate-limited client, and so one limiter, among the gateways of a target', () => {
+    // Prepare
+    const built: EC2Client[] = [];
+    const clients = createAwsClients(configWith(), {
+      wrap: (client) => {
+        built.push(client as unknown as EC2Client);
+        return client;
+      },
+    });
+    const target: Target = { account: 'self', region: 'us-east-1' };
+
+    // Act
+    const ec2 = clients.ec2(target);
+    const images = clients.gateway(target, 'images', (client) => ({ client }));
+    const again = clients.ec2Client(target);
+
+    // Assess
+    expect(built).toHaveLength(1);
+    expect(ec2.client).toBe(again);
+    expect(images.client).toBe(again);
+    expect(rateLimited(again)).toBe(true);
+  });
+
+  it('gives a rate share of its own (a retention batch at the whole rate) a client of its own', () => {
+    // Prepare
+    const clients = createAwsClients(configWith({ EC2_RATE_SHARE: '0.25' }));
+    const target: Target = { account: 'self', region: 'us-east-1' };
+
+    // Act
+    const shared = clients.ec2(target);
+    const whole = clients.ec2(target, 1);
+
+    // Assess
+    expect(clients.ec2(target, 0.25)).toBe(shared);
+    expect(whole).not.toBe(shared);
+    expect(clients.ec2(target, 1)).toBe(whole);
+  });
+
+  it('refuses another account in a function that reaches none, rather than calling its own', () => {
+    // Prepare
+    const runtime = createLambdaRuntime('backup', ENV);
+
+    // Act
+    const reach = () => runtime.clients.ec2(OTHER_IRELAND);
+
+    // Assess
+    expect(reach).toThrow(ConfigurationError);
+    expect(reach).toThrow('TARGET_ACCOUNTS');
+  });
+
+  it('reaches another account through the assumed role in a fan-out function', () => {
+    // Prepare
+    const runtime = createLambdaRuntime('worker', ENV, { reachAccount: assumeTargetRole });
+
+    // Act
+    const other = runtime.clients.ec2Client(OTHER_IRELAND);
+
+    // Assess
+    expect(other).not.toBe(runtime.ec2.client);
+    expect(runtime.clients.ec2Client(OTHER_IRELAND)).toBe(other);
+    expect(rateLimited(other)).toBe(true);
+  });
+
+  it('builds any other client once per container', () => {
+    // Prepare
+    const clients = createAwsClients(configWith());
+    const build = vi.fn(() => ({ built: true }));
+
+    // Act
+    const first = clients.once('autoscaling', build);
+    const second = clients.once('autoscaling', build);
+
+    // Assess
+    expect(second).toBe(first);
+    expect(build).toHaveBeenCalledTimes(1);
   });
 });
