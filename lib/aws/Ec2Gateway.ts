@@ -134,26 +134,10 @@ export class Ec2Gateway {
     tagKey: string,
     states: readonly string[] = ['pending', 'running', 'stopping', 'stopped'],
   ): AsyncGenerator<InstanceFacts> {
-    const filters: Filter[] = [
+    yield* this.#describeInstances([
       { Name: 'tag-key', Values: [tagKey] },
       { Name: 'instance-state-name', Values: [...states] },
-    ];
-    try {
-      const pages = paginateDescribeInstances(
-        { client: this.#client, pageSize: DESCRIBE_PAGE_SIZE },
-        { Filters: filters },
-      );
-      for await (const page of pages) {
-        for (const reservation of page.Reservations ?? []) {
-          for (const instance of reservation.Instances ?? []) {
-            const facts = toInstanceFacts(instance);
-            if (facts) yield facts;
-          }
-        }
-      }
-    } catch (error) {
-      throw toAwsCallError('DescribeInstances', error);
-    }
+    ]);
   }
 
   /**
@@ -167,23 +151,27 @@ export class Ec2Gateway {
     instanceIds: readonly string[],
     states: readonly string[] = ['pending', 'running', 'stopping', 'stopped'],
   ): AsyncGenerator<InstanceFacts> {
+    // EC2 takes up to 200 values a filter.
+    for (let i = 0; i < instanceIds.length; i += 200) {
+      yield* this.#describeInstances([
+        { Name: 'instance-id', Values: instanceIds.slice(i, i + 200) },
+        { Name: 'instance-state-name', Values: [...states] },
+      ]);
+    }
+  }
+
+  /** Streams the instances a describe with these filters lists, page by page. */
+  async *#describeInstances(filters: Filter[]): AsyncGenerator<InstanceFacts> {
     try {
-      for (let i = 0; i < instanceIds.length; i += 200) {
-        const pages = paginateDescribeInstances(
-          { client: this.#client, pageSize: DESCRIBE_PAGE_SIZE },
-          {
-            Filters: [
-              { Name: 'instance-id', Values: instanceIds.slice(i, i + 200) },
-              { Name: 'instance-state-name', Values: [...states] },
-            ],
-          },
-        );
-        for await (const page of pages) {
-          for (const reservation of page.Reservations ?? []) {
-            for (const instance of reservation.Instances ?? []) {
-              const facts = toInstanceFacts(instance);
-              if (facts) yield facts;
-            }
+      const pages = paginateDescribeInstances(
+        { client: this.#client, pageSize: DESCRIBE_PAGE_SIZE },
+        { Filters: filters },
+      );
+      for await (const page of pages) {
+        for (const reservation of page.Reservations ?? []) {
+          for (const instance of reservation.Instances ?? []) {
+            const facts = toInstanceFacts(instance);
+            if (facts) yield facts;
           }
         }
       }

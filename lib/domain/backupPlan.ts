@@ -1,14 +1,12 @@
-import type { ScheduleCatalog } from './schedules.ts';
-import type { TagKeys } from './tagKeys.ts';
+import {
+  BACKED_UP_INSTANCE_STATES,
+  type InstanceDecision,
+  type RunFacts,
+  skipInstance,
+} from './instanceDecision.ts';
 import { parseBooleanTag, readInstancePolicy, type TagMap, type TagProblem } from './tagPolicy.ts';
 
-/** EC2 instance states in which snapkeeper still backs an instance up. */
-export const BACKED_UP_INSTANCE_STATES: readonly string[] = [
-  'pending',
-  'running',
-  'stopping',
-  'stopped',
-];
+export { BACKED_UP_INSTANCE_STATES } from './instanceDecision.ts';
 
 /** An EBS volume attached to an instance, as its block device mapping shows it. */
 export interface VolumeAttachment {
@@ -51,40 +49,11 @@ export interface SnapshotSetRequest {
   readonly tags: readonly Tag[];
 }
 
-/** What to do with one instance in one backup run. */
-export type InstanceBackupDecision =
-  | {
-      readonly kind: 'backup';
-      readonly instanceId: string;
-      readonly name?: string | undefined;
-      readonly request: SnapshotSetRequest;
-      readonly problems: readonly TagProblem[];
-    }
-  | {
-      readonly kind: 'skip';
-      readonly instanceId: string;
-      readonly name?: string | undefined;
-      readonly reason: string;
-      /** True when the skip comes from a fault the operator must fix (a bad tag). */
-      readonly isError: boolean;
-      readonly problems: readonly TagProblem[];
-    }
-  | { readonly kind: 'not-due'; readonly instanceId: string };
+/** What to do with one instance in one backup run: a snapshot set, a skip, or nothing. */
+export type InstanceBackupDecision = InstanceDecision<'backup', SnapshotSetRequest>;
 
 /** Everything about the run that a backup decision depends on. */
-export interface BackupContext {
-  readonly keys: TagKeys;
-  readonly catalog: ScheduleCatalog;
-  /** The schedule being served, or `manual` for an unscheduled console backup. */
-  readonly schedule: string;
-  /** The scheduled time served, ISO 8601 UTC. */
-  readonly slot: string;
-  readonly deployment: string;
-  readonly runId: string;
-  /** The actual time of the run, ISO 8601 UTC. */
-  readonly createdAt: string;
-  /** Instance tag keys copied onto snapshots (cost allocation). */
-  readonly copyTags: readonly string[];
+export interface BackupContext extends RunFacts {
   /** Tags of volumes that carry the skip tag, by volume id. */
   readonly volumeTags: ReadonlyMap<string, TagMap>;
   /** When true, instances are backed up whether or not they list `schedule` (console backup of named instances). */
@@ -130,27 +99,18 @@ export function planInstanceBackup(
         (reachedByNearMiss && p.intendedKey === keys.ami),
     );
     if (optInProblems.length > 0) {
-      return {
-        kind: 'skip',
-        instanceId: instance.instanceId,
-        name,
-        reason: `not backed up for schedule ${context.schedule}: ${optInProblems.map((p) => p.message).join('; ')}`,
-        isError: true,
-        problems: optInProblems,
-      };
+      return skipInstance(
+        instance,
+        `not backed up for schedule ${context.schedule}: ${optInProblems.map((p) => p.message).join('; ')}`,
+        true,
+        optInProblems,
+      );
     }
     return { kind: 'not-due', instanceId: instance.instanceId };
   }
 
   if (!BACKED_UP_INSTANCE_STATES.includes(instance.state)) {
-    return {
-      kind: 'skip',
-      instanceId: instance.instanceId,
-      name,
-      reason: `instance is ${instance.state}`,
-      isError: false,
-      problems,
-    };
+    return skipInstance(instance, `instance is ${instance.state}`, false, problems);
   }
 
   const included: VolumeAttachment[] = [];
@@ -174,17 +134,11 @@ export function planInstanceBackup(
   }
 
   if (included.length === 0) {
-    return {
-      kind: 'skip',
-      instanceId: instance.instanceId,
-      name,
-      reason:
-        instance.volumes.length === 0
-          ? 'instance has no EBS volumes attached'
-          : 'no volumes left after exclusions',
-      isError: false,
-      problems,
-    };
+    const reason =
+      instance.volumes.length === 0
+        ? 'instance has no EBS volumes attached'
+        : 'no volumes left after exclusions';
+    return skipInstance(instance, reason, false, problems);
   }
 
   return {

@@ -105,124 +105,18 @@ const round = (hours: number) => Math.round(hours * 10) / 10;
  */
 export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport {
   const { keys, now } = input;
-  const nowMs = now.getTime();
   const managedSnapshots = input.snapshots.filter((s) =>
     isManagedBy(s.tags, keys, input.deployment),
   );
   const managedImages = input.images.filter((i) => isManagedBy(i.tags, keys, input.deployment));
-  const byInstance = new Map<string, SnapshotFacts[]>();
-  for (const snapshot of managedSnapshots) {
-    const owner = snapshot.tags[keys.instanceId];
-    if (owner) byInstance.set(owner, [...(byInstance.get(owner) ?? []), snapshot]);
-  }
-  const imagesByInstance = new Map<string, ImageFacts[]>();
-  for (const image of managedImages) {
-    const owner = image.tags[keys.instanceId];
-    if (owner) imagesByInstance.set(owner, [...(imagesByInstance.get(owner) ?? []), image]);
-  }
-  const created = (s: SnapshotFacts) => effectiveCreatedAt(s.tags, s.startTime, keys, now);
-
-  const instances: InstanceRecovery[] = [];
-  for (const instance of input.instances) {
-    const backup = parseScheduleList(
-      instance.instanceId,
-      keys.backup,
-      instance.tags[keys.backup],
-      input.catalog,
-    ).schedules;
-    const ami = parseScheduleList(
-      instance.instanceId,
-      keys.ami,
-      instance.tags[keys.ami],
-      input.catalog,
-    ).schedules;
-    const schedules = [...new Set([...backup, ...ami])].filter(
-      (s) => !input.schedule || s === input.schedule,
-    );
-    if (schedules.length === 0) continue;
-    const completed = (byInstance.get(instance.instanceId) ?? []).filter(
-      (s) => s.state === 'completed',
-    );
-    const newest = [...completed].sort((a, b) => created(b).getTime() - created(a).getTime())[0];
-    const images = (imagesByInstance.get(instance.instanceId) ?? []).filter(
-      (i) => i.state === 'available',
-    );
-    const imageCreated = (i: ImageFacts) =>
-      effectiveCreatedAt(i.tags, i.creationDate ?? new Date(0), keys, now);
-    const newestImage = [...images].sort(
-      (a, b) => imageCreated(b).getTime() - imageCreated(a).getTime(),
-    )[0];
-    const rpo = schedules.map((name): ScheduleRpo => {
-      const schedule = input.catalog.schedules.get(name) as ScheduleDefinition;
-      const intervalMs = scheduleIntervalMs(schedule, now);
-      const forSchedule = [
-        ...completed.filter((s) => s.tags[keys.schedule] === name).map((s) => created(s).getTime()),
-        ...(ami.includes(name) && !backup.includes(name)
-          ? images
-              .filter((i) => i.tags[keys.schedule] === name)
-              .map((i) => imageCreated(i).getTime())
-          : []),
-      ];
-      const newestMs = forSchedule.length > 0 ? Math.max(...forSchedule) : undefined;
-      const ageMs = newestMs === undefined ? undefined : nowMs - newestMs;
-      return {
-        schedule: name,
-        intervalHours: round(intervalMs / HOUR),
-        newestAgeHours: ageMs === undefined ? undefined : round(ageMs / HOUR),
-        met: ageMs !== undefined && ageMs <= intervalMs + RPO_GRACE_MS,
-      };
-    });
-    const runs = new Set(completed.map((s) => s.tags[keys.runId] ?? s.snapshotId));
-    instances.push({
-      instanceId: instance.instanceId,
-      name: instance.tags.Name,
-      schedules,
-      newestSnapshot: newest
-        ? {
-            snapshotId: newest.snapshotId,
-            createdAt: created(newest).toISOString(),
-            ageHours: round((nowMs - created(newest).getTime()) / HOUR),
-            schedule: newest.tags[keys.schedule] ?? '',
-          }
-        : undefined,
-      newestImage: newestImage
-        ? {
-            imageId: newestImage.imageId,
-            createdAt: imageCreated(newestImage).toISOString(),
-            ageHours: round((nowMs - imageCreated(newestImage).getTime()) / HOUR),
-            schedule: newestImage.tags[keys.schedule] ?? '',
-          }
-        : undefined,
-      rpo,
-      recoveryPoints: runs.size,
-      images: images.length,
-      neverBackedUp: completed.length === 0 && images.length === 0,
-    });
-  }
-
-  const live = new Set(input.instances.map((i) => i.instanceId));
-  const liveVolumes = new Set([
-    ...input.instances.flatMap((i) => i.volumes.map((v) => v.volumeId)),
-    ...(input.otherLiveVolumeIds ?? []),
-  ]);
-  const orphaned: OrphanedHistory[] = [];
-  for (const [instanceId, ofInstance] of byInstance) {
-    if (live.has(instanceId) || input.otherLiveInstanceIds?.has(instanceId)) continue;
-    // A volume now attached to a live instance is that instance's, not an orphan's.
-    const snapshots = ofInstance.filter((s) => !liveVolumes.has(s.volumeId));
-    if (snapshots.length === 0) continue;
-    if (input.schedule && !snapshots.some((s) => s.tags[keys.schedule] === input.schedule))
-      continue;
-    orphaned.push({
-      instanceId,
-      name: snapshots[0]?.tags.Name,
-      snapshots: snapshots.length,
-      sizeGiB: snapshots.reduce((n, s) => n + (s.sizeGiB ?? 0), 0),
-      newestCreatedAt: new Date(
-        Math.max(...snapshots.map((s) => created(s).getTime())),
-      ).toISOString(),
-    });
-  }
+  const facts: RecoveryFacts = {
+    input,
+    byInstance: groupByInstance(managedSnapshots, keys),
+    imagesByInstance: groupByInstance(managedImages, keys),
+    snapshotCreated: (s) => effectiveCreatedAt(s.tags, s.startTime, keys, now),
+    imageCreated: (i) => effectiveCreatedAt(i.tags, i.creationDate ?? new Date(0), keys, now),
+  };
+  const instances = input.instances.flatMap((instance) => instanceRecovery(instance, facts) ?? []);
   const rpoMissed = instances.flatMap((i) =>
     i.rpo
       .filter((r) => !r.met)
@@ -236,7 +130,7 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
       .filter((i) => i.neverBackedUp)
       .map((i) => ({ instanceId: i.instanceId, name: i.name })),
     rpoMissed,
-    orphaned: orphaned.sort((a, b) => a.instanceId.localeCompare(b.instanceId)),
+    orphaned: orphanedHistories(facts),
     totals: {
       instances: instances.length,
       rpoMet: instances.reduce((n, i) => n + i.rpo.filter((r) => r.met).length, 0),
@@ -246,6 +140,156 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
       managedImages: managedImages.length,
     },
   };
+}
+
+/** What the report is built from: the input, this deployment's snapshots and AMIs by instance, and their creation times. */
+interface RecoveryFacts {
+  readonly input: RecoveryReportInput;
+  readonly byInstance: ReadonlyMap<string, SnapshotFacts[]>;
+  readonly imagesByInstance: ReadonlyMap<string, ImageFacts[]>;
+  readonly snapshotCreated: (snapshot: SnapshotFacts) => Date;
+  readonly imageCreated: (image: ImageFacts) => Date;
+}
+
+/** Resources by the instance their `instance-id` tag names (those without one are left out), in order. */
+function groupByInstance<T extends { readonly tags: Readonly<Record<string, string>> }>(
+  items: readonly T[],
+  keys: TagKeys,
+): Map<string, T[]> {
+  const grouped = new Map<string, T[]>();
+  for (const item of items) {
+    const owner = item.tags[keys.instanceId];
+    if (owner) grouped.set(owner, [...(grouped.get(owner) ?? []), item]);
+  }
+  return grouped;
+}
+
+/** The newest of some resources by their creation time. */
+function newestOf<T>(items: readonly T[], created: (item: T) => Date): T | undefined {
+  return [...items].sort((a, b) => created(b).getTime() - created(a).getTime())[0];
+}
+
+/** A recovery point as the report shows it: its id, creation, age and schedule. */
+function pointOf<Id extends string>(
+  idKey: Id,
+  id: string,
+  createdAt: Date,
+  tags: Readonly<Record<string, string>>,
+  facts: RecoveryFacts,
+): Record<Id, string> & { createdAt: string; ageHours: number; schedule: string } {
+  const { keys, now } = facts.input;
+  return {
+    [idKey]: id,
+    createdAt: createdAt.toISOString(),
+    ageHours: round((now.getTime() - createdAt.getTime()) / HOUR),
+    schedule: tags[keys.schedule] ?? '',
+  } as Record<Id, string> & { createdAt: string; ageHours: number; schedule: string };
+}
+
+/** One opted-in instance's recovery points and RPO per schedule; undefined when no schedule of the report concerns it. */
+function instanceRecovery(
+  instance: InstanceFacts,
+  facts: RecoveryFacts,
+): InstanceRecovery | undefined {
+  const { input, snapshotCreated: created, imageCreated } = facts;
+  const { keys } = input;
+  const optedIn = (key: string) =>
+    parseScheduleList(instance.instanceId, key, instance.tags[key], input.catalog).schedules;
+  const backup = optedIn(keys.backup);
+  const ami = optedIn(keys.ami);
+  const schedules = [...new Set([...backup, ...ami])].filter(
+    (s) => !input.schedule || s === input.schedule,
+  );
+  if (schedules.length === 0) return undefined;
+  const completed = (facts.byInstance.get(instance.instanceId) ?? []).filter(
+    (s) => s.state === 'completed',
+  );
+  const newest = newestOf(completed, created);
+  const images = (facts.imagesByInstance.get(instance.instanceId) ?? []).filter(
+    (i) => i.state === 'available',
+  );
+  const newestImage = newestOf(images, imageCreated);
+  const rpo = schedules.map((name) =>
+    scheduleRpo(
+      name,
+      [
+        ...completed.filter((s) => s.tags[keys.schedule] === name).map((s) => created(s).getTime()),
+        ...(ami.includes(name) && !backup.includes(name)
+          ? images
+              .filter((i) => i.tags[keys.schedule] === name)
+              .map((i) => imageCreated(i).getTime())
+          : []),
+      ],
+      input,
+    ),
+  );
+  const runs = new Set(completed.map((s) => s.tags[keys.runId] ?? s.snapshotId));
+  return {
+    instanceId: instance.instanceId,
+    name: instance.tags.Name,
+    schedules,
+    newestSnapshot: newest
+      ? pointOf('snapshotId', newest.snapshotId, created(newest), newest.tags, facts)
+      : undefined,
+    newestImage: newestImage
+      ? pointOf('imageId', newestImage.imageId, imageCreated(newestImage), newestImage.tags, facts)
+      : undefined,
+    rpo,
+    recoveryPoints: runs.size,
+    images: images.length,
+    neverBackedUp: completed.length === 0 && images.length === 0,
+  };
+}
+
+/** One schedule's RPO from the creation times (ms) of the recovery points that count for it. */
+function scheduleRpo(
+  name: string,
+  pointsMs: readonly number[],
+  input: RecoveryReportInput,
+): ScheduleRpo {
+  const schedule = input.catalog.schedules.get(name) as ScheduleDefinition;
+  const intervalMs = scheduleIntervalMs(schedule, input.now);
+  const newestMs = pointsMs.length > 0 ? Math.max(...pointsMs) : undefined;
+  const ageMs = newestMs === undefined ? undefined : input.now.getTime() - newestMs;
+  return {
+    schedule: name,
+    intervalHours: round(intervalMs / HOUR),
+    newestAgeHours: ageMs === undefined ? undefined : round(ageMs / HOUR),
+    met: ageMs !== undefined && ageMs <= intervalMs + RPO_GRACE_MS,
+  };
+}
+
+/**
+ * The managed snapshots whose instance is gone, by instance: never those of a volume a
+ * live instance has now; with a schedule, only histories that hold one of its snapshots.
+ */
+function orphanedHistories(facts: RecoveryFacts): OrphanedHistory[] {
+  const { input } = facts;
+  const { keys } = input;
+  const live = new Set(input.instances.map((i) => i.instanceId));
+  const liveVolumes = new Set([
+    ...input.instances.flatMap((i) => i.volumes.map((v) => v.volumeId)),
+    ...(input.otherLiveVolumeIds ?? []),
+  ]);
+  const orphaned: OrphanedHistory[] = [];
+  for (const [instanceId, ofInstance] of facts.byInstance) {
+    if (live.has(instanceId) || input.otherLiveInstanceIds?.has(instanceId)) continue;
+    // A volume now attached to a live instance is that instance's, not an orphan's.
+    const snapshots = ofInstance.filter((s) => !liveVolumes.has(s.volumeId));
+    if (snapshots.length === 0) continue;
+    if (input.schedule && !snapshots.some((s) => s.tags[keys.schedule] === input.schedule))
+      continue;
+    orphaned.push({
+      instanceId,
+      name: snapshots[0]?.tags.Name,
+      snapshots: snapshots.length,
+      sizeGiB: snapshots.reduce((n, s) => n + (s.sizeGiB ?? 0), 0),
+      newestCreatedAt: new Date(
+        Math.max(...snapshots.map((s) => facts.snapshotCreated(s).getTime())),
+      ).toISOString(),
+    });
+  }
+  return orphaned.sort((a, b) => a.instanceId.localeCompare(b.instanceId));
 }
 
 /**

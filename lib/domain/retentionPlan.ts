@@ -140,19 +140,10 @@ export function planRetention(
   }
 
   // Failing backups: the old points are all that is left.
-  if (!context.orphan && managed.length > 0) {
-    const newest = managed[0] as RecoveryPoint;
-    const silentMs = nowMs - newest.createdAt.getTime();
-    let failing: string | undefined;
-    if (newest.state === 'error') {
-      failing = `newest backup ${newest.id} is in error`;
-    } else if (silentMs > 2 * context.intervalMs) {
-      failing = `no backup started for ${formatDuration(silentMs)} (over twice the schedule's interval of ${formatDuration(context.intervalMs)})`;
-    }
-    if (failing) {
-      for (const point of managed) keep(point.id, `kept: backups failing, ${failing}`);
-      return finish(failing);
-    }
+  const failing = failingBackups(managed, context);
+  if (failing) {
+    for (const point of managed) keep(point.id, `kept: backups failing, ${failing}`);
+    return finish(failing);
   }
 
   // Orphans past their expiry: even the last point may go.
@@ -186,18 +177,7 @@ export function planRetention(
   });
 
   // Tiers: the newest completed point of each of the newest N periods.
-  for (const tier of TIERS) {
-    const limit = rule.tiers?.[tier];
-    if (!limit) continue;
-    const seen = new Set<string>();
-    for (const point of completed) {
-      const period = periodKey(point.createdAt, tier, context.timezone);
-      if (seen.has(period)) continue;
-      if (seen.size >= limit) break;
-      seen.add(period);
-      keep(point.id, `kept: ${tier} tier ${period}`);
-    }
-  }
+  for (const [id, reason] of tierKeeps(completed, rule, context.timezone)) keep(id, reason);
 
   for (const point of completed) {
     const ageMs = nowMs - point.createdAt.getTime();
@@ -278,4 +258,48 @@ function formatDuration(ms: number): string {
   if (hours >= 48) return `${Math.round(hours / 24)} days`;
   const rounded = Math.round(hours);
   return rounded === 1 ? '1 hour' : `${rounded} hours`;
+}
+
+/**
+ * Why a live source's backups are failing, if they are: its newest point is in
+ * error, or no backup started for over twice the schedule's interval. Orphans and
+ * sources with no point are never failing.
+ */
+function failingBackups(
+  managedNewestFirst: readonly RecoveryPoint[],
+  context: LineageContext,
+): string | undefined {
+  const newest = managedNewestFirst[0];
+  if (context.orphan || !newest) return undefined;
+  const silentMs = context.now.getTime() - newest.createdAt.getTime();
+  if (newest.state === 'error') return `newest backup ${newest.id} is in error`;
+  if (silentMs > 2 * context.intervalMs) {
+    return `no backup started for ${formatDuration(silentMs)} (over twice the schedule's interval of ${formatDuration(context.intervalMs)})`;
+  }
+  return undefined;
+}
+
+/**
+ * The points each tier keeps, in order: the newest completed point of each of the
+ * tier's newest N periods (in the schedule's time zone), with the reason.
+ */
+function tierKeeps(
+  completedNewestFirst: readonly RecoveryPoint[],
+  rule: RetentionRule,
+  timezone: LineageContext['timezone'],
+): [id: string, reason: string][] {
+  const keeps: [string, string][] = [];
+  for (const tier of TIERS) {
+    const limit = rule.tiers?.[tier];
+    if (!limit) continue;
+    const seen = new Set<string>();
+    for (const point of completedNewestFirst) {
+      const period = periodKey(point.createdAt, tier, timezone);
+      if (seen.has(period)) continue;
+      if (seen.size >= limit) break;
+      seen.add(period);
+      keeps.push([point.id, `kept: ${tier} tier ${period}`]);
+    }
+  }
+  return keeps;
 }

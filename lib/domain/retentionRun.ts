@@ -121,9 +121,45 @@ export interface ScheduleRetentionPlan {
  * plan.volumes.flatMap((v) => v.plan.decisions.filter((d) => d.action === 'delete'));
  */
 export function planScheduleRetention(input: ScheduleRetentionInput): ScheduleRetentionPlan {
-  const { schedule, keys, catalog, now } = input;
+  const { schedule, now } = input;
   const intervalMs = scheduleIntervalMs(schedule, now);
   const ownership: Ownership = input.ownership ?? { kind: 'tags' };
+  const { byVolume, excluded } = sortIntoLineages(input, ownership);
+  const volumes: PlannedVolumeRetention[] = [];
+  let plannedDeletes = 0;
+  let oldestAgeMs: number | undefined;
+  for (const [volumeId, history] of byVolume) {
+    const { planned, points } = planVolume(volumeId, history, input, ownership, intervalMs);
+    for (const decision of planned.plan.decisions)
+      if (decision.action === 'delete') plannedDeletes += 1;
+    if (!planned.lineage.orphan) {
+      const newest = newestCompletedMs(points);
+      if (newest !== undefined) {
+        const ageMs = now.getTime() - newest;
+        if (oldestAgeMs === undefined || ageMs > oldestAgeMs) oldestAgeMs = ageMs;
+      }
+    }
+    volumes.push(planned);
+  }
+  return {
+    volumes,
+    plannedDeletes,
+    excluded,
+    ...(oldestAgeMs !== undefined
+      ? { oldestRecoveryPointAgeSeconds: Math.round(oldestAgeMs / 1000) }
+      : {}),
+  };
+}
+
+/**
+ * Sets aside what this retention does not own (kept, with the reason) and groups the
+ * rest by source volume (the recorded one first), in the order the volumes first appear.
+ */
+function sortIntoLineages(
+  input: ScheduleRetentionInput,
+  ownership: Ownership,
+): { byVolume: Map<string, SnapshotFacts[]>; excluded: ExcludedSnapshot[] } {
+  const { keys } = input;
   const recorded: ReadonlyMap<string, CreationRecord> =
     ownership.kind === 'history' ? ownership.recorded : new Map();
   const byVolume = new Map<string, SnapshotFacts[]>();
@@ -169,81 +205,70 @@ export function planScheduleRetention(input: ScheduleRetentionInput): ScheduleRe
     if (history) history.push(snapshot);
     else byVolume.set(volumeId, [snapshot]);
   }
+  return { byVolume, excluded };
+}
 
-  const volumes: PlannedVolumeRetention[] = [];
-  let plannedDeletes = 0;
-  let oldestAgeMs: number | undefined;
-  for (const [volumeId, history] of byVolume) {
-    const found = describeLineage(volumeId, history, input);
-    const points = history.map((s) =>
-      toRecoveryPoint(s, keys, input.deployment, input.holders, now),
-    );
-    // Manual backups keep MANUAL_RETAIN_DAYS whatever the instance's own retention tags say.
-    const manual = schedule.name === MANUAL_SCHEDULE;
-    const rule =
-      found.policySource && !manual
-        ? retentionRuleFor(
-            schedule,
-            found.policySource.tags,
-            found.policySource.resourceId,
-            keys,
-            catalog,
-          )
-        : retentionRuleFor(schedule, undefined, volumeId, keys, catalog);
-    const optInUnreadable = found.problems.length > 0;
-    const historyUnreadable =
-      ownership.kind === 'unreadable'
-        ? `the run history cannot be read (${ownership.reason}), so what this deployment created is unknown`
-        : undefined;
-    const problems = [
-      ...found.problems,
-      ...rule.problems.map((p) => p.message),
-      ...(historyUnreadable ? [historyUnreadable] : []),
-    ];
-    const plan = historyUnreadable
-      ? keepAll(points, `kept: ${historyUnreadable}`)
-      : rule.rule && !optInUnreadable
-        ? planRetention(points, rule.rule, {
-            now,
-            timezone: schedule.timezone,
-            orphan: found.orphan,
-            sourceLive: found.sourceLive,
-            expireOrphansAfterDays: schedule.expireOrphansAfterDays,
-            intervalMs,
-          })
-        : keepAll(
-            points,
-            `kept: ${optInUnreadable ? "the instance's opt-in tag" : 'retention tags'} cannot be read (${problems.join('; ')})`,
-          );
-    for (const decision of plan.decisions) if (decision.action === 'delete') plannedDeletes += 1;
-    if (!found.orphan) {
-      const newest = newestCompletedMs(points);
-      if (newest !== undefined) {
-        const ageMs = now.getTime() - newest;
-        if (oldestAgeMs === undefined || ageMs > oldestAgeMs) oldestAgeMs = ageMs;
-      }
-    }
-    volumes.push({
-      lineage: {
-        volumeId,
-        instanceId: found.instanceId,
-        name: found.name,
-        orphan: found.orphan,
-        rule: rule.rule,
-        problems,
-        policyFrom: manual || !found.policySource ? 'schedule' : found.policySource.from,
-      },
-      plan,
-    });
-  }
-  return {
-    volumes,
-    plannedDeletes,
-    excluded,
-    ...(oldestAgeMs !== undefined
-      ? { oldestRecoveryPointAgeSeconds: Math.round(oldestAgeMs / 1000) }
-      : {}),
+/**
+ * One volume's lineage, rule and plan: {@link planRetention} with the rule, or keep
+ * everything when the opt-in or retention tags, or the history, cannot be read.
+ */
+function planVolume(
+  volumeId: string,
+  history: readonly SnapshotFacts[],
+  input: ScheduleRetentionInput,
+  ownership: Ownership,
+  intervalMs: number,
+): { planned: PlannedVolumeRetention; points: RecoveryPoint[] } {
+  const { schedule, keys, catalog, now } = input;
+  const found = describeLineage(volumeId, history, input);
+  const points = history.map((s) => toRecoveryPoint(s, keys, input.deployment, input.holders, now));
+  // Manual backups keep MANUAL_RETAIN_DAYS whatever the instance's own retention tags say.
+  const manual = schedule.name === MANUAL_SCHEDULE;
+  const rule =
+    found.policySource && !manual
+      ? retentionRuleFor(
+          schedule,
+          found.policySource.tags,
+          found.policySource.resourceId,
+          keys,
+          catalog,
+        )
+      : retentionRuleFor(schedule, undefined, volumeId, keys, catalog);
+  const optInUnreadable = found.problems.length > 0;
+  const historyUnreadable =
+    ownership.kind === 'unreadable'
+      ? `the run history cannot be read (${ownership.reason}), so what this deployment created is unknown`
+      : undefined;
+  const problems = [
+    ...found.problems,
+    ...rule.problems.map((p) => p.message),
+    ...(historyUnreadable ? [historyUnreadable] : []),
+  ];
+  const plan = historyUnreadable
+    ? keepAll(points, `kept: ${historyUnreadable}`)
+    : rule.rule && !optInUnreadable
+      ? planRetention(points, rule.rule, {
+          now,
+          timezone: schedule.timezone,
+          orphan: found.orphan,
+          sourceLive: found.sourceLive,
+          expireOrphansAfterDays: schedule.expireOrphansAfterDays,
+          intervalMs,
+        })
+      : keepAll(
+          points,
+          `kept: ${optInUnreadable ? "the instance's opt-in tag" : 'retention tags'} cannot be read (${problems.join('; ')})`,
+        );
+  const lineage: VolumeLineage = {
+    volumeId,
+    instanceId: found.instanceId,
+    name: found.name,
+    orphan: found.orphan,
+    rule: rule.rule,
+    problems,
+    policyFrom: manual || !found.policySource ? 'schedule' : found.policySource.from,
   };
+  return { planned: { lineage, plan }, points };
 }
 
 /**

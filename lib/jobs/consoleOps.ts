@@ -1,5 +1,6 @@
 import type { ImageDetails } from '../aws/Ec2ImageGateway.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
+import type { InstanceFacts } from '../domain/backupPlan.ts';
 import { InvalidEventError } from '../domain/errors.ts';
 import { buildRecoveryReport, type RecoveryReport } from '../domain/recoveryReport.ts';
 import { MANUAL_SCHEDULE, nextFireTime, resolveSchedule } from '../domain/schedules.ts';
@@ -71,12 +72,7 @@ export async function runConsoleOperation(
 ): Promise<OpsReport> {
   const startedAt = deps.clock().toISOString();
   const dryRun = 'dryRun' in payload && payload.dryRun === true;
-  const done = (
-    status: RunStatus,
-    result: unknown,
-    counts?: Readonly<Record<string, number>>,
-    error?: OpsReport['error'],
-  ): OpsReport => ({
+  const done: Done = (status, result, counts, error) => ({
     runId: deps.runId,
     job: `ops:${payload.action}`,
     action: payload.action,
@@ -89,7 +85,7 @@ export async function runConsoleOperation(
     result,
     ...(error ? { error } : {}),
   });
-  const common = {
+  const common: Common = {
     config: deps.config,
     clock: deps.clock,
     runId: deps.runId,
@@ -105,37 +101,15 @@ export async function runConsoleOperation(
     restore: deps.restore,
     history: deps.history,
   };
+  // A restore succeeded unless it says it failed (a dry run's `planned` included).
+  const restored = (
+    result: { readonly status: string; readonly error?: OpsReport['error'] },
+    counts?: Readonly<Record<string, number>>,
+  ) => done(result.status === 'failed' ? 'failed' : 'succeeded', result, counts, result.error);
 
   switch (payload.action) {
-    case 'backup': {
-      if (payload.instanceIds) await requireInstances(payload.instanceIds, deps);
-      const schedule = payload.schedule?.toLowerCase() ?? MANUAL_SCHEDULE;
-      const backup = await runBackupJob(
-        {
-          schedule,
-          scheduledTime: deps.clock(),
-          dryRun,
-          trigger: 'console',
-          ...(payload.instanceIds ? { instanceIds: payload.instanceIds } : {}),
-        },
-        { ...common, ec2: deps.ec2 },
-      );
-      // Backups count toward their schedule's retention (or MANUAL_RETAIN_DAYS): applied now.
-      const retention = await runRetentionJob(
-        { schedule, dryRun, trigger: 'console' },
-        { ...common, ec2: deps.ec2 },
-      );
-      return done(
-        worst(backup.status, retention.status),
-        { backup, retention },
-        {
-          snapshots: backup.counts.snapshots,
-          failed: backup.counts.failed,
-          deleted: retention.counts.deleted,
-        },
-        backup.error ?? retention.error,
-      );
-    }
+    case 'backup':
+      return consoleBackup(payload, dryRun, deps, common, done);
     case 'retention': {
       const retention = await runRetentionJob(
         {
@@ -163,45 +137,71 @@ export async function runConsoleOperation(
         report.totals.rpoMissed > 0 || report.totals.neverBackedUp > 0 ? 'partial' : 'succeeded';
       return done(status, report, { ...report.totals, blocked: report.blocked.length });
     }
-    case 'restore-volume': {
-      const result = await restoreVolume(payload, restoreDeps);
-      return done(
-        result.status === 'failed' ? 'failed' : 'succeeded',
-        result,
-        undefined,
-        result.error,
-      );
-    }
+    case 'restore-volume':
+      return restored(await restoreVolume(payload, restoreDeps));
     case 'restore-drill': {
       const result = await restoreVolume({ ...payload }, restoreDeps, true);
-      return done(
-        result.status === 'failed' ? 'failed' : 'succeeded',
+      return restored(
         result,
         result.waitedMs !== undefined
           ? { secondsToAvailable: Math.round(result.waitedMs / 1000) }
           : undefined,
-        result.error,
       );
     }
-    case 'duplicate-instance': {
-      const result = await duplicateInstance(payload, restoreDeps);
-      return done(
-        result.status === 'failed' ? 'failed' : 'succeeded',
-        result,
-        undefined,
-        result.error,
-      );
-    }
-    case 'restore-instance': {
-      const result = await restoreInstance(payload, restoreDeps);
-      return done(
-        result.status === 'failed' ? 'failed' : 'succeeded',
-        result,
-        undefined,
-        result.error,
-      );
-    }
+    case 'duplicate-instance':
+      return restored(await duplicateInstance(payload, restoreDeps));
+    case 'restore-instance':
+      return restored(await restoreInstance(payload, restoreDeps));
   }
+}
+
+/** Builds the operation's report from its status, result, counts and error. */
+type Done = (
+  status: RunStatus,
+  result: unknown,
+  counts?: Readonly<Record<string, number>>,
+  error?: OpsReport['error'],
+) => OpsReport;
+
+/**
+ * A console backup: the named instances checked first, the backup run, then the
+ * schedule's retention (backups count toward their schedule's retention, or
+ * MANUAL_RETAIN_DAYS), applied now.
+ */
+async function consoleBackup(
+  payload: Extract<OpsPayload, { action: 'backup' }>,
+  dryRun: boolean,
+  deps: OpsDependencies,
+  common: Common,
+  done: Done,
+): Promise<OpsReport> {
+  if (payload.instanceIds) await requireInstances(payload.instanceIds, deps);
+  const schedule = payload.schedule?.toLowerCase() ?? MANUAL_SCHEDULE;
+  const backup = await runBackupJob(
+    {
+      schedule,
+      scheduledTime: deps.clock(),
+      dryRun,
+      trigger: 'console',
+      ...(payload.instanceIds ? { instanceIds: payload.instanceIds } : {}),
+    },
+    { ...common, ec2: deps.ec2 },
+  );
+  // Backups count toward their schedule's retention (or MANUAL_RETAIN_DAYS): applied now.
+  const retention = await runRetentionJob(
+    { schedule, dryRun, trigger: 'console' },
+    { ...common, ec2: deps.ec2 },
+  );
+  return done(
+    worst(backup.status, retention.status),
+    { backup, retention },
+    {
+      snapshots: backup.counts.snapshots,
+      failed: backup.counts.failed,
+      deleted: retention.counts.deleted,
+    },
+    backup.error ?? retention.error,
+  );
 }
 
 interface Common {
@@ -295,6 +295,11 @@ export interface ConsoleRecoveryReport extends RecoveryReport {
   readonly blockedWarnings?: readonly string[];
 }
 
+/**
+ * The recovery-point report of the schedule (or all): what the opted-in fleet's newest
+ * snapshots and AMIs cover, with the deletions that something blocks (dry runs of
+ * retention, the sweep and AMI retention).
+ */
 async function recoveryReport(
   scheduleName: string | undefined,
   deps: OpsDependencies,
@@ -302,29 +307,55 @@ async function recoveryReport(
 ): Promise<ConsoleRecoveryReport> {
   const { keys, deployment, catalog } = deps.config;
   const schedule = scheduleName ? resolveSchedule(catalog, scheduleName).name : undefined;
-  const instances = new Map<string, Awaited<ReturnType<typeof first>>>();
-  async function first(x: ReturnType<Ec2Port['listInstancesWithTagKey']>) {
-    const all = [];
-    for await (const i of x) all.push(i);
-    return all;
-  }
+  const instances = new Map<string, InstanceFacts[]>();
   for (const i of [
-    ...(await first(deps.ec2.listInstancesWithTagKey(keys.backup))),
-    ...(await first(deps.ec2.listInstancesWithTagKey(keys.ami))),
+    ...(await listAll(deps.ec2.listInstancesWithTagKey(keys.backup))),
+    ...(await listAll(deps.ec2.listInstancesWithTagKey(keys.ami))),
   ]) {
     instances.set(i.instanceId, [i]);
   }
-  const snapshots: SnapshotFacts[] = [];
-  for await (const s of deps.ec2.listSnapshotsTagged({
-    [keys.managed]: 'true',
-    [keys.deployment]: deployment,
-  }))
-    snapshots.push(s);
+  const snapshots = await listAll(
+    deps.ec2.listSnapshotsTagged({ [keys.managed]: 'true', [keys.deployment]: deployment }),
+  );
   const images: ImageDetails[] = await deps.images.listImagesTagged({
     [keys.managed]: 'true',
     [keys.deployment]: deployment,
   });
-  const tagged = new Set(instances.keys());
+  const others = await otherLiveResources(snapshots, new Set(instances.keys()), deps);
+  const report = buildRecoveryReport({
+    ...others,
+    instances: [...instances.values()].flat(),
+    snapshots,
+    images,
+    catalog,
+    keys,
+    deployment,
+    now: deps.clock(),
+    schedule,
+  });
+  const { blocked, warnings: blockedWarnings } = await blockedDeletions(schedule, deps, common);
+  return {
+    ...report,
+    blocked,
+    blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
+    note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',
+    ...(blockedWarnings.length > 0 ? { blockedWarnings } : {}),
+  };
+}
+
+async function listAll<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
+/** The live instances (and their volumes) that snapshots name but that no longer opt in. */
+async function otherLiveResources(
+  snapshots: readonly SnapshotFacts[],
+  tagged: ReadonlySet<string>,
+  deps: OpsDependencies,
+): Promise<{ otherLiveInstanceIds: Set<string>; otherLiveVolumeIds: Set<string> }> {
+  const { keys } = deps.config;
   const candidates = [
     ...new Set(
       snapshots
@@ -340,29 +371,33 @@ async function recoveryReport(
       for (const v of i.volumes) otherLiveVolumeIds.add(v.volumeId);
     }
   }
-  const report = buildRecoveryReport({
-    otherLiveInstanceIds,
-    otherLiveVolumeIds,
-    instances: [...instances.values()].flat(),
-    snapshots,
-    images,
-    catalog,
-    keys,
-    deployment,
-    now: deps.clock(),
-    schedule,
-  });
-  const blocked: ConsoleRecoveryReport['blocked'][number][] = [];
-  const blockedWarnings: string[] = [];
-  for (const name of schedule ? [schedule] : [...catalog.schedules.keys()]) {
+  return { otherLiveInstanceIds, otherLiveVolumeIds };
+}
+
+type BlockedDeletion = ConsoleRecoveryReport['blocked'][number];
+
+/**
+ * The deletions that something blocks: snapshots retention would delete (a dry
+ * retention run per schedule), AMI snapshots the sweep would, and AMIs retention would
+ * deregister but an instance, launch template, Auto Scaling group, protection or the
+ * disabled state holds (a dry AMI run per schedule). A run that cannot read is a warning.
+ */
+async function blockedDeletions(
+  schedule: string | undefined,
+  deps: OpsDependencies,
+  common: Common,
+): Promise<{ blocked: BlockedDeletion[]; warnings: string[] }> {
+  const names = schedule ? [schedule] : [...deps.config.catalog.schedules.keys()];
+  const blocked: BlockedDeletion[] = [];
+  const warnings: string[] = [];
+  const held = (what: string, name: string, error: { message: string } | undefined) =>
+    `${what} held for ${name} could not be read (${error?.message ?? 'no error given'}): the list may be short`;
+  for (const name of names) {
     const retention = await runRetentionJob(
       { schedule: name, dryRun: true, trigger: 'console' },
       { ...common, ec2: deps.ec2 },
     );
-    if (retention.status === 'failed')
-      blockedWarnings.push(
-        `snapshots held for ${name} could not be read (${retention.error?.message ?? 'no error given'}): the list may be short`,
-      );
+    if (retention.status === 'failed') warnings.push(held('snapshots', name, retention.error));
     for (const v of retention.volumes)
       for (const b of v.blocked)
         blocked.push({
@@ -383,9 +418,7 @@ async function recoveryReport(
       heldBy: b.heldBy ?? [],
       sizeGiB: b.sizeGiB,
     });
-  // AMIs retention would deregister but an instance, launch template, Auto Scaling
-  // group, protection or the disabled state holds (a dry AMI run per schedule).
-  for (const name of schedule ? [schedule] : [...catalog.schedules.keys()]) {
+  for (const name of names) {
     const amis = await runAmiJob(
       { schedule: name, dryRun: true, trigger: 'console' },
       {
@@ -396,10 +429,7 @@ async function recoveryReport(
         recycleBin: deps.recycleBin,
       },
     );
-    if (amis.status === 'failed')
-      blockedWarnings.push(
-        `AMIs held for ${name} could not be read (${amis.error?.message ?? 'no error given'}): the list may be short`,
-      );
+    if (amis.status === 'failed') warnings.push(held('AMIs', name, amis.error));
     for (const b of amis.blocked)
       if (!blocked.some((x) => x.resourceId === b.imageId))
         blocked.push({
@@ -409,13 +439,7 @@ async function recoveryReport(
           sizeGiB: b.sizeGiB,
         });
   }
-  return {
-    ...report,
-    blocked,
-    blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
-    note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',
-    ...(blockedWarnings.length > 0 ? { blockedWarnings } : {}),
-  };
+  return { blocked, warnings };
 }
 
 /**

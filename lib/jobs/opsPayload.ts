@@ -31,22 +31,16 @@ const whole = (message: string, min: number, max: number) =>
       z.maximum(max, `must be at most ${max}`),
     );
 
-const instanceId = matching(
-  /^i-[0-9a-f]{8}([0-9a-f]{9})?$/,
-  'must be an instance id such as i-0123456789abcdef0',
-);
-const volumeId = matching(
-  /^vol-[0-9a-f]{8}([0-9a-f]{9})?$/,
-  'must be a volume id such as vol-0123456789abcdef0',
-);
-const snapshotId = matching(
-  /^snap-[0-9a-f]{8}([0-9a-f]{9})?$/,
-  'must be a snapshot id such as snap-0123456789abcdef0',
-);
-const imageId = matching(
-  /^ami-[0-9a-f]{8}([0-9a-f]{9})?$/,
-  'must be an AMI id such as ami-0123456789abcdef0',
-);
+/** An EC2 id: the prefix, then 8 or 17 hex digits. */
+const ec2Id = (prefix: string, what: string) =>
+  matching(
+    new RegExp(`^${prefix}-[0-9a-f]{8}([0-9a-f]{9})?$`),
+    `must be ${what} such as ${prefix}-0123456789abcdef0`,
+  );
+const instanceId = ec2Id('i', 'an instance id');
+const volumeId = ec2Id('vol', 'a volume id');
+const snapshotId = ec2Id('snap', 'a snapshot id');
+const imageId = ec2Id('ami', 'an AMI id');
 const deviceName = matching(
   /^(\/dev\/)?(sd[a-z][0-9]*|xvd[a-z][0-9]*|nvme[0-9]+n[0-9]+)$/,
   'must be a device name such as /dev/sdf or xvdf',
@@ -226,15 +220,6 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
       );
     }
   };
-  const needConfirm = (
-    what: string,
-    dryRun: boolean | undefined,
-    confirmed: boolean | undefined,
-  ) => {
-    if (dryRun !== true && confirmed !== true) {
-      throw new InvalidEventError(`${what} needs "confirm": true (or "dryRun": true to preview)`);
-    }
-  };
   switch (data.action) {
     case 'backup':
       scheduleOf(data.schedule, false);
@@ -257,29 +242,9 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
     case 'report':
       scheduleOf(data.schedule, false);
       return;
-    case 'restore-volume': {
-      const sources = [data.snapshotId, data.volumeId, data.instanceId].filter(
-        (v) => v !== undefined,
-      ).length;
-      if (sources !== 1) {
-        throw new InvalidEventError(
-          'action "restore-volume" takes exactly one source: "snapshotId", "volumeId", or "instanceId" with "device"',
-        );
-      }
-      if ((data.instanceId === undefined) !== (data.device === undefined)) {
-        throw new InvalidEventError(
-          'action "restore-volume": "instanceId" and "device" go together (the instance device whose newest snapshot to restore)',
-        );
-      }
-      if (data.attachTo)
-        needConfirm('attaching the restored volume ("attachTo")', data.dryRun, data.confirm);
-      checkIops(data.volumeType ?? 'gp3', data.iops);
-      if (data.throughput !== undefined && (data.volumeType ?? 'gp3') !== 'gp3')
-        throw new InvalidEventError(
-          `field "throughput" is only for volumeType gp3 (125 to 2000 MiB/s); remove it for ${data.volumeType}`,
-        );
+    case 'restore-volume':
+      checkRestoreVolume(data);
       return;
-    }
     case 'duplicate-instance':
       if ((data.imageId === undefined) === (data.instanceId === undefined)) {
         throw new InvalidEventError(
@@ -306,6 +271,41 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
         );
       }
       return;
+  }
+}
+
+/** A restore-volume's source, device, attachment (confirmed), IOPS and throughput. */
+function checkRestoreVolume(data: Extract<OpsPayload, { action: 'restore-volume' }>): void {
+  const sources = [data.snapshotId, data.volumeId, data.instanceId].filter(
+    (v) => v !== undefined,
+  ).length;
+  if (sources !== 1) {
+    throw new InvalidEventError(
+      'action "restore-volume" takes exactly one source: "snapshotId", "volumeId", or "instanceId" with "device"',
+    );
+  }
+  if ((data.instanceId === undefined) !== (data.device === undefined)) {
+    throw new InvalidEventError(
+      'action "restore-volume": "instanceId" and "device" go together (the instance device whose newest snapshot to restore)',
+    );
+  }
+  if (data.attachTo)
+    needConfirm('attaching the restored volume ("attachTo")', data.dryRun, data.confirm);
+  checkIops(data.volumeType ?? 'gp3', data.iops);
+  if (data.throughput !== undefined && (data.volumeType ?? 'gp3') !== 'gp3')
+    throw new InvalidEventError(
+      `field "throughput" is only for volumeType gp3 (125 to 2000 MiB/s); remove it for ${data.volumeType}`,
+    );
+}
+
+/** A change beyond the ordinary needs `confirm` (or a dry run to preview it). */
+function needConfirm(
+  what: string,
+  dryRun: boolean | undefined,
+  confirmed: boolean | undefined,
+): void {
+  if (dryRun !== true && confirmed !== true) {
+    throw new InvalidEventError(`${what} needs "confirm": true (or "dryRun": true to preview)`);
   }
 }
 

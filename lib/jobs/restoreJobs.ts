@@ -9,12 +9,14 @@ import { restoreTagKeys } from '../domain/tagKeys.ts';
 import { checkIops, IOPS_RANGES } from './opsPayload.ts';
 import type {
   ActionJournal,
+  ActionRecord,
   HistoryQueriesPort,
   ImagesPort,
   LoggerPort,
   RestorePort,
   SnapshotsPort,
 } from './ports.ts';
+import { recordAfter } from './runReport.ts';
 
 /** What the restore actions read and act through. */
 export interface RestoreDependencies {
@@ -102,12 +104,7 @@ export async function resolveSnapshot(
   })) {
     if (snapshot.volumeId === volumeId && snapshot.state === 'completed') candidates.push(snapshot);
   }
-  const now = deps.clock();
-  const newest = candidates.sort(
-    (a, b) =>
-      effectiveCreatedAt(b.tags, b.startTime, keys, now).getTime() -
-      effectiveCreatedAt(a.tags, a.startTime, keys, now).getTime(),
-  )[0];
+  const newest = newestFirst(candidates, (s) => s.startTime, deps)[0];
   if (!newest) {
     throw new InvalidEventError(
       `field "${source.instanceId ? 'device' : 'volumeId'}": no completed snapshot of ${volumeId} made by this deployment`,
@@ -151,24 +148,86 @@ export interface RestoreVolumeResult {
  * await restoreVolume({ action: 'restore-volume', snapshotId: 'snap-1' }, deps);
  */
 export async function restoreVolume(
-  request: {
-    snapshotId?: string | undefined;
-    volumeId?: string | undefined;
-    instanceId?: string | undefined;
-    device?: string | undefined;
-    availabilityZone?: string | undefined;
-    volumeType?: string | undefined;
-    sizeGiB?: number | undefined;
-    iops?: number | undefined;
-    throughput?: number | undefined;
-    kmsKeyId?: string | undefined;
-    attachTo?: { instanceId: string; device: string } | undefined;
-    dryRun?: boolean | undefined;
-  },
+  request: RestoreVolumeRequest,
   deps: RestoreDependencies,
   drill = false,
 ): Promise<RestoreVolumeResult> {
   const resolved = await resolveSnapshot(request, deps);
+  const base = await planRestoredVolume(request, resolved, deps);
+  if (request.dryRun) return { status: 'planned', ...base, attachedTo: request.attachTo };
+
+  const started = deps.clock().getTime();
+  const volumeId = await createRestoredVolume(request, resolved, base, deps, drill);
+  // A failed step answers what was made so far, and EC2's error.
+  const failed = (
+    action: string,
+    error: unknown,
+    made: { volumeId: string; waitedMs?: number },
+  ) => {
+    const failure = toAwsCallError(action, error);
+    const answer: RestoreVolumeResult = {
+      status: 'failed',
+      ...base,
+      ...made,
+      error: { code: failure.code, message: failure.message },
+    };
+    return answer;
+  };
+  let waitedMs: number;
+  try {
+    await deps.restore.waitForVolume(volumeId, deps.config.restoreWaitMs, () =>
+      deps.clock().getTime(),
+    );
+    waitedMs = deps.clock().getTime() - started;
+  } catch (error) {
+    return failed('DescribeVolumes', error, { volumeId });
+  }
+  if (drill) return endDrill(resolved, base, volumeId, waitedMs, deps);
+  if (request.attachTo) {
+    const { instanceId, device } = request.attachTo;
+    try {
+      await deps.restore.attachVolume(volumeId, instanceId, device);
+    } catch (error) {
+      return failed('AttachVolume', error, { volumeId, waitedMs });
+    }
+  }
+  return { status: 'succeeded', ...base, volumeId, waitedMs, attachedTo: request.attachTo };
+}
+
+/** What `restore-volume` and `restore-drill` are asked. */
+export interface RestoreVolumeRequest {
+  snapshotId?: string | undefined;
+  volumeId?: string | undefined;
+  instanceId?: string | undefined;
+  device?: string | undefined;
+  availabilityZone?: string | undefined;
+  volumeType?: string | undefined;
+  sizeGiB?: number | undefined;
+  iops?: number | undefined;
+  throughput?: number | undefined;
+  kmsKeyId?: string | undefined;
+  attachTo?: { instanceId: string; device: string } | undefined;
+  dryRun?: boolean | undefined;
+}
+
+/** The volume a restore makes, as planned: its source, zone, type and size. */
+type PlannedVolume = Pick<
+  RestoreVolumeResult,
+  'source' | 'availabilityZone' | 'volumeType' | 'sizeGiB'
+> & { readonly attachTo?: { instanceId: string; device: string } };
+
+/**
+ * Plans the restored volume and refuses what cannot work, naming the field: a size
+ * below the snapshot, a device in use, no zone to take, a zone other than the target
+ * instance's, IOPS the type does not allow at that size.
+ *
+ * @throws {InvalidEventError}
+ */
+async function planRestoredVolume(
+  request: RestoreVolumeRequest,
+  resolved: ResolvedSnapshot,
+  deps: RestoreDependencies,
+): Promise<PlannedVolume> {
   const { snapshot } = resolved;
   const snapshotSize = snapshot.sizeGiB ?? 1;
   if (request.sizeGiB !== undefined && request.sizeGiB < snapshotSize) {
@@ -176,16 +235,7 @@ export async function restoreVolume(
       `field "sizeGiB": ${request.sizeGiB} is smaller than the snapshot (${snapshotSize} GiB)`,
     );
   }
-  let target: InstanceDetails | undefined;
-  if (request.attachTo) {
-    target = await describeOrReject(deps, request.attachTo.instanceId, 'attachTo.instanceId');
-    const device = normaliseDevice(request.attachTo.device);
-    if (target.volumes.some((v) => normaliseDevice(v.deviceName) === device)) {
-      throw new InvalidEventError(
-        `field "attachTo.device": ${request.attachTo.device} is already in use on ${target.instanceId}`,
-      );
-    }
-  }
+  const target = await attachTarget(request, deps);
   const availabilityZone =
     request.availabilityZone ?? resolved.availabilityZone ?? target?.availabilityZone;
   if (!availabilityZone) {
@@ -200,18 +250,8 @@ export async function restoreVolume(
   }
   const volumeType = request.volumeType ?? 'gp3';
   const sizeGiB = request.sizeGiB ?? snapshotSize;
-  checkIops(volumeType, request.iops);
-  // gp3's 3,000 baseline is allowed at any size; above it, and for io1/io2, IOPS per GiB are capped.
-  const iopsRange = IOPS_RANGES[volumeType];
-  const iopsCap = iopsRange
-    ? Math.max(iopsRange.perGiB * sizeGiB, iopsRange.required ? 0 : iopsRange.min)
-    : 0;
-  if (iopsRange && request.iops !== undefined && request.iops > iopsCap) {
-    throw new InvalidEventError(
-      `field "iops": ${request.iops} is more than ${volumeType} allows for ${sizeGiB} GiB (${iopsRange.perGiB} per GiB: at most ${iopsCap}); lower "iops" or raise "sizeGiB"`,
-    );
-  }
-  const base = {
+  checkIopsForSize(volumeType, sizeGiB, request.iops);
+  return {
     source: {
       snapshotId: snapshot.snapshotId,
       volumeId: resolved.sourceVolumeId,
@@ -229,8 +269,48 @@ export async function restoreVolume(
     sizeGiB,
     ...(request.attachTo ? { attachTo: request.attachTo } : {}),
   };
-  if (request.dryRun) return { status: 'planned', ...base, attachedTo: request.attachTo };
+}
 
+/** The instance a restored volume is to be attached to, with the device checked free. */
+async function attachTarget(
+  request: RestoreVolumeRequest,
+  deps: RestoreDependencies,
+): Promise<InstanceDetails | undefined> {
+  if (!request.attachTo) return undefined;
+  const target = await describeOrReject(deps, request.attachTo.instanceId, 'attachTo.instanceId');
+  const device = normaliseDevice(request.attachTo.device);
+  if (target.volumes.some((v) => normaliseDevice(v.deviceName) === device)) {
+    throw new InvalidEventError(
+      `field "attachTo.device": ${request.attachTo.device} is already in use on ${target.instanceId}`,
+    );
+  }
+  return target;
+}
+
+/** The type's IOPS range, and, above gp3's 3,000 baseline and for io1/io2, IOPS per GiB capped. */
+function checkIopsForSize(volumeType: string, sizeGiB: number, iops: number | undefined): void {
+  checkIops(volumeType, iops);
+  // gp3's 3,000 baseline is allowed at any size; above it, and for io1/io2, IOPS per GiB are capped.
+  const iopsRange = IOPS_RANGES[volumeType];
+  const iopsCap = iopsRange
+    ? Math.max(iopsRange.perGiB * sizeGiB, iopsRange.required ? 0 : iopsRange.min)
+    : 0;
+  if (iopsRange && iops !== undefined && iops > iopsCap) {
+    throw new InvalidEventError(
+      `field "iops": ${iops} is more than ${volumeType} allows for ${sizeGiB} GiB (${iopsRange.perGiB} per GiB: at most ${iopsCap}); lower "iops" or raise "sizeGiB"`,
+    );
+  }
+}
+
+/** Creates the volume, tagged with where it came from, and records it (best effort). */
+async function createRestoredVolume(
+  request: RestoreVolumeRequest,
+  resolved: ResolvedSnapshot,
+  planned: PlannedVolume,
+  deps: RestoreDependencies,
+  drill: boolean,
+): Promise<string> {
+  const { snapshot } = resolved;
   const { keys } = deps.config;
   const written = restoreTagKeys(keys);
   const tags: Tag[] = [
@@ -248,7 +328,7 @@ export async function restoreVolume(
     { Key: keys.deployment, Value: deps.config.deployment },
     ...(drill ? [{ Key: written.restoreDrill, Value: 'true' }] : []),
   ];
-  const started = deps.clock().getTime();
+  const { availabilityZone, volumeType, sizeGiB } = planned;
   const volumeId = await deps.restore.createVolume({
     snapshotId: snapshot.snapshotId,
     availabilityZone,
@@ -259,95 +339,62 @@ export async function restoreVolume(
     kmsKeyId: request.kmsKeyId,
     tags,
   });
-  await deps.journal
-    .record({
-      runId: deps.runId,
-      job: drill ? 'restore-drill' : 'restore-volume',
-      action: 'create-volume',
-      resourceId: volumeId,
-      phase: 'after',
-      outcome: 'done',
-      reason: `restored from ${snapshot.snapshotId}`,
-      details: {
-        snapshotId: snapshot.snapshotId,
-        volumeId: resolved.sourceVolumeId,
-        availabilityZone,
-        sizeGiB,
-      },
-    })
-    .catch(() => undefined);
-  let waitedMs: number;
+  await recordDone(deps, {
+    job: drill ? 'restore-drill' : 'restore-volume',
+    action: 'create-volume',
+    resourceId: volumeId,
+    reason: `restored from ${snapshot.snapshotId}`,
+    details: {
+      snapshotId: snapshot.snapshotId,
+      volumeId: resolved.sourceVolumeId,
+      availabilityZone,
+      sizeGiB,
+    },
+  });
+  return volumeId;
+}
+
+/** A drill's end: its volume deleted (or said to be deleted by hand) and the drill recorded. */
+async function endDrill(
+  resolved: ResolvedSnapshot,
+  planned: PlannedVolume,
+  volumeId: string,
+  waitedMs: number,
+  deps: RestoreDependencies,
+): Promise<RestoreVolumeResult> {
+  let deleted = true;
   try {
-    await deps.restore.waitForVolume(volumeId, deps.config.restoreWaitMs, () =>
-      deps.clock().getTime(),
-    );
-    waitedMs = deps.clock().getTime() - started;
+    await deps.restore.deleteVolume(volumeId);
   } catch (error) {
-    const failure = toAwsCallError('DescribeVolumes', error);
-    return {
-      status: 'failed',
-      ...base,
+    deleted = false;
+    deps.logger.error('could not delete the drill volume', {
       volumeId,
-      error: { code: failure.code, message: failure.message },
-    };
+      error: toAwsCallError('DeleteVolume', error).message,
+    });
   }
-  if (drill) {
-    let deleted = true;
-    try {
-      await deps.restore.deleteVolume(volumeId);
-    } catch (error) {
-      deleted = false;
-      deps.logger.error('could not delete the drill volume', {
-        volumeId,
-        error: toAwsCallError('DeleteVolume', error).message,
-      });
-    }
-    await deps.journal
-      .record({
-        runId: deps.runId,
-        job: 'restore-drill',
-        action: 'restore-drill',
-        resourceId: snapshot.snapshotId,
-        phase: 'after',
-        outcome: deleted ? 'done' : 'failed',
-        reason: `restored to ${volumeId} in ${Math.round(waitedMs / 100) / 10} s; drill volume ${deleted ? 'deleted' : 'NOT deleted'}`,
-        details: {
-          volumeId: resolved.sourceVolumeId,
-          drillVolumeId: volumeId,
-          secondsToAvailable: waitedMs / 1000,
-        },
-      })
-      .catch(() => undefined);
-    return {
-      status: deleted ? 'succeeded' : 'failed',
-      ...base,
-      volumeId,
-      waitedMs,
-      drill: { deleted, secondsToAvailable: Math.round(waitedMs / 100) / 10 },
-      ...(deleted
-        ? {}
-        : { error: { code: 'DrillVolumeNotDeleted', message: `delete ${volumeId} by hand` } }),
-    };
-  }
-  if (request.attachTo) {
-    try {
-      await deps.restore.attachVolume(
-        volumeId,
-        request.attachTo.instanceId,
-        request.attachTo.device,
-      );
-    } catch (error) {
-      const failure = toAwsCallError('AttachVolume', error);
-      return {
-        status: 'failed',
-        ...base,
-        volumeId,
-        waitedMs,
-        error: { code: failure.code, message: failure.message },
-      };
-    }
-  }
-  return { status: 'succeeded', ...base, volumeId, waitedMs, attachedTo: request.attachTo };
+  await recordAfter(deps.journal, deps.logger, {
+    runId: deps.runId,
+    job: 'restore-drill',
+    action: 'restore-drill',
+    resourceId: resolved.snapshot.snapshotId,
+    outcome: deleted ? 'done' : 'failed',
+    reason: `restored to ${volumeId} in ${Math.round(waitedMs / 100) / 10} s; drill volume ${deleted ? 'deleted' : 'NOT deleted'}`,
+    details: {
+      volumeId: resolved.sourceVolumeId,
+      drillVolumeId: volumeId,
+      secondsToAvailable: waitedMs / 1000,
+    },
+  });
+  return {
+    status: deleted ? 'succeeded' : 'failed',
+    ...planned,
+    volumeId,
+    waitedMs,
+    drill: { deleted, secondsToAvailable: Math.round(waitedMs / 100) / 10 },
+    ...(deleted
+      ? {}
+      : { error: { code: 'DrillVolumeNotDeleted', message: `delete ${volumeId} by hand` } }),
+  };
 }
 
 /** The outcome of `duplicate-instance` and `restore-instance`. */
@@ -395,12 +442,7 @@ export async function duplicateInstance(
         [keys.instanceId]: sourceId,
       })
     ).filter((i) => i.state === 'available');
-    const now = deps.clock();
-    const newest = images.sort(
-      (a, b) =>
-        effectiveCreatedAt(b.tags, b.creationDate ?? new Date(0), keys, now).getTime() -
-        effectiveCreatedAt(a.tags, a.creationDate ?? new Date(0), keys, now).getTime(),
-    )[0];
+    const newest = newestFirst(images, (i) => i.creationDate ?? new Date(0), deps)[0];
     if (!newest)
       throw new InvalidEventError(
         `field "instanceId": ${sourceId} has no available AMI made by this deployment`,
@@ -439,58 +481,13 @@ export async function restoreInstance(
   },
   deps: RestoreDependencies,
 ): Promise<LaunchResult> {
-  const { keys } = deps.config;
-  const set: SnapshotFacts[] = [];
-  for await (const snapshot of deps.ec2.listSnapshotsTagged({
-    [keys.managed]: 'true',
-    [keys.deployment]: deps.config.deployment,
-    [keys.runId]: request.runId,
-    [keys.instanceId]: request.instanceId,
-  })) {
-    set.push(snapshot);
-  }
-  if (set.length === 0) {
-    throw new InvalidEventError(
-      `fields "runId" and "instanceId": no snapshot set of ${request.instanceId} from run ${request.runId}`,
-    );
-  }
-  const pending = set.filter((s) => s.state !== 'completed');
-  if (pending.length > 0) {
-    throw new InvalidEventError(
-      `the set is not complete yet: ${pending.map((s) => `${s.snapshotId} is ${s.state}`).join(', ')}`,
-    );
-  }
-  const devices = new Map<string, string>();
-  try {
-    for (const action of await deps.history.runActions(request.runId)) {
-      const device = action.details?.deviceName;
-      if (action.action === 'create-snapshot' && typeof device === 'string')
-        devices.set(action.resourceId, device);
-    }
-  } catch (error) {
-    deps.logger.warn('run history unavailable: taking devices from the instance', {
-      error: toAwsCallError('Query', error).message,
-    });
-  }
+  const set = await readCompleteSet(request.runId, request.instanceId, deps);
+  const recorded = await recordedDevices(request.runId, deps);
   const source = await describeOrReject(deps, request.instanceId, 'instanceId').catch(
     () => undefined,
   );
   const platform = await sourcePlatform(request.instanceId, source, deps);
-  for (const snapshot of set) {
-    if (devices.has(snapshot.snapshotId)) continue;
-    const mapping = source?.volumes.find((v) => v.volumeId === snapshot.volumeId);
-    if (mapping) devices.set(snapshot.snapshotId, mapping.deviceName);
-  }
-  const missing = set.filter((s) => !devices.has(s.snapshotId));
-  if (missing.length > 0) {
-    throw new InvalidEventError(
-      `the devices of ${missing.map((s) => s.snapshotId).join(', ')} are unknown: neither the run history nor the instance records them`,
-    );
-  }
-  const mappings = set.map((s) => ({
-    deviceName: devices.get(s.snapshotId) ?? '',
-    snapshotId: s.snapshotId,
-  }));
+  const mappings = setMappings(set, recorded, source);
   const recordedRoot = source?.rootDeviceName ?? platform.rootDeviceName;
   const rootDeviceName =
     recordedRoot && mappings.some((m) => m.deviceName === recordedRoot)
@@ -514,7 +511,7 @@ export async function restoreInstance(
     };
   }
   const tags = buildResourceTags(request.instanceId, source?.tags ?? {}, {
-    keys,
+    keys: deps.config.keys,
     schedule: 'manual',
     slot: `${deps.clock().toISOString().slice(0, 19)}Z`,
     deployment: deps.config.deployment,
@@ -533,26 +530,104 @@ export async function restoreInstance(
     },
     deps.config.localTagAfterCreate,
   );
-  await deps.journal
-    .record({
-      runId: deps.runId,
-      job: 'restore-instance',
-      action: 'register-image',
-      resourceId: imageId,
-      phase: 'after',
-      outcome: 'done',
-      reason: `registered from the set of run ${request.runId}`,
-      details: {
-        instanceId: request.instanceId,
-        snapshotIds: mappings.map((m) => m.snapshotId),
-        architecture: platform.architecture,
-        bootMode: platform.bootMode ?? 'default',
-        platformFrom: platform.from,
-      },
-    })
-    .catch(() => undefined);
+  await recordDone(deps, {
+    job: 'restore-instance',
+    action: 'register-image',
+    resourceId: imageId,
+    reason: `registered from the set of run ${request.runId}`,
+    details: {
+      instanceId: request.instanceId,
+      snapshotIds: mappings.map((m) => m.snapshotId),
+      architecture: platform.architecture,
+      bootMode: platform.bootMode ?? 'default',
+      platformFrom: platform.from,
+    },
+  });
   const result = await launch(imageId, source, request.instanceId, request, deps, true);
   return { ...result, registeredImage: true, mappings, platform };
+}
+
+/**
+ * The snapshots of one run and instance, every one completed.
+ *
+ * @throws {InvalidEventError} when there is no such set, or part of it is pending.
+ */
+async function readCompleteSet(
+  runId: string,
+  instanceId: string,
+  deps: RestoreDependencies,
+): Promise<SnapshotFacts[]> {
+  const { keys } = deps.config;
+  const set: SnapshotFacts[] = [];
+  for await (const snapshot of deps.ec2.listSnapshotsTagged({
+    [keys.managed]: 'true',
+    [keys.deployment]: deps.config.deployment,
+    [keys.runId]: runId,
+    [keys.instanceId]: instanceId,
+  })) {
+    set.push(snapshot);
+  }
+  if (set.length === 0) {
+    throw new InvalidEventError(
+      `fields "runId" and "instanceId": no snapshot set of ${instanceId} from run ${runId}`,
+    );
+  }
+  const pending = set.filter((s) => s.state !== 'completed');
+  if (pending.length > 0) {
+    throw new InvalidEventError(
+      `the set is not complete yet: ${pending.map((s) => `${s.snapshotId} is ${s.state}`).join(', ')}`,
+    );
+  }
+  return set;
+}
+
+/** Each snapshot's device as the run's history recorded it (none when the history cannot be read). */
+async function recordedDevices(
+  runId: string,
+  deps: RestoreDependencies,
+): Promise<Map<string, string>> {
+  const devices = new Map<string, string>();
+  try {
+    for (const action of await deps.history.runActions(runId)) {
+      const device = action.details?.deviceName;
+      if (action.action === 'create-snapshot' && typeof device === 'string')
+        devices.set(action.resourceId, device);
+    }
+  } catch (error) {
+    deps.logger.warn('run history unavailable: taking devices from the instance', {
+      error: toAwsCallError('Query', error).message,
+    });
+  }
+  return devices;
+}
+
+/**
+ * Each snapshot's device: as the run history recorded it, else as the instance has the
+ * volume now.
+ *
+ * @throws {InvalidEventError} when neither knows a snapshot's device.
+ */
+function setMappings(
+  set: readonly SnapshotFacts[],
+  recorded: ReadonlyMap<string, string>,
+  source: InstanceDetails | undefined,
+): { deviceName: string; snapshotId: string }[] {
+  const devices = new Map(recorded);
+  for (const snapshot of set) {
+    if (devices.has(snapshot.snapshotId)) continue;
+    const mapping = source?.volumes.find((v) => v.volumeId === snapshot.volumeId);
+    if (mapping) devices.set(snapshot.snapshotId, mapping.deviceName);
+  }
+  const missing = set.filter((s) => !devices.has(s.snapshotId));
+  if (missing.length > 0) {
+    throw new InvalidEventError(
+      `the devices of ${missing.map((s) => s.snapshotId).join(', ')} are unknown: neither the run history nor the instance records them`,
+    );
+  }
+  return set.map((s) => ({
+    deviceName: devices.get(s.snapshotId) ?? '',
+    snapshotId: s.snapshotId,
+  }));
 }
 
 /**
@@ -580,12 +655,7 @@ async function sourcePlatform(
       [keys.deployment]: deps.config.deployment,
       [keys.instanceId]: instanceId,
     });
-    const now = deps.clock();
-    made.sort(
-      (a, b) =>
-        effectiveCreatedAt(b.tags, b.creationDate ?? new Date(0), keys, now).getTime() -
-        effectiveCreatedAt(a.tags, a.creationDate ?? new Date(0), keys, now).getTime(),
-    );
+    newestFirst(made, (i) => i.creationDate ?? new Date(0), deps);
     candidates.push(...made.filter((i) => i.state === 'available').map((i) => i.imageId));
   } catch (error) {
     tried.push(`its AMIs cannot be listed (${toAwsCallError('DescribeImages', error).message})`);
@@ -661,23 +731,37 @@ async function launch(
       keyName: plan.keyName,
       tags,
     });
-    await deps.journal
-      .record({
-        runId: deps.runId,
-        job: restored ? 'restore-instance' : 'duplicate-instance',
-        action: 'run-instance',
-        resourceId: instanceId,
-        phase: 'after',
-        outcome: 'done',
-        reason: `launched from ${imageId}`,
-        details: { instanceId: sourceId, imageId },
-      })
-      .catch(() => undefined);
+    await recordDone(deps, {
+      job: restored ? 'restore-instance' : 'duplicate-instance',
+      action: 'run-instance',
+      resourceId: instanceId,
+      reason: `launched from ${imageId}`,
+      details: { instanceId: sourceId, imageId },
+    });
     return { ...plan, status: 'succeeded', instanceId };
   } catch (error) {
     const failure = toAwsCallError('RunInstances', error);
     return { ...plan, status: 'failed', error: { code: failure.code, message: failure.message } };
   }
+}
+
+/** Records what a restore made, done (best effort: a failed write is logged, never undoes it). */
+function recordDone(
+  deps: RestoreDependencies,
+  made: Pick<ActionRecord, 'job' | 'action' | 'resourceId' | 'reason'> & {
+    readonly details: Readonly<Record<string, unknown>>;
+  },
+): Promise<void> {
+  const { job, action, resourceId, reason, details } = made;
+  return recordAfter(deps.journal, deps.logger, {
+    runId: deps.runId,
+    job,
+    action,
+    resourceId,
+    outcome: 'done',
+    reason,
+    details,
+  });
 }
 
 async function describeOrReject(
@@ -695,6 +779,21 @@ async function describeOrReject(
     }
     throw error;
   }
+}
+
+/**
+ * Sorts in place, newest first, by the creation time a resource's tags record (else the
+ * time EC2 gives), as retention reads it; returns the same array.
+ */
+function newestFirst<T extends { readonly tags: Readonly<Record<string, string>> }>(
+  items: T[],
+  madeAt: (item: T) => Date,
+  deps: RestoreDependencies,
+): T[] {
+  const { keys } = deps.config;
+  const now = deps.clock();
+  const createdAt = (item: T) => effectiveCreatedAt(item.tags, madeAt(item), keys, now).getTime();
+  return items.sort((a, b) => createdAt(b) - createdAt(a));
 }
 
 function normaliseDevice(device: string): string {

@@ -5,8 +5,10 @@ import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
 import type { RetentionRule } from '../domain/retentionPlan.ts';
 import {
   type ExcludedSnapshot,
+  type PlannedVolumeRetention,
   planScheduleRetention,
   retentionSnapshot,
+  type ScheduleRetentionPlan,
   type VolumeLineage,
 } from '../domain/retentionRun.ts';
 import { resolveJobSchedule } from '../domain/schedules.ts';
@@ -15,28 +17,16 @@ import type { TagMap } from '../domain/tagPolicy.ts';
 import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
-import type {
-  ActionJournal,
-  Ec2Port,
-  LoggerPort,
-  MetricsPort,
-  ReportedError,
-  RunStatus,
-  RunTrigger,
-} from './ports.ts';
+import type { ActionJournal, Ec2Port, ReportedError } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
-import { logJournal, noMetrics, reportForLog, runStatus } from './runReport.ts';
+import { openRun, type RunEssentials, type RunInput, type RunReportHeader } from './runOpening.ts';
+import { closeRun, runStatus } from './runReport.ts';
 
 /** What a retention run is asked to do. */
-export interface RetentionJobInput {
+export interface RetentionJobInput extends RunInput {
   readonly schedule: string;
-  readonly dryRun: boolean;
-  readonly trigger: RunTrigger;
   /** A one-run override of MAX_DELETIONS, confirmed by the operator. */
   readonly maxDeletions?: number | undefined;
-  /** Time left in the invocation, in ms; no deletion starts below the safety margin. */
-  readonly remainingMs?: (() => number) | undefined;
-  readonly safetyMarginMs?: number | undefined;
 }
 
 /** One deletion, planned or done. */
@@ -71,16 +61,8 @@ export interface VolumeRetentionResult {
 }
 
 /** The JSON report of a retention run. */
-export interface RetentionReport {
-  readonly runId: string;
-  readonly job: 'retention';
-  readonly deployment: string;
+export interface RetentionReport extends RunReportHeader<'retention'> {
   readonly schedule: string;
-  readonly trigger: RunTrigger;
-  readonly dryRun: boolean;
-  readonly status: RunStatus;
-  readonly startedAt: string;
-  readonly endedAt: string;
   readonly counts: {
     readonly volumes: number;
     readonly snapshotsInScope: number;
@@ -115,7 +97,7 @@ export interface RetentionReport {
 }
 
 /** What the retention job reads and acts through. */
-export interface RetentionJobDependencies {
+export interface RetentionJobDependencies extends RunEssentials {
   readonly ec2: Pick<
     Ec2Port,
     | 'listSnapshotsTagged'
@@ -129,12 +111,6 @@ export interface RetentionJobDependencies {
     'deployment' | 'keys' | 'catalog' | 'maxDeletions' | 'deleteConcurrency' | 'manualRetainDays'
   > &
     Partial<Pick<SnapkeeperConfig, 'maxInFlight'>>;
-  readonly clock: () => Date;
-  readonly runId: string;
-  readonly logger: LoggerPort;
-  readonly metrics?: MetricsPort;
-  /** Where each deletion is recorded before and after; logs when absent. */
-  readonly journal?: ActionJournal;
   /**
    * The run history's creation records: only what it recorded as created by this
    * deployment is deleted. Required, so that no caller forgets it: every handler passes
@@ -162,41 +138,16 @@ export async function runRetentionJob(
   deps: RetentionJobDependencies,
 ): Promise<RetentionReport> {
   const { config, logger } = deps;
-  const { keys } = config;
-  const metrics = deps.metrics ?? noMetrics;
-  const journal = deps.journal ?? logJournal(logger);
-  const startedAt = deps.clock();
   const schedule = resolveJobSchedule(config.catalog, input.schedule, config.manualRetainDays);
-  const base = {
-    runId: deps.runId,
-    job: 'retention' as const,
-    deployment: config.deployment,
+  const run = openRun('retention', 'retention run', input, deps, () => ({
     schedule: schedule.name,
-    trigger: input.trigger,
-    dryRun: input.dryRun,
-    startedAt: startedAt.toISOString(),
-  };
-  logger.info('retention run started', base);
+  }));
+  const { base, startedAt: now } = run;
 
   // 1. Read.
-  const snapshots: SnapshotFacts[] = [];
-  let holders: Map<string, string[]>;
-  const instances = new Map<string, InstanceFacts>();
-  let volumeTags: Map<string, TagMap>;
+  let read: RetentionRead;
   try {
-    for await (const snapshot of deps.ec2.listSnapshotsTagged({
-      [keys.managed]: 'true',
-      [keys.deployment]: config.deployment,
-      [keys.schedule]: schedule.name,
-    })) {
-      // Only what planning reads: the description, keys and most tags would double the memory.
-      snapshots.push(retentionSnapshot(snapshot, keys));
-    }
-    holders = await deps.ec2.snapshotHolders();
-    for await (const instance of deps.ec2.listInstancesWithTagKey(keys.backup)) {
-      instances.set(instance.instanceId, instance);
-    }
-    volumeTags = await deps.ec2.volumeTagsWithKey(keys.skip);
+    read = await readRetentionScope(deps, schedule.name);
   } catch (error) {
     const failure = toAwsCallError('Describe', error);
     const report: RetentionReport = {
@@ -209,45 +160,37 @@ export async function runRetentionJob(
       error: { code: failure.code, message: failure.message },
     };
     logger.error('retention run failed: could not read snapshots or fleet', { report });
-    metrics.count('RetentionRunsFailed', 1);
+    run.metrics.count('RetentionRunsFailed', 1);
     return report;
   }
+  const { snapshots } = read;
 
   // 2. Plan per volume, deleting only what the history recorded as ours.
-  const now = startedAt;
   const ownership = await readOwnership(
     deps.ledger,
     snapshots.map((s) => ({ id: s.snapshotId, createdByEc2At: s.startTime, volumeId: s.volumeId })),
     now,
     logger,
   );
-  const {
-    volumes: planned,
-    plannedDeletes,
-    oldestRecoveryPointAgeSeconds,
-    excluded,
-  } = planScheduleRetention({
+  const plan = planScheduleRetention({
     schedule,
-    snapshots,
-    holders,
-    instances,
-    volumeTags,
-    keys,
+    ...read,
+    keys: config.keys,
     catalog: config.catalog,
     deployment: config.deployment,
     now,
     ownership,
   });
-  if (excluded.length > 0) {
+  if (plan.excluded.length > 0) {
     logger.warn("snapshots with this schedule's tags kept: not this retention's to delete", {
-      excluded: excluded.slice(0, 25),
-      total: excluded.length,
+      excluded: plan.excluded.slice(0, 25),
+      total: plan.excluded.length,
     });
   }
 
   // 3. The cap.
   const cap = checkDeletionCap(
-    plannedDeletes,
+    plan.plannedDeletes,
     snapshots.length,
     config.maxDeletions,
     input.maxDeletions,
@@ -256,14 +199,88 @@ export async function runRetentionJob(
 
   // 4. Act.
   const sizes = new Map(snapshots.map((s) => [s.snapshotId, s.sizeGiB]));
-  // The rate limiter's bucket sets the pace: the number in flight adapts (see PacedPool),
-  // and the "after" records are written behind the deletions, in batches.
+  const volumes = await actOnPlan(
+    plan.volumes,
+    sizes,
+    !input.dryRun && !cap.exceeded,
+    input,
+    deps,
+    run.journal,
+  );
+  const report = summarise(volumes, plan, cap, snapshots.length, input, deps, base);
+  return closeRun(report, {
+    label: 'retention run',
+    metrics: run.metrics,
+    logger,
+    counts: {
+      SnapshotsDeleted: report.counts.deleted,
+      SnapshotDeletionsBlocked: report.counts.blocked,
+      SnapshotDeletionsFailed: report.counts.failed,
+    },
+    runs: { succeeded: 'RetentionRunsSucceeded', failed: 'RetentionRunsFailed' },
+  });
+}
+
+/** What a retention run plans from: the schedule's snapshots, what holds them, and the fleet. */
+interface RetentionRead {
+  readonly snapshots: SnapshotFacts[];
+  readonly holders: Map<string, string[]>;
+  readonly instances: Map<string, InstanceFacts>;
+  readonly volumeTags: Map<string, TagMap>;
+}
+
+/** Reads this deployment's managed snapshots of the schedule, the snapshots images use, and the opted-in fleet. */
+async function readRetentionScope(
+  deps: RetentionJobDependencies,
+  schedule: string,
+): Promise<RetentionRead> {
+  const { keys, deployment } = deps.config;
+  const snapshots: SnapshotFacts[] = [];
+  for await (const snapshot of deps.ec2.listSnapshotsTagged({
+    [keys.managed]: 'true',
+    [keys.deployment]: deployment,
+    [keys.schedule]: schedule,
+  })) {
+    // Only what planning reads: the description, keys and most tags would double the memory.
+    snapshots.push(retentionSnapshot(snapshot, keys));
+  }
+  const holders = await deps.ec2.snapshotHolders();
+  const instances = new Map<string, InstanceFacts>();
+  for await (const instance of deps.ec2.listInstancesWithTagKey(keys.backup)) {
+    instances.set(instance.instanceId, instance);
+  }
+  const volumeTags = await deps.ec2.volumeTagsWithKey(keys.skip);
+  return { snapshots, holders, instances, volumeTags };
+}
+
+/**
+ * Carries out each volume's plan at the bucket's pace (the number in flight adapts,
+ * see PacedPool), or only reports it (`act` false: a dry run, or the cap exceeded).
+ * The "after" records are written behind the deletions, in batches, and settled
+ * before this returns.
+ */
+async function actOnPlan(
+  planned: readonly PlannedVolumeRetention[],
+  sizes: ReadonlyMap<string, number | undefined>,
+  act: boolean,
+  input: RetentionJobInput,
+  deps: RetentionJobDependencies,
+  journal: ActionJournal,
+): Promise<VolumeRetentionResult[]> {
   const pool = new PacedPool({
-    initial: config.deleteConcurrency,
-    ceiling: config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+    initial: deps.config.deleteConcurrency,
+    ceiling: deps.config.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
   });
   const behind = new Behind();
-  const act = !input.dryRun && !cap.exceeded;
+  const deleteOrDefer = (d: { id: string; reason: string }, lineage: VolumeLineage) =>
+    input.remainingMs && input.remainingMs() < (input.safetyMarginMs ?? 0)
+      ? Promise.resolve<DeletionResult>({
+          snapshotId: d.id,
+          reason: `${d.reason}; deferred: too little time left in this invocation`,
+          sizeGiB: sizes.get(d.id),
+          outcome: 'deferred',
+        })
+      : deleteOne(d.id, d.reason, lineage, sizes.get(d.id), deps, journal, behind);
   const volumes = await Promise.all(
     planned.map(async ({ lineage, plan }): Promise<VolumeRetentionResult> => {
       const deletions = await Promise.all(
@@ -274,48 +291,62 @@ export async function runRetentionJob(
             !act
               ? { snapshotId: d.id, reason: d.reason, sizeGiB: sizes.get(d.id), outcome: 'planned' }
               : pool.run(
-                  () =>
-                    input.remainingMs && input.remainingMs() < (input.safetyMarginMs ?? 0)
-                      ? Promise.resolve<DeletionResult>({
-                          snapshotId: d.id,
-                          reason: `${d.reason}; deferred: too little time left in this invocation`,
-                          sizeGiB: sizes.get(d.id),
-                          outcome: 'deferred',
-                        })
-                      : deleteOne(d.id, d.reason, lineage, sizes.get(d.id), deps, journal, behind),
+                  () => deleteOrDefer(d, lineage),
                   (r) => r.outcome === 'failed' && isThrottleCode(r.error?.code),
                 ),
           ),
       );
-      return {
-        volumeId: lineage.volumeId,
-        instanceId: lineage.instanceId,
-        name: lineage.name,
-        orphan: lineage.orphan,
-        rule: lineage.rule,
-        kept: plan.decisions
-          .filter((d) => d.action === 'keep')
-          .map((d) => ({ snapshotId: d.id, reason: d.reason })),
-        deletions,
-        blocked: plan.decisions.flatMap((d) =>
-          d.action === 'blocked'
-            ? [{ snapshotId: d.id, reason: d.reason, heldBy: d.heldBy, sizeGiB: sizes.get(d.id) }]
-            : [],
-        ),
-        ...(plan.failing ? { failing: plan.failing } : {}),
-        ...(lineage.problems.length > 0 ? { problems: lineage.problems } : {}),
-      };
+      return volumeResult(lineage, plan, deletions, sizes);
     }),
   );
-
   // Every record written behind the deletions is written (or its failure logged) first.
   await behind.settled(journal);
+  return volumes;
+}
+
+function volumeResult(
+  lineage: VolumeLineage,
+  plan: PlannedVolumeRetention['plan'],
+  deletions: readonly DeletionResult[],
+  sizes: ReadonlyMap<string, number | undefined>,
+): VolumeRetentionResult {
+  return {
+    volumeId: lineage.volumeId,
+    instanceId: lineage.instanceId,
+    name: lineage.name,
+    orphan: lineage.orphan,
+    rule: lineage.rule,
+    kept: plan.decisions
+      .filter((d) => d.action === 'keep')
+      .map((d) => ({ snapshotId: d.id, reason: d.reason })),
+    deletions,
+    blocked: plan.decisions.flatMap((d) =>
+      d.action === 'blocked'
+        ? [{ snapshotId: d.id, reason: d.reason, heldBy: d.heldBy, sizeGiB: sizes.get(d.id) }]
+        : [],
+    ),
+    ...(plan.failing ? { failing: plan.failing } : {}),
+    ...(lineage.problems.length > 0 ? { problems: lineage.problems } : {}),
+  };
+}
+
+/** The run's report from the volumes' results: counts, what is left, and the status. */
+function summarise(
+  volumes: readonly VolumeRetentionResult[],
+  plan: ScheduleRetentionPlan,
+  cap: CapCheck,
+  snapshotsInScope: number,
+  input: RetentionJobInput,
+  deps: RetentionJobDependencies,
+  base: RetentionHeader,
+): RetentionReport {
+  const { excluded, oldestRecoveryPointAgeSeconds } = plan;
   const all = volumes.flatMap((v) => v.deletions);
   const counts = {
     volumes: volumes.length,
-    snapshotsInScope: snapshots.length,
+    snapshotsInScope,
     kept: volumes.reduce((n, v) => n + v.kept.length, 0),
-    planned: plannedDeletes,
+    planned: plan.plannedDeletes,
     deleted: all.filter((d) => d.outcome === 'deleted').length,
     skipped: all.filter((d) => d.outcome === 'skipped').length,
     blocked: volumes.reduce((n, v) => n + v.blocked.length, 0),
@@ -333,7 +364,7 @@ export async function runRetentionJob(
     incomplete: deferred.length > 0,
     hasErrors: counts.failed > 0 || warnings,
   });
-  const report: RetentionReport = {
+  return {
     ...base,
     status,
     endedAt: deps.clock().toISOString(),
@@ -341,18 +372,17 @@ export async function runRetentionJob(
     cap,
     ...(deferred.length > 0 ? { remaining: deferred } : {}),
     ...(oldestRecoveryPointAgeSeconds !== undefined ? { oldestRecoveryPointAgeSeconds } : {}),
-    volumes,
+    volumes: [...volumes],
     excluded,
     ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
   };
-  metrics.count('SnapshotsDeleted', counts.deleted);
-  metrics.count('SnapshotDeletionsBlocked', counts.blocked);
-  metrics.count('SnapshotDeletionsFailed', counts.failed);
-  metrics.count(status === 'failed' ? 'RetentionRunsFailed' : 'RetentionRunsSucceeded', 1);
-  const log = status === 'succeeded' ? logger.info : logger.warn;
-  log.call(logger, `retention run ${status}`, { report: reportForLog(report) });
-  return report;
 }
+
+/** The report's header: the run and the schedule it serves. */
+type RetentionHeader = Pick<
+  RetentionReport,
+  'runId' | 'job' | 'deployment' | 'schedule' | 'trigger' | 'dryRun' | 'startedAt'
+>;
 
 async function deleteOne(
   snapshotId: string,

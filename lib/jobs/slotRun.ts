@@ -128,119 +128,36 @@ export async function runOnce<R extends RunReportLike>(
   deps: RunOnceDependencies,
   work: (context: RunContext) => Promise<R>,
 ): Promise<SlotOutcome<R>> {
-  const { history, logger } = deps;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const lease: LeaseRules = {
     renewMs: deps.leaseRenewMs ?? 30_000,
     timeoutMs: deps.functionTimeoutMs ?? 900_000,
     marginMs: deps.abandonMarginMs ?? 120_000,
   };
-  let historyUnavailable = false;
-  let trigger = params.trigger;
-  let resuming = false;
-  let previousRunId: string | undefined;
-
   try {
     await markDeadRuns(params, deps, lease);
   } catch (error) {
-    logger.warn('could not check for abandoned runs', {
+    deps.logger.warn('could not check for abandoned runs', {
       error: toAwsCallError('Query', error).message,
     });
   }
-
-  const slot: SlotKey | undefined =
-    params.slot && params.schedule && !params.dryRun
-      ? { job: params.job, schedule: params.schedule, slot: params.slot }
-      : undefined;
-  if (slot) {
-    try {
-      const claim = await claimOrResolve(slot, params, deps, sleep, lease);
-      if (claim.kind !== 'claimed') return claim;
-      resuming = claim.previousRunId !== undefined;
-      previousRunId = claim.previousRunId;
-      if (resuming) trigger = 'retry';
-    } catch (error) {
-      const failure = toAwsCallError('ClaimSlot', error);
-      if (deps.historyRequired) throw failure;
-      historyUnavailable = true;
-      logger.error('run history unavailable: going on without a slot claim', {
-        error: failure.message,
-      });
-    }
-  }
-
+  const claim = await claimSlotOrGoOn<R>(params, deps, lease);
+  if (claim.kind !== 'claimed') return claim;
+  const { context } = claim;
+  const identity = runIdentity(params, deps, context.trigger);
   const startedAt = deps.clock().toISOString();
-  if (!historyUnavailable) {
-    try {
-      await history.startRun({
-        runId: params.runId,
-        deployment: deps.deployment,
-        job: params.job,
-        trigger,
-        schedule: params.schedule,
-        slot: params.slot,
-        requestedBy: params.requestedBy,
-        dryRun: params.dryRun,
-        startedAt,
-        status: 'running',
-        ...(previousRunId ? { resumedFrom: previousRunId } : {}),
-      } as RunRecord);
-    } catch (error) {
-      const failure = toAwsCallError('StartRun', error);
-      if (deps.historyRequired) throw failure;
-      historyUnavailable = true;
-      logger.error('run history unavailable: going on without a run record', {
-        error: failure.message,
-      });
-    }
-  }
-
-  const timer = historyUnavailable
-    ? undefined
-    : setInterval(() => {
-        history.renewLease(params.runId, deps.clock()).catch((error: unknown) =>
-          logger.warn('lease renewal failed', {
-            error: toAwsCallError('UpdateItem', error).message,
-          }),
-        );
-      }, lease.renewMs);
-  timer?.unref?.();
+  const run: RunContext = {
+    ...context,
+    historyUnavailable:
+      context.historyUnavailable || !(await recordStart(identity, startedAt, context, deps)),
+  };
+  const timer = run.historyUnavailable ? undefined : renewLeaseEvery(lease.renewMs, params, deps);
 
   let report: R;
   try {
-    report = await work({
-      runId: params.runId,
-      trigger,
-      resuming,
-      previousRunId,
-      historyUnavailable,
-    });
+    report = await work(run);
   } catch (error) {
     if (timer) clearInterval(timer);
-    const failure = error instanceof Error ? error.message : String(error);
-    if (!historyUnavailable) {
-      await history
-        .finishRun(params.runId, {
-          status: 'failed',
-          endedAt: deps.clock().toISOString(),
-          errorSummary: failure,
-        })
-        .catch(() => undefined);
-    }
-    await publish(deps, {
-      runId: params.runId,
-      deployment: deps.deployment,
-      job: params.job,
-      trigger,
-      schedule: params.schedule,
-      slot: params.slot,
-      requestedBy: params.requestedBy,
-      dryRun: params.dryRun,
-      status: 'failed',
-      startedAt,
-      endedAt: deps.clock().toISOString(),
-      errorSummary: failure,
-    });
+    await recordFailure(identity, startedAt, run, error, deps);
     throw error;
   }
   if (timer) clearInterval(timer);
@@ -248,8 +165,8 @@ export async function runOnce<R extends RunReportLike>(
   // A fan-out planner hands its work to workers: the run stays `running` (its lease
   // renewed), and the worker that finishes its last batch finishes it.
   if (report.status === 'running') {
-    if (!historyUnavailable) {
-      await history.recordDispatch(params.runId, {
+    if (!run.historyUnavailable) {
+      await deps.history.recordDispatch(params.runId, {
         counts: report.counts ?? {},
         report,
         now: deps.clock(),
@@ -257,8 +174,22 @@ export async function runOnce<R extends RunReportLike>(
     }
     return { kind: 'ran', report };
   }
+  await recordFinish(identity, report, run, deps);
+  return { kind: 'ran', report };
+}
 
-  const summary: RunSummary = {
+/** Who a run is, as its run item and its run-finished event name it. */
+type RunIdentity = Pick<
+  RunSummary,
+  'runId' | 'deployment' | 'job' | 'trigger' | 'schedule' | 'slot' | 'requestedBy' | 'dryRun'
+>;
+
+function runIdentity(
+  params: RunParams,
+  deps: RunOnceDependencies,
+  trigger: RunTrigger,
+): RunIdentity {
+  return {
     runId: params.runId,
     deployment: deps.deployment,
     job: params.job,
@@ -267,6 +198,134 @@ export async function runOnce<R extends RunReportLike>(
     slot: params.slot,
     requestedBy: params.requestedBy,
     dryRun: params.dryRun,
+  };
+}
+
+/**
+ * Claims the run's slot (a real scheduled run only), or answers as the slot's duplicate
+ * or `in-progress`. A history that cannot be written fails a run that requires it, and
+ * is otherwise reported while the run goes on without a claim.
+ */
+async function claimSlotOrGoOn<R>(
+  params: RunParams,
+  deps: RunOnceDependencies,
+  lease: LeaseRules,
+): Promise<{ kind: 'claimed'; context: RunContext } | Exclude<SlotOutcome<R>, { kind: 'ran' }>> {
+  const context = {
+    runId: params.runId,
+    trigger: params.trigger,
+    resuming: false,
+    previousRunId: undefined as string | undefined,
+    historyUnavailable: false,
+  };
+  const slot: SlotKey | undefined =
+    params.slot && params.schedule && !params.dryRun
+      ? { job: params.job, schedule: params.schedule, slot: params.slot }
+      : undefined;
+  if (!slot) return { kind: 'claimed', context };
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  try {
+    const claim = await claimOrResolve<R>(slot, params, deps, sleep, lease);
+    if (claim.kind !== 'claimed') return claim;
+    const resuming = claim.previousRunId !== undefined;
+    return {
+      kind: 'claimed',
+      context: {
+        ...context,
+        resuming,
+        previousRunId: claim.previousRunId,
+        trigger: resuming ? 'retry' : params.trigger,
+      },
+    };
+  } catch (error) {
+    const failure = toAwsCallError('ClaimSlot', error);
+    if (deps.historyRequired) throw failure;
+    deps.logger.error('run history unavailable: going on without a slot claim', {
+      error: failure.message,
+    });
+    return { kind: 'claimed', context: { ...context, historyUnavailable: true } };
+  }
+}
+
+/** Writes the run item (`running`): true when written; a run that requires its history fails otherwise. */
+async function recordStart(
+  identity: RunIdentity,
+  startedAt: string,
+  context: Pick<RunContext, 'historyUnavailable' | 'previousRunId'>,
+  deps: RunOnceDependencies,
+): Promise<boolean> {
+  if (context.historyUnavailable) return false;
+  try {
+    await deps.history.startRun({
+      ...identity,
+      startedAt,
+      status: 'running',
+      ...(context.previousRunId ? { resumedFrom: context.previousRunId } : {}),
+    } as RunRecord);
+    return true;
+  } catch (error) {
+    const failure = toAwsCallError('StartRun', error);
+    if (deps.historyRequired) throw failure;
+    deps.logger.error('run history unavailable: going on without a run record', {
+      error: failure.message,
+    });
+    return false;
+  }
+}
+
+/** Renews the run's lease every `renewMs` while the job works; a failed renewal is a warning. */
+function renewLeaseEvery(
+  renewMs: number,
+  params: RunParams,
+  deps: RunOnceDependencies,
+): ReturnType<typeof setInterval> {
+  const timer = setInterval(() => {
+    deps.history.renewLease(params.runId, deps.clock()).catch((error: unknown) =>
+      deps.logger.warn('lease renewal failed', {
+        error: toAwsCallError('UpdateItem', error).message,
+      }),
+    );
+  }, renewMs);
+  timer.unref?.();
+  return timer;
+}
+
+/** A job that threw: the run item says `failed` (best effort) and the event is published. */
+async function recordFailure(
+  identity: RunIdentity,
+  startedAt: string,
+  run: RunContext,
+  error: unknown,
+  deps: RunOnceDependencies,
+): Promise<void> {
+  const failure = error instanceof Error ? error.message : String(error);
+  if (!run.historyUnavailable) {
+    await deps.history
+      .finishRun(identity.runId, {
+        status: 'failed',
+        endedAt: deps.clock().toISOString(),
+        errorSummary: failure,
+      })
+      .catch(() => undefined);
+  }
+  await publish(deps, {
+    ...identity,
+    status: 'failed',
+    startedAt,
+    endedAt: deps.clock().toISOString(),
+    errorSummary: failure,
+  });
+}
+
+/** A finished run: its final status and report written, and `Snapkeeper Run Finished` published. */
+async function recordFinish(
+  identity: RunIdentity,
+  report: RunReportLike,
+  run: RunContext,
+  deps: RunOnceDependencies,
+): Promise<void> {
+  const summary: RunSummary = {
+    ...identity,
     status: report.status,
     startedAt: report.startedAt,
     endedAt: report.endedAt,
@@ -276,11 +335,11 @@ export async function runOnce<R extends RunReportLike>(
       : report.status === 'succeeded'
         ? undefined
         : problemSummary(report),
-    resumedFrom: previousRunId,
+    resumedFrom: run.previousRunId,
   };
-  if (!historyUnavailable) {
+  if (!run.historyUnavailable) {
     try {
-      await history.finishRun(params.runId, {
+      await deps.history.finishRun(identity.runId, {
         status: report.status,
         endedAt: report.endedAt,
         counts: report.counts,
@@ -289,13 +348,12 @@ export async function runOnce<R extends RunReportLike>(
         report,
       });
     } catch (error) {
-      logger.error('the run finished but its final record could not be written', {
+      deps.logger.error('the run finished but its final record could not be written', {
         error: toAwsCallError('UpdateItem', error).message,
       });
     }
   }
   await publish(deps, summary);
-  return { kind: 'ran', report };
 }
 
 async function claimOrResolve<R>(

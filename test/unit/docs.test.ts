@@ -174,6 +174,11 @@ describe('The docs and the code stay in step', () => {
         ...jobs.matchAll(/(?:succeeded|failed):\s*'([A-Z]\w+)'/g),
       ].flatMap((m) => [m[1], m[2]].filter((n): n is string => n !== undefined)),
     );
+    // The metrics a job counts through closeRun: its `runs` names and its `counts` keys
+    // (metric names are two words or more, as `SnapshotsCreated`; tag keys are one).
+    for (const m of jobs.matchAll(/(?:succeeded|failed): '([A-Z]\w+)'/g))
+      metrics.add(m[1] as string);
+    for (const m of jobs.matchAll(/^\s+([A-Z][a-z]+[A-Z]\w*): /gm)) metrics.add(m[1] as string);
     expect(metrics.size).toBeGreaterThan(15);
     for (const metric of metrics) expect(reference, metric).toContain(`\`${metric}\``);
     const stack = `${read('serverless.yml')}\n${read('scripts/serverlessVariables.cjs')}`;
