@@ -5,7 +5,8 @@
  * planning, keep archived points whose 90-day archive minimum is not served (deleting
  * them would bill the rest anyway); after deleting, archive what pays.
  */
-import { archiveMinimumEnds, earlyDeletionNote } from '../domain/archiveTier.ts';
+import { toAwsCallError } from '../aws/errors.ts';
+import { archiveMinimumEnds, earlyDeletionNote, type TierStatus } from '../domain/archiveTier.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
 import type { RetentionDecision } from '../domain/retentionPlan.ts';
 import type { PlannedVolumeRetention } from '../domain/retentionRun.ts';
@@ -121,13 +122,29 @@ export async function holdArchiveMinimum(
     v.plan.decisions.filter((d) => d.action === 'delete').map((d) => d.id),
   );
   const archived = deleting.filter((id) => facts.get(id)?.storageTier === 'archive');
-  const statuses =
-    deps.tiers && archived.length > 0 ? await deps.tiers.tierStatuses(archived) : new Map();
+  let statuses: Map<string, TierStatus> | undefined = new Map();
+  let unreadable: string | undefined;
+  if (deps.tiers && archived.length > 0) {
+    try {
+      statuses = await deps.tiers.tierStatuses(archived);
+    } catch (error) {
+      statuses = undefined;
+      unreadable = toAwsCallError('DescribeSnapshotTierStatus', error).message;
+    }
+  }
   let plannedDeletes = 0;
   const held = volumes.map((volume) => {
     const decisions = volume.plan.decisions.map((d): RetentionDecision => {
       if (d.action !== 'delete') return d;
-      const ends = archiveMinimumEnds(statuses.get(d.id)?.lastTieringStartTime, now);
+      if (!statuses && archived.includes(d.id)) {
+        // When it was archived cannot be read: kept, the side that never deletes early.
+        return {
+          id: d.id,
+          action: 'keep',
+          reason: `kept: ${d.reason}, but archived and ${unreadable}`,
+        };
+      }
+      const ends = archiveMinimumEnds(statuses?.get(d.id)?.lastTieringStartTime, now);
       if (!ends) {
         plannedDeletes += 1;
         return d;
