@@ -38,6 +38,7 @@ export function instanceTagKeys(keys: TagKeys): readonly string[] {
     keys.copyRetain,
     keys.copyKmsKey,
     keys.shareWith,
+    keys.lock,
   ];
 }
 

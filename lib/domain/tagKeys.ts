@@ -40,6 +40,8 @@ export interface TagKeys {
   readonly copyKmsKey: string;
   /** Instance: accounts its snapshots and AMIs are shared with, `111122223333,444455556666`. */
   readonly shareWith: string;
+  /** Instance: snapshot locks per schedule, `monthly=365d,yearly=7y` (see snapshotLock.ts). */
+  readonly lock: string;
   /** Written on copies: the volume the source snapshot was taken of. */
   readonly sourceVolumeId: string;
   /** Written on copies: the source snapshot. */
@@ -86,6 +88,7 @@ export function tagKeys(prefix: string = DEFAULT_TAG_PREFIX): TagKeys {
     copyRetain: `${prefix}copy-retain`,
     copyKmsKey: `${prefix}copy-kms-key`,
     shareWith: `${prefix}share-with`,
+    lock: `${prefix}lock`,
     sourceVolumeId: `${prefix}source-volume-id`,
     sourceSnapshotId: `${prefix}source-snapshot-id`,
     sourceImageId: `${prefix}source-image-id`,

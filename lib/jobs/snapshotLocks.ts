@@ -13,13 +13,14 @@ import {
   lockHoldOf,
   lockRuleFor,
   readLockTag,
+  readScheduleLock,
   type SnapshotLockStatus,
 } from '../domain/snapshotLock.ts';
 import type { TagKeys } from '../domain/tagKeys.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 import type { ActionJournal, LoggerPort, ReportedError, SnapshotTiersPort } from './ports.ts';
 
-/** The instance tag holding the lock rules: `snapkeeper:lock`. */
+/** The instance tag holding the lock rules: `snapkeeper:lock` (`TagKeys.lock`). */
 export function lockTagKey(keys: Pick<TagKeys, 'prefix'>): string {
   return `${keys.prefix}lock`;
 }
@@ -250,4 +251,78 @@ async function lockRecorded(
       }),
     );
   return outcome;
+}
+
+/** One instance's set as the backup run made it: what to lock. */
+export interface MadeSet {
+  readonly instanceId: string;
+  readonly outcome: string;
+  readonly snapshots?: readonly { readonly snapshotId?: string | undefined }[] | undefined;
+}
+
+/** What the backup run's lock step reports. */
+export interface BackupLocks {
+  readonly outcomes: LockOutcome[];
+  readonly problems: string[];
+}
+
+/**
+ * The backup run's lock step: once every set of the run is made and recorded, locks
+ * each snapshot of an instance whose `snapkeeper:lock` tag (or the schedule's `lock`
+ * option) locks this schedule. A dry run plans one line per snapshot it would lock.
+ *
+ * @example
+ * const locks = await lockBackupSets(results, instances, schedule, dryRun, deps, lockDeps);
+ */
+export async function lockBackupSets(
+  sets: readonly MadeSet[],
+  instances: ReadonlyMap<string, { readonly tags: TagMap }>,
+  schedule: { readonly name: string; readonly lock?: string | undefined },
+  dryRun: boolean,
+  context: {
+    readonly keys: Pick<TagKeys, 'prefix'>;
+    readonly knownSchedules: readonly string[];
+    readonly allowComplianceLocks: boolean;
+  },
+  deps: LockStepDependencies,
+): Promise<BackupLocks> {
+  const outcomes: LockOutcome[] = [];
+  const problems = new Set<string>();
+  const scheduleRule =
+    schedule.lock === undefined
+      ? undefined
+      : readScheduleLock(schedule.name, schedule.lock, context.allowComplianceLocks);
+  for (const set of sets) {
+    if (set.outcome !== 'created' && set.outcome !== 'planned') continue;
+    const { rule, problem } = resolveLockRule(
+      instances.get(set.instanceId)?.tags ?? {},
+      context.keys,
+      schedule.name,
+      context.knownSchedules,
+      scheduleRule,
+      context.allowComplianceLocks,
+    );
+    if (problem) problems.add(problem);
+    if (!rule) continue;
+    const ids = (set.snapshots ?? []).map((s, i) => s.snapshotId ?? `${set.instanceId}#${i}`);
+    outcomes.push(...(await lockCreatedSnapshots(ids, rule, dryRun, deps)));
+  }
+  return { outcomes, problems: [...problems] };
+}
+
+/**
+ * A report with its lock step: `locks` and `lockProblems` added, and a `succeeded` run
+ * made `partial` when a lock failed or a lock tag could not be read.
+ *
+ * @example
+ * return closeRun(withLocks(summarise(...), locks), ...);
+ */
+export function withLocks<R extends { readonly status: string }>(report: R, locks: BackupLocks): R {
+  const failed = locks.problems.length > 0 || locks.outcomes.some((o) => o.outcome === 'failed');
+  return {
+    ...report,
+    ...(failed && report.status === 'succeeded' ? { status: 'partial' } : {}),
+    ...(locks.outcomes.length > 0 ? { locks: locks.outcomes } : {}),
+    ...(locks.problems.length > 0 ? { lockProblems: locks.problems } : {}),
+  };
 }
