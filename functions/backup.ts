@@ -1,9 +1,11 @@
 import { runBackupJob } from '../lib/jobs/backupJob.ts';
 import { parseScheduledEvent } from '../lib/jobs/events.ts';
+import { snapshotTierGateway } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
 
 const runtime = createLambdaRuntime('backup', process.env);
+const tiers = snapshotTierGateway(runtime);
 
 /**
  * Scheduled backup: `{ "schedule": "daily", "scheduledTime": "..." }` → one snapshot
@@ -25,7 +27,7 @@ export const handler = scheduledJobHandler(runtime, parseScheduledEvent, (delive
         remainingMs: run.remainingMs,
         safetyMarginMs: run.safetyMarginMs,
       },
-      { ec2: runtime.ec2, ...run.dependencies },
+      { ec2: runtime.ec2, tiers, ...run.dependencies },
     ),
   );
 });

@@ -1,6 +1,11 @@
 import type { Context } from 'aws-lambda';
 import { handleConsolePayload } from '../lib/runtime/consoleInvocation.ts';
-import { autoScalingGateway, imageGateway, restoreGateway } from '../lib/runtime/gateways.ts';
+import {
+  autoScalingGateway,
+  imageGateway,
+  restoreGateway,
+  snapshotTierGateway,
+} from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
 
@@ -9,6 +14,7 @@ const gateways = {
   images: imageGateway(runtime),
   restore: restoreGateway(runtime),
   autoScaling: autoScalingGateway(runtime),
+  tiers: snapshotTierGateway(runtime),
   // Console operations never deregister an AMI (plans are dry runs), so they never read
   // Recycle Bin rules: leaving the client out keeps this bundle small.
   recycleBin: undefined,

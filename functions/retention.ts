@@ -1,9 +1,11 @@
 import { parseRetentionEvent } from '../lib/jobs/events.ts';
 import { runRetentionJob } from '../lib/jobs/retentionJob.ts';
+import { snapshotTierGateway } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
 
 const runtime = createLambdaRuntime('retention', process.env);
+const tiers = snapshotTierGateway(runtime);
 
 /**
  * Retention for one schedule: `{ "schedule": "daily" }`, optionally `"dryRun": true`,
@@ -25,7 +27,7 @@ export const handler = scheduledJobHandler(runtime, parseRetentionEvent, (delive
         remainingMs: run.remainingMs,
         safetyMarginMs: run.safetyMarginMs,
       },
-      { ec2: runtime.ec2, ...run.dependencies },
+      { ec2: runtime.ec2, tiers, ...run.dependencies },
     ),
   );
 });

@@ -20,6 +20,7 @@ import type {
   RecycleBinPort,
   RestorePort,
   RunStatus,
+  SnapshotTiersPort,
 } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
@@ -41,6 +42,8 @@ export interface OpsDependencies {
   readonly journal: ActionJournal;
   /** The history's creation records: retention, AMI retirement and the sweep delete only what it recorded. */
   readonly ledger?: CreationLedger | undefined;
+  /** Snapshot locks and tiers (backup, retention, plan, restore from archive). */
+  readonly tiers?: SnapshotTiersPort | undefined;
 }
 
 /** The answer to a console operation: also recorded as a console run. */
@@ -93,6 +96,7 @@ export async function runConsoleOperation(
     journal: deps.journal,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ledger: deps.ledger,
+    ...(deps.tiers ? { tiers: deps.tiers } : {}),
   };
   const restoreDeps = {
     ...common,
@@ -212,6 +216,7 @@ interface Common {
   readonly journal: ActionJournal;
   readonly metrics?: MetricsPort;
   readonly ledger: CreationLedger | undefined;
+  readonly tiers?: SnapshotTiersPort | undefined;
 }
 
 /** One schedule's plan: what every job would do, one reason per line, and when it runs next. */

@@ -128,6 +128,8 @@ const schemas = {
     ),
     dryRun: flag,
     confirm: flag,
+    /** From the archive tier: `{"days": N}` or `"permanent"`, checked by readTierRestore. */
+    archiveRestore: z.optional(z.unknown()),
   }),
   'duplicate-instance': z.strictObject({
     action: z.literal('duplicate-instance'),
@@ -153,6 +155,8 @@ const schemas = {
     snapshotId: z.optional(snapshotId),
     availabilityZone: z.optional(availabilityZone),
     dryRun: flag,
+    /** From the archive tier: `{"days": N}` or `"permanent"`, checked by readTierRestore. */
+    archiveRestore: z.optional(z.unknown()),
   }),
 } as const;
 
