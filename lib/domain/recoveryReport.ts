@@ -32,6 +32,8 @@ export interface InstanceRecovery {
   readonly rpo: readonly ScheduleRpo[];
   /** Completed snapshot sets (one per run) that can restore the instance. */
   readonly recoveryPoints: number;
+  /** Of those, the sets in the archive tier (a restore takes up to 72 hours); absent when none. */
+  readonly archivedPoints?: number | undefined;
   readonly images: number;
   readonly neverBackedUp: boolean;
 }
@@ -224,6 +226,11 @@ function instanceRecovery(
     ),
   );
   const runs = new Set(completed.map((s) => s.tags[keys.runId] ?? s.snapshotId));
+  const archived = new Set(
+    completed
+      .filter((s) => s.storageTier === 'archive')
+      .map((s) => s.tags[keys.runId] ?? s.snapshotId),
+  );
   return {
     instanceId: instance.instanceId,
     name: instance.tags.Name,
@@ -236,6 +243,7 @@ function instanceRecovery(
       : undefined,
     rpo,
     recoveryPoints: runs.size,
+    ...(archived.size > 0 ? { archivedPoints: archived.size } : {}),
     images: images.length,
     neverBackedUp: completed.length === 0 && images.length === 0,
   };
@@ -315,7 +323,8 @@ export function recoveryLine(
   instance: Pick<
     InstanceRecovery,
     'instanceId' | 'name' | 'recoveryPoints' | 'newestSnapshot' | 'newestImage' | 'rpo'
-  >,
+  > &
+    Partial<Pick<InstanceRecovery, 'archivedPoints'>>,
 ): string {
   const rpo = instance.rpo
     .map(
@@ -323,5 +332,6 @@ export function recoveryLine(
         `${r.schedule} ${r.met ? 'met' : 'MISSED'}${r.newestAgeHours !== undefined ? ` (${formatAge(r.newestAgeHours)})` : ''}`,
     )
     .join(', ');
-  return `${(instance.name ?? instance.instanceId).padEnd(9)} ${String(instance.recoveryPoints).padStart(2)} recovery points, newest snapshot ${formatAge(instance.newestSnapshot?.ageHours)}, newest AMI ${formatAge(instance.newestImage?.ageHours)}; RPO ${rpo}`;
+  const archived = instance.archivedPoints ? ` (${instance.archivedPoints} archived)` : '';
+  return `${(instance.name ?? instance.instanceId).padEnd(9)} ${String(instance.recoveryPoints).padStart(2)} recovery points${archived}, newest snapshot ${formatAge(instance.newestSnapshot?.ageHours)}, newest AMI ${formatAge(instance.newestImage?.ageHours)}; RPO ${rpo}`;
 }

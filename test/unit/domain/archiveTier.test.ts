@@ -186,3 +186,43 @@ describe('Function: readTierRestore', () => {
     );
   });
 });
+
+describe('The recovery report: archived points', () => {
+  it('counts the sets in the archive tier and says so in the line', async () => {
+    const { buildRecoveryReport, recoveryLine } = await import(
+      '../../../lib/domain/recoveryReport.ts'
+    );
+    const { tagKeys } = await import('../../../lib/domain/tagKeys.ts');
+    const { DEFAULT_SCHEDULES } = await import('../../../lib/domain/schedules.ts');
+    const keys = tagKeys();
+    const snap = (id: string, run: string, tier?: 'archive') => ({
+      snapshotId: id,
+      volumeId: 'vol-1',
+      state: 'completed',
+      startTime: new Date(NOW.getTime() - 40 * DAY_MS),
+      tags: {
+        [keys.managed]: 'true',
+        [keys.deployment]: 'prod',
+        [keys.instanceId]: 'i-1',
+        [keys.schedule]: 'monthly',
+        [keys.runId]: run,
+      },
+      ...(tier ? { storageTier: tier } : {}),
+    });
+    const report = buildRecoveryReport({
+      instances: [
+        { instanceId: 'i-1', state: 'running', tags: { [keys.backup]: 'monthly' }, volumes: [] },
+      ],
+      snapshots: [snap('s1', 'r1', 'archive'), snap('s2', 'r2'), snap('s3', 'r3', 'archive')],
+      images: [],
+      catalog: parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily'),
+      keys,
+      deployment: 'prod',
+      now: NOW,
+      otherLiveInstanceIds: new Set(),
+      otherLiveVolumeIds: new Set(),
+    } as Parameters<typeof buildRecoveryReport>[0]);
+    expect(report.instances[0]?.archivedPoints).toBe(2);
+    expect(recoveryLine(report.instances[0] as never)).toContain('3 recovery points (2 archived)');
+  });
+});
