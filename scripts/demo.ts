@@ -27,6 +27,7 @@ import { launchFleet, ROOT_DEVICE } from '../harness/localFleet.ts';
 import { DEMO_FLEET, startLocalStack } from '../harness/localStack.ts';
 import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
+import { demoLocksAndArchive } from './demo/locksAndArchive.ts';
 import { history } from './history.ts';
 import { writeCoverageReport } from './report.ts';
 
@@ -286,6 +287,10 @@ async function main(): Promise<void> {
     console.log(`  ${page}  (open it in a browser: one self-contained file)`);
 
     await demoFanOut(aws.endpoint, clock, FIRST_DAY + DAYS * 86_400_000);
+    await demoLocksAndArchive(
+      { endpoint: aws.endpoint, ec2, clock, heading, dim },
+      FIRST_DAY + DAYS * 86_400_000,
+    );
 
     heading('Done');
     console.log(

@@ -87,6 +87,8 @@ export interface ArchiveCandidate {
   /** AMIs registered from it. */
   readonly heldBy?: readonly string[] | undefined;
   readonly sizeGiB?: number | undefined;
+  /** A snapshot lock keeps it at least until then, whatever retention says. */
+  readonly lockedUntil?: Date | undefined;
 }
 
 /** What the archive step does with one point, with the reason. */
@@ -151,7 +153,13 @@ export function planArchive(
     if (point.tier !== 'standard') return;
     const ageDays = (context.now.getTime() - point.createdAt.getTime()) / DAY_MS;
     if (ageDays < context.archiveAfterDays) return;
-    const remaining = remainingKeepDays(rule, index, ageDays, context.intervalDays);
+    const lockedDays = point.lockedUntil
+      ? (point.lockedUntil.getTime() - context.now.getTime()) / DAY_MS
+      : 0;
+    const remaining = Math.max(
+      remainingKeepDays(rule, index, ageDays, context.intervalDays),
+      lockedDays,
+    );
     const skipped = skipReason(point, remaining, context);
     decisions.push(
       skipped

@@ -116,7 +116,8 @@ async function startRestore(
   let answer: ArchiveRestoreAnswer;
   try {
     const result = await deps.tiers.restoreSnapshotTier(snapshotId, restore);
-    const readyBy = restoreReadyBy(result.startedAt ?? deps.clock()).toISOString();
+    // From when it was asked: EC2's RestoreStartTime is the same moment, give or take.
+    const readyBy = restoreReadyBy(deps.clock()).toISOString();
     answer = {
       snapshotId,
       status: 'started',

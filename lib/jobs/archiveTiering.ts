@@ -44,6 +44,8 @@ export interface ArchiveStepDependencies {
   readonly deployment: string;
   /** Snapshot id → the registered images that use it. */
   readonly holders: ReadonlyMap<string, readonly string[]>;
+  /** Snapshot id → when its lock ends (a locked point is kept at least until then). */
+  readonly lockedUntil?: ReadonlyMap<string, Date | undefined> | undefined;
 }
 
 /**
@@ -74,6 +76,7 @@ export async function archiveEligible(
       tier: s.storageTier ?? 'standard',
       heldBy: deps.holders.get(s.snapshotId),
       sizeGiB: s.sizeGiB,
+      lockedUntil: deps.lockedUntil?.get(s.snapshotId),
     }));
     const decisions = planArchive(candidates, lineage.rule, {
       now: options.now,

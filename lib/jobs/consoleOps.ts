@@ -282,7 +282,10 @@ async function planSchedule(
     for (const b of v.blocked) lines.push(`blocked ${b.snapshotId} of ${v.volumeId}: ${b.reason}`);
     if (v.failing) lines.push(`warning ${v.volumeId}: backups failing (${v.failing})`);
   }
-  for (const a of retention.archive ?? []) lines.push(`archive ${a.snapshotId}: ${a.reason}`);
+  for (const a of retention.archive ?? [])
+    lines.push(
+      `${a.outcome === 'skipped' ? 'stay standard' : 'archive'} ${a.snapshotId}: ${a.reason}`,
+    );
   for (const l of [...(backup.locks ?? []), ...(retention.locks ?? [])])
     lines.push(`lock ${l.snapshotId}: ${l.reason}`);
   if (retention.cap.exceeded) lines.push(`warning: ${retention.cap.reason}`);

@@ -210,6 +210,7 @@ export async function runRetentionJob(
     plan.volumes,
     snapshots,
     read.holders,
+    locks.holds,
     now,
     input.dryRun,
     tiers,

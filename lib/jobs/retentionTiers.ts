@@ -164,13 +164,14 @@ export async function holdArchiveMinimum(
  * The archive step of a schedule with `archiveAfterDays` (never the manual schedule's).
  *
  * @example
- * const archive = await archiveScheduleStep(schedule, planned, snapshots, holders, now, dryRun, deps);
+ * const archive = await archiveScheduleStep(schedule, planned, snapshots, holders, holds, now, dryRun, deps);
  */
 export async function archiveScheduleStep(
   schedule: ScheduleDefinition,
   volumes: readonly PlannedVolumeRetention[],
   snapshots: readonly SnapshotFacts[],
   holders: ReadonlyMap<string, readonly string[]>,
+  holds: ReadonlyMap<string, LockHold>,
   now: Date,
   dryRun: boolean,
   deps: RetentionTiersDependencies,
@@ -203,6 +204,7 @@ export async function archiveScheduleStep(
       keys: deps.keys,
       deployment: deps.deployment,
       holders,
+      lockedUntil: new Map([...holds].map(([id, hold]) => [id, hold.until])),
     },
   );
 }

@@ -79,7 +79,8 @@ export async function demoLocksAndArchive(context: DemoContext, start: number): 
     ]);
     console.log(
       dim(
-        '  vault-1: snapkeeper:backup=monthly, snapkeeper:lock=monthly=365d (monthly keeps 12, archiveAfterDays 60)\n' +
+        '  (every backup run stays "partial": typo-1\'s snapkeeper:backup=dialy is reported in each run)\n' +
+          '  vault-1: snapkeeper:backup=monthly, snapkeeper:lock=monthly=365d (monthly keeps 12, archiveAfterDays 60)\n' +
           '  ledger-1: the same lock, but snapkeeper:retain=monthly=2: retention would delete its older points',
       ),
     );
@@ -135,6 +136,8 @@ export async function demoLocksAndArchive(context: DemoContext, start: number): 
             '  (moto restores at once; AWS takes up to 72 hours, and answers "in-progress" meanwhile)',
           ),
         );
+        // Three days later, as the answer says.
+        context.clock.setSystemTime(Date.now() + 3 * 86_400_000);
         const second = (await invoke(ops, request, 'ops')).result as Record<string, unknown>;
         console.log(
           `  second call: volume ${String(second?.volumeId)} (${String(second?.status)})`,

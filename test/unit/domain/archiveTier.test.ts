@@ -226,3 +226,26 @@ describe('The recovery report: archived points', () => {
     expect(recoveryLine(report.instances[0] as never)).toContain('3 recovery points (2 archived)');
   });
 });
+
+describe('Function: planArchive, locked points', () => {
+  it('archives a point its lock keeps 90 more days, though its count would not', () => {
+    const lockedUntil = new Date(NOW.getTime() + 200 * DAY_MS);
+    const decisions = planArchive(
+      [point('new', 5), point('mid', 40), point('locked', 70, { lockedUntil })],
+      { count: 2 },
+      context,
+    );
+    expect(decisions).toEqual([
+      {
+        id: 'mid',
+        action: 'skip',
+        reason: "not archived: kept about 30 more days, under archive's 90-day minimum charge",
+      },
+      {
+        id: 'locked',
+        action: 'archive',
+        reason: 'archived: 70 days old (archiveAfterDays 30), kept about 200 more days',
+      },
+    ]);
+  });
+});
