@@ -153,9 +153,10 @@ describe('Integration: locked and archived monthly points through the handlers',
     for (const a of archived.filter((x) => tiers.has(x.snapshotId))) {
       expect(tiers.get(a.snapshotId)).toBe('archive');
     }
-    // ledger-1 keeps one point by its count: nothing of it is archived (under 90 days left).
+    // ledger-1 keeps one point by its count, but its locks keep the others a year: those
+    // past 45 days are archived too (kept 90 more days by the lock).
     const ledgerIds = new Set((await snapshotsOf(volumeOf('ledger-1'))).map((s) => s.SnapshotId));
-    expect(archived.some((a) => ledgerIds.has(a.snapshotId))).toBe(false);
+    expect(archived.filter((a) => ledgerIds.has(a.snapshotId)).length).toBeGreaterThanOrEqual(1);
   });
 
   it('restores an archived point from archive before making a volume of it', async () => {
