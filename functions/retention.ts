@@ -1,5 +1,6 @@
 import { parseRetentionEvent } from '../lib/jobs/events.ts';
 import { runRetentionJob } from '../lib/jobs/retentionJob.ts';
+import { retentionCostLedger } from '../lib/runtime/costLedger.ts';
 import { snapshotTierGateway } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
@@ -27,7 +28,7 @@ export const handler = scheduledJobHandler(runtime, parseRetentionEvent, (delive
         remainingMs: run.remainingMs,
         safetyMarginMs: run.safetyMarginMs,
       },
-      { ec2: runtime.ec2, tiers, ...run.dependencies },
+      { ec2: runtime.ec2, tiers, ...run.dependencies, costs: retentionCostLedger(runtime) },
     ),
   );
 });

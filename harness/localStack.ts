@@ -216,11 +216,20 @@ export async function stopKeptLocalAws(directory: string): Promise<LocalAwsState
   const state = await runningLocalAws(directory);
   if (!state) return undefined;
   process.kill(state.pid, 'SIGTERM');
-  const deadline = Date.now() + 5000;
-  while (alive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (alive(state.pid)) process.kill(state.pid, 'SIGKILL');
+  // A loaded machine can take seconds to end moto; a killed process is gone only once reaped.
+  if (!(await ended(state.pid, 10_000))) {
+    process.kill(state.pid, 'SIGKILL');
+    await ended(state.pid, 5_000);
+  }
   rmSync(stateFile(directory), { force: true });
   return state;
+}
+
+/** Whether `pid` ended within `ms`, looking every 100 ms. */
+async function ended(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return !alive(pid);
 }
 
 /** The exports that point a shell (the AWS CLI, a script) at the kept-up local AWS. */

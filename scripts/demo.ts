@@ -27,6 +27,7 @@ import { launchFleet, ROOT_DEVICE } from '../harness/localFleet.ts';
 import { DEMO_FLEET, startLocalStack } from '../harness/localStack.ts';
 import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
+import { costLines, startEbsStandIn } from './demo/costs.ts';
 import { demoLocksAndArchive } from './demo/locksAndArchive.ts';
 import { history } from './history.ts';
 import { writeCoverageReport } from './report.ts';
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
   heading('Starting the local AWS (moto in server mode on a loopback port)');
   const stack = await startLocalStack('demo', REGION);
   const { aws, ec2 } = stack;
+  const ebsStandIn = await startEbsStandIn(); // the cost ledger's block lists (moto lists none of EC2's)
   const clock = FakeTimers.install({ toFake: ['Date'], now: FIRST_DAY });
   try {
     console.log(
@@ -253,6 +255,7 @@ async function main(): Promise<void> {
       neverBackedUp: { instanceId: string }[];
     };
     for (const i of report.instances) console.log(`  ${recoveryLine(i)}`);
+    for (const line of costLines(report as Parameters<typeof costLines>[0])) console.log(line);
     for (const o of report.orphaned) {
       console.log(
         `  orphaned: ${o.name ?? ''} ${o.instanceId} (gone) still has ${o.snapshots} managed snapshots, ${o.sizeGiB} GiB`,
@@ -299,6 +302,7 @@ async function main(): Promise<void> {
     );
   } finally {
     clock.uninstall();
+    await ebsStandIn.close();
     await aws.stop();
   }
 }

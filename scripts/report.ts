@@ -75,6 +75,8 @@ export function coverageDependencies(
     autoScaling: createAutoScalingGateway(runtime.config),
     destination: runtime.ec2In,
     history: runtime.history,
+    // The cost ledger's recorded sizes (read only).
+    ...(runtime.config.historyTable ? { sizes: runtime.history.sizes } : {}),
     config: runtime.config,
     clock: runtime.clock,
     runId: runtime.newRunId(),

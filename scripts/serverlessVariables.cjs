@@ -344,6 +344,14 @@ const STATEMENTS = {
     Resource: SNAPSHOTS,
     Condition: { StringEquals: MANAGED_BY_STAGE },
   },
+  // The cost ledger: block lists (EBS direct APIs) of this stage's managed snapshots only.
+  measureManagedSnapshots: {
+    Sid: 'MeasureOnlyOwnManagedSnapshots',
+    Effect: 'Allow',
+    Action: ['ebs:ListSnapshotBlocks', 'ebs:ListChangedBlocks'],
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
   deregisterManagedImages: {
     Sid: 'DeregisterOnlyOwnManagedImages',
     Effect: 'Allow',
@@ -490,6 +498,7 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
       STATEMENTS.deleteManagedSnapshots,
       STATEMENTS.lockManagedSnapshots,
       STATEMENTS.archiveManagedSnapshots,
+      STATEMENTS.measureManagedSnapshots,
     ],
     amis: [
       STATEMENTS.describeFleet([

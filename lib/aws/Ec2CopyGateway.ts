@@ -26,6 +26,37 @@ export interface GrantChange {
   readonly makePrivate?: boolean;
 }
 
+/** A snapshot to copy into the destination region (`copySnapshot`). */
+export interface SnapshotCopyRequest {
+  sourceRegion: string;
+  sourceSnapshotId: string;
+  description: string;
+  kmsKeyId?: string | undefined;
+  tags: readonly { Key: string; Value: string }[];
+}
+
+/** An AMI to copy into the destination region (`copyImage`). */
+export interface ImageCopyRequest {
+  sourceRegion: string;
+  sourceImageId: string;
+  name: string;
+  kmsKeyId?: string | undefined;
+  tags: readonly { Key: string; Value: string }[];
+}
+
+/** A snapshot of this account that anyone may restore. */
+export interface PublicSnapshot {
+  snapshotId: string;
+  tags: Record<string, string>;
+  sizeGiB?: number | undefined;
+}
+
+/** An AMI of this account that anyone may launch. */
+export interface PublicImage {
+  imageId: string;
+  tags: Record<string, string>;
+}
+
 /** The grants in a permission list (`createVolumePermission` or `launchPermission`). */
 function grantsOf(
   permissions: readonly { UserId?: string | undefined; Group?: string | undefined }[],
@@ -52,13 +83,7 @@ export class Ec2CopyGateway {
   }
 
   /** Copies a snapshot from `sourceRegion` into this client's region, encrypted when a key is given. */
-  public async copySnapshot(request: {
-    sourceRegion: string;
-    sourceSnapshotId: string;
-    description: string;
-    kmsKeyId?: string | undefined;
-    tags: readonly { Key: string; Value: string }[];
-  }): Promise<string> {
+  public async copySnapshot(request: SnapshotCopyRequest): Promise<string> {
     try {
       const response = await this.#client.send(
         new CopySnapshotCommand({
@@ -83,16 +108,7 @@ export class Ec2CopyGateway {
    * creation; with the local-only fallback (the local AWS ignores CopyImage tags) the
    * image is tagged right after.
    */
-  public async copyImage(
-    request: {
-      sourceRegion: string;
-      sourceImageId: string;
-      name: string;
-      kmsKeyId?: string | undefined;
-      tags: readonly { Key: string; Value: string }[];
-    },
-    tagAfterCreate = false,
-  ): Promise<string> {
+  public async copyImage(request: ImageCopyRequest, tagAfterCreate = false): Promise<string> {
     const tags = request.tags.map((t) => ({ ...t }));
     try {
       const response = await this.#client.send(
@@ -206,14 +222,8 @@ export class Ec2CopyGateway {
    * The account's public snapshots: asked with `RestorableByUserIds: ['all']`, then each
    * candidate confirmed by its attribute (some EC2 look-alikes ignore the filter).
    */
-  public async publicSnapshots(): Promise<
-    { snapshotId: string; tags: Record<string, string>; sizeGiB?: number | undefined }[]
-  > {
-    const found: {
-      snapshotId: string;
-      tags: Record<string, string>;
-      sizeGiB?: number | undefined;
-    }[] = [];
+  public async publicSnapshots(): Promise<PublicSnapshot[]> {
+    const found: PublicSnapshot[] = [];
     try {
       const pages = paginateDescribeSnapshots(
         { client: this.#client, pageSize: 1000 },
@@ -237,8 +247,8 @@ export class Ec2CopyGateway {
   }
 
   /** The account's public AMIs. */
-  public async publicImages(): Promise<{ imageId: string; tags: Record<string, string> }[]> {
-    const found: { imageId: string; tags: Record<string, string> }[] = [];
+  public async publicImages(): Promise<PublicImage[]> {
+    const found: PublicImage[] = [];
     try {
       const pages = paginateDescribeImages(
         { client: this.#client, pageSize: 1000 },

@@ -4,6 +4,7 @@ import {
   DescribeSnapshotsCommand,
   type EC2Client,
   type Filter,
+  type Image,
   type Instance,
   paginateDescribeImages,
   paginateDescribeInstances,
@@ -13,6 +14,7 @@ import {
   type Snapshot,
 } from '@aws-sdk/client-ec2';
 import type { InstanceFacts, SnapshotSetRequest } from '../domain/backupPlan.ts';
+import type { ImageFacts } from '../domain/imagePlan.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 import {
@@ -372,8 +374,8 @@ export class Ec2Gateway {
    * @example
    * const images = await gateway.listOwnImages();
    */
-  public async listOwnImages(): Promise<ImageFacts[]> {
-    const images: ImageFacts[] = [];
+  public async listOwnImages(): Promise<OwnImageFacts[]> {
+    const images: OwnImageFacts[] = [];
     try {
       const pages = paginateDescribeImages(
         { client: this.#client, pageSize: DESCRIBE_PAGE_SIZE },
@@ -382,15 +384,8 @@ export class Ec2Gateway {
       for await (const page of pages) {
         for (const image of page.Images ?? []) {
           if (!image.ImageId) continue;
-          images.push({
-            imageId: image.ImageId,
-            name: image.Name,
-            state: image.State ?? 'unknown',
-            snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) =>
-              m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [],
-            ),
-            tags: toTagMap(image.Tags),
-          });
+          const { imageId, name, state, snapshotIds, tags } = toImageFacts(image);
+          images.push({ imageId, name, state, snapshotIds, tags });
         }
       }
     } catch (error) {
@@ -441,12 +436,32 @@ export class Ec2Gateway {
 }
 
 /** A registered image and the snapshots behind it. */
-export interface ImageFacts {
-  readonly imageId: string;
-  readonly name?: string | undefined;
-  readonly state: string;
-  readonly snapshotIds: readonly string[];
-  readonly tags: TagMap;
+export type OwnImageFacts = Pick<ImageFacts, 'imageId' | 'name' | 'state' | 'snapshotIds' | 'tags'>;
+
+/**
+ * A described image in the domain's form: state, creation date, tags, the snapshots and
+ * size behind it, deregistration protection and whether it is public.
+ *
+ * @example
+ * toImageFacts({ ImageId: 'ami-1', State: 'available' }); // { imageId: 'ami-1', state: 'available', snapshotIds: [], ... }
+ */
+export function toImageFacts(image: Image): ImageFacts {
+  const mappings = image.BlockDeviceMappings ?? [];
+  return {
+    imageId: image.ImageId ?? '',
+    name: image.Name,
+    state: image.State ?? 'unknown',
+    creationDate: image.CreationDate ? new Date(image.CreationDate) : undefined,
+    tags: toTagMap(image.Tags),
+    snapshotIds: mappings.flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
+    sizeGiB: mappings.reduce((n, m) => n + (m.Ebs?.VolumeSize ?? 0), 0),
+    deregistrationProtected:
+      image.DeregistrationProtection !== undefined &&
+      image.DeregistrationProtection !== '' &&
+      image.DeregistrationProtection !== 'disabled',
+    isPublic: image.Public === true,
+    ownerId: image.OwnerId,
+  };
 }
 
 /** A described snapshot in the domain's form (its id already checked). */
@@ -462,7 +477,8 @@ function toSnapshotFacts(snapshot: Snapshot, snapshotId: string): SnapshotFacts 
     ownerId: snapshot.OwnerId,
     encrypted: snapshot.Encrypted,
     kmsKeyId: snapshot.KmsKeyId,
-    ...(snapshot.StorageTier === 'archive' ? { storageTier: 'archive' as const } : {}),
+    fullSizeBytes: snapshot.FullSnapshotSizeInBytes,
+    storageTier: snapshot.StorageTier,
   };
 }
 

@@ -9,7 +9,6 @@ import {
   EnableImageBlockPublicAccessCommand,
   type Filter,
   GetImageBlockPublicAccessStateCommand,
-  type Image,
   paginateDescribeImages,
   paginateDescribeInstances,
   paginateDescribeLaunchTemplates,
@@ -18,7 +17,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
-import { toTagMap } from './Ec2Gateway.ts';
+import { toImageFacts, toTagMap } from './Ec2Gateway.ts';
 import {
   awsErrorCode,
   Ec2ErrorCode,
@@ -438,36 +437,16 @@ export class Ec2ImageGateway {
     try {
       if (input.ImageIds) {
         const response = await this.#client.send(new DescribeImagesCommand(input));
-        for (const image of response.Images ?? []) images.push(toImageDetails(image));
+        for (const image of response.Images ?? []) images.push(toImageFacts(image));
         return images;
       }
       const pages = paginateDescribeImages({ client: this.#client, pageSize: 1000 }, input);
       for await (const page of pages) {
-        for (const image of page.Images ?? [])
-          if (image.ImageId) images.push(toImageDetails(image));
+        for (const image of page.Images ?? []) if (image.ImageId) images.push(toImageFacts(image));
       }
     } catch (error) {
       throw toAwsCallError('DescribeImages', error);
     }
     return images;
   }
-}
-
-function toImageDetails(image: Image): ImageDetails {
-  const mappings = image.BlockDeviceMappings ?? [];
-  return {
-    imageId: image.ImageId ?? '',
-    name: image.Name,
-    state: image.State ?? 'unknown',
-    creationDate: image.CreationDate ? new Date(image.CreationDate) : undefined,
-    tags: toTagMap(image.Tags),
-    snapshotIds: mappings.flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
-    sizeGiB: mappings.reduce((n, m) => n + (m.Ebs?.VolumeSize ?? 0), 0),
-    deregistrationProtected:
-      image.DeregistrationProtection !== undefined &&
-      image.DeregistrationProtection !== '' &&
-      image.DeregistrationProtection !== 'disabled',
-    isPublic: image.Public === true,
-    ownerId: image.OwnerId,
-  };
 }

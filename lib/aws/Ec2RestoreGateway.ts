@@ -52,6 +52,43 @@ export interface VolumeDetails {
   readonly attachments: readonly { instanceId: string; device: string }[];
 }
 
+/** A volume to create from a snapshot (`createVolume`). */
+export interface VolumeRequest {
+  snapshotId: string;
+  availabilityZone: string;
+  volumeType: string;
+  sizeGiB: number;
+  iops?: number | undefined;
+  /** gp3 only, MiB/s. */
+  throughput?: number | undefined;
+  kmsKeyId?: string | undefined;
+  tags: readonly Tag[];
+}
+
+/** An AMI to register from snapshots (`registerImage`). */
+export interface ImageRegistration {
+  name: string;
+  description: string;
+  rootDeviceName: string;
+  platform: ImagePlatform;
+  mappings: readonly {
+    deviceName: string;
+    snapshotId: string;
+    volumeType?: string | undefined;
+  }[];
+  tags: readonly Tag[];
+}
+
+/** One instance to launch (`runInstance`). */
+export interface InstanceLaunch {
+  imageId: string;
+  instanceType: string;
+  subnetId?: string | undefined;
+  securityGroupIds: readonly string[];
+  keyName?: string | undefined;
+  tags: readonly Tag[];
+}
+
 /**
  * The EC2 calls of restores and duplicates: describe by id (unknown ids become
  * {@link UnknownResourceError}), create, wait for, attach and delete volumes, register
@@ -111,17 +148,7 @@ export class Ec2RestoreGateway {
   }
 
   /** Creates a volume from a snapshot, tagged at creation. */
-  public async createVolume(request: {
-    snapshotId: string;
-    availabilityZone: string;
-    volumeType: string;
-    sizeGiB: number;
-    iops?: number | undefined;
-    /** gp3 only, MiB/s. */
-    throughput?: number | undefined;
-    kmsKeyId?: string | undefined;
-    tags: readonly Tag[];
-  }): Promise<string> {
+  public async createVolume(request: VolumeRequest): Promise<string> {
     try {
       const response = await this.#client.send(
         new CreateVolumeCommand({
@@ -226,21 +253,7 @@ export class Ec2RestoreGateway {
    * Registers an AMI from snapshots for the source's platform (architecture, boot mode,
    * ENA, virtualization, TPM), tagged at creation (or right after, on the local AWS).
    */
-  public async registerImage(
-    request: {
-      name: string;
-      description: string;
-      rootDeviceName: string;
-      platform: ImagePlatform;
-      mappings: readonly {
-        deviceName: string;
-        snapshotId: string;
-        volumeType?: string | undefined;
-      }[];
-      tags: readonly Tag[];
-    },
-    tagAfterCreate = false,
-  ): Promise<string> {
+  public async registerImage(request: ImageRegistration, tagAfterCreate = false): Promise<string> {
     const tags = request.tags.map((t) => ({ ...t }));
     try {
       const response = await this.#client.send(
@@ -280,14 +293,7 @@ export class Ec2RestoreGateway {
   }
 
   /** Launches one instance, tagged at creation. */
-  public async runInstance(request: {
-    imageId: string;
-    instanceType: string;
-    subnetId?: string | undefined;
-    securityGroupIds: readonly string[];
-    keyName?: string | undefined;
-    tags: readonly Tag[];
-  }): Promise<string> {
+  public async runInstance(request: InstanceLaunch): Promise<string> {
     try {
       const response = await this.#client.send(
         new RunInstancesCommand({

@@ -32,6 +32,7 @@ import type {
 } from './history/records.ts';
 import { type CompletedRun, RunRecords, type RunResult } from './history/runs.ts';
 import { type SlotClaimOutcome, SlotClaims } from './history/slotClaims.ts';
+import { SnapshotSizeRecords } from './history/snapshotSizes.ts';
 import { HistoryTable } from './history/table.ts';
 
 export {
@@ -78,6 +79,8 @@ export class RunHistoryGateway implements CreationLedger {
   public readonly batches: BatchCheckpoints;
   public readonly creations: CreationRecords;
   public readonly queries: HistoryQueries;
+  /** Snapshot sizes measured once (the cost ledger). */
+  public readonly sizes: SnapshotSizeRecords;
 
   public constructor(doc: DynamoDBDocumentClient, tableName: string, retentionDays: number) {
     const table = new HistoryTable(doc, tableName, retentionDays);
@@ -87,6 +90,7 @@ export class RunHistoryGateway implements CreationLedger {
     this.journal = new HistoryActionJournal(table, this.creations);
     this.batches = new BatchCheckpoints(table);
     this.queries = new HistoryQueries(table);
+    this.sizes = new SnapshotSizeRecords(table);
   }
 
   /** {@inheritDoc SlotClaims.claimSlot} */

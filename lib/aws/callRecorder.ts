@@ -173,6 +173,12 @@ function namedResources(action: string, input: unknown): string[] {
     case 'CopySnapshot':
       ids.push(text(field(input, 'SourceSnapshotId')));
       break;
+    case 'ListSnapshotBlocks':
+      ids.push(text(field(input, 'SnapshotId')));
+      break;
+    case 'ListChangedBlocks':
+      ids.push(text(field(input, 'FirstSnapshotId')), text(field(input, 'SecondSnapshotId')));
+      break;
     case 'CopyImage':
       ids.push(text(field(input, 'SourceImageId')));
       break;

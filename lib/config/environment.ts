@@ -1,3 +1,4 @@
+import { type PriceTable, readPriceTable } from '../domain/costLedger.ts';
 import { type DeletionCap, parseDeletionCap } from '../domain/deletionCap.ts';
 import { ConfigurationError, SnapkeeperError } from '../domain/errors.ts';
 import { REGION_NAME, TARGET_ACCOUNT } from '../domain/fanOut.ts';
@@ -103,6 +104,14 @@ export interface SnapkeeperConfig {
   readonly fanOutMaxAttempts: number;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
+  /** Snapshot storage prices of the cost ledger (SNAPSHOT_PRICES, else the region's published ones). */
+  readonly priceTable: PriceTable;
+  /** Why SNAPSHOT_PRICES was rejected (the published prices are used): shown with every cost. */
+  readonly priceTableProblem?: string | undefined;
+  /** Snapshots a retention run measures at most with the EBS direct APIs (SNAPSHOT_MEASURE_LIMIT; 0: off). */
+  readonly snapshotMeasureLimit: number;
+  /** The EBS direct APIs' own endpoint (AWS_ENDPOINT_URL_EBS, the SDK's per-service variable); local only. */
+  readonly ebsEndpoint?: string | undefined;
   /** Custom endpoint (the local AWS); undefined in production. */
   readonly endpoint?: string | undefined;
 }
@@ -118,6 +127,7 @@ type Environment = Readonly<Record<string, string | undefined>>;
  * @example
  * const config = loadConfig(process.env);
  */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: one flat read per documented variable, in the reference's order; splitting it would scatter the list the docs test ties to docs/reference.md
 export function loadConfig(env: Environment): SnapkeeperConfig {
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (!region) throw new ConfigurationError('AWS_REGION', 'is required');
@@ -253,8 +263,20 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     fanOutMaxAttempts: integer(env, 'FANOUT_MAX_ATTEMPTS', 3, 1, 20),
     fanOutWorkers: integer(env, 'FANOUT_WORKERS', 1, 1, 1000),
     dryRun: boolean(env, 'DRY_RUN', false),
+    ...priceTableOf(env.SNAPSHOT_PRICES, region),
+    snapshotMeasureLimit: integer(env, 'SNAPSHOT_MEASURE_LIMIT', 200, 0, 10_000),
     ...(endpoint ? { endpoint } : {}),
+    ...(env.AWS_ENDPOINT_URL_EBS?.trim() ? { ebsEndpoint: env.AWS_ENDPOINT_URL_EBS.trim() } : {}),
   };
+}
+
+/** The price table; a bad one never fails the cold start (it only prices estimates). */
+function priceTableOf(
+  raw: string | undefined,
+  region: string,
+): Pick<SnapkeeperConfig, 'priceTable' | 'priceTableProblem'> {
+  const { table, problem } = readPriceTable(raw, region);
+  return problem ? { priceTable: table, priceTableProblem: problem } : { priceTable: table };
 }
 
 function list(raw: string | undefined, fallback: readonly string[]): readonly string[] {

@@ -1,8 +1,12 @@
 import { buildResourceTags, type InstanceFacts, type Tag } from './backupPlan.ts';
-import type { ScheduleCatalog } from './schedules.ts';
-import type { TagKeys } from './tagKeys.ts';
+import {
+  BACKED_UP_INSTANCE_STATES,
+  type InstanceDecision,
+  type RunFacts,
+  skipInstance,
+} from './instanceDecision.ts';
 import { nearMissProblems } from './tagKeyTypos.ts';
-import { parseBooleanTag, parseScheduleList, type TagMap, type TagProblem } from './tagPolicy.ts';
+import { parseBooleanTag, parseScheduleList, type TagMap } from './tagPolicy.ts';
 
 /** A machine image the account owns, in domain terms. */
 export interface ImageFacts {
@@ -29,36 +33,11 @@ export interface ImageRequest {
   readonly tags: readonly Tag[];
 }
 
-/** What to do with one instance in one AMI run. */
-export type InstanceImageDecision =
-  | {
-      readonly kind: 'create';
-      readonly instanceId: string;
-      readonly name?: string | undefined;
-      readonly request: ImageRequest;
-      readonly problems: readonly TagProblem[];
-    }
-  | {
-      readonly kind: 'skip';
-      readonly instanceId: string;
-      readonly name?: string | undefined;
-      readonly reason: string;
-      readonly isError: boolean;
-      readonly problems: readonly TagProblem[];
-    }
-  | { readonly kind: 'not-due'; readonly instanceId: string };
+/** What to do with one instance in one AMI run: create an image, skip, or nothing. */
+export type InstanceImageDecision = InstanceDecision<'create', ImageRequest>;
 
 /** The run facts an AMI decision depends on. */
-export interface ImageContext {
-  readonly keys: TagKeys;
-  readonly catalog: ScheduleCatalog;
-  readonly schedule: string;
-  readonly slot: string;
-  readonly deployment: string;
-  readonly runId: string;
-  readonly createdAt: string;
-  readonly copyTags: readonly string[];
-}
+export type ImageContext = RunFacts;
 
 /** Characters an AMI name may hold besides letters and digits. */
 const AMI_NAME_DISALLOWED = /[^A-Za-z0-9()[\]. /\-'@_]/g;
@@ -165,24 +144,15 @@ export function planInstanceImage(
     // Only an unreadable opt-in tag, or a key that misses it, concerns every schedule's run.
     const optInProblems = [...optIn.problems, ...misses.filter((p) => p.intendedKey === keys.ami)];
     if (optInProblems.length === 0) return { kind: 'not-due', instanceId: instance.instanceId };
-    return {
-      kind: 'skip',
-      instanceId: instance.instanceId,
-      name,
-      reason: `no AMI for schedule ${context.schedule}: ${optInProblems.map((p) => p.message).join('; ')}`,
-      isError: true,
-      problems: optInProblems,
-    };
+    return skipInstance(
+      instance,
+      `no AMI for schedule ${context.schedule}: ${optInProblems.map((p) => p.message).join('; ')}`,
+      true,
+      optInProblems,
+    );
   }
-  if (!['pending', 'running', 'stopping', 'stopped'].includes(instance.state)) {
-    return {
-      kind: 'skip',
-      instanceId: instance.instanceId,
-      name,
-      reason: `instance is ${instance.state}`,
-      isError: false,
-      problems,
-    };
+  if (!BACKED_UP_INSTANCE_STATES.includes(instance.state)) {
+    return skipInstance(instance, `instance is ${instance.state}`, false, problems);
   }
   return {
     kind: 'create',

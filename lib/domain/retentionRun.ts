@@ -304,7 +304,9 @@ export function retentionSnapshot(snapshot: SnapshotFacts, keys: TagKeys): Snaps
     startTime: snapshot.startTime,
     tags,
     sizeGiB: snapshot.sizeGiB,
-    ...(snapshot.storageTier ? { storageTier: snapshot.storageTier } : {}),
+    // What the cost ledger reads (lib/jobs/snapshotSizes.ts).
+    ...(snapshot.fullSizeBytes !== undefined ? { fullSizeBytes: snapshot.fullSizeBytes } : {}),
+    ...(snapshot.storageTier !== undefined ? { storageTier: snapshot.storageTier } : {}),
     // Only what planning reads of the description: whether CreateImage made it, for which AMI.
     ...(imageId ? { description: `Created by CreateImage() for ${imageId}` } : {}),
   };

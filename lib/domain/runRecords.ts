@@ -34,22 +34,34 @@ export interface ActionRecord {
   readonly error?: ReportedError;
 }
 
-/** The run summary published when a run finishes, and kept in the run item. */
-export interface RunSummary {
+/**
+ * What a run is, as both its summary and its item in the run history say it: which
+ * run of which job, what it served, how it stands and what it counted.
+ */
+export interface RunDescription {
   readonly runId: string;
   readonly deployment: string;
   readonly job: string;
-  readonly trigger: RunTrigger;
   readonly schedule?: string | undefined;
   readonly slot?: string | undefined;
   readonly requestedBy?: string | undefined;
   readonly dryRun: boolean;
   readonly status: RunRecordStatus;
   readonly startedAt: string;
-  readonly endedAt: string;
   readonly counts?: Readonly<Record<string, number>> | undefined;
   readonly errorSummary?: string | undefined;
+}
+
+/** The run summary published when a run finishes, and kept in the run item. */
+export interface RunSummary extends RunDescription {
+  readonly trigger: RunTrigger;
+  readonly endedAt: string;
   readonly resumedFrom?: string | undefined;
+  /**
+   * A retention run's cost ledger totals (monthly cost now and after, bytes freed, price
+   * table and currency); see `RetentionCosts` in lib/jobs/snapshotSizes.ts.
+   */
+  readonly costs?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**

@@ -15,8 +15,10 @@ export interface SnapshotFacts {
   readonly ownerId?: string | undefined;
   readonly encrypted?: boolean | undefined;
   readonly kmsKeyId?: string | undefined;
-  /** EC2's StorageTier: `standard` or `archive` (absent: standard). */
-  readonly storageTier?: 'standard' | 'archive' | undefined;
+  /** EC2's `FullSnapshotSizeInBytes` (all the data it holds), when DescribeSnapshots gives it. */
+  readonly fullSizeBytes?: number | undefined;
+  /** EC2's `StorageTier`: `standard` or `archive` (billed for the full size). */
+  readonly storageTier?: string | undefined;
 }
 
 /**

@@ -9,7 +9,6 @@ import { createDueImages, type ImageCreateResult, recordCreations } from './amiC
 import { type ImageRetireResult, retireImages } from './amiRetirement.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import type {
-  ActionJournal,
   Ec2Port,
   ImageHoldersPort,
   ImagesPort,
@@ -17,38 +16,24 @@ import type {
   MetricsPort,
   RecycleBinPort,
   ReportedError,
-  RunStatus,
-  RunTrigger,
 } from './ports.ts';
-import { closeRun, logJournal, noMetrics, runStatus } from './runReport.ts';
+import { openRun, type RunEssentials, type RunInput, type RunReportHeader } from './runOpening.ts';
+import { closeRun, runStatus } from './runReport.ts';
 
 export type { ImageCreateResult } from './amiCreation.ts';
 export type { ImageRetireResult, ImageSnapshotResult } from './amiRetirement.ts';
 
 /** What an AMI run is asked to do. */
-export interface AmiJobInput {
+export interface AmiJobInput extends RunInput {
   readonly schedule: string;
   readonly scheduledTime?: Date | undefined;
-  readonly dryRun: boolean;
-  readonly trigger: RunTrigger;
   readonly maxDeletions?: number | undefined;
-  /** Time left in the invocation, in ms; nothing new starts below the safety margin. */
-  readonly remainingMs?: (() => number) | undefined;
-  readonly safetyMarginMs?: number | undefined;
 }
 
 /** The JSON report of an AMI run. */
-export interface AmiReport {
-  readonly runId: string;
-  readonly job: 'amis';
-  readonly deployment: string;
+export interface AmiReport extends RunReportHeader<'amis'> {
   readonly schedule: string;
   readonly slot: string;
-  readonly trigger: RunTrigger;
-  readonly dryRun: boolean;
-  readonly status: RunStatus;
-  readonly startedAt: string;
-  readonly endedAt: string;
   readonly counts: {
     readonly due: number;
     readonly created: number;
@@ -79,7 +64,7 @@ export interface AmiReport {
 }
 
 /** What the AMI job reads and acts through. */
-export interface AmiJobDependencies {
+export interface AmiJobDependencies extends RunEssentials {
   readonly ec2: Pick<
     Ec2Port,
     'listInstancesWithTagKey' | 'describeSnapshotsByIds' | 'deleteSnapshot'
@@ -108,11 +93,6 @@ export interface AmiJobDependencies {
     | 'deleteConcurrency'
   > &
     Partial<Pick<SnapkeeperConfig, 'maxInFlight'>>;
-  readonly clock: () => Date;
-  readonly runId: string;
-  readonly logger: LoggerPort;
-  readonly metrics?: MetricsPort;
-  readonly journal?: ActionJournal;
   /**
    * The history's creation records: only AMIs it recorded as created by this
    * deployment (or made before it kept them) are deregistered. Required (every handler
@@ -140,22 +120,18 @@ export interface AmiJobDependencies {
 export async function runAmiJob(input: AmiJobInput, deps: AmiJobDependencies): Promise<AmiReport> {
   const { config, logger } = deps;
   const { keys } = config;
-  const metrics = deps.metrics ?? noMetrics;
-  const journal = deps.journal ?? logJournal(logger);
-  const startedAt = deps.clock();
   const schedule = resolveSchedule(config.catalog, input.schedule);
-  const slot = formatSlot(input.scheduledTime ?? previousFireTime(schedule, startedAt));
-  const base: ReportBase = {
-    runId: deps.runId,
-    job: 'amis',
-    deployment: config.deployment,
-    schedule: schedule.name,
-    slot,
-    trigger: input.trigger,
-    dryRun: input.dryRun,
-    startedAt: startedAt.toISOString(),
-  };
-  logger.info('AMI run started', base);
+  const { startedAt, base, metrics, journal } = openRun(
+    'amis',
+    'AMI run',
+    input,
+    deps,
+    (startedAt) => ({
+      schedule: schedule.name,
+      slot: formatSlot(input.scheduledTime ?? previousFireTime(schedule, startedAt)),
+    }),
+  );
+  const { slot } = base;
   const scope = {
     [keys.managed]: 'true',
     [keys.deployment]: config.deployment,

@@ -14,7 +14,7 @@ import type {
   ReportedError,
   SnapshotsPort,
 } from './ports.ts';
-import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
+import { type DeletionAttempt, deleteSnapshotWithResult } from './recordedDeletion.ts';
 import { recordAfter } from './runReport.ts';
 
 /** The fate of one snapshot behind a deregistered AMI. */
@@ -491,7 +491,7 @@ async function deleteImageSnapshot(
         return { snapshotId, outcome: 'failed', reason, sizeGiB, error: attempt.error };
     }
   };
-  const attempt = await deleteSnapshotRecorded(
+  return deleteSnapshotWithResult(
     {
       runId: deps.runId,
       job: 'amis',
@@ -500,11 +500,9 @@ async function deleteImageSnapshot(
       reason,
       details: { imageId, sizeGiB },
     },
-    () => deps.ec2.deleteSnapshot(snapshotId),
+    deps,
     journal,
-    deps.logger,
-    (a) => toResult(a).reason,
+    toResult,
     behind,
   );
-  return toResult(attempt);
 }

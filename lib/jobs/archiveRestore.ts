@@ -53,14 +53,11 @@ export async function backFromArchive(
   const status = (await deps.tiers.tierStatuses([snapshotId])).get(snapshotId);
   const now = deps.clock();
   const expiry = status?.restoreExpiryTime;
-  if (
-    !status ||
-    status.tier !== 'archive' ||
+  const usable =
+    status?.tier !== 'archive' ||
     RESTORED.has(status.lastOperation ?? '') ||
-    (expiry !== undefined && expiry.getTime() > now.getTime())
-  ) {
-    return { ready: true };
-  }
+    (expiry !== undefined && expiry.getTime() > now.getTime());
+  if (!status || usable) return { ready: true };
   const how =
     restore.kind === 'permanent'
       ? 'permanently'
@@ -115,7 +112,7 @@ async function startRestore(
   );
   let answer: ArchiveRestoreAnswer;
   try {
-    const result = await deps.tiers.restoreSnapshotTier(snapshotId, restore);
+    await deps.tiers.restoreSnapshotTier(snapshotId, restore);
     // From when it was asked: EC2's RestoreStartTime is the same moment, give or take.
     const readyBy = restoreReadyBy(deps.clock()).toISOString();
     answer = {

@@ -73,7 +73,7 @@ export async function archiveEligible(
       state: pointState(s.state),
       createdAt: effectiveCreatedAt(s.tags, s.startTime, deps.keys, options.now),
       managed: isManagedBy(s.tags, deps.keys, deps.deployment),
-      tier: s.storageTier ?? 'standard',
+      tier: s.storageTier === 'archive' ? 'archive' : 'standard',
       heldBy: deps.holders.get(s.snapshotId),
       sizeGiB: s.sizeGiB,
       lockedUntil: deps.lockedUntil?.get(s.snapshotId),

@@ -20,10 +20,18 @@ import type {
   RecycleBinPort,
   RestorePort,
   RunStatus,
+  SnapshotSizesPort,
   SnapshotTiersPort,
 } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
+import {
+  costLine,
+  freedNote,
+  type ReportCosts,
+  type RetentionCosts,
+  reportCosts,
+} from './snapshotSizes.ts';
 import { runSweepJob, type SweepReport } from './sweepJob.ts';
 
 /** What the console operations read and act through. */
@@ -44,6 +52,8 @@ export interface OpsDependencies {
   readonly ledger?: CreationLedger | undefined;
   /** Snapshot locks and tiers (backup, retention, plan, restore from archive). */
   readonly tiers?: SnapshotTiersPort | undefined;
+  /** The history's snapshot sizes (the cost ledger); without them every snapshot is unmeasured. */
+  readonly sizes?: SnapshotSizesPort | undefined;
 }
 
 /** The answer to a console operation: also recorded as a console run. */
@@ -224,6 +234,8 @@ export interface SchedulePlan {
   readonly schedule: string;
   readonly nextRun: string;
   readonly lines: readonly string[];
+  /** What the schedule's snapshots cost and what this plan's retention frees (estimates). */
+  readonly costs?: RetentionCosts | undefined;
 }
 
 async function planSchedule(
@@ -250,7 +262,7 @@ async function planSchedule(
   );
   const retention: RetentionReport = await runRetentionJob(
     { schedule: name, dryRun: true, trigger: 'console' },
-    { ...common, ec2: deps.ec2 },
+    { ...common, ec2: deps.ec2, costs: deps.sizes && { sizes: deps.sizes, config: deps.config } },
   );
   const who = (id: string, label?: string) => (label ? `${id} (${label})` : id);
   const lines: string[] = [];
@@ -277,9 +289,15 @@ async function planSchedule(
   for (const k of amis.kept) lines.push(`keep ${k.imageId}: ${k.reason}`);
   for (const b of amis.blocked) lines.push(`blocked ${b.imageId}: ${b.reason}`);
   for (const v of retention.volumes) {
-    for (const d of v.deletions) lines.push(`delete ${d.snapshotId} of ${v.volumeId}: ${d.reason}`);
+    for (const d of v.deletions)
+      lines.push(
+        `delete ${d.snapshotId} of ${v.volumeId}: ${d.reason}${freedNote(retention.costs, d.snapshotId)}`,
+      );
     for (const k of v.kept) lines.push(`keep ${k.snapshotId} of ${v.volumeId}: ${k.reason}`);
-    for (const b of v.blocked) lines.push(`blocked ${b.snapshotId} of ${v.volumeId}: ${b.reason}`);
+    for (const b of v.blocked)
+      lines.push(
+        `blocked ${b.snapshotId} of ${v.volumeId}: ${b.reason}${freedNote(retention.costs, b.snapshotId)}`,
+      );
     if (v.failing) lines.push(`warning ${v.volumeId}: backups failing (${v.failing})`);
   }
   for (const a of retention.archive ?? [])
@@ -289,7 +307,13 @@ async function planSchedule(
   for (const l of [...(backup.locks ?? []), ...(retention.locks ?? [])])
     lines.push(`lock ${l.snapshotId}: ${l.reason}`);
   if (retention.cap.exceeded) lines.push(`warning: ${retention.cap.reason}`);
-  return { schedule: name, nextRun: nextRun.toISOString(), lines };
+  if (retention.costs) lines.push(costLine(retention.costs));
+  return {
+    schedule: name,
+    nextRun: nextRun.toISOString(),
+    lines,
+    ...(retention.costs ? { costs: retention.costs } : {}),
+  };
 }
 
 /** The recovery-point report with the deletions that something blocks. */
@@ -304,6 +328,8 @@ export interface ConsoleRecoveryReport extends RecoveryReport {
   readonly note: string;
   /** What could not be read: the blocked list may then be short. */
   readonly blockedWarnings?: readonly string[];
+  /** Each instance carries fullBytes, uniqueBytes, estimatedMonthlyCost; these are the totals and prices. */
+  readonly costs?: ReportCosts;
 }
 
 /**
@@ -345,8 +371,18 @@ async function recoveryReport(
     schedule,
   });
   const { blocked, warnings: blockedWarnings } = await blockedDeletions(schedule, deps, common);
+  const priced = await reportCosts(
+    report.instances,
+    snapshots,
+    deps.sizes,
+    deps.config,
+    deps.clock(),
+    deps.logger,
+  );
   return {
     ...report,
+    instances: priced.instances,
+    costs: priced.costs,
     blocked,
     blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
     note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',

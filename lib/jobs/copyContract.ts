@@ -6,13 +6,10 @@ import type {
   CopiesPort,
   Ec2Port,
   ImagesPort,
-  LoggerPort,
-  MetricsPort,
   ReportedError,
-  RunStatus,
-  RunTrigger,
   SnapshotsPort,
 } from './ports.ts';
+import type { RunEssentials, RunInput, RunReportHeader } from './runOpening.ts';
 
 // What the copy job is asked, reads and acts through, and answers: the types its parts
 // (copies, destination retention, shares, exposure) share with runCopyJob.
@@ -25,7 +22,7 @@ export interface RegionGateways {
 }
 
 /** What the copy job reads and acts through. */
-export interface CopyJobDependencies {
+export interface CopyJobDependencies extends RunEssentials {
   readonly ec2: Pick<
     Ec2Port,
     'listInstancesWithTagKey' | 'listSnapshotsTagged' | 'describeSnapshotsByIds'
@@ -54,11 +51,6 @@ export interface CopyJobDependencies {
     | 'localTagAfterCreate'
   > &
     Partial<Pick<SnapkeeperConfig, 'blockPublicAmis' | 'maxInFlight'>>;
-  readonly clock: () => Date;
-  readonly runId: string;
-  readonly logger: LoggerPort;
-  readonly metrics?: MetricsPort;
-  readonly journal?: ActionJournal;
   /**
    * The run history's creation records: destination retention deletes only the copies
    * it recorded making (`copy-snapshot`, `copy-image`), or made before it kept records.
@@ -69,9 +61,7 @@ export interface CopyJobDependencies {
 }
 
 /** What a copy run is asked to do. */
-export interface CopyJobInput {
-  readonly trigger: RunTrigger;
-  readonly dryRun: boolean;
+export interface CopyJobInput extends Pick<RunInput, 'dryRun' | 'trigger'> {
   /** Copy these source snapshots (an `EBS Snapshot Notification`); all of them when absent. */
   readonly snapshotIds?: readonly string[] | undefined;
 }
@@ -90,15 +80,7 @@ export interface CopyResult {
 }
 
 /** The JSON report of a copy run. */
-export interface CopyReport {
-  readonly runId: string;
-  readonly job: 'copy';
-  readonly deployment: string;
-  readonly trigger: RunTrigger;
-  readonly dryRun: boolean;
-  readonly status: RunStatus;
-  readonly startedAt: string;
-  readonly endedAt: string;
+export interface CopyReport extends RunReportHeader<'copy'> {
   readonly counts: {
     readonly copied: number;
     readonly existing: number;

@@ -12,13 +12,27 @@
  * domain.
  */
 import type { FollowedTemplate, PinnedTemplateVersion } from '../aws/AutoScalingGateway.ts';
-import type { Grants } from '../aws/Ec2CopyGateway.ts';
+import type {
+  GrantChange,
+  Grants,
+  ImageCopyRequest,
+  PublicImage,
+  PublicSnapshot,
+  SnapshotCopyRequest,
+} from '../aws/Ec2CopyGateway.ts';
 import type { CreatedSnapshot } from '../aws/Ec2Gateway.ts';
 import type { ImageBlockPublicAccess } from '../aws/Ec2ImageGateway.ts';
-import type { InstanceDetails, VolumeDetails } from '../aws/Ec2RestoreGateway.ts';
+import type {
+  ImageRegistration,
+  InstanceDetails,
+  InstanceLaunch,
+  VolumeDetails,
+  VolumeRequest,
+} from '../aws/Ec2RestoreGateway.ts';
 import type { ActionItem, QueryOptions, RunRecord, SlotClaim } from '../aws/RunHistoryGateway.ts';
 import type { TierRestore, TierRestoreResult, TierStatus } from '../domain/archiveTier.ts';
-import type { InstanceFacts, SnapshotSetRequest, Tag } from '../domain/backupPlan.ts';
+import type { InstanceFacts, SnapshotSetRequest } from '../domain/backupPlan.ts';
+import type { SnapshotSize } from '../domain/costLedger.ts';
 import type { BatchCheckpoint, BatchMessage, BatchStatus } from '../domain/fanOut.ts';
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { ImagePlatform } from '../domain/imagePlatform.ts';
@@ -114,6 +128,21 @@ export interface SnapshotTiersPort {
   restoreSnapshotTier(snapshotId: string, restore: TierRestore): Promise<TierRestoreResult>;
 }
 
+/** The EBS direct APIs' block counts of snapshots, in bytes (`EbsDirectGateway`). */
+export interface EbsDirectPort {
+  snapshotBytes(snapshotId: string): Promise<{ readonly bytes: number }>;
+  changedBytes(
+    firstSnapshotId: string,
+    secondSnapshotId: string,
+  ): Promise<{ readonly bytes: number }>;
+}
+
+/** Snapshot sizes measured once and kept in the run history (`SnapshotSizeRecords`). */
+export interface SnapshotSizesPort {
+  recordedSizes(snapshotIds: readonly string[]): Promise<Map<string, SnapshotSize>>;
+  recordSizes(sizes: readonly SnapshotSize[], runId: string): Promise<void>;
+}
+
 /** The EC2 port of the snapshot jobs: instances, volumes and snapshots. */
 export interface Ec2Port extends InstancesPort, SnapshotsPort {}
 
@@ -160,39 +189,18 @@ export interface ImagesPort extends ImagePublicAccessPort {
 // ---------------------------------------------------------------------------------------
 
 /** A grant change: accounts to add and remove, and whether to drop public access. */
-export interface GrantChange {
-  add: readonly string[];
-  remove: readonly string[];
-  makePrivate?: boolean;
-}
+export type { GrantChange };
 
 /** Copies into this port's (destination) region, shares and public exposure. */
 export interface CopiesPort {
-  copySnapshot(request: {
-    sourceRegion: string;
-    sourceSnapshotId: string;
-    description: string;
-    kmsKeyId?: string | undefined;
-    tags: readonly { Key: string; Value: string }[];
-  }): Promise<string>;
-  copyImage(
-    request: {
-      sourceRegion: string;
-      sourceImageId: string;
-      name: string;
-      kmsKeyId?: string | undefined;
-      tags: readonly { Key: string; Value: string }[];
-    },
-    tagAfterCreate?: boolean,
-  ): Promise<string>;
+  copySnapshot(request: SnapshotCopyRequest): Promise<string>;
+  copyImage(request: ImageCopyRequest, tagAfterCreate?: boolean): Promise<string>;
   snapshotGrants(snapshotId: string): Promise<Grants>;
   imageGrants(imageId: string): Promise<Grants>;
   changeSnapshotGrants(snapshotId: string, change: GrantChange): Promise<void>;
   changeImageGrants(imageId: string, change: GrantChange): Promise<void>;
-  publicSnapshots(): Promise<
-    { snapshotId: string; tags: Record<string, string>; sizeGiB?: number | undefined }[]
-  >;
-  publicImages(): Promise<{ imageId: string; tags: Record<string, string> }[]>;
+  publicSnapshots(): Promise<PublicSnapshot[]>;
+  publicImages(): Promise<PublicImage[]>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -203,44 +211,14 @@ export interface CopiesPort {
 export interface RestorePort {
   describeInstance(instanceId: string): Promise<InstanceDetails>;
   describeVolume(volumeId: string): Promise<VolumeDetails | undefined>;
-  createVolume(request: {
-    snapshotId: string;
-    availabilityZone: string;
-    volumeType: string;
-    sizeGiB: number;
-    iops?: number | undefined;
-    throughput?: number | undefined;
-    kmsKeyId?: string | undefined;
-    tags: readonly Tag[];
-  }): Promise<string>;
+  createVolume(request: VolumeRequest): Promise<string>;
   /** Resolves with the milliseconds waited once the volume is available. */
   waitForVolume(volumeId: string, timeoutMs: number, clock?: () => number): Promise<number>;
   attachVolume(volumeId: string, instanceId: string, device: string): Promise<void>;
   deleteVolume(volumeId: string): Promise<void>;
   describeImagePlatform(imageId: string): Promise<ImagePlatform | undefined>;
-  registerImage(
-    request: {
-      name: string;
-      description: string;
-      rootDeviceName: string;
-      platform: ImagePlatform;
-      mappings: readonly {
-        deviceName: string;
-        snapshotId: string;
-        volumeType?: string | undefined;
-      }[];
-      tags: readonly Tag[];
-    },
-    tagAfterCreate?: boolean,
-  ): Promise<string>;
-  runInstance(request: {
-    imageId: string;
-    instanceType: string;
-    subnetId?: string | undefined;
-    securityGroupIds: readonly string[];
-    keyName?: string | undefined;
-    tags: readonly Tag[];
-  }): Promise<string>;
+  registerImage(request: ImageRegistration, tagAfterCreate?: boolean): Promise<string>;
+  runInstance(request: InstanceLaunch): Promise<string>;
 }
 
 // ---------------------------------------------------------------------------------------

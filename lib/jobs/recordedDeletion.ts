@@ -79,3 +79,34 @@ export async function deleteSnapshotRecorded(
   else await after;
   return attempt;
 }
+
+/**
+ * Deletes one snapshot through {@link deleteSnapshotRecorded} (record before, delete,
+ * record after) with `deps.ec2`, and answers with the caller's result for the attempt;
+ * that result's reason is also the reason recorded after.
+ *
+ * @example
+ * const result = await deleteSnapshotWithResult(
+ *   { runId, job: 'retention', action: 'delete-snapshot', resourceId: id, reason },
+ *   deps, journal, (attempt) => ({ snapshotId: id, reason, outcome: attempt.kind }), behind);
+ */
+export async function deleteSnapshotWithResult<Result extends { readonly reason: string }>(
+  record: Omit<ActionRecord, 'phase' | 'outcome'>,
+  deps: {
+    readonly ec2: { deleteSnapshot(snapshotId: string): Promise<void> };
+    readonly logger: LoggerPort;
+  },
+  journal: ActionJournal,
+  toResult: (attempt: DeletionAttempt) => Result,
+  behind?: Behind,
+): Promise<Result> {
+  const attempt = await deleteSnapshotRecorded(
+    record,
+    () => deps.ec2.deleteSnapshot(record.resourceId),
+    journal,
+    deps.logger,
+    (a) => toResult(a).reason,
+    behind,
+  );
+  return toResult(attempt);
+}

@@ -2,7 +2,6 @@ import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { InstanceFacts } from '../domain/backupPlan.ts';
 import { type CapCheck, checkDeletionCap } from '../domain/deletionCap.ts';
-import type { RetentionRule } from '../domain/retentionPlan.ts';
 import {
   type ExcludedSnapshot,
   type PlannedVolumeRetention,
@@ -19,7 +18,7 @@ import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import type { ActionJournal, Ec2Port, ReportedError, SnapshotTiersPort } from './ports.ts';
-import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
+import { type DeletionAttempt, deleteSnapshotWithResult } from './recordedDeletion.ts';
 import {
   archiveScheduleStep,
   holdArchiveMinimum,
@@ -30,6 +29,11 @@ import {
 import { openRun, type RunEssentials, type RunInput, type RunReportHeader } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
 import { type LockOutcome, withLockHolds } from './snapshotLocks.ts';
+import {
+  type RetentionCostDependencies,
+  type RetentionCosts,
+  retentionCosts,
+} from './snapshotSizes.ts';
 
 /** What a retention run is asked to do. */
 export interface RetentionJobInput extends RunInput {
@@ -50,12 +54,8 @@ export interface DeletionResult {
 }
 
 /** Retention of one volume's history for the schedule. */
-export interface VolumeRetentionResult {
-  readonly volumeId: string;
-  readonly instanceId?: string | undefined;
-  readonly name?: string | undefined;
-  readonly orphan: boolean;
-  readonly rule?: RetentionRule | undefined;
+export interface VolumeRetentionResult
+  extends Pick<VolumeLineage, 'volumeId' | 'instanceId' | 'name' | 'orphan' | 'rule'> {
   readonly kept: readonly { snapshotId: string; reason: string }[];
   readonly deletions: readonly DeletionResult[];
   readonly blocked: readonly {
@@ -109,6 +109,8 @@ export interface RetentionReport extends RunReportHeader<'retention'> {
   /** `snapkeeper:lock` tags that cannot be read, by key and value (the run is `partial`). */
   readonly lockProblems?: readonly string[];
   readonly error?: ReportedError;
+  /** The cost ledger: what the schedule's snapshots cost, and what the plan frees (lib/jobs/snapshotSizes.ts). */
+  readonly costs?: RetentionCosts;
 }
 
 /** What the retention job reads and acts through. */
@@ -134,6 +136,11 @@ export interface RetentionJobDependencies extends RunEssentials {
    * the history; `undefined` (benches, unit tests of other rules) lets the tags decide.
    */
   readonly ledger: CreationLedger | undefined;
+  /**
+   * The cost ledger: the run history's snapshot sizes, and the EBS direct APIs to measure
+   * new ones (scheduled runs only). Without `sizes` the report carries no costs.
+   */
+  readonly costs?: Pick<RetentionCostDependencies, 'ebs' | 'sizes' | 'config'> | undefined;
 }
 
 /**
@@ -215,10 +222,11 @@ export async function runRetentionJob(
     input.dryRun,
     tiers,
   );
-  const report = summarise(volumes, plan, cap, snapshots.length, input, deps, base, {
-    ...locks,
-    archive,
-  });
+  const costs = await costsOfRun(snapshots, volumes, input, deps);
+  const report = {
+    ...summarise(volumes, plan, cap, snapshots.length, input, deps, base, { ...locks, archive }),
+    ...(costs ? { costs } : {}),
+  };
   return closeRun(report, {
     label: 'retention run',
     metrics: run.metrics,
@@ -227,6 +235,7 @@ export async function runRetentionJob(
       SnapshotsDeleted: report.counts.deleted,
       SnapshotDeletionsBlocked: report.counts.blocked,
       SnapshotDeletionsFailed: report.counts.failed,
+      ...(costs ? { SnapshotsMeasured: costs.measured } : {}),
     },
     runs: { succeeded: 'RetentionRunsSucceeded', failed: 'RetentionRunsFailed' },
   });
@@ -275,6 +284,42 @@ async function planRun(
     });
   }
   return plan;
+}
+
+/**
+ * The cost step after acting: the snapshots left (not deleted) are measured in a
+ * scheduled run within the time left, and the plan's cost effect is computed over all
+ * of them, planned deletions and blocked ones included.
+ */
+function costsOfRun(
+  snapshots: readonly SnapshotFacts[],
+  volumes: readonly VolumeRetentionResult[],
+  input: RetentionJobInput,
+  deps: RetentionJobDependencies,
+): Promise<RetentionCosts | undefined> {
+  if (!deps.costs) return Promise.resolve(undefined);
+  const gone = new Set(
+    volumes.flatMap((v) =>
+      v.deletions.filter((d) => d.outcome === 'deleted').map((d) => d.snapshotId),
+    ),
+  );
+  const planned = new Set(
+    volumes.flatMap((v) =>
+      v.deletions.filter((d) => d.outcome !== 'deleted').map((d) => d.snapshotId),
+    ),
+  );
+  const blocked = new Set(volumes.flatMap((v) => v.blocked.map((b) => b.snapshotId)));
+  const margin = input.safetyMarginMs ?? 0;
+  return retentionCosts(
+    snapshots.filter((s) => !gone.has(s.snapshotId)),
+    planned,
+    blocked,
+    {
+      dryRun: input.dryRun,
+      ...(input.remainingMs ? { stopAt: () => (input.remainingMs?.() ?? Infinity) < margin } : {}),
+    },
+    { ...deps, ...deps.costs },
+  );
 }
 
 /** What a retention run plans from: the schedule's snapshots, what holds them, and the fleet. */
@@ -488,7 +533,7 @@ async function deleteOne(
         return { snapshotId, reason, sizeGiB, outcome: 'failed', error: attempt.error };
     }
   };
-  const attempt = await deleteSnapshotRecorded(
+  return deleteSnapshotWithResult(
     {
       runId: deps.runId,
       job: 'retention',
@@ -497,13 +542,11 @@ async function deleteOne(
       reason,
       details: { volumeId: lineage.volumeId, instanceId: lineage.instanceId, sizeGiB },
     },
-    () => deps.ec2.deleteSnapshot(snapshotId),
+    deps,
     journal,
-    deps.logger,
-    (a) => toResult(a).reason,
+    toResult,
     behind,
   );
-  return toResult(attempt);
 }
 
 /** The lock and archive parts' dependencies, from the job's. */

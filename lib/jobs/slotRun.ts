@@ -17,6 +17,7 @@ import type {
   RunSummary,
   RunTrigger,
 } from './ports.ts';
+import { eventCosts, type RetentionCosts } from './snapshotSizes.ts';
 
 /** What every job report has in common, as the run history and the events see it. */
 export interface RunReportLike {
@@ -30,6 +31,8 @@ export interface RunReportLike {
   readonly error?: ReportedError | undefined;
   /** For `incomplete` runs: what is left for the next invocation. */
   readonly remaining?: readonly string[] | undefined;
+  /** A retention run's cost ledger (lib/jobs/snapshotSizes.ts): the event carries its totals. */
+  readonly costs?: RetentionCosts | undefined;
 }
 
 /** Moved: `RunSummary` to `lib/domain/runRecords.ts`, `RunEventsPort` to `./ports.ts`; re-exported here. */
@@ -336,6 +339,7 @@ async function recordFinish(
         ? undefined
         : problemSummary(report),
     resumedFrom: run.previousRunId,
+    ...(report.costs ? { costs: eventCosts(report.costs) } : {}),
   };
   if (!run.historyUnavailable) {
     try {

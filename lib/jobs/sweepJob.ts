@@ -12,33 +12,21 @@ import type {
   ActionJournal,
   Ec2Port,
   ImagesPort,
-  LoggerPort,
   MetricsPort,
   ReportedError,
-  RunStatus,
-  RunTrigger,
   SnapshotsPort,
 } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotRecorded } from './recordedDeletion.ts';
+import type { RunEssentials, RunInput, RunReportHeader } from './runOpening.ts';
 import { closeRun, logJournal, noMetrics, runStatus } from './runReport.ts';
 
 /** What an orphan sweep is asked to do. */
-export interface SweepJobInput {
-  readonly dryRun: boolean;
-  readonly trigger: RunTrigger;
+export interface SweepJobInput extends Pick<RunInput, 'dryRun' | 'trigger'> {
   readonly maxDeletions?: number | undefined;
 }
 
 /** The JSON report of an orphan sweep. */
-export interface SweepReport {
-  readonly runId: string;
-  readonly job: 'sweep';
-  readonly deployment: string;
-  readonly trigger: RunTrigger;
-  readonly dryRun: boolean;
-  readonly status: RunStatus;
-  readonly startedAt: string;
-  readonly endedAt: string;
+export interface SweepReport extends RunReportHeader<'sweep'> {
   readonly counts: {
     readonly examined: number;
     readonly planned: number;
@@ -64,7 +52,7 @@ export interface SweepReport {
 }
 
 /** What the sweep reads and acts through. */
-export interface SweepJobDependencies {
+export interface SweepJobDependencies extends RunEssentials {
   readonly ec2: Pick<SnapshotsPort, 'deleteSnapshot'> &
     Partial<Pick<Ec2Port, 'listInstancesWithTagKey' | 'listSnapshotsTagged'>>;
   readonly images: Pick<ImagesPort, 'listOwnImages' | 'listImageSnapshots' | 'imagesInRecycleBin'>;
@@ -73,11 +61,6 @@ export interface SweepJobDependencies {
     'deployment' | 'keys' | 'maxDeletions' | 'deleteConcurrency' | 'recycleBinCheck'
   > &
     Partial<Pick<SnapkeeperConfig, 'catalog' | 'maxInFlight'>>;
-  readonly clock: () => Date;
-  readonly runId: string;
-  readonly logger: LoggerPort;
-  readonly metrics?: MetricsPort;
-  readonly journal?: ActionJournal;
   /**
    * The history's creation records: only snapshots of AMIs it recorded are deleted.
    * Required (every handler passes the history); `undefined` lets the tags decide.

@@ -93,6 +93,7 @@ export async function collectCoverageData(
     blockedNote: report.note,
     ...(report.blockedWarnings ? { blockedWarnings: report.blockedWarnings } : {}),
     ...exposureFrom(records),
+    ...(report.costs ? { costs: report.costs } : {}),
   };
 }
 

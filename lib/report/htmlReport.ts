@@ -12,6 +12,20 @@ export interface CoverageInstance extends InstanceRecovery {
    * copy region is configured or one could not be read.
    */
   readonly copiesInOtherRegions?: number | undefined;
+  /** The cost ledger (issue 22): measured sizes and the estimated monthly cost; absent: not measured. */
+  readonly fullBytes?: number | undefined;
+  readonly uniqueBytes?: number | undefined;
+  readonly estimatedMonthlyCost?: number | undefined;
+}
+
+/** The cost ledger's figures the page shows under the instances (see lib/jobs/snapshotSizes.ts). */
+export interface CoverageCosts {
+  readonly currency: string;
+  readonly priceTable: string;
+  readonly priceSource: string;
+  readonly deployment: { readonly estimatedMonthlyCost: number; readonly unmeasured: number };
+  readonly note: string;
+  readonly priceTableProblem?: string | undefined;
 }
 
 /** The per-run numbers the timeline draws, the same four for every job. */
@@ -89,6 +103,8 @@ export interface CoverageData {
   readonly amiBlockPublicAccess?:
     | readonly { readonly region: string; readonly state: string; readonly detail?: string }[]
     | undefined;
+  /** The cost ledger; absent when the report carried none. */
+  readonly costs?: CoverageCosts | undefined;
 }
 
 /** How an RPO reads at a glance: every colour comes with one of these words. */
@@ -310,7 +326,15 @@ ${card('Public exposure', data.publicFindings.length === 0 ? 'none' : data.publi
 <section id="instances" aria-labelledby="instances-h">
 <h2 id="instances-h">Instances and their recovery points</h2>
 <p class="legend">RPO: ${cue('ok', 'met')} newest backup well inside its schedule's window · ${cue('warn', 'due soon')} in the last ${Math.round((1 - DUE_SOON_FRACTION) * 100)}% of the window (interval + 1 h grace) · ${cue('bad', 'missed')} older than the window, or none yet</p>
-${instances.length === 0 ? html`<p class="empty">No instance carries an opt-in tag.</p>` : instanceTable(instances.map((i) => i.instance))}
+${
+  instances.length === 0
+    ? html`<p class="empty">No instance carries an opt-in tag.</p>`
+    : instanceTable(
+        instances.map((i) => i.instance),
+        data.costs?.currency,
+      )
+}
+${costsLine(data.costs)}
 </section>
 
 <section id="timeline" aria-labelledby="timeline-h">
@@ -358,9 +382,21 @@ function card(label: string, value: string | number, note: string, badge: SafeHt
   return html`<div class="card"><div class="card-label">${label}</div><div class="card-value">${value}</div><div class="card-note">${badge ?? ''} ${note}</div></div>`;
 }
 
-function instanceTable(instances: readonly CoverageInstance[]): SafeHtml {
+function costsLine(costs: CoverageCosts | undefined): SafeHtml {
+  if (!costs) return html``;
+  const total = `${costs.deployment.estimatedMonthlyCost.toFixed(4)} ${costs.currency}`;
+  return html`<p class="sub costs" data-price-table="${costs.priceTable}">Estimated snapshot storage: <strong>${total}</strong> a month for the deployment${costs.deployment.unmeasured > 0 ? ` (${costs.deployment.unmeasured} snapshots not measured yet)` : ''}; prices: ${costs.priceTable} (${costs.priceSource}). ${costs.note}${costs.priceTableProblem ? html` ${cue('warn', 'price table rejected')} ${costs.priceTableProblem}` : ''}</p>`;
+}
+
+function costCell(i: CoverageInstance, currency: string | undefined): string {
+  return i.estimatedMonthlyCost === undefined || !currency
+    ? '—'
+    : `${i.estimatedMonthlyCost.toFixed(4)} ${currency}`;
+}
+
+function instanceTable(instances: readonly CoverageInstance[], currency?: string): SafeHtml {
   return html`<div class="scroll"><table class="instances">
-<thead><tr><th scope="col">Instance</th><th scope="col">RPO per schedule (age of newest / allowed)</th><th scope="col">Newest snapshot</th><th scope="col">Newest AMI</th><th scope="col" class="num">Recovery points</th><th scope="col" class="num">AMIs</th><th scope="col" class="num">Copies in other regions</th></tr></thead>
+<thead><tr><th scope="col">Instance</th><th scope="col">RPO per schedule (age of newest / allowed)</th><th scope="col">Newest snapshot</th><th scope="col">Newest AMI</th><th scope="col" class="num">Recovery points</th><th scope="col" class="num">AMIs</th><th scope="col" class="num">Copies in other regions</th><th scope="col" class="num">Est. cost a month</th></tr></thead>
 <tbody>
 ${instances.map(
   (i) => html`<tr data-instance-id="${i.instanceId}" data-rpo="${worstLevel(i.rpo.map(rpoLevel))}">
@@ -371,6 +407,7 @@ ${instances.map(
 <td class="num recovery-points">${i.recoveryPoints}</td>
 <td class="num images">${i.images}</td>
 <td class="num copies">${i.copiesInOtherRegions ?? '—'}</td>
+<td class="num cost">${costCell(i, currency)}</td>
 </tr>`,
 )}
 </tbody></table></div>`;

@@ -225,6 +225,8 @@ function consoleDependencies(runtime: LambdaRuntime, gateways: ConsoleGateways, 
     ...gateways,
     ec2: runtime.ec2,
     history: runtime.history,
+    // The cost ledger's recorded sizes (read only: the console never measures).
+    ...(runtime.config.historyTable ? { sizes: runtime.history.sizes } : {}),
     ...jobDependencies(runtime, runId),
   };
 }

@@ -66,6 +66,13 @@ describe('The demo (npm run demo): a fortnight of a small fleet, end to end', ()
     expect(demo.output).toContain('demo-coverage.html');
   });
 
+  it('prices the fleet: measured sizes and estimated monthly costs in the report (issue 22)', () => {
+    expect(demo.output).toMatch(/web-1\s+full\s+\d+ MiB\s+unique\s+\d+ MiB\s+~0\.\d{4} USD\/month/);
+    expect(demo.output).toMatch(
+      /deployment ~0\.\d{4} USD\/month .*prices: aws-published:us-east-1/,
+    );
+  });
+
   it('fans the next slot out over two regions and finishes one run from its batches', () => {
     expect(demo.output).toMatch(/planner: self\/us-east-1: \d+ instances due, \d+ batches queued/);
     expect(demo.output).toMatch(/planner: self\/eu-west-1: 3 instances due, \d+ batches queued/);

@@ -408,6 +408,16 @@ export function requestsOf(
     return requests;
   }
 
+  if (call.service === 'ebs') {
+    // The EBS direct APIs authorize each snapshot they read (resource type snapshot,
+    // aws:ResourceTag supported: Service Authorization Reference, Amazon EBS).
+    for (const key of ['SnapshotId', 'FirstSnapshotId', 'SecondSnapshotId']) {
+      const id = text(field(input, key));
+      if (id) add(`ebs:${call.action}`, snapshot(id), resourceTagContext(tagsOf(id)));
+    }
+    return requests;
+  }
+
   if (call.service === 's3') {
     const bucket = text(field(input, 'Bucket')) ?? '';
     const key = text(field(input, 'Key')) ?? '';

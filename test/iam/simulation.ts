@@ -289,6 +289,23 @@ export function negativeSet(
       why: `CreateTags on an existing ${label} (after creation)`,
     });
   }
+  // The cost ledger reads block lists of this stage's managed snapshots only, and only in retention.
+  for (const [label, context] of [
+    ['untagged', untagged],
+    ['unmanaged', unmanaged],
+    ["another stage's", otherStage],
+  ] as const)
+    for (const action of ['ebs:ListSnapshotBlocks', 'ebs:ListChangedBlocks'])
+      cases.push({
+        roles: 'all',
+        request: request(action, snapshot, context),
+        why: `${action} of an ${label} snapshot (the cost ledger measures only its own)`,
+      });
+  cases.push({
+    roles: ['backup', 'amis', 'ops', 'copy', 'fanout', 'worker', 'target'],
+    request: request('ebs:ListChangedBlocks', snapshot, own),
+    why: 'reading block lists outside retention (the one function that measures sizes)',
+  });
   cases.push({
     roles: 'all',
     request: request('ec2:ModifySnapshotAttribute', snapshot, {

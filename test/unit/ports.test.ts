@@ -5,11 +5,13 @@
  */
 import { describe, expectTypeOf, it } from 'vitest';
 import type { AutoScalingGateway } from '../../lib/aws/AutoScalingGateway.ts';
+import type { EbsDirectGateway } from '../../lib/aws/EbsDirectGateway.ts';
 import type { Ec2CopyGateway } from '../../lib/aws/Ec2CopyGateway.ts';
 import type { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
 import type { Ec2ImageGateway } from '../../lib/aws/Ec2ImageGateway.ts';
 import type { Ec2RestoreGateway } from '../../lib/aws/Ec2RestoreGateway.ts';
 import type { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
+import type { SnapshotSizeRecords } from '../../lib/aws/history/snapshotSizes.ts';
 import type { RecycleBinGateway } from '../../lib/aws/RecycleBinGateway.ts';
 import type { RunEventsGateway } from '../../lib/aws/RunEventsGateway.ts';
 import type { RunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
@@ -18,6 +20,7 @@ import type {
   BatchCheckpointsPort,
   CopiesPort,
   CreationLedgerPort,
+  EbsDirectPort,
   Ec2Port,
   FanOutQueuePort,
   HistoryJournalPort,
@@ -34,6 +37,7 @@ import type {
   RunHistoryPort,
   RunsPort,
   SlotClaimsPort,
+  SnapshotSizesPort,
   SnapshotsPort,
 } from '../../lib/jobs/ports.ts';
 import { logJournal, noMetrics, silentLogger } from '../../lib/jobs/runReport.ts';
@@ -65,6 +69,11 @@ describe('the EC2 adapters satisfy their ports', () => {
 });
 
 describe('the other adapters satisfy their ports', () => {
+  it('EbsDirectGateway is the EBS direct port, SnapshotSizeRecords the snapshot sizes port (the cost ledger)', () => {
+    expectTypeOf<EbsDirectGateway>().toExtend<EbsDirectPort>();
+    expectTypeOf<SnapshotSizeRecords>().toExtend<SnapshotSizesPort>();
+  });
+
   it('FanOutQueueGateway is the fan-out queue port', () => {
     expectTypeOf<FanOutQueueGateway>().toExtend<FanOutQueuePort>();
   });

@@ -5,27 +5,15 @@
  * The one place the history gateways take the job-side record types from
  * (`ActionRecord`, `CreationLedger`): when those move, only these imports change.
  */
-import type { RunRecordStatus } from '../../domain/runHistory.ts';
-import type { ActionRecord, CreationLedger } from '../../domain/runRecords.ts';
+import type { ActionRecord, CreationLedger, RunDescription } from '../../domain/runRecords.ts';
 
 export type { ActionRecord, CreationLedger };
 
 /** A run as the history table holds it. */
-export interface RunRecord {
-  readonly runId: string;
-  readonly deployment: string;
-  readonly job: string;
+export interface RunRecord extends RunDescription {
   readonly trigger: string;
-  readonly schedule?: string | undefined;
-  readonly slot?: string | undefined;
-  readonly requestedBy?: string | undefined;
-  readonly dryRun: boolean;
-  readonly startedAt: string;
   readonly endedAt?: string | undefined;
-  readonly status: RunRecordStatus;
   readonly leaseRenewedAt?: string | undefined;
-  readonly counts?: Readonly<Record<string, number>> | undefined;
-  readonly errorSummary?: string | undefined;
   /** What is left, for an `incomplete` run. */
   readonly remaining?: readonly string[] | undefined;
   /** The run's report as JSON (cut to fit an item), returned to duplicate deliveries. */

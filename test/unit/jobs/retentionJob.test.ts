@@ -1555,3 +1555,103 @@ describe('Function: runRetentionJob, what it owns (issue 15)', () => {
     ]);
   });
 });
+
+describe('Function: runRetentionJob, the cost ledger (issue 22)', () => {
+  const GIB = 2 ** 30;
+  /** 9 daily snapshots of vol-data, EC2 start times in the order taken. */
+  const snapshots = history('vol-data', 'i-web', range(9)).map((s, i) => ({
+    ...s,
+    startTime: new Date(Date.parse(NOW) - i * DAY_MS),
+    fullSizeBytes: 8 * GIB,
+  }));
+  function costDeps(): {
+    ebs: {
+      calls: string[];
+      snapshotBytes(id: string): Promise<{ bytes: number }>;
+      changedBytes(a: string, b: string): Promise<{ bytes: number }>;
+    };
+    sizes: {
+      written: string[];
+      recordedSizes(ids: readonly string[]): Promise<Map<string, never>>;
+      recordSizes(s: readonly { snapshotId: string }[]): Promise<void>;
+    };
+  } {
+    const calls: string[] = [];
+    const written: string[] = [];
+    return {
+      ebs: {
+        calls,
+        snapshotBytes: async (id) => {
+          calls.push(id);
+          return { bytes: 8 * GIB };
+        },
+        changedBytes: async (_a, b) => {
+          calls.push(b);
+          return { bytes: GIB };
+        },
+      },
+      sizes: {
+        written,
+        recordedSizes: async () => new Map<string, never>(),
+        recordSizes: async (s) => void written.push(...s.map((x) => x.snapshotId)),
+      },
+    };
+  }
+  const priced = {
+    priceTable: {
+      name: 'test',
+      currency: 'USD',
+      standardPerGbMonth: 0.05,
+      archivePerGbMonth: 0.0125,
+      source: 'test',
+    },
+    snapshotMeasureLimit: 100,
+  };
+
+  it('measures the snapshots it keeps in a scheduled run and reports the cost of the plan', async () => {
+    // Prepare
+    const ec2 = new FakeEc2({ snapshots, instances: [webInstance()] });
+    const { ebs, sizes } = costDeps();
+
+    // Act
+    const report = await runRetentionJob(
+      input(),
+      dependencies(ec2, { costs: { ebs, sizes, config: priced } }),
+    );
+
+    // Assess: 2 of 9 deleted (keep 7); the 7 kept are measured, the deleted are not.
+    expect(ec2.deleted).toHaveLength(2);
+    expect(sizes.written).toHaveLength(7);
+    expect(ebs.calls.some((id) => ec2.deleted.includes(id))).toBe(false);
+    expect(report.costs).toMatchObject({ currency: 'USD', priceTable: 'test', measured: 7 });
+    expect(report.costs?.monthlyCostNow).toBeCloseTo((8 + 6) * 0.05, 6);
+  });
+
+  it('measures nothing in a dry run and still shows the cost effect of the plan from what is recorded', async () => {
+    // Prepare
+    const ec2 = new FakeEc2({ snapshots, instances: [webInstance()] });
+    const { ebs, sizes } = costDeps();
+
+    // Act
+    const report = await runRetentionJob(
+      input({ dryRun: true, trigger: 'console' }),
+      dependencies(ec2, { costs: { ebs, sizes, config: priced } }),
+    );
+
+    // Assess
+    expect(ebs.calls).toEqual([]);
+    expect(sizes.written).toEqual([]);
+    expect(report.costs).toMatchObject({ measured: 0, unmeasured: 2 });
+  });
+
+  it('carries no costs without the ledger', async () => {
+    // Act
+    const report = await runRetentionJob(
+      input(),
+      dependencies(new FakeEc2({ snapshots, instances: [webInstance()] })),
+    );
+
+    // Assess
+    expect(report.costs).toBeUndefined();
+  });
+});
