@@ -257,7 +257,13 @@ async function lockRecorded(
 export interface MadeSet {
   readonly instanceId: string;
   readonly outcome: string;
-  readonly snapshots?: readonly { readonly snapshotId?: string | undefined }[] | undefined;
+  readonly snapshots?:
+    | readonly {
+        readonly snapshotId?: string | undefined;
+        readonly volumeId?: string | undefined;
+        readonly deviceName?: string | undefined;
+      }[]
+    | undefined;
 }
 
 /** What the backup run's lock step reports. */
@@ -304,7 +310,10 @@ export async function lockBackupSets(
     );
     if (problem) problems.add(problem);
     if (!rule) continue;
-    const ids = (set.snapshots ?? []).map((s, i) => s.snapshotId ?? `${set.instanceId}#${i}`);
+    // A dry run has no snapshot ids yet: the plan names the volume the snapshot will be of.
+    const ids = (set.snapshots ?? []).map(
+      (s) => s.snapshotId ?? `(new) ${set.instanceId} ${s.deviceName ?? s.volumeId ?? ''}`.trim(),
+    );
     outcomes.push(...(await lockCreatedSnapshots(ids, rule, dryRun, deps)));
   }
   return { outcomes, problems: [...problems] };
