@@ -3,6 +3,8 @@ import { parseScheduledEvent } from '../lib/jobs/events.ts';
 import { snapshotTierGateway } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
+import { dispatchTagSchedules } from '../lib/runtime/tagDispatch.ts';
+import { withTagSchedules } from '../lib/runtime/tagSchedules.ts';
 
 const runtime = createLambdaRuntime('backup', process.env);
 const tiers = snapshotTierGateway(runtime);
@@ -13,21 +15,26 @@ const tiers = snapshotTierGateway(runtime);
  * a duplicate delivery); throws when the run failed, or stopped short of the deadline
  * (Lambda's retry then resumes it).
  */
-export const handler = scheduledJobHandler(runtime, parseScheduledEvent, (delivery) => {
-  const { schedule, slot } = delivery.slot('backup');
-  return delivery.runOnce({ job: 'backup', schedule, slot, historyRequired: false }, (run) =>
-    runBackupJob(
-      {
-        schedule,
-        scheduledTime: new Date(slot),
-        dryRun: run.dryRun,
-        trigger: run.trigger,
-        resuming: run.resuming,
-        historyUnavailable: run.historyUnavailable,
-        remainingMs: run.remainingMs,
-        safetyMarginMs: run.safetyMarginMs,
-      },
-      { ec2: runtime.ec2, tiers, ...run.dependencies },
-    ),
-  );
-});
+// `{"schedule": "tag"}` goes to the schedules written in instances' tags (tagDispatch.ts).
+export const handler = withTagSchedules(
+  runtime,
+  dispatchTagSchedules,
+  scheduledJobHandler(runtime, parseScheduledEvent, (delivery) => {
+    const { schedule, slot } = delivery.slot('backup');
+    return delivery.runOnce({ job: 'backup', schedule, slot, historyRequired: false }, (run) =>
+      runBackupJob(
+        {
+          schedule,
+          scheduledTime: new Date(slot),
+          dryRun: run.dryRun,
+          trigger: run.trigger,
+          resuming: run.resuming,
+          historyUnavailable: run.historyUnavailable,
+          remainingMs: run.remainingMs,
+          safetyMarginMs: run.safetyMarginMs,
+        },
+        { ec2: runtime.ec2, tiers, ...run.dependencies },
+      ),
+    );
+  }),
+);

@@ -29,6 +29,7 @@ import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
 import { costLines, startEbsStandIn } from './demo/costs.ts';
 import { demoLocksAndArchive } from './demo/locksAndArchive.ts';
+import { TagScheduleDemo } from './demo/tagSchedules.ts';
 import { history } from './history.ts';
 import { writeCoverageReport } from './report.ts';
 
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
 
     heading('A small fleet, opted in by tags');
     const fleet = await stack.launch(DEMO_FLEET);
+    const tagged = await TagScheduleDemo.start(ec2);
     for (const i of fleet.values()) {
       console.log(
         `  ${i.name.padEnd(9)} ${i.instanceId}  ${i.volumes.map((v) => `${v.device}(${v.sizeGiB}G)`).join(' ')}`,
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
           '  batch-1: stopped, still backed up daily; legacy-1: untagged; typo-1: snapkeeper:backup=dialy (a typo)',
       ),
     );
+    console.log(dim(tagged.describe()));
 
     const load = async (name: string) =>
       ((await import(`../functions/${name}.ts`)) as unknown as { handler: Handler }).handler;
@@ -142,6 +145,7 @@ async function main(): Promise<void> {
         ? await invoke(retention, { schedule: 'weekly' }, 'retention')
         : undefined;
 
+      notes.push(await tagged.day(midnight, { backup, retention }, clock, invoke, day === 4));
       const d = counts(daily);
       const a = counts(images);
       const r = counts(kept);
@@ -190,6 +194,7 @@ async function main(): Promise<void> {
         );
       }
     }
+    console.log(await tagged.summary());
     const images = (await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? [];
     console.log(
       `  AMIs: ${images

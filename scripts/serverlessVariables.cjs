@@ -213,6 +213,27 @@ async function scheduleResources({ resolveVariable }) {
     { sweep: true },
     'snapkeeper orphan sweep',
   );
+  // Schedules from instances' tags: one dispatcher (never through fan-out: the stack's
+  // own account and region), and the retention of every expression's lineage.
+  const tagInput = { schedule: 'tag', scheduledTime: '<aws.scheduler.scheduled-time>' };
+  schedule(
+    'BackupTagSchedule',
+    'backup-tag',
+    'backup',
+    await resolveVariable('self:custom.tagSchedules.dispatchCron'),
+    'UTC',
+    tagInput,
+    'snapkeeper tag dispatcher: backs up instances whose own cron/rate tag has a slot due',
+  );
+  schedule(
+    'RetentionTagSchedule',
+    'retention-tag',
+    'retention',
+    await resolveVariable('self:custom.tagSchedules.retentionCron'),
+    'UTC',
+    tagInput,
+    'snapkeeper retention of the sets made for schedules written in tags',
+  );
   schedule(
     'CopySchedule',
     'copy-catch-up',

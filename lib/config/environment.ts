@@ -222,7 +222,14 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     region,
     deployment,
     keys: tagKeys(prefix),
-    catalog,
+    catalog: {
+      ...catalog,
+      tagSchedules: {
+        minIntervalMs: integer(env, 'TAG_SCHEDULE_MIN_INTERVAL_MINUTES', 60, 15, 525_600) * 60_000,
+        maxExpressions: integer(env, 'TAG_SCHEDULE_MAX_EXPRESSIONS', 20, 1, 200),
+        retain: integer(env, 'TAG_SCHEDULE_RETAIN', 7, 1, 1000),
+      },
+    },
     allowComplianceLocks: complianceAllowed(env.SNAPSHOT_LOCK_ALLOW_COMPLIANCE),
     copyTags,
     backupConcurrency: integer(env, 'BACKUP_CONCURRENCY', 10, 1, 100),

@@ -82,7 +82,10 @@ export function planInstanceBackup(
   const name = instance.tags.Name;
   const policy = readInstancePolicy(instance.instanceId, instance.tags, keys, context.catalog);
   const problems: TagProblem[] = [...policy.problems];
-  const due = context.ignoreOptIn === true || policy.schedules.includes(context.schedule);
+  const due =
+    context.ignoreOptIn === true ||
+    policy.schedules.includes(context.schedule) ||
+    policy.expressions?.includes(context.schedule);
 
   if (!due) {
     // Only an unreadable opt-in tag, or a key that misses it (`Snapkeeper:backup`),

@@ -103,22 +103,50 @@ export function targetLabel(target: Target): string {
 }
 
 /**
+ * The share of the target's rate each of a plan's batches takes, when not the worker's
+ * default (1/workers): a plan of fewer batches than workers runs all its batches at
+ * once, every worker's share would otherwise leave the idle workers' share unused, so
+ * each batch takes an equal part of the whole rate (1/batches). A plan of a round or
+ * more keeps the default: its batches run beside batches of the previous round, and
+ * together they must stay within the bucket. Undefined means the worker's default.
+ *
+ * Within one run the shares in flight never add up to more than the whole rate. (Two
+ * runs fanning out over the same target at the same moment could together exceed it,
+ * as two retention runs already can; the limiter then waits on EC2's throttling answer
+ * and the SDK retries: slower, nothing lost.)
+ *
+ * @example
+ * batchRateShare(1, 4); // 1: one batch takes the whole rate
+ * batchRateShare(3, 4); // 1/3
+ * batchRateShare(8, 4); // undefined: the worker's 1/4
+ */
+export function batchRateShare(batches: number, workers: number): number | undefined {
+  const perRound = Math.max(1, Math.floor(workers) || 1);
+  if (batches < 1 || batches >= perRound) return undefined;
+  return 1 / batches;
+}
+
+/**
  * Splits one target's due instances into `batchCount` batches of near-equal size (they
  * differ by one at most), each carrying the skip-tagged volumes of its own instances.
  * Instance order is kept, so the same fleet always gives the same batches. The count is
- * kept between 1 and the number of instances.
+ * kept between 1 and the number of instances. Given the `workers` at once, a plan of
+ * fewer batches than workers gives each batch its part of the whole rate
+ * ({@link batchRateShare}), so no worker's share is left unused.
  *
  * @example
- * planInstanceBatches({ account: 'self', region: 'eu-west-1' }, instances, new Map(), 4);
+ * planInstanceBatches({ account: 'self', region: 'eu-west-1' }, instances, new Map(), 4, 4);
  */
 export function planInstanceBatches(
   target: Target,
   instances: readonly { instanceId: string; volumeIds: readonly string[] }[],
   volumeTags: ReadonlyMap<string, Readonly<Record<string, string>>>,
   batchCount: number,
+  workers?: number,
 ): BatchSpec[] {
   if (instances.length === 0) return [];
   const count = Math.min(instances.length, Math.max(1, Math.floor(batchCount) || 1));
+  const rateShare = workers === undefined ? undefined : batchRateShare(count, workers);
   const base = Math.floor(instances.length / count);
   const larger = instances.length % count;
   const batches: BatchSpec[] = [];
@@ -139,6 +167,7 @@ export function planInstanceBatches(
       target,
       instanceIds: slice.map((i) => i.instanceId),
       ...(Object.keys(tags).length > 0 ? { volumeTags: tags } : {}),
+      ...(rateShare !== undefined ? { rateShare } : {}),
     });
   }
   return batches;

@@ -3,7 +3,8 @@ import type { ImageFacts } from './imagePlan.ts';
 import { type ScheduleCatalog, type ScheduleDefinition, scheduleIntervalMs } from './schedules.ts';
 import { effectiveCreatedAt, isManagedBy, type SnapshotFacts } from './snapshotFacts.ts';
 import type { TagKeys } from './tagKeys.ts';
-import { parseScheduleList } from './tagPolicy.ts';
+import { parseOptInTag, parseScheduleList } from './tagPolicy.ts';
+import { tagDefinitionOf } from './tagSchedules.ts';
 
 /** Grace on top of a schedule's interval before its RPO counts as missed (DLM acts within the hour). */
 export const RPO_GRACE_MS = 3_600_000;
@@ -197,7 +198,14 @@ function instanceRecovery(
   const { keys } = input;
   const optedIn = (key: string) =>
     parseScheduleList(instance.instanceId, key, instance.tags[key], input.catalog).schedules;
-  const backup = optedIn(keys.backup);
+  // Named schedules and the instance's own expressions (`rate(6 hours)`), each with its RPO.
+  const own = parseOptInTag(
+    instance.instanceId,
+    keys.backup,
+    instance.tags[keys.backup],
+    input.catalog,
+  );
+  const backup = [...own.schedules, ...own.expressions];
   const ami = optedIn(keys.ami);
   const schedules = [...new Set([...backup, ...ami])].filter(
     (s) => !input.schedule || s === input.schedule,
@@ -255,7 +263,8 @@ function scheduleRpo(
   pointsMs: readonly number[],
   input: RecoveryReportInput,
 ): ScheduleRpo {
-  const schedule = input.catalog.schedules.get(name) as ScheduleDefinition;
+  const schedule = (input.catalog.schedules.get(name) ??
+    tagDefinitionOf(name, input.catalog)) as ScheduleDefinition;
   const intervalMs = scheduleIntervalMs(schedule, input.now);
   const newestMs = pointsMs.length > 0 ? Math.max(...pointsMs) : undefined;
   const ageMs = newestMs === undefined ? undefined : input.now.getTime() - newestMs;

@@ -10,6 +10,7 @@ import {
   type TagMap,
   type TagProblem,
 } from './tagPolicy.ts';
+import { TAG_SCHEDULE } from './tagSchedules.ts';
 
 /** The longest `retain-days` accepted: 100 years. */
 export const MAX_RETAIN_DAYS = 36_500;
@@ -122,7 +123,11 @@ export function retentionRuleFor(
     ...misses,
   ];
   if (problems.length > 0) return { problems };
-  const count = counts.retain?.bySchedule[schedule.name] ?? counts.retain?.all ?? schedule.retain;
+  const count =
+    counts.retain?.bySchedule[schedule.name] ??
+    (schedule.fromTag ? counts.retain?.bySchedule[TAG_SCHEDULE] : undefined) ??
+    counts.retain?.all ??
+    schedule.retain;
   const minAgeDays = days.days ?? schedule.retainDays;
   const tierCounts = tiers.tiers ?? defaultTiers.tiers;
   return {

@@ -400,7 +400,8 @@ function describeLineage(
   ).value;
   const bootExcluded = policy.excludeBoot && attachment?.deviceName === instance.rootDeviceName;
   const optedIn =
-    policy.schedules.includes(input.schedule.name) &&
+    (policy.schedules.includes(input.schedule.name) ||
+      policy.expressions?.includes(input.schedule.name)) &&
     attachment !== undefined &&
     !skipped &&
     !bootExcluded;

@@ -39,12 +39,28 @@ export interface ScheduleDefinition {
   readonly lock?: string | undefined;
   /** Moves points older than this many days to the archive tier (see archiveTier.ts). */
   readonly archiveAfterDays?: number | undefined;
+  /** A `rate(...)` tag expression: fires at every multiple of this since 1970-01-01T00:00Z (see tagSchedules.ts). */
+  readonly everyMs?: number | undefined;
+  /** True for a schedule written in an instance's `snapkeeper:backup` tag; `snapkeeper:retain=tag=N` counts for it. */
+  readonly fromTag?: boolean | undefined;
 }
 
 /** Every schedule of a deployment, plus the one that `snapkeeper:backup=true` means. */
 export interface ScheduleCatalog {
   readonly schedules: ReadonlyMap<string, ScheduleDefinition>;
   readonly defaultSchedule: string;
+  /** The limits of schedules written in the `snapkeeper:backup` tag; the defaults when absent. */
+  readonly tagSchedules?: TagScheduleLimits | undefined;
+}
+
+/** The limits every expression written in a `snapkeeper:backup` tag is held to (see tagSchedules.ts). */
+export interface TagScheduleLimits {
+  /** The shortest interval between two fires; default one hour (TAG_SCHEDULE_MIN_INTERVAL_MINUTES). */
+  readonly minIntervalMs: number;
+  /** How many distinct expressions a deployment serves; default 20 (TAG_SCHEDULE_MAX_EXPRESSIONS). */
+  readonly maxExpressions: number;
+  /** Sets kept per volume for an expression when `snapkeeper:retain` names no count; default 7 (TAG_SCHEDULE_RETAIN). */
+  readonly retain: number;
 }
 
 /** The schedules a deployment ships with, like AWS Backup's default plans. */
@@ -55,7 +71,7 @@ export const DEFAULT_SCHEDULES: readonly ScheduleDefinition[] = [
 ];
 
 /** Names that cannot be used for a schedule because they mean something else. */
-export const RESERVED_SCHEDULE_NAMES: readonly string[] = ['true', 'false', 'manual', 'all'];
+export const RESERVED_SCHEDULE_NAMES: readonly string[] = ['true', 'false', 'manual', 'all', 'tag'];
 
 const SCHEDULE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
@@ -72,6 +88,10 @@ const scheduleSchema = z.strictObject({
       z.regex(
         SCHEDULE_NAME,
         'must be 1-32 lower-case letters, digits or "-", starting with a letter',
+      ),
+      z.refine(
+        (n) => n !== 'tag',
+        'is reserved: "tag" is the dispatcher of the schedules written in the snapkeeper:backup tag ({"schedule": "tag"}); give this schedule another name',
       ),
       z.refine((n) => !RESERVED_SCHEDULE_NAMES.includes(n), 'is a reserved word'),
     ),
@@ -151,6 +171,8 @@ export function resolveSchedule(catalog: ScheduleCatalog, name: string): Schedul
  * previousFireTime(daily, new Date('2026-11-23T10:00:00Z')); // 2026-11-23T03:00:00Z
  */
 export function previousFireTime(schedule: ScheduleDefinition, at: Date): Date {
+  if (schedule.everyMs)
+    return new Date(Math.floor(at.getTime() / schedule.everyMs) * schedule.everyMs);
   const cron = parseCronBody(cronBody(schedule.cron));
   // Fires fall on whole minutes and the parser's prev() is exclusive, so asking from
   // the start of the next minute includes `at`'s own minute and nothing later.
@@ -182,6 +204,9 @@ export function previousFireTime(schedule: ScheduleDefinition, at: Date): Date {
  * nextFireTime(daily, new Date('2026-11-23T10:00:00Z')); // 2026-11-24T03:00:00Z
  */
 export function nextFireTime(schedule: ScheduleDefinition, after: Date): Date {
+  if (schedule.everyMs) {
+    return new Date((Math.floor(after.getTime() / schedule.everyMs) + 1) * schedule.everyMs);
+  }
   const cron = parseCronBody(cronBody(schedule.cron));
   let from = floorToMinute(toWallClock(after, schedule.timezone)).getTime();
   for (let attempt = 0; attempt < 4; attempt += 1) {

@@ -2,6 +2,14 @@ import { formatNumber, partOf, quoteShort, tagMessage } from './messages.ts';
 import type { ScheduleCatalog } from './schedules.ts';
 import type { TagKeys } from './tagKeys.ts';
 import { nearMissProblems } from './tagKeyTypos.ts';
+import {
+  isExpressionEntry,
+  POLICY_READ_REFERENCE,
+  readBackupTagEntries,
+  splitScheduleList,
+  TAG_SCHEDULE,
+  tagLimitsOf,
+} from './tagSchedules.ts';
 
 export { quoteShort } from './messages.ts';
 
@@ -33,6 +41,8 @@ export interface RetainCounts {
 export interface InstancePolicy {
   /** Schedules the instance opted into, lower case, deduplicated, in tag order. */
   readonly schedules: readonly string[];
+  /** Expressions written in the opt-in tag (`rate(6 hours)`), canonical, each its own schedule; absent when none. */
+  readonly expressions?: readonly string[];
   readonly excludeBoot: boolean;
   readonly retain?: RetainCounts;
   readonly problems: readonly TagProblem[];
@@ -151,7 +161,7 @@ export function parseRetainCounts(
       );
       continue;
     }
-    if (!catalog.schedules.has(name)) {
+    if (!catalog.schedules.has(name) && name !== TAG_SCHEDULE) {
       problems.push(
         problem(
           resourceId,
@@ -193,7 +203,7 @@ export function readInstancePolicy(
   keys: TagKeys,
   catalog: ScheduleCatalog,
 ): InstancePolicy {
-  const optIn = parseScheduleList(instanceId, keys.backup, tags[keys.backup], catalog);
+  const optIn = parseOptInTag(instanceId, keys.backup, tags[keys.backup], catalog);
   const excludeBoot = parseBooleanTag(instanceId, keys.excludeBoot, tags[keys.excludeBoot], false);
   const retain = parseRetainCounts(instanceId, keys.retain, tags[keys.retain], catalog);
   // A key that misses ours (case, spaces, a typo) is not read: reported, never guessed.
@@ -205,9 +215,46 @@ export function readInstancePolicy(
   ];
   return {
     schedules: optIn.schedules,
+    ...(optIn.expressions.length > 0 ? { expressions: optIn.expressions } : {}),
     excludeBoot: excludeBoot.value,
     ...(retain.retain ? { retain: retain.retain } : {}),
     problems,
+  };
+}
+
+/**
+ * Parses `snapkeeper:backup`: named schedules (see {@link parseScheduleList}) and
+ * expressions written in the tag (see tagSchedules.ts), split at commas outside
+ * parentheses. A value without an expression reads exactly as before.
+ *
+ * @example
+ * parseOptInTag('i-1', 'snapkeeper:backup', 'daily, rate(6 hours)', catalog);
+ * // { schedules: ['daily'], expressions: ['rate(6 hours)'], problems: [] }
+ */
+export function parseOptInTag(
+  resourceId: string,
+  key: string,
+  value: string | undefined,
+  catalog: ScheduleCatalog,
+): { schedules: string[]; expressions: string[]; problems: TagProblem[] } {
+  if (value === undefined || !splitScheduleList(value).some(isExpressionEntry)) {
+    return { ...parseScheduleList(resourceId, key, value, catalog), expressions: [] };
+  }
+  const entries = readBackupTagEntries(
+    resourceId,
+    key,
+    value,
+    tagLimitsOf(catalog),
+    POLICY_READ_REFERENCE,
+  );
+  const named =
+    entries.names === ''
+      ? { schedules: [], problems: [] }
+      : parseScheduleList(resourceId, key, entries.names, catalog);
+  return {
+    schedules: named.schedules,
+    expressions: entries.expressions.map((e) => e.expression),
+    problems: [...entries.problems, ...named.problems],
   };
 }
 

@@ -33,6 +33,7 @@ import {
   reportCosts,
 } from './snapshotSizes.ts';
 import { runSweepJob, type SweepReport } from './sweepJob.ts';
+import { planTagSchedules } from './tagScheduleDispatch.ts';
 
 /** What the console operations read and act through. */
 export interface OpsDependencies {
@@ -143,7 +144,13 @@ export async function runConsoleOperation(
       const schedules = [];
       for (const name of names) schedules.push(await planSchedule(name, deps, common));
       const lines = schedules.reduce((n, s) => n + s.lines.length, 0);
-      return done('succeeded', { schedules }, { schedules: schedules.length, lines });
+      // Every instance's own cron/rate tag, with its next run (the whole plan only).
+      const tagSchedules = payload.schedule ? undefined : await planTagSchedules(deps);
+      return done(
+        'succeeded',
+        { schedules, ...(tagSchedules ? { tagSchedules } : {}) },
+        { schedules: schedules.length, lines },
+      );
     }
     case 'report': {
       const report = await recoveryReport(payload.schedule, deps, common);

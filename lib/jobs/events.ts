@@ -22,7 +22,7 @@ const wholeDeletions = z
     z.maximum(1_000_000, 'must be at most 1000000'),
   );
 
-const scheduledEventFields = {
+export const scheduledEventFields = {
   schedule: z.string({ error: 'must be a string naming a schedule' }),
   scheduledTime: z.optional(
     z

@@ -263,7 +263,7 @@ async function readTargets(
         deps,
       );
       const count = batchCountFor(due.length, config.fanOutBatchSize, config.fanOutWorkers);
-      const planned = planInstanceBatches(target, due, volumeTags, count);
+      const planned = planInstanceBatches(target, due, volumeTags, count, config.fanOutWorkers);
       read.batches.push(...planned);
       read.dispatches.push({ ...target, instances: due.length, batches: planned.length });
     } catch (error) {

@@ -22,22 +22,79 @@ export const PEER_JOBS: Readonly<Record<BenchJob, readonly string[]>> = {
 };
 
 /**
+ * A comma-separated option's value as names it takes; an unknown name is refused with
+ * the names it takes.
+ *
+ * @example
+ * parseNames('--limits', ['default', 'raised'], 'raised'); // Set { 'raised' }
+ */
+export function parseNames<T extends string>(
+  option: string,
+  names: readonly T[],
+  value: string,
+): Set<T> {
+  const chosen = new Set<T>();
+  for (const name of value.split(',').map((n) => n.trim())) {
+    if (!(names as readonly string[]).includes(name)) {
+      throw new Error(
+        `${option} takes ${names.join(', ')}; got ${JSON.stringify(name)} (see npm run bench -- --help)`,
+      );
+    }
+    chosen.add(name as T);
+  }
+  return chosen;
+}
+
+/**
  * The `--jobs` value as jobs; an unknown name is refused with the names it takes.
  *
  * @example
  * parseBenchJobs('backup, amis'); // Set { 'backup', 'amis' }
  */
 export function parseBenchJobs(value: string): Set<BenchJob> {
-  const jobs = new Set<BenchJob>();
-  for (const name of value.split(',').map((j) => j.trim())) {
-    if (!(BENCH_JOBS as readonly string[]).includes(name)) {
-      throw new Error(
-        `--jobs takes ${BENCH_JOBS.join(', ')}; got ${JSON.stringify(name)} (see npm run bench -- --help)`,
-      );
-    }
-    jobs.add(name as BenchJob);
+  return parseNames('--jobs', BENCH_JOBS, value);
+}
+
+/** Why a peer has no figures for a job at a size. */
+export interface PeerGap {
+  readonly peer: (typeof BENCH_PEERS)[number];
+  readonly note: string;
+}
+
+/**
+ * Each peer that has no figures for a job at a size, and why: it has no such job, it
+ * was turned off (`--no-custodian`, `--no-naive`), or the fleet is above `peersMax`.
+ *
+ * @example
+ * peerGaps('backup', 5000, { peersMax: 1000 }); // both peers: 'skipped: peers run up to 1,000 instances ...'
+ */
+export function peerGaps(
+  job: BenchJob,
+  size: number,
+  options: { readonly peersMax?: number; readonly off?: ReadonlySet<string> } = {},
+): PeerGap[] {
+  const gaps: PeerGap[] = [];
+  for (const peer of BENCH_PEERS) {
+    const note = !PEER_JOBS[job].includes(peer)
+      ? 'no such job'
+      : options.off?.has(peer)
+        ? `not run (--no-${peer === 'c7n' ? 'custodian' : 'naive'})`
+        : options.peersMax !== undefined && size > options.peersMax
+          ? `skipped: peers run up to ${options.peersMax.toLocaleString('en-US')} instances (--peers-max); above it each would add minutes at the same pace`
+          : undefined;
+    if (note) gaps.push({ peer, note });
   }
-  return jobs;
+  return gaps;
+}
+
+/**
+ * A peer's gap as a printed line, aligned with the measured runs' lines.
+ *
+ * @example
+ * peerGapLine('amis', 1000, { peer: 'c7n', note: 'no such job' });
+ */
+export function peerGapLine(job: BenchJob, size: number, gap: PeerGap): string {
+  return `${job.padEnd(9)} ${String(size).padStart(5)} instances  ${gap.peer.padEnd(22)}  —  (${gap.note})`;
 }
 
 /**
@@ -47,10 +104,7 @@ export function parseBenchJobs(value: string): Set<BenchJob> {
  * peerGapRows('retention', 1000); // ['retention  1000 instances  naive per-volume loop ... —  (no such job)']
  */
 export function peerGapRows(job: BenchJob, size: number): string[] {
-  return BENCH_PEERS.filter((peer) => !PEER_JOBS[job].includes(peer)).map(
-    (peer) =>
-      `${job.padEnd(9)} ${String(size).padStart(5)} instances  ${peer.padEnd(22)}  —  (no such job)`,
-  );
+  return peerGaps(job, size).map((gap) => peerGapLine(job, size, gap));
 }
 
 /**

@@ -1,28 +1,24 @@
 /**
  * The scale benchmark (not a test): `npm run bench`.
  *
- * Runs against the local AWS (moto) behind our proxy enforcing EC2's token buckets per
- * (region, action), with the refill `--scale` (`BENCH_TIME_SCALE`) times faster than
- * EC2's (4 by default: CreateSnapshots and DeleteSnapshot refill 20 a second after a
- * burst of 100, a raised limit), and every mutating call delayed by an AWS-like latency
- * divided by the same scale (`--latency-ms`, 300 by default). It first measures the
- * local AWS's own capacity and refuses a scale whose calls come within half of it
- * (`--force` runs it flagged). `--help` lists the options.
- * For each fleet size (`--sizes`, default 100,1000,2000 instances with 2 or 3
- * volumes each) it measures, on the same fleet:
+ * Runs against the local AWS (moto, fast-tag patch) behind our proxy enforcing EC2's
+ * token buckets per (region, action). In one run it measures the matrix of
+ * scripts/bench/benchMatrix.ts: every job (backup, retention, AMI retirement, copies)
+ * at every size (`--sizes`, 1,000 and 5,000 instances; 5,000 backs up through the
+ * fan-out only) and every limit (`--limits`: EC2's default buckets, and a raised limit
+ * of 4× the refill). The limit (what AWS grants) and the time scale (how much faster
+ * than real time the bench runs) are kept apart: before each fleet the local AWS's
+ * capacity is measured, and each row runs at the largest time scale whose local calls
+ * stay within half of it (a raised limit runs at a smaller one); every mutating call is
+ * delayed by an AWS-like latency (`--latency-ms`, 300) divided by the row's time scale.
  *
- * 1. snapkeeper's backup job (one invocation, our limiter set to the same buckets);
- * 2. Cloud Custodian's `ec2` `snapshot` action (when `BENCH_CUSTODIAN` is not `false`);
- * 3. snapkeeper's backup through the fan-out: the planner, then `BENCH_WORKERS`
- *    workers at once taking batches from SQS, each with 1/workers of the rate;
- * 4. snapkeeper's retention (3 sets per volume, keep 2: one deletion per volume);
- * 5. Cloud Custodian's `ebs-snapshot` `delete` of as many snapshots.
- *
- * For each it prints the achieved calls per second after the burst over the bucket's
- * refill (and the slowest 5-second window), throttled calls, calls that failed after
- * retries (snapshots not made or not deleted), and EC2 calls over the minimum. Then the
- * planner's CPU time and memory at 1,000 and 2,000 instances (scripts/bench/plannerBench.ts).
- * Figures also go to reports/bench.json.
+ * For each job, snapkeeper beside Cloud Custodian and the naive loop where they have the
+ * job ("—" otherwise, or "skipped" above `--peers-max`): the achieved calls per second
+ * after the burst over the refill (and the slowest 5-second window), throttled calls,
+ * calls that failed after retries (lost), EC2 calls over the minimum, wall. At the end
+ * one table of every row (scripts/bench/benchTable.ts) with issue 19's goals checked,
+ * then the planner's CPU time and memory (scripts/bench/plannerBench.ts). Figures also
+ * go to reports/bench.json. `--help` lists the options.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -54,6 +50,7 @@ import { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
 import { Ec2ImageGateway } from '../../lib/aws/Ec2ImageGateway.ts';
 import { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
 import { createRunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
+import type { BucketSpec } from '../../lib/aws/rateLimiter.ts';
 import { loadConfig, type SnapkeeperConfig } from '../../lib/config/environment.ts';
 import { parseBatchMessage, planTargets } from '../../lib/domain/fanOut.ts';
 import { runAmiJob } from '../../lib/jobs/amiJob.ts';
@@ -72,7 +69,26 @@ import {
   parseCommandLine,
   UsageError,
 } from '../cli.ts';
-import { type BenchJob, noPublicSnapshotsRule, parseBenchJobs, peerGapRows } from './benchJobs.ts';
+import {
+  BENCH_JOBS,
+  type BenchJob,
+  noPublicSnapshotsRule,
+  parseBenchJobs,
+  peerGapLine,
+  peerGaps,
+} from './benchJobs.ts';
+import {
+  BENCH_LIMITS,
+  BENCH_SIZES,
+  type BenchLimit,
+  benchMatrix,
+  chooseTimeScale,
+  estimateSeconds,
+  LIMIT_FACTOR,
+  localCallsPerSecond,
+  parseBenchLimits,
+} from './benchMatrix.ts';
+import { formatBenchTable, type TableRow } from './benchTable.ts';
 import { ensureCustodian, runCustodian } from './custodian.ts';
 import { formatPlannerBench, runPlannerBench } from './plannerBench.ts';
 import {
@@ -106,27 +122,35 @@ const DAY = 86_400_000;
 export const BENCH_COMMAND: CliSpec = {
   command: 'npm run bench --',
   summary:
-    'Measures snapkeeper beside Cloud Custodian and a naive loop on the local AWS (moto, with the\nfast-tag patch) behind a proxy enforcing EC2 token buckets, refill scaled by --scale, with\nAWS-like latency on every mutating EC2 call divided by the same scale.',
+    'Measures snapkeeper beside Cloud Custodian and a naive loop on the local AWS (moto, with the\nfast-tag patch) behind a proxy enforcing EC2 token buckets: every job at every size and limit,\nin one run, one table. The limit (what AWS grants) and the time scale (how much faster than\nreal time the bench runs) are kept apart; AWS-like latency is divided by the time scale.',
   options: {
     sizes: {
       type: 'string',
       value: '<n,n>',
-      default: process.env.BENCH_SIZES ?? '100,1000,2000',
-      description: 'fleet sizes, instances (BENCH_SIZES)',
+      default: process.env.BENCH_SIZES ?? BENCH_SIZES.join(','),
+      description:
+        'fleet sizes, instances; 5,000 and above back up through the fan-out only (BENCH_SIZES)',
+    },
+    limits: {
+      type: 'string',
+      value: '<default,raised>',
+      default: process.env.BENCH_LIMITS ?? BENCH_LIMITS.join(','),
+      description:
+        'EC2 limits: default (CreateSnapshots 5/s after a burst of 100) and raised (4× the refill) (BENCH_LIMITS)',
     },
     scale: {
       type: 'string',
       value: '<x>',
-      default: process.env.BENCH_TIME_SCALE ?? '4',
+      default: process.env.BENCH_TIME_SCALE ?? 'auto',
       description:
-        'refill scale over EC2’s buckets; 4 is a raised limit of 20/s (BENCH_TIME_SCALE)',
+        'time scale of every row; auto chooses per row the largest that keeps the local calls within half of the local AWS’s capacity (BENCH_TIME_SCALE)',
     },
     'latency-ms': {
       type: 'string',
       value: '<ms>',
       default: process.env.BENCH_WRITE_LATENCY_MS ?? '300',
       description:
-        'AWS-like latency of a mutating EC2 call, divided by --scale at the proxy (BENCH_WRITE_LATENCY_MS)',
+        'AWS-like latency of a mutating EC2 call, divided by the row’s time scale at the proxy (BENCH_WRITE_LATENCY_MS)',
     },
     workers: {
       type: 'string',
@@ -141,6 +165,13 @@ export const BENCH_COMMAND: CliSpec = {
       description:
         'the jobs measured; backup always runs, it makes what retention deletes and copies copy; amis is AMI retirement (BENCH_JOBS)',
     },
+    'peers-max': {
+      type: 'string',
+      value: '<n>',
+      default: process.env.BENCH_PEERS_MAX ?? '1000',
+      description:
+        'largest fleet Cloud Custodian and the naive loop run at; larger rows say they were skipped (BENCH_PEERS_MAX)',
+    },
     'no-custodian': {
       type: 'boolean',
       description: 'skip Cloud Custodian (BENCH_CUSTODIAN=false)',
@@ -150,16 +181,16 @@ export const BENCH_COMMAND: CliSpec = {
     force: {
       type: 'boolean',
       description:
-        'run even when the refill comes within half of the local AWS’s capacity (flagged)',
+        'with a fixed --scale: run rows whose refill comes within half of the local AWS’s capacity (flagged)',
     },
   },
   examples: [
-    'npm run bench -- --sizes 1000 --scale 4',
+    'npm run bench',
+    'npm run bench -- --sizes 1000 --limits raised --jobs backup,retention',
     'npm run bench -- --sizes 200 --scale 1 --no-custodian --no-planner',
-    'BENCH_SIZES=1000,5000 npm run bench',
   ],
   notes: [
-    'Before measuring it prints the local AWS’s own capacity (calls a second it serves) and refuses a refill whose local calls come within half of it: past that the bench measures moto, not the tool.',
+    'Before measuring it prints the local AWS’s own capacity (calls a second it serves, measured again before each fleet) and an estimate of the run; each row runs at the largest time scale whose local calls stay within half of that capacity, so a raised limit runs at a smaller time scale. A fixed --scale that comes within half is refused (--force runs it flagged).',
     'snapkeeper writes its run history to a local table through the same batching pipeline as in Lambda, so its history writes are measured too.',
   ],
 };
@@ -180,25 +211,31 @@ if (cli.help) {
 }
 const option = (name: string) => String(cli.values[name] ?? '');
 const sizes = option('sizes').split(',').map(Number);
-const timeScale = Number(option('scale'));
+const fixedScale = option('scale') === 'auto' ? undefined : Number(option('scale'));
 const writeLatencyMs = Number(option('latency-ms'));
 const workers = Number(option('workers'));
+const peersMax = Number(option('peers-max'));
 const withCustodian = !cli.values['no-custodian'] && process.env.BENCH_CUSTODIAN !== 'false';
 const withPlanner = !cli.values['no-planner'] && process.env.BENCH_PLANNER !== 'false';
 const withNaive = !cli.values['no-naive'] && process.env.BENCH_NAIVE !== 'false';
 const force = cli.values.force === true;
 let jobs: Set<BenchJob>;
+let limits: Set<BenchLimit>;
 try {
   jobs = parseBenchJobs(option('jobs'));
+  jobs.add('backup');
+  limits = parseBenchLimits(option('limits'));
 } catch (error) {
   console.error((error as Error).message);
   process.exit(2);
 }
-const naiveMaxSize = Number(process.env.BENCH_NAIVE_MAX ?? '1000');
+/** From this size on, backup runs through the fan-out only (one invocation would not hold it). */
+const FAN_OUT_ONLY = 5000;
 for (const [name, value] of [
-  ['--scale', timeScale],
+  ['--scale', fixedScale ?? 1],
   ['--latency-ms', writeLatencyMs],
   ['--workers', workers],
+  ['--peers-max', peersMax],
   ...sizes.map((n) => ['--sizes', n] as const),
 ] as const) {
   if (!Number.isFinite(value) || value < 0 || (name !== '--latency-ms' && value <= 0)) {
@@ -208,7 +245,27 @@ for (const [name, value] of [
     process.exit(2);
   }
 }
-const buckets = scaledBuckets(timeScale);
+
+/** The row being measured: its limit, time scale, the proxy's (and our limiter's) buckets. */
+interface RowSettings {
+  readonly limit: BenchLimit;
+  readonly timeScale: number;
+  readonly buckets: Record<string, BucketSpec>;
+  /** The local AWS's capacity measured before this fleet, calls a second. */
+  readonly capacity: number;
+  /** Local calls a second the row's refill asks for. */
+  readonly localCalls: number;
+  /** Set when the refill comes within half of the capacity (a forced fixed scale). */
+  readonly flagged: boolean;
+}
+let row: RowSettings = {
+  limit: 'default',
+  timeScale: 1,
+  buckets: scaledBuckets(1),
+  capacity: 0,
+  localCalls: 0,
+  flagged: false,
+};
 
 /** The mutating EC2 calls the proxy slows down like AWS does (latency ÷ scale). */
 const MUTATING = new Set([
@@ -228,8 +285,18 @@ const MUTATING = new Set([
  */
 async function localCapacity(endpoint: string, seconds = 3): Promise<number> {
   const ec2 = new EC2Client({ region: REGION, endpoint });
-  const until = performance.now() + seconds * 1000;
+  // A second unmeasured first: a cold moto (or SDK) answers its first calls slower.
+  let until = performance.now() + 1000;
   let calls = 0;
+  const warm = async () => {
+    while (performance.now() < until) {
+      await ec2.send(
+        new DescribeInstancesCommand({ Filters: [{ Name: 'tag:bench-probe', Values: ['none'] }] }),
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, warm));
+  until = performance.now() + seconds * 1000;
   const caller = async () => {
     while (performance.now() < until) {
       await ec2.send(
@@ -273,7 +340,7 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
       { name: 'daily', cron: 'cron(0 3 * * ? *)', timezone: 'UTC', retain: 2 },
     ]),
     MAX_DELETIONS: '100%',
-    EC2_RATE_LIMITS: JSON.stringify(buckets),
+    EC2_RATE_LIMITS: JSON.stringify(row.buckets),
     AWS_MAX_ATTEMPTS: '8',
     SAFETY_MARGIN_SECONDS: '0',
     RECYCLE_BIN_CHECK: 'false',
@@ -352,19 +419,16 @@ async function main(): Promise<void> {
     server: join(PROJECT_ROOT, 'scripts', 'bench', 'motoFastTags.py'),
   });
   const proxy = await startFaultProxy({ target: aws.endpoint, maxRecords: 1_000_000 });
-  const bucketRule = ec2BucketRule(timeScale);
+  const bucketRule = ec2BucketRule(1);
   proxy.rules.add(bucketRule.rule);
   // moto answers every own snapshot to RestorableByUserIds=all; AWS (this fleet) none.
   proxy.rules.add(noPublicSnapshotsRule());
-  // AWS-like latency on every mutating call that got a token, scaled with the refill.
-  const scaledLatency = writeLatencyMs / timeScale;
-  if (scaledLatency > 0) {
-    proxy.rules.add({
-      name: 'aws-like latency',
-      action: (action) => MUTATING.has(action),
-      decide: () => delay(scaledLatency),
-    });
-  }
+  // AWS-like latency on every mutating call that got a token, divided by the row's time scale.
+  proxy.rules.add({
+    name: 'aws-like latency',
+    action: (action) => MUTATING.has(action),
+    decide: () => (writeLatencyMs > 0 ? delay(writeLatencyMs / row.timeScale) : undefined),
+  });
   for (const [key, value] of Object.entries({
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
@@ -375,34 +439,36 @@ async function main(): Promise<void> {
   const custodian = withCustodian ? await ensureCustodian(PROJECT_ROOT) : undefined;
   const direct = new EC2Client({ region: REGION, endpoint: aws.endpoint });
   const runs: RunFigures[] = [];
+  const table: TableRow[] = [];
+  const peersAt = (size: number) => size <= peersMax && (custodian !== undefined || withNaive);
   const print = (run: RunFigures) => {
     runs.push(run);
+    table.push(tableRow(run));
     console.log(formatRun(run));
   };
+  /** A "—" line for each peer that has no such job, or that does not run at this size. */
+  const off = new Set([
+    ...(custodian === undefined ? ['c7n'] : []),
+    ...(withNaive ? [] : ['naive per-volume loop']),
+  ]);
+  const peerGapsOf = (job: BenchJob, size: number) => {
+    for (const gap of peerGaps(job, size, { peersMax, off })) {
+      table.push({ job, size, limit: row.limit, tool: gap.peer, note: gap.note });
+      console.log(peerGapLine(job, size, gap));
+    }
+  };
   console.log(
-    `scale bench: moto behind EC2 token buckets, refill x${timeScale} (CreateSnapshots/DeleteSnapshot ${buckets.CreateSnapshots?.refillPerSecond}/s after a burst of ${buckets.CreateSnapshots?.burst}); mutating calls delayed ${writeLatencyMs} ms ÷ ${timeScale} = ${scaledLatency.toFixed(0)} ms; fan-out with ${workers} workers`,
+    `scale bench: moto behind EC2 token buckets per (region, action); limits ${[...limits].map((l) => `${l} (CreateSnapshots ${5 * LIMIT_FACTOR[l]}/s after a burst of 100)`).join(', ')}; each row at its own time scale (${fixedScale === undefined ? 'auto: the largest within half of the local AWS’s capacity' : `fixed ×${fixedScale}`}); mutating calls delayed ${writeLatencyMs} ms ÷ the time scale; fan-out with ${workers} workers`,
   );
   console.log(
     'local AWS: moto with the fast-tag patch (scripts/bench/motoFastTags.py: a resource reads its own tags; stock moto times out describing beyond about 2,000 tagged snapshots)',
   );
-  // The local AWS's own capacity, and the local calls the fastest bucket asks of it: one
-  // EC2 call per write plus the history's batched writes (about 2 items per write, 25 a call).
-  const capacity = await localCapacity(aws.endpoint);
-  const refill = buckets.CreateSnapshots?.refillPerSecond ?? 5 * timeScale;
-  const needed = refill * (1 + 2 / 25);
-  const flagged = capacity < 2 * needed;
+  const firstCapacity = await localCapacity(aws.endpoint);
+  const matrix = benchMatrix(jobs, sizes, limits);
+  const estimate = estimateSeconds(matrix, { capacity: firstCapacity, peersAt });
   console.log(
-    `local AWS capacity: ${capacity.toFixed(0)} calls/s measured; the refill needs ${needed.toFixed(0)} local calls/s (${(capacity / needed).toFixed(1)}x)${flagged ? ' — within half of the capacity: these figures measure moto, not snapkeeper' : ''}`,
+    `local AWS capacity: ${firstCapacity.toFixed(0)} calls/s; ${matrix.length} job rows (${[...jobs].join(', ')} × ${sizes.join(', ')} instances × ${[...limits].join(', ')}); estimate about ${Math.ceil(estimate / 60)} min`,
   );
-  if (flagged && !force) {
-    await proxy.stop();
-    await aws.stop();
-    console.error(
-      `refusing: refill x${timeScale} comes within half of the local AWS's capacity; use a smaller --scale, or --force to run it flagged`,
-    );
-    process.exitCode = 1;
-    return;
-  }
 
   async function measure<T>(
     fn: () => Promise<T>,
@@ -417,274 +483,20 @@ async function main(): Promise<void> {
 
   try {
     for (const size of sizes) {
-      await aws.reset();
-      const volumes = await launchFleet(direct, size);
-      const now = Date.now();
-      const slot = (daysAgo: number) =>
-        new Date(Math.floor(now / DAY) * DAY - daysAgo * DAY + 3 * 3_600_000);
-      const config = loadConfig(env({ AWS_ENDPOINT_URL: proxy.endpoint }));
-      // The product records every action: a local history table, written as in Lambda.
-      const journalTable = `bench-${size}-journal`;
-      await createLocalHistoryTable(
-        new DynamoDBClient({ region: REGION, endpoint: aws.endpoint }),
-        journalTable,
-      );
-      const journalHistory = createRunHistoryGateway(
-        { ...config, endpoint: aws.endpoint },
-        journalTable,
-        30,
-      );
-      const deps = (runId: string, ec2: Ec2Gateway) => ({
-        ec2,
-        config,
-        clock: () => new Date(),
-        runId,
-        logger: silentLogger,
-        journal: new HistoryPipeline({
-          recordMany: (entries) => journalHistory.recordBatch(entries),
-        }),
-        // Ownership by the tags here (the calls to EC2 are measured), not the ledger.
-        ledger: undefined,
-      });
-
-      // 1. snapkeeper backup, one invocation.
-      const ours = await measure(() =>
-        runBackupJob(
-          { schedule: 'daily', scheduledTime: slot(3), dryRun: false, trigger: 'schedule' },
-          deps(`bench-${size}-a`, gatewayFor(config, proxy.endpoint, true)),
-        ),
-      );
-      const oursMade = await allSnapshots(direct, [
-        { Name: 'tag:snapkeeper:run-id', Values: [`bench-${size}-a`] },
-      ]);
-      print(
-        backupFigures(
-          size,
-          'snapkeeper',
-          ours.seconds,
-          ours.records,
-          volumes - oursMade.length,
-          size,
-        ),
-      );
-
-      // 2. Cloud Custodian backup.
-      if (custodian) {
-        const c7n = await measure(() =>
-          runCustodian({
-            custodian,
-            endpoint: proxy.endpoint,
-            region: REGION,
-            job: 'backup',
-            tagKey: TAG,
-            workDir: join(PROJECT_ROOT, '.bench-c7n', `backup-${size}`),
-          }),
-        );
-        const made = await allSnapshots(direct, [
-          { Name: 'tag-key', Values: ['custodian_snapshot'] },
-        ]);
-        print(backupFigures(size, 'c7n', c7n.seconds, c7n.records, volumes - made.length, size));
-      }
-
-      // 2b. A naive per-volume loop with the SDK's defaults, as many scripts do it.
-      if (withNaive && size <= naiveMaxSize) {
-        const naive = await measure(() => naiveBackup(proxy.endpoint));
-        print(
-          backupFigures(
-            size,
-            'naive per-volume loop',
-            naive.seconds,
-            naive.records,
-            naive.result.lost,
-            size,
-            'CreateSnapshot',
-          ),
-        );
-      }
-
-      // 3. snapkeeper backup through the fan-out, several workers at once.
-      const fanOut = await measure(() => fanOutBackup(size, slot(2), proxy.endpoint, aws.endpoint));
-      print({
-        ...backupFigures(
-          size,
-          `snapkeeper fan-out x${workers}`,
-          fanOut.seconds,
-          fanOut.records,
-          fanOut.result.notMade(volumes),
-          size,
-        ),
-      });
-
-      for (const row of peerGapRows('backup', size)) console.log(row);
-      if (jobs.has('retention')) {
-        // 4. snapkeeper retention: a third set (not measured), then keep 2 of 3.
-        await runBackupJob(
-          { schedule: 'daily', scheduledTime: slot(1), dryRun: false, trigger: 'schedule' },
-          deps(
-            `bench-${size}-c`,
-            gatewayFor(loadConfig(env({ AWS_ENDPOINT_URL: aws.endpoint })), aws.endpoint, false),
-          ),
-        );
-        const retention = await measure(() =>
-          runRetentionJob(
-            { schedule: 'daily', dryRun: false, trigger: 'schedule' },
-            deps(`bench-${size}-r`, gatewayFor(config, proxy.endpoint, true)),
-          ),
-        );
-        const report = retention.result;
-        print(
-          retentionFigures(
-            size,
-            'snapkeeper',
-            retention.seconds,
-            retention.records,
-            report.counts.planned,
-            report.counts.planned - report.counts.deleted,
-            4,
-          ),
-        );
-
-        // 5. Cloud Custodian deletes as many: the fan-out's sets, tagged for it.
-        if (custodian) {
-          const marked = (
-            await allSnapshots(direct, [
-              { Name: 'tag:snapkeeper:run-id', Values: [fanOut.result.runId] },
-            ])
-          ).map((s) => s.SnapshotId ?? '');
-          for (let i = 0; i < marked.length; i += 1000) {
-            await direct.send(
-              new CreateTagsCommand({
-                Resources: marked.slice(i, i + 1000),
-                Tags: [{ Key: 'bench-delete', Value: 'yes' }],
-              }),
-            );
-          }
-          const c7n = await measure(() =>
-            runCustodian({
-              custodian,
-              endpoint: proxy.endpoint,
-              region: REGION,
-              job: 'retention',
-              tagKey: TAG,
-              deleteTag: { key: 'bench-delete', value: 'yes' },
-              workDir: join(PROJECT_ROOT, '.bench-c7n', `retention-${size}`),
-            }),
-          );
-          const left = await allSnapshots(direct, [{ Name: 'tag:bench-delete', Values: ['yes'] }]);
-          print(
-            retentionFigures(size, 'c7n', c7n.seconds, c7n.records, marked.length, left.length, 2),
-          );
-        }
-        for (const row of peerGapRows('retention', size)) console.log(row);
-      }
-
-      const instanceIds =
-        (
-          await direct.send(
-            new DescribeInstancesCommand({ Filters: [{ Name: 'tag-key', Values: [TAG] }] }),
-          )
-        ).Reservations?.flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId ?? '') ?? [];
-      const tagAll = async (key: string, value: string) => {
-        for (let i = 0; i < instanceIds.length; i += 1000) {
-          await direct.send(
-            new CreateTagsCommand({
-              Resources: instanceIds.slice(i, i + 1000),
-              Tags: [{ Key: key, Value: value }],
-            }),
-          );
-        }
-      };
-
-      // 6. snapkeeper AMI retirement: three sets of AMIs made by the job itself straight
-      // on the local AWS (not measured, keeping them all), then a measured run of the
-      // last slot (its AMIs exist: nothing is created) that keeps 2 of 3: one
-      // DeregisterImage per instance and a DeleteSnapshot per snapshot behind it.
-      if (jobs.has('amis')) {
-        await tagAll('snapkeeper:ami', 'daily');
-        const seedConfig = loadConfig(
-          env({
-            AWS_ENDPOINT_URL: aws.endpoint,
-            SCHEDULES: JSON.stringify([
-              { name: 'daily', cron: 'cron(0 3 * * ? *)', timezone: 'UTC', retain: 5 },
-            ]),
-          }),
-        );
-        const seedStarted = performance.now();
-        for (const daysAgo of [3, 2, 1]) {
-          const client = clientFor(seedConfig, aws.endpoint, false);
-          await runAmiJob(
-            { schedule: 'daily', scheduledTime: slot(daysAgo), dryRun: false, trigger: 'schedule' },
-            {
-              ...deps(`bench-${size}-ami-seed-${daysAgo}`, new Ec2Gateway(client)),
-              config: seedConfig,
-              images: new Ec2ImageGateway(client, { tagAfterCreate: true }),
-            },
-          );
-        }
+      for (const limit of BENCH_LIMITS.filter((l) => limits.has(l))) {
+        await aws.reset();
+        const capacity = await localCapacity(aws.endpoint);
         console.log(
-          `  (seeded ${3 * size} AMIs with the AMI job itself, CreateImage straight on moto, in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s)`,
+          `\n${size.toLocaleString('en-US')} instances, ${limit} limit: local AWS capacity ${capacity.toFixed(0)} calls/s`,
         );
-        const client = clientFor(config, proxy.endpoint, true);
-        const retire = await measure(() =>
-          runAmiJob(
-            { schedule: 'daily', scheduledTime: slot(1), dryRun: false, trigger: 'schedule' },
-            {
-              ...deps(`bench-${size}-ami`, new Ec2Gateway(client)),
-              images: new Ec2ImageGateway(client, { tagAfterCreate: true }),
-            },
-          ),
-        );
-        const counts = retire.result.counts;
-        const snapshotsBehind = retire.result.retired.reduce((n, r) => n + r.snapshots.length, 0);
-        print(
-          amiFigures(
-            size,
-            'snapkeeper',
-            retire.seconds,
-            retire.records,
-            counts.deregistered + counts.snapshotsDeleted,
-            counts.plannedDeregistrations -
-              counts.deregistered +
-              (snapshotsBehind - counts.snapshotsDeleted),
-            counts.created,
-          ),
-        );
-        for (const row of peerGapRows('amis', size)) console.log(row);
-      }
-
-      // 7. snapkeeper copies to another region: every instance names COPY_REGION; one
-      // scheduled copy run, which sends at most 20 copies in flight per destination.
-      if (jobs.has('copies')) {
-        await tagAll('snapkeeper:copy-to', COPY_REGION);
-        const sourceClient = clientFor(config, proxy.endpoint, true);
-        const destClient = clientFor(config, proxy.endpoint, true, COPY_REGION);
-        const copy = await measure(() =>
-          runCopyJob(
-            { trigger: 'schedule', dryRun: false },
-            {
-              ...deps(`bench-${size}-copy`, new Ec2Gateway(sourceClient)),
-              images: new Ec2ImageGateway(sourceClient, { tagAfterCreate: true }),
-              sharing: new Ec2CopyGateway(sourceClient),
-              destination: () => ({
-                ec2: new Ec2Gateway(destClient),
-                images: new Ec2ImageGateway(destClient, { tagAfterCreate: true }),
-                copies: new Ec2CopyGateway(destClient),
-              }),
-            },
-          ),
-        );
-        const made = copy.result.copies.filter((c) => c.outcome === 'copied').length;
-        print(
-          copyFigures(
-            size,
-            'snapkeeper',
-            copy.seconds,
-            copy.records,
-            made,
-            copy.result.counts.failed,
-          ),
-        );
-        for (const row of peerGapRows('copies', size)) console.log(row);
+        const fleet = await newFleet(size);
+        for (const job of BENCH_JOBS.filter((j) => jobs.has(j))) {
+          if (!setRow(job, limit, capacity, size)) continue;
+          if (job === 'backup') await backupRows(size, fleet);
+          if (job === 'retention') await retentionRows(size, fleet);
+          if (job === 'amis') await amiRows(size, fleet);
+          if (job === 'copies') await copyRows(size, fleet);
+        }
       }
     }
   } finally {
@@ -699,12 +511,352 @@ async function main(): Promise<void> {
     console.log('');
     console.log(formatPlannerBench(result));
   }
+  console.log(
+    '\nevery job, size and limit (rate and slowest window against the local refill = AWS refill × time scale):\n',
+  );
+  console.log(formatBenchTable(table));
   await mkdir(join(PROJECT_ROOT, 'reports'), { recursive: true });
   await writeFile(
     join(PROJECT_ROOT, 'reports', 'bench.json'),
-    `${JSON.stringify({ timeScale, workers, runs, planner }, null, 2)}\n`,
+    `${JSON.stringify({ writeLatencyMs, workers, table, runs, planner }, null, 2)}\n`,
   );
   console.log('\nfigures written to reports/bench.json');
+
+  /**
+   * Sets the row's limit and time scale (the proxy's buckets, our limiter's, the latency);
+   * false when the row cannot be measured honestly here (a "—" line says why).
+   */
+  function setRow(job: BenchJob, limit: BenchLimit, capacity: number, size: number): boolean {
+    const choice =
+      fixedScale === undefined
+        ? chooseTimeScale(capacity, job, limit)
+        : {
+            timeScale: fixedScale,
+            localCalls: localCallsPerSecond(job, limit, fixedScale),
+            headroom: capacity / localCallsPerSecond(job, limit, fixedScale),
+          };
+    const flagged = !('skip' in choice) && choice.headroom < 2;
+    const skip =
+      'skip' in choice
+        ? choice.skip
+        : flagged && !force
+          ? `refused: time scale ×${choice.timeScale} asks ${choice.localCalls.toFixed(0)} local calls/s, within half of the capacity (${capacity.toFixed(0)}/s); a smaller --scale, or --force to run it flagged`
+          : undefined;
+    if (skip !== undefined || 'skip' in choice) {
+      table.push({ job, size, limit, tool: 'snapkeeper', capacity, note: skip });
+      console.log(`${job.padEnd(9)} ${String(size).padStart(5)} instances  not run: ${skip}`);
+      return false;
+    }
+    const refillScale = LIMIT_FACTOR[limit] * choice.timeScale;
+    row = {
+      limit,
+      timeScale: choice.timeScale,
+      buckets: scaledBuckets(refillScale),
+      capacity,
+      localCalls: choice.localCalls,
+      flagged,
+    };
+    bucketRule.retune(refillScale);
+    console.log(
+      `${job}: ${limit} limit at time scale ×${choice.timeScale} (local refill ×${refillScale}: ${5 * refillScale}/s for a 5/s bucket; latency ${(writeLatencyMs / choice.timeScale).toFixed(0)} ms; ${choice.localCalls.toFixed(0)} local calls/s, capacity ×${(capacity / choice.localCalls).toFixed(1)}${flagged ? ' — FLAGGED: within half of the capacity, these figures measure moto' : ''})`,
+    );
+    return true;
+  }
+
+  /** One fleet: launched straight on moto, with its history table and day slots. */
+  async function newFleet(size: number) {
+    const launched = performance.now();
+    const volumes = await launchFleet(direct, size);
+    console.log(
+      `  (launched ${size} instances with ${volumes} volumes in ${((performance.now() - launched) / 1000).toFixed(1)} s)`,
+    );
+    const now = Date.now();
+    const journalTable = `bench-${size}-journal`;
+    await createLocalHistoryTable(
+      new DynamoDBClient({ region: REGION, endpoint: aws.endpoint }),
+      journalTable,
+    );
+    return {
+      volumes,
+      slot: (daysAgo: number) =>
+        new Date(Math.floor(now / DAY) * DAY - daysAgo * DAY + 3 * 3_600_000),
+      journalTable,
+      /** The fan-out's run id, whose snapshots Cloud Custodian deletes. */
+      fanOutRunId: '',
+    };
+  }
+  type Fleet = Awaited<ReturnType<typeof newFleet>>;
+
+  /** The row's configuration (its buckets), with the product's history as in Lambda. */
+  function deps(fleet: Fleet, runId: string, ec2: Ec2Gateway) {
+    const config = loadConfig(env({ AWS_ENDPOINT_URL: proxy.endpoint }));
+    const journalHistory = createRunHistoryGateway(
+      { ...config, endpoint: aws.endpoint },
+      fleet.journalTable,
+      30,
+    );
+    return {
+      ec2,
+      config,
+      clock: () => new Date(),
+      runId,
+      logger: silentLogger,
+      journal: new HistoryPipeline({
+        recordMany: (entries) => journalHistory.recordBatch(entries),
+      }),
+      // Ownership by the tags here (the calls to EC2 are measured), not the ledger.
+      ledger: undefined,
+    };
+  }
+
+  /** A backup set made straight on moto (not measured). */
+  async function seedBackup(size: number, fleet: Fleet, daysAgo: number, runId: string) {
+    const straight = loadConfig(env({ AWS_ENDPOINT_URL: aws.endpoint }));
+    await runBackupJob(
+      { schedule: 'daily', scheduledTime: fleet.slot(daysAgo), dryRun: false, trigger: 'schedule' },
+      deps(fleet, runId, gatewayFor(straight, aws.endpoint, false)),
+    );
+    console.log(`  (backup set ${runId} made straight on moto, not measured: ${size} instances)`);
+  }
+
+  async function backupRows(size: number, fleet: Fleet) {
+    const config = loadConfig(env({ AWS_ENDPOINT_URL: proxy.endpoint }));
+    const { volumes } = fleet;
+    // 1. snapkeeper backup, one invocation (below the fan-out-only size).
+    if (size < FAN_OUT_ONLY) {
+      const ours = await measure(() =>
+        runBackupJob(
+          { schedule: 'daily', scheduledTime: fleet.slot(3), dryRun: false, trigger: 'schedule' },
+          deps(fleet, `bench-${size}-a`, gatewayFor(config, proxy.endpoint, true)),
+        ),
+      );
+      const made = await allSnapshots(direct, [
+        { Name: 'tag:snapkeeper:run-id', Values: [`bench-${size}-a`] },
+      ]);
+      print(
+        backupFigures(size, 'snapkeeper', ours.seconds, ours.records, volumes - made.length, size),
+      );
+    } else {
+      await seedBackup(size, fleet, 3, `bench-${size}-a`);
+    }
+    if (size <= peersMax) {
+      // 2. Cloud Custodian backup.
+      if (custodian) {
+        const c7n = await measure(() =>
+          runCustodian({
+            custodian,
+            endpoint: proxy.endpoint,
+            region: REGION,
+            job: 'backup',
+            tagKey: TAG,
+            workDir: join(PROJECT_ROOT, '.bench-c7n', `backup-${size}-${row.limit}`),
+          }),
+        );
+        const made = await allSnapshots(direct, [
+          { Name: 'tag-key', Values: ['custodian_snapshot'] },
+        ]);
+        print(backupFigures(size, 'c7n', c7n.seconds, c7n.records, volumes - made.length, size));
+      }
+      // 2b. A naive per-volume loop with the SDK's defaults, as many scripts do it.
+      if (withNaive) {
+        const naive = await measure(() => naiveBackup(proxy.endpoint));
+        print(
+          backupFigures(
+            size,
+            'naive per-volume loop',
+            naive.seconds,
+            naive.records,
+            naive.result.lost,
+            size,
+            'CreateSnapshot',
+          ),
+        );
+      }
+    }
+    // 3. snapkeeper backup through the fan-out, several workers at once.
+    const fanOut = await measure(() =>
+      fanOutBackup(size, fleet.slot(2), proxy.endpoint, aws.endpoint),
+    );
+    fleet.fanOutRunId = fanOut.result.runId;
+    print({
+      ...backupFigures(
+        size,
+        `snapkeeper fan-out x${workers}`,
+        fanOut.seconds,
+        fanOut.records,
+        fanOut.result.notMade(volumes),
+        size,
+      ),
+      note: `${fanOut.result.batches} batches`,
+    });
+    peerGapsOf('backup', size);
+  }
+
+  async function retentionRows(size: number, fleet: Fleet) {
+    const config = loadConfig(env({ AWS_ENDPOINT_URL: proxy.endpoint }));
+    // 4. snapkeeper retention: a third set (not measured), then keep 2 of 3.
+    await seedBackup(size, fleet, 1, `bench-${size}-c`);
+    const retention = await measure(() =>
+      runRetentionJob(
+        { schedule: 'daily', dryRun: false, trigger: 'schedule' },
+        deps(fleet, `bench-${size}-r`, gatewayFor(config, proxy.endpoint, true)),
+      ),
+    );
+    const report = retention.result;
+    print({
+      ...retentionFigures(
+        size,
+        'snapkeeper',
+        retention.seconds,
+        retention.records,
+        report.counts.planned,
+        report.counts.planned - report.counts.deleted,
+        4,
+      ),
+      ...(size >= FAN_OUT_ONLY
+        ? {
+            note: 'one invocation: the fan-out runs retention as one batch per target with the whole rate, the same run',
+          }
+        : {}),
+    });
+    // 5. Cloud Custodian deletes as many: the fan-out's sets, tagged for it.
+    if (custodian && size <= peersMax) {
+      const marked = (
+        await allSnapshots(direct, [{ Name: 'tag:snapkeeper:run-id', Values: [fleet.fanOutRunId] }])
+      ).map((s) => s.SnapshotId ?? '');
+      for (let i = 0; i < marked.length; i += 1000) {
+        await direct.send(
+          new CreateTagsCommand({
+            Resources: marked.slice(i, i + 1000),
+            Tags: [{ Key: 'bench-delete', Value: 'yes' }],
+          }),
+        );
+      }
+      const c7n = await measure(() =>
+        runCustodian({
+          custodian,
+          endpoint: proxy.endpoint,
+          region: REGION,
+          job: 'retention',
+          tagKey: TAG,
+          deleteTag: { key: 'bench-delete', value: 'yes' },
+          workDir: join(PROJECT_ROOT, '.bench-c7n', `retention-${size}-${row.limit}`),
+        }),
+      );
+      const left = await allSnapshots(direct, [{ Name: 'tag:bench-delete', Values: ['yes'] }]);
+      print(retentionFigures(size, 'c7n', c7n.seconds, c7n.records, marked.length, left.length, 2));
+    }
+    peerGapsOf('retention', size);
+  }
+
+  async function tagAll(key: string, value: string) {
+    const instanceIds =
+      (
+        await direct.send(
+          new DescribeInstancesCommand({ Filters: [{ Name: 'tag-key', Values: [TAG] }] }),
+        )
+      ).Reservations?.flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId ?? '') ?? [];
+    for (let i = 0; i < instanceIds.length; i += 1000) {
+      await direct.send(
+        new CreateTagsCommand({
+          Resources: instanceIds.slice(i, i + 1000),
+          Tags: [{ Key: key, Value: value }],
+        }),
+      );
+    }
+  }
+
+  // 6. snapkeeper AMI retirement: three sets of AMIs made by the job itself straight on
+  // the local AWS (not measured, keeping them all), then a measured run of the last slot
+  // (its AMIs exist: nothing is created) that keeps 2 of 3: one DeregisterImage per
+  // instance and a DeleteSnapshot per snapshot behind it.
+  async function amiRows(size: number, fleet: Fleet) {
+    const config = loadConfig(env({ AWS_ENDPOINT_URL: proxy.endpoint }));
+    await tagAll('snapkeeper:ami', 'daily');
+    const seedConfig = loadConfig(
+      env({
+        AWS_ENDPOINT_URL: aws.endpoint,
+        SCHEDULES: JSON.stringify([
+          { name: 'daily', cron: 'cron(0 3 * * ? *)', timezone: 'UTC', retain: 5 },
+        ]),
+      }),
+    );
+    const seedStarted = performance.now();
+    for (const daysAgo of [3, 2, 1]) {
+      const client = clientFor(seedConfig, aws.endpoint, false);
+      await runAmiJob(
+        {
+          schedule: 'daily',
+          scheduledTime: fleet.slot(daysAgo),
+          dryRun: false,
+          trigger: 'schedule',
+        },
+        {
+          ...deps(fleet, `bench-${size}-ami-seed-${daysAgo}`, new Ec2Gateway(client)),
+          config: seedConfig,
+          images: new Ec2ImageGateway(client, { tagAfterCreate: true }),
+        },
+      );
+    }
+    console.log(
+      `  (seeded ${3 * size} AMIs with the AMI job itself, CreateImage straight on moto, in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s)`,
+    );
+    const client = clientFor(config, proxy.endpoint, true);
+    const retire = await measure(() =>
+      runAmiJob(
+        { schedule: 'daily', scheduledTime: fleet.slot(1), dryRun: false, trigger: 'schedule' },
+        {
+          ...deps(fleet, `bench-${size}-ami`, new Ec2Gateway(client)),
+          images: new Ec2ImageGateway(client, { tagAfterCreate: true }),
+        },
+      ),
+    );
+    const counts = retire.result.counts;
+    const snapshotsBehind = retire.result.retired.reduce((n, r) => n + r.snapshots.length, 0);
+    print(
+      amiFigures(
+        size,
+        'snapkeeper',
+        retire.seconds,
+        retire.records,
+        counts.deregistered + counts.snapshotsDeleted,
+        counts.plannedDeregistrations -
+          counts.deregistered +
+          (snapshotsBehind - counts.snapshotsDeleted),
+        counts.created,
+      ),
+    );
+    peerGapsOf('amis', size);
+  }
+
+  // 7. snapkeeper copies to another region: every instance names COPY_REGION; one
+  // scheduled copy run, which sends at most 20 copies in flight per destination.
+  async function copyRows(size: number, fleet: Fleet) {
+    const config = loadConfig(env({ AWS_ENDPOINT_URL: proxy.endpoint }));
+    await tagAll('snapkeeper:copy-to', COPY_REGION);
+    const sourceClient = clientFor(config, proxy.endpoint, true);
+    const destClient = clientFor(config, proxy.endpoint, true, COPY_REGION);
+    const copy = await measure(() =>
+      runCopyJob(
+        { trigger: 'schedule', dryRun: false },
+        {
+          ...deps(fleet, `bench-${size}-copy`, new Ec2Gateway(sourceClient)),
+          images: new Ec2ImageGateway(sourceClient, { tagAfterCreate: true }),
+          sharing: new Ec2CopyGateway(sourceClient),
+          destination: () => ({
+            ec2: new Ec2Gateway(destClient),
+            images: new Ec2ImageGateway(destClient, { tagAfterCreate: true }),
+            copies: new Ec2CopyGateway(destClient),
+          }),
+        },
+      ),
+    );
+    const made = copy.result.copies.filter((c) => c.outcome === 'copied').length;
+    print(
+      copyFigures(size, 'snapkeeper', copy.seconds, copy.records, made, copy.result.counts.failed),
+    );
+    peerGapsOf('copies', size);
+  }
 
   /** The fan-out: planner, then `workers` workers at once, each with its share of the rate. */
   async function fanOutBackup(
@@ -774,21 +926,24 @@ async function main(): Promise<void> {
           new ReceiveMessageCommand({
             QueueUrl: queueUrl,
             MaxNumberOfMessages: 1,
-            VisibilityTimeout: 30,
+            // Longer than a batch takes (a batch of 179 at a quarter of 5/s: 36 s): a
+            // message seen again while its batch runs would be a redelivery AWS does not make.
+            VisibilityTimeout: 600,
           }),
         );
         const messages: Message[] = received.Messages ?? [];
         if (messages.length === 0) {
-          // Like Lambda's pollers: keep polling until the run is finished.
+          // Like Lambda's pollers: keep polling until the run is finished, gently: on AWS
+          // the poller is SQS's, not the local AWS the other workers' calls wait on.
           if ((await history.getRun(runId))?.status !== 'running') return;
-          await new Promise((resolve) => setTimeout(resolve, 50));
+          await new Promise((resolve) => setTimeout(resolve, 500));
           continue;
         }
         for (const message of messages) {
           try {
             await runFanOutBatch(parseBatchMessage(JSON.parse(message.Body ?? '')), {
               history,
-              ec2For: (target) => targets.ec2(target),
+              ec2For: (target, share) => targets.ec2(target, share),
               config: workerConfig,
               clock: () => new Date(),
               logger: silentLogger,
@@ -810,6 +965,7 @@ async function main(): Promise<void> {
     const run = await history.getRun(runId);
     return {
       runId,
+      batches: Number(run?.counts?.batches ?? 0),
       status: run?.status,
       notMade: (volumes: number) => volumes - Number(run?.counts?.snapshots ?? 0),
     };
@@ -922,7 +1078,11 @@ function figures(
     ...run,
     writes: ec2Calls[writeAction] ?? 0,
     writeAction,
-    rate: rateOf(records, writeAction, buckets[writeAction] ?? { burst: 100, refillPerSecond: 5 }),
+    rate: rateOf(
+      records,
+      writeAction,
+      row.buckets[writeAction] ?? { burst: 100, refillPerSecond: 5 * row.timeScale },
+    ),
     ec2Calls,
     totalEc2Calls: Object.values(ec2Calls).reduce((a, b) => a + b, 0),
   };
@@ -972,13 +1132,37 @@ function copyFigures(
   };
 }
 
+/** A measured run as a line of the final table, with the row's limit, time scale and capacity. */
+function tableRow(run: RunFigures): TableRow {
+  return {
+    job: run.job,
+    size: run.size,
+    limit: row.limit,
+    tool: run.tool,
+    timeScale: row.timeScale,
+    writeAction: run.writeAction,
+    ofRefill: run.rate.ofRefill,
+    slowestWindowOfRefill: run.rate.slowestWindowOfRefill,
+    throttled: run.rate.throttled,
+    calls: run.totalEc2Calls,
+    minimumCalls: run.minimumCalls,
+    lost: run.failed,
+    seconds: run.seconds,
+    capacity: row.capacity,
+    localCalls: row.localCalls,
+    note: [run.note, row.flagged ? 'FLAGGED: refill within half of the capacity' : undefined]
+      .filter(Boolean)
+      .join('; '),
+  };
+}
+
 function formatRun(run: RunFigures): string {
   const fixed = (n: number | undefined, digits = 2) =>
     n === undefined ? 'n/a' : n.toFixed(digits);
   return [
     `${run.job.padEnd(9)} ${String(run.size).padStart(5)} instances  ${run.tool.padEnd(22)}`,
     `${fixed(run.seconds, 1).padStart(6)} s`,
-    `rate/refill ${fixed(run.rate.ofRefill).padStart(4)} (slowest 5 s ${fixed(run.rate.slowestWindowOfRefill)})`,
+    `rate/refill ${fixed(run.rate.ofRefill).padStart(4)} (slowest 5 s ${fixed(run.rate.slowestWindowOfRefill)}${run.rate.slowestWindowAt ? ` from ${fixed(run.rate.slowestWindowAt.start, 0)} s of ${fixed(run.rate.slowestWindowAt.end, 0)} s` : ''})`,
     `throttled ${String(run.rate.throttled).padStart(4)}`,
     `failed ${String(run.failed).padStart(3)}`,
     `calls/minimum ${fixed(run.totalEc2Calls / run.minimumCalls, 3)} (${run.totalEc2Calls}/${run.minimumCalls})`,

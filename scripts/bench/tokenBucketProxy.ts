@@ -22,6 +22,8 @@ export interface BucketRule {
   readonly rule: FaultRule;
   /** Fills every bucket again (a fresh account, as after a quiet hour). */
   refill(): void;
+  /** Refills every bucket `refillScale` times faster than EC2's from now on, all full again. */
+  retune(refillScale: number): void;
 }
 
 /**
@@ -32,14 +34,22 @@ export interface BucketRule {
  * proxy.rules.add(buckets.rule);
  */
 export function ec2BucketRule(timeScale: number, clock: () => number = Date.now): BucketRule {
-  const specs = scaledBuckets(timeScale);
-  const fallback = {
+  let specs = scaledBuckets(timeScale);
+  let fallback = {
     burst: DEFAULT_BUCKET.burst,
     refillPerSecond: DEFAULT_BUCKET.refillPerSecond * timeScale,
   };
   const buckets = new Map<string, { tokens: number; at: number; spec: BucketSpec }>();
   return {
     refill: () => buckets.clear(),
+    retune: (refillScale) => {
+      specs = scaledBuckets(refillScale);
+      fallback = {
+        burst: DEFAULT_BUCKET.burst,
+        refillPerSecond: DEFAULT_BUCKET.refillPerSecond * refillScale,
+      };
+      buckets.clear();
+    },
     rule: {
       name: 'ec2-token-buckets',
       decide: (call) => {
@@ -80,6 +90,8 @@ export interface RateFigures {
   readonly ofRefill?: number | undefined;
   /** The slowest 5-second window after the burst, over the refill. */
   readonly slowestWindowOfRefill?: number | undefined;
+  /** Where that window starts and where the accepted calls end, seconds from the first. */
+  readonly slowestWindowAt?: { readonly start: number; readonly end: number } | undefined;
 }
 
 /**
@@ -107,16 +119,25 @@ export function rateOf(
   // Windows start once the burst is spent: the time of the burst-th accepted call.
   const burstSpentAt = accepted[spec.burst - 1] ?? first;
   let slowest: number | undefined;
+  let slowestStart = first;
   for (let start = burstSpentAt; start + 5000 <= last; start += 1000) {
     const inWindow = accepted.filter((t) => t > start && t <= start + 5000).length;
     const ratio = inWindow / 5 / spec.refillPerSecond;
-    slowest = slowest === undefined ? ratio : Math.min(slowest, ratio);
+    if (slowest === undefined || ratio < slowest) {
+      slowest = ratio;
+      slowestStart = start;
+    }
   }
   return {
     ...base,
     callsPerSecondAfterBurst: rate,
     ofRefill: rate / spec.refillPerSecond,
-    ...(slowest !== undefined ? { slowestWindowOfRefill: slowest } : {}),
+    ...(slowest !== undefined
+      ? {
+          slowestWindowOfRefill: slowest,
+          slowestWindowAt: { start: (slowestStart - first) / 1000, end: (last - first) / 1000 },
+        }
+      : {}),
   };
 }
 

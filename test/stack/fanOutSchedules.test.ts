@@ -18,6 +18,8 @@ const CUSTOM: Record<string, unknown> = {
   'self:custom.sweepCron': 'cron(30 6 * * ? *)',
   'self:custom.copyCron': 'cron(0 7 * * ? *)',
   'self:custom.fanOut.workers': 4,
+  'self:custom.tagSchedules.dispatchCron': 'cron(0/15 * * * ? *)',
+  'self:custom.tagSchedules.retentionCron': 'cron(45 0/6 * * ? *)',
 };
 
 function resolver(extra: Record<string, unknown>) {
@@ -43,6 +45,8 @@ async function targetsOf(enabled: boolean) {
     backup: target('BackupDailySchedule'),
     retention: target('RetentionDailySchedule'),
     amis: target('AmisDailySchedule'),
+    tagDispatch: target('BackupTagSchedule'),
+    tagRetention: target('RetentionTagSchedule'),
   };
 }
 
@@ -77,6 +81,15 @@ describe('Stack variables: the fan-out switch (custom.fanOut.enabled)', () => {
       },
     });
     expect(targets.amis.function).toBe('AmisLambdaFunction');
+  });
+
+  it('keeps the tag dispatcher and its retention with their own functions, fan-out or not', async () => {
+    for (const enabled of [false, true]) {
+      const targets = await targetsOf(enabled);
+      const input = { schedule: 'tag', scheduledTime: '<aws.scheduler.scheduled-time>' };
+      expect(targets.tagDispatch).toEqual({ function: 'BackupLambdaFunction', input });
+      expect(targets.tagRetention).toEqual({ function: 'RetentionLambdaFunction', input });
+    }
   });
 
   it.each([

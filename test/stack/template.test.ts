@@ -76,6 +76,19 @@ const SCHEDULE_TARGETS: readonly {
   })),
   { fn: 'amis', schedule: 'sweep', cron: SWEEP_CRON, input: { sweep: true } },
   { fn: 'copy', schedule: 'catch-up', cron: 'cron(0 7 * * ? *)', input: { copy: true } },
+  // Schedules from instances' tags: the dispatcher every 15 minutes, their retention.
+  {
+    fn: 'backup',
+    schedule: 'tag',
+    cron: 'cron(0/15 * * * ? *)',
+    input: { schedule: 'tag', scheduledTime: SCHEDULED_TIME },
+  },
+  {
+    fn: 'retention',
+    schedule: 'tag',
+    cron: 'cron(45 0/6 * * ? *)',
+    input: { schedule: 'tag', scheduledTime: SCHEDULED_TIME },
+  },
 ];
 
 /** The creating actions that tagging at creation may name (`ec2:CreateAction`). */

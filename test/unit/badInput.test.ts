@@ -28,6 +28,7 @@ import { type BackupJobDependencies, runBackupJob } from '../../lib/jobs/backupJ
 import { parseAmiEvent, parseRetentionEvent, parseScheduledEvent } from '../../lib/jobs/events.ts';
 import { parseOpsPayload } from '../../lib/jobs/opsPayload.ts';
 import { silentLogger } from '../../lib/jobs/runReport.ts';
+import { parseTagDispatchEvent } from '../../lib/jobs/tagScheduleEvents.ts';
 
 // ---------------------------------------------------------------------------------------
 // The corpus: test/fixtures/bad-input/*.json
@@ -77,7 +78,7 @@ interface TagCase {
 /** A malformed console payload or schedule event, and the error it must get. */
 interface RejectedCase {
   readonly name: string;
-  readonly parser?: 'scheduled' | 'retention' | 'ami';
+  readonly parser?: 'scheduled' | 'retention' | 'ami' | 'tag';
   readonly input: unknown;
   readonly expect: { readonly field: string; readonly messageIncludes: readonly string[] };
 }
@@ -637,6 +638,7 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
       scheduled: parseScheduledEvent,
       retention: parseRetentionEvent,
       ami: parseAmiEvent,
+      tag: (event: unknown, _catalog: unknown) => parseTagDispatchEvent(event),
     } as const;
 
     it.each(named(eventCases))(

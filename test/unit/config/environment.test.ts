@@ -288,6 +288,42 @@ describe('Function: loadConfig', () => {
     expect(error.message).toContain('reserved');
   });
 
+  it('refuses a schedule named tag: the dispatcher of the schedules written in tags', () => {
+    // Prepare
+    const env = {
+      ...MINIMAL,
+      SCHEDULES: '[{"name":"Tag","cron":"cron(0 3 * * ? *)","retain":7}]',
+    };
+
+    // Act
+    const error = configurationError(env);
+
+    // Assess
+    expect(error.variable).toBe('SCHEDULES');
+    expect(error.message).toContain(
+      'schedule definition 0.name: is reserved: "tag" is the dispatcher',
+    );
+    expect(error.message).toContain('give this schedule another name');
+  });
+
+  it('reads the limits of schedules written in tags, with their defaults', () => {
+    // Act
+    const defaults = loadConfig(MINIMAL).catalog.tagSchedules;
+    const set = loadConfig({
+      ...MINIMAL,
+      TAG_SCHEDULE_MIN_INTERVAL_MINUTES: '120',
+      TAG_SCHEDULE_MAX_EXPRESSIONS: '5',
+      TAG_SCHEDULE_RETAIN: '3',
+    }).catalog.tagSchedules;
+
+    // Assess
+    expect(defaults).toEqual({ minIntervalMs: 3_600_000, maxExpressions: 20, retain: 7 });
+    expect(set).toEqual({ minIntervalMs: 7_200_000, maxExpressions: 5, retain: 3 });
+    expect(
+      configurationError({ ...MINIMAL, TAG_SCHEDULE_MIN_INTERVAL_MINUTES: '5' }).message,
+    ).toContain('TAG_SCHEDULE_MIN_INTERVAL_MINUTES');
+  });
+
   it.each([
     ['BACKUP_CONCURRENCY', '1', 'backupConcurrency', 1],
     ['BACKUP_CONCURRENCY', '100', 'backupConcurrency', 100],

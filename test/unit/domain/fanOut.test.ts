@@ -6,6 +6,7 @@ import {
   type BatchMessage,
   type BatchStatus,
   batchCountFor,
+  batchRateShare,
   FINAL_BATCH_STATUSES,
   fanOutProgress,
   MIN_SPREAD_BATCH,
@@ -411,6 +412,127 @@ describe('Function: batchCountFor', () => {
           }
           const rounds = Math.ceil(batches.length / workers);
           expect(rounds).toBe(Math.ceil(Math.ceil(instances.length / maxBatch) / workers));
+        }),
+        PROPERTY_RUNS,
+      );
+    });
+  });
+});
+
+describe('Function: batchRateShare', () => {
+  it.each([
+    // batches, workers, share
+    [1, 4, 1],
+    [2, 4, 1 / 2],
+    [3, 4, 1 / 3],
+    [4, 4, undefined],
+    [8, 4, undefined],
+    [1, 1, undefined],
+    [0, 4, undefined],
+    [3, 0.4, undefined],
+  ])('gives each of %i batches over %d workers a share of %s', (batches, workers, share) => {
+    expect(batchRateShare(batches, workers)).toBe(share);
+  });
+});
+
+describe('The fan-out’s tail: no worker’s share of the rate left unused', () => {
+  it('gives a single batch the whole rate when the workers could run four', () => {
+    const [batch] = planInstanceBatches(SELF_IRELAND, fleet(200), new Map(), 1, 4);
+
+    expect(batch?.rateShare).toBe(1);
+  });
+
+  it('keeps the worker’s own share in a plan of whole rounds, and when the workers are not known', () => {
+    const rounds = planInstanceBatches(SELF_IRELAND, fleet(1000), new Map(), 8, 4);
+    const unknown = planInstanceBatches(SELF_IRELAND, fleet(200), new Map(), 1);
+
+    expect(rounds.every((b) => b.rateShare === undefined)).toBe(true);
+    expect(unknown[0]?.rateShare).toBeUndefined();
+  });
+
+  it('sends a batch with a share that the worker’s message contract reads as it was sent', () => {
+    const [batch] = planInstanceBatches(SELF_IRELAND, fleet(300), new Map(), 3, 4);
+    const message = parseBatchMessage({
+      runId: 'r-1',
+      job: 'backup',
+      schedule: 'daily',
+      slot: '2026-12-06T03:00:00Z',
+      dryRun: false,
+      batches: 3,
+      ...batch,
+    });
+
+    expect(message.rateShare).toBeCloseTo(1 / 3);
+  });
+
+  describe('given any fleet, batch limit and number of workers, planned as the planner plans', () => {
+    const scenario = fc.record({
+      due: fc.integer({ min: 1, max: 1500 }),
+      maxBatch: fc.integer({ min: 1, max: 400 }),
+      workers: fc.integer({ min: 1, max: 64 }),
+    });
+    const plan = ({ due, maxBatch, workers }: { due: number; maxBatch: number; workers: number }) =>
+      planInstanceBatches(
+        SELF_IRELAND,
+        fleet(due),
+        new Map(),
+        batchCountFor(due, maxBatch, workers),
+        workers,
+      );
+
+    it('loses and doubles no instance', () => {
+      fc.assert(
+        fc.property(scenario, (s) => {
+          const ids = plan(s).flatMap((b) => b.instanceIds ?? []);
+
+          expect(ids).toEqual(fleet(s.due).map((i) => i.instanceId));
+        }),
+        PROPERTY_RUNS,
+      );
+    });
+
+    it('never lets the batches that can run at once take more than the whole rate', () => {
+      fc.assert(
+        fc.property(scenario, (s) => {
+          const batches = plan(s);
+          const share = (b: (typeof batches)[number]) => b.rateShare ?? 1 / s.workers;
+          // Any `workers` batches may run at once: the largest such set of shares.
+          const atOnce = batches
+            .map(share)
+            .sort((a, b) => b - a)
+            .slice(0, s.workers)
+            .reduce((a, b) => a + b, 0);
+
+          expect(atOnce).toBeLessThanOrEqual(1 + 1e-9);
+        }),
+        PROPERTY_RUNS,
+      );
+    });
+
+    it('leaves no share unused when the plan is a single round of fewer batches than workers', () => {
+      fc.assert(
+        fc.property(scenario, (s) => {
+          const batches = plan(s);
+          fc.pre(batches.length < s.workers);
+          const total = batches.reduce((sum, b) => sum + (b.rateShare ?? 0), 0);
+
+          expect(total).toBeCloseTo(1);
+          expect(new Set(batches.map((b) => b.rateShare)).size).toBe(1);
+        }),
+        PROPERTY_RUNS,
+      );
+    });
+
+    it('plans every round with at most `workers` batches of near-equal size', () => {
+      fc.assert(
+        fc.property(scenario, (s) => {
+          const batches = plan(s);
+          const sizes = batches.map((b) => b.instanceIds?.length ?? 0);
+          const rounds = Math.ceil(batches.length / s.workers);
+
+          expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+          expect(rounds * s.workers).toBeGreaterThanOrEqual(batches.length);
+          expect(Math.min(...sizes)).toBeGreaterThan(0);
         }),
         PROPERTY_RUNS,
       );

@@ -7,6 +7,7 @@ import {
   noPublicSnapshotsRule,
   parseBenchJobs,
   peerGapRows,
+  peerGaps,
 } from '../../../scripts/bench/benchJobs.ts';
 
 const XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
@@ -27,6 +28,18 @@ describe('npm run bench: the jobs it measures', () => {
     expect(() => parseBenchJobs('backup,ami')).toThrow(
       '--jobs takes backup, retention, amis, copies; got "ami"',
     );
+  });
+
+  it('says why a peer that has the job has no figures: turned off, or above the largest fleet peers run at', () => {
+    expect(peerGaps('backup', 5000, { peersMax: 1000 }).map((g) => g.note)).toEqual([
+      'skipped: peers run up to 1,000 instances (--peers-max); above it each would add minutes at the same pace',
+      'skipped: peers run up to 1,000 instances (--peers-max); above it each would add minutes at the same pace',
+    ]);
+    expect(peerGaps('retention', 1000, { peersMax: 1000, off: new Set(['c7n']) })).toEqual([
+      { peer: 'c7n', note: 'not run (--no-custodian)' },
+      { peer: 'naive per-volume loop', note: 'no such job' },
+    ]);
+    expect(peerGaps('backup', 1000, { peersMax: 1000 })).toEqual([]);
   });
 
   it('prints a — row for each peer that has no such job, and none where both have it', () => {

@@ -1,0 +1,51 @@
+import type { Context } from 'aws-lambda';
+import { RunFailedError } from '../jobs/errors.ts';
+import { runTagDispatch, type TagDispatchReport } from '../jobs/tagScheduleDispatch.ts';
+import { parseTagDispatchEvent } from '../jobs/tagScheduleEvents.ts';
+import { dryRunOf, remainingTime, slotRunDependencies } from './invocation.ts';
+import type { LambdaRuntime } from './lambdaRuntime.ts';
+
+/**
+ * The backup function's answer to `{"schedule": "tag", "scheduledTime": ...}`: one
+ * dispatch of the schedules written in instances' `snapkeeper:backup` tags, each
+ * expression's slot a backup run of its own through the exactly-once claim. Returns the
+ * dispatch report; throws when every run of the dispatch failed (or the fleet could not
+ * be read), so that Lambda's error metric and alarm see it.
+ *
+ * @throws {InvalidEventError} for a malformed event.
+ * @example
+ * if (isTagDispatchEvent(event)) return dispatchTagSchedules(runtime, event, context);
+ */
+export async function dispatchTagSchedules(
+  runtime: LambdaRuntime,
+  event: unknown,
+  context: Context,
+): Promise<TagDispatchReport> {
+  const invocation = parseTagDispatchEvent(event);
+  const dryRun = dryRunOf(invocation.dryRun, runtime.config);
+  const report = await runTagDispatch(
+    { ...invocation, dryRun },
+    {
+      backup: {
+        ec2: runtime.ec2,
+        config: runtime.config,
+        clock: runtime.clock,
+        logger: runtime.logger,
+        metrics: runtime.metricsPort,
+        journal: runtime.journal,
+      },
+      slotRun: slotRunDependencies(runtime, { historyRequired: false }),
+      newRunId: runtime.newRunId,
+      logger: runtime.logger,
+      metrics: runtime.metricsPort,
+      remainingMs: remainingTime(context),
+      safetyMarginMs: runtime.config.safetyMarginMs,
+    },
+  );
+  if (report.status === 'failed') {
+    const reason =
+      report.error?.message ?? `${report.counts.failed} tag schedule run(s) failed, none succeeded`;
+    throw new RunFailedError('tag-dispatch', report.dispatchedAt, reason, report);
+  }
+  return report;
+}
