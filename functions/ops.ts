@@ -5,6 +5,7 @@ import {
   imageGateway,
   restoreGateway,
   restoreTestGateway,
+  snapshotTierGateway,
 } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { powertoolsHandler } from '../lib/runtime/powertoolsHandler.ts';
@@ -15,6 +16,7 @@ const gateways = {
   restore: restoreGateway(runtime),
   restoreTests: restoreTestGateway(runtime),
   autoScaling: autoScalingGateway(runtime),
+  tiers: snapshotTierGateway(runtime),
   // Console operations never deregister an AMI (plans are dry runs), so they never read
   // Recycle Bin rules: leaving the client out keeps this bundle small.
   recycleBin: undefined,

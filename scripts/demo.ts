@@ -30,6 +30,7 @@ import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } fr
 import { startConsistencyDemo } from './demo/consistency.ts';
 import { costLines, startEbsStandIn } from './demo/costs.ts';
 import { weeklyRestoreTest } from './demo/restoreTests.ts';
+import { demoLocksAndArchive } from './demo/locksAndArchive.ts';
 import { TagScheduleDemo } from './demo/tagSchedules.ts';
 import { history } from './history.ts';
 import { writeCoverageReport } from './report.ts';
@@ -305,6 +306,10 @@ async function main(): Promise<void> {
     console.log(`  ${page}  (open it in a browser: one self-contained file)`);
 
     await demoFanOut(aws.endpoint, clock, FIRST_DAY + DAYS * 86_400_000);
+    await demoLocksAndArchive(
+      { endpoint: aws.endpoint, ec2, clock, heading, dim },
+      FIRST_DAY + DAYS * 86_400_000,
+    );
 
     heading('Done');
     console.log(

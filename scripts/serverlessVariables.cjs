@@ -361,6 +361,30 @@ const STATEMENTS = {
     Resource: SNAPSHOTS,
     Condition: { StringEquals: MANAGED_BY_STAGE },
   },
+  // Snapshot lock and archive tier (issue 21): each supports aws:ResourceTag on the
+  // snapshot resource, so only this stage's managed snapshots can be locked, archived or
+  // brought back from archive. No role may unlock (ec2:UnlockSnapshot is never granted).
+  lockManagedSnapshots: {
+    Sid: 'LockOnlyOwnManagedSnapshots',
+    Effect: 'Allow',
+    Action: 'ec2:LockSnapshot',
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
+  archiveManagedSnapshots: {
+    Sid: 'ArchiveOnlyOwnManagedSnapshots',
+    Effect: 'Allow',
+    Action: 'ec2:ModifySnapshotTier',
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
+  restoreManagedSnapshotTier: {
+    Sid: 'RestoreOnlyOwnManagedSnapshotsFromArchive',
+    Effect: 'Allow',
+    Action: 'ec2:RestoreSnapshotTier',
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
   // The cost ledger: block lists (EBS direct APIs) of this stage's managed snapshots only.
   measureManagedSnapshots: {
     Sid: 'MeasureOnlyOwnManagedSnapshots',
@@ -537,11 +561,13 @@ function functionRoles(
         'ec2:DescribeInstances',
         'ec2:DescribeVolumes',
         'ec2:DescribeSnapshots',
+        'ec2:DescribeLockedSnapshots',
       ]),
       ...STATEMENTS.createSnapshotSets,
       STATEMENTS.tagAtCreation(['CreateSnapshots'], SNAPSHOTS),
       // Only to remove the extra copy of a duplicate set for a slot.
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.lockManagedSnapshots,
     ],
     retention: [
       STATEMENTS.describeFleet([
@@ -549,8 +575,12 @@ function functionRoles(
         'ec2:DescribeVolumes',
         'ec2:DescribeSnapshots',
         'ec2:DescribeImages',
+        'ec2:DescribeLockedSnapshots',
+        'ec2:DescribeSnapshotTierStatus',
       ]),
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.lockManagedSnapshots,
+      STATEMENTS.archiveManagedSnapshots,
       STATEMENTS.measureManagedSnapshots,
     ],
     amis: [
@@ -585,11 +615,16 @@ function functionRoles(
         'autoscaling:DescribeLaunchConfigurations',
         'rbin:ListRules',
         'rbin:GetRule',
+        'ec2:DescribeLockedSnapshots',
+        'ec2:DescribeSnapshotTierStatus',
       ]),
       ...STATEMENTS.createSnapshotSets,
       ...STATEMENTS.createImages,
       STATEMENTS.deregisterManagedImages,
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.lockManagedSnapshots,
+      STATEMENTS.archiveManagedSnapshots,
+      STATEMENTS.restoreManagedSnapshotTier,
       {
         Sid: 'RestoreVolumesTaggedForThisStage',
         Effect: 'Allow',

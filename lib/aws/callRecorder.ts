@@ -156,6 +156,9 @@ function namedResources(action: string, input: unknown): string[] {
     case 'DeleteSnapshot':
     case 'ModifySnapshotAttribute':
     case 'CreateVolume':
+    case 'LockSnapshot':
+    case 'ModifySnapshotTier':
+    case 'RestoreSnapshotTier':
       ids.push(text(field(input, 'SnapshotId')));
       break;
     case 'DeregisterImage':

@@ -7,6 +7,7 @@ import {
   parseScheduleCatalog,
   type ScheduleCatalog,
 } from '../domain/schedules.ts';
+import { complianceAllowed } from '../domain/snapshotLock.ts';
 import { DEFAULT_TAG_PREFIX, type TagKeys, tagKeys } from '../domain/tagKeys.ts';
 import { type ConsistencySettings, loadConsistencySettings } from './consistencySettings.ts';
 
@@ -17,6 +18,8 @@ export interface SnapkeeperConfig {
   readonly deployment: string;
   readonly keys: TagKeys;
   readonly catalog: ScheduleCatalog;
+  /** SNAPSHOT_LOCK_ALLOW_COMPLIANCE is the exact risk phrase: compliance-mode locks allowed. */
+  readonly allowComplianceLocks: boolean;
   readonly copyTags: readonly string[];
   /** Instances backed up in parallel at the start of a run (the number then adapts up to `maxInFlight`). */
   readonly backupConcurrency: number;
@@ -167,7 +170,9 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
   }
   let catalog: ScheduleCatalog;
   try {
-    catalog = parseScheduleCatalog(schedules, env.DEFAULT_SCHEDULE ?? 'daily');
+    catalog = parseScheduleCatalog(schedules, env.DEFAULT_SCHEDULE ?? 'daily', {
+      allowComplianceLocks: complianceAllowed(env.SNAPSHOT_LOCK_ALLOW_COMPLIANCE),
+    });
   } catch (error) {
     if (error instanceof SnapkeeperError) {
       const variable = error.message.startsWith('default schedule')
@@ -231,6 +236,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
         retain: integer(env, 'TAG_SCHEDULE_RETAIN', 7, 1, 1000),
       },
     },
+    allowComplianceLocks: complianceAllowed(env.SNAPSHOT_LOCK_ALLOW_COMPLIANCE),
     copyTags,
     backupConcurrency: integer(env, 'BACKUP_CONCURRENCY', 10, 1, 100),
     snapshotRateRetryMs: integer(env, 'SNAPSHOT_RATE_RETRY_SECONDS', 15, 0, 120) * 1000,

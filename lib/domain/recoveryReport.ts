@@ -38,6 +38,8 @@ export interface InstanceRecovery {
   readonly newestAppConsistent?: AppConsistentPoint | undefined;
   /** Completed snapshot sets (one per run) that can restore the instance. */
   readonly recoveryPoints: number;
+  /** Of those, the sets in the archive tier (a restore takes up to 72 hours); absent when none. */
+  readonly archivedPoints?: number | undefined;
   readonly images: number;
   readonly neverBackedUp: boolean;
 }
@@ -257,6 +259,11 @@ function instanceRecovery(
     ),
   );
   const runs = new Set(completed.map((s) => s.tags[keys.runId] ?? s.snapshotId));
+  const archived = new Set(
+    completed
+      .filter((s) => s.storageTier === 'archive')
+      .map((s) => s.tags[keys.runId] ?? s.snapshotId),
+  );
   return {
     instanceId: instance.instanceId,
     name: instance.tags.Name,
@@ -270,6 +277,7 @@ function instanceRecovery(
     rpo,
     ...consistencyOf(instance.tags[keys.consistency], completed, keys, created, input.now),
     recoveryPoints: runs.size,
+    ...(archived.size > 0 ? { archivedPoints: archived.size } : {}),
     images: images.length,
     neverBackedUp: completed.length === 0 && images.length === 0,
   };
@@ -351,7 +359,7 @@ export function recoveryLine(
     InstanceRecovery,
     'instanceId' | 'name' | 'recoveryPoints' | 'newestSnapshot' | 'newestImage' | 'rpo'
   > &
-    Partial<Pick<InstanceRecovery, 'newestAppConsistent'>>,
+    Partial<Pick<InstanceRecovery, 'newestAppConsistent' | 'archivedPoints'>>,
 ): string {
   const rpo = instance.rpo
     .map(
@@ -359,5 +367,6 @@ export function recoveryLine(
         `${r.schedule} ${r.met ? 'met' : 'MISSED'}${r.newestAgeHours !== undefined ? ` (${formatAge(r.newestAgeHours)})` : ''}`,
     )
     .join(', ');
-  return `${(instance.name ?? instance.instanceId).padEnd(9)} ${String(instance.recoveryPoints).padStart(2)} recovery points, newest snapshot ${formatAge(instance.newestSnapshot?.ageHours)}, newest AMI ${formatAge(instance.newestImage?.ageHours)}${instance.newestAppConsistent ? `, newest app-consistent ${formatAge(instance.newestAppConsistent.ageHours)}` : ''}; RPO ${rpo}`;
+  const archived = instance.archivedPoints ? ` (${instance.archivedPoints} archived)` : '';
+  return `${(instance.name ?? instance.instanceId).padEnd(9)} ${String(instance.recoveryPoints).padStart(2)} recovery points${archived}, newest snapshot ${formatAge(instance.newestSnapshot?.ageHours)}, newest AMI ${formatAge(instance.newestImage?.ageHours)}${instance.newestAppConsistent ? `, newest app-consistent ${formatAge(instance.newestAppConsistent.ageHours)}` : ''}; RPO ${rpo}`;
 }

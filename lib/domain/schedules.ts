@@ -1,5 +1,6 @@
 import awsCronParser from 'aws-cron-parser';
 import { parseConsistency } from './consistency.ts';
+import { scheduleKeepDays, validateArchiveAfterDays } from './archiveTier.ts';
 import {
   InvalidEventError,
   InvalidScheduleDefinitionError,
@@ -7,6 +8,7 @@ import {
 } from './errors.ts';
 import { parseRestoreTestOptions, type RestoreTestOptions } from './restoreTestPlan.ts';
 import * as z from './schema.ts';
+import { readScheduleLock } from './snapshotLock.ts';
 
 /**
  * A named backup schedule, defined once in the deployment (serverless.yml).
@@ -39,6 +41,10 @@ export interface ScheduleDefinition {
   readonly consistency?: string | undefined;
   /** Scheduled restore tests of this schedule's sets (see `restoreTestPlan.ts`); off when absent. */
   readonly restoreTests?: RestoreTestOptions | undefined;
+  /** Locks each snapshot after creation: `365d`, `7y:compliance` (see snapshotLock.ts). */
+  readonly lock?: string | undefined;
+  /** Moves points older than this many days to the archive tier (see archiveTier.ts). */
+  readonly archiveAfterDays?: number | undefined;
   /** A `rate(...)` tag expression: fires at every multiple of this since 1970-01-01T00:00Z (see tagSchedules.ts). */
   readonly everyMs?: number | undefined;
   /** True for a schedule written in an instance's `snapkeeper:backup` tag; `snapkeeper:retain=tag=N` counts for it. */
@@ -107,6 +113,8 @@ const scheduleSchema = z.strictObject({
   copyTo: z.optional(z.array(z.string()).check(z.maxLength(3))),
   consistency: z.optional(z.string()),
   restoreTests: z.optional(z.unknown()),
+  lock: z.optional(z.string().check(z.minLength(1))),
+  archiveAfterDays: z.optional(whole(1, 36500)),
 });
 
 /**
@@ -117,7 +125,11 @@ const scheduleSchema = z.strictObject({
  * const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily');
  * catalog.schedules.get('weekly')?.retain; // 4
  */
-export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'): ScheduleCatalog {
+export function parseScheduleCatalog(
+  input: unknown,
+  defaultSchedule = 'daily',
+  options: { readonly allowComplianceLocks?: boolean } = {},
+): ScheduleCatalog {
   const parsed = z.array(scheduleSchema).check(z.minLength(1)).safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -146,6 +158,7 @@ export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'):
         ? undefined
         : parseRestoreTestOptions(definition.restoreTests, definition.name);
     if (restoreTests?.cron) validateRestoreTestCron(restoreTests.cron, definition.name);
+    validateTiering(definition, options.allowComplianceLocks === true);
     schedules.set(definition.name, stripUndefined({ ...definition, restoreTests }));
   }
   const defaultName = defaultSchedule.trim().toLowerCase();
@@ -300,6 +313,23 @@ function validateRestoreTestCron(expression: string, name: string): void {
     throw new InvalidScheduleDefinitionError(`schedule "${name}": restoreTests.cron: ${message}`, {
       cause: error,
     });
+  }
+}
+
+/** The lock and archive options of a definition, held to their limits. */
+function validateTiering(definition: ScheduleDefinition, allowComplianceLocks: boolean): void {
+  if (definition.lock !== undefined) {
+    readScheduleLock(definition.name, definition.lock, allowComplianceLocks);
+  }
+  if (definition.archiveAfterDays !== undefined) {
+    // The shortest interval of the year (February, for a monthly): the estimate errs short.
+    const intervalDays =
+      scheduleIntervalMs(definition, new Date(Date.UTC(2026, 1, 15))) / 86_400_000;
+    validateArchiveAfterDays(
+      definition.name,
+      definition.archiveAfterDays,
+      scheduleKeepDays(definition, intervalDays),
+    );
   }
 }
 

@@ -39,6 +39,7 @@ export function instanceTagKeys(keys: TagKeys): readonly string[] {
     keys.copyKmsKey,
     keys.shareWith,
     keys.consistency,
+    keys.lock,
   ];
 }
 

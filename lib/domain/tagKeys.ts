@@ -44,6 +44,8 @@ export interface TagKeys {
   readonly consistency: string;
   /** Written on snapshots: the consistency mode asked for, and why a set fell back. */
   readonly consistencyReason: string;
+  /** Instance: snapshot locks per schedule, `monthly=365d,yearly=7y` (see snapshotLock.ts). */
+  readonly lock: string;
   /** Written on copies: the volume the source snapshot was taken of. */
   readonly sourceVolumeId: string;
   /** Written on copies: the source snapshot. */
@@ -92,6 +94,7 @@ export function tagKeys(prefix: string = DEFAULT_TAG_PREFIX): TagKeys {
     shareWith: `${prefix}share-with`,
     consistency: `${prefix}consistency`,
     consistencyReason: `${prefix}consistency-reason`,
+    lock: `${prefix}lock`,
     sourceVolumeId: `${prefix}source-volume-id`,
     sourceSnapshotId: `${prefix}source-snapshot-id`,
     sourceImageId: `${prefix}source-image-id`,

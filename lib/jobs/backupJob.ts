@@ -54,6 +54,7 @@ import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts
 import type { ActionJournal, MetricsPort, ReportedError } from './ports.ts';
 import { openRun } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
+import { type BackupLocks, lockBackupSets, withLocks } from './snapshotLocks.ts';
 
 export * from './backupReport.ts';
 
@@ -112,7 +113,9 @@ export async function runBackupJob(
   const duplicates = await removeDuplicateSets(fleet.slotSets, input.dryRun, deps, journal);
   const results = await backUpEach(decisions, fleet.slotSets, input, deps, journal);
   results.push(...unknownInstances(input, fleet.instances), ...scan.mistagged);
-  const report = summarise(results, duplicates, scan.warnings, input, deps, base);
+  // Each new set, made and recorded, is locked when its schedule or instance says so.
+  const locks = await lockSets(results, fleet.instances, schedule, input.dryRun, deps, journal);
+  const report = withLocks(summarise(results, duplicates, scan.warnings, input, deps, base), locks);
   return closeRun(report, {
     label: 'backup run',
     metrics: run.metrics,
@@ -125,6 +128,31 @@ export async function runBackupJob(
     },
     runs: { succeeded: 'BackupRunsSucceeded', failed: 'BackupRunsFailed' },
   });
+}
+
+/** The lock step over the run's sets; nothing without the tiers port. */
+async function lockSets(
+  results: readonly InstanceBackupResult[],
+  instances: readonly InstanceFacts[],
+  schedule: ScheduleDefinition,
+  dryRun: boolean,
+  deps: BackupJobDependencies,
+  journal: ActionJournal,
+): Promise<BackupLocks> {
+  if (!deps.tiers) return { outcomes: [], problems: [] };
+  const { config } = deps;
+  return lockBackupSets(
+    results,
+    new Map(instances.map((i) => [i.instanceId, i])),
+    schedule,
+    dryRun,
+    {
+      keys: config.keys,
+      knownSchedules: [...config.catalog.schedules.keys()],
+      allowComplianceLocks: config.allowComplianceLocks ?? false,
+    },
+    { tiers: deps.tiers, journal, logger: deps.logger, runId: deps.runId, job: 'backup' },
+  );
 }
 
 /** The report's header: the run, the schedule and the slot it serves. */

@@ -7,8 +7,9 @@
  */
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import type { ConsistencyRecord } from './consistentSnapshotSet.ts';
-import type { Ec2Port, ReportedError, RunCommandPort } from './ports.ts';
+import type { Ec2Port, ReportedError, RunCommandPort, SnapshotTiersPort } from './ports.ts';
 import type { RunEssentials, RunInput, RunReportHeader } from './runOpening.ts';
+import type { LockOutcome } from './snapshotLocks.ts';
 
 /** What a backup run is asked to do. */
 export interface BackupJobInput extends RunInput {
@@ -107,6 +108,10 @@ export interface BackupReport extends RunReportHeader<'backup'> {
   /** Instances left for the next invocation of an `incomplete` run. */
   readonly remaining?: readonly string[];
   readonly warnings?: readonly string[];
+  /** The new snapshots locked (or that failed to be) right after the run's sets were made. */
+  readonly locks?: readonly LockOutcome[];
+  /** `snapkeeper:lock` tags that cannot be read, by key and value (the run is `partial`). */
+  readonly lockProblems?: readonly string[];
   readonly error?: ReportedError;
 }
 
@@ -152,10 +157,13 @@ export interface BackupJobDependencies extends RunEssentials {
         | 'consistencyTimeoutSeconds'
         | 'consistencyFsfreezeDocument'
         | 'consistencyDocuments'
+        | 'allowComplianceLocks'
       >
     >;
   /** Run Command, for the pre/post scripts of application-consistent sets; without it they fall back, reported. */
   readonly runCommand?: RunCommandPort | undefined;
+  /** Snapshot locks; absent, nothing is locked. */
+  readonly tiers?: Pick<SnapshotTiersPort, 'lockSnapshot' | 'lockedSnapshots'> | undefined;
   /**
    * How long to look for a set whose CreateSnapshots answer was lost: the waits before
    * each re-read of the run's snapshots (EC2's describes are eventually consistent).

@@ -23,6 +23,7 @@ import type {
   RunCommandPort,
   RunStatus,
   SnapshotSizesPort,
+  SnapshotTiersPort,
 } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
 import {
@@ -63,6 +64,8 @@ export interface OpsDependencies {
   readonly ledger?: CreationLedger | undefined;
   /** Run Command, for the pre/post scripts of a console backup's application-consistent sets. */
   readonly runCommand?: RunCommandPort | undefined;
+  /** Snapshot locks and tiers (backup, retention, plan, restore from archive). */
+  readonly tiers?: SnapshotTiersPort | undefined;
   /** The history's snapshot sizes (the cost ledger); without them every snapshot is unmeasured. */
   readonly sizes?: SnapshotSizesPort | undefined;
 }
@@ -117,6 +120,7 @@ export async function runConsoleOperation(
     journal: deps.journal,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ledger: deps.ledger,
+    ...(deps.tiers ? { tiers: deps.tiers } : {}),
   };
   const restoreDeps = {
     ...common,
@@ -248,6 +252,7 @@ interface Common {
   readonly journal: ActionJournal;
   readonly metrics?: MetricsPort;
   readonly ledger: CreationLedger | undefined;
+  readonly tiers?: SnapshotTiersPort | undefined;
 }
 
 /** One schedule's plan: what every job would do, one reason per line, and when it runs next. */
@@ -321,6 +326,12 @@ async function planSchedule(
       );
     if (v.failing) lines.push(`warning ${v.volumeId}: backups failing (${v.failing})`);
   }
+  for (const a of retention.archive ?? [])
+    lines.push(
+      `${a.outcome === 'skipped' ? 'stay standard' : 'archive'} ${a.snapshotId}: ${a.reason}`,
+    );
+  for (const l of [...(backup.locks ?? []), ...(retention.locks ?? [])])
+    lines.push(`lock ${l.snapshotId}: ${l.reason}`);
   if (retention.cap.exceeded) lines.push(`warning: ${retention.cap.reason}`);
   if (retention.costs) lines.push(costLine(retention.costs));
   return {

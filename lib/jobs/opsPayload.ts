@@ -130,6 +130,8 @@ const schemas = {
     ),
     dryRun: flag,
     confirm: flag,
+    /** From the archive tier: `{"days": N}` or `"permanent"`, checked by readTierRestore. */
+    archiveRestore: z.optional(z.unknown()),
   }),
   'duplicate-instance': z.strictObject({
     action: z.literal('duplicate-instance'),
@@ -155,6 +157,8 @@ const schemas = {
     snapshotId: z.optional(snapshotId),
     availabilityZone: z.optional(availabilityZone),
     dryRun: flag,
+    /** From the archive tier: `{"days": N}` or `"permanent"`, checked by readTierRestore. */
+    archiveRestore: z.optional(z.unknown()),
   }),
   'restore-test': z.strictObject({
     action: z.literal('restore-test'),

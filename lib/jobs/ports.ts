@@ -30,6 +30,7 @@ import type {
   VolumeRequest,
 } from '../aws/Ec2RestoreGateway.ts';
 import type { ActionItem, QueryOptions, RunRecord, SlotClaim } from '../aws/RunHistoryGateway.ts';
+import type { TierRestore, TierRestoreResult, TierStatus } from '../domain/archiveTier.ts';
 import type { InstanceFacts, SnapshotSetRequest } from '../domain/backupPlan.ts';
 import type { SnapshotSize } from '../domain/costLedger.ts';
 import type { BatchCheckpoint, BatchMessage, BatchStatus } from '../domain/fanOut.ts';
@@ -41,6 +42,7 @@ import type { CommandInvocationState, RunCommandRequest } from '../domain/runCom
 import type { RunRecordStatus, SlotKey } from '../domain/runHistory.ts';
 import type { ActionRecord, CreationLedger, RunSummary } from '../domain/runRecords.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
+import type { LockRequest, LockResult, SnapshotLockStatus } from '../domain/snapshotLock.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 
 export type {
@@ -115,6 +117,17 @@ export interface SnapshotsPort {
   /** Snapshot id → the registered images that use it (a held snapshot is never deleted). */
   snapshotHolders(): Promise<Map<string, string[]>>;
   deleteSnapshot(snapshotId: string): Promise<void>;
+}
+
+/** Snapshot locks and storage tiers (`Ec2SnapshotTierGateway`). */
+export interface SnapshotTiersPort {
+  lockSnapshot(request: LockRequest): Promise<LockResult>;
+  /** Snapshot id → its lock; snapshots without a lock are absent. */
+  lockedSnapshots(snapshotIds: readonly string[]): Promise<Map<string, SnapshotLockStatus>>;
+  archiveSnapshot(snapshotId: string): Promise<{ startedAt?: Date | undefined }>;
+  /** Snapshot id → its tier and last tiering operation. */
+  tierStatuses(snapshotIds: readonly string[]): Promise<Map<string, TierStatus>>;
+  restoreSnapshotTier(snapshotId: string, restore: TierRestore): Promise<TierRestoreResult>;
 }
 
 /** The EBS direct APIs' block counts of snapshots, in bytes (`EbsDirectGateway`). */

@@ -15,7 +15,7 @@ type OpsPayload = ReturnType<typeof parseOpsPayload>;
 /** The gateways the console's handler builds once, beside the runtime's clients. */
 type ConsoleGateways = Pick<
   OpsDependencies,
-  'images' | 'restore' | 'autoScaling' | 'recycleBin' | 'runCommand' | 'restoreTests'
+  'images' | 'restore' | 'autoScaling' | 'recycleBin' | 'runCommand' | 'restoreTests' | 'tiers'
 >;
 
 /** What the console gets back for a payload it must fix: nothing was changed. */

@@ -3,6 +3,7 @@ import { Ec2CopyGateway } from '../aws/Ec2CopyGateway.ts';
 import { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
 import { Ec2RestoreGateway } from '../aws/Ec2RestoreGateway.ts';
 import { Ec2RestoreTestGateway } from '../aws/Ec2RestoreTestGateway.ts';
+import { Ec2SnapshotTierGateway } from '../aws/Ec2SnapshotTierGateway.ts';
 import { createFanOutQueueGateway, type FanOutQueueGateway } from '../aws/FanOutQueueGateway.ts';
 import { createRecycleBinGateway, type RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
 import { createReportBucketGateway, type ReportBucketGateway } from '../aws/ReportBucketGateway.ts';
@@ -161,5 +162,21 @@ export function reportBucketGateway(runtime: Runtime): ReportBucketGateway | und
   if (!bucket) return undefined;
   return runtime.clients.once('report-bucket', () =>
     createReportBucketGateway(runtime.config, bucket),
+  );
+}
+
+/**
+ * The snapshot lock and tier gateway (LockSnapshot, DescribeLockedSnapshots,
+ * ModifySnapshotTier, DescribeSnapshotTierStatus, RestoreSnapshotTier) in the function's
+ * region, over the same rate-limited EC2 client as the runtime's gateway.
+ *
+ * @example
+ * const tiers = snapshotTierGateway(runtime);
+ */
+export function snapshotTierGateway(runtime: Runtime): Ec2SnapshotTierGateway {
+  return runtime.clients.gateway(
+    { account: 'self', region: runtime.config.region },
+    'snapshot-tiers',
+    (client) => new Ec2SnapshotTierGateway(client),
   );
 }

@@ -263,9 +263,20 @@ export function requestsOf(
         add(ec2(call.action), inAccount('volume', id ?? 'vol-0'), resourceTagContext(tagsOf(id)));
         break;
       }
-      case 'DeleteSnapshot': {
+      case 'DeleteSnapshot':
+      case 'ModifySnapshotTier':
+      case 'RestoreSnapshotTier': {
         const id = text(field(input, 'SnapshotId'));
         add(ec2(call.action), snapshot(id), resourceTagContext(tagsOf(id)));
+        break;
+      }
+      case 'LockSnapshot': {
+        const id = text(field(input, 'SnapshotId'));
+        const days = field(input, 'LockDuration');
+        add(ec2(call.action), snapshot(id), {
+          ...resourceTagContext(tagsOf(id)),
+          ...(typeof days === 'number' ? { 'ec2:SnapshotLockDuration': String(days) } : {}),
+        });
         break;
       }
       case 'DeregisterImage': {

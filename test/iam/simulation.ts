@@ -262,7 +262,19 @@ export function negativeSet(
       request: request('ec2:DeregisterImage', image, context),
       why: `DeregisterImage of an ${label} image`,
     });
+    for (const action of ['LockSnapshot', 'ModifySnapshotTier', 'RestoreSnapshotTier']) {
+      cases.push({
+        roles: 'all',
+        request: request(`ec2:${action}`, snapshot, context),
+        why: `${action} of an ${label} snapshot`,
+      });
+    }
   }
+  cases.push({
+    roles: 'all',
+    request: request('ec2:UnlockSnapshot', snapshot, own),
+    why: 'UnlockSnapshot of an own managed snapshot (no role may unlock)',
+  });
   for (const [resource, label] of [
     [snapshot, 'snapshot'],
     [image, 'image'],
