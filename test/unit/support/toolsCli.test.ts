@@ -130,7 +130,7 @@ describe('The npm run tools without --help until now answer --help and refuse ba
     [['--runs', 'ten'], 'bench:bundles: --runs "ten": use a whole number from 1 to 1000'],
     [
       ['--function', 'nope'],
-      'bench:bundles: --function "nope": not a function of serverless.yml (use one of backup, retention, amis, ops, fanout, worker, copy)',
+      'bench:bundles: --function "nope": not a function of serverless.yml (use one of backup, retention, amis, ops, restoreTest, fanout, worker, copy)',
     ],
   ])('bench:bundles: refuses %j by name before building anything', async (argv, line) => {
     const { code, out, err } = await run(benchBundlesCommand, argv);
