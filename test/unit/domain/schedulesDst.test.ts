@@ -18,8 +18,14 @@ const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 const PROPERTY_RUNS = { numRuns: 150 };
 
-/** Zones with summer time (northern and southern) and one without. */
-const ZONES = ['Europe/Paris', 'America/New_York', 'Australia/Sydney', 'Asia/Kolkata'] as const;
+/** Zones with summer time (northern and southern, Lord Howe's half hour) and one without. */
+const ZONES = [
+  'Europe/Paris',
+  'America/New_York',
+  'Australia/Sydney',
+  'Australia/Lord_Howe',
+  'Asia/Kolkata',
+] as const;
 
 /** Days on which one of the zones above changes its clocks (2026-2028). */
 const CLOCK_CHANGE_DAYS = [
@@ -37,7 +43,8 @@ const CLOCK_CHANGE_DAYS = [
   '2027-11-07',
   '2028-03-12',
   '2028-11-05',
-  // Australia/Sydney: back at 03:00 (first Sunday of April), forward at 02:00 (first of October).
+  // Australia/Sydney: back at 03:00 (first Sunday of April), forward at 02:00 (first of
+  // October); Australia/Lord_Howe on the same days, by half an hour at 02:00.
   '2026-04-05',
   '2026-10-04',
   '2027-04-04',
