@@ -184,33 +184,45 @@ export function resolveSchedule(catalog: ScheduleCatalog, name: string): Schedul
   return found;
 }
 
+/** How many candidate wall times a fire search looks at before giving up. */
+const FIRE_SEARCH_STEPS = 400;
+/** The largest clock change a zone makes (Lord Howe's is 30 min; most are an hour). */
+const LARGEST_CLOCK_CHANGE_MS = 2 * 3_600_000;
+
 /**
  * The latest time at or before `at` when the schedule fires: the slot a late or
- * constant-input invocation serves.
+ * constant-input invocation serves. A zoned cron fires as EventBridge Scheduler fires
+ * it: a wall time that summer time skips is no fire, and a wall time repeated when it
+ * ends fires once, at its first occurrence. A rate (`everyMs`) fires at every multiple
+ * of its interval since 1970-01-01T00:00Z.
  *
+ * @throws {InvalidScheduleDefinitionError} when the schedule never fires at or before `at`.
  * @example
  * previousFireTime(daily, new Date('2026-11-23T10:00:00Z')); // 2026-11-23T03:00:00Z
+ * // 02:30 Paris shows at 00:30Z and again at 01:30Z on 2026-10-25; it fired at the first.
+ * previousFireTime(parisHalfPastTwo, new Date('2026-10-25T01:45:00Z')); // 2026-10-25T00:30:00Z
  */
 export function previousFireTime(schedule: ScheduleDefinition, at: Date): Date {
   if (schedule.everyMs)
     return new Date(Math.floor(at.getTime() / schedule.everyMs) * schedule.everyMs);
   const cron = parseCronBody(cronBody(schedule.cron));
+  const zone = schedule.timezone;
+  // The latest wall time already shown by `at`: after clocks went back, an hour ago's.
   // Fires fall on whole minutes and the parser's prev() is exclusive, so asking from
-  // the start of the next minute includes `at`'s own minute and nothing later.
-  let from = floorToMinute(toWallClock(at, schedule.timezone)).getTime() + 60_000;
-  for (let attempt = 0; attempt < 4; attempt += 1) {
+  // the start of the next minute includes that minute and nothing later.
+  const shown = Math.max(
+    toWallClock(at, zone).getTime(),
+    toWallClock(new Date(at.getTime() - LARGEST_CLOCK_CHANGE_MS), zone).getTime() +
+      LARGEST_CLOCK_CHANGE_MS,
+  );
+  let from = floorToMinute(new Date(shown)).getTime() + 60_000;
+  // The first occurrence of a wall time grows with the wall time: the first candidate
+  // (from the latest down) whose first occurrence is not after `at` is the answer.
+  for (let step = 0; step < FIRE_SEARCH_STEPS; step += 1) {
     const wall = awsCronParser.prev(cron, new Date(from));
     if (!wall) break;
-    const instant = fromWallClock(wall, schedule.timezone);
-    if (instant.getTime() <= at.getTime()) return instant;
-    // A wall time repeated when summer time ends: take its earlier instant if that fits.
-    const earlier = new Date(instant.getTime() - 3_600_000);
-    if (
-      toWallClock(earlier, schedule.timezone).getTime() === wall.getTime() &&
-      earlier.getTime() <= at.getTime()
-    ) {
-      return earlier;
-    }
+    const instant = firstInstantOf(wall, zone);
+    if (instant && instant.getTime() <= at.getTime()) return instant;
     from = wall.getTime();
   }
   throw new InvalidScheduleDefinitionError(
@@ -219,35 +231,57 @@ export function previousFireTime(schedule: ScheduleDefinition, at: Date): Date {
 }
 
 /**
- * The first time strictly after `after` when the schedule fires.
+ * The first time strictly after `after` when the schedule fires, by the rules of
+ * {@link previousFireTime}.
  *
+ * @throws {InvalidScheduleDefinitionError} when the schedule never fires after `after`.
  * @example
  * nextFireTime(daily, new Date('2026-11-23T10:00:00Z')); // 2026-11-24T03:00:00Z
+ * // 02:30 Paris is skipped on 2026-03-29: the next fire after the 28th's is the 30th's.
+ * nextFireTime(parisHalfPastTwo, new Date('2026-03-28T12:00:00Z')); // 2026-03-30T00:30:00Z
  */
 export function nextFireTime(schedule: ScheduleDefinition, after: Date): Date {
   if (schedule.everyMs) {
     return new Date((Math.floor(after.getTime() / schedule.everyMs) + 1) * schedule.everyMs);
   }
   const cron = parseCronBody(cronBody(schedule.cron));
-  let from = floorToMinute(toWallClock(after, schedule.timezone)).getTime();
-  for (let attempt = 0; attempt < 4; attempt += 1) {
+  const zone = schedule.timezone;
+  // The earliest wall time still to show after `after`: before clocks go back, the
+  // repeated hour's. The parser's next() is exclusive; `after`'s own minute has fired
+  // no later than `after` or lies ahead, and the check below tells which.
+  const ahead = Math.min(
+    toWallClock(after, zone).getTime(),
+    toWallClock(new Date(after.getTime() + LARGEST_CLOCK_CHANGE_MS), zone).getTime() -
+      LARGEST_CLOCK_CHANGE_MS,
+  );
+  let from = floorToMinute(new Date(ahead)).getTime() - 60_000;
+  for (let step = 0; step < FIRE_SEARCH_STEPS; step += 1) {
     const wall = awsCronParser.next(cron, new Date(from));
     if (!wall) break;
-    const instant = fromWallClock(wall, schedule.timezone);
-    if (instant.getTime() > after.getTime()) return instant;
-    // A wall time repeated when summer time ends: its later instant may still be ahead.
-    const later = new Date(instant.getTime() + 3_600_000);
-    if (
-      toWallClock(later, schedule.timezone).getTime() === wall.getTime() &&
-      later.getTime() > after.getTime()
-    ) {
-      return later;
-    }
+    const instant = firstInstantOf(wall, zone);
+    if (instant && instant.getTime() > after.getTime()) return instant;
     from = wall.getTime();
   }
   throw new InvalidScheduleDefinitionError(
     `schedule "${schedule.name}" never fires after ${after.toISOString()}`,
   );
+}
+
+/**
+ * The earliest instant at which `zone` shows `wall`, or undefined when it never does
+ * (a wall time summer time skips). A wall time repeated when summer time ends has two
+ * instants, an hour (Lord Howe: half an hour) apart; this is the first.
+ */
+function firstInstantOf(wall: Date, zone: string): Date | undefined {
+  if (zone === 'UTC') return wall;
+  const guess = fromWallClock(wall, zone).getTime();
+  let first: number | undefined;
+  for (const shift of [-2, -1, -0.5, 0, 0.5, 1, 2]) {
+    const candidate = guess + shift * 3_600_000;
+    if (toWallClock(new Date(candidate), zone).getTime() !== wall.getTime()) continue;
+    if (first === undefined || candidate < first) first = candidate;
+  }
+  return first === undefined ? undefined : new Date(first);
 }
 
 function floorToMinute(date: Date): Date {

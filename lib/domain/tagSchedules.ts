@@ -15,7 +15,6 @@
 import awsCronParser from 'aws-cron-parser';
 import { formatNumber, partOf, quoteShort, tagMessage } from './messages.ts';
 import {
-  fromWallClock,
   nextFireTime,
   previousFireTime,
   type ScheduleCatalog,
@@ -250,76 +249,27 @@ export function tagScheduleDefinition(
   };
 }
 
-/** How many candidate wall times a fire search looks at before giving up. */
-const FIRE_SEARCH_STEPS = 400;
-/** The largest clock change a zone makes (Lord Howe's is 30 min; most are an hour). */
-const LARGEST_CLOCK_CHANGE_MS = 2 * 3_600_000;
-
 /**
- * The newest fire of an expression at or before `at`, as EventBridge Scheduler fires a
- * zoned cron: a wall time that summer time skips is no fire, and a wall time repeated
- * when it ends fires once, at its first occurrence. A rate fires at every multiple of
- * its interval since 1970-01-01T00:00Z.
+ * The newest fire of an expression at or before `at`: {@link previousFireTime}, which
+ * fires a zoned cron as EventBridge Scheduler does (a wall time that summer time skips is
+ * no fire; a repeated one fires once, at its first occurrence) and a rate at every
+ * multiple of its interval since 1970-01-01T00:00Z. One implementation serves named
+ * and tag schedules; this name stays for the dispatcher's readers.
  *
  * @example
  * tagFireAtOrBefore(rate6h, new Date('2026-11-23T13:15:00Z')); // 2026-11-23T12:00:00Z
  */
-export function tagFireAtOrBefore(definition: ScheduleDefinition, at: Date): Date {
-  if (definition.everyMs || definition.timezone === 'UTC') return previousFireTime(definition, at);
-  const cron = awsCronParser.parse(definition.cron.slice(5, -1));
-  const zone = definition.timezone;
-  // The latest wall time already shown by `at`: after clocks went back, an hour ago's.
-  let from = Math.max(
-    toWallClock(at, zone).getTime(),
-    toWallClock(new Date(at.getTime() - LARGEST_CLOCK_CHANGE_MS), zone).getTime() +
-      LARGEST_CLOCK_CHANGE_MS,
-  );
-  from = Math.floor(from / 60_000) * 60_000 + 60_000;
-  for (let step = 0; step < FIRE_SEARCH_STEPS; step += 1) {
-    const wall = awsCronParser.prev(cron, new Date(from));
-    if (!wall) break;
-    const instant = firstInstantOf(wall, zone);
-    if (instant && instant.getTime() <= at.getTime()) return instant;
-    from = wall.getTime();
-  }
-  return previousFireTime(definition, at);
-}
+export const tagFireAtOrBefore: (definition: ScheduleDefinition, at: Date) => Date =
+  previousFireTime;
 
 /**
- * The first fire of an expression strictly after `after`, by the rules of
- * {@link tagFireAtOrBefore}.
+ * The first fire of an expression strictly after `after`: {@link nextFireTime}, by the
+ * rules of {@link tagFireAtOrBefore}.
  *
  * @example
  * tagFireAfter(rate6h, new Date('2026-11-23T13:15:00Z')); // 2026-11-23T18:00:00Z
  */
-export function tagFireAfter(definition: ScheduleDefinition, after: Date): Date {
-  if (definition.everyMs || definition.timezone === 'UTC') return nextFireTime(definition, after);
-  const cron = awsCronParser.parse(definition.cron.slice(5, -1));
-  const zone = definition.timezone;
-  // From the earliest wall time `after` may still have ahead of it (clocks going back).
-  let from = toWallClock(new Date(after.getTime()), zone).getTime() - LARGEST_CLOCK_CHANGE_MS;
-  from = Math.floor(from / 60_000) * 60_000;
-  for (let step = 0; step < FIRE_SEARCH_STEPS; step += 1) {
-    const wall = awsCronParser.next(cron, new Date(from));
-    if (!wall) break;
-    const instant = firstInstantOf(wall, zone);
-    if (instant && instant.getTime() > after.getTime()) return instant;
-    from = wall.getTime();
-  }
-  return nextFireTime(definition, after);
-}
-
-/** The earliest instant at which `zone` shows `wall`, or undefined when it never does (skipped by summer time). */
-function firstInstantOf(wall: Date, zone: string): Date | undefined {
-  const guess = fromWallClock(wall, zone).getTime();
-  let first: number | undefined;
-  for (const shift of [-2, -1, -0.5, 0, 0.5, 1, 2]) {
-    const candidate = guess + shift * 3_600_000;
-    if (toWallClock(new Date(candidate), zone).getTime() !== wall.getTime()) continue;
-    if (first === undefined || candidate < first) first = candidate;
-  }
-  return first === undefined ? undefined : new Date(first);
-}
+export const tagFireAfter: (definition: ScheduleDefinition, after: Date) => Date = nextFireTime;
 
 /**
  * The slot a dispatch at `dispatchTime` serves for an expression: its newest fire at or
