@@ -75,6 +75,7 @@ describe('Restore tests against AWS-like volume states (fault proxy in front of 
     const backup = (await (
       await load('backup')
     )({ schedule: 'daily' }, lambdaContext())) as BackupReport;
+    if (backup.status !== 'succeeded') console.log('BACKUP', JSON.stringify(backup).slice(0, 3000));
     expect(backup.status).toBe('succeeded');
     restoreTest = await load('restoreTest');
   });
