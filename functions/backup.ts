@@ -1,11 +1,15 @@
 import { runBackupJob } from '../lib/jobs/backupJob.ts';
 import { parseScheduledEvent } from '../lib/jobs/events.ts';
+import { runCommandGateway, snapshotTierGateway } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
 import { dispatchTagSchedules } from '../lib/runtime/tagDispatch.ts';
 import { withTagSchedules } from '../lib/runtime/tagSchedules.ts';
 
 const runtime = createLambdaRuntime('backup', process.env);
+// Pre/post scripts of application-consistent sets (snapkeeper:consistency).
+const runCommand = runCommandGateway(runtime);
+const tiers = snapshotTierGateway(runtime);
 
 /**
  * Scheduled backup: `{ "schedule": "daily", "scheduledTime": "..." }` → one snapshot
@@ -31,7 +35,7 @@ export const handler = withTagSchedules(
           remainingMs: run.remainingMs,
           safetyMarginMs: run.safetyMarginMs,
         },
-        { ec2: runtime.ec2, ...run.dependencies },
+        { ec2: runtime.ec2, runCommand, tiers, ...run.dependencies },
       ),
     );
   }),

@@ -1,12 +1,14 @@
 import { parseRetentionEvent } from '../lib/jobs/events.ts';
 import { runRetentionJob } from '../lib/jobs/retentionJob.ts';
 import { retentionCostLedger } from '../lib/runtime/costLedger.ts';
+import { snapshotTierGateway } from '../lib/runtime/gateways.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
 import { scheduledJobHandler } from '../lib/runtime/scheduledHandler.ts';
 import { retainTagSchedules } from '../lib/runtime/tagRetention.ts';
 import { withTagSchedules } from '../lib/runtime/tagSchedules.ts';
 
 const runtime = createLambdaRuntime('retention', process.env);
+const tiers = snapshotTierGateway(runtime);
 
 /**
  * Retention for one schedule: `{ "schedule": "daily" }`, optionally `"dryRun": true`,
@@ -32,7 +34,7 @@ export const handler = withTagSchedules(
           remainingMs: run.remainingMs,
           safetyMarginMs: run.safetyMarginMs,
         },
-        { ec2: runtime.ec2, ...run.dependencies, costs: retentionCostLedger(runtime) },
+        { ec2: runtime.ec2, tiers, ...run.dependencies, costs: retentionCostLedger(runtime) },
       ),
     );
   }),

@@ -3,7 +3,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { assumeTargetRole } from '../lib/aws/targetRoles.ts';
 import { type BatchMessage, parseBatchMessage } from '../lib/domain/fanOut.ts';
 import { type BatchOutcome, runFanOutBatch } from '../lib/jobs/fanOutJob.ts';
-import { fanOutQueueGateway } from '../lib/runtime/gateways.ts';
+import { fanOutQueueGateway, runCommandGateway } from '../lib/runtime/gateways.ts';
 import { remainingTime } from '../lib/runtime/invocation.ts';
 import { jobMetricsFor } from '../lib/runtime/jobMetrics.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
@@ -28,6 +28,11 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
     return runFanOutBatch(message, {
       history: runtime.history,
       ec2For: (target, share) => runtime.clients.ec2(target, share),
+      // Consistent sets' scripts run in the deployment's own account and region only.
+      runCommandFor: (target) =>
+        target.account === 'self' && target.region === runtime.config.region
+          ? runCommandGateway(runtime)
+          : undefined,
       ...(queue ? { requeue: sendAgain } : {}),
       config: runtime.config,
       clock: runtime.clock,

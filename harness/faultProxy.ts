@@ -129,6 +129,17 @@ export interface LoseAnswerEffect {
 }
 
 /**
+ * Never forward the call: answer it with this body, as the service would. For calls the
+ * local AWS does not implement (the EBS snapshot-lock calls: harness/snapshotLockCalls.ts).
+ */
+export interface AnswerEffect {
+  readonly kind: 'answer';
+  readonly status: number;
+  readonly body: string;
+  readonly contentType: string;
+}
+
+/**
  * What happens to a call a rule decided on. Rewrites compose: a rule that returns a
  * rewrite lets later rules decide too, and the first other effect wins (a delay or a
  * lost answer still runs the rewrites on the answer; an error, hang or reset skips them).
@@ -139,7 +150,8 @@ export type FaultEffect =
   | HangEffect
   | ResetEffect
   | RewriteEffect
-  | LoseAnswerEffect;
+  | LoseAnswerEffect
+  | AnswerEffect;
 
 /**
  * Decides on a call: an effect, or undefined to let later rules (and finally the
@@ -177,7 +189,8 @@ export type ProxyOutcome =
   | 'rewritten'
   | 'answer-lost'
   | 'abandoned'
-  | 'upstream-error';
+  | 'upstream-error'
+  | 'answered';
 
 /** A recorded call: the call, the rule that fired on it (if any) and what happened. */
 export interface ProxyRecord extends ProxyCall {
@@ -474,6 +487,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       const answer = errorAnswer(call, effect);
       res.writeHead(effect.status, answer.headers);
       res.end(answer.body);
+      return;
+    }
+    if (effect?.kind === 'answer') {
+      record.outcome = 'answered';
+      res.writeHead(effect.status, {
+        'content-type': effect.contentType,
+        'content-length': String(Buffer.byteLength(effect.body)),
+      });
+      res.end(effect.body);
       return;
     }
     if (effect?.kind === 'reset') {

@@ -32,6 +32,7 @@ export const DEMO_FLEET: readonly InstanceSpec[] = [
     name: 'db-1',
     tags: {
       'snapkeeper:backup': 'daily,weekly',
+      'snapkeeper:consistency': 'fsfreeze',
       'snapkeeper:retain': 'daily=5,weekly=4',
       'snapkeeper:ami': 'daily',
       'snapkeeper:ami-retain': '3',
@@ -40,6 +41,12 @@ export const DEMO_FLEET: readonly InstanceSpec[] = [
       { device: '/dev/sdf', sizeGiB: 100 },
       { device: '/dev/sdg', sizeGiB: 200, tags: { 'snapkeeper:skip': 'true' } },
     ],
+  },
+  // Application-consistent like db-1; the demo marks it unmanaged by SSM (scripts/demo/consistency.ts).
+  {
+    name: 'db-2',
+    tags: { 'snapkeeper:backup': 'daily', 'snapkeeper:consistency': 'fsfreeze' },
+    dataVolumes: [{ device: '/dev/sdf', sizeGiB: 50 }],
   },
   { name: 'batch-1', tags: { 'snapkeeper:backup': 'daily' }, state: 'stopped' },
   { name: 'legacy-1' },

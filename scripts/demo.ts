@@ -27,7 +27,10 @@ import { launchFleet, ROOT_DEVICE } from '../harness/localFleet.ts';
 import { DEMO_FLEET, startLocalStack } from '../harness/localStack.ts';
 import { recoveryLine } from '../lib/domain/recoveryReport.ts';
 import { type CliSpec, CONSOLE_IO, isMain, runTool, type ToolIo, UsageError } from './cli.ts';
+import { startConsistencyDemo } from './demo/consistency.ts';
 import { costLines, startEbsStandIn } from './demo/costs.ts';
+import { weeklyRestoreTest } from './demo/restoreTests.ts';
+import { demoLocksAndArchive } from './demo/locksAndArchive.ts';
 import { TagScheduleDemo } from './demo/tagSchedules.ts';
 import { history } from './history.ts';
 import { writeCoverageReport } from './report.ts';
@@ -74,6 +77,7 @@ async function main(): Promise<void> {
 
     heading('A small fleet, opted in by tags');
     const fleet = await stack.launch(DEMO_FLEET);
+    const consistency = await startConsistencyDemo(aws, fleet);
     const tagged = await TagScheduleDemo.start(ec2);
     for (const i of fleet.values()) {
       console.log(
@@ -145,6 +149,12 @@ async function main(): Promise<void> {
         : undefined;
 
       notes.push(await tagged.day(midnight, { backup, retention }, clock, invoke, day === 4));
+      if (sunday)
+        notes.push(
+          await weeklyRestoreTest(await load('restoreTest'), midnight, (t) =>
+            clock.setSystemTime(t),
+          ),
+        );
       const d = counts(daily);
       const a = counts(images);
       const r = counts(kept);
@@ -207,6 +217,8 @@ async function main(): Promise<void> {
           '   excludes it (unit tests assert it) and each report flags the extra snapshot as unexpected.)',
       ),
     );
+
+    await consistency.summary(ec2);
 
     const ops = await load('ops');
     const web1 = fleet.get('web-1');
@@ -294,6 +306,10 @@ async function main(): Promise<void> {
     console.log(`  ${page}  (open it in a browser: one self-contained file)`);
 
     await demoFanOut(aws.endpoint, clock, FIRST_DAY + DAYS * 86_400_000);
+    await demoLocksAndArchive(
+      { endpoint: aws.endpoint, ec2, clock, heading, dim },
+      FIRST_DAY + DAYS * 86_400_000,
+    );
 
     heading('Done');
     console.log(

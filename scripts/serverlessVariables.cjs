@@ -2,6 +2,12 @@
 // schedules are written once: the SCHEDULES environment variable and the backup events.
 'use strict';
 
+const {
+  consistencySettings,
+  consistencyStatements,
+  fsfreezeDocument,
+} = require('./serverlessConsistency.cjs');
+
 async function schedules(resolveVariable) {
   const list = await resolveVariable('self:custom.schedules');
   if (!Array.isArray(list) || list.length === 0)
@@ -49,6 +55,7 @@ const FUNCTIONS = {
   copy: 'Copy',
   fanout: 'Fanout',
   worker: 'Worker',
+  restoreTest: 'RestoreTest',
 };
 const functionArn = (fn) => ({ 'Fn::GetAtt': [`${FUNCTIONS[fn]}LambdaFunction`, 'Arn'] });
 
@@ -134,7 +141,9 @@ async function scheduleResources({ resolveVariable }) {
                 {
                   Effect: 'Allow',
                   Action: 'lambda:InvokeFunction',
-                  Resource: ['backup', 'retention', 'amis', 'copy', 'fanout'].map(functionArn),
+                  Resource: ['backup', 'retention', 'amis', 'copy', 'fanout', 'restoreTest'].map(
+                    functionArn,
+                  ),
                 },
                 {
                   Effect: 'Allow',
@@ -203,6 +212,17 @@ async function scheduleResources({ resolveVariable }) {
       via('retention')[1],
       `snapkeeper ${s.name} retention`,
     );
+    // Restore tests (issue 22): only for a schedule with the restoreTests option.
+    if (s.restoreTests)
+      schedule(
+        `RestoreTest${id}Schedule`,
+        `restore-test-${s.name}`,
+        'restoreTest',
+        s.restoreTests.cron || retentionCron(s),
+        s.timezone,
+        input,
+        `snapkeeper ${s.name} restore test`,
+      );
   }
   schedule(
     'SweepSchedule',
@@ -341,6 +361,30 @@ const STATEMENTS = {
     Resource: SNAPSHOTS,
     Condition: { StringEquals: MANAGED_BY_STAGE },
   },
+  // Snapshot lock and archive tier (issue 21): each supports aws:ResourceTag on the
+  // snapshot resource, so only this stage's managed snapshots can be locked, archived or
+  // brought back from archive. No role may unlock (ec2:UnlockSnapshot is never granted).
+  lockManagedSnapshots: {
+    Sid: 'LockOnlyOwnManagedSnapshots',
+    Effect: 'Allow',
+    Action: 'ec2:LockSnapshot',
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
+  archiveManagedSnapshots: {
+    Sid: 'ArchiveOnlyOwnManagedSnapshots',
+    Effect: 'Allow',
+    Action: 'ec2:ModifySnapshotTier',
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
+  restoreManagedSnapshotTier: {
+    Sid: 'RestoreOnlyOwnManagedSnapshotsFromArchive',
+    Effect: 'Allow',
+    Action: 'ec2:RestoreSnapshotTier',
+    Resource: SNAPSHOTS,
+    Condition: { StringEquals: MANAGED_BY_STAGE },
+  },
   // The cost ledger: block lists (EBS direct APIs) of this stage's managed snapshots only.
   measureManagedSnapshots: {
     Sid: 'MeasureOnlyOwnManagedSnapshots',
@@ -406,6 +450,41 @@ const STATEMENTS = {
       },
     ];
   },
+  // Restore tests (issue 22): volumes only from this stage's own managed snapshots, only
+  // tagged as this stage's restore tests at creation, and deleted only when so tagged.
+  restoreTestVolumes: [
+    {
+      Sid: 'CreateOnlyRestoreTestVolumes',
+      Effect: 'Allow',
+      Action: 'ec2:CreateVolume',
+      Resource: VOLUMES,
+      Condition: {
+        StringEquals: {
+          'aws:RequestTag/snapkeeper:restore-test': 'true',
+          'aws:RequestTag/snapkeeper:deployment': '${sls:stage}',
+        },
+      },
+    },
+    {
+      Sid: 'RestoreTestsFromOwnManagedSnapshots',
+      Effect: 'Allow',
+      Action: 'ec2:CreateVolume',
+      Resource: SNAPSHOTS,
+      Condition: { StringEquals: MANAGED_BY_STAGE },
+    },
+    {
+      Sid: 'DeleteOnlyRestoreTestVolumes',
+      Effect: 'Allow',
+      Action: 'ec2:DeleteVolume',
+      Resource: VOLUMES,
+      Condition: {
+        StringEquals: {
+          'aws:ResourceTag/snapkeeper:restore-test': 'true',
+          'aws:ResourceTag/snapkeeper:deployment': '${sls:stage}',
+        },
+      },
+    },
+  ],
   runHistory: {
     Sid: 'RunHistoryTableOnly',
     Effect: 'Allow',
@@ -459,7 +538,14 @@ const STATEMENTS = {
   }),
 };
 
-function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, blockPublicAmis) {
+function functionRoles(
+  reportBucket,
+  reportPrefix,
+  targetRoleName,
+  kmsRegions,
+  blockPublicAmis,
+  consistency = { documents: [], scheduleOptIn: false },
+) {
   const common = (fn) => [
     STATEMENTS.logs(fn),
     STATEMENTS.tracing,
@@ -475,11 +561,13 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
         'ec2:DescribeInstances',
         'ec2:DescribeVolumes',
         'ec2:DescribeSnapshots',
+        'ec2:DescribeLockedSnapshots',
       ]),
       ...STATEMENTS.createSnapshotSets,
       STATEMENTS.tagAtCreation(['CreateSnapshots'], SNAPSHOTS),
       // Only to remove the extra copy of a duplicate set for a slot.
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.lockManagedSnapshots,
     ],
     retention: [
       STATEMENTS.describeFleet([
@@ -487,8 +575,12 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
         'ec2:DescribeVolumes',
         'ec2:DescribeSnapshots',
         'ec2:DescribeImages',
+        'ec2:DescribeLockedSnapshots',
+        'ec2:DescribeSnapshotTierStatus',
       ]),
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.lockManagedSnapshots,
+      STATEMENTS.archiveManagedSnapshots,
       STATEMENTS.measureManagedSnapshots,
     ],
     amis: [
@@ -523,11 +615,16 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
         'autoscaling:DescribeLaunchConfigurations',
         'rbin:ListRules',
         'rbin:GetRule',
+        'ec2:DescribeLockedSnapshots',
+        'ec2:DescribeSnapshotTierStatus',
       ]),
       ...STATEMENTS.createSnapshotSets,
       ...STATEMENTS.createImages,
       STATEMENTS.deregisterManagedImages,
       STATEMENTS.deleteManagedSnapshots,
+      STATEMENTS.lockManagedSnapshots,
+      STATEMENTS.archiveManagedSnapshots,
+      STATEMENTS.restoreManagedSnapshotTier,
       {
         Sid: 'RestoreVolumesTaggedForThisStage',
         Effect: 'Allow',
@@ -547,6 +644,7 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
         Action: 'ec2:AttachVolume',
         Resource: [INSTANCES, VOLUMES],
       },
+      ...STATEMENTS.restoreTestVolumes.filter((st) => st.Action === 'ec2:DeleteVolume'),
       {
         Sid: 'DeleteOnlyDrillVolumes',
         Effect: 'Allow',
@@ -697,6 +795,21 @@ function functionRoles(reportBucket, reportPrefix, targetRoleName, kmsRegions, b
       Resource: { 'Fn::GetAtt': ['FanOutQueue', 'Arn'] },
     },
   ];
+  // Pre/post scripts of application-consistent sets (issue 21): where sets are made.
+  // (Not ops: its bundle has no SSM client, so a console backup's sets fall back.)
+  for (const fn of ['backup', 'worker'])
+    statements[fn].push(...consistencyStatements(consistency.documents, consistency.scheduleOptIn));
+  // Scheduled restore tests: read the fleet, make and delete only restore-test volumes.
+  statements.restoreTest = [
+    STATEMENTS.describeFleet([
+      'ec2:DescribeInstances',
+      'ec2:DescribeVolumes',
+      'ec2:DescribeSnapshots',
+    ]),
+    ...STATEMENTS.restoreTestVolumes,
+    STATEMENTS.tagAtCreation(['CreateVolume'], VOLUMES),
+    ...STATEMENTS.kmsThroughEc2(kmsRegions),
+  ];
   const resources = {};
   for (const [fn, logical] of Object.entries(FUNCTIONS)) {
     resources[`${logical}Role`] = {
@@ -753,6 +866,7 @@ const FAILURE_ALARMS = [
   'FailedInvocationsAlarm',
   'SchedulesDeadLetterAlarm',
   'FanOutDeadLetterAlarm',
+  'RestoreTestsFailedAlarm',
 ];
 
 async function alertResources({ resolveVariable }) {
@@ -806,7 +920,11 @@ module.exports = {
       await resolveVariable('self:custom.fanOut.roleName'),
       await stageRegions(resolveVariable),
       String(await resolveVariable('self:custom.blockPublicAmis')) === 'true',
+      await consistencySettings(resolveVariable),
     ),
+  consistencyResources: async () => ({ Resources: fsfreezeDocument() }),
+  consistencyDocuments: async ({ resolveVariable }) =>
+    (await consistencySettings(resolveVariable)).documents.join(','),
   // Each worker's share of the account's EC2 rate: 1 / the workers running at once.
   workerRateShare: async ({ resolveVariable }) => {
     const workers = Number(await resolveVariable('self:custom.fanOut.workers'));

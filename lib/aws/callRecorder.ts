@@ -156,6 +156,9 @@ function namedResources(action: string, input: unknown): string[] {
     case 'DeleteSnapshot':
     case 'ModifySnapshotAttribute':
     case 'CreateVolume':
+    case 'LockSnapshot':
+    case 'ModifySnapshotTier':
+    case 'RestoreSnapshotTier':
       ids.push(text(field(input, 'SnapshotId')));
       break;
     case 'DeregisterImage':
@@ -186,6 +189,9 @@ function namedResources(action: string, input: unknown): string[] {
     case 'CreateTags':
       for (const id of list(field(input, 'Resources'))) ids.push(text(id));
       break;
+    case 'SendCommand':
+      for (const id of list(field(input, 'InstanceIds'))) ids.push(text(id));
+      break;
     default:
       break;
   }
@@ -213,6 +219,10 @@ function learn(service: string, action: string, input: unknown, output: unknown)
     remember(text(field(i, 'ImageId')), tagsOf(field(i, 'Tags')));
   for (const v of list(field(output, 'Volumes')))
     remember(text(field(v, 'VolumeId')), tagsOf(field(v, 'Tags')));
+  // Instances' tags, for the condition SendCommand puts on the instance (issue 21).
+  for (const r of list(field(output, 'Reservations')))
+    for (const i of list(field(r, 'Instances')))
+      remember(text(field(i, 'InstanceId')), tagsOf(field(i, 'Tags')));
   if (action === 'CreateTags')
     for (const id of list(field(input, 'Resources')))
       remember(text(id), tagsOf(field(input, 'Tags')), true);

@@ -7,7 +7,9 @@ import {
   parseScheduleCatalog,
   type ScheduleCatalog,
 } from '../domain/schedules.ts';
+import { complianceAllowed } from '../domain/snapshotLock.ts';
 import { DEFAULT_TAG_PREFIX, type TagKeys, tagKeys } from '../domain/tagKeys.ts';
+import { type ConsistencySettings, loadConsistencySettings } from './consistencySettings.ts';
 
 /** The whole configuration of a snapkeeper function, read and validated once. */
 export interface SnapkeeperConfig {
@@ -16,6 +18,8 @@ export interface SnapkeeperConfig {
   readonly deployment: string;
   readonly keys: TagKeys;
   readonly catalog: ScheduleCatalog;
+  /** SNAPSHOT_LOCK_ALLOW_COMPLIANCE is the exact risk phrase: compliance-mode locks allowed. */
+  readonly allowComplianceLocks: boolean;
   readonly copyTags: readonly string[];
   /** Instances backed up in parallel at the start of a run (the number then adapts up to `maxInFlight`). */
   readonly backupConcurrency: number;
@@ -101,6 +105,11 @@ export interface SnapkeeperConfig {
   readonly fanOutMaxAttempts: number;
   /** When true, every job only plans. */
   readonly dryRun: boolean;
+  /** Pre/post scripts of application-consistent sets (issue 21): timeout, documents. */
+  readonly consistencyTimeoutSeconds: ConsistencySettings['consistencyTimeoutSeconds'];
+  readonly consistencyFsfreezeDocument: ConsistencySettings['consistencyFsfreezeDocument'];
+  readonly consistencyDocuments: ConsistencySettings['consistencyDocuments'];
+  readonly localSsmEndpoint?: ConsistencySettings['localSsmEndpoint'];
   /** Snapshot storage prices of the cost ledger (SNAPSHOT_PRICES, else the region's published ones). */
   readonly priceTable: PriceTable;
   /** Why SNAPSHOT_PRICES was rejected (the published prices are used): shown with every cost. */
@@ -161,7 +170,9 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
   }
   let catalog: ScheduleCatalog;
   try {
-    catalog = parseScheduleCatalog(schedules, env.DEFAULT_SCHEDULE ?? 'daily');
+    catalog = parseScheduleCatalog(schedules, env.DEFAULT_SCHEDULE ?? 'daily', {
+      allowComplianceLocks: complianceAllowed(env.SNAPSHOT_LOCK_ALLOW_COMPLIANCE),
+    });
   } catch (error) {
     if (error instanceof SnapkeeperError) {
       const variable = error.message.startsWith('default schedule')
@@ -225,6 +236,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
         retain: integer(env, 'TAG_SCHEDULE_RETAIN', 7, 1, 1000),
       },
     },
+    allowComplianceLocks: complianceAllowed(env.SNAPSHOT_LOCK_ALLOW_COMPLIANCE),
     copyTags,
     backupConcurrency: integer(env, 'BACKUP_CONCURRENCY', 10, 1, 100),
     snapshotRateRetryMs: integer(env, 'SNAPSHOT_RATE_RETRY_SECONDS', 15, 0, 120) * 1000,
@@ -264,6 +276,7 @@ export function loadConfig(env: Environment): SnapkeeperConfig {
     fanOutMaxAttempts: integer(env, 'FANOUT_MAX_ATTEMPTS', 3, 1, 20),
     fanOutWorkers: integer(env, 'FANOUT_WORKERS', 1, 1, 1000),
     dryRun: boolean(env, 'DRY_RUN', false),
+    ...loadConsistencySettings(env),
     ...priceTableOf(env.SNAPSHOT_PRICES, region),
     snapshotMeasureLimit: integer(env, 'SNAPSHOT_MEASURE_LIMIT', 200, 0, 10_000),
     ...(endpoint ? { endpoint } : {}),

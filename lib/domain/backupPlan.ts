@@ -1,3 +1,4 @@
+import { type ConsistencyChoice, planConsistency } from './consistency.ts';
 import {
   BACKED_UP_INSTANCE_STATES,
   type InstanceDecision,
@@ -47,6 +48,8 @@ export interface SnapshotSetRequest {
   readonly excluded: readonly ExcludedVolume[];
   readonly description: string;
   readonly tags: readonly Tag[];
+  /** How the set is made consistent (issue 21); absent: crash-consistent, nothing asked. */
+  readonly consistency?: ConsistencyChoice | undefined;
 }
 
 /** What to do with one instance in one backup run: a snapshot set, a skip, or nothing. */
@@ -157,8 +160,15 @@ export function planInstanceBackup(
       excluded,
       description: snapshotDescription(context, instance.instanceId, name),
       tags: buildResourceTags(instance.instanceId, instance.tags, context),
+      ...consistencyOf(instance.tags, context),
     },
   };
+}
+
+function consistencyOf(tags: TagMap, context: BackupContext): { consistency?: ConsistencyChoice } {
+  const option = context.catalog.schedules.get(context.schedule)?.consistency;
+  const consistency = planConsistency(tags, context.keys, option);
+  return consistency ? { consistency } : {};
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { InstanceFacts } from './backupPlan.ts';
+import { type AppConsistentPoint, newestApplicationConsistent } from './consistency.ts';
 import type { ImageFacts } from './imagePlan.ts';
 import { type ScheduleCatalog, type ScheduleDefinition, scheduleIntervalMs } from './schedules.ts';
 import { effectiveCreatedAt, isManagedBy, type SnapshotFacts } from './snapshotFacts.ts';
@@ -31,8 +32,14 @@ export interface InstanceRecovery {
     | { imageId: string; createdAt: string; ageHours: number; schedule: string }
     | undefined;
   readonly rpo: readonly ScheduleRpo[];
+  /** The instance's `snapkeeper:consistency` tag, when it asks for application-consistent sets. */
+  readonly consistency?: string | undefined;
+  /** Its newest application-consistent point (a set tagged `snapkeeper:consistency=app`). */
+  readonly newestAppConsistent?: AppConsistentPoint | undefined;
   /** Completed snapshot sets (one per run) that can restore the instance. */
   readonly recoveryPoints: number;
+  /** Of those, the sets in the archive tier (a restore takes up to 72 hours); absent when none. */
+  readonly archivedPoints?: number | undefined;
   readonly images: number;
   readonly neverBackedUp: boolean;
 }
@@ -143,6 +150,26 @@ export function buildRecoveryReport(input: RecoveryReportInput): RecoveryReport 
   };
 }
 
+/** The consistency fields of an instance's line: present only when there is something to say. */
+function consistencyOf(
+  tag: string | undefined,
+  completed: readonly SnapshotFacts[],
+  keys: TagKeys,
+  created: (s: SnapshotFacts) => Date,
+  now: Date,
+): { consistency?: string; newestAppConsistent?: AppConsistentPoint } {
+  const newest = newestApplicationConsistent(
+    completed,
+    keys,
+    (s) => created(s as SnapshotFacts),
+    now,
+  );
+  return {
+    ...(tag !== undefined ? { consistency: tag } : {}),
+    ...(newest ? { newestAppConsistent: newest } : {}),
+  };
+}
+
 /** What the report is built from: the input, this deployment's snapshots and AMIs by instance, and their creation times. */
 interface RecoveryFacts {
   readonly input: RecoveryReportInput;
@@ -232,6 +259,11 @@ function instanceRecovery(
     ),
   );
   const runs = new Set(completed.map((s) => s.tags[keys.runId] ?? s.snapshotId));
+  const archived = new Set(
+    completed
+      .filter((s) => s.storageTier === 'archive')
+      .map((s) => s.tags[keys.runId] ?? s.snapshotId),
+  );
   return {
     instanceId: instance.instanceId,
     name: instance.tags.Name,
@@ -243,7 +275,9 @@ function instanceRecovery(
       ? pointOf('imageId', newestImage.imageId, imageCreated(newestImage), newestImage.tags, facts)
       : undefined,
     rpo,
+    ...consistencyOf(instance.tags[keys.consistency], completed, keys, created, input.now),
     recoveryPoints: runs.size,
+    ...(archived.size > 0 ? { archivedPoints: archived.size } : {}),
     images: images.length,
     neverBackedUp: completed.length === 0 && images.length === 0,
   };
@@ -324,7 +358,8 @@ export function recoveryLine(
   instance: Pick<
     InstanceRecovery,
     'instanceId' | 'name' | 'recoveryPoints' | 'newestSnapshot' | 'newestImage' | 'rpo'
-  >,
+  > &
+    Partial<Pick<InstanceRecovery, 'newestAppConsistent' | 'archivedPoints'>>,
 ): string {
   const rpo = instance.rpo
     .map(
@@ -332,5 +367,6 @@ export function recoveryLine(
         `${r.schedule} ${r.met ? 'met' : 'MISSED'}${r.newestAgeHours !== undefined ? ` (${formatAge(r.newestAgeHours)})` : ''}`,
     )
     .join(', ');
-  return `${(instance.name ?? instance.instanceId).padEnd(9)} ${String(instance.recoveryPoints).padStart(2)} recovery points, newest snapshot ${formatAge(instance.newestSnapshot?.ageHours)}, newest AMI ${formatAge(instance.newestImage?.ageHours)}; RPO ${rpo}`;
+  const archived = instance.archivedPoints ? ` (${instance.archivedPoints} archived)` : '';
+  return `${(instance.name ?? instance.instanceId).padEnd(9)} ${String(instance.recoveryPoints).padStart(2)} recovery points${archived}, newest snapshot ${formatAge(instance.newestSnapshot?.ageHours)}, newest AMI ${formatAge(instance.newestImage?.ageHours)}${instance.newestAppConsistent ? `, newest app-consistent ${formatAge(instance.newestAppConsistent.ageHours)}` : ''}; RPO ${rpo}`;
 }

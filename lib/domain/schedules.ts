@@ -1,10 +1,14 @@
 import awsCronParser from 'aws-cron-parser';
+import { parseConsistency } from './consistency.ts';
+import { scheduleKeepDays, validateArchiveAfterDays } from './archiveTier.ts';
 import {
   InvalidEventError,
   InvalidScheduleDefinitionError,
   UnknownScheduleError,
 } from './errors.ts';
+import { parseRestoreTestOptions, type RestoreTestOptions } from './restoreTestPlan.ts';
 import * as z from './schema.ts';
+import { readScheduleLock } from './snapshotLock.ts';
 
 /**
  * A named backup schedule, defined once in the deployment (serverless.yml).
@@ -33,6 +37,14 @@ export interface ScheduleDefinition {
   readonly amiRetain?: number | undefined;
   /** When retention runs for this schedule; default: an hour after the backup (see serverless.yml). */
   readonly retentionCron?: string | undefined;
+  /** Default consistency of the schedule's sets (`fsfreeze`, `ssm:<doc>[:<v>]`, ...); an instance's tag wins. */
+  readonly consistency?: string | undefined;
+  /** Scheduled restore tests of this schedule's sets (see `restoreTestPlan.ts`); off when absent. */
+  readonly restoreTests?: RestoreTestOptions | undefined;
+  /** Locks each snapshot after creation: `365d`, `7y:compliance` (see snapshotLock.ts). */
+  readonly lock?: string | undefined;
+  /** Moves points older than this many days to the archive tier (see archiveTier.ts). */
+  readonly archiveAfterDays?: number | undefined;
   /** A `rate(...)` tag expression: fires at every multiple of this since 1970-01-01T00:00Z (see tagSchedules.ts). */
   readonly everyMs?: number | undefined;
   /** True for a schedule written in an instance's `snapkeeper:backup` tag; `snapkeeper:retain=tag=N` counts for it. */
@@ -99,6 +111,10 @@ const scheduleSchema = z.strictObject({
   retentionCron: z.optional(z.string().check(z.minLength(1))),
   amiRetain: z.optional(whole(1, 1000)),
   copyTo: z.optional(z.array(z.string()).check(z.maxLength(3))),
+  consistency: z.optional(z.string()),
+  restoreTests: z.optional(z.unknown()),
+  lock: z.optional(z.string().check(z.minLength(1))),
+  archiveAfterDays: z.optional(whole(1, 36500)),
 });
 
 /**
@@ -109,7 +125,11 @@ const scheduleSchema = z.strictObject({
  * const catalog = parseScheduleCatalog(DEFAULT_SCHEDULES, 'daily');
  * catalog.schedules.get('weekly')?.retain; // 4
  */
-export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'): ScheduleCatalog {
+export function parseScheduleCatalog(
+  input: unknown,
+  defaultSchedule = 'daily',
+  options: { readonly allowComplianceLocks?: boolean } = {},
+): ScheduleCatalog {
   const parsed = z.array(scheduleSchema).check(z.minLength(1)).safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -126,7 +146,20 @@ export function parseScheduleCatalog(input: unknown, defaultSchedule = 'daily'):
     validateCron(definition.cron, definition.name);
     if (definition.retentionCron) validateCron(definition.retentionCron, definition.name);
     validateTimeZone(definition.timezone, definition.name);
-    schedules.set(definition.name, stripUndefined(definition));
+    if (definition.consistency !== undefined) {
+      try {
+        parseConsistency(definition.consistency, `schedule "${definition.name}" consistency`);
+      } catch (error) {
+        throw new InvalidScheduleDefinitionError((error as Error).message, { cause: error });
+      }
+    }
+    const restoreTests =
+      definition.restoreTests === undefined
+        ? undefined
+        : parseRestoreTestOptions(definition.restoreTests, definition.name);
+    if (restoreTests?.cron) validateRestoreTestCron(restoreTests.cron, definition.name);
+    validateTiering(definition, options.allowComplianceLocks === true);
+    schedules.set(definition.name, stripUndefined({ ...definition, restoreTests }));
   }
   const defaultName = defaultSchedule.trim().toLowerCase();
   if (!schedules.has(defaultName)) {
@@ -272,6 +305,34 @@ function validateCron(expression: string, name: string): void {
   }
 }
 
+function validateRestoreTestCron(expression: string, name: string): void {
+  try {
+    validateCron(expression, name);
+  } catch (error) {
+    const message = (error as Error).message.replace(`schedule "${name}": `, '');
+    throw new InvalidScheduleDefinitionError(`schedule "${name}": restoreTests.cron: ${message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** The lock and archive options of a definition, held to their limits. */
+function validateTiering(definition: ScheduleDefinition, allowComplianceLocks: boolean): void {
+  if (definition.lock !== undefined) {
+    readScheduleLock(definition.name, definition.lock, allowComplianceLocks);
+  }
+  if (definition.archiveAfterDays !== undefined) {
+    // The shortest interval of the year (February, for a monthly): the estimate errs short.
+    const intervalDays =
+      scheduleIntervalMs(definition, new Date(Date.UTC(2026, 1, 15))) / 86_400_000;
+    validateArchiveAfterDays(
+      definition.name,
+      definition.archiveAfterDays,
+      scheduleKeepDays(definition, intervalDays),
+    );
+  }
+}
+
 function validateTimeZone(timezone: string, name: string): void {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
@@ -339,7 +400,11 @@ export function fromWallClock(wall: Date, timezone: string): Date {
   return new Date(guess);
 }
 
-function stripUndefined(definition: z.infer<typeof scheduleSchema>): ScheduleDefinition {
+function stripUndefined(
+  definition: Omit<z.infer<typeof scheduleSchema>, 'restoreTests'> & {
+    restoreTests?: RestoreTestOptions | undefined;
+  },
+): ScheduleDefinition {
   return Object.fromEntries(
     Object.entries(definition).filter(([, v]) => v !== undefined),
   ) as unknown as ScheduleDefinition;
@@ -455,15 +520,20 @@ export function deliveredSlot(
 /**
  * The timetable a job of a schedule runs on: the schedule's cron for backups and AMIs,
  * and for retention its `retentionCron`, or an hour after the backup, as the packaged
- * retention schedules are made (scripts/serverlessVariables.cjs).
+ * retention schedules are made (scripts/serverlessVariables.cjs); restore tests run on
+ * `restoreTests.cron`, else with retention.
  *
  * @example
  * jobTimetable(daily, 'retention').cron; // 'cron(0 4 * * ? *)'
  */
 export function jobTimetable(
   schedule: ScheduleDefinition,
-  job: 'backup' | 'amis' | 'retention',
+  job: 'backup' | 'amis' | 'retention' | 'restore-test',
 ): ScheduleDefinition {
+  if (job === 'restore-test') {
+    const cron = schedule.restoreTests?.cron;
+    return cron ? { ...schedule, cron } : jobTimetable(schedule, 'retention');
+  }
   if (job !== 'retention') return schedule;
   if (schedule.retentionCron) return { ...schedule, cron: schedule.retentionCron };
   const fields = /^cron\((.*)\)$/.exec(schedule.cron.trim())?.[1]?.trim().split(/\s+/) ?? [];

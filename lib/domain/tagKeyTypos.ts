@@ -38,6 +38,8 @@ export function instanceTagKeys(keys: TagKeys): readonly string[] {
     keys.copyRetain,
     keys.copyKmsKey,
     keys.shareWith,
+    keys.consistency,
+    keys.lock,
   ];
 }
 

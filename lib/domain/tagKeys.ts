@@ -40,6 +40,12 @@ export interface TagKeys {
   readonly copyKmsKey: string;
   /** Instance: accounts its snapshots and AMIs are shared with, `111122223333,444455556666`. */
   readonly shareWith: string;
+  /** Instance: `crash` (default), `fsfreeze`, `vss` or `ssm:<document>[:<version>]`, `!` for no fallback. Written on snapshots: `app`, `crash` or `crash-fallback`. */
+  readonly consistency: string;
+  /** Written on snapshots: the consistency mode asked for, and why a set fell back. */
+  readonly consistencyReason: string;
+  /** Instance: snapshot locks per schedule, `monthly=365d,yearly=7y` (see snapshotLock.ts). */
+  readonly lock: string;
   /** Written on copies: the volume the source snapshot was taken of. */
   readonly sourceVolumeId: string;
   /** Written on copies: the source snapshot. */
@@ -86,6 +92,9 @@ export function tagKeys(prefix: string = DEFAULT_TAG_PREFIX): TagKeys {
     copyRetain: `${prefix}copy-retain`,
     copyKmsKey: `${prefix}copy-kms-key`,
     shareWith: `${prefix}share-with`,
+    consistency: `${prefix}consistency`,
+    consistencyReason: `${prefix}consistency-reason`,
+    lock: `${prefix}lock`,
     sourceVolumeId: `${prefix}source-volume-id`,
     sourceSnapshotId: `${prefix}source-snapshot-id`,
     sourceImageId: `${prefix}source-image-id`,
@@ -110,6 +119,8 @@ export interface RestoreTagKeys {
   readonly restoredByRun: string;
   /** Volume: `true` on a restore drill's volume (deleted by the drill). */
   readonly restoreDrill: string;
+  /** Volume: `true` on a restore test's volume (deleted by the test, or by the next one). */
+  readonly restoreTest: string;
   /** Instance: the instance (or AMI) `restore-instance` restored it from. */
   readonly restoredFrom: string;
   /** Instance: the instance (or AMI) `duplicate-instance` duplicated. */
@@ -133,6 +144,7 @@ export function restoreTagKeys(keys: Pick<TagKeys, 'prefix'>): RestoreTagKeys {
     restoredFromVolume: `${prefix}restored-from-volume`,
     restoredByRun: `${prefix}restored-by-run`,
     restoreDrill: `${prefix}restore-drill`,
+    restoreTest: `${prefix}restore-test`,
     restoredFrom: `${prefix}restored-from`,
     duplicatedFrom: `${prefix}duplicated-from`,
     sourceImage: `${prefix}source-image`,

@@ -24,6 +24,13 @@ import {
 import { nearMissProblems } from '../domain/tagKeyTypos.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 import {
+  consistencyCounts,
+  consistencyFields,
+  consistencySkipped,
+  makeSetConsistently,
+  plannedConsistency,
+} from './backupConsistency.ts';
+import {
   coveredResult,
   type DueDecision,
   readSlotSets,
@@ -47,6 +54,7 @@ import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts
 import type { ActionJournal, MetricsPort, ReportedError } from './ports.ts';
 import { openRun } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
+import { type BackupLocks, lockBackupSets, withLocks } from './snapshotLocks.ts';
 
 export * from './backupReport.ts';
 
@@ -105,7 +113,9 @@ export async function runBackupJob(
   const duplicates = await removeDuplicateSets(fleet.slotSets, input.dryRun, deps, journal);
   const results = await backUpEach(decisions, fleet.slotSets, input, deps, journal);
   results.push(...unknownInstances(input, fleet.instances), ...scan.mistagged);
-  const report = summarise(results, duplicates, scan.warnings, input, deps, base);
+  // Each new set, made and recorded, is locked when its schedule or instance says so.
+  const locks = await lockSets(results, fleet.instances, schedule, input.dryRun, deps, journal);
+  const report = withLocks(summarise(results, duplicates, scan.warnings, input, deps, base), locks);
   return closeRun(report, {
     label: 'backup run',
     metrics: run.metrics,
@@ -118,6 +128,31 @@ export async function runBackupJob(
     },
     runs: { succeeded: 'BackupRunsSucceeded', failed: 'BackupRunsFailed' },
   });
+}
+
+/** The lock step over the run's sets; nothing without the tiers port. */
+async function lockSets(
+  results: readonly InstanceBackupResult[],
+  instances: readonly InstanceFacts[],
+  schedule: ScheduleDefinition,
+  dryRun: boolean,
+  deps: BackupJobDependencies,
+  journal: ActionJournal,
+): Promise<BackupLocks> {
+  if (!deps.tiers) return { outcomes: [], problems: [] };
+  const { config } = deps;
+  return lockBackupSets(
+    results,
+    new Map(instances.map((i) => [i.instanceId, i])),
+    schedule,
+    dryRun,
+    {
+      keys: config.keys,
+      knownSchedules: [...config.catalog.schedules.keys()],
+      allowComplianceLocks: config.allowComplianceLocks ?? false,
+    },
+    { tiers: deps.tiers, journal, logger: deps.logger, runId: deps.runId, job: 'backup' },
+  );
 }
 
 /** The report's header: the run, the schedule and the slot it serves. */
@@ -299,6 +334,7 @@ function summarise(
     covered: count('covered'),
     deferred: count('deferred'),
     duplicatesRemoved: duplicates.filter((d) => d.outcome === 'deleted').length,
+    ...consistencyCounts(results),
   };
   const remaining = results.filter((r) => r.outcome === 'deferred').map((r) => r.instanceId);
   const warnings = [...(input.historyUnavailable ? [HISTORY_UNAVAILABLE] : []), ...scanWarnings];
@@ -349,7 +385,6 @@ async function executeDecision(
   for (const message of problems) {
     logger.warn('tag problem', { instanceId: decision.instanceId, problem: message });
   }
-  const withProblems = problems.length > 0 ? { problems } : {};
   if (decision.kind === 'skip') {
     logger.info('instance skipped', { instanceId: decision.instanceId, reason: decision.reason });
     return skippedResult(decision);
@@ -367,10 +402,18 @@ async function executeDecision(
         state: 'planned',
       })),
       ...withExcluded,
-      ...withProblems,
+      ...consistencyFields(problems, plannedConsistency(decision.request).consistency),
     };
   }
-  const made = await createSet(decision, volumes, deps, journal, timeLeftMs, behind);
+  // The pre and post scripts of an application-consistent set, when the plan asks (issue 21).
+  const step = await makeSetConsistently(
+    decision.request,
+    (request) => createSet({ ...decision, request }, volumes, deps, journal, timeLeftMs, behind),
+    deps,
+  );
+  if (step.kind === 'skipped') return consistencySkipped(decision, step.consistency, problems);
+  const made = step.made;
+  const withRecord = consistencyFields(problems, step.consistency);
   const withDuplicates = made.duplicates.length > 0 ? { duplicates: made.duplicates } : {};
   if (made.failure && made.created.length === 0) {
     const { code, message } = made.failure;
@@ -382,7 +425,7 @@ async function executeDecision(
       error: { code, message },
       ...withExcluded,
       ...withDuplicates,
-      ...withProblems,
+      ...withRecord,
     };
   }
   const snapshots = volumes.toResults(made.created);
@@ -395,7 +438,7 @@ async function executeDecision(
     ...withExcluded,
     ...withDuplicates,
     ...(made.reconcileError ? { error: made.reconcileError } : {}),
-    ...withProblems,
+    ...withRecord,
   };
 }
 

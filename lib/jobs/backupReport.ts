@@ -6,8 +6,10 @@
  * `backupIdempotency.ts`.
  */
 import type { SnapkeeperConfig } from '../config/environment.ts';
-import type { Ec2Port, ReportedError } from './ports.ts';
+import type { ConsistencyRecord } from './consistentSnapshotSet.ts';
+import type { Ec2Port, ReportedError, RunCommandPort, SnapshotTiersPort } from './ports.ts';
 import type { RunEssentials, RunInput, RunReportHeader } from './runOpening.ts';
+import type { LockOutcome } from './snapshotLocks.ts';
 
 /** What a backup run is asked to do. */
 export interface BackupJobInput extends RunInput {
@@ -75,6 +77,8 @@ export interface InstanceBackupResult {
     volumeId: string;
     outcome: 'deleted' | 'kept' | 'failed';
   }[];
+  /** What the set got when its instance or schedule asks for consistency (issue 21): `app`, `crash`, `crash-fallback` with the reason. */
+  readonly consistency?: ConsistencyRecord | undefined;
 }
 
 /** The JSON report of a backup run: returned, logged, and later recorded. */
@@ -93,6 +97,10 @@ export interface BackupReport extends RunReportHeader<'backup'> {
     readonly covered: number;
     readonly deferred: number;
     readonly duplicatesRemoved: number;
+    /** Present when a set asked for consistency (issue 21): sets made app-consistent, fallen back, skipped (`!`). */
+    readonly appConsistent?: number;
+    readonly crashFallback?: number;
+    readonly consistencySkipped?: number;
   };
   readonly instances: readonly InstanceBackupResult[];
   /** Extra snapshot sets found for the slot (a create whose response was lost) and removed. */
@@ -100,6 +108,10 @@ export interface BackupReport extends RunReportHeader<'backup'> {
   /** Instances left for the next invocation of an `incomplete` run. */
   readonly remaining?: readonly string[];
   readonly warnings?: readonly string[];
+  /** The new snapshots locked (or that failed to be) right after the run's sets were made. */
+  readonly locks?: readonly LockOutcome[];
+  /** `snapkeeper:lock` tags that cannot be read, by key and value (the run is `partial`). */
+  readonly lockProblems?: readonly string[];
   readonly error?: ReportedError;
 }
 
@@ -138,7 +150,20 @@ export interface BackupJobDependencies extends RunEssentials {
     SnapkeeperConfig,
     'deployment' | 'keys' | 'catalog' | 'copyTags' | 'backupConcurrency' | 'manualRetainDays'
   > &
-    Partial<Pick<SnapkeeperConfig, 'maxInFlight'>>;
+    Partial<
+      Pick<
+        SnapkeeperConfig,
+        | 'maxInFlight'
+        | 'consistencyTimeoutSeconds'
+        | 'consistencyFsfreezeDocument'
+        | 'consistencyDocuments'
+        | 'allowComplianceLocks'
+      >
+    >;
+  /** Run Command, for the pre/post scripts of application-consistent sets; without it they fall back, reported. */
+  readonly runCommand?: RunCommandPort | undefined;
+  /** Snapshot locks; absent, nothing is locked. */
+  readonly tiers?: Pick<SnapshotTiersPort, 'lockSnapshot' | 'lockedSnapshots'> | undefined;
   /**
    * How long to look for a set whose CreateSnapshots answer was lost: the waits before
    * each re-read of the run's snapshots (EC2's describes are eventually consistent).

@@ -19,10 +19,19 @@ import type {
   MetricsPort,
   RecycleBinPort,
   RestorePort,
+  RestoreTestPort,
+  RunCommandPort,
   RunStatus,
   SnapshotSizesPort,
+  SnapshotTiersPort,
 } from './ports.ts';
 import { duplicateInstance, restoreInstance, restoreVolume } from './restoreJobs.ts';
+import {
+  consoleRestoreTest,
+  restoreTestDependencies,
+  withRestoreTests,
+} from './restoreTestConsole.ts';
+import type { RestoreTestStatus } from './restoreTestJob.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
 import {
   costLine,
@@ -39,9 +48,12 @@ export interface OpsDependencies {
   readonly ec2: Ec2Port;
   readonly images: ImagesPort;
   readonly restore: RestorePort;
+  /** Restore tests' volumes; absent: `restore-test` is refused as not available here. */
+  readonly restoreTests?: RestoreTestPort | undefined;
   readonly autoScaling?: ImageHoldersPort | undefined;
   readonly recycleBin?: RecycleBinPort | undefined;
-  readonly history: Pick<HistoryQueriesPort, 'runActions'>;
+  readonly history: Pick<HistoryQueriesPort, 'runActions'> &
+    Partial<Pick<HistoryQueriesPort, 'resourceHistory'>>;
   readonly config: SnapkeeperConfig;
   readonly clock: () => Date;
   readonly runId: string;
@@ -50,6 +62,10 @@ export interface OpsDependencies {
   readonly journal: ActionJournal;
   /** The history's creation records: retention, AMI retirement and the sweep delete only what it recorded. */
   readonly ledger?: CreationLedger | undefined;
+  /** Run Command, for the pre/post scripts of a console backup's application-consistent sets. */
+  readonly runCommand?: RunCommandPort | undefined;
+  /** Snapshot locks and tiers (backup, retention, plan, restore from archive). */
+  readonly tiers?: SnapshotTiersPort | undefined;
   /** The history's snapshot sizes (the cost ledger); without them every snapshot is unmeasured. */
   readonly sizes?: SnapshotSizesPort | undefined;
 }
@@ -104,6 +120,7 @@ export async function runConsoleOperation(
     journal: deps.journal,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ledger: deps.ledger,
+    ...(deps.tiers ? { tiers: deps.tiers } : {}),
   };
   const restoreDeps = {
     ...common,
@@ -165,6 +182,12 @@ export async function runConsoleOperation(
           : undefined,
       );
     }
+    case 'restore-test': {
+      const { catalog, functionTimeoutMs } = deps.config;
+      const tests = restoreTestDependencies(deps);
+      const test = await consoleRestoreTest(payload, tests, catalog, functionTimeoutMs);
+      return done(test.status, test, test.counts, test.error);
+    }
     case 'duplicate-instance':
       return restored(await duplicateInstance(payload, restoreDeps));
     case 'restore-instance':
@@ -202,7 +225,7 @@ async function consoleBackup(
       trigger: 'console',
       ...(payload.instanceIds ? { instanceIds: payload.instanceIds } : {}),
     },
-    { ...common, ec2: deps.ec2 },
+    { ...common, ec2: deps.ec2, runCommand: deps.runCommand },
   );
   // Backups count toward their schedule's retention (or MANUAL_RETAIN_DAYS): applied now.
   const retention = await runRetentionJob(
@@ -229,6 +252,7 @@ interface Common {
   readonly journal: ActionJournal;
   readonly metrics?: MetricsPort;
   readonly ledger: CreationLedger | undefined;
+  readonly tiers?: SnapshotTiersPort | undefined;
 }
 
 /** One schedule's plan: what every job would do, one reason per line, and when it runs next. */
@@ -302,6 +326,12 @@ async function planSchedule(
       );
     if (v.failing) lines.push(`warning ${v.volumeId}: backups failing (${v.failing})`);
   }
+  for (const a of retention.archive ?? [])
+    lines.push(
+      `${a.outcome === 'skipped' ? 'stay standard' : 'archive'} ${a.snapshotId}: ${a.reason}`,
+    );
+  for (const l of [...(backup.locks ?? []), ...(retention.locks ?? [])])
+    lines.push(`lock ${l.snapshotId}: ${l.reason}`);
   if (retention.cap.exceeded) lines.push(`warning: ${retention.cap.reason}`);
   if (retention.costs) lines.push(costLine(retention.costs));
   return {
@@ -314,6 +344,12 @@ async function planSchedule(
 
 /** The recovery-point report with the deletions that something blocks. */
 export interface ConsoleRecoveryReport extends RecoveryReport {
+  /** Each instance with its restore tests: the last successful one and its time. */
+  readonly instances: readonly (RecoveryReport['instances'][number] & {
+    readonly restoreTest?: RestoreTestStatus | undefined;
+  })[];
+  /** Instances never restore-tested, and what could not be read. */
+  readonly restoreTests: { readonly neverTested: number; readonly warnings?: readonly string[] };
   readonly blocked: readonly {
     resourceId: string;
     reason: string;
@@ -375,15 +411,18 @@ async function recoveryReport(
     deps.clock(),
     deps.logger,
   );
-  return {
-    ...report,
-    instances: priced.instances,
-    costs: priced.costs,
-    blocked,
-    blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
-    note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',
-    ...(blockedWarnings.length > 0 ? { blockedWarnings } : {}),
-  };
+  return withRestoreTests(
+    {
+      ...report,
+      instances: priced.instances,
+      costs: priced.costs,
+      blocked,
+      blockedGiB: blocked.reduce((n, b) => n + (b.sizeGiB ?? 0), 0),
+      note: 'GiB are the sizes of the source volumes; the bytes a deletion would free may be less, since snapshots are incremental.',
+      ...(blockedWarnings.length > 0 ? { blockedWarnings } : {}),
+    },
+    deps,
+  );
 }
 
 async function listAll<T>(items: AsyncIterable<T>): Promise<T[]> {

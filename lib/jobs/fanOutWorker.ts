@@ -11,7 +11,14 @@ import {
 import { type BackupReport, runBackupJob } from './backupJob.ts';
 import { runOutcomeMetric } from './fanOutMetrics.ts';
 import type { CreationLedger } from './ownership.ts';
-import type { ActionJournal, Ec2Port, LoggerPort, MetricsPort, RunHistoryPort } from './ports.ts';
+import type {
+  ActionJournal,
+  Ec2Port,
+  LoggerPort,
+  MetricsPort,
+  RunCommandPort,
+  RunHistoryPort,
+} from './ports.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
 import { noMetrics } from './runReport.ts';
 import { problemSummary, type RunEventsPort } from './slotRun.ts';
@@ -46,6 +53,8 @@ export interface BatchDependencies {
     'claimBatch' | 'finishBatch' | 'runBatches' | 'completeRun' | 'renewLease' | 'getRun'
   >;
   readonly ec2For: (target: Target, rateShare?: number) => Ec2Port;
+  /** Run Command for a target's consistent sets (issue 21); none: they fall back, reported. */
+  readonly runCommandFor?: ((target: Target) => RunCommandPort | undefined) | undefined;
   /**
    * Sends a batch again as a new message: a batch that made progress but ran out of
    * time continues in the next delivery without using up its attempts.
@@ -225,7 +234,7 @@ async function runBatchJob(
       },
       ...run,
     },
-    common,
+    { ...common, runCommand: deps.runCommandFor?.(message.target) },
   );
 }
 

@@ -1,4 +1,5 @@
 import { InvalidEventError } from '../domain/errors.ts';
+import { MAX_RESTORE_TEST_SAMPLE, VOLUME_INITIALIZATION_RATE } from '../domain/restoreTestPlan.ts';
 import type { ScheduleCatalog } from '../domain/schedules.ts';
 import * as z from '../domain/schema.ts';
 import { listFields } from './events.ts';
@@ -13,6 +14,7 @@ export const OPS_ACTIONS = [
   'duplicate-instance',
   'restore-instance',
   'restore-drill',
+  'restore-test',
 ] as const;
 export type OpsAction = (typeof OPS_ACTIONS)[number];
 
@@ -128,6 +130,8 @@ const schemas = {
     ),
     dryRun: flag,
     confirm: flag,
+    /** From the archive tier: `{"days": N}` or `"permanent"`, checked by readTierRestore. */
+    archiveRestore: z.optional(z.unknown()),
   }),
   'duplicate-instance': z.strictObject({
     action: z.literal('duplicate-instance'),
@@ -152,6 +156,42 @@ const schemas = {
     volumeId: z.optional(volumeId),
     snapshotId: z.optional(snapshotId),
     availabilityZone: z.optional(availabilityZone),
+    dryRun: flag,
+    /** From the archive tier: `{"days": N}` or `"permanent"`, checked by readTierRestore. */
+    archiveRestore: z.optional(z.unknown()),
+  }),
+  'restore-test': z.strictObject({
+    action: z.literal('restore-test'),
+    schedule: z.optional(scheduleName),
+    instanceIds: z.optional(
+      z
+        .array(instanceId, { error: 'must be a list of instance ids' })
+        .check(
+          z.minLength(1, 'must name at least one instance'),
+          z.maxLength(
+            MAX_RESTORE_TEST_SAMPLE,
+            `must name at most ${MAX_RESTORE_TEST_SAMPLE} instances`,
+          ),
+        ),
+    ),
+    instances: z.optional(
+      z.union(
+        [
+          z.literal('all'),
+          whole('must be "all" or a whole number of instances', 1, MAX_RESTORE_TEST_SAMPLE),
+        ],
+        {
+          error: `must be "all" or a whole number of instances from 1 to ${MAX_RESTORE_TEST_SAMPLE}`,
+        },
+      ),
+    ),
+    volumeInitializationRate: z.optional(
+      whole(
+        'must be a whole number of MiB/s',
+        VOLUME_INITIALIZATION_RATE.min,
+        VOLUME_INITIALIZATION_RATE.max,
+      ),
+    ),
     dryRun: flag,
   }),
 } as const;
@@ -270,6 +310,13 @@ function checkRules(data: OpsPayload, catalog: ScheduleCatalog): void {
           'action "restore-drill" takes exactly one of "volumeId" (its newest completed snapshot) or "snapshotId"',
         );
       }
+      return;
+    case 'restore-test':
+      scheduleOf(data.schedule, false);
+      if (data.instanceIds && data.instances !== undefined)
+        throw new InvalidEventError(
+          'action "restore-test" takes "instanceIds" (test exactly these) or "instances" (how many to pick, the least recently tested first), not both',
+        );
       return;
   }
 }

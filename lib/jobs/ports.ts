@@ -30,15 +30,19 @@ import type {
   VolumeRequest,
 } from '../aws/Ec2RestoreGateway.ts';
 import type { ActionItem, QueryOptions, RunRecord, SlotClaim } from '../aws/RunHistoryGateway.ts';
+import type { TierRestore, TierRestoreResult, TierStatus } from '../domain/archiveTier.ts';
 import type { InstanceFacts, SnapshotSetRequest } from '../domain/backupPlan.ts';
 import type { SnapshotSize } from '../domain/costLedger.ts';
 import type { BatchCheckpoint, BatchMessage, BatchStatus } from '../domain/fanOut.ts';
 import type { ImageFacts, ImageRequest } from '../domain/imagePlan.ts';
 import type { ImagePlatform } from '../domain/imagePlatform.ts';
 import type { RecycleBinRule } from '../domain/recycleBin.ts';
+import type { TestVolume, TestVolumeRequest } from '../domain/restoreTestPlan.ts';
+import type { CommandInvocationState, RunCommandRequest } from '../domain/runCommand.ts';
 import type { RunRecordStatus, SlotKey } from '../domain/runHistory.ts';
 import type { ActionRecord, CreationLedger, RunSummary } from '../domain/runRecords.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
+import type { LockRequest, LockResult, SnapshotLockStatus } from '../domain/snapshotLock.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
 
 export type {
@@ -113,6 +117,17 @@ export interface SnapshotsPort {
   /** Snapshot id → the registered images that use it (a held snapshot is never deleted). */
   snapshotHolders(): Promise<Map<string, string[]>>;
   deleteSnapshot(snapshotId: string): Promise<void>;
+}
+
+/** Snapshot locks and storage tiers (`Ec2SnapshotTierGateway`). */
+export interface SnapshotTiersPort {
+  lockSnapshot(request: LockRequest): Promise<LockResult>;
+  /** Snapshot id → its lock; snapshots without a lock are absent. */
+  lockedSnapshots(snapshotIds: readonly string[]): Promise<Map<string, SnapshotLockStatus>>;
+  archiveSnapshot(snapshotId: string): Promise<{ startedAt?: Date | undefined }>;
+  /** Snapshot id → its tier and last tiering operation. */
+  tierStatuses(snapshotIds: readonly string[]): Promise<Map<string, TierStatus>>;
+  restoreSnapshotTier(snapshotId: string, restore: TierRestore): Promise<TierRestoreResult>;
 }
 
 /** The EBS direct APIs' block counts of snapshots, in bytes (`EbsDirectGateway`). */
@@ -206,6 +221,14 @@ export interface RestorePort {
   describeImagePlatform(imageId: string): Promise<ImagePlatform | undefined>;
   registerImage(request: ImageRegistration, tagAfterCreate?: boolean): Promise<string>;
   runInstance(request: InstanceLaunch): Promise<string>;
+}
+
+/** The volumes restore tests make, check and delete (`Ec2RestoreTestGateway`). */
+export interface RestoreTestPort {
+  createTestVolume(request: TestVolumeRequest): Promise<string>;
+  describeTestVolume(volumeId: string): Promise<TestVolume | undefined>;
+  deleteTestVolume(volumeId: string): Promise<'deleted' | 'gone'>;
+  listTestVolumes(tags: Readonly<Record<string, string>>): Promise<TestVolume[]>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -351,3 +374,16 @@ export interface RunHistoryPort
     BatchCheckpointsPort,
     HistoryQueriesPort,
     CreationLedgerPort {}
+
+// ---------------------------------------------------------------------------------------
+// Systems Manager Run Command (`SsmGateway`): consistency pre/post scripts (issue 21)
+// ---------------------------------------------------------------------------------------
+
+export type { CommandInvocationState, RunCommandRequest } from '../domain/runCommand.ts';
+
+/** Run Command: send a document to one instance, read its invocation. */
+export interface RunCommandPort {
+  /** The command id; throws an `AwsCallError` (`InvalidInstanceId` when the instance is not managed). */
+  sendCommand(request: RunCommandRequest): Promise<string>;
+  commandInvocation(commandId: string, instanceId: string): Promise<CommandInvocationState>;
+}

@@ -1,11 +1,17 @@
 import type { InstanceDetails } from '../aws/Ec2RestoreGateway.ts';
 import { toAwsCallError } from '../aws/errors.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
+import { readTierRestore } from '../domain/archiveTier.ts';
 import { buildResourceTags, type Tag } from '../domain/backupPlan.ts';
 import { InvalidEventError } from '../domain/errors.ts';
 import { type ImagePlatform, platformFrom } from '../domain/imagePlatform.ts';
 import { effectiveCreatedAt, type SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { restoreTagKeys } from '../domain/tagKeys.ts';
+import {
+  type ArchiveRestoreAnswer,
+  type ArchiveRestoreDependencies,
+  backFromArchive,
+} from './archiveRestore.ts';
 import { checkIops, IOPS_RANGES } from './opsPayload.ts';
 import type {
   ActionJournal,
@@ -32,6 +38,8 @@ export interface RestoreDependencies {
   readonly runId: string;
   readonly logger: LoggerPort;
   readonly journal: ActionJournal;
+  /** Restores from the archive tier; absent, an archived snapshot is restored as any other. */
+  readonly tiers?: ArchiveRestoreDependencies['tiers'] | undefined;
 }
 
 /** The source a restore starts from, resolved to one completed snapshot. */
@@ -121,7 +129,9 @@ export async function resolveSnapshot(
 
 /** The outcome of `restore-volume` and `restore-drill`. */
 export interface RestoreVolumeResult {
-  readonly status: 'succeeded' | 'planned' | 'failed';
+  /** waiting-for-archive: the snapshot is being restored from archive (`archive` says when). */
+  readonly status: 'succeeded' | 'planned' | 'failed' | 'waiting-for-archive';
+  readonly archive?: ArchiveRestoreAnswer | undefined;
   readonly source: {
     snapshotId: string;
     volumeId: string;
@@ -154,6 +164,15 @@ export async function restoreVolume(
 ): Promise<RestoreVolumeResult> {
   const resolved = await resolveSnapshot(request, deps);
   const base = await planRestoredVolume(request, resolved, deps);
+  // An archived snapshot is first brought back to the standard tier (up to 72 hours).
+  const archive = await archivedSource(request, resolved, deps);
+  if (archive)
+    return {
+      status: archive.status === 'failed' ? 'failed' : 'waiting-for-archive',
+      ...base,
+      archive,
+      ...(archive.error ? { error: archive.error } : {}),
+    };
   if (request.dryRun) return { status: 'planned', ...base, attachedTo: request.attachTo };
 
   const started = deps.clock().getTime();
@@ -195,6 +214,26 @@ export async function restoreVolume(
 }
 
 /** What `restore-volume` and `restore-drill` are asked. */
+/**
+ * The answer while the source is archived and not yet back (undefined when it can be
+ * used now). A bad `archiveRestore` is refused whatever the snapshot's tier.
+ */
+async function archivedSource(
+  request: RestoreVolumeRequest,
+  resolved: ResolvedSnapshot,
+  deps: RestoreDependencies,
+): Promise<ArchiveRestoreAnswer | undefined> {
+  readTierRestore(request.archiveRestore);
+  if (!deps.tiers || resolved.snapshot.storageTier !== 'archive') return undefined;
+  const back = await backFromArchive(
+    resolved.snapshot.snapshotId,
+    request.archiveRestore,
+    request.dryRun === true,
+    { ...deps, tiers: deps.tiers },
+  );
+  return back.ready ? undefined : back.answer;
+}
+
 export interface RestoreVolumeRequest {
   snapshotId?: string | undefined;
   volumeId?: string | undefined;
@@ -203,6 +242,8 @@ export interface RestoreVolumeRequest {
   availabilityZone?: string | undefined;
   volumeType?: string | undefined;
   sizeGiB?: number | undefined;
+  /** From the archive tier: `{ days: N }` or `'permanent'` (see archiveRestore.ts). */
+  archiveRestore?: unknown;
   iops?: number | undefined;
   throughput?: number | undefined;
   kmsKeyId?: string | undefined;

@@ -10,16 +10,25 @@ import {
   type ScheduleRetentionPlan,
   type VolumeLineage,
 } from '../domain/retentionRun.ts';
-import { resolveJobSchedule } from '../domain/schedules.ts';
+import { resolveJobSchedule, type ScheduleDefinition } from '../domain/schedules.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
+import type { ArchiveOutcome } from './archiveTiering.ts';
 import { Behind } from './historyPipeline.ts';
 import { type CreationLedger, readOwnership } from './ownership.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
-import type { ActionJournal, Ec2Port, ReportedError } from './ports.ts';
+import type { ActionJournal, Ec2Port, ReportedError, SnapshotTiersPort } from './ports.ts';
 import { type DeletionAttempt, deleteSnapshotWithResult } from './recordedDeletion.ts';
+import {
+  archiveScheduleStep,
+  holdArchiveMinimum,
+  type LockRecheck,
+  type RetentionTiersDependencies,
+  recheckScheduleLocks,
+} from './retentionTiers.ts';
 import { openRun, type RunEssentials, type RunInput, type RunReportHeader } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
+import { type LockOutcome, withLockHolds } from './snapshotLocks.ts';
 import {
   type RetentionCostDependencies,
   type RetentionCosts,
@@ -93,6 +102,12 @@ export interface RetentionReport extends RunReportHeader<'retention'> {
    * history never recorded creating.
    */
   readonly excluded?: readonly ExcludedSnapshot[];
+  /** Locks re-applied (or that failed to be) on points their schedule or instance locks. */
+  readonly locks?: readonly LockOutcome[];
+  /** The archive step of a schedule with `archiveAfterDays`. */
+  readonly archive?: readonly ArchiveOutcome[];
+  /** `snapkeeper:lock` tags that cannot be read, by key and value (the run is `partial`). */
+  readonly lockProblems?: readonly string[];
   readonly error?: ReportedError;
   /** The cost ledger: what the schedule's snapshots cost, and what the plan frees (lib/jobs/snapshotSizes.ts). */
   readonly costs?: RetentionCosts;
@@ -112,7 +127,9 @@ export interface RetentionJobDependencies extends RunEssentials {
     SnapkeeperConfig,
     'deployment' | 'keys' | 'catalog' | 'maxDeletions' | 'deleteConcurrency' | 'manualRetainDays'
   > &
-    Partial<Pick<SnapkeeperConfig, 'maxInFlight'>>;
+    Partial<Pick<SnapkeeperConfig, 'maxInFlight' | 'allowComplianceLocks'>>;
+  /** Snapshot locks and tiers; absent, no lock or tier call is made. */
+  readonly tiers?: SnapshotTiersPort | undefined;
   /**
    * The run history's creation records: only what it recorded as created by this
    * deployment is deleted. Required, so that no caller forgets it: every handler passes
@@ -151,10 +168,11 @@ export async function runRetentionJob(
   }));
   const { base, startedAt: now } = run;
 
-  // 1. Read.
+  // 1. Read, and re-check the locks: each lock EC2 reports is a hold the plan blocks on.
   let read: RetentionRead;
+  const tiers = tiersDependencies(deps, run.journal);
   try {
-    read = await readRetentionScope(deps, schedule.name);
+    read = await readRetentionScope(deps, schedule, now, input.dryRun, tiers);
   } catch (error) {
     const failure = toAwsCallError('Describe', error);
     const report: RetentionReport = {
@@ -170,30 +188,10 @@ export async function runRetentionJob(
     run.metrics.count('RetentionRunsFailed', 1);
     return report;
   }
-  const { snapshots } = read;
+  const { snapshots, locks } = read;
 
   // 2. Plan per volume, deleting only what the history recorded as ours.
-  const ownership = await readOwnership(
-    deps.ledger,
-    snapshots.map((s) => ({ id: s.snapshotId, createdByEc2At: s.startTime, volumeId: s.volumeId })),
-    now,
-    logger,
-  );
-  const plan = planScheduleRetention({
-    schedule,
-    ...read,
-    keys: config.keys,
-    catalog: config.catalog,
-    deployment: config.deployment,
-    now,
-    ownership,
-  });
-  if (plan.excluded.length > 0) {
-    logger.warn("snapshots with this schedule's tags kept: not this retention's to delete", {
-      excluded: plan.excluded.slice(0, 25),
-      total: plan.excluded.length,
-    });
-  }
+  const plan = await planRun(read, schedule, now, deps, tiers);
 
   // 3. The cap.
   const cap = checkDeletionCap(
@@ -214,9 +212,19 @@ export async function runRetentionJob(
     deps,
     run.journal,
   );
+  const archive = await archiveScheduleStep(
+    schedule,
+    plan.volumes,
+    snapshots,
+    read.holders,
+    locks.holds,
+    now,
+    input.dryRun,
+    tiers,
+  );
   const costs = await costsOfRun(snapshots, volumes, input, deps);
   const report = {
-    ...summarise(volumes, plan, cap, snapshots.length, input, deps, base),
+    ...summarise(volumes, plan, cap, snapshots.length, input, deps, base, { ...locks, archive }),
     ...(costs ? { costs } : {}),
   };
   return closeRun(report, {
@@ -231,6 +239,51 @@ export async function runRetentionJob(
     },
     runs: { succeeded: 'RetentionRunsSucceeded', failed: 'RetentionRunsFailed' },
   });
+}
+
+/**
+ * Plans each volume, deleting only what the history recorded as ours; a locked point is
+ * held (blocked), and an archived point inside archive's 90-day minimum is kept
+ * (deleting it would bill the minimum anyway).
+ */
+async function planRun(
+  read: RetentionRead,
+  schedule: ScheduleDefinition,
+  now: Date,
+  deps: RetentionJobDependencies,
+  tiers: RetentionTiersDependencies,
+): Promise<ScheduleRetentionPlan> {
+  const { config, logger } = deps;
+  const { snapshots, locks } = read;
+  const ownership = await readOwnership(
+    deps.ledger,
+    snapshots.map((s) => ({ id: s.snapshotId, createdByEc2At: s.startTime, volumeId: s.volumeId })),
+    now,
+    logger,
+  );
+  const planned = planScheduleRetention({
+    schedule,
+    snapshots,
+    instances: read.instances,
+    volumeTags: read.volumeTags,
+    holders: withLockHolds(read.holders, locks.holds),
+    keys: config.keys,
+    catalog: config.catalog,
+    deployment: config.deployment,
+    now,
+    ownership,
+  });
+  const plan = {
+    ...planned,
+    ...(await holdArchiveMinimum(planned.volumes, snapshots, now, tiers)),
+  };
+  if (plan.excluded.length > 0) {
+    logger.warn("snapshots with this schedule's tags kept: not this retention's to delete", {
+      excluded: plan.excluded.slice(0, 25),
+      total: plan.excluded.length,
+    });
+  }
+  return plan;
 }
 
 /**
@@ -275,13 +328,22 @@ interface RetentionRead {
   readonly holders: Map<string, string[]>;
   readonly instances: Map<string, InstanceFacts>;
   readonly volumeTags: Map<string, TagMap>;
+  /** The locks, re-checked: each one EC2 reports is a hold. */
+  readonly locks: LockRecheck;
 }
 
-/** Reads this deployment's managed snapshots of the schedule, the snapshots images use, and the opted-in fleet. */
+/**
+ * Reads this deployment's managed snapshots of the schedule, the snapshots images use,
+ * and the opted-in fleet, then re-checks the locks (re-applying a missing one).
+ */
 async function readRetentionScope(
   deps: RetentionJobDependencies,
-  schedule: string,
+  definition: ScheduleDefinition,
+  now: Date,
+  dryRun: boolean,
+  tiers: RetentionTiersDependencies,
 ): Promise<RetentionRead> {
+  const schedule = definition.name;
   const { keys, deployment } = deps.config;
   const snapshots: SnapshotFacts[] = [];
   for await (const snapshot of deps.ec2.listSnapshotsTagged({
@@ -298,7 +360,8 @@ async function readRetentionScope(
     instances.set(instance.instanceId, instance);
   }
   const volumeTags = await deps.ec2.volumeTagsWithKey(keys.skip);
-  return { snapshots, holders, instances, volumeTags };
+  const locks = await recheckScheduleLocks(definition, snapshots, instances, now, dryRun, tiers);
+  return { snapshots, holders, instances, volumeTags, locks };
 }
 
 /**
@@ -387,6 +450,7 @@ function summarise(
   input: RetentionJobInput,
   deps: RetentionJobDependencies,
   base: RetentionHeader,
+  tiers: Pick<LockRecheck, 'outcomes' | 'problems'> & { archive: readonly ArchiveOutcome[] },
 ): RetentionReport {
   const { excluded, oldestRecoveryPointAgeSeconds } = plan;
   const all = volumes.flatMap((v) => v.deletions);
@@ -405,7 +469,10 @@ function summarise(
     ),
     excluded: excluded.length,
   };
-  const warnings = volumes.some((v) => v.failing !== undefined || (v.problems?.length ?? 0) > 0);
+  const warnings =
+    volumes.some((v) => v.failing !== undefined || (v.problems?.length ?? 0) > 0) ||
+    tiers.problems.length > 0 ||
+    [...tiers.outcomes, ...tiers.archive].some((o) => o.outcome === 'failed');
   const deferred = all.filter((d) => d.outcome === 'deferred').map((d) => d.snapshotId);
   const status = runStatus({
     failed: cap.exceeded && !input.dryRun,
@@ -422,6 +489,9 @@ function summarise(
     ...(oldestRecoveryPointAgeSeconds !== undefined ? { oldestRecoveryPointAgeSeconds } : {}),
     volumes: [...volumes],
     excluded,
+    ...(tiers.outcomes.length > 0 ? { locks: tiers.outcomes } : {}),
+    ...(tiers.problems.length > 0 ? { lockProblems: tiers.problems } : {}),
+    ...(tiers.archive.length > 0 ? { archive: tiers.archive } : {}),
     ...(cap.exceeded ? { error: { code: 'DeletionCapExceeded', message: cap.reason ?? '' } } : {}),
   };
 }
@@ -477,6 +547,23 @@ async function deleteOne(
     toResult,
     behind,
   );
+}
+
+/** The lock and archive parts' dependencies, from the job's. */
+function tiersDependencies(
+  deps: RetentionJobDependencies,
+  journal: ActionJournal,
+): RetentionTiersDependencies {
+  return {
+    tiers: deps.tiers,
+    journal,
+    logger: deps.logger,
+    runId: deps.runId,
+    keys: deps.config.keys,
+    deployment: deps.config.deployment,
+    knownSchedules: [...deps.config.catalog.schedules.keys()],
+    allowComplianceLocks: deps.config.allowComplianceLocks ?? false,
+  };
 }
 
 function emptyCounts(): RetentionReport['counts'] {

@@ -4,6 +4,7 @@ import {
   RPO_GRACE_MS,
   type ScheduleRpo,
 } from '../domain/recoveryReport.ts';
+import type { RestoreTestStatus } from '../domain/restoreTestPlan.ts';
 
 /** One opted-in instance on the page: its recovery picture and its copies elsewhere. */
 export interface CoverageInstance extends InstanceRecovery {
@@ -16,6 +17,8 @@ export interface CoverageInstance extends InstanceRecovery {
   readonly fullBytes?: number | undefined;
   readonly uniqueBytes?: number | undefined;
   readonly estimatedMonthlyCost?: number | undefined;
+  /** Its restore tests (issue 22); undefined (shown as —) when the history could not say. */
+  readonly restoreTest?: RestoreTestStatus | undefined;
 }
 
 /** The cost ledger's figures the page shows under the instances (see lib/jobs/snapshotSizes.ts). */
@@ -396,21 +399,47 @@ function costCell(i: CoverageInstance, currency: string | undefined): string {
 
 function instanceTable(instances: readonly CoverageInstance[], currency?: string): SafeHtml {
   return html`<div class="scroll"><table class="instances">
-<thead><tr><th scope="col">Instance</th><th scope="col">RPO per schedule (age of newest / allowed)</th><th scope="col">Newest snapshot</th><th scope="col">Newest AMI</th><th scope="col" class="num">Recovery points</th><th scope="col" class="num">AMIs</th><th scope="col" class="num">Copies in other regions</th><th scope="col" class="num">Est. cost a month</th></tr></thead>
+<thead><tr><th scope="col">Instance</th><th scope="col">RPO per schedule (age of newest / allowed)</th><th scope="col">Newest snapshot</th><th scope="col">Newest AMI</th><th scope="col" class="num">Recovery points</th><th scope="col" class="num">AMIs</th><th scope="col" class="num">Copies in other regions</th><th scope="col" class="num">Est. cost a month</th><th scope="col">Last restore test</th></tr></thead>
 <tbody>
 ${instances.map(
   (i) => html`<tr data-instance-id="${i.instanceId}" data-rpo="${worstLevel(i.rpo.map(rpoLevel))}">
 <th scope="row"><span class="name">${i.name ?? '(no Name tag)'}</span><br><span class="id">${i.instanceId}</span></th>
 <td class="rpo">${i.rpo.map((r) => rpoCell(r))}</td>
-<td class="newest-snapshot">${i.newestSnapshot ? html`<span class="id">${i.newestSnapshot.snapshotId}</span><br><span class="sub">${when(i.newestSnapshot.createdAt)} · ${hours(i.newestSnapshot.ageHours)} ago · ${i.newestSnapshot.schedule}</span>` : html`<span class="none">never</span>`}</td>
+<td class="newest-snapshot">${i.newestSnapshot ? html`<span class="id">${i.newestSnapshot.snapshotId}</span><br><span class="sub">${when(i.newestSnapshot.createdAt)} · ${hours(i.newestSnapshot.ageHours)} ago · ${i.newestSnapshot.schedule}</span>` : html`<span class="none">never</span>`}${appConsistentLine(i)}</td>
 <td class="newest-image">${i.newestImage ? html`<span class="id">${i.newestImage.imageId}</span><br><span class="sub">${when(i.newestImage.createdAt)} · ${hours(i.newestImage.ageHours)} ago · ${i.newestImage.schedule}</span>` : html`<span class="sub no-image">none</span>`}</td>
 <td class="num recovery-points">${i.recoveryPoints}</td>
 <td class="num images">${i.images}</td>
 <td class="num copies">${i.copiesInOtherRegions ?? '—'}</td>
 <td class="num cost">${costCell(i, currency)}</td>
+${restoreTestCell(i.restoreTest)}
 </tr>`,
 )}
 </tbody></table></div>`;
+}
+
+/** The newest application-consistent point, for instances that have one or ask for one. */
+function appConsistentLine(i: CoverageInstance): SafeHtml | string {
+  const p = i.newestAppConsistent;
+  if (p) {
+    return html`<br><span class="sub app-consistent" data-app-consistent="${p.snapshotId}">app-consistent: <span class="id">${p.snapshotId}</span> · ${hours(p.ageHours)} ago · ${p.schedule}</span>`;
+  }
+  if (i.consistency === undefined || /^\s*crash\s*$/i.test(i.consistency)) return '';
+  return html`<br><span class="sub app-consistent" data-app-consistent="none">app-consistent: ${cue('warn', 'none yet')} (${i.consistency})</span>`;
+}
+
+/** The last successful restore test and its time; an instance never tested is flagged. */
+function restoreTestCell(test: RestoreTestStatus | undefined): SafeHtml {
+  if (!test) return html`<td class="restore-test">—</td>`;
+  if (test.neverTested)
+    return html`<td class="restore-test" data-restore-test="never"><span class="none">never tested</span></td>`;
+  const failedSince =
+    test.lastOutcome === 'failed'
+      ? html`<br><span class="sub restore-test-failed">last test failed ${when(test.lastTestedAt)}</span>`
+      : '';
+  const passed = test.lastPassedAt
+    ? html`${when(test.lastPassedAt)}<br><span class="sub">${test.lastPassedSeconds ?? '?'} s to available</span>`
+    : html`<span class="none">never passed</span>`;
+  return html`<td class="restore-test" data-restore-test="${test.lastOutcome ?? 'passed'}">${passed}${failedSince}</td>`;
 }
 
 function rpoCell(rpo: ScheduleRpo): SafeHtml {

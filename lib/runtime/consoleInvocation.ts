@@ -13,7 +13,10 @@ import type { LambdaRuntime } from './lambdaRuntime.ts';
 type OpsPayload = ReturnType<typeof parseOpsPayload>;
 
 /** The gateways the console's handler builds once, beside the runtime's clients. */
-type ConsoleGateways = Pick<OpsDependencies, 'images' | 'restore' | 'autoScaling' | 'recycleBin'>;
+type ConsoleGateways = Pick<
+  OpsDependencies,
+  'images' | 'restore' | 'autoScaling' | 'recycleBin' | 'runCommand' | 'restoreTests' | 'tiers'
+>;
 
 /** What the console gets back for a payload it must fix: nothing was changed. */
 export interface RejectedPayload {

@@ -2,9 +2,12 @@ import { type AutoScalingGateway, createAutoScalingGateway } from '../aws/AutoSc
 import { Ec2CopyGateway } from '../aws/Ec2CopyGateway.ts';
 import { Ec2ImageGateway } from '../aws/Ec2ImageGateway.ts';
 import { Ec2RestoreGateway } from '../aws/Ec2RestoreGateway.ts';
+import { Ec2RestoreTestGateway } from '../aws/Ec2RestoreTestGateway.ts';
+import { Ec2SnapshotTierGateway } from '../aws/Ec2SnapshotTierGateway.ts';
 import { createFanOutQueueGateway, type FanOutQueueGateway } from '../aws/FanOutQueueGateway.ts';
 import { createRecycleBinGateway, type RecycleBinGateway } from '../aws/RecycleBinGateway.ts';
 import { createReportBucketGateway, type ReportBucketGateway } from '../aws/ReportBucketGateway.ts';
+import { createSsmGateway, type SsmGateway } from '../aws/SsmGateway.ts';
 import { ConfigurationError } from '../domain/errors.ts';
 import type { RegionGateways } from '../jobs/copyJob.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
@@ -77,6 +80,32 @@ export function restoreGateway(runtime: Runtime): Ec2RestoreGateway {
 }
 
 /**
+ * The Run Command gateway in the function's region (pre/post scripts of application-
+ * consistent sets; issue 21), for the functions that make snapshot sets.
+ *
+ * @example
+ * const runCommand = runCommandGateway(runtime);
+ */
+export function runCommandGateway(runtime: Runtime): SsmGateway {
+  return runtime.clients.once('ssm', () => createSsmGateway(runtime.config));
+}
+
+/**
+ * The restore-test gateway (volumes restore tests make, check and delete) in the
+ * function's region.
+ *
+ * @example
+ * const tests = restoreTestGateway(runtime);
+ */
+export function restoreTestGateway(runtime: Runtime): Ec2RestoreTestGateway {
+  return runtime.clients.gateway(
+    { account: 'self', region: runtime.config.region },
+    'restore-test',
+    (client) => new Ec2RestoreTestGateway(client),
+  );
+}
+
+/**
  * The Auto Scaling gateway in the function's region.
  *
  * @example
@@ -133,5 +162,21 @@ export function reportBucketGateway(runtime: Runtime): ReportBucketGateway | und
   if (!bucket) return undefined;
   return runtime.clients.once('report-bucket', () =>
     createReportBucketGateway(runtime.config, bucket),
+  );
+}
+
+/**
+ * The snapshot lock and tier gateway (LockSnapshot, DescribeLockedSnapshots,
+ * ModifySnapshotTier, DescribeSnapshotTierStatus, RestoreSnapshotTier) in the function's
+ * region, over the same rate-limited EC2 client as the runtime's gateway.
+ *
+ * @example
+ * const tiers = snapshotTierGateway(runtime);
+ */
+export function snapshotTierGateway(runtime: Runtime): Ec2SnapshotTierGateway {
+  return runtime.clients.gateway(
+    { account: 'self', region: runtime.config.region },
+    'snapshot-tiers',
+    (client) => new Ec2SnapshotTierGateway(client),
   );
 }

@@ -77,7 +77,7 @@ export function scheduledSlot(
   runtime: Pick<LambdaRuntime, 'clock' | 'config'>,
   schedule: ScheduleDefinition,
   scheduledTime: Date | undefined,
-  job: 'backup' | 'amis' | 'retention',
+  job: 'backup' | 'amis' | 'retention' | 'restore-test',
 ): string {
   return deliveredSlot(jobTimetable(schedule, job), scheduledTime, runtime.clock(), {
     catchUpMs: runtime.config.slotCatchUpMs,

@@ -60,6 +60,13 @@ describe('The demo (npm run demo): a fortnight of a small fleet, end to end', ()
     expect(demo.output).toMatch(/launched i-[0-9a-f]+ "db-1-restored"/);
   });
 
+  it('proves restores on a schedule: the weekly restore test on each Sunday, its volumes deleted', () => {
+    const tests = demo.output.match(
+      /weekly restore test succeeded: i-[0-9a-f]+ passed \(\d+ volume\(s\), [\d.]+ s to available, deleted\)/g,
+    );
+    expect(tests).toHaveLength(2);
+  });
+
   it('reports recovery points, the run history and the coverage page', () => {
     expect(demo.output).toMatch(/recovery points, newest snapshot/);
     expect(demo.output).toMatch(/orphaned: .*web-2/);

@@ -6,6 +6,7 @@
  * after creating" fallback as the tagging at creation that real AWS gets.
  */
 import type { RecordedCall } from '../../lib/aws/callRecorder.ts';
+import { ssmRequestsOf } from './ssmRequests.ts';
 
 /** One authorization AWS makes. */
 export interface IamRequest {
@@ -262,9 +263,20 @@ export function requestsOf(
         add(ec2(call.action), inAccount('volume', id ?? 'vol-0'), resourceTagContext(tagsOf(id)));
         break;
       }
-      case 'DeleteSnapshot': {
+      case 'DeleteSnapshot':
+      case 'ModifySnapshotTier':
+      case 'RestoreSnapshotTier': {
         const id = text(field(input, 'SnapshotId'));
         add(ec2(call.action), snapshot(id), resourceTagContext(tagsOf(id)));
+        break;
+      }
+      case 'LockSnapshot': {
+        const id = text(field(input, 'SnapshotId'));
+        const days = field(input, 'LockDuration');
+        add(ec2(call.action), snapshot(id), {
+          ...resourceTagContext(tagsOf(id)),
+          ...(typeof days === 'number' ? { 'ec2:SnapshotLockDuration': String(days) } : {}),
+        });
         break;
       }
       case 'DeregisterImage': {
@@ -376,6 +388,8 @@ export function requestsOf(
     }
     return requests;
   }
+
+  if (call.service === 'ssm') return ssmRequestsOf(call, names, tagsOf);
 
   if (call.service === 'sqs') {
     const url = text(field(input, 'QueueUrl')) ?? '';

@@ -34,6 +34,8 @@ import {
   requestsOf,
   type StackNames,
 } from './requests.ts';
+import { restoreTestNegatives } from './restoreTestNegatives.ts';
+import { ssmNegatives } from './ssmRequests.ts';
 
 /** One evaluated request and what the simulation expected of it. */
 export interface Verdict {
@@ -260,7 +262,19 @@ export function negativeSet(
       request: request('ec2:DeregisterImage', image, context),
       why: `DeregisterImage of an ${label} image`,
     });
+    for (const action of ['LockSnapshot', 'ModifySnapshotTier', 'RestoreSnapshotTier']) {
+      cases.push({
+        roles: 'all',
+        request: request(`ec2:${action}`, snapshot, context),
+        why: `${action} of an ${label} snapshot`,
+      });
+    }
   }
+  cases.push({
+    roles: 'all',
+    request: request('ec2:UnlockSnapshot', snapshot, own),
+    why: 'UnlockSnapshot of an own managed snapshot (no role may unlock)',
+  });
   for (const [resource, label] of [
     [snapshot, 'snapshot'],
     [image, 'image'],
@@ -317,6 +331,7 @@ export function negativeSet(
       request: request('ec2:ModifyImageAttribute', image, context),
       why: `ModifyImageAttribute of an ${label} AMI`,
     });
+  cases.push(...ssmNegatives(stage, prefix, region, ACCOUNT));
   cases.push({
     roles: 'all',
     request: request('ec2:CreateSnapshots', `arn:aws:ec2:${region}::snapshot/*`, {
@@ -361,6 +376,7 @@ export function negativeSet(
         ),
         why: `${action} ${label}`,
       });
+  cases.push(...restoreTestNegatives(stage, prefix, region, ACCOUNT, request));
   return cases;
 }
 

@@ -75,6 +75,7 @@ describe('The walk: npm run local-aws, then ops backup, history --run, report --
       'web-1',
       'web-2',
       'db-1',
+      'db-2',
       'batch-1',
       'legacy-1',
       'typo-1',

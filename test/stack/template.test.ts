@@ -29,6 +29,7 @@ const FUNCTIONS = [
   { name: 'amis', logicalId: 'AmisLambdaFunction', role: 'AmisRole' },
   { name: 'copy', logicalId: 'CopyLambdaFunction', role: 'CopyRole' },
   { name: 'fanout', logicalId: 'FanoutLambdaFunction', role: 'FanoutRole' },
+  { name: 'restoreTest', logicalId: 'RestoreTestLambdaFunction', role: 'RestoreTestRole' },
 ] as const;
 type FunctionName = (typeof FUNCTIONS)[number]['name'];
 
@@ -76,6 +77,13 @@ const SCHEDULE_TARGETS: readonly {
   })),
   { fn: 'amis', schedule: 'sweep', cron: SWEEP_CRON, input: { sweep: true } },
   { fn: 'copy', schedule: 'catch-up', cron: 'cron(0 7 * * ? *)', input: { copy: true } },
+  // The packaged weekly schedule has restoreTests, without a cron: it runs with retention.
+  {
+    fn: 'restoreTest',
+    schedule: 'weekly',
+    cron: 'cron(0 5 ? * SUN *)',
+    input: { schedule: 'weekly', scheduledTime: SCHEDULED_TIME },
+  },
   // Schedules from instances' tags: the dispatcher every 15 minutes, their retention.
   {
     fn: 'backup',
@@ -120,6 +128,8 @@ const EC2_WRITES = [
   'ec2:CreateTags',
   'ec2:DeleteSnapshot',
   'ec2:DeregisterImage',
+  'ec2:CreateVolume',
+  'ec2:DeleteVolume',
 ] as const;
 const EC2_WRITES_BY_FUNCTION: Readonly<Record<FunctionName, readonly string[]>> = {
   backup: ['ec2:CreateSnapshots', 'ec2:CreateTags', 'ec2:DeleteSnapshot'],
@@ -129,6 +139,8 @@ const EC2_WRITES_BY_FUNCTION: Readonly<Record<FunctionName, readonly string[]>> 
   copy: ['ec2:CreateTags', 'ec2:DeleteSnapshot', 'ec2:DeregisterImage'],
   // The planner only reads fleets and sends batches.
   fanout: [],
+  // Restore tests make volumes from managed snapshots, tagged at creation, and delete them.
+  restoreTest: ['ec2:CreateVolume', 'ec2:CreateTags', 'ec2:DeleteVolume'],
 };
 
 // ---------------------------------------------------------------------------------------

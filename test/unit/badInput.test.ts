@@ -8,7 +8,7 @@ import {
   planInstanceBackup,
   type SnapshotSetRequest,
 } from '../../lib/domain/backupPlan.ts';
-import { InvalidEventError } from '../../lib/domain/errors.ts';
+import { InvalidEventError, InvalidScheduleDefinitionError } from '../../lib/domain/errors.ts';
 import {
   type ImageContext,
   type InstanceImageDecision,
@@ -89,6 +89,7 @@ const corpus = <T>(file: string): T[] =>
 const tagCases = corpus<TagCase>('tags.json');
 const payloadCases = corpus<RejectedCase>('console-payloads.json');
 const eventCases = corpus<RejectedCase>('schedule-events.json');
+const scheduleOptionCases = corpus<RejectedCase>('schedule-options.json');
 
 /** `it.each` rows titled by the case's full name. */
 const named = <T extends { readonly name: string }>(cases: readonly T[]): [string, T][] =>
@@ -629,6 +630,26 @@ describe('Bad input corpus (test/fixtures/bad-input)', () => {
 
         // Assess
         expectSpecificRejection(error, c);
+      },
+    );
+  });
+
+  describe('Schedule options (custom.schedules): parseScheduleCatalog', () => {
+    it.each(named(scheduleOptionCases))(
+      '%s: rejected naming the schedule and the option',
+      (_name, c) => {
+        // Prepare
+        const daily = { name: 'daily', cron: 'cron(0 3 * * ? *)', retain: 7 };
+
+        // Act
+        const error = rejection(() => parseScheduleCatalog([{ ...daily, restoreTests: c.input }]));
+
+        // Assess
+        expect(error).toBeInstanceOf(InvalidScheduleDefinitionError);
+        const message = (error as Error).message;
+        expect(message).toContain('schedule "daily"');
+        expect(message).toContain(c.expect.field);
+        for (const fragment of c.expect.messageIncludes) expect(message).toContain(fragment);
       },
     );
   });

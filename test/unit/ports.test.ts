@@ -10,11 +10,13 @@ import type { Ec2CopyGateway } from '../../lib/aws/Ec2CopyGateway.ts';
 import type { Ec2Gateway } from '../../lib/aws/Ec2Gateway.ts';
 import type { Ec2ImageGateway } from '../../lib/aws/Ec2ImageGateway.ts';
 import type { Ec2RestoreGateway } from '../../lib/aws/Ec2RestoreGateway.ts';
+import type { Ec2RestoreTestGateway } from '../../lib/aws/Ec2RestoreTestGateway.ts';
 import type { FanOutQueueGateway } from '../../lib/aws/FanOutQueueGateway.ts';
 import type { SnapshotSizeRecords } from '../../lib/aws/history/snapshotSizes.ts';
 import type { RecycleBinGateway } from '../../lib/aws/RecycleBinGateway.ts';
 import type { RunEventsGateway } from '../../lib/aws/RunEventsGateway.ts';
 import type { RunHistoryGateway } from '../../lib/aws/RunHistoryGateway.ts';
+import type { SsmGateway } from '../../lib/aws/SsmGateway.ts';
 import type {
   ActionJournal,
   BatchCheckpointsPort,
@@ -33,6 +35,8 @@ import type {
   MetricsPort,
   RecycleBinPort,
   RestorePort,
+  RestoreTestPort,
+  RunCommandPort,
   RunEventsPort,
   RunHistoryPort,
   RunsPort,
@@ -60,6 +64,14 @@ describe('the EC2 adapters satisfy their ports', () => {
 
   it('Ec2RestoreGateway is the restore port', () => {
     expectTypeOf<Ec2RestoreGateway>().toExtend<RestorePort>();
+  });
+
+  it('SsmGateway is the Run Command port', () => {
+    expectTypeOf<SsmGateway>().toExtend<RunCommandPort>();
+  });
+
+  it('Ec2RestoreTestGateway is the restore-test port', () => {
+    expectTypeOf<Ec2RestoreTestGateway>().toExtend<RestoreTestPort>();
   });
 
   it('AutoScalingGateway and RecycleBinGateway are the image-holder ports', () => {

@@ -22,7 +22,7 @@ const RUN_ID = '20261123T030002Z-9f3a12bc';
 
 /** What every message about the action lists, in the README's order. */
 const ACTIONS_LIST =
-  'actions: backup, retention, plan, report, restore-volume, duplicate-instance, restore-instance, restore-drill';
+  'actions: backup, retention, plan, report, restore-volume, duplicate-instance, restore-instance, restore-drill, restore-test';
 const KNOWN_SCHEDULES = 'known: daily, weekly, monthly';
 
 /** The fields each action takes: the payload contract of the issue. */
@@ -65,6 +65,14 @@ const FIELDS: Record<OpsAction, readonly string[]> = {
     'confirm',
   ],
   'restore-drill': ['action', 'volumeId', 'snapshotId', 'availabilityZone', 'dryRun'],
+  'restore-test': [
+    'action',
+    'schedule',
+    'instanceIds',
+    'instances',
+    'volumeInitializationRate',
+    'dryRun',
+  ],
 };
 const EVERY_FIELD = [...new Set(Object.values(FIELDS).flat())];
 
