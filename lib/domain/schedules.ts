@@ -1,6 +1,6 @@
 import awsCronParser from 'aws-cron-parser';
-import { parseConsistency } from './consistency.ts';
 import { scheduleKeepDays, validateArchiveAfterDays } from './archiveTier.ts';
+import { parseConsistency } from './consistency.ts';
 import {
   InvalidEventError,
   InvalidScheduleDefinitionError,
@@ -158,8 +158,9 @@ export function parseScheduleCatalog(
         ? undefined
         : parseRestoreTestOptions(definition.restoreTests, definition.name);
     if (restoreTests?.cron) validateRestoreTestCron(restoreTests.cron, definition.name);
-    validateTiering(definition, options.allowComplianceLocks === true);
-    schedules.set(definition.name, stripUndefined({ ...definition, restoreTests }));
+    const schedule: ScheduleDefinition = stripUndefined({ ...definition, restoreTests });
+    validateTiering(schedule, options.allowComplianceLocks === true);
+    schedules.set(definition.name, schedule);
   }
   const defaultName = defaultSchedule.trim().toLowerCase();
   if (!schedules.has(defaultName)) {
