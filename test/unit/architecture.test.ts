@@ -113,7 +113,7 @@ describe('what the cruiser cannot see', () => {
   /**
    * Values jobs may still import from an adapter module: error classes that moved to
    * lib/aws/errors.ts and are re-exported by their gateway, until the codemod
-   * (docs/pending/hports-codemod.py) imports them from lib/aws/errors.ts.
+   * (the one-time codemod of issue 20) imports them from lib/aws/errors.ts.
    */
   const MOVED_ERRORS = new Set(['CreateSnapshotSetError', 'ImageNameTakenError']);
 
