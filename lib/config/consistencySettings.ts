@@ -2,13 +2,22 @@
  * The deployment's settings of application-consistent snapshot sets (issue 21, part 1),
  * read from the environment by `loadConfig`.
  */
-import { DEFAULT_PRE_TIMEOUT_SECONDS, FSFREEZE_DOCUMENT } from '../domain/consistency.ts';
+import {
+  DEFAULT_PRE_TIMEOUT_SECONDS,
+  DEFAULT_VSS_TIMEOUT_SECONDS,
+  FSFREEZE_DOCUMENT,
+} from '../domain/consistency.ts';
 import { ConfigurationError } from '../domain/errors.ts';
 
 /** What the backup job needs to run pre and post scripts. */
 export interface ConsistencySettings {
   /** Seconds the run waits for a pre (or post) script (`CONSISTENCY_TIMEOUT_SECONDS`, 30). */
   readonly consistencyTimeoutSeconds: number;
+  /**
+   * Seconds the run waits for AWSEC2-CreateVssSnapshot (`CONSISTENCY_VSS_TIMEOUT_SECONDS`,
+   * 180, 30 to 600): VSS freezes the writers, snapshots every volume and tags them.
+   */
+  readonly consistencyVssTimeoutSeconds: number;
   /** The stage's own copy of the fsfreeze document (`CONSISTENCY_FSFREEZE_DOCUMENT`). */
   readonly consistencyFsfreezeDocument: string;
   /**
@@ -47,6 +56,17 @@ export function loadConsistencySettings(
       );
     }
   }
+  const rawVss = env.CONSISTENCY_VSS_TIMEOUT_SECONDS?.trim() ?? '';
+  let vssTimeout = DEFAULT_VSS_TIMEOUT_SECONDS;
+  if (rawVss !== '') {
+    vssTimeout = Number(rawVss);
+    if (!/^\d+$/.test(rawVss) || vssTimeout < 30 || vssTimeout > 600) {
+      throw new ConfigurationError(
+        'CONSISTENCY_VSS_TIMEOUT_SECONDS',
+        `must be a whole number of seconds from 30 to 600 (the wait for AWSEC2-CreateVssSnapshot); got ${JSON.stringify(rawVss)}`,
+      );
+    }
+  }
   const fsfreeze = env.CONSISTENCY_FSFREEZE_DOCUMENT?.trim() || FSFREEZE_DOCUMENT;
   const documents = (env.CONSISTENCY_DOCUMENTS ?? '')
     .split(',')
@@ -64,6 +84,7 @@ export function loadConsistencySettings(
   return {
     ...(localSsmEndpoint ? { localSsmEndpoint } : {}),
     consistencyTimeoutSeconds: timeout,
+    consistencyVssTimeoutSeconds: vssTimeout,
     consistencyFsfreezeDocument: fsfreeze,
     consistencyDocuments: [...new Set(documents)],
   };
