@@ -45,28 +45,21 @@ const DOCUMENT_NAME = /^[A-Za-z0-9_.-]{3,128}$/;
 export function loadConsistencySettings(
   env: Readonly<Record<string, string | undefined>>,
 ): ConsistencySettings {
-  const rawTimeout = env.CONSISTENCY_TIMEOUT_SECONDS?.trim() ?? '';
-  let timeout = DEFAULT_PRE_TIMEOUT_SECONDS;
-  if (rawTimeout !== '') {
-    timeout = Number(rawTimeout);
-    if (!/^\d+$/.test(rawTimeout) || timeout < 5 || timeout > 300) {
-      throw new ConfigurationError(
-        'CONSISTENCY_TIMEOUT_SECONDS',
-        `must be a whole number of seconds from 5 to 300 (the wait for a pre script, and the freeze's bound less 60 s); got ${JSON.stringify(rawTimeout)}`,
-      );
-    }
-  }
-  const rawVss = env.CONSISTENCY_VSS_TIMEOUT_SECONDS?.trim() ?? '';
-  let vssTimeout = DEFAULT_VSS_TIMEOUT_SECONDS;
-  if (rawVss !== '') {
-    vssTimeout = Number(rawVss);
-    if (!/^\d+$/.test(rawVss) || vssTimeout < 30 || vssTimeout > 600) {
-      throw new ConfigurationError(
-        'CONSISTENCY_VSS_TIMEOUT_SECONDS',
-        `must be a whole number of seconds from 30 to 600 (the wait for AWSEC2-CreateVssSnapshot); got ${JSON.stringify(rawVss)}`,
-      );
-    }
-  }
+  const timeout = readSeconds(env, 'CONSISTENCY_TIMEOUT_SECONDS', DEFAULT_PRE_TIMEOUT_SECONDS, {
+    min: 5,
+    max: 300,
+    what: "the wait for a pre script, and the freeze's bound less 60 s",
+  });
+  const vssTimeout = readSeconds(
+    env,
+    'CONSISTENCY_VSS_TIMEOUT_SECONDS',
+    DEFAULT_VSS_TIMEOUT_SECONDS,
+    {
+      min: 30,
+      max: 600,
+      what: 'the wait for AWSEC2-CreateVssSnapshot',
+    },
+  );
   const fsfreeze = env.CONSISTENCY_FSFREEZE_DOCUMENT?.trim() || FSFREEZE_DOCUMENT;
   const documents = (env.CONSISTENCY_DOCUMENTS ?? '')
     .split(',')
@@ -88,4 +81,23 @@ export function loadConsistencySettings(
     consistencyFsfreezeDocument: fsfreeze,
     consistencyDocuments: [...new Set(documents)],
   };
+}
+
+/** A whole number of seconds from `min` to `max`, or `fallback` when unset. */
+function readSeconds(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+  fallback: number,
+  range: { readonly min: number; readonly max: number; readonly what: string },
+): number {
+  const raw = env[name]?.trim() ?? '';
+  if (raw === '') return fallback;
+  const seconds = Number(raw);
+  if (!/^\d+$/.test(raw) || seconds < range.min || seconds > range.max) {
+    throw new ConfigurationError(
+      name,
+      `must be a whole number of seconds from ${range.min} to ${range.max} (${range.what}); got ${JSON.stringify(raw)}`,
+    );
+  }
+  return seconds;
 }
