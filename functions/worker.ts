@@ -3,7 +3,11 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { assumeTargetRole } from '../lib/aws/targetRoles.ts';
 import { type BatchMessage, parseBatchMessage } from '../lib/domain/fanOut.ts';
 import { type BatchOutcome, runFanOutBatch } from '../lib/jobs/fanOutJob.ts';
-import { fanOutQueueGateway, runCommandGateway } from '../lib/runtime/gateways.ts';
+import {
+  fanOutQueueGateway,
+  runCommandGateway,
+  snapshotTierGateway,
+} from '../lib/runtime/gateways.ts';
 import { remainingTime } from '../lib/runtime/invocation.ts';
 import { jobMetricsFor } from '../lib/runtime/jobMetrics.ts';
 import { createLambdaRuntime } from '../lib/runtime/lambdaRuntime.ts';
@@ -33,6 +37,8 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
         target.account === 'self' && target.region === runtime.config.region
           ? runCommandGateway(runtime)
           : undefined,
+      // Locks and tiers of the batch's own account and region (the target role allows them).
+      tiersFor: (target, share) => snapshotTierGateway(runtime, target, share),
       ...(queue ? { requeue: sendAgain } : {}),
       config: runtime.config,
       clock: runtime.clock,

@@ -9,6 +9,8 @@
  *   `Failed` (the script exited non-zero) or `InProgress` forever (a script that hangs:
  *   the run's wait times out).
  */
+import { CreateSnapshotsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { RunCommandPort } from '../lib/jobs/ports.ts';
 import { awsError, type FaultRule, type ProxyCall, rewriteAnswer } from './faultProxy.ts';
 
 function instanceIdsOf(call: ProxyCall): string[] {
@@ -73,5 +75,57 @@ export function ssmScriptAnswers(
             });
           })
         : undefined,
+  };
+}
+
+/**
+ * moto answers SendCommand of `AWSEC2-CreateVssSnapshot` with `Success` but makes no
+ * snapshots (it runs no document). This wraps a Run Command port so that the document
+ * does what AWS documents it does: one `CreateSnapshots` of the instance (boot volume
+ * left out when `ExcludeBootVolume=True`), tagged with the `tags` parameter
+ * (`Key=k,Value=v;…`) plus AWS's `AppConsistent=true`, once the real SendCommand to moto
+ * (through the fault proxy) was accepted. `made` counts the sets it made.
+ *
+ * @example
+ * const ssm = vssDocumentMakesSnapshots(new SsmGateway(client), ec2Client);
+ */
+export function vssDocumentMakesSnapshots(
+  ssm: RunCommandPort,
+  ec2: EC2Client,
+): RunCommandPort & { readonly made: () => number } {
+  let made = 0;
+  return {
+    made: () => made,
+    commandInvocation: (commandId, instanceId) => ssm.commandInvocation(commandId, instanceId),
+    sendCommand: async (request) => {
+      // Sent first: an instance SSM refuses (unmanaged) runs no document.
+      const commandId = await ssm.sendCommand(request);
+      if (request.document === 'AWSEC2-CreateVssSnapshot') {
+        const tags = (request.parameters.tags?.[0] ?? '')
+          .split(';')
+          .filter((t) => t !== '')
+          .map((pair) => {
+            const [, Key = '', Value = ''] = /^Key=(.*),Value=(.*)$/.exec(pair) ?? [];
+            return { Key, Value };
+          });
+        await ec2.send(
+          new CreateSnapshotsCommand({
+            InstanceSpecification: {
+              InstanceId: request.instanceId,
+              ExcludeBootVolume: request.parameters.ExcludeBootVolume?.[0] === 'True',
+            },
+            Description: request.parameters.description?.[0],
+            TagSpecifications: [
+              {
+                ResourceType: 'snapshot',
+                Tags: [...tags, { Key: 'AppConsistent', Value: 'true' }],
+              },
+            ],
+          }),
+        );
+        made += 1;
+      }
+      return commandId;
+    },
   };
 }

@@ -24,12 +24,17 @@ function documentsOf(raw) {
 
 const arn = (rest) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:${rest}` });
 const documentArn = (name) => arn(`ssm:\${AWS::Region}:\${AWS::AccountId}:document/${name}`);
+// AWS's own VSS document (`vss`, Windows): an AWS-owned document's ARN has no account.
+const VSS_DOCUMENT = 'AWSEC2-CreateVssSnapshot';
+const vssDocumentArn = arn(`ssm:\${AWS::Region}::document/${VSS_DOCUMENT}`);
 
 // SendCommand authorizes the document and each instance, separately (Service
 // Authorization Reference, AWS Systems Manager: SendCommand on `document` and `instance`;
-// the instance supports `ssm:resourceTag/${TagKey}`). So: only the named documents, and
-// only on instances carrying the opt-in tag — `snapkeeper:consistency`, or, when a
-// schedule sets the `consistency` option, `snapkeeper:backup` as well.
+// the instance supports `ssm:resourceTag/${TagKey}`). So: only the named documents (and
+// AWS's AWSEC2-CreateVssSnapshot, which makes the snapshots with the instance profile's
+// permissions, never the function's), and only on instances carrying the opt-in tag —
+// `snapkeeper:consistency`, or, when a schedule sets the `consistency` option,
+// `snapkeeper:backup` as well.
 function consistencyStatements(documents, scheduleOptIn) {
   const onInstances = (sid, tagKey) => ({
     Sid: sid,
@@ -43,7 +48,7 @@ function consistencyStatements(documents, scheduleOptIn) {
       Sid: 'SendOnlyTheConsistencyDocuments',
       Effect: 'Allow',
       Action: 'ssm:SendCommand',
-      Resource: [fsfreezeDocumentName, ...documents].map(documentArn),
+      Resource: [...[fsfreezeDocumentName, ...documents].map(documentArn), vssDocumentArn],
     },
     onInstances('SendCommandsOnlyToConsistencyTaggedInstances', 'snapkeeper:consistency'),
     ...(scheduleOptIn

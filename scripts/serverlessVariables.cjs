@@ -777,10 +777,15 @@ function functionRoles(
       'ec2:DescribeVolumes',
       'ec2:DescribeSnapshots',
       'ec2:DescribeImages',
+      'ec2:DescribeLockedSnapshots',
+      'ec2:DescribeSnapshotTierStatus',
     ]),
     ...STATEMENTS.createSnapshotSets,
     STATEMENTS.tagAtCreation(['CreateSnapshots'], SNAPSHOTS),
     STATEMENTS.deleteManagedSnapshots,
+    // A backup batch locks what it made; a retention batch re-checks locks and archives.
+    STATEMENTS.lockManagedSnapshots,
+    STATEMENTS.archiveManagedSnapshots,
     STATEMENTS.assumeTargetRoles(targetRoleName),
     {
       Sid: 'ReceiveFanOutBatches',

@@ -2,13 +2,22 @@
  * The deployment's settings of application-consistent snapshot sets (issue 21, part 1),
  * read from the environment by `loadConfig`.
  */
-import { DEFAULT_PRE_TIMEOUT_SECONDS, FSFREEZE_DOCUMENT } from '../domain/consistency.ts';
+import {
+  DEFAULT_PRE_TIMEOUT_SECONDS,
+  DEFAULT_VSS_TIMEOUT_SECONDS,
+  FSFREEZE_DOCUMENT,
+} from '../domain/consistency.ts';
 import { ConfigurationError } from '../domain/errors.ts';
 
 /** What the backup job needs to run pre and post scripts. */
 export interface ConsistencySettings {
   /** Seconds the run waits for a pre (or post) script (`CONSISTENCY_TIMEOUT_SECONDS`, 30). */
   readonly consistencyTimeoutSeconds: number;
+  /**
+   * Seconds the run waits for AWSEC2-CreateVssSnapshot (`CONSISTENCY_VSS_TIMEOUT_SECONDS`,
+   * 180, 30 to 600): VSS freezes the writers, snapshots every volume and tags them.
+   */
+  readonly consistencyVssTimeoutSeconds: number;
   /** The stage's own copy of the fsfreeze document (`CONSISTENCY_FSFREEZE_DOCUMENT`). */
   readonly consistencyFsfreezeDocument: string;
   /**
@@ -36,17 +45,21 @@ const DOCUMENT_NAME = /^[A-Za-z0-9_.-]{3,128}$/;
 export function loadConsistencySettings(
   env: Readonly<Record<string, string | undefined>>,
 ): ConsistencySettings {
-  const rawTimeout = env.CONSISTENCY_TIMEOUT_SECONDS?.trim() ?? '';
-  let timeout = DEFAULT_PRE_TIMEOUT_SECONDS;
-  if (rawTimeout !== '') {
-    timeout = Number(rawTimeout);
-    if (!/^\d+$/.test(rawTimeout) || timeout < 5 || timeout > 300) {
-      throw new ConfigurationError(
-        'CONSISTENCY_TIMEOUT_SECONDS',
-        `must be a whole number of seconds from 5 to 300 (the wait for a pre script, and the freeze's bound less 60 s); got ${JSON.stringify(rawTimeout)}`,
-      );
-    }
-  }
+  const timeout = readSeconds(env, 'CONSISTENCY_TIMEOUT_SECONDS', DEFAULT_PRE_TIMEOUT_SECONDS, {
+    min: 5,
+    max: 300,
+    what: "the wait for a pre script, and the freeze's bound less 60 s",
+  });
+  const vssTimeout = readSeconds(
+    env,
+    'CONSISTENCY_VSS_TIMEOUT_SECONDS',
+    DEFAULT_VSS_TIMEOUT_SECONDS,
+    {
+      min: 30,
+      max: 600,
+      what: 'the wait for AWSEC2-CreateVssSnapshot',
+    },
+  );
   const fsfreeze = env.CONSISTENCY_FSFREEZE_DOCUMENT?.trim() || FSFREEZE_DOCUMENT;
   const documents = (env.CONSISTENCY_DOCUMENTS ?? '')
     .split(',')
@@ -64,7 +77,27 @@ export function loadConsistencySettings(
   return {
     ...(localSsmEndpoint ? { localSsmEndpoint } : {}),
     consistencyTimeoutSeconds: timeout,
+    consistencyVssTimeoutSeconds: vssTimeout,
     consistencyFsfreezeDocument: fsfreeze,
     consistencyDocuments: [...new Set(documents)],
   };
+}
+
+/** A whole number of seconds from `min` to `max`, or `fallback` when unset. */
+function readSeconds(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+  fallback: number,
+  range: { readonly min: number; readonly max: number; readonly what: string },
+): number {
+  const raw = env[name]?.trim() ?? '';
+  if (raw === '') return fallback;
+  const seconds = Number(raw);
+  if (!/^\d+$/.test(raw) || seconds < range.min || seconds > range.max) {
+    throw new ConfigurationError(
+      name,
+      `must be a whole number of seconds from ${range.min} to ${range.max} (${range.what}); got ${JSON.stringify(raw)}`,
+    );
+  }
+  return seconds;
 }

@@ -107,6 +107,7 @@ export interface SnapkeeperConfig {
   readonly dryRun: boolean;
   /** Pre/post scripts of application-consistent sets (issue 21): timeout, documents. */
   readonly consistencyTimeoutSeconds: ConsistencySettings['consistencyTimeoutSeconds'];
+  readonly consistencyVssTimeoutSeconds: ConsistencySettings['consistencyVssTimeoutSeconds'];
   readonly consistencyFsfreezeDocument: ConsistencySettings['consistencyFsfreezeDocument'];
   readonly consistencyDocuments: ConsistencySettings['consistencyDocuments'];
   readonly localSsmEndpoint?: ConsistencySettings['localSsmEndpoint'];

@@ -12,6 +12,9 @@ export const FSFREEZE_DOCUMENT = 'snapkeeper-fsfreeze';
 /** AWS's own document for VSS-enabled snapshots of Windows instances. */
 export const VSS_DOCUMENT = 'AWSEC2-CreateVssSnapshot';
 
+/** The default wait for {@link VSS_DOCUMENT}, in seconds: VSS freezes, snapshots and tags. */
+export const DEFAULT_VSS_TIMEOUT_SECONDS = 180;
+
 /** The default wait for the pre script, in seconds (`CONSISTENCY_TIMEOUT_SECONDS`). */
 export const DEFAULT_PRE_TIMEOUT_SECONDS = 30;
 

@@ -8,6 +8,7 @@
  * `governance` | `compliance` | `expired` | `pending-compliance`, LockExpiresOn).
  */
 import { InvalidScheduleDefinitionError, InvalidTagError } from './errors.ts';
+import { isExpressionEntry, TAG_SCHEDULE } from './tagSchedules.ts';
 
 /** The lock modes of `LockSnapshot`. */
 export const LockMode = { governance: 'governance', compliance: 'compliance' } as const;
@@ -95,7 +96,10 @@ export function parseLockRule(
 
 /**
  * Reads the `snapkeeper:lock` tag of an instance: `monthly=365d,yearly=7y:compliance`.
- * Compliance mode is refused unless the stage allows it.
+ * The entry `tag=<duration>` locks the sets of the instance's own `cron(...)` and
+ * `rate(...)` schedules (all of them, like `snapkeeper:retain=tag=N`); an entry naming an
+ * expression itself is refused with that fix. Compliance mode is refused unless the
+ * stage allows it.
  *
  * @throws {InvalidTagError} naming the tag, the entry at fault and the fix.
  * @example
@@ -123,11 +127,19 @@ export function readLockTag(
       );
     }
     const schedule = name.toLowerCase();
-    if (!knownSchedules.includes(schedule)) {
+    if (isExpressionEntry(name) || name.includes('(')) {
+      const shown = name.length > 40 ? `${name.slice(0, 40)}…` : name;
       throw new InvalidTagError(
         key,
         value,
-        `names schedule "${name}", which is not defined; defined: ${knownSchedules.join(', ')}`,
+        `names the expression "${shown}"; the sets of an instance's own cron(...) and rate(...) schedules are locked together as ${TAG_SCHEDULE}=<duration>, like ${key.replace(/lock$/, 'retain')}=${TAG_SCHEDULE}=N: write e.g. ${TAG_SCHEDULE}=30d`,
+      );
+    }
+    if (schedule !== TAG_SCHEDULE && !knownSchedules.includes(schedule)) {
+      throw new InvalidTagError(
+        key,
+        value,
+        `names schedule "${name}", which is not defined; defined: ${knownSchedules.join(', ')} (and ${TAG_SCHEDULE}, for the instance's own cron(...) and rate(...) schedules)`,
       );
     }
     if (rules.has(schedule)) {
@@ -294,5 +306,6 @@ export function lockRuleFor(
   tagRules: LockRules | undefined,
   scheduleRule: LockRule | undefined,
 ): LockRule | undefined {
-  return tagRules?.get(schedule) ?? scheduleRule;
+  // A tag schedule's sets carry its canonical expression as their schedule: `tag=` covers them all.
+  return tagRules?.get(isExpressionEntry(schedule) ? TAG_SCHEDULE : schedule) ?? scheduleRule;
 }

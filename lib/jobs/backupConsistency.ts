@@ -16,14 +16,20 @@ import {
   takeConsistentSet,
 } from './consistentSnapshotSet.ts';
 import type { LoggerPort, RunCommandPort } from './ports.ts';
+import { takeVssSet } from './vssSnapshotSet.ts';
 
 /** What the backup run needs for consistent sets; all optional (no Run Command: every app mode falls back, reported). */
 export interface BackupConsistencyDependencies {
   readonly runCommand?: RunCommandPort | undefined;
-  readonly config: { readonly keys: Pick<TagKeys, 'consistency' | 'consistencyReason'> } & Partial<
+  readonly config: {
+    readonly keys: Pick<TagKeys, 'consistency' | 'consistencyReason' | 'prefix'>;
+  } & Partial<
     Pick<
       SnapkeeperConfig,
-      'consistencyTimeoutSeconds' | 'consistencyFsfreezeDocument' | 'consistencyDocuments'
+      | 'consistencyTimeoutSeconds'
+      | 'consistencyVssTimeoutSeconds'
+      | 'consistencyFsfreezeDocument'
+      | 'consistencyDocuments'
     >
   >;
   readonly logger: LoggerPort;
@@ -51,15 +57,18 @@ const limiters = new WeakMap<object, ReturnType<typeof commandsInFlight>>();
 
 /**
  * Makes one instance's set through `make`, consistently when its request asks
- * (`request.consistency`, from the plan): unchanged when it does not.
+ * (`request.consistency`, from the plan): unchanged when it does not. A `vss` set goes
+ * through AWSEC2-CreateVssSnapshot when `find` (which reads and records the set the
+ * document made) is given, else it falls back, reported.
  *
  * @example
- * const step = await makeSetConsistently(decision.request, (request) => createSet(request), deps);
+ * const step = await makeSetConsistently(decision.request, (request) => createSet(request), deps, find);
  */
 export async function makeSetConsistently<M>(
   request: SnapshotSetRequest,
   make: (request: SnapshotSetRequest) => Promise<M>,
   deps: BackupConsistencyDependencies,
+  find?: (request: SnapshotSetRequest, patient: boolean) => Promise<M | undefined>,
 ): Promise<ConsistentMade<M>> {
   const { consistency, ...plain } = request;
   if (!consistency) return { kind: 'made', made: await make(request) };
@@ -69,15 +78,20 @@ export async function makeSetConsistently<M>(
     limiters.set(deps, preLimit);
   }
   const { config } = deps;
-  const result = await takeConsistentSet(plain, consistency, make, {
+  const stepDeps = {
     ssm: deps.runCommand ?? UNAVAILABLE,
     keys: config.keys,
     logger: deps.logger,
     timeoutSeconds: config.consistencyTimeoutSeconds,
+    vssTimeoutSeconds: config.consistencyVssTimeoutSeconds,
     fsfreezeDocument: config.consistencyFsfreezeDocument,
     allowedDocuments: config.consistencyDocuments,
     preLimit,
-  });
+  };
+  const result =
+    consistency.mode.kind === 'vss' && find
+      ? await takeVssSet(plain, consistency, make, find, stepDeps)
+      : await takeConsistentSet(plain, consistency, make, stepDeps);
   if (result.kind === 'skipped') return { kind: 'skipped', consistency: result.consistency };
   // `make` reports its own failures in what it answers; a throw is handed back as is.
   if (result.kind === 'create-failed') throw result.error;

@@ -14,6 +14,7 @@ import {
   formatSlot,
   type InstanceFacts,
   planInstanceBackup,
+  type SnapshotSetRequest,
 } from '../domain/backupPlan.ts';
 import { skipInstance, skippedResult } from '../domain/instanceDecision.ts';
 import {
@@ -49,12 +50,14 @@ import type {
   RetriedDuplicate,
   SnapshotResult,
 } from './backupReport.ts';
+import { RECONCILE_WAITS_MS } from './backupReport.ts';
 import { Behind } from './historyPipeline.ts';
 import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
 import type { ActionJournal, MetricsPort, ReportedError } from './ports.ts';
 import { openRun } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
 import { type BackupLocks, lockBackupSets, withLocks } from './snapshotLocks.ts';
+import { findVssSet } from './vssSnapshotSet.ts';
 
 export * from './backupReport.ts';
 
@@ -410,6 +413,7 @@ async function executeDecision(
     decision.request,
     (request) => createSet({ ...decision, request }, volumes, deps, journal, timeLeftMs, behind),
     deps,
+    (request, patient) => findMadeSet(request, patient, volumes, deps, journal, timeLeftMs),
   );
   if (step.kind === 'skipped') return consistencySkipped(decision, step.consistency, problems);
   const made = step.made;
@@ -545,6 +549,36 @@ async function createSet(
     duplicates: reconciled.duplicates,
     reconcileError: reconciled.error,
   };
+}
+
+/**
+ * The set AWSEC2-CreateVssSnapshot made for this slot (`vss`), recorded in the creation
+ * ledger like any set; undefined when none is listed.
+ */
+async function findMadeSet(
+  request: SnapshotSetRequest,
+  patient: boolean,
+  volumes: SetVolumes,
+  deps: BackupJobDependencies,
+  journal: ActionJournal,
+  timeLeftMs: () => number,
+): Promise<MadeSet | undefined> {
+  const found = await findVssSet(request, patient, {
+    keys: deps.config.keys,
+    ec2: deps.ec2,
+    waitsMs: deps.reconcile?.waitsMs ?? RECONCILE_WAITS_MS,
+    sleep: deps.reconcile?.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms))),
+    timeLeftMs,
+  });
+  if (!found) return undefined;
+  const snapshots = volumes.toResults(found);
+  await recordCreated(
+    { instanceId: request.instanceId, outcome: 'created', snapshots },
+    deps,
+    journal,
+    'scheduled backup; made by AWSEC2-CreateVssSnapshot (vss), found by its tags',
+  );
+  return { created: found, duplicates: [] };
 }
 
 function logCreated(

@@ -155,6 +155,7 @@ export interface BackupJobDependencies extends RunEssentials {
         SnapkeeperConfig,
         | 'maxInFlight'
         | 'consistencyTimeoutSeconds'
+        | 'consistencyVssTimeoutSeconds'
         | 'consistencyFsfreezeDocument'
         | 'consistencyDocuments'
         | 'allowComplianceLocks'

@@ -15,6 +15,7 @@ import {
   formatConsistency,
   onPreFailure,
 } from '../domain/consistency.ts';
+import type { RunCommandRequest } from '../domain/runCommand.ts';
 import type { TagKeys } from '../domain/tagKeys.ts';
 import type { CommandInvocationState, LoggerPort, RunCommandPort } from './ports.ts';
 
@@ -38,6 +39,8 @@ export interface ConsistencyDependencies {
   readonly logger: LoggerPort;
   /** The wait for the pre (and post) script, in seconds (`CONSISTENCY_TIMEOUT_SECONDS`). */
   readonly timeoutSeconds?: number | undefined;
+  /** The wait for AWSEC2-CreateVssSnapshot, in seconds (`CONSISTENCY_VSS_TIMEOUT_SECONDS`). */
+  readonly vssTimeoutSeconds?: number | undefined;
   /** The deployment's fsfreeze document (`CONSISTENCY_FSFREEZE_DOCUMENT`), `snapkeeper-fsfreeze` by default. */
   readonly fsfreezeDocument?: string | undefined;
   /**
@@ -102,7 +105,9 @@ export function commandsInFlight(limit: number): <T>(fn: () => Promise<T>) => Pr
  *   script fails or times out, `create` tagged `crash-fallback` with the reason — or,
  *   with `!`, no set: skipped and reported. The post script (`command=post-script`)
  *   runs whenever a pre script was sent, after `create` answered or threw;
- * - `vss`: not supported yet — a reported `crash-fallback` (skipped with `!`).
+ * - `vss`: here a reported `crash-fallback` (skipped with `!`); the backup run takes the
+ *   VSS path itself through `takeVssSet` (vssSnapshotSet.ts), which can find the set the
+ *   document makes.
  *
  * `create` receives the request with the consistency tags added (tagged at creation).
  * Never throws for SSM's sake: every SSM failure is in the record.
@@ -169,20 +174,25 @@ export async function takeConsistentSet<T>(
 }
 
 const VSS_NOT_SUPPORTED =
-  'vss is not supported yet by snapkeeper (AWS’s AWSEC2-CreateVssSnapshot path makes its own snapshots outside snapkeeper’s exactly-once claim)';
+  'vss is not supported yet by this path (AWS’s AWSEC2-CreateVssSnapshot makes the snapshots itself: only the backup run’s takeVssSet can find, claim and record them)';
 
-function preFailureReason(document: string, pre: ScriptRun): string {
+/** Why a script that did not succeed makes the set fall back (`what` names it, e.g. `pre script x`). */
+export function preFailureReason(
+  document: string,
+  pre: ScriptRun,
+  what = `pre script ${document}`,
+): string {
   if (pre.state === 'send-failed' && pre.detail.includes('InvalidInstanceId')) {
     return `not managed by Systems Manager (${document}: ${pre.detail})`;
   }
   if (pre.state === 'timed-out' || pre.state === 'pending' || pre.state === 'missing') {
-    return `pre script ${document} did not finish in time (${pre.detail})`;
+    return `${what} did not finish in time (${pre.detail})`;
   }
-  return `pre script ${document} ${pre.state} (${pre.detail})`;
+  return `${what} ${pre.state} (${pre.detail})`;
 }
 
 /** The crash-consistent fallback, or with `!` no set at all; reported either way. */
-async function fallBack<T>(
+export async function fallBack<T>(
   request: SnapshotSetRequest,
   mode: ConsistencyMode,
   requested: string,
@@ -212,7 +222,8 @@ async function fallBack<T>(
   );
 }
 
-async function createTagged<T>(
+/** Calls `create` with the record's consistency tags added (tagged at creation). */
+export async function createTagged<T>(
   request: SnapshotSetRequest,
   record: ConsistencyRecord & { outcome: ConsistencyOutcome },
   create: (request: SnapshotSetRequest) => Promise<T>,
@@ -241,7 +252,11 @@ function withConsistencyTags(
   return [...kept.slice(0, MAX_TAGS - added.length), ...added];
 }
 
-function addProblem<T>(result: ConsistentSetResult<T>, problem: string): ConsistentSetResult<T> {
+/** Adds a problem to report to a set's record. */
+export function addProblem<T>(
+  result: ConsistentSetResult<T>,
+  problem: string,
+): ConsistentSetResult<T> {
   return {
     ...result,
     consistency: { ...result.consistency, problems: [...result.consistency.problems, problem] },
@@ -295,16 +310,35 @@ async function runScript(
   if (mode.kind === 'fsfreeze') {
     parameters.maxFreezeSeconds = [String(maxFreezeSeconds(timeoutSeconds))];
   }
-  let commandId: string;
-  try {
-    commandId = await deps.ssm.sendCommand({
+  return sendAndWait(
+    {
       instanceId,
       document: document.name,
       documentVersion: document.version,
       parameters,
       deliveryTimeoutSeconds: timeoutSeconds,
       comment: `snapkeeper ${command} for ${instanceId}`,
-    });
+    },
+    timeoutSeconds,
+    deps,
+  );
+}
+
+/**
+ * Sends one command and waits for it at most `timeoutSeconds`; a failed send is a
+ * `send-failed` run, never a throw.
+ *
+ * @example
+ * const run = await sendAndWait({ instanceId, document: 'AWSEC2-CreateVssSnapshot', parameters, deliveryTimeoutSeconds: 180, comment: 'vss' }, 180, deps);
+ */
+export async function sendAndWait(
+  request: RunCommandRequest,
+  timeoutSeconds: number,
+  deps: Pick<ConsistencyDependencies, 'ssm' | 'sleep' | 'now' | 'pollMs'>,
+): Promise<ScriptRun> {
+  let commandId: string;
+  try {
+    commandId = await deps.ssm.sendCommand(request);
   } catch (error) {
     const code = (error as { code?: string }).code ?? 'UnknownError';
     const message = error instanceof Error ? error.message : String(error);
@@ -314,7 +348,7 @@ async function runScript(
       detail: message.includes(code) ? message : `${code}: ${message}`,
     };
   }
-  return waitFor(commandId, instanceId, timeoutSeconds, deps);
+  return waitFor(commandId, request.instanceId, timeoutSeconds, deps);
 }
 
 /** Polls the invocation until a final state or the timeout; a timeout leaves it `pending`. */
@@ -322,7 +356,7 @@ async function waitFor(
   commandId: string,
   instanceId: string,
   timeoutSeconds: number,
-  deps: ConsistencyDependencies,
+  deps: Pick<ConsistencyDependencies, 'ssm' | 'sleep' | 'now' | 'pollMs'>,
 ): Promise<ScriptRun> {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));

@@ -18,6 +18,7 @@ import type {
   MetricsPort,
   RunCommandPort,
   RunHistoryPort,
+  SnapshotTiersPort,
 } from './ports.ts';
 import { type RetentionReport, runRetentionJob } from './retentionJob.ts';
 import { noMetrics } from './runReport.ts';
@@ -55,6 +56,14 @@ export interface BatchDependencies {
   readonly ec2For: (target: Target, rateShare?: number) => Ec2Port;
   /** Run Command for a target's consistent sets (issue 21); none: they fall back, reported. */
   readonly runCommandFor?: ((target: Target) => RunCommandPort | undefined) | undefined;
+  /**
+   * Snapshot locks and tiers of a batch's own account and region (issue 21): the backup
+   * batch locks what it made, the retention batch re-checks locks and archives. None:
+   * nothing is locked, re-checked or archived (the worker always gives one).
+   */
+  readonly tiersFor?:
+    | ((target: Target, rateShare?: number) => SnapshotTiersPort | undefined)
+    | undefined;
   /**
    * Sends a batch again as a new message: a batch that made progress but ran out of
    * time continues in the next delivery without using up its attempts.
@@ -202,8 +211,10 @@ async function runBatchJob(
       batchId: message.batchId,
     });
   }
+  const tiers = deps.tiersFor?.(message.target, message.rateShare);
   const common = {
     ec2: deps.ec2For(message.target, message.rateShare),
+    ...(tiers ? { tiers } : {}),
     config,
     clock: deps.clock,
     runId: message.runId,

@@ -9,6 +9,7 @@ import { createRecycleBinGateway, type RecycleBinGateway } from '../aws/RecycleB
 import { createReportBucketGateway, type ReportBucketGateway } from '../aws/ReportBucketGateway.ts';
 import { createSsmGateway, type SsmGateway } from '../aws/SsmGateway.ts';
 import { ConfigurationError } from '../domain/errors.ts';
+import type { Target } from '../domain/fanOut.ts';
 import type { RegionGateways } from '../jobs/copyJob.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 
@@ -167,16 +168,23 @@ export function reportBucketGateway(runtime: Runtime): ReportBucketGateway | und
 
 /**
  * The snapshot lock and tier gateway (LockSnapshot, DescribeLockedSnapshots,
- * ModifySnapshotTier, DescribeSnapshotTierStatus, RestoreSnapshotTier) in the function's
- * region, over the same rate-limited EC2 client as the runtime's gateway.
+ * ModifySnapshotTier, DescribeSnapshotTierStatus, RestoreSnapshotTier) of `target` (this
+ * account in the function's region by default; a fan-out batch's own account and region
+ * in the worker), over the same rate-limited EC2 client as that target's EC2 gateway.
  *
  * @example
  * const tiers = snapshotTierGateway(runtime);
+ * const batchTiers = snapshotTierGateway(runtime, message.target, message.rateShare);
  */
-export function snapshotTierGateway(runtime: Runtime): Ec2SnapshotTierGateway {
+export function snapshotTierGateway(
+  runtime: Runtime,
+  target: Target = { account: 'self', region: runtime.config.region },
+  share?: number,
+): Ec2SnapshotTierGateway {
   return runtime.clients.gateway(
-    { account: 'self', region: runtime.config.region },
+    target,
     'snapshot-tiers',
     (client) => new Ec2SnapshotTierGateway(client),
+    share,
   );
 }

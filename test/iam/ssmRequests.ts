@@ -46,8 +46,10 @@ export function ssmRequestsOf(
   if (call.action !== 'SendCommand') return [request(`ssm:${call.action}`, '*')];
   const document = packagedDocument(String(input.DocumentName ?? ''), names.stage);
   const ids = Array.isArray(input.InstanceIds) ? input.InstanceIds.map(String) : [];
+  // An AWS-owned document (AWSEC2-CreateVssSnapshot, AWS-…) has no account in its ARN.
+  const owner = /^(AWS|AWSEC2|Amazon)-/.test(document) ? '' : names.account;
   return [
-    request('ssm:SendCommand', `arn:aws:ssm:${call.region}:${names.account}:document/${document}`),
+    request('ssm:SendCommand', `arn:aws:ssm:${call.region}:${owner}:document/${document}`),
     ...ids.map((id) =>
       request(
         'ssm:SendCommand',
@@ -84,6 +86,11 @@ export function ssmNegatives(
       roles: 'all',
       request: request(document('AWS-RunShellScript')),
       why: 'SendCommand of AWS-RunShellScript (anything as root)',
+    },
+    {
+      roles: 'all',
+      request: request(`arn:aws:ssm:${region}::document/AWS-RunPowerShellScript`),
+      why: 'SendCommand of AWS-RunPowerShellScript (anything as SYSTEM)',
     },
     {
       roles: 'all',

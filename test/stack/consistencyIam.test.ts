@@ -82,6 +82,58 @@ describe('IAM of consistency pre/post scripts over the packaged roles', () => {
     expect(new Set(refused.map((v) => v.role)).size).toBeGreaterThanOrEqual(8);
   });
 
+  it('allows backup and worker to send AWS’s AWSEC2-CreateVssSnapshot (account-less ARN) to a consistency-tagged instance only', async () => {
+    const vssDocument = `arn:aws:ssm:${REGION}::document/AWSEC2-CreateVssSnapshot`;
+    const vss = ['backup', 'worker'].map((fn) =>
+      sendCommand(fn, 'AWSEC2-CreateVssSnapshot', { 'snapkeeper:consistency': 'vss' }),
+    );
+    const report = await simulate(readPackagedTemplate(), readTargetRoleTemplate(), [vss]);
+    const sends = report.verdicts.filter(
+      (v) => v.request.action === 'ssm:SendCommand' && v.expected === 'allowed',
+    );
+    // The instance side is simulated with AWS's evaluation logic.
+    const onInstances = sends.filter((v) => v.request.resource !== vssDocument);
+    expect(onInstances).toHaveLength(2);
+    expect(onInstances.filter((v) => v.unexpected)).toEqual([]);
+    const untagged = await simulate(readPackagedTemplate(), readTargetRoleTemplate(), [
+      [sendCommand('backup', 'AWSEC2-CreateVssSnapshot', { 'snapkeeper:backup': 'true' })],
+    ]);
+    expect(
+      untagged.verdicts
+        .filter((v) => v.unexpected && v.request.resource !== vssDocument)
+        .map((v) => v.why),
+    ).toEqual(['backup ssm:SendCommand']);
+    // The document side: the simulator types a resource by the Service Authorization
+    // Reference's pattern, whose ${Account} must not be empty, so it cannot evaluate an
+    // AWS-owned document's ARN (no account); the packaged statements are read instead:
+    // exactly that ARN, no wildcard, in backup's and worker's document statement only.
+    expect(sends.filter((v) => v.request.resource === vssDocument).map((v) => v.result)).toEqual([
+      'error: {"message":"no.resource.types"}',
+      'error: {"message":"no.resource.types"}',
+    ]);
+    const template = readPackagedTemplate();
+    const vssArn = {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
+      'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWSEC2-CreateVssSnapshot',
+    };
+    for (const role of ['BackupRole', 'WorkerRole']) {
+      const documents = statementsOf(template, role).find(
+        (s) => s.Sid === 'SendOnlyTheConsistencyDocuments',
+      ) as Statement & { Resource: unknown[] };
+      expect(documents.Resource).toContainEqual(vssArn);
+      const accountless = documents.Resource.filter((r) =>
+        JSON.stringify(r).includes('}::document/'),
+      );
+      expect(accountless).toEqual([vssArn]);
+    }
+    const refused = report.verdicts.filter(
+      (v) => v.expected === 'denied' && v.request.action === 'ssm:SendCommand',
+    );
+    expect(refused.map((v) => v.why)).toContain(
+      'SendCommand of AWS-RunPowerShellScript (anything as SYSTEM)',
+    );
+  });
+
   it('refuses the ops role any SendCommand (its bundle has no SSM client)', async () => {
     const report = await simulate(readPackagedTemplate(), readTargetRoleTemplate(), [
       [sendCommand('ops', 'snapkeeper-fsfreeze', { 'snapkeeper:consistency': 'fsfreeze' })],

@@ -160,3 +160,68 @@ describe('IAM of snapshot locks and the archive tier', () => {
     ]);
   });
 });
+
+describe('IAM of snapshot locks and the archive tier in fan-out batches (the worker, and the target-account role)', () => {
+  const OTHER_ACCOUNT = '210987654321';
+  const targetRole = `arn:aws:iam::${OTHER_ACCOUNT}:role/snapkeeper-target`;
+  /** A backup batch locks what it made; a retention batch re-checks locks and archives. */
+  const batchCalls = (tags: Record<string, string>, assumedRole?: string): RecordedCall[] =>
+    [
+      call(
+        'worker',
+        'LockSnapshot',
+        { SnapshotId: 'snap-0001', LockMode: 'governance', LockDuration: 30 },
+        tags,
+      ),
+      call('worker', 'DescribeLockedSnapshots', { SnapshotIds: ['snap-0001'] }),
+      call('worker', 'DescribeSnapshotTierStatus', {}),
+      call(
+        'worker',
+        'ModifySnapshotTier',
+        { SnapshotId: 'snap-0001', StorageTier: 'archive' },
+        tags,
+      ),
+    ].map((c) => (assumedRole ? { ...c, assumedRole } : c));
+
+  it('allows the worker, in its own account and through the target role, on own managed snapshots', async () => {
+    // Act
+    const report = await simulate(readPackagedTemplate(), readTargetRoleTemplate(), [
+      batchCalls(managed),
+      batchCalls(managed, targetRole),
+    ]);
+
+    // Assess
+    expect(report.verdicts.filter((v) => v.unexpected)).toEqual([]);
+    const allowed = report.verdicts
+      .filter((v) => v.expected === 'allowed' && v.request.action.startsWith('ec2:'))
+      .map((v) => `${v.role} ${v.request.action}`);
+    expect(allowed).toEqual(
+      expect.arrayContaining([
+        'worker ec2:LockSnapshot',
+        'worker ec2:ModifySnapshotTier',
+        'target ec2:LockSnapshot',
+        'target ec2:ModifySnapshotTier',
+        'target ec2:DescribeLockedSnapshots',
+      ]),
+    );
+  });
+
+  it('refuses both the lock and the archive of a snapshot this stage did not create', async () => {
+    // Act
+    const report = await simulate(readPackagedTemplate(), readTargetRoleTemplate(), [
+      batchCalls(foreign),
+      batchCalls(foreign, targetRole),
+    ]);
+
+    // Assess: recorded calls are expected allowed, so each shows up as unexpectedly denied.
+    const refused = report.verdicts
+      .filter((v) => v.unexpected)
+      .map((v) => `${v.role} ${v.request.action} ${v.result}`);
+    expect(refused.sort()).toEqual([
+      'target ec2:LockSnapshot ImplicitlyDenied',
+      'target ec2:ModifySnapshotTier ImplicitlyDenied',
+      'worker ec2:LockSnapshot ImplicitlyDenied',
+      'worker ec2:ModifySnapshotTier ImplicitlyDenied',
+    ]);
+  });
+});

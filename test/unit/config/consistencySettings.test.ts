@@ -7,6 +7,7 @@ describe('loadConsistencySettings', () => {
   it('defaults to a 30 s wait, the shipped fsfreeze document and no operator documents', () => {
     expect(loadConsistencySettings({})).toEqual({
       consistencyTimeoutSeconds: 30,
+      consistencyVssTimeoutSeconds: 180,
       consistencyFsfreezeDocument: 'snapkeeper-fsfreeze',
       consistencyDocuments: [],
     });
@@ -16,11 +17,13 @@ describe('loadConsistencySettings', () => {
     expect(
       loadConsistencySettings({
         CONSISTENCY_TIMEOUT_SECONDS: '45',
+        CONSISTENCY_VSS_TIMEOUT_SECONDS: '300',
         CONSISTENCY_FSFREEZE_DOCUMENT: 'snapkeeper-fsfreeze-prod',
         CONSISTENCY_DOCUMENTS: 'db-flush, db-flush ,redis-save',
       }),
     ).toEqual({
       consistencyTimeoutSeconds: 45,
+      consistencyVssTimeoutSeconds: 300,
       consistencyFsfreezeDocument: 'snapkeeper-fsfreeze-prod',
       consistencyDocuments: ['db-flush', 'redis-save'],
     });
@@ -29,6 +32,16 @@ describe('loadConsistencySettings', () => {
   it.each([
     [{ CONSISTENCY_TIMEOUT_SECONDS: '4' }, 'CONSISTENCY_TIMEOUT_SECONDS', 'from 5 to 300'],
     [{ CONSISTENCY_TIMEOUT_SECONDS: '30s' }, 'CONSISTENCY_TIMEOUT_SECONDS', 'whole number'],
+    [
+      { CONSISTENCY_VSS_TIMEOUT_SECONDS: '29' },
+      'CONSISTENCY_VSS_TIMEOUT_SECONDS',
+      'from 30 to 600',
+    ],
+    [
+      { CONSISTENCY_VSS_TIMEOUT_SECONDS: '601' },
+      'CONSISTENCY_VSS_TIMEOUT_SECONDS',
+      'from 30 to 600',
+    ],
     [{ CONSISTENCY_DOCUMENTS: 'db flush' }, 'CONSISTENCY_DOCUMENTS', 'not an SSM document name'],
     [{ CONSISTENCY_FSFREEZE_DOCUMENT: 'x' }, 'CONSISTENCY_FSFREEZE_DOCUMENT', 'not an SSM'],
   ])('rejects %j naming %s', (env, variable, why) => {

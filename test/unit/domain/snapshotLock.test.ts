@@ -10,6 +10,7 @@ import {
   describeHold,
   type LockState,
   lockHoldOf,
+  lockRuleFor,
   parseLockRule,
   readLockTag,
   readScheduleLock,
@@ -78,6 +79,34 @@ describe('Function: readLockTag', () => {
   ])('refuses %j with an error naming the tag and the fix', (value, message) => {
     expect(() => readLockTag('snapkeeper:lock', value, SCHEDULES, false)).toThrow(InvalidTagError);
     expect(() => readLockTag('snapkeeper:lock', value, SCHEDULES, false)).toThrow(message);
+  });
+
+  it('reads tag=<duration> as the rule of the instance’s own cron(...) and rate(...) schedules', () => {
+    const rules = readLockTag('snapkeeper:lock', 'monthly=365d, tag=30d', SCHEDULES, false);
+    expect(rules.get('tag')).toEqual({ days: 30, mode: 'governance' });
+    // A tag schedule's sets carry the canonical expression as their schedule.
+    expect(lockRuleFor('cron(0 3 * * ? *)@Europe/Paris', rules, undefined)).toEqual({
+      days: 30,
+      mode: 'governance',
+    });
+    expect(lockRuleFor('rate(6 hours)', rules, undefined)?.days).toBe(30);
+    expect(lockRuleFor('monthly', rules, undefined)?.days).toBe(365);
+    expect(lockRuleFor('daily', rules, undefined)).toBeUndefined();
+  });
+
+  it.each(['cron(0 3 * * ? *)=30d', 'rate(6 hours)=30d'])(
+    'refuses the expression itself (%j), naming the fix tag=<duration>',
+    (value) => {
+      expect(() => readLockTag('snapkeeper:lock', value, SCHEDULES, false)).toThrow(
+        /names the expression "(cron|rate)\(.*write e\.g\. tag=30d/,
+      );
+    },
+  );
+
+  it('names tag= among the accepted names when a schedule is not defined', () => {
+    expect(() => readLockTag('snapkeeper:lock', 'hourly=30d', SCHEDULES, false)).toThrow(
+      /and tag, for the instance's own cron\(\.\.\.\) and rate\(\.\.\.\) schedules/,
+    );
   });
 
   it('allows compliance only when the stage names the risk', () => {

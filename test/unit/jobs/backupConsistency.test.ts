@@ -210,3 +210,67 @@ describe('runBackupJob with snapkeeper:consistency', () => {
     expect(report.status).toBe('partial');
   });
 });
+
+describe('runBackupJob with snapkeeper:consistency=vss', () => {
+  /** EC2 whose describe lists the set AWSEC2-CreateVssSnapshot made once it was sent. */
+  function vssFleet(existing = false) {
+    const fleet = fakeEc2([instance('i-win', { [keys.consistency]: 'vss' })]);
+    let sent = existing;
+    const listed: Record<string, unknown>[] = [];
+    const made: SnapshotFacts = {
+      snapshotId: 'snap-vss-1',
+      volumeId: 'vol-i-win',
+      state: 'pending',
+      startTime: new Date('2026-11-23T03:00:09.000Z'),
+      tags: {},
+    };
+    const ec2: BackupJobDependencies['ec2'] = {
+      ...fleet.ec2,
+      async *listSnapshotsTagged(tags) {
+        listed.push({ ...tags });
+        // The run's own slot read lists nothing (a fresh slot); the VSS look finds the set.
+        if (sent && tags[keys.instanceId] === 'i-win' && !Array.isArray(tags[keys.instanceId]))
+          yield made;
+      },
+    };
+    const port: RunCommandPort = {
+      sendCommand: vi.fn(async (r: RunCommandRequest) => {
+        fleet.events.push(`send ${r.document}`);
+        sent = true;
+        return 'cmd-vss';
+      }),
+      commandInvocation: async () => ({ state: 'success', detail: 'Success' }),
+    };
+    return { ...fleet, ec2, port, listed };
+  }
+
+  it('sends AWSEC2-CreateVssSnapshot, finds its set by tags, records it, and counts it app', async () => {
+    const fleet = vssFleet();
+    const records: { action: string; resourceId: string; phase?: string }[] = [];
+    const report = await run({
+      ...deps(fleet.ec2, fleet.port),
+      journal: { record: async (r) => void records.push(r as never) },
+    });
+    expect(fleet.events).toEqual(['send AWSEC2-CreateVssSnapshot']);
+    const win = report.instances[0];
+    expect(win?.outcome).toBe('created');
+    expect(win?.snapshots?.map((s) => s.snapshotId)).toEqual(['snap-vss-1']);
+    expect(win?.consistency).toMatchObject({ requested: 'vss', outcome: 'app' });
+    expect(report.counts).toMatchObject({ backedUp: 1, appConsistent: 1 });
+    expect(report.status).toBe('succeeded');
+    expect(
+      records.some((r) => r.action === 'create-snapshot' && r.resourceId === 'snap-vss-1'),
+    ).toBe(true);
+    const tags = (vi.mocked(fleet.port.sendCommand).mock.calls[0]?.[0].parameters.tags ?? [])[0];
+    expect(tags).toContain(`Key=${keys.slot},Value=2026-11-23T03:00:00Z`);
+    expect(tags).toContain(`Key=${keys.consistency},Value=app`);
+  });
+
+  it('falls back to a crash-consistent set, reported, when the run has no Run Command', async () => {
+    const fleet = vssFleet();
+    const report = await run(deps(fleet.ec2, undefined));
+    expect(report.instances[0]?.consistency?.outcome).toBe('crash-fallback');
+    expect(fleet.events).toEqual(['create i-win']);
+    expect(report.status).toBe('partial');
+  });
+});

@@ -24,6 +24,7 @@ import {
   runFanOutBatch,
 } from '../../../lib/jobs/fanOutJob.ts';
 import type { CreationLedger } from '../../../lib/jobs/ownership.ts';
+import type { SnapshotTiersPort } from '../../../lib/jobs/ports.ts';
 import { silentLogger } from '../../../lib/jobs/runReport.ts';
 import { RecordingEvents } from '../../support/recordingEvents.ts';
 import { RecordingMetrics } from '../../support/recordingMetrics.ts';
@@ -1281,6 +1282,71 @@ describe('Function: runFanOutBatch', () => {
 
       // Assess
       expect(world.targetsAsked).toEqual([`${OTHER_ACCOUNT}/eu-west-1@1`]);
+    });
+  });
+
+  describe('given snapshot locks asked by the instance tag (issue 21)', () => {
+    /** A tiers port recording the locks asked, answering each locked. */
+    function fakeTiers() {
+      const locked: string[] = [];
+      const tiers: SnapshotTiersPort = {
+        lockSnapshot: async (r) => {
+          locked.push(r.snapshotId);
+          return { snapshotId: r.snapshotId, state: 'governance' };
+        },
+        lockedSnapshots: async () => new Map(),
+        archiveSnapshot: async () => ({}),
+        tierStatuses: async () => new Map(),
+        restoreSnapshotTier: async () => {
+          throw new Error('not in a batch');
+        },
+      };
+      return { tiers, locked };
+    }
+
+    it("locks the backup batch's new snapshots through its own target's tiers gateway", async () => {
+      // Prepare
+      const ec2 = new FakeWorkerEc2([
+        instance(instanceId(1), 'daily', { [keys.lock]: 'daily=30d' }),
+      ]);
+      const world = workerWorld(ec2);
+      const { tiers, locked } = fakeTiers();
+      const asked: string[] = [];
+      const deps: BatchDependencies = {
+        ...world.deps,
+        tiersFor: (target, share) => {
+          asked.push(`${targetLabel(target)}@${share}`);
+          return tiers;
+        },
+      };
+
+      // Act
+      const outcome = await runFanOutBatch(
+        batchMessage({ instanceIds: [instanceId(1)], rateShare: 0.5 }),
+        deps,
+      );
+
+      // Assess
+      expect(asked).toEqual([`${OTHER_ACCOUNT}/eu-west-1@0.5`]);
+      expect(locked).toHaveLength(2);
+      expect(outcome.status).toBe('succeeded');
+    });
+
+    it('locks nothing without a tiers gateway (as before the worker had one)', async () => {
+      // Prepare
+      const ec2 = new FakeWorkerEc2([
+        instance(instanceId(1), 'daily', { [keys.lock]: 'daily=30d' }),
+      ]);
+      const world = workerWorld(ec2);
+
+      // Act
+      const outcome = await runFanOutBatch(
+        batchMessage({ instanceIds: [instanceId(1)] }),
+        world.deps,
+      );
+
+      // Assess
+      expect(outcome.status).toBe('succeeded');
     });
   });
 
