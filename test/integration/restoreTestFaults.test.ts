@@ -11,7 +11,7 @@ import { tagsOf, useFaultProxiedAws } from '../support/localEnvironment.ts';
 // DescribeVolumes with `creating` for seconds to minutes, and may answer `error`; and it
 // refuses DeleteVolume of a volume still being created (IncorrectState). A fault proxy
 // between the handler and moto answers as AWS would.
-const REGION = 'eu-south-1';
+const REGION = 'ap-east-2';
 const DEPLOYMENT = 'itest-rt-faults';
 const SCHEDULES = [
   { name: 'daily', cron: 'cron(0 3 * * ? *)', retain: 7, restoreTests: { instances: 'all' } },

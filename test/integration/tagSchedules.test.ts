@@ -13,7 +13,7 @@ import {
   useLocalHistoryTable,
 } from '../support/localEnvironment.ts';
 
-const REGION = 'ap-southeast-4';
+const REGION = 'ap-southeast-6';
 const DEPLOYMENT = 'itest-tag';
 const RATE = 'rate(6 hours)';
 const QUARTER_MS = 900_000;
