@@ -179,7 +179,8 @@ describe('The docs and the code stay in step', () => {
     for (const m of jobs.matchAll(/(?:succeeded|failed): '([A-Z]\w+)'/g))
       metrics.add(m[1] as string);
     // (An SSM document's parameters, `ExcludeBootVolume: ['False']`, are lists of strings, not counts.)
-    for (const m of jobs.matchAll(/^\s+([A-Z][a-z]+[A-Z]\w*): (?![['"])/gm)) metrics.add(m[1] as string);
+    for (const m of jobs.matchAll(/^\s+([A-Z][a-z]+[A-Z]\w*): (?![['"])/gm))
+      metrics.add(m[1] as string);
     expect(metrics.size).toBeGreaterThan(15);
     for (const metric of metrics) expect(reference, metric).toContain(`\`${metric}\``);
     const stack = `${read('serverless.yml')}\n${read('scripts/serverlessVariables.cjs')}`;
