@@ -44,7 +44,7 @@ export interface RecordedCall {
   readonly resourceTags?: Readonly<Record<string, Record<string, string> | null>> | undefined;
 }
 
-const callers = new AsyncLocalStorage<CallerContext>();
+const callers = /* @__PURE__ */ new AsyncLocalStorage<CallerContext>();
 
 /**
  * Runs `work` as `caller`: every call a recorded client makes inside it is attributed
@@ -58,7 +58,7 @@ export function runAsCaller<T>(caller: CallerContext, work: () => T): T {
 }
 
 type Tags = Record<string, string>;
-const seenTags = new Map<string, Tags>();
+const seenTags = /* @__PURE__ */ new Map<string, Tags>();
 
 interface MiddlewareClient {
   readonly middlewareStack: {
@@ -76,8 +76,20 @@ interface MiddlewareClient {
  * const ec2 = recordCalls(new EC2Client(settings));
  */
 export function recordCalls<C>(client: C, options: { assumedRole?: string | undefined } = {}): C {
-  const directory = process.env[RECORD_CALLS_VARIABLE];
-  if (!directory) return client;
+  // Spelled out (not by RECORD_CALLS_VARIABLE): the bundles' esbuild `define` (serverless.yml
+  // custom.esbuild) makes it `undefined`, so the branch and the whole recorder leave every bundle.
+  if (process.env.SNAPKEEPER_RECORD_CALLS) {
+    return withRecorder(client, options, process.env.SNAPKEEPER_RECORD_CALLS);
+  }
+  return client;
+}
+
+/** Adds the recording middleware to `client`, writing to `directory`. */
+function withRecorder<C>(
+  client: C,
+  options: { assumedRole?: string | undefined },
+  directory: string,
+): C {
   const target = client as unknown as MiddlewareClient;
   if (!target.middlewareStack || typeof target.middlewareStack.add !== 'function') return client;
   const file = join(directory, `calls-${process.pid}.jsonl`);

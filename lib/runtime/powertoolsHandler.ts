@@ -23,7 +23,7 @@ export function powertoolsHandler<E, R>(
   const { functionName, config } = runtime;
   // Only when the test harness records calls: Lambda never pays for the async context.
   const attributed =
-    functionName && config && process.env[RECORD_CALLS_VARIABLE]
+    process.env.SNAPKEEPER_RECORD_CALLS && functionName && config
       ? (event: E, context: Context) =>
           runAsCaller(
             {
