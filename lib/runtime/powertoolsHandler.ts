@@ -3,7 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { RECORD_CALLS_VARIABLE, runAsCaller } from '../aws/callRecorder.ts';
+import { runAsCaller } from '../aws/callRecorder.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 
 /**
