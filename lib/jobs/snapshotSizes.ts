@@ -26,7 +26,7 @@ import {
 } from '../domain/costLedger.ts';
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import type { TagKeys } from '../domain/tagKeys.ts';
-import type { EbsDirectPort, LoggerPort, MetricsPort, SnapshotSizesPort } from './ports.ts';
+import type { EbsDirectPort, LoggerPort, SnapshotSizesPort } from './ports.ts';
 
 /** Snapshots measured in one run unless SNAPSHOT_MEASURE_LIMIT says otherwise. */
 export const DEFAULT_MEASURE_LIMIT = 200;
@@ -51,7 +51,6 @@ export interface MeasureDependencies {
   readonly clock: () => Date;
   readonly runId: string;
   readonly logger: LoggerPort;
-  readonly metrics?: MetricsPort | undefined;
 }
 
 /** One volume's completed snapshots, oldest first, with the pending ones apart. */
@@ -121,7 +120,6 @@ export async function measureSnapshotSizes(
     }
   }
   await recordMeasured(measured, options.record, deps, warnings);
-  deps.metrics?.count('SnapshotsMeasured', measured.length);
   return { measured, sizes, deferred: todo.length - index, skipped, warnings };
 }
 
@@ -445,7 +443,6 @@ export interface RetentionCostDependencies {
   readonly clock: () => Date;
   readonly runId: string;
   readonly logger: LoggerPort;
-  readonly metrics?: MetricsPort | undefined;
 }
 
 /**

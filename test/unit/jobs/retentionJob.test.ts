@@ -1627,6 +1627,24 @@ describe('Function: runRetentionJob, the cost ledger (issue 22)', () => {
     expect(report.costs?.monthlyCostNow).toBeCloseTo((8 + 6) * 0.05, 6);
   });
 
+  it('counts SnapshotsMeasured once a run, with the number measured', async () => {
+    // Prepare
+    const ec2 = new FakeEc2({ snapshots, instances: [webInstance()] });
+    const { ebs, sizes } = costDeps();
+    const metrics = new RecordingMetrics();
+
+    // Act
+    await runRetentionJob(
+      input(),
+      dependencies(ec2, { metrics, costs: { ebs, sizes, config: priced } }),
+    );
+
+    // Assess: one data point of 7 (a second one would double the metric's sum).
+    expect(metrics.counts.filter(([name]) => name === 'SnapshotsMeasured')).toEqual([
+      ['SnapshotsMeasured', 7],
+    ]);
+  });
+
   it('measures nothing in a dry run and still shows the cost effect of the plan from what is recorded', async () => {
     // Prepare
     const ec2 = new FakeEc2({ snapshots, instances: [webInstance()] });
