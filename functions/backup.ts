@@ -20,7 +20,7 @@ const tiers = snapshotTierGateway(runtime);
 // `{"schedule": "tag"}` goes to the schedules written in instances' tags (tagDispatch.ts).
 export const handler = withTagSchedules(
   runtime,
-  dispatchTagSchedules,
+  (rt, event, context) => dispatchTagSchedules(rt, event, context, { runCommand, tiers }),
   scheduledJobHandler(runtime, parseScheduledEvent, (delivery) => {
     const { schedule, slot } = delivery.slot('backup');
     return delivery.runOnce({ job: 'backup', schedule, slot, historyRequired: false }, (run) =>

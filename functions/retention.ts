@@ -19,7 +19,8 @@ const tiers = snapshotTierGateway(runtime);
 // `{"schedule": "tag"}` goes to the schedules written in instances' tags (tagDispatch.ts).
 export const handler = withTagSchedules(
   runtime,
-  retainTagSchedules,
+  (rt, event, context) =>
+    retainTagSchedules(rt, event, context, { tiers, costs: retentionCostLedger(runtime) }),
   scheduledJobHandler(runtime, parseRetentionEvent, (delivery) => {
     const { invocation, schedule } = delivery;
     const slot = invocation.scheduledTime ? delivery.slot('retention').slot : undefined;

@@ -1,8 +1,12 @@
 import type { Context } from 'aws-lambda';
 import { RunFailedError } from '../jobs/errors.ts';
-import { runTagDispatch, type TagDispatchReport } from '../jobs/tagScheduleDispatch.ts';
+import {
+  runTagDispatch,
+  type TagDispatchDependencies,
+  type TagDispatchReport,
+} from '../jobs/tagScheduleDispatch.ts';
 import { parseTagDispatchEvent } from '../jobs/tagScheduleEvents.ts';
-import { dryRunOf, remainingTime, slotRunDependencies } from './invocation.ts';
+import { dryRunOf, jobDependencies, remainingTime, slotRunDependencies } from './invocation.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 
 /**
@@ -20,20 +24,17 @@ export async function dispatchTagSchedules(
   runtime: LambdaRuntime,
   event: unknown,
   context: Context,
+  /** The function's own ports a backup run takes (Run Command, snapshot tiers), as its named schedules get them. */
+  ports: Pick<TagDispatchDependencies['backup'], 'runCommand' | 'tiers'> = {},
 ): Promise<TagDispatchReport> {
   const invocation = parseTagDispatchEvent(event);
+  // Each expression's run gets its own run id from the job; the rest is every job's.
+  const { runId: _each, ...common } = jobDependencies(runtime, '');
   const dryRun = dryRunOf(invocation.dryRun, runtime.config);
   const report = await runTagDispatch(
     { ...invocation, dryRun },
     {
-      backup: {
-        ec2: runtime.ec2,
-        config: runtime.config,
-        clock: runtime.clock,
-        logger: runtime.logger,
-        metrics: runtime.metricsPort,
-        journal: runtime.journal,
-      },
+      backup: { ec2: runtime.ec2, ...ports, ...common },
       slotRun: slotRunDependencies(runtime, { historyRequired: false }),
       newRunId: runtime.newRunId,
       logger: runtime.logger,

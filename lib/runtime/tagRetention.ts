@@ -1,8 +1,12 @@
 import type { Context } from 'aws-lambda';
 import { RunFailedError } from '../jobs/errors.ts';
 import { parseTagDispatchEvent } from '../jobs/tagScheduleEvents.ts';
-import { runTagRetention, type TagRetentionReport } from '../jobs/tagScheduleRetention.ts';
-import { dryRunOf, remainingTime, slotRunDependencies } from './invocation.ts';
+import {
+  runTagRetention,
+  type TagRetentionDependencies,
+  type TagRetentionReport,
+} from '../jobs/tagScheduleRetention.ts';
+import { dryRunOf, jobDependencies, remainingTime, slotRunDependencies } from './invocation.ts';
 import type { LambdaRuntime } from './lambdaRuntime.ts';
 
 /**
@@ -18,21 +22,17 @@ export async function retainTagSchedules(
   runtime: LambdaRuntime,
   event: unknown,
   context: Context,
+  /** The function's own ports a retention run takes (snapshot tiers, the cost ledger), as its named schedules get them. */
+  ports: Pick<TagRetentionDependencies['retention'], 'tiers' | 'costs'> = {},
 ): Promise<TagRetentionReport> {
   const invocation = parseTagDispatchEvent(event);
+  // Each expression's run gets its own run id from the job; the rest is every job's.
+  const { runId: _each, ...common } = jobDependencies(runtime, '');
   const dryRun = dryRunOf(invocation.dryRun, runtime.config);
   const report = await runTagRetention(
     { ...invocation, dryRun },
     {
-      retention: {
-        ec2: runtime.ec2,
-        config: runtime.config,
-        clock: runtime.clock,
-        logger: runtime.logger,
-        metrics: runtime.metricsPort,
-        journal: runtime.journal,
-        ledger: runtime.history,
-      },
+      retention: { ec2: runtime.ec2, ...ports, ...common },
       slotRun: slotRunDependencies(runtime, { historyRequired: true }),
       newRunId: runtime.newRunId,
       logger: runtime.logger,

@@ -184,4 +184,27 @@ describe('Integration: locked and archived monthly points through the handlers',
     expect(second.status).toBe('succeeded');
     expect(String(second.volumeId)).toMatch(/^vol-/);
   });
+  it('locks the sets a tag schedule makes (snapkeeper:lock=tag=30d), through the tag dispatcher', async () => {
+    // Prepare: an instance on its own rate(6 hours), its tag schedules locked for 30 days.
+    const tagged = await launchFleet(ec2, [
+      {
+        name: 'tagged-1',
+        tags: { 'snapkeeper:backup': 'rate(6 hours)', 'snapkeeper:lock': 'tag=30d' },
+      },
+    ]);
+    const volumeId = tagged.get('tagged-1')?.volumes[0]?.volumeId ?? '';
+
+    // Act: the dispatcher's delivery to the backup function.
+    const report = await run(
+      backup,
+      { schedule: 'tag', scheduledTime: new Date().toISOString() },
+      'backup',
+    );
+
+    // Assess: its set was made, and every snapshot of it locked.
+    expect(report.status).not.toBe('threw');
+    const made = await snapshotsOf(volumeId);
+    expect(made.length).toBeGreaterThan(0);
+    for (const snapshot of made) expect(emulator.locks.has(snapshot.SnapshotId ?? '')).toBe(true);
+  });
 });
