@@ -54,6 +54,7 @@ import type { BucketSpec } from '../../lib/aws/rateLimiter.ts';
 import { loadConfig, type SnapkeeperConfig } from '../../lib/config/environment.ts';
 import { parseBatchMessage, planTargets } from '../../lib/domain/fanOut.ts';
 import { runAmiJob } from '../../lib/jobs/amiJob.ts';
+import { SNAPSHOT_IDS_PER_DESCRIBE } from '../../lib/jobs/amiRetirement.ts';
 import { runBackupJob } from '../../lib/jobs/backupJob.ts';
 import { runCopyJob } from '../../lib/jobs/copyJob.ts';
 import { BatchRetryError } from '../../lib/jobs/errors.ts';
@@ -102,6 +103,10 @@ import {
 const REGION = 'us-east-1';
 /** Reads of an AMI run at one page each: set from the calls a run makes (see amiFigures). */
 const AMI_READS = 7;
+/** Reads of a backup plan at one page each (moto serves a describe in one page). */
+const BACKUP_READS = 3;
+/** The slots of AMIs the AMI row seeds (days ago); its measured run keeps the newest. */
+const AMI_SEED_DAYS = [2, 1] as const;
 /** Reads of a copy run at one page each: set from the calls a run makes (see copyFigures). */
 const COPY_READS = 9;
 
@@ -686,6 +691,8 @@ async function main(): Promise<void> {
         fanOut.records,
         fanOut.result.notMade(volumes),
         size,
+        'CreateSnapshots',
+        fanOut.result.batches,
       ),
       note: `${fanOut.result.batches} batches`,
     });
@@ -766,12 +773,11 @@ async function main(): Promise<void> {
     }
   }
 
-  // 6. snapkeeper AMI retirement: three sets of AMIs made by the job itself straight on
+  // 6. snapkeeper AMI retirement: two slots of AMIs made by the job itself straight on
   // the local AWS (not measured, keeping them all), then a measured run of the last slot
-  // (its AMIs exist: nothing is created) that keeps 2 of 3: one DeregisterImage per
+  // (its AMIs exist: nothing is created) that keeps 1 of 2: one DeregisterImage per
   // instance and a DeleteSnapshot per snapshot behind it.
   async function amiRows(size: number, fleet: Fleet) {
-    const config = loadConfig(env({ AWS_ENDPOINT_URL: proxy.endpoint }));
     await tagAll('snapkeeper:ami', 'daily');
     const seedConfig = loadConfig(
       env({
@@ -782,7 +788,7 @@ async function main(): Promise<void> {
       }),
     );
     const seedStarted = performance.now();
-    for (const daysAgo of [3, 2, 1]) {
+    for (const daysAgo of AMI_SEED_DAYS) {
       const client = clientFor(seedConfig, aws.endpoint, false);
       await runAmiJob(
         {
@@ -799,14 +805,24 @@ async function main(): Promise<void> {
       );
     }
     console.log(
-      `  (seeded ${3 * size} AMIs with the AMI job itself, CreateImage straight on moto, in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s)`,
+      `  (seeded ${AMI_SEED_DAYS.length * size} AMIs with the AMI job itself, CreateImage straight on moto, in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s)`,
     );
-    const client = clientFor(config, proxy.endpoint, true);
+    // Keep 1 of the 2 slots: one DeregisterImage per instance.
+    const retireConfig = loadConfig(
+      env({
+        AWS_ENDPOINT_URL: proxy.endpoint,
+        SCHEDULES: JSON.stringify([
+          { name: 'daily', cron: 'cron(0 3 * * ? *)', timezone: 'UTC', retain: 1 },
+        ]),
+      }),
+    );
+    const client = clientFor(retireConfig, proxy.endpoint, true);
     const retire = await measure(() =>
       runAmiJob(
         { schedule: 'daily', scheduledTime: fleet.slot(1), dryRun: false, trigger: 'schedule' },
         {
           ...deps(fleet, `bench-${size}-ami`, new Ec2Gateway(client)),
+          config: retireConfig,
           images: new Ec2ImageGateway(client, { tagAfterCreate: true }),
         },
       ),
@@ -824,6 +840,7 @@ async function main(): Promise<void> {
           counts.deregistered +
           (snapshotsBehind - counts.snapshotsDeleted),
         counts.created,
+        snapshotsBehind,
       ),
     );
     peerGapsOf('amis', size);
@@ -981,11 +998,15 @@ function backupFigures(
   instances: number,
   /** A per-volume loop makes CreateSnapshot calls (a bucket of the same size). */
   writeAction: 'CreateSnapshots' | 'CreateSnapshot' = 'CreateSnapshots',
+  /** A fan-out's batches: each reads its own instances again when it runs. */
+  batches = 0,
 ): RunFigures {
-  // One CreateSnapshots per instance, plus one describe of the opted-in instances and
-  // one of every tagged instance (the near-miss tag-key scan of issue 15) per 1000, and
-  // one of volumes for the skip tag: moto answers each in one page.
-  const minimumCalls = instances + 2 * Math.ceil(instances / 1000) + 1;
+  // One CreateSnapshots per instance, plus the plan's reads, one page each as moto serves
+  // them: the opted-in instances, every tagged instance (the near-miss tag-key scan of
+  // issue 15) and the volumes (for the skip tag). A fan-out's batch reads its instances
+  // once more when it runs, so that one terminated or untagged since the plan is not
+  // backed up: one describe per batch is part of its minimum, not waste.
+  const minimumCalls = instances + BACKUP_READS + batches;
   return figures(
     { size, job: 'backup', tool, seconds, failed, minimumCalls },
     records,
@@ -1096,11 +1117,16 @@ function amiFigures(
   writes: number,
   failed: number,
   created: number,
+  /** Snapshots behind the AMIs retired: their ids are described 200 at a time. */
+  snapshotsBehind: number,
 ): RunFigures {
   // One DeregisterImage per AMI retired and one DeleteSnapshot per snapshot behind it
   // (the busier bucket, against which the rate is measured), plus the job's reads at one
-  // page each: AMI_READS. An AMI created would be a call too (none is: the slot exists).
-  const minimumCalls = writes + created + AMI_READS;
+  // page each: AMI_READS, and one DescribeSnapshots per SNAPSHOT_IDS_PER_DESCRIBE
+  // retired AMIs (the ownership and state of the snapshots behind them are read before any
+  // is deleted). An AMI created would be a call too (none is: the slot exists).
+  const minimumCalls =
+    writes + created + AMI_READS + Math.ceil(snapshotsBehind / SNAPSHOT_IDS_PER_DESCRIBE);
   return figures(
     { size, job: 'amis', tool, seconds, failed, minimumCalls },
     records,

@@ -26,7 +26,7 @@ describe('npm run bench: the jobs it measures', () => {
 
   it('refuses an unknown job by name, listing the jobs it takes', () => {
     expect(() => parseBenchJobs('backup,ami')).toThrow(
-      '--jobs takes backup, retention, amis, copies; got "ami"',
+      '--jobs takes backup, retention, copies, amis; got "ami"',
     );
   });
 

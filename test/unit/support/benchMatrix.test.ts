@@ -70,15 +70,16 @@ describe('npm run bench: the time scale of a row', () => {
     const atDefault = chooseTimeScale(100, 'backup', 'default');
     const raised = chooseTimeScale(100, 'backup', 'raised');
 
-    expect(atDefault).toEqual({ timeScale: 4, localCalls: 21.6, headroom: 100 / 21.6 });
-    expect(raised).toEqual({ timeScale: 1, localCalls: 21.6, headroom: 100 / 21.6 });
+    expect(atDefault).toEqual({ timeScale: 8, localCalls: 43.2, headroom: 100 / 43.2 });
+    expect(raised).toEqual({ timeScale: 2, localCalls: 43.2, headroom: 100 / 43.2 });
   });
 
-  it('counts both buckets of AMI retirement, whose deletions may run beside its deregistrations', () => {
+  it('paces AMI retirement by its deletions, the bucket that sets its pace (its deregistrations end first)', () => {
     expect(localCallsPerSecond('amis', 'default', 1)).toBeCloseTo(
-      2 * localCallsPerSecond('retention', 'default', 1),
+      localCallsPerSecond('retention', 'default', 1),
     );
-    expect(chooseTimeScale(100, 'amis', 'raised')).toMatchObject({ timeScale: 0.5 });
+    expect(chooseTimeScale(100, 'amis', 'raised')).toMatchObject({ timeScale: 2 });
+    expect(chooseTimeScale(30, 'amis', 'raised')).toMatchObject({ timeScale: 0.5 });
   });
 
   it('runs slower than real time (halves below 2) on a slow local AWS, and skips a row it cannot serve', () => {
