@@ -123,8 +123,10 @@ export async function runFanOutBatch(
   const attempt = claim.checkpoint.attempts;
   await history.renewLease(message.runId, now).catch(() => undefined);
   let report: BackupReport | RetentionReport;
-  const stopFollowing = followShare(message, deps);
+  let stopFollowing = (): void => undefined;
   try {
+    // Inside the try: a target that cannot be reached fails the batch as ec2For would.
+    stopFollowing = followShare(message, deps);
     report = await runBatchJob(message, attempt, deps);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

@@ -420,6 +420,26 @@ describe('Function: runFanOutBatch, its rate share (issue 19)', () => {
     expect(shares).toEqual([0.25, 0.5]);
   });
 
+  it('fails the batch for another delivery, as the job would, when the share control cannot be built', async () => {
+    // Prepare
+    const history = new WorkerCheckpoints(targetBatches(IRELAND, 4));
+    const { ec2, release } = heldEc2();
+    release();
+    const deps: BatchDependencies = {
+      ...workerDeps(history, () => ec2, []),
+      rateShareFor: () => {
+        throw new Error('TARGET_ACCOUNTS names 210987654321: not reached here');
+      },
+    };
+
+    // Act
+    const outcome = runFanOutBatch(batch(), deps);
+
+    // Assess
+    await expect(outcome).rejects.toBeInstanceOf(BatchRetryError);
+    expect(history.statuses.get(batchIdOf(IRELAND, 1))).toBe('retry');
+  });
+
   it('clears its timer when the batch throws', async () => {
     // Prepare
     const history = new WorkerCheckpoints(targetBatches(IRELAND, 4));
