@@ -287,9 +287,11 @@ export const MIN_SPREAD_BATCH = 100;
  * and, as far as batches of at least {@link MIN_SPREAD_BATCH} allow, a whole number of
  * rounds of the workers running at once, so that every worker stays busy to the end
  * (each has only its share of the target's rate, so a worker left idle is rate unused).
+ * `planInstanceBatches` may then stagger the first round, within `maxBatch`
+ * ({@link staggeredBatchSizes}); the count is the same.
  *
  * @example
- * batchCountFor(2000, 200, 4); // 12: three rounds of four batches of 167
+ * batchCountFor(2000, 200, 4); // 12: three rounds of four (the first staggered: 166, 145, 125, 104, then 182–183)
  * batchCountFor(300, 200, 4); // 3: batches of 100, one worker idle (a small target)
  */
 export function batchCountFor(due: number, maxBatch: number, workers: number): number {
