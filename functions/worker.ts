@@ -32,6 +32,7 @@ async function worker(event: SQSEvent, context: Context): Promise<SQSBatchRespon
     return runFanOutBatch(message, {
       history: runtime.history,
       ec2For: (target, share) => runtime.clients.ec2(target, share),
+      rateShareFor: (target, share) => runtime.clients.rateShare(target, share),
       // Consistent sets' scripts run in the deployment's own account and region only.
       runCommandFor: (target) =>
         target.account === 'self' && target.region === runtime.config.region

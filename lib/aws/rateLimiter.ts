@@ -37,7 +37,7 @@ export const DEFAULT_BUCKET: BucketSpec = { burst: 50, refillPerSecond: 10 };
  * await bucket.take();
  */
 export class TokenBucket {
-  readonly #spec: BucketSpec;
+  #spec: BucketSpec;
   readonly #clock: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
   #tokens: number;
@@ -77,6 +77,20 @@ export class TokenBucket {
     }
   }
 
+  /**
+   * Changes the bucket's burst and refill from now on: the tokens gathered so far are
+   * counted at the old refill first, then kept as they are (none added for a larger
+   * burst; above a smaller burst, only the new burst is kept).
+   *
+   * @example
+   * bucket.retune({ burst: 50, refillPerSecond: 2.5 });
+   */
+  public retune(spec: BucketSpec): void {
+    this.#refill();
+    this.#spec = spec;
+    this.#tokens = Math.min(spec.burst, this.#tokens);
+  }
+
   #refill(): void {
     const now = this.#clock();
     const elapsed = Math.max(0, now - this.#updatedAt) / 1000;
@@ -98,7 +112,7 @@ export class TokenBucket {
 export class RateLimiter {
   readonly #buckets = new Map<string, TokenBucket>();
   readonly #specs: Readonly<Record<string, BucketSpec>>;
-  readonly #share: number;
+  #share: number;
   readonly #headroom: number;
   readonly #clock: () => number;
   readonly #sleep: ((ms: number) => Promise<void>) | undefined;
@@ -127,19 +141,44 @@ export class RateLimiter {
     this.#sleep = options.sleep;
   }
 
+  /** This limiter's share of the account's rate now. */
+  public get share(): number {
+    return this.#share;
+  }
+
+  /**
+   * Changes this limiter's share of the account's rate (kept between 0.01 and 1, as in
+   * the constructor; not a finite number: unchanged): every bucket made so far is
+   * retuned ({@link TokenBucket.retune}: its tokens counted at the old rate, then the new
+   * burst and refill, by the constructor's formulas), and buckets made later take it too.
+   * A fan-out worker raises it while the run's last batches run (the domain's
+   * `tailRateShare`).
+   *
+   * @example
+   * limiter.setShare(0.5);
+   */
+  public setShare(share: number): void {
+    if (!Number.isFinite(share)) return;
+    const next = Math.min(1, Math.max(0.01, share));
+    if (next === this.#share) return;
+    this.#share = next;
+    for (const [action, bucket] of this.#buckets) bucket.retune(this.#scaled(action));
+  }
+
+  /** The action's bucket at this limiter's share and headroom. */
+  #scaled(action: string): BucketSpec {
+    const spec = this.#specs[action] ?? DEFAULT_BUCKET;
+    return {
+      burst: Math.max(1, Math.floor(spec.burst * this.#share * this.#headroom)),
+      refillPerSecond: spec.refillPerSecond * this.#share * this.#headroom,
+    };
+  }
+
   /** Waits for a token of the action's bucket. */
   public async acquire(action: string): Promise<number> {
     let bucket = this.#buckets.get(action);
     if (!bucket) {
-      const spec = this.#specs[action] ?? DEFAULT_BUCKET;
-      bucket = new TokenBucket(
-        {
-          burst: Math.max(1, Math.floor(spec.burst * this.#share * this.#headroom)),
-          refillPerSecond: spec.refillPerSecond * this.#share * this.#headroom,
-        },
-        this.#clock,
-        this.#sleep,
-      );
+      bucket = new TokenBucket(this.#scaled(action), this.#clock, this.#sleep);
       this.#buckets.set(action, bucket);
     }
     const waited = await bucket.take();
@@ -156,6 +195,7 @@ export class RateLimiter {
  * const ec2 = withRateLimit(new EC2Client({}), new RateLimiter());
  */
 export function withRateLimit(client: EC2Client, limiter: RateLimiter): EC2Client {
+  limiters.set(client, limiter);
   client.middlewareStack.add(
     (next, context) => async (args) => {
       await limiter.acquire(String(context.commandName ?? 'Unknown').replace(/Command$/, ''));
@@ -164,4 +204,17 @@ export function withRateLimit(client: EC2Client, limiter: RateLimiter): EC2Clien
     { step: 'finalizeRequest', priority: 'low', name: 'snapkeeperRateLimit', override: true },
   );
   return client;
+}
+
+const limiters = new WeakMap<EC2Client, RateLimiter>();
+
+/**
+ * The rate limiter {@link withRateLimit} put in front of a client, if any: the runtime
+ * reaches it to retune the share of a fan-out batch.
+ *
+ * @example
+ * rateLimiterOf(createRateLimitedEc2Client(config))?.setShare(0.5);
+ */
+export function rateLimiterOf(client: EC2Client): RateLimiter | undefined {
+  return limiters.get(client);
 }

@@ -132,7 +132,9 @@ export function batchRateShare(batches: number, workers: number): number | undef
  * Instance order is kept, so the same fleet always gives the same batches. The count is
  * kept between 1 and the number of instances. Given the `workers` at once, a plan of
  * fewer batches than workers gives each batch its part of the whole rate
- * ({@link batchRateShare}), so no worker's share is left unused.
+ * ({@link batchRateShare}), so no worker's share is left unused, and a plan of two rounds
+ * or more staggers its first round ({@link staggeredBatchSizes}, kept within `maxBatch`)
+ * so that the workers do not change batch at the same moment.
  *
  * @example
  * planInstanceBatches({ account: 'self', region: 'eu-west-1' }, instances, new Map(), 4, 4);
@@ -143,16 +145,20 @@ export function planInstanceBatches(
   volumeTags: ReadonlyMap<string, Readonly<Record<string, string>>>,
   batchCount: number,
   workers?: number,
+  maxBatch?: number,
 ): BatchSpec[] {
   if (instances.length === 0) return [];
   const count = Math.min(instances.length, Math.max(1, Math.floor(batchCount) || 1));
   const rateShare = workers === undefined ? undefined : batchRateShare(count, workers);
-  const base = Math.floor(instances.length / count);
-  const larger = instances.length % count;
+  const sizes =
+    (workers === undefined
+      ? undefined
+      : staggeredBatchSizes(instances.length, count, workers, maxBatch)) ??
+    evenBatchSizes(instances.length, count);
   const batches: BatchSpec[] = [];
   let start = 0;
   for (let index = 0; index < count; index += 1) {
-    const size = base + (index < larger ? 1 : 0);
+    const size = sizes[index] ?? 0;
     const slice = instances.slice(start, start + size);
     start += size;
     const tags: Record<string, Readonly<Record<string, string>>> = {};
@@ -173,6 +179,103 @@ export function planInstanceBatches(
   return batches;
 }
 
+/** `total` instances in `count` batches whose sizes differ by one at most (larger first). */
+function evenBatchSizes(total: number, count: number): number[] {
+  const base = Math.floor(total / count);
+  const larger = total % count;
+  return Array.from({ length: count }, (_, index) => base + (index < larger ? 1 : 0));
+}
+
+/**
+ * The batch sizes of a plan of at least two rounds (`count` ≥ 2 × `workers`) with a
+ * staggered first round, or undefined when the plan keeps equal batches. Equal batches
+ * make every worker change batch at the same moment (history flush, checkpoint, next
+ * message, claim, describe), so EC2 sees no creates for a few seconds at once at each
+ * round's end. Batch k of the first round (k = 0..workers−1) gets
+ * `round(base × (1 − k / (2 × workers)))` instances (`base` = total / count, rounded
+ * down); what they leave is spread evenly over the later batches (within one of each
+ * other), so the workers' batch changes fall at different moments for the rest of the
+ * run. The first-round sizes are distinct when `base` ≥ 2 × `workers` (8 for 4 workers).
+ * Not staggered when a later batch would go above `maxBatch`.
+ *
+ * @example
+ * staggeredBatchSizes(5000, 28, 4, 200); // [178, 156, 134, 111, 185, …, 184]
+ * staggeredBatchSizes(400, 4, 4, 200); // undefined: one round
+ */
+export function staggeredBatchSizes(
+  total: number,
+  count: number,
+  workers: number,
+  maxBatch?: number,
+): number[] | undefined {
+  const perRound = Math.floor(workers);
+  if (!(perRound >= 2) || count < 2 * perRound || total < count) return undefined;
+  const base = Math.floor(total / count);
+  const first = Array.from({ length: perRound }, (_, k) =>
+    Math.max(1, Math.round(base * (1 - k / (2 * perRound)))),
+  );
+  const taken = first.reduce((sum, size) => sum + size, 0);
+  const later = evenBatchSizes(total - taken, count - perRound);
+  const limit = maxBatch !== undefined && maxBatch >= 1 ? Math.floor(maxBatch) : Infinity;
+  if ((later[0] ?? 0) > limit || first.some((size) => size > limit)) return undefined;
+  return [...first, ...later];
+}
+
+/**
+ * How often a worker re-reads its run's batch checkpoints to follow
+ * {@link tailRateShare} while it runs a batch.
+ */
+export const SHARE_REFRESH_MS = 1_000;
+
+/**
+ * The share of a target's EC2 rate a running batch takes: `max(baseShare, 1 / unfinished)`
+ * (at most 1), where `unfinished` is the number of batches of the same run and target
+ * that are not final (pending, running or retry) as last read, this one included, and
+ * `baseShare` the batch's own (`rateShare` of its message, else `EC2_RATE_SHARE`). When
+ * the run's tail has fewer batches left than workers, the batches still running take the
+ * shares of the workers gone idle.
+ *
+ * Why the shares in flight never exceed the whole rate, even with stale reads: the
+ * planner records every batch `pending` before it sends any, and a batch only ever moves
+ * towards final (a requeued or retried batch was unfinished already), so the true number
+ * of unfinished batches `u` never grows. A read made earlier saw at least `u`, so each
+ * running batch's share is at most `max(baseShare, 1 / u)`. The batches running are among
+ * the unfinished, `r ≤ u`, and at most `1 / baseShare` of them run at once (the workers),
+ * so the sum is at most `max(r × baseShare, r / u) ≤ 1`. For the same reason a batch's
+ * share only ever goes up while it runs. A read that misses some of the run's batches
+ * (fewer than the run has) is not used.
+ *
+ * @example
+ * tailRateShare(0.25, 28); // 0.25
+ * tailRateShare(0.25, 2); // 0.5: two batches left, each takes half
+ * tailRateShare(0.25, 1); // 1: the last batch takes the whole rate
+ */
+export function tailRateShare(baseShare: number, unfinished: number): number {
+  const base = Number.isFinite(baseShare) ? Math.min(1, Math.max(0, baseShare)) : 1;
+  if (!(unfinished >= 1)) return base;
+  return Math.min(1, Math.max(base, 1 / Math.floor(unfinished)));
+}
+
+/**
+ * How many of a run's batches of one target are not final, from the run's checkpoints;
+ * undefined when the read holds fewer than the run's `expected` batches (an incomplete
+ * read would undercount, so it is not used).
+ *
+ * @example
+ * unfinishedBatchesOf(target, 28, await history.runBatches(runId)); // 3
+ */
+export function unfinishedBatchesOf(
+  target: Target,
+  expected: number,
+  checkpoints: readonly BatchCheckpoint[],
+): number | undefined {
+  if (checkpoints.length < expected) return undefined;
+  const prefix = `${targetLabel(target)}/`;
+  return checkpoints.filter(
+    (c) => c.batchId.startsWith(prefix) && !FINAL_BATCH_STATUSES.includes(c.status),
+  ).length;
+}
+
 /**
  * Each batch costs one describe of its instances: below this many instances a batch,
  * spreading a target over more workers would cost more than 1% extra calls.
@@ -184,9 +287,11 @@ export const MIN_SPREAD_BATCH = 100;
  * and, as far as batches of at least {@link MIN_SPREAD_BATCH} allow, a whole number of
  * rounds of the workers running at once, so that every worker stays busy to the end
  * (each has only its share of the target's rate, so a worker left idle is rate unused).
+ * `planInstanceBatches` may then stagger the first round, within `maxBatch`
+ * ({@link staggeredBatchSizes}); the count is the same.
  *
  * @example
- * batchCountFor(2000, 200, 4); // 12: three rounds of four batches of 167
+ * batchCountFor(2000, 200, 4); // 12: three rounds of four (the first staggered: 166, 145, 125, 104, then 182–183)
  * batchCountFor(300, 200, 4); // 3: batches of 100, one worker idle (a small target)
  */
 export function batchCountFor(due: number, maxBatch: number, workers: number): number {

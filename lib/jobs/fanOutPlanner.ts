@@ -263,7 +263,14 @@ async function readTargets(
         deps,
       );
       const count = batchCountFor(due.length, config.fanOutBatchSize, config.fanOutWorkers);
-      const planned = planInstanceBatches(target, due, volumeTags, count, config.fanOutWorkers);
+      const planned = planInstanceBatches(
+        target,
+        due,
+        volumeTags,
+        count,
+        config.fanOutWorkers,
+        config.fanOutBatchSize,
+      );
       read.batches.push(...planned);
       read.dispatches.push({ ...target, instances: due.length, batches: planned.length });
     } catch (error) {

@@ -10,12 +10,14 @@ import {
 } from '../domain/fanOut.ts';
 import { type BackupReport, runBackupJob } from './backupJob.ts';
 import { runOutcomeMetric } from './fanOutMetrics.ts';
+import { followRunRateShare } from './fanOutRateShare.ts';
 import type { CreationLedger } from './ownership.ts';
 import type {
   ActionJournal,
   Ec2Port,
   LoggerPort,
   MetricsPort,
+  RateShareControl,
   RunCommandPort,
   RunHistoryPort,
   SnapshotTiersPort,
@@ -54,6 +56,14 @@ export interface BatchDependencies {
     'claimBatch' | 'finishBatch' | 'runBatches' | 'completeRun' | 'renewLease' | 'getRun'
   >;
   readonly ec2For: (target: Target, rateShare?: number) => Ec2Port;
+  /**
+   * The share control of the client `ec2For` gives for the same target and share (issue
+   * 19): the batch follows its run's unfinished batches of its target
+   * (`tailRateShare`). None: the batch keeps its share.
+   */
+  readonly rateShareFor?: ((target: Target, rateShare?: number) => RateShareControl) | undefined;
+  /** How often the share is read again (`SHARE_REFRESH_MS` when absent). */
+  readonly shareRefreshMs?: number | undefined;
   /** Run Command for a target's consistent sets (issue 21); none: they fall back, reported. */
   readonly runCommandFor?: ((target: Target) => RunCommandPort | undefined) | undefined;
   /**
@@ -113,11 +123,16 @@ export async function runFanOutBatch(
   const attempt = claim.checkpoint.attempts;
   await history.renewLease(message.runId, now).catch(() => undefined);
   let report: BackupReport | RetentionReport;
+  let stopFollowing = (): void => undefined;
   try {
+    // Inside the try: a target that cannot be reached fails the batch as ec2For would.
+    stopFollowing = followShare(message, deps);
     report = await runBatchJob(message, attempt, deps);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return finishBatch(message, attempt, 'failed', true, {}, reason, deps, metrics);
+  } finally {
+    stopFollowing();
   }
   const summary = report.error
     ? `${report.error.code}: ${report.error.message}`
@@ -153,6 +168,19 @@ export async function runFanOutBatch(
   // Failed instances or deletions are worth another delivery; bad tags are not.
   const retriable = status === 'failed' || (counts.failed ?? 0) > 0;
   return finishBatch(message, attempt, status, retriable, counts, why, deps, metrics);
+}
+
+/** Follows the run's unfinished batches of the target, when the worker gave a share control. */
+function followShare(message: BatchMessage, deps: BatchDependencies): () => void {
+  const control = deps.rateShareFor?.(message.target, message.rateShare);
+  if (!control) return () => undefined;
+  return followRunRateShare(message, {
+    history: deps.history,
+    control,
+    baseShare: message.rateShare ?? deps.config.ec2RateShare,
+    logger: deps.logger,
+    refreshMs: deps.shareRefreshMs,
+  });
 }
 
 /**

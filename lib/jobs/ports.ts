@@ -145,6 +145,15 @@ export interface SnapshotSizesPort {
   recordSizes(sizes: readonly SnapshotSize[], runId: string): Promise<void>;
 }
 
+/**
+ * The share of a target's EC2 rate a fan-out batch's calls take, changed while it runs
+ * (the rate limiter of the target's EC2 client).
+ */
+export interface RateShareControl {
+  /** Sets the share of the target's rate, from 0.01 to 1. */
+  setShare(share: number): void;
+}
+
 /** The EC2 port of the snapshot jobs: instances, volumes and snapshots. */
 export interface Ec2Port extends InstancesPort, SnapshotsPort {}
 

@@ -1,10 +1,12 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { createRateLimitedEc2Client } from '../aws/clients.ts';
 import { Ec2Gateway } from '../aws/Ec2Gateway.ts';
+import { rateLimiterOf } from '../aws/rateLimiter.ts';
 import type { ReachAccount } from '../aws/targetRoles.ts';
 import type { SnapkeeperConfig } from '../config/environment.ts';
 import { ConfigurationError } from '../domain/errors.ts';
 import { type Target, targetLabel } from '../domain/fanOut.ts';
+import type { RateShareControl } from '../jobs/ports.ts';
 
 type ClientsConfig = Pick<
   SnapkeeperConfig,
@@ -33,6 +35,11 @@ export interface AwsClients {
    *   function reaches none.
    */
   ec2Client(target: Target, share?: number): EC2Client;
+  /**
+   * The share control of that client's rate limiter (the client of the same target and
+   * `share`), so that a fan-out batch can follow the run's unfinished batches.
+   */
+  rateShare(target: Target, share?: number): RateShareControl;
   /** The target's EC2 gateway over that client. */
   ec2(target: Target, share?: number): Ec2Gateway;
   /** The gateway `name` over the target's EC2 client, built by `build` the first time. */
@@ -79,8 +86,15 @@ export function createAwsClients(
         share: share ?? config.ec2RateShare,
         ...role,
       });
+      const limiter = rateLimiterOf(client);
+      if (limiter) built.set(`${key(target, share)}:limiter`, limiter);
       return options.wrap ? options.wrap(client) : client;
     });
+  const rateShare = (target: Target, share?: number): RateShareControl => {
+    ec2Client(target, share);
+    const limiter = built.get(`${key(target, share)}:limiter`) as RateShareControl | undefined;
+    return { setShare: (next) => limiter?.setShare(next) };
+  };
   const gateway = <G>(
     target: Target,
     name: string,
@@ -89,6 +103,7 @@ export function createAwsClients(
   ): G => once(`${key(target, share)}:${name}`, () => build(ec2Client(target, share)));
   return {
     ec2Client,
+    rateShare,
     gateway,
     once,
     ec2: (target, share) =>

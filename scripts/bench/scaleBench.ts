@@ -961,6 +961,7 @@ async function main(): Promise<void> {
             await runFanOutBatch(parseBatchMessage(JSON.parse(message.Body ?? '')), {
               history,
               ec2For: (target, share) => targets.ec2(target, share),
+              rateShareFor: (target, share) => targets.rateShare(target, share),
               config: workerConfig,
               clock: () => new Date(),
               logger: silentLogger,

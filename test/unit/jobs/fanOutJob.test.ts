@@ -314,6 +314,31 @@ describe('Function: planFanOut', () => {
       expect(world.queue.sent.map((m) => m.instanceIds?.length)).toEqual([200, 200, 200, 200]);
     });
 
+    it('staggers the first round of a plan of two rounds or more, and sends it first (issue 19)', async () => {
+      // Prepare
+      const world = plannerWorld(
+        [
+          [
+            SELF_IRELAND,
+            { instances: Array.from({ length: 2000 }, (_, n) => instance(instanceId(n + 1))) },
+          ],
+        ],
+        { FANOUT_WORKERS: '4', FANOUT_BATCH_SIZE: '200' },
+      );
+
+      // Act
+      await planFanOut(dailyBackup(), world.deps);
+
+      // Assess: 12 batches; the first round's workers change batch at different moments.
+      const sent = world.queue.sent;
+      expect(sent.map((m) => m.instanceIds?.length)).toEqual([
+        166, 145, 125, 104, 183, 183, 183, 183, 182, 182, 182, 182,
+      ]);
+      expect(sent.map((m) => m.batchId)).toEqual(
+        sent.map((_, i) => `self/eu-west-1/${String(i + 1).padStart(4, '0')}`),
+      );
+    });
+
     it('keeps a small target in one batch rather than pay a describe per worker', async () => {
       // Prepare
       const world = plannerWorld(
