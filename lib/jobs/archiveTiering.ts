@@ -10,6 +10,7 @@ import { type ArchiveCandidate, type KeepRule, planArchive } from '../domain/arc
 import type { SnapshotFacts } from '../domain/snapshotFacts.ts';
 import { effectiveCreatedAt, isManagedBy, pointState } from '../domain/snapshotFacts.ts';
 import type { TagKeys } from '../domain/tagKeys.ts';
+import { type PacedPool, pacedMap, stepPool, throttledOutcome } from './pacedPool.ts';
 import type { ActionJournal, LoggerPort, ReportedError, SnapshotTiersPort } from './ports.ts';
 
 /** How one point's archiving went. */
@@ -46,6 +47,8 @@ export interface ArchiveStepDependencies {
   readonly holders: ReadonlyMap<string, readonly string[]>;
   /** Snapshot id → when its lock ends (a locked point is kept at least until then). */
   readonly lockedUntil?: ReadonlyMap<string, Date | undefined> | undefined;
+  /** The pool the moves go through; one for the step when absent (5, up to `MAX_IN_FLIGHT`). */
+  readonly pool?: PacedPool | undefined;
 }
 
 /**
@@ -65,6 +68,7 @@ export async function archiveEligible(
   deps: ArchiveStepDependencies,
 ): Promise<ArchiveOutcome[]> {
   const outcomes: ArchiveOutcome[] = [];
+  const moves: { at: number; base: ArchiveBase; reason: string }[] = [];
   for (const lineage of lineages) {
     if (!lineage.rule) continue;
     const facts = new Map(lineage.snapshots.map((s) => [s.snapshotId, s]));
@@ -96,15 +100,31 @@ export async function archiveEligible(
       } else if (options.dryRun) {
         outcomes.push({ ...base, outcome: 'planned', reason: `would be ${decision.reason}` });
       } else {
-        outcomes.push(await archiveRecorded(base, decision.reason, deps));
+        // Placed now, filled when the paced pool has run it (the outcomes keep their order).
+        const at = outcomes.push({ ...base, outcome: 'planned', reason: decision.reason }) - 1;
+        moves.push({ at, base, reason: decision.reason });
       }
     }
   }
+  // The bucket, not one move after another, sets the pace (issue 19).
+  const done = await pacedMap(
+    moves,
+    deps.pool ?? stepPool(),
+    ({ base, reason }) => archiveRecorded(base, reason, deps),
+    throttledOutcome,
+  );
+  moves.forEach(({ at }, index) => {
+    const outcome = done[index];
+    if (outcome) outcomes[at] = outcome;
+  });
   return outcomes;
 }
 
+/** The snapshot an archive outcome is about. */
+type ArchiveBase = { snapshotId: string; volumeId: string; sizeGiB?: number | undefined };
+
 async function archiveRecorded(
-  base: { snapshotId: string; volumeId: string; sizeGiB?: number | undefined },
+  base: ArchiveBase,
   reason: string,
   deps: ArchiveStepDependencies,
 ): Promise<ArchiveOutcome> {

@@ -52,7 +52,7 @@ import type {
 } from './backupReport.ts';
 import { RECONCILE_WAITS_MS } from './backupReport.ts';
 import { Behind } from './historyPipeline.ts';
-import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool } from './pacedPool.ts';
+import { DEFAULT_MAX_IN_FLIGHT, isThrottleCode, PacedPool, stepPool } from './pacedPool.ts';
 import type { ActionJournal, MetricsPort, ReportedError } from './ports.ts';
 import { openRun } from './runOpening.ts';
 import { closeRun, runStatus } from './runReport.ts';
@@ -154,7 +154,14 @@ async function lockSets(
       knownSchedules: [...config.catalog.schedules.keys()],
       allowComplianceLocks: config.allowComplianceLocks ?? false,
     },
-    { tiers: deps.tiers, journal, logger: deps.logger, runId: deps.runId, job: 'backup' },
+    {
+      tiers: deps.tiers,
+      journal,
+      logger: deps.logger,
+      runId: deps.runId,
+      job: 'backup',
+      pool: stepPool(config.maxInFlight),
+    },
   );
 }
 

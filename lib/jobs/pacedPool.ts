@@ -130,3 +130,43 @@ export class PacedPool {
     while (this.#active < this.#limit && this.#queue.length > 0) this.#queue.shift()?.();
   }
 }
+
+/**
+ * Runs `task` on every item through `pool`, the results in the items' order: the calls
+ * leave as the pool lets them in and the limiter grants tokens, not one after another.
+ * A task that reports its error as a value says with `throttledResult` which is a throttle.
+ *
+ * @example
+ * const outcomes = await pacedMap(ids, new PacedPool({ initial: 5, ceiling: 64 }), lockOne);
+ */
+export function pacedMap<T, R>(
+  items: readonly T[],
+  pool: PacedPool,
+  task: (item: T) => Promise<R>,
+  throttledResult?: (value: R) => boolean,
+): Promise<R[]> {
+  return Promise.all(items.map((item) => pool.run(() => task(item), throttledResult)));
+}
+
+/**
+ * A pool for a step of calls EC2 meters by an unlisted bucket (locks, tier changes):
+ * 5 in flight at the start, then as the bucket allows, up to `ceiling` (`MAX_IN_FLIGHT`).
+ *
+ * @example
+ * const pool = stepPool(config.maxInFlight);
+ */
+export function stepPool(ceiling: number = DEFAULT_MAX_IN_FLIGHT): PacedPool {
+  return new PacedPool({ initial: 5, ceiling });
+}
+
+/**
+ * Whether an outcome reported as a value is a throttle (its error's code says so).
+ *
+ * @example
+ * pacedMap(ids, pool, lockOne, throttledOutcome);
+ */
+export function throttledOutcome(outcome: {
+  readonly error?: { readonly code?: string | undefined } | undefined;
+}): boolean {
+  return isThrottleCode(outcome.error?.code);
+}

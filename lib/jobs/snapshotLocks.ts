@@ -18,6 +18,7 @@ import {
 } from '../domain/snapshotLock.ts';
 import type { TagKeys } from '../domain/tagKeys.ts';
 import type { TagMap } from '../domain/tagPolicy.ts';
+import { type PacedPool, pacedMap, stepPool, throttledOutcome } from './pacedPool.ts';
 import type { ActionJournal, LoggerPort, ReportedError, SnapshotTiersPort } from './ports.ts';
 
 /** The instance tag holding the lock rules: `snapkeeper:lock` (`TagKeys.lock`). */
@@ -42,6 +43,11 @@ export interface LockStepDependencies {
   readonly logger: LoggerPort;
   readonly runId: string;
   readonly job: string;
+  /**
+   * The pool the step's locks go through (issue 19: the bucket decides the pace); one
+   * for the whole step when absent (5 in flight at the start, up to `MAX_IN_FLIGHT`).
+   */
+  readonly pool?: PacedPool | undefined;
 }
 
 /**
@@ -80,8 +86,9 @@ export function resolveLockRule(
 }
 
 /**
- * Locks the snapshots of a set just created, one by one, each recorded before and after
- * (`lock-snapshot`). A lock is the side that keeps data, so a "before" record that
+ * Locks the snapshots of a set just created, each recorded before and after
+ * (`lock-snapshot`), through the step's paced pool: as many in flight as the bucket
+ * allows (`deps.pool`). A lock is the side that keeps data, so a "before" record that
  * cannot be written is logged and the lock still goes ahead. A dry run only plans.
  *
  * @example
@@ -93,18 +100,21 @@ export async function lockCreatedSnapshots(
   dryRun: boolean,
   deps: LockStepDependencies,
 ): Promise<LockOutcome[]> {
-  const outcomes: LockOutcome[] = [];
-  for (const snapshotId of snapshotIds) {
-    const reason = `locked (${rule.mode}) for ${rule.days} days after creation`;
-    if (dryRun) {
-      outcomes.push({ snapshotId, outcome: 'planned', reason: `would be ${reason}` });
-      continue;
-    }
-    outcomes.push(
-      await lockRecorded(snapshotId, { mode: rule.mode, days: rule.days }, reason, deps, 'locked'),
-    );
+  const reason = `locked (${rule.mode}) for ${rule.days} days after creation`;
+  if (dryRun) {
+    return snapshotIds.map((snapshotId) => ({
+      snapshotId,
+      outcome: 'planned' as const,
+      reason: `would be ${reason}`,
+    }));
   }
-  return outcomes;
+  const request = { mode: rule.mode, days: rule.days };
+  return pacedMap(
+    snapshotIds,
+    deps.pool ?? stepPool(),
+    (snapshotId) => lockRecorded(snapshotId, request, reason, deps, 'locked'),
+    throttledOutcome,
+  );
 }
 
 /** One snapshot to re-check: its creation time and the rule it should be locked by. */
@@ -132,34 +142,41 @@ export async function recheckLocks(
 ): Promise<{ outcomes: LockOutcome[]; holds: Map<string, LockHold> }> {
   const statuses = await deps.tiers.lockedSnapshots(scopeIds);
   const holds = holdsOf(statuses);
-  const outcomes: LockOutcome[] = [];
-  for (const point of points) {
+  const relocks = points.flatMap((point) => {
     const check = checkLock(point.rule, point.createdAt, statuses.get(point.snapshotId), now);
-    if (check.action !== 'lock') continue;
+    if (check.action !== 'lock') return [];
     const reason = `re-locked (${point.rule.mode}) until ${check.expiresAt.toISOString().slice(0, 10)}: ${check.reason}`;
-    if (dryRun) {
-      outcomes.push({
-        snapshotId: point.snapshotId,
-        outcome: 'planned',
-        reason: `would be ${reason}`,
-      });
-      continue;
-    }
-    const outcome = await lockRecorded(
-      point.snapshotId,
-      { mode: point.rule.mode, expiresAt: check.expiresAt },
-      reason,
-      deps,
-      'relocked',
-    );
-    outcomes.push(outcome);
-    if (outcome.outcome === 'relocked') {
-      holds.set(point.snapshotId, {
-        mode: point.rule.mode,
-        until: outcome.expiresOn ? new Date(outcome.expiresOn) : check.expiresAt,
-      });
-    }
+    return [{ point, expiresAt: check.expiresAt, reason }];
+  });
+  if (dryRun) {
+    const outcomes = relocks.map(({ point, reason }) => ({
+      snapshotId: point.snapshotId,
+      outcome: 'planned' as const,
+      reason: `would be ${reason}`,
+    }));
+    return { outcomes, holds };
   }
+  const outcomes = await pacedMap(
+    relocks,
+    deps.pool ?? stepPool(),
+    ({ point, expiresAt, reason }) =>
+      lockRecorded(
+        point.snapshotId,
+        { mode: point.rule.mode, expiresAt },
+        reason,
+        deps,
+        'relocked',
+      ),
+    throttledOutcome,
+  );
+  relocks.forEach(({ point, expiresAt }, index) => {
+    const outcome = outcomes[index];
+    if (outcome?.outcome !== 'relocked') return;
+    holds.set(point.snapshotId, {
+      mode: point.rule.mode,
+      until: outcome.expiresOn ? new Date(outcome.expiresOn) : expiresAt,
+    });
+  });
   return { outcomes, holds };
 }
 
@@ -292,8 +309,10 @@ export async function lockBackupSets(
   },
   deps: LockStepDependencies,
 ): Promise<BackupLocks> {
-  const outcomes: LockOutcome[] = [];
+  const locking: Promise<LockOutcome[]>[] = [];
   const problems = new Set<string>();
+  // One pool for every set of the run: the bucket, not the sets, sets the pace.
+  const paced = { ...deps, pool: deps.pool ?? stepPool() };
   const scheduleRule =
     schedule.lock === undefined
       ? undefined
@@ -314,8 +333,9 @@ export async function lockBackupSets(
     const ids = (set.snapshots ?? []).map(
       (s) => s.snapshotId ?? `(new) ${set.instanceId} ${s.deviceName ?? s.volumeId ?? ''}`.trim(),
     );
-    outcomes.push(...(await lockCreatedSnapshots(ids, rule, dryRun, deps)));
+    locking.push(lockCreatedSnapshots(ids, rule, dryRun, paced));
   }
+  const outcomes = (await Promise.all(locking)).flat();
   return { outcomes, problems: [...problems] };
 }
 

@@ -87,6 +87,44 @@ describe('Function: archiveEligible', () => {
     expect(outcomes[0]?.reason).toContain('tiering started 2026-11-23T12:00:00Z');
   });
 
+  it('sends the moves of every lineage as the bucket allows, not one after another (issue 19)', async () => {
+    // Prepare: EC2 answers a move only once three are in flight.
+    let inFlight = 0;
+    let peak = 0;
+    const release: (() => void)[] = [];
+    const { d } = deps();
+    const paced: ArchiveStepDependencies = {
+      ...d,
+      tiers: {
+        async archiveSnapshot() {
+          inFlight += 1;
+          peak = Math.max(peak, inFlight);
+          if (inFlight >= 3) for (const go of release.splice(0)) go();
+          else await new Promise<void>((resolve) => release.push(resolve));
+          inFlight -= 1;
+          return { startedAt: NOW };
+        },
+      },
+    };
+
+    // Act
+    const outcomes = await archiveEligible(
+      ['vol-1', 'vol-2', 'vol-3'].map((volumeId, i) =>
+        lineage([snapshot(`snap-${i}`, 45, { volumeId })], { volumeId }),
+      ),
+      options,
+      paced,
+    );
+
+    // Assess
+    expect(peak).toBe(3);
+    expect(outcomes.map((o) => [o.snapshotId, o.outcome])).toEqual([
+      ['snap-0', 'archived'],
+      ['snap-1', 'archived'],
+      ['snap-2', 'archived'],
+    ]);
+  });
+
   it('moves nothing when the move cannot be recorded first', async () => {
     // Prepare
     const { d, archived } = deps([], new RecordingJournal({ failBefore: ['snap-old'] }));

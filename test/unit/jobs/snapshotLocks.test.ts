@@ -70,16 +70,52 @@ describe('Function: lockCreatedSnapshots', () => {
       { snapshotId: 'snap-1', mode: 'governance', days: 365 },
       { snapshotId: 'snap-2', mode: 'governance', days: 365 },
     ]);
-    expect(events).toEqual([
-      'before snap-1',
-      'lock snap-1',
-      'after snap-1 done',
-      'before snap-2',
-      'lock snap-2',
-      'after snap-2 done',
-    ]);
+    for (const id of ['snap-1', 'snap-2']) {
+      const order = ['before', 'lock', 'after'].map((step) =>
+        events.findIndex((e) => e.startsWith(`${step} ${id}`)),
+      );
+      expect(order.every((at) => at >= 0)).toBe(true);
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+    }
+    expect(events).toContain('after snap-2 done');
     expect(outcomes.map((o) => o.outcome)).toEqual(['locked', 'locked']);
     expect(journal.records[0]).toMatchObject({ action: 'lock-snapshot', job: 'backup' });
+  });
+
+  it('sends the locks as the bucket allows, not one after another (issue 19), in order in the report', async () => {
+    // Prepare: EC2 answers a lock only once three are in flight.
+    let inFlight = 0;
+    let peak = 0;
+    const release: (() => void)[] = [];
+    const tiers: LockStepDependencies['tiers'] = {
+      async lockSnapshot(request) {
+        inFlight += 1;
+        peak = Math.max(peak, inFlight);
+        if (inFlight >= 3) for (const go of release.splice(0)) go();
+        else await new Promise<void>((resolve) => release.push(resolve));
+        inFlight -= 1;
+        return { snapshotId: request.snapshotId, state: request.mode, expiresOn: NOW };
+      },
+      async lockedSnapshots() {
+        return new Map();
+      },
+    };
+
+    // Act
+    const outcomes = await lockCreatedSnapshots(
+      ['snap-1', 'snap-2', 'snap-3'],
+      RULE,
+      false,
+      deps(tiers),
+    );
+
+    // Assess
+    expect(peak).toBe(3);
+    expect(outcomes.map((o) => [o.snapshotId, o.outcome])).toEqual([
+      ['snap-1', 'locked'],
+      ['snap-2', 'locked'],
+      ['snap-3', 'locked'],
+    ]);
   });
 
   it('reports a lock EC2 refuses as failed, and still locks the others', async () => {
