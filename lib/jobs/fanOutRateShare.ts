@@ -4,6 +4,7 @@
 import {
   type BatchMessage,
   SHARE_REFRESH_MS,
+  TAIL_SHARE_REFRESH_MS,
   tailRateShare,
   unfinishedBatchesOf,
 } from '../domain/fanOut.ts';
@@ -24,7 +25,9 @@ export interface RateShareFollowing {
 /**
  * Starts a batch at its base share (a cached client the previous batch raised is set
  * back), then every `refreshMs` reads the run's batch checkpoints and raises the share to
- * `tailRateShare(baseShare, unfinished)` of the batch's target. The share only goes up
+ * `tailRateShare(baseShare, unfinished)` of the batch's target (every
+ * {@link TAIL_SHARE_REFRESH_MS} once no more batches are left than run at once, when
+ * each one that ends frees a share). The share only goes up
  * while the batch runs; a read that fails or misses some of the run's batches keeps the
  * share (logged once, at warn) and never fails the batch. A batch at the whole rate
  * already reads nothing. The timer is unref'd, and the returned `stop` (call it when
@@ -44,8 +47,12 @@ export function followRunRateShare(
   let current = baseShare;
   control.setShare(current);
   if (current >= 1) return () => undefined;
+  // Once no more batches are left than run at once, every batch that ends frees a share:
+  // read more often then, so the ones left take it within a fraction of a second.
+  const tailFrom = Math.ceil(1 / baseShare);
+  const tailMs = Math.min(following.refreshMs ?? SHARE_REFRESH_MS, TAIL_SHARE_REFRESH_MS);
+  let inTail = false;
   let stopped = false;
-  let reading = false;
   let warned = false;
   const keep = (reason: string) => {
     if (warned) return;
@@ -57,6 +64,7 @@ export function followRunRateShare(
       const checkpoints = await following.history.runBatches(message.runId);
       if (stopped) return;
       const unfinished = unfinishedBatchesOf(message.target, message.batches, checkpoints);
+      if (unfinished !== undefined) inTail = unfinished <= tailFrom;
       if (unfinished === undefined) {
         keep(`the run's batches read were ${checkpoints.length} of ${message.batches}`);
         return;
@@ -76,16 +84,20 @@ export function followRunRateShare(
       );
     }
   };
-  const timer = setInterval(() => {
-    if (reading || stopped) return;
-    reading = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const schedule = () => {
+    timer = setTimeout(read, inTail ? tailMs : (following.refreshMs ?? SHARE_REFRESH_MS));
+    timer.unref?.();
+  };
+  const read = () => {
+    if (stopped) return;
     void refresh().finally(() => {
-      reading = false;
+      if (!stopped) schedule();
     });
-  }, following.refreshMs ?? SHARE_REFRESH_MS);
-  timer.unref?.();
+  };
+  schedule();
   return () => {
     stopped = true;
-    clearInterval(timer);
+    if (timer) clearTimeout(timer);
   };
 }

@@ -7,7 +7,7 @@ import type {
   BatchStatus,
   Target,
 } from '../../../lib/domain/fanOut.ts';
-import { SHARE_REFRESH_MS } from '../../../lib/domain/fanOut.ts';
+import { SHARE_REFRESH_MS, TAIL_SHARE_REFRESH_MS } from '../../../lib/domain/fanOut.ts';
 import { BatchRetryError } from '../../../lib/jobs/errors.ts';
 import { type BatchDependencies, runFanOutBatch } from '../../../lib/jobs/fanOutJob.ts';
 import { followRunRateShare } from '../../../lib/jobs/fanOutRateShare.ts';
@@ -124,6 +124,34 @@ describe('Function: followRunRateShare (issue 19)', () => {
 
     // Assess
     expect(shares).toEqual([0.25, 0.5, 1]);
+  });
+
+  it('reads every second while more batches are left than run at once, then every 250 ms', async () => {
+    // Prepare: 8 batches of the target, 4 workers (share 1/4).
+    const history = new Checkpoints(targetBatches(IRELAND, 8));
+    const { shares, control } = recordingControl();
+    const stop = followRunRateShare(message(8), {
+      history,
+      control,
+      baseShare: 0.25,
+      logger: silentLogger,
+    });
+
+    // Act: one second with 8 unfinished, then the run's tail (4 unfinished).
+    await vi.advanceTimersByTimeAsync(SHARE_REFRESH_MS);
+    const beforeTail = history.reads;
+    for (const n of [2, 3, 4, 5]) history.statuses.set(batchIdOf(IRELAND, n), 'succeeded');
+    await vi.advanceTimersByTimeAsync(SHARE_REFRESH_MS);
+    const tailStarted = history.reads;
+    history.statuses.set(batchIdOf(IRELAND, 6), 'succeeded');
+    await vi.advanceTimersByTimeAsync(TAIL_SHARE_REFRESH_MS);
+    stop();
+
+    // Assess
+    expect(beforeTail).toBe(1);
+    expect(tailStarted).toBe(2);
+    expect(history.reads).toBe(3);
+    expect(shares).toEqual([0.25, 1 / 3]);
   });
 
   it('counts only the batches of its own target (another region has buckets of its own)', async () => {
