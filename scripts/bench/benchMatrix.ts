@@ -29,16 +29,15 @@ export const LIMIT_FACTOR: Readonly<Record<BenchLimit, number>> = { default: 1, 
 export const BENCH_SIZES = [1000, 5000] as const;
 
 /**
- * The bucket that sets a job's pace, whose refill the local AWS must serve. AMI
- * retirement counts its deletions: they run beside its deregistrations, but an AMI has
- * 2.5 snapshots on average here, so the deregistrations are done in the first 40% of
- * the run, where the local AWS is asked twice the row's writes a second (at most 80,
- * which a quiet machine served at 0.98 of the refill: see MAX_LOCAL_WRITES_PER_SECOND).
+ * The buckets a job writes to at once: their refills add up at the local AWS. AMI
+ * retirement counts both its buckets: its snapshot deletions run beside its
+ * deregistrations (moto's CreateImage makes one snapshot per AMI, so both buckets are
+ * busy for the whole run).
  */
 export const JOB_WRITE_ACTIONS: Readonly<Record<BenchJob, readonly string[]>> = {
   backup: ['CreateSnapshots'],
   retention: ['DeleteSnapshot'],
-  amis: ['DeleteSnapshot'],
+  amis: ['DeregisterImage', 'DeleteSnapshot'],
   copies: ['CopySnapshot'],
 };
 
@@ -201,9 +200,9 @@ export function rowSeconds(row: MatrixRow, inputs: EstimateInputs): number {
       return seeds + paced(volumes) + (peers ? paced(volumes) + 10 : 0);
     }
     case 'amis':
-      // Two slots of AMIs made straight on moto (about 15 ms each), then the deletions
-      // of the snapshots behind one slot (the deregistrations run beside them).
-      return (2 * row.size) / Math.min(moto, 70) + paced(volumes);
+      // Two slots of AMIs made straight on moto (about 15 ms each), then one slot's
+      // deregistrations and, beside them, the deletions of its snapshots (one an AMI on moto).
+      return (2 * row.size) / Math.min(moto, 70) + paced(row.size);
     case 'copies':
       return 15;
   }

@@ -1082,9 +1082,17 @@ function figures(
 ): RunFigures {
   const ec2Calls = ec2CallsByAction(records);
   const start = records[0]?.receivedAt ?? 0;
-  const actionSpans: Record<string, { calls: number; seconds: number; notForwarded: number }> = {};
+  const actionSpans: Record<
+    string,
+    { calls: number; seconds: number; notForwarded: number; outcomes: Record<string, number> }
+  > = {};
   for (const record of records) {
-    const span = actionSpans[record.action] ?? { calls: 0, seconds: 0, notForwarded: 0 };
+    const span = actionSpans[record.action] ?? {
+      calls: 0,
+      seconds: 0,
+      notForwarded: 0,
+      outcomes: {},
+    };
     actionSpans[record.action] = span;
     span.calls += 1;
     span.seconds = (record.receivedAt - start) / 1000;
@@ -1092,8 +1100,11 @@ function figures(
       record.outcome !== undefined &&
       record.outcome !== 'forwarded' &&
       record.outcome !== 'delayed'
-    )
+    ) {
       span.notForwarded += 1;
+      // Why (throttled, rewritten, upstream-error, ...): in reports/bench.json.
+      span.outcomes[record.outcome] = (span.outcomes[record.outcome] ?? 0) + 1;
+    }
   }
   return {
     actionSpans,
