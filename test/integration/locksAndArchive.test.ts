@@ -5,7 +5,12 @@
  * (ModifySnapshotTier), and restore-volume brings an archived point back first. Four
  * monthly slots are served with the clock moved on a month at a time.
  */
-import { DescribeSnapshotsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import {
+  DeleteTagsCommand,
+  DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import type { FaultProxy } from '../../harness/faultProxy.ts';
 import { lambdaContext } from '../../harness/lambdaContext.ts';
@@ -119,6 +124,23 @@ describe('Integration: locked and archived monthly points through the handlers',
 
   afterAll(async () => {
     vi.useRealTimers();
+    // This region is shared with costLedger (moto has no free region left): every instance
+    // this file locked opts out again, so no later file's run sees its lock tags (moto has no lock calls;
+    // only this file's proxy answers them).
+    const locked = await ec2?.send(
+      new DescribeInstancesCommand({ Filters: [{ Name: 'tag-key', Values: ['snapkeeper:lock'] }] }),
+    );
+    const ids = (locked?.Reservations ?? []).flatMap((r) =>
+      (r.Instances ?? []).map((i) => i.InstanceId ?? ''),
+    );
+    if (ids.length > 0) {
+      await ec2?.send(
+        new DeleteTagsCommand({
+          Resources: ids,
+          Tags: [{ Key: 'snapkeeper:backup' }, { Key: 'snapkeeper:lock' }],
+        }),
+      );
+    }
     ec2?.destroy();
     await proxy?.stop();
   });
