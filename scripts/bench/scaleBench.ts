@@ -165,8 +165,8 @@ export const BENCH_COMMAND: CliSpec = {
     },
     jobs: {
       type: 'string',
-      value: '<backup[,retention,amis,copies]>',
-      default: process.env.BENCH_JOBS ?? 'backup,retention,amis,copies',
+      value: '<backup[,retention,copies,amis]>',
+      default: process.env.BENCH_JOBS ?? 'backup,retention,copies,amis',
       description:
         'the jobs measured; backup always runs, it makes what retention deletes and copies copy; amis is AMI retirement (BENCH_JOBS)',
     },
