@@ -16,20 +16,10 @@ import {
   type Target,
   targetLabel,
 } from '../../../lib/domain/fanOut.ts';
+import { fleet, planAsPlanner, SELF_IRELAND } from '../../support/fanOutFleet.ts';
 
 const PROPERTY_RUNS = { numRuns: 200 };
-const SELF_IRELAND: Target = { account: 'self', region: 'eu-west-1' };
 const OTHER_ACCOUNT = '210987654321';
-
-/** Instances `i-00000001`, `i-00000002`, ... each with one root volume. */
-function fleet(size: number): { instanceId: string; volumeIds: string[] }[] {
-  while (FLEET.length < size) {
-    const id = (FLEET.length + 1).toString(16).padStart(8, '0');
-    FLEET.push({ instanceId: `i-${id}`, volumeIds: [`vol-${id}`] });
-  }
-  return FLEET.slice(0, size);
-}
-const FLEET: { instanceId: string; volumeIds: string[] }[] = [];
 
 function checkpoint(
   batchId: string,
@@ -466,22 +456,15 @@ describe('The fan-out’s tail: no worker’s share of the rate left unused', ()
   });
 
   describe('given any fleet, batch limit and number of workers, planned as the planner plans', () => {
+    // Up to 6,000 instances: plans of two rounds and more, whose first round is staggered.
     const scenario = fc.record({
-      due: fc.integer({ min: 1, max: 1500 }),
+      due: fc.integer({ min: 1, max: 6000 }),
       maxBatch: fc.integer({ min: 1, max: 400 }),
       workers: fc.integer({ min: 1, max: 64 }),
     });
-    const plan = ({ due, maxBatch, workers }: { due: number; maxBatch: number; workers: number }) =>
-      planInstanceBatches(
-        SELF_IRELAND,
-        fleet(due),
-        new Map(),
-        batchCountFor(due, maxBatch, workers),
-        workers,
-        maxBatch,
-      );
+    const plan = planAsPlanner;
 
-    it('loses and doubles no instance', () => {
+    it('loses and doubles no instance, and keeps their order', () => {
       fc.assert(
         fc.property(scenario, (s) => {
           const ids = plan(s).flatMap((b) => b.instanceIds ?? []);

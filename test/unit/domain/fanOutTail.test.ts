@@ -3,29 +3,15 @@ import { describe, expect, it } from 'vitest';
 import {
   type BatchCheckpoint,
   type BatchStatus,
-  batchCountFor,
   batchRateShare,
   planInstanceBatches,
   staggeredBatchSizes,
-  type Target,
   tailRateShare,
   unfinishedBatchesOf,
 } from '../../../lib/domain/fanOut.ts';
+import { fleet, planAsPlanner, SELF_IRELAND, sizesOf } from '../../support/fanOutFleet.ts';
 
 const PROPERTY_RUNS = { numRuns: 300 };
-const SELF_IRELAND: Target = { account: 'self', region: 'eu-west-1' };
-
-const FLEET: { instanceId: string; volumeIds: string[] }[] = [];
-function fleet(size: number): { instanceId: string; volumeIds: string[] }[] {
-  while (FLEET.length < size) {
-    const id = (FLEET.length + 1).toString(16).padStart(8, '0');
-    FLEET.push({ instanceId: `i-${id}`, volumeIds: [`vol-${id}`] });
-  }
-  return FLEET.slice(0, size);
-}
-
-const sizesOf = (batches: readonly { instanceIds?: readonly string[] | undefined }[]) =>
-  batches.map((b) => b.instanceIds?.length ?? 0);
 
 describe('Function: staggeredBatchSizes, the staggered first round (issue 19)', () => {
   it('staggers the first round of the bench’s 5,000 instances and spreads the rest evenly', () => {
@@ -63,26 +49,8 @@ describe('Function: staggeredBatchSizes, the staggered first round (issue 19)', 
       maxBatch: fc.integer({ min: 1, max: 400 }),
       workers: fc.integer({ min: 1, max: 16 }),
     });
-    const plan = ({ due, maxBatch, workers }: { due: number; maxBatch: number; workers: number }) =>
-      planInstanceBatches(
-        SELF_IRELAND,
-        fleet(due),
-        new Map(),
-        batchCountFor(due, maxBatch, workers),
-        workers,
-        maxBatch,
-      );
-
-    it('puts every instance in exactly one batch, in order', () => {
-      fc.assert(
-        fc.property(scenario, (s) => {
-          const ids = plan(s).flatMap((b) => b.instanceIds ?? []);
-
-          expect(ids).toEqual(fleet(s.due).map((i) => i.instanceId));
-        }),
-        PROPERTY_RUNS,
-      );
-    });
+    // Every instance in exactly one batch, in order: fanOut.test.ts, over the same range.
+    const plan = planAsPlanner;
 
     it('makes no batch above the limit and none empty', () => {
       fc.assert(

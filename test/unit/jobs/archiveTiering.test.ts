@@ -6,6 +6,7 @@ import {
   type ArchiveStepDependencies,
   archiveEligible,
 } from '../../../lib/jobs/archiveTiering.ts';
+import { inFlightGate } from '../../support/inFlightGate.ts';
 import { RecordingJournal } from '../../support/recordingJournal.ts';
 import { recordingLogger } from '../../support/recordingLogger.ts';
 import { sdkError } from '../../support/sdkErrors.ts';
@@ -89,19 +90,13 @@ describe('Function: archiveEligible', () => {
 
   it('sends the moves of every lineage as the bucket allows, not one after another (issue 19)', async () => {
     // Prepare: EC2 answers a move only once three are in flight.
-    let inFlight = 0;
-    let peak = 0;
-    const release: (() => void)[] = [];
+    const gate = inFlightGate(3);
     const { d } = deps();
     const paced: ArchiveStepDependencies = {
       ...d,
       tiers: {
         async archiveSnapshot() {
-          inFlight += 1;
-          peak = Math.max(peak, inFlight);
-          if (inFlight >= 3) for (const go of release.splice(0)) go();
-          else await new Promise<void>((resolve) => release.push(resolve));
-          inFlight -= 1;
+          await gate.pass();
           return { startedAt: NOW };
         },
       },
@@ -117,7 +112,7 @@ describe('Function: archiveEligible', () => {
     );
 
     // Assess
-    expect(peak).toBe(3);
+    expect(gate.peak).toBe(3);
     expect(outcomes.map((o) => [o.snapshotId, o.outcome])).toEqual([
       ['snap-0', 'archived'],
       ['snap-1', 'archived'],

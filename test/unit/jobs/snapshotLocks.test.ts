@@ -8,6 +8,7 @@ import {
   recheckLocks,
   resolveLockRule,
 } from '../../../lib/jobs/snapshotLocks.ts';
+import { inFlightGate } from '../../support/inFlightGate.ts';
 import { RecordingJournal } from '../../support/recordingJournal.ts';
 import { recordingLogger } from '../../support/recordingLogger.ts';
 import { sdkError } from '../../support/sdkErrors.ts';
@@ -84,16 +85,10 @@ describe('Function: lockCreatedSnapshots', () => {
 
   it('sends the locks as the bucket allows, not one after another (issue 19), in order in the report', async () => {
     // Prepare: EC2 answers a lock only once three are in flight.
-    let inFlight = 0;
-    let peak = 0;
-    const release: (() => void)[] = [];
+    const gate = inFlightGate(3);
     const tiers: LockStepDependencies['tiers'] = {
       async lockSnapshot(request) {
-        inFlight += 1;
-        peak = Math.max(peak, inFlight);
-        if (inFlight >= 3) for (const go of release.splice(0)) go();
-        else await new Promise<void>((resolve) => release.push(resolve));
-        inFlight -= 1;
+        await gate.pass();
         return { snapshotId: request.snapshotId, state: request.mode, expiresOn: NOW };
       },
       async lockedSnapshots() {
@@ -110,7 +105,7 @@ describe('Function: lockCreatedSnapshots', () => {
     );
 
     // Assess
-    expect(peak).toBe(3);
+    expect(gate.peak).toBe(3);
     expect(outcomes.map((o) => [o.snapshotId, o.outcome])).toEqual([
       ['snap-1', 'locked'],
       ['snap-2', 'locked'],
